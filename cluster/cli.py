@@ -1,0 +1,133 @@
+"""The ``raytrader`` command line.
+
+Conventions every command follows:
+
+* ``--help`` on every command and sub-command.
+* ``--json`` prints exactly one JSON object on stdout (nothing else goes to
+  stdout; progress bars and logs go to stderr).
+* Bad arguments and bad input exit with status 2 and a one-line reason on
+  stderr (``raytrader <command>: error: <reason>``).
+* Long work shows a progress bar on stderr (rich), hidden under ``--json``
+  when stderr is not a terminal.
+
+A command module in ``cluster/commands/`` exposes ``register(subparsers)``;
+it adds its parser(s) and sets ``handler=<function(args, config) -> Output>``
+with ``parser.set_defaults``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, NoReturn, Sequence
+
+from market.errors import InputError
+
+__all__ = ["Output", "main", "build_parser", "CommandParser"]
+
+#: command modules, in the order their commands appear in ``--help``
+COMMAND_MODULES = (
+    "cluster.commands.lifecycle",
+    "cluster.commands.demo",
+    "cluster.commands.data",
+    "cluster.commands.backtest",
+)
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a command returns: ``data`` for ``--json``, ``text`` for people."""
+
+    data: dict[str, Any]
+    text: str = ""
+    exit_code: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse that exits 2 with a single-line reason instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_command(
+    sub: argparse._SubParsersAction,  # noqa: SLF001 - argparse has no public type
+    name: str,
+    handler: Callable[[argparse.Namespace, Any], Output],
+    help: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add a command that takes ``--json`` and runs ``handler(args, config)``."""
+    parser = sub.add_parser(name, help=help, description=description or help)
+    _add_json(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:  # noqa: SLF001
+    """Add a command group (``raytrader data ...``) and return its sub-parsers."""
+    parser = sub.add_parser(name, help=help, description=help)
+    parser.set_defaults(handler=None, group_parser=parser)
+    group = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=CommandParser)
+    return group
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="raytrader",
+        description="raytrader: trading research and execution on a local Ray cluster.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (default: $RAYTRADER_CONFIG or ./raytrader.toml)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=CommandParser)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def _emit(output: Output, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(output.data, default=str, allow_nan=False) + "\n")
+    elif output.text:
+        sys.stdout.write(output.text.rstrip("\n") + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``raytrader`` console script; returns the exit status."""
+    from cluster.config import load_config  # late: keeps --help fast
+    from cluster.lifecycle import ClusterError
+    from cluster.rayenv import use_token_auth
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
+        return 2
+    use_token_auth()
+    try:
+        config = load_config(args.config)
+        output = handler(args, config)
+    except InputError as exc:
+        sys.stderr.write(f"raytrader: error: {' '.join(str(exc).split())}\n")
+        return 2
+    except ClusterError as exc:
+        sys.stderr.write(f"raytrader: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("raytrader: interrupted\n")
+        return 130
+    _emit(output, getattr(args, "json", False))
+    return output.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

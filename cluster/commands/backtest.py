@@ -1,0 +1,37 @@
+"""``raytrader backtest``: one backtest, in this process (see ``jobs.backtest``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cluster.cli import Output, add_command
+from cluster.config import Config
+from jobs.backtest import add_backtest_arguments, request_from_args, run_backtest_request
+
+__all__ = ["register", "format_result"]
+
+
+def format_result(r: dict) -> str:
+    """Human summary of a backtest result (the JSON of ``jobs.backtest``)."""
+    params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+    lines = [
+        f"{r['strategy']} {params} on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']})",
+        f"  total return {r['total_return']:+.2%}   sharpe {r['sharpe']:.2f}   "
+        f"max drawdown {r['max_drawdown']:.2%}   trades {r['n_trades']}   fees {r['fees_bps']:g} bps",
+    ]
+    for t in r["trades"][:5]:
+        exit_txt = f"{t['exit_time']} @ {t['exit_price']:.8g}" if t["exit_time"] else "open"
+        lines.append(f"  {t['side']:5s} {t['entry_time']} @ {t['entry_price']:.8g} -> {exit_txt}")
+    if len(r["trades"]) > 5:
+        lines.append(f"  ... {len(r['trades']) - 5} more trades (--json for all)")
+    return "\n".join(lines)
+
+
+def _backtest(args: argparse.Namespace, config: Config) -> Output:
+    result = run_backtest_request(request_from_args(args))
+    return Output(data=result, text=format_result(result))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    parser = add_command(sub, "backtest", _backtest, "backtest one strategy on one bar series")
+    add_backtest_arguments(parser)

@@ -1,0 +1,55 @@
+"""``raytrader demo``: submit the demo backtest as a Ray job through the Jobs API and print its result."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cluster.cli import Output, add_command
+from cluster.config import Config
+from cluster.jobs import JobOutcome, submit_and_wait
+from cluster.lifecycle import live_state
+from market.errors import InputError
+
+__all__ = ["register", "format_demo"]
+
+
+def format_demo(result: dict[str, Any]) -> str:
+    lines = [f"{result['strategy']} fast={result['params']['fast']} slow={result['params']['slow']}, "
+             f"fees {result['fees_bps']:g} bps/side, fills at the {result['fill']}",
+             f"{'pair':10s} {'bars':>6s} {'return':>9s} {'sharpe':>7s} {'max DD':>8s} {'trades':>6s}"]
+    for r in result["results"]:
+        lines.append(f"{r['symbol']:10s} {r['bars']:6d} {r['total_return']:+9.2%} {r['sharpe']:7.2f} "
+                     f"{r['max_drawdown']:8.2%} {r['n_trades']:6d}")
+    c = result["cluster"]
+    lines.append(f"{len(result['results'])} backtests as Ray tasks ({c['task_cpus']:g} CPU each) on "
+                 f"{c['nodes']} node(s), {c['cpus']:g} CPUs, in {result['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _demo(args: argparse.Namespace, config: Config) -> Output:
+    state, ray_ok, _ = live_state(config)
+    if not (state and state.ray and ray_ok):
+        raise InputError("the cluster is not running: start it with `raytrader up` (`make run` does both)")
+    entrypoint = f"python -m jobs.demo --fast {args.fast} --slow {args.slow} --fees-bps {args.fees_bps:g} --json"
+    outcome: JobOutcome = submit_and_wait(state.ray.dashboard_url, entrypoint, name="demo",
+                                          timeout_s=args.timeout, show_progress=not args.json)
+    result = outcome.result
+    data = {"job_id": outcome.job_id, "status": outcome.status, "dashboard_url": state.ray.dashboard_url,
+            "job_url": outcome.job_url, "seconds": outcome.seconds, "result": result}
+    text = "\n".join([
+        f"Ray job {outcome.job_id} {outcome.status} in {outcome.seconds:.1f} s",
+        format_demo(result),
+        "",
+        f"job:       {outcome.job_url}",
+        f"dashboard: {state.ray.dashboard_url}",
+    ])
+    return Output(data=data, text=text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    p = add_command(sub, "demo", _demo, "run the demo: a backtest per bundled alt/BTC pair, as a Ray job")
+    p.add_argument("--fast", type=int, default=12, help="fast SMA window (default 12)")
+    p.add_argument("--slow", type=int, default=48, help="slow SMA window (default 48)")
+    p.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps, each side (default 10)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the job (default 600)")

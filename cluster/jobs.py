@@ -1,0 +1,80 @@
+"""Submit a Ray job through the Jobs API, wait for it, and read its JSON result.
+
+The job's result is the last line of its stdout that parses as a JSON
+object (every raytrader job prints exactly one). Job metadata carries only
+the raytrader command name: never a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cluster.lifecycle import ClusterError
+from cluster.progress import progress_bar
+
+__all__ = ["JobOutcome", "submit_and_wait", "last_json_line"]
+
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: str
+    status: str
+    seconds: float
+    job_url: str
+    result: dict[str, Any]
+    logs: str
+
+
+def last_json_line(logs: str) -> dict[str, Any] | None:
+    """The last stdout line that is a JSON object, or None."""
+    for line in reversed(logs.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def submit_and_wait(dashboard_url: str, entrypoint: str, *, name: str, timeout_s: float = 600.0,
+                    show_progress: bool = True, runtime_env: dict[str, Any] | None = None) -> JobOutcome:
+    """Submit ``entrypoint`` as a Ray job, wait until it ends, return its status and parsed result.
+
+    Raises:
+        ClusterError: the job failed, was stopped, timed out, or printed no JSON result.
+    """
+    from ray.job_submission import JobSubmissionClient  # noqa: PLC0415
+
+    client = JobSubmissionClient(dashboard_url)
+    job_id = f"raytrader-{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    client.submit_job(entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
+                      metadata={"raytrader": name})
+    status = "PENDING"
+    with progress_bar(f"Ray job {job_id}", total=None, enabled=show_progress) as update:
+        while True:
+            status = str(client.get_job_status(job_id).value)
+            update(0, None)
+            if status in TERMINAL:
+                break
+            if time.monotonic() - started > timeout_s:
+                client.stop_job(job_id)
+                raise ClusterError(f"Ray job {job_id} did not finish within {timeout_s:.0f}s; stopped it")
+            time.sleep(0.5)
+    seconds = time.monotonic() - started
+    logs = client.get_job_logs(job_id)
+    job_url = f"{dashboard_url}/#/jobs/{job_id}"
+    result = last_json_line(logs)
+    if status != "SUCCEEDED" or result is None:
+        tail = "\n".join(logs.splitlines()[-20:])
+        raise ClusterError(f"Ray job {job_id} ended {status}; see {job_url}\n{tail}")
+    return JobOutcome(job_id=job_id, status=status, seconds=seconds, job_url=job_url, result=result, logs=logs)

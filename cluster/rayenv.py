@@ -1,0 +1,74 @@
+"""Ray's token authentication and the environment our Ray processes run in.
+
+In ray 2.60 a head started with ``ray start`` enables token authentication
+when ``RAY_AUTH_MODE=token`` is set or a token file exists; clients only send
+the token when ``RAY_AUTH_MODE=token`` is set in *their* environment. So
+raytrader (1) makes sure a token exists (``$RAY_AUTH_TOKEN_PATH`` or
+``~/.ray/auth_token``, 0600, 256 random bits, Ray's own format), (2) starts
+the head with ``RAY_AUTH_MODE=token`` and (3) sets it in its own process
+before it talks to the cluster. The token is never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from cluster.config import Config
+
+__all__ = ["token_path", "ensure_ray_token", "use_token_auth", "ray_env", "ray_token_headers"]
+
+
+def token_path() -> Path:
+    custom = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return Path(custom).expanduser() if custom else Path.home() / ".ray" / "auth_token"
+
+
+def ensure_ray_token() -> Path:
+    """Create the Ray auth token file if it does not exist yet; return its path."""
+    path = token_path()
+    if os.environ.get("RAY_AUTH_TOKEN") or (path.is_file() and path.read_text().strip()):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    return path
+
+
+def use_token_auth() -> None:
+    """Make this process (and the children it starts) talk to Ray with the token."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _token() -> str:
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    try:
+        return token_path().read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def ray_token_headers() -> dict[str, str]:
+    """HTTP headers that authenticate to the dashboard / Jobs API."""
+    token = _token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def ray_env(config: Config) -> dict[str, str]:
+    """Environment for the Ray head: token auth on, our venv first on PATH, our config visible to jobs.
+
+    The venv's ``bin`` goes first on PATH so that a job entrypoint ``python -m jobs.x``
+    (also from plain ``ray job submit``) runs with the interpreter raytrader is installed in.
+    """
+    env = dict(os.environ)
+    env["RAY_AUTH_MODE"] = "token"
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    env["RAYTRADER_CLUSTER__HOME"] = str(config.cluster.home)
+    env["RAYTRADER_DATA__STORE"] = str(config.data.store)
+    return env

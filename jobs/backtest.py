@@ -1,0 +1,142 @@
+"""One backtest of a registered strategy on one bar series.
+
+Runs the same code three ways:
+
+* ``raytrader backtest --data FILE --strategy sma_cross -p fast=10 -p slow=30 --fees-bps 10 --json``
+* ``python -m jobs.backtest ...`` (same flags), e.g. as a Ray job:
+  ``ray job submit --address http://127.0.0.1:8265 -- python -m jobs.backtest --sample ETH-BTC-5m --json``
+* :func:`run_backtest_request` from Python.
+
+A single backtest is small, so it runs in the calling process (the job's
+driver when submitted as a Ray job). Output: one JSON object with
+``total_return``, ``sharpe``, ``max_drawdown``, ``n_trades`` and ``trades``
+(``{entry_time, exit_time, entry_price, exit_price, side}``, ISO-8601 UTC,
+``exit_time`` null for a position still open at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from market.errors import InputError
+
+__all__ = ["BacktestRequest", "add_backtest_arguments", "request_from_args", "run_backtest_request", "main"]
+
+DEFAULT_SAMPLE = "ETH-BTC-5m"
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """What to backtest. Exactly one of ``data`` (a file) and ``sample`` (a bundled sample name) is set."""
+
+    strategy: str
+    params: tuple[tuple[str, str], ...]
+    data: str = ""
+    sample: str = ""
+    symbol: str | None = None
+    timeframe: str | None = None
+    fees_bps: float = 10.0
+    fill: str = "open"
+    cash: float = 10_000.0
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"parameter {text!r} must look like name=value")
+    return name.strip(), value.strip()
+
+
+def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
+    """The backtest flags, shared by ``raytrader backtest`` and ``python -m jobs.backtest``."""
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="FILE", help="bars file (CSV, Parquet or Feather)")
+    src.add_argument("--sample", metavar="NAME", help=f"bundled sample (see `raytrader data list`); default {DEFAULT_SAMPLE}")
+    parser.add_argument("--symbol", help="symbol of --data when the file does not say (e.g. BTC/USDT)")
+    parser.add_argument("--timeframe", help="timeframe of --data when the file does not say (e.g. 5m)")
+    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
+    parser.add_argument("-p", "--param", dest="params", action="append", type=_param, default=[],
+                        metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
+    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
+    parser.add_argument("--fill", choices=("open", "close"), default="open",
+                        help="open: signal on bar t's close fills at bar t+1's open (default); close: at bar t's close")
+    parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+
+
+def request_from_args(args: argparse.Namespace) -> BacktestRequest:
+    return BacktestRequest(strategy=args.strategy, params=tuple(args.params), data=args.data or "",
+                           sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
+                           timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash)
+
+
+def _load(request: BacktestRequest):  # noqa: ANN202 - returns market.bars.Bars
+    if request.data:
+        from market.io import read_bars  # noqa: PLC0415
+
+        path = Path(request.data)
+        if not path.is_file():
+            raise InputError(f"--data {request.data}: no such file")
+        bars, _report = read_bars(path, symbol=request.symbol, timeframe=request.timeframe)
+        return bars
+    from market.samples import load_sample  # noqa: PLC0415
+
+    return load_sample(request.sample)
+
+
+def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
+    """Load the bars, run the strategy and the engine; return the JSON-able result."""
+    import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
+    from backtest.engine import run_backtest  # noqa: PLC0415
+    from backtest.metrics import summary  # noqa: PLC0415
+    from backtest.trades import trade_to_json  # noqa: PLC0415
+    from market.timeframe import timeframe_ms  # noqa: PLC0415
+    from strategies.params import validate_params  # noqa: PLC0415
+    from strategies.registry import get_strategy  # noqa: PLC0415
+
+    started = time.perf_counter()
+    strategy = get_strategy(request.strategy)
+    params = validate_params(strategy, dict(request.params))
+    bars = _load(request)
+    target = strategy.run(bars, params)
+    result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
+    stats = summary(result, timeframe_ms(bars.timeframe))
+    return {
+        "strategy": strategy.name,
+        "params": params,
+        "symbol": bars.symbol,
+        "timeframe": bars.timeframe,
+        "source": request.data or f"sample:{request.sample}",
+        "bars": len(bars),
+        "fees_bps": request.fees_bps,
+        "fill": request.fill,
+        **stats,
+        "trades": [trade_to_json(t) for t in result.trades],
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.backtest``: print one JSON object; exit 2 on bad input."""
+    from cluster.cli import CommandParser  # noqa: PLC0415
+
+    parser = CommandParser(prog="python -m jobs.backtest", description=__doc__.splitlines()[0])
+    add_backtest_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
+    args = parser.parse_args(argv)
+    try:
+        result = run_backtest_request(request_from_args(args))
+    except InputError as exc:
+        sys.stderr.write(f"jobs.backtest: error: {' '.join(str(exc).split())}\n")
+        return 2
+    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""CLI conventions hold for every command: --help, --json, exit 2 with a one-line reason."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from cluster.cli import build_parser, main
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for name, sub in action.choices.items():
+                found.append((*prefix, name))
+                found += _commands(sub, (*prefix, name))
+    return found
+
+
+COMMANDS = _commands(build_parser())
+
+
+def test_the_documented_commands_exist() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    for expected in ("up", "down", "status", "demo", "backtest", "data list", "data import", "data download"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_every_command_has_help(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: raytrader" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in {("data",)}], ids=lambda c: " ".join(c))
+def test_every_leaf_command_takes_json(command: tuple[str, ...]) -> None:
+    parser = build_parser()
+    sub = parser
+    for name in command:
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[name]  # noqa: SLF001
+    assert any("--json" in a.option_strings for a in sub._actions), f"{' '.join(command)} has no --json"  # noqa: SLF001
+
+
+@pytest.mark.parametrize("argv", [["frobnicate"], ["up", "--bogus"], ["backtest", "--fees-bps", "ten"],
+                                  ["backtest", "-p", "fast"], ["data", "import"]])
+def test_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "error:" in err and len(err.splitlines()) == 1
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "commands" in capsys.readouterr().err
+
+
+def test_console_script_is_installed() -> None:
+    exe = __import__("pathlib").Path(sys.executable).with_name("raytrader")
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "up" in proc.stdout and "demo" in proc.stdout

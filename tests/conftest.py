@@ -1,0 +1,85 @@
+"""Test-session wiring: one private raytrader cluster (Ray head + Redis) shared by every test that needs it.
+
+Before any test module is imported, the environment is pointed at a fresh
+run folder and free ports, so the suite never touches a cluster the user
+started with `make run` (and vice versa). The cluster itself starts lazily,
+the first time a test asks for the ``cluster`` fixture, and is stopped at
+the end of the session; its teardown checks that no process of it is left.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cluster_env(home: Path) -> dict[str, str]:
+    """Environment for a private raytrader cluster in ``home`` on free ports."""
+    return {
+        "RAYTRADER_CLUSTER__HOME": str(home),
+        "RAYTRADER_CLUSTER__TEMP_DIR": str(home / "ray"),
+        "RAYTRADER_CLUSTER__GCS_PORT": str(free_port()),
+        "RAYTRADER_CLUSTER__DASHBOARD_PORT": str(free_port()),
+        "RAYTRADER_CLUSTER__CLIENT_PORT": str(free_port()),
+        "RAYTRADER_CLUSTER__AGENT_PORT": str(free_port()),
+        "RAYTRADER_CLUSTER__NUM_CPUS": "2",
+        "RAYTRADER_DATA__STORE": str(home / "store"),
+    }
+
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="rt-test-", dir="/tmp"))  # short: Ray puts unix sockets under it
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for var in [v for v in os.environ if v.startswith("RAYTRADER_") or v == "REDIS_URL"]:
+        del os.environ[var]
+    os.environ.update(cluster_env(_SESSION_HOME))
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator["object"]:
+    """The shared test cluster's state (``cluster.state.ClusterState``), started on first use."""
+    from cluster.config import load_config
+    from cluster.lifecycle import down, session_members, up
+
+    config = load_config()
+    result = up(config)
+    try:
+        yield result.state
+    finally:
+        leaders = [p.process for p in (result.state.ray, result.state.redis) if p and p.process]
+        down(config)
+        left = [proc.pid for leader in leaders for proc in session_members(leader)]
+        assert not left, f"processes of the test cluster survived `down`: {left}"
+
+
+@pytest.fixture(scope="session")
+def ray_session(cluster) -> Iterator[None]:  # noqa: ANN001
+    """A Ray driver attached to the shared test cluster (for tests that call ray directly)."""
+    import ray
+
+    ray.init(address=cluster.ray.gcs_address, log_to_driver=False)
+    try:
+        yield None
+    finally:
+        ray.shutdown()

@@ -1,0 +1,68 @@
+"""Jobs on the shared test cluster: the demo through the Jobs API, and plain `ray job submit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster.cli import main
+from jobs.backtest import BacktestRequest, run_backtest_request
+from jobs.demo import demo_samples
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    assert main(["demo", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "SUCCEEDED"
+    assert out["dashboard_url"] == cluster.ray.dashboard_url
+    assert out["job_url"].endswith(out["job_id"])
+    result = out["result"]
+    assert [r["symbol"] for r in result["results"]] == [
+        "ADA/BTC", "DASH/BTC", "ETC/BTC", "ETH/BTC", "LTC/BTC", "NXT/BTC", "TRX/BTC", "XLM/BTC", "XMR/BTC", "ZEC/BTC"]
+    assert result["cluster"] == {"nodes": 1, "cpus": 2.0, "task_cpus": 0.5}
+    # what ran on the cluster equals the same backtest run here, in-process
+    local = run_backtest_request(BacktestRequest(strategy="sma_cross", params=(("fast", "12"), ("slow", "48")),
+                                                 sample=demo_samples()[3], fees_bps=10.0))
+    remote = result["results"][3]
+    assert remote["symbol"] == local["symbol"] == "ETH/BTC"
+    assert remote["total_return"] == local["total_return"] and remote["n_trades"] == local["n_trades"] > 0
+
+    # the job is listed by `raytrader status`, with nothing secret in its metadata
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert any(j["submission_id"] == out["job_id"] and j["status"] == "SUCCEEDED" for j in status["jobs"])
+    assert cluster.redis.password not in json.dumps(status)
+
+
+def test_demo_without_a_cluster_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RAYTRADER_CLUSTER__HOME", str(tmp_path))
+    assert main(["demo"]) == 2
+    assert "raytrader up" in capsys.readouterr().err
+
+
+def test_plain_ray_job_submit_with_working_dir(cluster) -> None:  # noqa: ANN001
+    ray_cli = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    proc = subprocess.run(
+        [str(ray_cli), "job", "submit", "--address", cluster.ray.dashboard_url, "--working-dir", ".", "--",
+         "python", "-m", "jobs.backtest", "--sample", "XRP-ETH-1m", "-p", "fast=5", "-p", "slow=20", "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("{"))
+    result = json.loads(line)
+    assert result["symbol"] == "XRP/ETH" and result["bars"] > 2000 and result["params"] == {"fast": 5, "slow": 20}
+
+
+def test_job_bad_input_exits_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "jobs.backtest", "--sample", "ETH-BTC-5m", "-p", "fast=40",
+                           "-p", "slow=30"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 2
+    assert "fast < slow" in proc.stderr and proc.stdout == ""
