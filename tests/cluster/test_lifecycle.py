@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import psutil
 import pytest
@@ -19,7 +21,7 @@ import redis
 
 from cluster.cli import main
 from cluster.config import load_config
-from cluster.lifecycle import session_members
+from cluster.lifecycle import down, session_members
 from cluster.state import read_state
 from tests.conftest import cluster_env
 
@@ -30,10 +32,21 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
-def test_up_twice_then_down_leaves_nothing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def own_cluster_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A run folder and free ports for a cluster of the test's own; whatever it started is stopped after."""
     home = Path(tempfile.mkdtemp(prefix="rt-life-", dir="/tmp"))
     for key, value in cluster_env(home).items():
         monkeypatch.setenv(key, value)
+    try:
+        yield home
+    finally:
+        down(load_config())  # a no-op when the test already stopped it
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_up_twice_then_down_leaves_nothing(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = own_cluster_home
     config = load_config()
 
     code, first = _run(capsys, "up")
@@ -77,15 +90,12 @@ def _same(pid: int, leaders: list) -> bool:  # noqa: ANN001
         return False
 
 
-def test_up_refuses_a_port_taken_by_someone_else(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_refuses_a_port_taken_by_someone_else(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
-    home = Path(tempfile.mkdtemp(prefix="rt-port-", dir="/tmp"))
-    env = cluster_env(home)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    home = own_cluster_home
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", int(env["RAYTRADER_CLUSTER__DASHBOARD_PORT"])))
+        squatter.bind(("127.0.0.1", load_config().cluster.dashboard_port))
         squatter.listen()
         assert main(["up"]) == 2
     err = capsys.readouterr().err
