@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.lifecycle import ClusterError
-from cluster.progress import progress_bar
+from cluster.progress import status_spinner
 
 __all__ = ["JobOutcome", "submit_and_wait", "last_json_line"]
 
@@ -60,10 +60,10 @@ def submit_and_wait(dashboard_url: str, entrypoint: str, *, name: str, timeout_s
     client.submit_job(entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
                       metadata={"raytrader": name})
     status = "PENDING"
-    with progress_bar(f"Ray job {job_id}", total=None, enabled=show_progress) as update:
+    with status_spinner(f"Ray job {job_id}", enabled=show_progress) as update:
         while True:
             status = str(client.get_job_status(job_id).value)
-            update(0, None)
+            update(status)
             if status in TERMINAL:
                 break
             if time.monotonic() - started > timeout_s:

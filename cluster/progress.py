@@ -6,9 +6,9 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "status_spinner"]
 
 
 @contextmanager
@@ -30,5 +30,23 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
 
         def update(done: int, new_total: int | None = None) -> None:
             bar.update(task, completed=done, total=new_total if new_total is not None else bar.tasks[0].total)
+
+        yield update
+
+
+@contextmanager
+def status_spinner(description: str, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """Yield ``update(status_text)``; draws a spinner, the text and the elapsed time on stderr."""
+    if not enabled:
+        yield lambda text: None
+        return
+    from rich.console import Console
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(file=sys.stderr), transient=False) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(text: str) -> None:
+            bar.update(task, description=f"{description} {text}")
 
         yield update
