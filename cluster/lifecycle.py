@@ -203,7 +203,8 @@ def _start_ray(config: Config) -> RayRecord:
     ray_bin = Path(sys.executable).with_name("ray")
     argv = [str(ray_bin) if ray_bin.exists() else (shutil.which("ray") or "ray"),
             "start", "--head", "--block",
-            "--node-ip-address", "127.0.0.1",
+            # No --node-ip-address: ray 2.60 rewrites a loopback address to the machine's
+            # routable IP (services.resolve_ip_for_localhost), so it would only mislead.
             "--port", str(c.gcs_port),
             "--include-dashboard", "true",
             "--dashboard-host", c.dashboard_host,
