@@ -21,7 +21,7 @@ import argparse
 import importlib
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, NoReturn, Sequence
 
 from market.errors import InputError
@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "cluster.commands.demo",
     "cluster.commands.data",
     "cluster.commands.backtest",
+    "cluster.commands.exchange",
 )
 
 
@@ -44,7 +45,8 @@ class Output:
     data: dict[str, Any]
     text: str = ""
     exit_code: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the command printed its output itself (a server that reports before it blocks)
+    already_printed: bool = False
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -125,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("raytrader: interrupted\n")
         return 130
-    _emit(output, getattr(args, "json", False))
+    if not output.already_printed:
+        _emit(output, getattr(args, "json", False))
     return output.exit_code
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "UnknownStrategyError",
     "InsufficientDataError",
     "BarsFieldError",
+    "AssetCountError",
+    "MisalignedBarsError",
     "IndicatorError",
     "ParamSpecError",
     "DuplicateStrategyError",
@@ -63,6 +65,17 @@ class InsufficientDataError(InputError):
 
 class BarsFieldError(InputError):
     """The bars object lacks a required array attribute, or it has the wrong shape."""
+
+
+class AssetCountError(InputError):
+    """A multi-asset strategy got too few or too many series (or not a sequence of bars)."""
+
+
+class MisalignedBarsError(InputError):
+    """Series given to a multi-asset strategy do not share their timestamps, or are not sorted.
+
+    Use :func:`strategies.align.align_bars` to keep the common timestamps.
+    """
 
 
 class IndicatorError(InputError):

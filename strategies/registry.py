@@ -1,9 +1,13 @@
 """The strategy registry: one :class:`Strategy` record per named strategy.
 
-A strategy is a pure function ``fn(bars, **params) -> np.ndarray`` returning
-the target position per bar as a fraction of equity (1.0 all-in long, 0.0
-flat; negative for short where a strategy supports it). The value at bar
-``t`` may use only data up to and including bar ``t``'s close. Its record
+A single-asset strategy is a pure function ``fn(bars, **params) -> np.ndarray``
+returning the target position per bar as a fraction of equity (1.0 all-in
+long, 0.0 flat, -1.0 all-equity short where a strategy supports it). A
+multi-asset strategy (``max_assets != 1``) takes a sequence of bar series on
+identical timestamps (see :func:`strategies.align.align_bars`) and returns a
+``(bars, assets)`` array of fractions of equity whose absolute values sum to
+at most 1 per row. The value at bar ``t`` may use only data up to and
+including bar ``t``'s close. Its record
 declares the parameter space, the constraints and how many bars it needs, so
 that the CLI, Tune, the live runner and Serve all validate the same way.
 
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from strategies._bars import bar_field
+from strategies.align import check_aligned
 from strategies.errors import (
     DuplicateStrategyError,
     InsufficientDataError,
@@ -43,6 +48,10 @@ class Strategy:
         constraints: relations every valid combination satisfies.
         min_bars: ``min_bars(params) -> int``, the fewest bars ``fn`` accepts
             for a validated parameter dict.
+        min_assets, max_assets: how many series ``fn`` takes. ``(1, 1)``
+            (the default) means a single-asset strategy called with one bars
+            object; anything else means a multi-asset one called with a
+            sequence of bars (``max_assets=None``: no upper bound).
     """
 
     name: str
@@ -51,8 +60,12 @@ class Strategy:
     params: tuple[ParamSpec, ...]
     constraints: tuple[Constraint, ...] = ()
     min_bars: Callable[[Mapping[str, ParamValue]], int]
+    min_assets: int = 1
+    max_assets: int | None = 1
 
     def __post_init__(self) -> None:
+        if self.min_assets < 1 or (self.max_assets is not None and self.max_assets < self.min_assets):
+            raise ParamSpecError(f"strategy {self.name!r}: bad asset range {self.min_assets}..{self.max_assets}")
         names = [spec.name for spec in self.params]
         if len(set(names)) != len(names):
             raise ParamSpecError(f"strategy {self.name!r}: duplicate parameter names in {names}")
@@ -69,16 +82,29 @@ class Strategy:
         """Every parameter at its default."""
         return {spec.name: spec.default for spec in self.params}
 
+    @property
+    def multi_asset(self) -> bool:
+        """True when ``fn`` takes a sequence of bars and returns ``(bars, assets)`` targets."""
+        return not (self.min_assets == 1 and self.max_assets == 1)
+
     def run(self, bars: object, params: Mapping[str, object] | None = None) -> np.ndarray:
-        """Validate ``params`` (missing ones take defaults), check the bar count, call ``fn``.
+        """Validate ``params`` (missing ones take defaults), check the bars, call ``fn``.
+
+        ``bars`` is one bars object, or for a multi-asset strategy a sequence
+        of them on identical timestamps.
 
         Raises:
             ParamError: see :func:`strategies.params.validate_params`.
             InsufficientDataError: fewer bars than ``min_bars(params)``.
+            AssetCountError, MisalignedBarsError: (multi-asset) wrong number
+                of series, or series not aligned.
         """
         values = validate_params(self, params)
         needed = int(self.min_bars(values))
-        got = bar_field(bars, "close").shape[0]
+        if self.multi_asset:
+            got = check_aligned(bars, self.min_assets, self.max_assets)
+        else:
+            got = bar_field(bars, "close").shape[0]
         if got < needed:
             raise InsufficientDataError(self.name, needed, got)
         return self.fn(bars, **values)

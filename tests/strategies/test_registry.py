@@ -43,9 +43,10 @@ def test_unknown_strategy_lists_the_known_names():
 
 def test_register_adds_and_refuses_duplicates(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    before = list_strategies()
     toy = register(_toy())
     assert get_strategy("toy") is toy
-    assert list_strategies() == sorted(["sma_cross", "toy"])
+    assert list_strategies() == sorted([*before, "toy"])
     assert register(toy) is toy  # re-registering the same record is harmless
     with pytest.raises(DuplicateStrategyError, match="toy"):
         register(_toy())
@@ -67,3 +68,26 @@ def test_run_validates_params_and_bar_count():
     with pytest.raises(InsufficientDataError) as info:
         SMA_CROSS.run(bars, {"slow": 40})
     assert info.value.needed == 41 and info.value.got == 40
+
+
+def test_multi_asset_records_check_the_series_before_calling():
+    from strategies.errors import AssetCountError, MisalignedBarsError  # noqa: PLC0415
+
+    pairs = get_strategy("pairs_trading")
+    assert pairs.multi_asset and not SMA_CROSS.multi_asset
+    bars = bars_from_close(np.linspace(1.0, 2.0, 600))
+    with pytest.raises(AssetCountError, match="sequence"):
+        pairs.run(bars)
+    with pytest.raises(AssetCountError, match="exactly 2 series, got 1"):
+        pairs.run([bars])
+    with pytest.raises(MisalignedBarsError, match=r"bars\[1\]"):
+        pairs.run([bars, bars.take(slice(1, None))])
+    with pytest.raises(InsufficientDataError) as info:
+        pairs.run([bars, bars], {"window": 601})
+    assert info.value.needed == 601 and info.value.got == 600
+    assert pairs.run([bars, bars], {"window": 600}).shape == (600, 2)
+
+
+def test_asset_range_must_make_sense():
+    with pytest.raises(ParamSpecError, match="asset range"):
+        Strategy(name="bad", doc="", fn=_always_flat, params=(), min_bars=lambda p: 1, min_assets=3, max_assets=2)

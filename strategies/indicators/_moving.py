@@ -1,6 +1,6 @@
-"""Moving-average indicators over one price series.
+"""Moving averages: SMA and EMA.
 
-Conventions shared by every indicator here:
+Conventions (shared by every indicator in the package):
 
 * Input ``x`` is a 1-D series (any real dtype; computed in float64). It may
   start with NaNs (as another indicator's output does); those are skipped
@@ -15,12 +15,11 @@ Conventions shared by every indicator here:
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from numba import njit
 
-from strategies.errors import IndicatorError
+from strategies.indicators._common import neumaier_add as _neumaier_add
+from strategies.indicators._common import prepare as _prepare
 
 __all__ = ["sma", "ema"]
 
@@ -54,46 +53,6 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
     if first >= 0:
         _ema_kernel(arr, window, first, 2.0 / (window + 1.0), out)
     return out
-
-
-def _prepare(x: np.ndarray, n: int) -> tuple[np.ndarray, int, int]:
-    """Validate inputs; return (float64 array, window, first finite row or -1 if none)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise IndicatorError(f"n: window length must be an integer, got {n!r}")
-    window = int(n)
-    if window < 1:
-        raise IndicatorError(f"n: window length must be >= 1, got {window}")
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise IndicatorError(f"x: not a numeric series ({exc})") from None
-    if arr.ndim != 1:
-        raise IndicatorError(f"x: expected a 1-D series, got shape {arr.shape}")
-    finite = np.isfinite(arr)
-    if finite.all():
-        return arr, window, 0 if arr.shape[0] else -1
-    if np.isinf(arr).any():
-        bad = int(np.flatnonzero(np.isinf(arr))[0])
-        raise IndicatorError(f"x[{bad}]: infinite value {arr[bad]}")
-    if not finite.any():
-        return arr, window, -1
-    first = int(np.argmax(finite))
-    gaps = np.flatnonzero(~finite[first:])
-    if gaps.size:
-        bad = first + int(gaps[0])
-        raise IndicatorError(f"x[{bad}]: NaN after the first finite value at row {first}; only leading NaNs are allowed")
-    return arr, window, first
-
-
-@njit(cache=True)
-def _neumaier_add(total: float, comp: float, value: float) -> tuple[float, float]:
-    """One step of Neumaier compensated summation: returns (total, compensation)."""
-    t = total + value
-    if abs(total) >= abs(value):
-        comp += (total - t) + value
-    else:
-        comp += (value - t) + total
-    return t, comp
 
 
 @njit(cache=True)

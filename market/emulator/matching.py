@@ -1,0 +1,570 @@
+"""The matching engine: orders in, fills out, balances settled.
+
+One :class:`MatchingEngine` is one venue: a :class:`~market.emulator.book.OrderBook`
+per instrument, one :class:`~market.emulator.accounts.Ledger`, a fee
+schedule, and a clock (``clock()`` returns UTC ms; the replay drives it).
+
+Rules (Binance Spot semantics where they exist):
+
+* **Price-time priority.** An incoming order matches the best opposite price
+  first and, within a price, the oldest resting order first. Each fill is at
+  the *resting* (maker) order's price, so a market order walking the book
+  pays worse prices level by level (slippage emerges) and a limit order never
+  fills worse than its limit.
+* **Order types.** ``LIMIT`` (time in force ``GTC`` rests the remainder,
+  ``IOC`` expires it, ``FOK`` fills completely or not at all), ``LIMIT_MAKER``
+  (rejected, ``-2010``, if it would take), ``MARKET`` by base ``quantity`` or
+  by ``quote_qty`` (Binance ``quoteOrderQty``). A market order that runs out
+  of liquidity fills what there is and expires the rest (status ``EXPIRED``).
+* **Reservation.** A resting buy locks ``price x remaining`` quote; a resting
+  sell locks ``remaining`` base (Binance's free/locked). Price improvement on a
+  taker buy unlocks the difference at once. Market orders are checked against
+  free funds by simulating the walk first; nothing changes if they fail.
+* **Fees** are charged on the asset *received* (base for the buyer, quote for
+  the seller, as Binance does without BNB), at the account's maker or taker
+  rate in bps, rounded *down* to the instrument's asset precision, into the
+  ledger's fee pool. Conservation therefore holds exactly.
+* **Client order ids** are unique per account among the orders the venue
+  remembers (open or closed): a reuse is rejected with ``-2010``
+  ("Duplicate order sent."). Missing ids get a generated one.
+* Self-trades are allowed (self-trade prevention ``NONE``).
+
+Replay hooks: :meth:`MatchingEngine.tape_print` lets a historical trade fill
+resting orders it trades through, from a designated counterparty account.
+"""
+
+from __future__ import annotations
+
+import decimal
+import itertools
+from collections import deque
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Callable, Iterable, Literal
+
+from market.emulator.accounts import DECIMAL_CONTEXT, ZERO, Ledger
+from market.emulator.book import BUY, SELL, Instrument, OrderBook, RestingOrder, Side
+from market.emulator.errors import (
+    BadParameter,
+    CancelRejected,
+    FilterFailure,
+    InsufficientBalance,
+    OrderRejected,
+    UnknownOrder,
+    UnknownSymbol,
+)
+
+__all__ = [
+    "OrderType",
+    "TimeInForce",
+    "OrderStatus",
+    "FeeSchedule",
+    "Order",
+    "Fill",
+    "Trade",
+    "ExecutionReport",
+    "MatchingEngine",
+]
+
+OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
+TimeInForce = Literal["GTC", "IOC", "FOK"]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
+_OPEN: frozenset[str] = frozenset({"NEW", "PARTIALLY_FILLED"})
+
+
+@dataclass(frozen=True)
+class FeeSchedule:
+    """Maker and taker fees in basis points of notional (10 bps = 0.1 %), >= 0."""
+
+    maker_bps: Decimal = Decimal("10")
+    taker_bps: Decimal = Decimal("10")
+
+    def __post_init__(self) -> None:
+        for name in ("maker_bps", "taker_bps"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+                raise BadParameter(f"FeeSchedule.{name} must be a Decimal >= 0 bps, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Order:
+    """A snapshot of an order (Decimal prices in quote units, quantities in base units, times UTC ms).
+
+    ``price`` is None for market orders; ``quote_qty`` is the quote budget of
+    a ``MARKET`` order placed by ``quoteOrderQty`` (else zero). Invariant:
+    ``0 <= executed_qty <= orig_qty`` (for quote-budget orders ``orig_qty``
+    is the executed quantity once closed).
+    """
+
+    order_id: int
+    client_order_id: str
+    account: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: Decimal | None
+    orig_qty: Decimal
+    quote_qty: Decimal
+    executed_qty: Decimal
+    cumulative_quote_qty: Decimal
+    status: OrderStatus
+    time_ms: int
+    update_time_ms: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in _OPEN
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.orig_qty - self.executed_qty
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One side of one match, as the account that traded sees it (Binance ``myTrades`` row).
+
+    ``price`` quote per base, ``qty`` base, ``quote_qty = price x qty``;
+    ``commission`` in ``commission_asset`` (the asset received).
+    """
+
+    trade_id: int
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    is_maker: bool
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A public trade print: ``buyer_is_maker`` is True when the aggressor sold."""
+
+    trade_id: int
+    symbol: str
+    price: Decimal
+    qty: Decimal
+    time_ms: int
+    buyer_is_maker: bool
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    """What :meth:`MatchingEngine.submit` returns: the order after matching and the taker's fills."""
+
+    order: Order
+    fills: tuple[Fill, ...]
+
+
+@dataclass
+class _SymbolState:
+    instrument: Instrument
+    book: OrderBook
+    trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=5000))
+    fills: list[Fill] = field(default_factory=list)
+
+
+def _fee(amount: Decimal, bps: Decimal, precision: int) -> Decimal:
+    with decimal.localcontext(DECIMAL_CONTEXT):
+        return (amount * bps / Decimal(10000)).quantize(Decimal(1).scaleb(-precision), rounding=ROUND_DOWN)
+
+
+class MatchingEngine:
+    """A venue's matching engine (see the module docstring for the rules).
+
+    Args:
+        instruments: the listed markets.
+        ledger: balances; a fresh one when omitted.
+        fees: default maker/taker fees; ``account_fees`` overrides per account.
+        clock: returns the venue time in UTC ms (used for every timestamp).
+        max_closed_orders: closed orders remembered per account for queries.
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        *,
+        ledger: Ledger | None = None,
+        fees: FeeSchedule = FeeSchedule(),
+        account_fees: dict[str, FeeSchedule] | None = None,
+        clock: Callable[[], int] = lambda: 0,
+        max_closed_orders: int = 100_000,
+    ) -> None:
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.fees = fees
+        self.account_fees: dict[str, FeeSchedule] = dict(account_fees or {})
+        self.clock = clock
+        self._symbols: dict[str, _SymbolState] = {}
+        for inst in instruments:
+            self._symbols[inst.symbol] = _SymbolState(inst, OrderBook(inst))
+        self._orders: dict[int, Order] = {}
+        self._client_ids: dict[tuple[str, str], int] = {}
+        self._order_ids = itertools.count(1)
+        self._trade_ids = itertools.count(1)
+        self._max_closed = max_closed_orders
+        self._closed: deque[int] = deque()
+        self.update_id = 1  # bumps on every book change (Binance lastUpdateId)
+
+    # ----------------------------------------------------------- lookups
+    @property
+    def instruments(self) -> list[Instrument]:
+        return [s.instrument for s in self._symbols.values()]
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._state(symbol).instrument
+
+    def book(self, symbol: str) -> OrderBook:
+        return self._state(symbol).book
+
+    def _state(self, symbol: str) -> _SymbolState:
+        state = self._symbols.get(symbol)
+        if state is None:
+            raise UnknownSymbol("Invalid symbol.")
+        return state
+
+    def fee_schedule(self, account: str) -> FeeSchedule:
+        return self.account_fees.get(account, self.fees)
+
+    def depth(self, symbol: str, limit: int | None = None) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """``(bids, asks)`` as ``(price, qty)`` Decimal levels, best first, ``limit`` levels per side."""
+        state = self._state(symbol)
+        inst = state.instrument
+        return tuple(  # type: ignore[return-value]
+            [(inst.price(t), inst.qty(q)) for t, q in state.book.levels(side, limit)] for side in (BUY, SELL)
+        )
+
+    def trades(self, symbol: str, limit: int = 500) -> list[Trade]:
+        """The latest public trades, oldest first (at most ``limit``)."""
+        tape = self._state(symbol).trades
+        return list(tape)[-limit:] if limit else []
+
+    def fills(self, account: str, symbol: str) -> list[Fill]:
+        """Every fill of ``account`` on ``symbol``, oldest first."""
+        return [f for f in self._state(symbol).fills if f.account == account]
+
+    def get_order(self, account: str, symbol: str, *, order_id: int | None = None,
+                  client_order_id: str | None = None) -> Order:
+        """The order by id or client id; UnknownOrder (``-2013``) when not this account's on ``symbol``."""
+        self._state(symbol)
+        oid = self._resolve(account, order_id, client_order_id)
+        order = self._orders.get(oid) if oid is not None else None
+        if order is None or order.account != account or order.symbol != symbol:
+            raise UnknownOrder("Order does not exist.")
+        return order
+
+    def open_orders(self, account: str, symbol: str | None = None) -> list[Order]:
+        """Open orders of ``account`` (on ``symbol`` or all), oldest first."""
+        symbols = [symbol] if symbol is not None else list(self._symbols)
+        out = []
+        for sym in symbols:
+            for resting in self._state(sym).book.orders():
+                order = self._orders[resting.order_id]
+                if order.account == account:
+                    out.append(order)
+        return sorted(out, key=lambda o: o.order_id)
+
+    def orders(self, account: str, symbol: str) -> list[Order]:
+        """Every order of ``account`` on ``symbol`` the venue remembers (open and closed), oldest first."""
+        self._state(symbol)
+        return [o for o in self._orders.values() if o.account == account and o.symbol == symbol]
+
+    def _resolve(self, account: str, order_id: int | None, client_order_id: str | None) -> int | None:
+        if order_id is not None:
+            return order_id
+        if client_order_id is not None:
+            return self._client_ids.get((account, client_order_id))
+        raise BadParameter("Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+
+    # ---------------------------------------------------------- submitting
+    def submit(
+        self,
+        account: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        quote_qty: Decimal | None = None,
+        time_in_force: TimeInForce = "GTC",
+        client_order_id: str | None = None,
+    ) -> ExecutionReport:
+        """Place an order and match it at once; returns the order and the taker's fills.
+
+        Raises (nothing changes when it does): UnknownSymbol, BadParameter,
+        FilterFailure (``-1013``), InsufficientBalance (``-2010``),
+        OrderRejected (``-2010``: duplicate client id, LIMIT_MAKER that would take).
+        """
+        state = self._state(symbol)
+        inst = state.instrument
+        if side not in (BUY, SELL):
+            raise BadParameter(f"Invalid side {side!r}.", code=-1117)
+        if type not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
+            raise BadParameter(f"Invalid orderType {type!r}.", code=-1116)
+        if time_in_force not in ("GTC", "IOC", "FOK"):
+            raise BadParameter(f"Invalid timeInForce {time_in_force!r}.", code=-1115)
+        if client_order_id is not None and (account, client_order_id) in self._client_ids:
+            raise OrderRejected("Duplicate order sent.")
+
+        limit_ticks: int | None = None
+        lots: int | None = None
+        budget: Decimal | None = None
+        if type == "MARKET":
+            if price is not None:
+                raise BadParameter("Parameter 'price' sent when not required.", code=-1106)
+            if (qty is None) == (quote_qty is None):
+                raise BadParameter("Param 'quantity' or 'quoteOrderQty' must be sent (exactly one).")
+            if qty is not None:
+                lots = inst.qty_lots(qty)
+            else:
+                if not isinstance(quote_qty, Decimal) or not quote_qty.is_finite() or quote_qty <= 0:
+                    raise FilterFailure("Filter failure: NOTIONAL")
+                if quote_qty < inst.min_notional:
+                    raise FilterFailure("Filter failure: NOTIONAL")
+                budget = quote_qty
+        else:
+            if price is None or qty is None:
+                raise BadParameter("Mandatory parameter 'price' and 'quantity' must be sent for LIMIT orders.")
+            if quote_qty is not None:
+                raise BadParameter("Parameter 'quoteOrderQty' sent when not required.", code=-1106)
+            limit_ticks = inst.price_ticks(price)
+            lots = inst.qty_lots(qty)
+            inst.check_notional(limit_ticks, lots)
+
+        with decimal.localcontext(DECIMAL_CONTEXT):
+            plan = self._plan(state, side, limit_ticks, lots, budget)
+        planned_lots = sum(n for _, n in plan)
+        if type == "LIMIT_MAKER" and plan:
+            raise OrderRejected("Order would immediately match and take.")
+        if type == "MARKET" and budget is None and plan:  # NOTIONAL applies to market orders (applyMinToMarket)
+            if sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO) < inst.min_notional:
+                raise FilterFailure("Filter failure: NOTIONAL")
+        if type != "MARKET" and time_in_force == "FOK" and planned_lots < (lots or 0):
+            plan, planned_lots = [], 0  # FOK that cannot fill completely: expires untouched
+
+        # ---- funds: lock what the order can spend, checked before any change
+        if side == BUY:
+            if type == "MARKET":
+                need = sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO)
+                if budget is not None:
+                    need = budget if plan else ZERO
+            else:
+                need = inst.notional(limit_ticks, lots)  # type: ignore[arg-type]
+            lock_asset = inst.quote
+        else:
+            if type == "MARKET":
+                need = inst.qty(planned_lots) if budget is not None else inst.qty(lots)  # type: ignore[arg-type]
+            else:
+                need = inst.qty(lots)  # type: ignore[arg-type]
+            lock_asset = inst.base
+        if need > self.ledger.free(account, lock_asset):
+            raise InsufficientBalance("Account has insufficient balance for requested action.")
+        self.ledger.lock(account, lock_asset, need)
+
+        now = self.clock()
+        oid = next(self._order_ids)
+        coid = client_order_id if client_order_id is not None else f"emu{oid:010d}"
+        order = Order(
+            order_id=oid, client_order_id=coid, account=account, symbol=symbol, side=side, type=type,
+            time_in_force="GTC" if type in ("MARKET", "LIMIT_MAKER") else time_in_force,
+            price=None if limit_ticks is None else inst.price(limit_ticks),
+            orig_qty=inst.qty(lots) if lots is not None else ZERO, quote_qty=budget or ZERO,
+            executed_qty=ZERO, cumulative_quote_qty=ZERO, status="NEW", time_ms=now, update_time_ms=now,
+        )
+        self._orders[oid] = order
+        self._client_ids[(account, coid)] = oid
+
+        fills: list[Fill] = []
+        with decimal.localcontext(DECIMAL_CONTEXT):
+            for maker, n in plan:
+                fills.append(self._execute(state, taker_order=oid, taker_account=account, taker_side=side,
+                                           maker=maker, lots=n, taker_limit_ticks=limit_ticks))
+            order = self._orders[oid]
+            if budget is not None:
+                order = replace(order, orig_qty=order.executed_qty)
+            remaining_lots = (lots - planned_lots) if lots is not None else 0
+            if type == "MARKET":
+                status: OrderStatus = "FILLED" if (plan and (budget is not None or remaining_lots == 0)) else "EXPIRED"
+                self._release_market(account, side, inst, need, order)
+            elif remaining_lots and time_in_force == "GTC":
+                state.book.add(RestingOrder(oid, account, side, limit_ticks, remaining_lots))  # type: ignore[arg-type]
+                self.update_id += 1
+                status = "PARTIALLY_FILLED" if plan else "NEW"
+            elif remaining_lots:
+                status = "EXPIRED"
+                unspent = (inst.notional(limit_ticks, remaining_lots) if side == BUY  # type: ignore[arg-type]
+                           else inst.qty(remaining_lots))
+                self.ledger.unlock(account, lock_asset, unspent)
+            else:
+                status = "FILLED"
+            order = replace(order, status=status, update_time_ms=now)
+            self._orders[oid] = order
+            if not order.is_open:
+                self._remember_closed(oid)
+        return ExecutionReport(order, tuple(fills))
+
+    def _release_market(self, account: str, side: Side, inst: Instrument, locked: Decimal, order: Order) -> None:
+        """Unlock what a market order locked but did not spend (quote budget left, base unsold)."""
+        spent = order.cumulative_quote_qty if side == BUY else order.executed_qty
+        rest = locked - spent
+        if rest > 0:
+            self.ledger.unlock(account, inst.quote if side == BUY else inst.base, rest)
+
+    def _plan(self, state: _SymbolState, side: Side, limit_ticks: int | None, lots: int | None,
+              budget: Decimal | None, eligible: Callable[[RestingOrder], bool] | None = None,
+              ) -> list[tuple[RestingOrder, int]]:
+        """Resting orders and lots an order would take, in priority order (changes nothing)."""
+        inst = state.instrument
+        plan: list[tuple[RestingOrder, int]] = []
+        left_lots = lots
+        left_budget = budget
+        for maker in state.book.matchable(side, limit_ticks):
+            if eligible is not None and not eligible(maker):
+                continue
+            if left_lots is not None:
+                n = min(left_lots, maker.remaining_lots)
+                left_lots -= n
+            elif left_budget is not None:
+                lot_cost = inst.notional(maker.price_ticks, 1)
+                n = min(maker.remaining_lots, int(left_budget // lot_cost))
+                left_budget -= lot_cost * n
+            else:
+                break
+            if n <= 0:
+                break
+            plan.append((maker, n))
+            if left_lots == 0:
+                break
+        return plan
+
+    def _execute(self, state: _SymbolState, *, taker_order: int, taker_account: str, taker_side: Side,
+                 maker: RestingOrder, lots: int, taker_limit_ticks: int | None) -> Fill:
+        """Settle one match at the maker's price; returns the taker's fill (the maker's is recorded)."""
+        inst = state.instrument
+        now = self.clock()
+        ticks = maker.price_ticks
+        qty = inst.qty(lots)
+        notional = inst.notional(ticks, lots)
+        buyer, seller = (taker_account, maker.account) if taker_side == BUY else (maker.account, taker_account)
+        buyer_is_maker = taker_side == SELL
+        buyer_fees = self.fee_schedule(buyer)
+        seller_fees = self.fee_schedule(seller)
+        buyer_fee = _fee(qty, buyer_fees.maker_bps if buyer_is_maker else buyer_fees.taker_bps, inst.asset_precision)
+        seller_fee = _fee(notional, seller_fees.taker_bps if buyer_is_maker else seller_fees.maker_bps,
+                          inst.asset_precision)
+        ledger = self.ledger
+        ledger.settle(seller, inst.base, qty, buyer)
+        ledger.settle(buyer, inst.quote, notional, seller)
+        if taker_side == BUY and taker_limit_ticks is not None and taker_limit_ticks > ticks:
+            ledger.unlock(buyer, inst.quote, inst.notional(taker_limit_ticks - ticks, lots))  # price improvement
+        ledger.charge_fee(buyer, inst.base, buyer_fee)
+        ledger.charge_fee(seller, inst.quote, seller_fee)
+        state.book.reduce(maker, lots)
+        self.update_id += 1
+
+        trade_id = next(self._trade_ids)
+        state.trades.append(Trade(trade_id, inst.symbol, inst.price(ticks), qty, now, buyer_is_maker))
+        maker_order = self._orders[maker.order_id]
+        self._orders[maker.order_id] = self._filled(maker_order, qty, notional, now, closed=maker.remaining_lots == 0)
+        if maker.remaining_lots == 0:
+            self._remember_closed(maker.order_id)
+        taker = self._orders[taker_order]
+        self._orders[taker_order] = self._filled(taker, qty, notional, now, closed=False)
+        fills = []
+        for account, order_id, side, is_maker in (
+            (maker.account, maker.order_id, SELL if taker_side == BUY else BUY, True),
+            (taker_account, taker_order, taker_side, False),
+        ):
+            fee, fee_asset = (buyer_fee, inst.base) if side == BUY else (seller_fee, inst.quote)
+            fills.append(Fill(trade_id, order_id, account, inst.symbol, side, inst.price(ticks), qty, notional,
+                              fee, fee_asset, is_maker, now))
+        state.fills.extend(fills)
+        return fills[1]
+
+    @staticmethod
+    def _filled(order: Order, qty: Decimal, notional: Decimal, now: int, *, closed: bool) -> Order:
+        executed = order.executed_qty + qty
+        status: OrderStatus = "FILLED" if closed else "PARTIALLY_FILLED"
+        return replace(order, executed_qty=executed, cumulative_quote_qty=order.cumulative_quote_qty + notional,
+                       status=status, update_time_ms=now)
+
+    def _remember_closed(self, order_id: int) -> None:
+        self._closed.append(order_id)
+        while len(self._closed) > self._max_closed:
+            old = self._orders.pop(self._closed.popleft(), None)
+            if old is not None:
+                self._client_ids.pop((old.account, old.client_order_id), None)
+
+    # ------------------------------------------------------------ cancelling
+    def cancel(self, account: str, symbol: str, *, order_id: int | None = None,
+               client_order_id: str | None = None) -> Order:
+        """Cancel an open order, unlocking what it reserved; CancelRejected (``-2011``) otherwise."""
+        state = self._state(symbol)
+        oid = self._resolve(account, order_id, client_order_id)
+        order = self._orders.get(oid) if oid is not None else None
+        if order is None or order.account != account or order.symbol != symbol or not order.is_open:
+            raise CancelRejected("Unknown order sent.")
+        resting = state.book.remove(order.order_id)
+        inst = state.instrument
+        if resting.side == BUY:
+            self.ledger.unlock(account, inst.quote, inst.notional(resting.price_ticks, resting.remaining_lots))
+        else:
+            self.ledger.unlock(account, inst.base, inst.qty(resting.remaining_lots))
+        self.update_id += 1
+        order = replace(order, status="CANCELED", update_time_ms=self.clock())
+        self._orders[order.order_id] = order
+        self._remember_closed(order.order_id)
+        return order
+
+    def cancel_all(self, account: str, symbol: str) -> list[Order]:
+        """Cancel every open order of ``account`` on ``symbol``."""
+        return [self.cancel(account, symbol, order_id=o.order_id) for o in self.open_orders(account, symbol)]
+
+    # ---------------------------------------------------------------- replay
+    def tape_print(self, symbol: str, *, aggressor: Side, price: Decimal, qty: Decimal, counterparty: str,
+                   exclude: frozenset[str] = frozenset(), through_only: bool = True) -> list[Fill]:
+        """A historical trade ``qty @ price`` (aggressor side ``aggressor``) fills resting orders it trades through.
+
+        The print acts as an IOC order of ``counterparty`` (the tape account,
+        which must hold the funds) against resting orders not owned by
+        accounts in ``exclude`` (the synthetic liquidity), priced strictly
+        better than ``price`` (``through_only``) or at least as good. Fills
+        are at the resting orders' prices; at most ``qty`` is filled. The
+        print itself is appended to the public tape (after the fills it
+        caused, which are public trades too), its price snapped to the
+        nearest tick and its size to whole lots (at least one). Returns the
+        resting side's fills.
+        """
+        state = self._state(symbol)
+        inst = state.instrument
+        ticks = int((price / inst.tick_size).to_integral_value(ROUND_HALF_EVEN))  # snapped to the nearest tick
+        lots = max(1, int(qty // inst.step_size))
+        limit = ticks + (1 if aggressor == SELL else -1) * (1 if through_only else 0)
+        plan = self._plan(state, aggressor, limit, lots, None, eligible=lambda o: o.account not in exclude)
+        maker_fills: list[Fill] = []
+        if plan:
+            need = (sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO) if aggressor == BUY
+                    else inst.qty(sum(n for _, n in plan)))
+            asset = inst.quote if aggressor == BUY else inst.base
+            self.ledger.lock(counterparty, asset, need)
+            now = self.clock()
+            oid = next(self._order_ids)
+            self._orders[oid] = Order(oid, f"tape{oid}", counterparty, symbol, aggressor, "MARKET", "GTC", None,
+                                      inst.qty(sum(n for _, n in plan)), ZERO, ZERO, ZERO, "NEW", now, now)
+            with decimal.localcontext(DECIMAL_CONTEXT):
+                for maker, n in plan:
+                    self._execute(state, taker_order=oid, taker_account=counterparty, taker_side=aggressor,
+                                  maker=maker, lots=n, taker_limit_ticks=None)
+                    maker_fills.append(state.fills[-2])
+            self._orders[oid] = replace(self._orders[oid], status="FILLED")
+            self._remember_closed(oid)
+        state.trades.append(Trade(next(self._trade_ids), symbol, inst.price(ticks), inst.qty(lots), self.clock(),
+                                  aggressor == SELL))
+        return maker_fills
