@@ -1,28 +1,69 @@
-"""Single-asset backtest engine: target positions in, fills, equity and trades out.
+"""Single-asset backtest engine: target weights in, fills, equity and trades out.
 
 Conventions (see ARCHITECTURE.md, "Contracts worth keeping stable"):
 
-* ``target[t]`` is the desired position at the end of bar ``t`` as a
-  fraction of equity, computed from data up to bar ``t``'s close. This slice
-  supports long-only all-in targets: 0.0 (flat) or 1.0 (all equity long).
-* ``fill="open"`` (default): ``target[t]`` fills at bar ``t + 1``'s open, so
-  the last bar's target never fills. ``fill="close"``: it fills at bar
-  ``t``'s close.
-* The engine acts only when the target changes from the one last acted on;
-  the start state is flat with all of ``cash``.
-* Fees: ``f = fees_bps / 1e4`` of notional on each side. Buying with cash
-  ``C`` at price ``p`` gives ``units = C / (p * (1 + f))`` and pays
-  ``C - units * p = units * p * f``; selling ``u`` units gets
-  ``u * p * (1 - f)``. The operation order is vectorbt's (``buy_nb`` /
-  ``sell_nb`` with ``size=inf``), so results equal
-  ``Portfolio.from_signals(size=inf, fees=f)`` at ``price=open`` with signals
-  shifted one bar, to the last bit.
-* Equity per bar is ``cash + units * close`` after that bar's fills. A
+* **Targets.** ``target[t]`` is the desired position at the end of bar ``t``
+  as a signed fraction of equity, computed from data up to bar ``t``'s
+  close: 1.0 all equity long, 0.5 half, 0.0 flat, -1.0 short one equity's
+  worth; ``|target| <= MAX_ABS_TARGET`` (leverage above 1 is allowed).
+* **Fill time.** ``fill="open"`` (default): ``target[t]`` fills at bar
+  ``t + 1``'s open, so the last bar's target never fills. ``fill="close"``:
+  it fills at bar ``t``'s close.
+* **Rebalance only on change.** The engine trades only when the target
+  differs from the one it last acted on (a stop exit does not reset that:
+  after a stop the position stays flat until the target changes). Between
+  changes the position is held in units and drifts with the price. Start:
+  flat with all of ``cash``.
+* **Sizing.** A fill at price ``p`` (after slippage) moves the position from
+  ``u`` to ``u'`` so that ``u' * p = w * (E - fee)``, where
+  ``E = cash + u * p`` is equity marked at ``p`` and ``fee = |u' - u| * p * f``.
+  Solved exactly: ``u' = w (E + u p f) / (p (1 + w f))`` for a buy and
+  ``u' = w (E - u p f) / (p (1 - w f))`` for a sell. From flat to ``w = 1``
+  that is ``u' = (cash / (1 + f)) / p``, vectorbt's ``buy_nb`` with
+  ``size=inf`` to the last bit; ``w = 0`` sells everything. Cash may go
+  negative (leverage, paid for by nothing: no interest, no margin calls, no
+  liquidation) and a short's proceeds are cash. A cash residue below 1e-12
+  of equity after a fill is rounding; it is set to 0 and booked to the fee.
+* **Fees.** ``f = fees_bps / 1e4`` of fill notional on each side.
+* **Slippage** (:mod:`backtest.costs`): fills move against the order by
+  ``s = (slippage_bps + slippage_k_bps * min(order_units / volume, 1)) / 1e4``
+  of the reference price; the volume is the fill bar's.
+* **Stops** (fractions of the trade's average entry *fill* price, slippage
+  included; ``None`` = off),
+  checked on bar high/low for every bar the position is held, starting with
+  the entry bar for ``fill="open"`` (the whole bar trades after its open)
+  and the bar after entry for ``fill="close"``:
+
+  - long: stop-loss at ``entry * (1 - stop_loss)``; trailing stop at
+    ``peak * (1 - trailing_stop)`` with ``peak`` the highest high since entry
+    *up to the previous bar* (the entry price on the first bar checked; a
+    bar's own high raises the trail only from the next bar, since it is not
+    known whether the high came before the low); take-profit at
+    ``entry * (1 + take_profit)``. Shorts mirror this (lowest low, levels
+    above/below swapped).
+  - the effective stop is the nearer of stop-loss and trailing stop; if the
+    open is already through it (a gap), the exit fills at the open,
+    otherwise at the stop level if the bar's low (short: high) reaches it.
+  - take-profit fills at the open when the open gaps past it, otherwise at
+    its level if the high (short: low) reaches it.
+  - **conservative order**: if the stop and the take-profit are both
+    touched in one bar, the stop is assumed to have filled first.
+  - a stop exit closes the whole position, pays fees and slippage like any
+    sell/buy, and ends the trade with ``exit_reason`` ``"stop_loss"``,
+    ``"trailing_stop"`` or ``"take_profit"``.
+  - within a bar: with ``fill="open"`` the target fill happens at the open,
+    then the stops are checked on that bar; with ``fill="close"`` the stops
+    are checked on the bar first, then the target fills at its close.
+* **Equity** per bar is ``cash + units * close`` after that bar's fills. A
   position still open at the end is marked at the last close with no exit
   fee.
-
-The loop keeps signed ``units`` so that shorts and fractional targets can be
-added later without changing the result shape.
+* **Trades.** A trade runs from the fill that opens a position (from flat,
+  or the far side of a flip) to the fill that brings it back to zero or
+  flips it; a flip closes one trade and opens the next in one fill, the fee
+  split pro rata. Resizing in between adds to the trade: ``entry_price`` and
+  ``exit_price`` are unit-weighted averages of the adding and reducing
+  fills, ``units`` the total units added, and ``pnl`` is realised over all
+  of them after every fee.
 """
 
 from __future__ import annotations
@@ -30,32 +71,47 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 from numba import njit
 
+from backtest.costs import fee_fraction, slippage_fraction, slippage_fractions, slipped_price
 from backtest.errors import (
+    BarsFieldMissingError,
     BarsShapeError,
     CashError,
-    FeeError,
     PriceError,
+    StopError,
     TargetLengthError,
     TargetNaNError,
     TargetValueError,
     UnknownFillError,
 )
-from backtest.trades import Trade
+from backtest.trades import EXIT_REASONS, Trade
 
-__all__ = ["BacktestResult", "run_backtest", "FILL_MODES", "FillMode"]
+__all__ = ["BacktestResult", "run_backtest", "FILL_MODES", "FillMode", "MAX_ABS_TARGET", "TRADE_RECORD_DTYPE"]
 
 FillMode = Literal["open", "close"]
 
 #: supported fill modes; see the module docstring
 FILL_MODES: tuple[str, ...] = ("open", "close")
 
-#: target values this slice of the engine accepts
-_SUPPORTED_TARGETS = (0.0, 1.0)
+#: the largest absolute target weight accepted (10x leverage, long or short)
+MAX_ABS_TARGET = 10.0
+
+#: one row per trade in :attr:`BacktestResult.trade_records`: times in ms UTC (``exit_time`` -1 while
+#: open), average fill prices (``exit_price`` = last close while open), ``side`` +1 long / -1 short,
+#: ``units`` added, ``pnl`` after fees (quote currency), ``ret`` = pnl / entry notional (a fraction),
+#: ``exit_reason`` an index into :data:`backtest.trades.EXIT_REASONS`
+TRADE_RECORD_DTYPE = np.dtype([
+    ("entry_time", np.int64), ("exit_time", np.int64), ("entry_price", np.float64), ("exit_price", np.float64),
+    ("side", np.int8), ("units", np.float64), ("pnl", np.float64), ("ret", np.float64), ("exit_reason", np.int8),
+])
+
+# exit reason codes used inside the numba kernel; index into EXIT_REASONS
+_SIGNAL, _STOP_LOSS, _TAKE_PROFIT, _TRAILING, _OPEN = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,33 +122,58 @@ class BacktestResult:
         timestamp: bar open times, int64 ms UTC.
         equity: ``cash + units * close`` at each bar's close, quote currency.
         units: signed base-currency position after the bar's fills
-            (> 0 long, 0 flat).
-        cash: quote-currency cash after the bar's fills.
-        trades: round trips in entry order; the last may be open
-            (``exit_time is None``).
+            (> 0 long, < 0 short, 0 flat).
+        cash: quote-currency cash after the bar's fills (< 0 when levered).
+        traded: notional traded on the bar, quote currency at fill prices
+            (sum over the bar's fills, >= 0).
+        fees: fees paid on the bar, quote currency.
+        trade_records: the trades as a read-only structured array
+            (:data:`TRADE_RECORD_DTYPE`), in entry order; the last may be open.
+            :attr:`trades` gives the same as :class:`Trade` objects, built on
+            first access.
         initial_cash: starting cash, quote currency (equity "before bar 0").
         fees_bps: fee per side, basis points of notional.
         fill: the fill mode used, ``"open"`` or ``"close"``.
+        slippage_bps, slippage_k_bps: the slippage settings, basis points.
+        stop_loss, take_profit, trailing_stop: stop settings as fractions, or
+            ``None`` when off.
     """
 
     timestamp: np.ndarray
     equity: np.ndarray
     units: np.ndarray
     cash: np.ndarray
-    trades: tuple[Trade, ...]
+    traded: np.ndarray
+    fees: np.ndarray
+    trade_records: np.ndarray
     initial_cash: float
     fees_bps: float
     fill: FillMode
+    slippage_bps: float = 0.0
+    slippage_k_bps: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+
+    @cached_property
+    def trades(self) -> tuple[Trade, ...]:
+        """Round trips in entry order as :class:`Trade`; the last may be open (``exit_time is None``)."""
+        return _trades_from_records(self.trade_records)
 
     @property
     def n_trades(self) -> int:
         """Number of trades, the open one included."""
-        return len(self.trades)
+        return int(self.trade_records.shape[0])
 
     @property
     def final_equity(self) -> float:
         """Equity at the last bar's close (an open position marked at that close)."""
         return float(self.equity[-1])
+
+    @property
+    def fees_paid(self) -> float:
+        """Total fees over the run, quote currency."""
+        return float(np.sum(self.fees))
 
 
 def run_backtest(
@@ -102,140 +183,308 @@ def run_backtest(
     fees_bps: float = 0.0,
     fill: FillMode = "open",
     cash: float = 10_000.0,
+    slippage_bps: float = 0.0,
+    slippage_k_bps: float = 0.0,
+    stop_loss: float | None = None,
+    take_profit: float | None = None,
+    trailing_stop: float | None = None,
 ) -> BacktestResult:
-    """Simulate trading ``target`` on ``bars``; see the module docstring for the conventions.
+    """Simulate trading ``target`` on ``bars``; see the module docstring for every convention.
 
     ``bars`` is anything with 1-D arrays ``timestamp`` (int64 ms UTC),
     ``open`` and ``close`` (float64, > 0) of equal length, such as
-    ``market.bars.Bars``. ``fees_bps`` is per side in basis points of
-    notional; ``cash`` the starting cash in quote currency.
+    ``market.bars.Bars``; stops also need ``high`` and ``low``, and
+    ``slippage_k_bps > 0`` needs ``volume`` (base units, >= 0).
+    ``fees_bps`` is per side in basis points of notional; ``slippage_bps``
+    a fixed adverse move in bps; ``slippage_k_bps`` bps per unit of
+    participation in the bar's volume; ``cash`` the starting cash in quote
+    currency. ``stop_loss`` and ``trailing_stop`` are fractions in (0, 1),
+    ``take_profit`` a fraction > 0 (< 1 so a short's level stays > 0).
 
     Raises:
-        BarsShapeError, PriceError: unusable ``bars``.
+        BarsShapeError, BarsFieldMissingError, PriceError: unusable ``bars``.
         TargetLengthError: ``target`` is not one value per bar.
         TargetNaNError: ``target`` has a NaN/inf (first row named).
-        TargetValueError: a target other than 0.0 or 1.0.
-        FeeError: ``fees_bps`` < 0 or not finite.
+        TargetValueError: ``|target| > MAX_ABS_TARGET``.
+        FeeError, SlippageError, StopError: bad cost or stop settings.
         UnknownFillError: ``fill`` not in :data:`FILL_MODES`.
         CashError: ``cash`` not a finite number > 0.
     """
     if not isinstance(fill, str) or fill not in FILL_MODES:
         raise UnknownFillError(f"fill: unknown fill mode {fill!r}; expected one of {', '.join(FILL_MODES)}")
-    fee = _fee_fraction(fees_bps)
+    fee = fee_fraction(fees_bps)
+    slip_fixed, slip_k = slippage_fractions(slippage_bps, slippage_k_bps)
+    sl = _stop("stop_loss", stop_loss)
+    tp = _stop("take_profit", take_profit)
+    tsl = _stop("trailing_stop", trailing_stop)
     start_cash = _start_cash(cash)
     timestamp, open_, close = _bar_arrays(bars)
+    stops_on = sl > 0.0 or tp > 0.0 or tsl > 0.0
+    high = _extra_field(bars, "high", close.shape[0], "stops") if stops_on else close
+    low = _extra_field(bars, "low", close.shape[0], "stops") if stops_on else close
+    volume = _extra_field(bars, "volume", close.shape[0], "slippage_k_bps", allow_zero=True) if slip_k > 0 else close
     tgt = _target_array(target, close.shape[0])
 
-    (equity, units, cash_arr, entry_idx, exit_idx, entry_price, exit_price, size, pnl, ret, n_trades) = _simulate(
-        open_, close, tgt, fee, fill == "close", start_cash
-    )
-    trades = tuple(
-        Trade(
-            entry_time=int(timestamp[entry_idx[k]]),
-            exit_time=None if exit_idx[k] < 0 else int(timestamp[exit_idx[k]]),
-            entry_price=float(entry_price[k]),
-            exit_price=None if exit_idx[k] < 0 else float(exit_price[k]),
-            side="long",
-            units=float(size[k]),
-            pnl=float(pnl[k]),
-            return_pct=float(ret[k]) * 100.0,
-        )
-        for k in range(n_trades)
-    )
-    for arr in (timestamp, equity, units, cash_arr):
+    # a trade opens only on a target-change fill (stop exits never open one), so this bounds the trade count
+    cap = int(np.count_nonzero(np.diff(tgt, prepend=0.0))) + 2
+    out = _simulate(open_, high, low, close, volume, tgt, fee, fill == "close", start_cash,
+                    slip_fixed, slip_k, sl, tp, tsl, cap)
+    (equity, units, cash_arr, traded, fees, entry_idx, exit_idx, side, entry_price, exit_price, size, pnl, ret,
+     reason, n_trades) = out
+    records = np.empty(n_trades, dtype=TRADE_RECORD_DTYPE)
+    records["entry_time"] = timestamp[entry_idx]
+    records["exit_time"] = np.where(exit_idx >= 0, timestamp[np.maximum(exit_idx, 0)], -1)
+    records["entry_price"] = entry_price
+    records["exit_price"] = exit_price
+    records["side"] = side
+    records["units"] = size
+    records["pnl"] = pnl
+    records["ret"] = ret
+    records["exit_reason"] = reason
+    records.flags.writeable = False
+    for arr in (timestamp, equity, units, cash_arr, traded, fees):
         arr.flags.writeable = False
     return BacktestResult(
-        timestamp=timestamp,
-        equity=equity,
-        units=units,
-        cash=cash_arr,
-        trades=trades,
-        initial_cash=start_cash,
-        fees_bps=float(fees_bps),
-        fill=fill,
+        timestamp=timestamp, equity=equity, units=units, cash=cash_arr, traded=traded, fees=fees, trade_records=records,
+        initial_cash=start_cash, fees_bps=float(fees_bps), fill=fill, slippage_bps=float(slippage_bps),
+        slippage_k_bps=float(slippage_k_bps), stop_loss=None if sl == 0.0 else sl,
+        take_profit=None if tp == 0.0 else tp, trailing_stop=None if tsl == 0.0 else tsl,
     )
 
 
 @njit(cache=True)
-def _simulate(open_, close, target, fee, fill_at_close, cash0):  # noqa: ANN001, ANN202 (numba kernel)
-    """The bar loop. Returns per-bar (equity, units, cash) and per-trade arrays plus the trade count.
+def _target_units(units, cash, w, price, fee):  # noqa: ANN001, ANN202
+    """Units after a fill at ``price`` that leaves ``w`` of (equity after fee) in the position; see the docstring."""
+    if w == 0.0:
+        return 0.0
+    equity = cash + units * price
+    if w * equity - units * price > 0.0:  # buy
+        return (w * (equity + units * price * fee) / (1.0 + w * fee)) / price
+    return (w * (equity - units * price * fee) / (1.0 - w * fee)) / price
 
-    Per-trade arrays: entry/exit bar index (exit -1 while open), entry/exit
-    fill price (exit = last close while open), units, pnl after fees, and
-    return as a fraction of ``units * entry_price``.
+
+@njit(cache=True)
+def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0,  # noqa: ANN001, ANN202, C901, PLR0912, PLR0915
+              slip_fixed, slip_k, sl, tp, tsl, cap):
+    """The bar loop (numba). Returns per-bar arrays, per-trade arrays and the trade count.
+
+    Per-trade arrays: entry/exit bar index (exit -1 while open), side (+1/-1),
+    average entry/exit fill price (exit = last close while open), units
+    added, pnl after fees, return as a fraction of the entry notional, and
+    the exit reason code.
     """
     n = close.shape[0]
     equity = np.empty(n)
     units_out = np.empty(n)
     cash_out = np.empty(n)
-    entry_idx = np.empty(n, dtype=np.int64)
-    exit_idx = np.full(n, -1, dtype=np.int64)
-    entry_price = np.empty(n)
-    exit_price = np.empty(n)
-    size = np.empty(n)
-    entry_fee = np.empty(n)
-    pnl = np.empty(n)
-    ret = np.empty(n)
+    traded = np.zeros(n)
+    fees = np.zeros(n)
+    # ``cap`` bounds the trade count: trades open only on target-change fills
+    entry_idx = np.empty(cap, dtype=np.int64)
+    exit_idx = np.full(cap, -1, dtype=np.int64)
+    side = np.zeros(cap)
+    in_units = np.zeros(cap)
+    in_value = np.zeros(cap)
+    avg_in = np.zeros(cap)
+    out_units = np.zeros(cap)
+    out_value = np.zeros(cap)
+    avg_out = np.zeros(cap)
+    tfees = np.zeros(cap)
+    reason = np.zeros(cap, dtype=np.int64)
     n_trades = 0
 
     cash = cash0
-    units = 0.0  # signed base units held
+    units = 0.0
     held = 0.0  # the target last acted on
+    extreme = 0.0  # highest high (long) / lowest low (short) since entry, for the trailing stop
+    stop_from = 0  # first bar on which the current position's stops are checked
+    stops_on = sl > 0.0 or tp > 0.0 or tsl > 0.0
+
     for i in range(n):
-        if fill_at_close:
-            signal_bar = i
-            price = close[i]
-        else:
-            signal_bar = i - 1
-            price = open_[i]
-        if signal_bar >= 0 and target[signal_bar] != held:
-            want = target[signal_bar]
-            if units > 0.0:
-                # close the long: vectorbt sell_nb with size = position
-                acquired = units * price
-                fee_paid = acquired * fee
-                cash = cash + (acquired - fee_paid)
+        for phase in range(3):
+            # phase 0: target fill at the open (fill="open"); 1: stops on the bar; 2: target fill at the close
+            want_fill = False
+            w = 0.0
+            ref = 0.0
+            code = _SIGNAL
+            if phase == 0 and not fill_at_close:
+                if i >= 1 and target[i - 1] != held:
+                    want_fill = True
+                    w = target[i - 1]
+                    held = w
+                    ref = open_[i]
+            elif phase == 2 and fill_at_close:
+                if target[i] != held:
+                    want_fill = True
+                    w = target[i]
+                    held = w
+                    ref = close[i]
+            elif phase == 1 and stops_on and units != 0.0 and i >= stop_from:
                 k = n_trades - 1
+                entry = avg_in[k]
+                if units > 0.0:
+                    stop_lvl = -1.0
+                    stop_code = _STOP_LOSS
+                    if sl > 0.0:
+                        stop_lvl = entry * (1.0 - sl)
+                    if tsl > 0.0 and extreme * (1.0 - tsl) > stop_lvl:
+                        stop_lvl = extreme * (1.0 - tsl)
+                        stop_code = _TRAILING
+                    tp_lvl = entry * (1.0 + tp) if tp > 0.0 else np.inf
+                    if open_[i] <= stop_lvl:
+                        want_fill, ref, code = True, open_[i], stop_code
+                    elif low[i] <= stop_lvl:
+                        want_fill, ref, code = True, stop_lvl, stop_code
+                    elif open_[i] >= tp_lvl:
+                        want_fill, ref, code = True, open_[i], _TAKE_PROFIT
+                    elif high[i] >= tp_lvl:
+                        want_fill, ref, code = True, tp_lvl, _TAKE_PROFIT
+                    elif high[i] > extreme:
+                        extreme = high[i]
+                else:
+                    stop_lvl = np.inf
+                    stop_code = _STOP_LOSS
+                    if sl > 0.0:
+                        stop_lvl = entry * (1.0 + sl)
+                    if tsl > 0.0 and extreme * (1.0 + tsl) < stop_lvl:
+                        stop_lvl = extreme * (1.0 + tsl)
+                        stop_code = _TRAILING
+                    tp_lvl = entry * (1.0 - tp) if tp > 0.0 else -1.0
+                    if open_[i] >= stop_lvl:
+                        want_fill, ref, code = True, open_[i], stop_code
+                    elif high[i] >= stop_lvl:
+                        want_fill, ref, code = True, stop_lvl, stop_code
+                    elif open_[i] <= tp_lvl:
+                        want_fill, ref, code = True, open_[i], _TAKE_PROFIT
+                    elif low[i] <= tp_lvl:
+                        want_fill, ref, code = True, tp_lvl, _TAKE_PROFIT
+                    elif low[i] < extreme:
+                        extreme = low[i]
+                w = 0.0
+            if not want_fill:
+                continue
+
+            # size at the reference price, apply slippage, size again at the fill price
+            naive = _target_units(units, cash, w, ref, fee)
+            direction = naive - units
+            if direction == 0.0:
+                continue
+            slip = slippage_fraction(direction, volume[i], slip_fixed, slip_k)
+            price = slipped_price(ref, direction, slip)
+            new_units = _target_units(units, cash, w, price, fee)
+            delta = new_units - units
+            if delta == 0.0 or (delta > 0.0) != (direction > 0.0):
+                continue  # slippage reversed a tiny order: drop it
+            notional = abs(delta) * price
+            fee_paid = notional * fee
+            new_cash = cash + (-(delta * price) - fee_paid)
+            eq_after = new_cash + new_units * price
+            if new_cash != 0.0 and abs(new_cash) <= 1e-12 * abs(eq_after):
+                fee_paid += new_cash
+                new_cash = 0.0
+            traded[i] += notional
+            fees[i] += fee_paid
+
+            # trade bookkeeping
+            if units != 0.0 and (new_units == 0.0 or (new_units > 0.0) != (units > 0.0)):
+                # close the open trade (and maybe open the flipped one)
+                k = n_trades - 1
+                closing = abs(units)
+                fee_close = fee_paid * (closing / abs(delta))
+                avg_out[k] = price if out_units[k] == 0.0 else (
+                    (avg_out[k] * out_units[k] + price * closing) / (out_units[k] + closing))
+                out_units[k] += closing
+                out_value[k] += closing * price
+                tfees[k] += fee_close
                 exit_idx[k] = i
-                exit_price[k] = price
-                entry_val = size[k] * entry_price[k]
-                pnl[k] = (size[k] * price - entry_val) - entry_fee[k] - fee_paid
-                ret[k] = pnl[k] / entry_val
-                units = 0.0
-            if want > 0.0:
-                # all-in long: vectorbt buy_nb with size = inf
-                spendable = cash / (1.0 + fee)
-                bought = spendable / price
+                reason[k] = code
+                if new_units != 0.0:
+                    k = n_trades
+                    n_trades += 1
+                    entry_idx[k] = i
+                    side[k] = 1.0 if new_units > 0.0 else -1.0
+                    in_units[k] = abs(new_units)
+                    in_value[k] = abs(new_units) * price
+                    avg_in[k] = price
+                    tfees[k] = fee_paid - fee_close
+                    extreme = price
+                    stop_from = i + 1 if fill_at_close else i
+            elif units == 0.0:
                 k = n_trades
-                entry_idx[k] = i
-                entry_price[k] = price
-                size[k] = bought
-                entry_fee[k] = cash - spendable
                 n_trades += 1
-                cash = 0.0
-                units = bought
-            held = want
+                entry_idx[k] = i
+                side[k] = 1.0 if new_units > 0.0 else -1.0
+                in_units[k] = abs(new_units)
+                in_value[k] = abs(new_units) * price
+                avg_in[k] = price
+                tfees[k] = fee_paid
+                extreme = price
+                stop_from = i + 1 if fill_at_close else i
+            else:
+                k = n_trades - 1
+                step = abs(delta)
+                if abs(new_units) > abs(units):  # adding to the position
+                    avg_in[k] = (avg_in[k] * in_units[k] + price * step) / (in_units[k] + step)
+                    in_units[k] += step
+                    in_value[k] += step * price
+                else:  # reducing it
+                    avg_out[k] = price if out_units[k] == 0.0 else (
+                        (avg_out[k] * out_units[k] + price * step) / (out_units[k] + step))
+                    out_units[k] += step
+                    out_value[k] += step * price
+                tfees[k] += fee_paid
+            units = new_units
+            cash = new_cash
         equity[i] = cash + units * close[i]
         units_out[i] = units
         cash_out[i] = cash
 
-    if n_trades > 0 and exit_idx[n_trades - 1] < 0:
-        # still open: mark at the last close, no exit fee
-        k = n_trades - 1
-        last = close[n - 1]
-        exit_price[k] = last
-        entry_val = size[k] * entry_price[k]
-        pnl[k] = (size[k] * last - entry_val) - entry_fee[k]
-        ret[k] = pnl[k] / entry_val
-    return equity, units_out, cash_out, entry_idx, exit_idx, entry_price, exit_price, size, pnl, ret, n_trades
+    pnl = np.empty(n_trades)
+    ret = np.empty(n_trades)
+    last = close[n - 1]
+    for k in range(n_trades):
+        if exit_idx[k] < 0:
+            # still open: mark the remaining units at the last close, no exit fee
+            remaining = in_units[k] - out_units[k]
+            value_out = out_value[k] + remaining * last
+            avg_out[k] = last
+            reason[k] = _OPEN
+        else:
+            value_out = out_value[k]
+        pnl[k] = side[k] * (value_out - in_value[k]) - tfees[k]
+        ret[k] = pnl[k] / in_value[k]
+    return (equity, units_out, cash_out, traded, fees, entry_idx[:n_trades], exit_idx[:n_trades], side[:n_trades],
+            avg_in[:n_trades], avg_out[:n_trades], in_units[:n_trades], pnl, ret, reason[:n_trades], n_trades)
 
 
-def _fee_fraction(fees_bps: object) -> float:
-    if isinstance(fees_bps, bool) or not isinstance(fees_bps, numbers.Real) or not math.isfinite(fees_bps):
-        raise FeeError(f"fees_bps: expected a finite number of basis points, got {fees_bps!r}")
-    if fees_bps < 0:
-        raise FeeError(f"fees_bps: must be >= 0, got {fees_bps}")
-    return float(fees_bps) / 1e4
+def _trades_from_records(records: np.ndarray) -> tuple[Trade, ...]:
+    """:class:`Trade` objects from trade records (via Python lists: numpy scalars make this several times slower)."""
+    cols = [records[name].tolist() for name in TRADE_RECORD_DTYPE.names]
+    return tuple(
+        Trade(
+            entry_time=et,
+            exit_time=None if xt < 0 else xt,
+            entry_price=ep,
+            exit_price=None if xt < 0 else xp,
+            side="long" if sd > 0 else "short",
+            units=un,
+            pnl=pl,
+            return_pct=rt * 100.0,
+            exit_reason=EXIT_REASONS[rs],
+        )
+        for et, xt, ep, xp, sd, un, pl, rt, rs in zip(*cols, strict=True)
+    )
+
+
+def _stop(name: str, value: object) -> float:
+    """A stop fraction as float, 0.0 meaning off; must lie in (0, 1)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise StopError(f"{name}: expected a fraction in (0, 1) or None, got {value!r}")
+    if not 0.0 < value < 1.0:
+        raise StopError(f"{name}: expected a fraction in (0, 1) (0.05 = 5 %) or None, got {value}")
+    return float(value)
 
 
 def _start_cash(cash: object) -> float:
@@ -263,15 +512,27 @@ def _bar_arrays(bars: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not np.issubdtype(arrays["timestamp"].dtype, np.integer):
         raise BarsShapeError(f"bars.timestamp: expected int64 ms since the epoch, got dtype {arrays['timestamp'].dtype}")
     timestamp = arrays["timestamp"].astype(np.int64, copy=True)
-    prices = []
-    for name in ("open", "close"):
-        arr = np.ascontiguousarray(arrays[name], dtype=np.float64)
-        bad = ~(np.isfinite(arr) & (arr > 0))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise PriceError(f"bars.{name}[{row}]: price must be finite and > 0, got {arr[row]}")
-        prices.append(arr)
+    prices = [_price_array(arrays[name], name) for name in ("open", "close")]
     return timestamp, prices[0], prices[1]
+
+
+def _price_array(values: np.ndarray, name: str, *, allow_zero: bool = False) -> np.ndarray:
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    ok = np.isfinite(arr) & ((arr >= 0) if allow_zero else (arr > 0))
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        what = "must be finite and >= 0" if allow_zero else "price must be finite and > 0"
+        raise PriceError(f"bars.{name}[{row}]: {what}, got {arr[row]}")
+    return arr
+
+
+def _extra_field(bars: object, name: str, n: int, needed_by: str, *, allow_zero: bool = False) -> np.ndarray:
+    if not hasattr(bars, name):
+        raise BarsFieldMissingError(f"bars.{name}: missing; {needed_by} need(s) it")
+    arr = np.asarray(getattr(bars, name))
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise BarsShapeError(f"bars.{name}: expected a 1-D array of length {n}, got shape {arr.shape}")
+    return _price_array(arr, name, allow_zero=allow_zero)
 
 
 def _target_array(target: object, n_bars: int) -> np.ndarray:
@@ -285,10 +546,10 @@ def _target_array(target: object, n_bars: int) -> np.ndarray:
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise TargetNaNError(f"target[{row}]: must be finite, got {tgt[row]}")
-    unsupported = ~np.isin(tgt, _SUPPORTED_TARGETS)
-    if unsupported.any():
-        row = int(np.flatnonzero(unsupported)[0])
+    too_big = np.abs(tgt) > MAX_ABS_TARGET
+    if too_big.any():
+        row = int(np.flatnonzero(too_big)[0])
         raise TargetValueError(
-            f"target[{row}]: {tgt[row]} is not supported; this engine takes long-only all-in targets 0.0 or 1.0"
+            f"target[{row}]: {tgt[row]} is outside [-{MAX_ABS_TARGET:g}, {MAX_ABS_TARGET:g}] (fraction of equity)"
         )
-    return tgt
+    return tgt + 0.0  # -0.0 -> 0.0

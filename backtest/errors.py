@@ -17,6 +17,12 @@ __all__ = [
     "TradeFieldError",
     "EquityError",
     "TimeframeError",
+    "SlippageError",
+    "StopError",
+    "BarsFieldMissingError",
+    "WeightsError",
+    "AlignmentError",
+    "TradesError",
 ]
 
 
@@ -41,11 +47,11 @@ class TargetNaNError(BacktestInputError):
 
 
 class TargetValueError(BacktestInputError):
-    """``target`` holds a value the engine does not support yet (this slice: 0.0 or 1.0)."""
+    """``target`` holds a weight outside ``[-MAX_ABS_TARGET, MAX_ABS_TARGET]`` (see :mod:`backtest.engine`)."""
 
 
 class FeeError(BacktestInputError):
-    """``fees_bps`` is negative or not finite."""
+    """``fees_bps`` is negative, not finite, or at/above the 1000 bps cap."""
 
 
 class UnknownFillError(BacktestInputError):
@@ -66,3 +72,27 @@ class EquityError(BacktestInputError):
 
 class TimeframeError(BacktestInputError):
     """A bar length in milliseconds is not a positive integer."""
+
+
+class SlippageError(BacktestInputError):
+    """A slippage setting (``slippage_bps``, ``slippage_k_bps``) is negative, not finite or >= 100 %."""
+
+
+class StopError(BacktestInputError):
+    """A stop setting (``stop_loss``, ``take_profit``, ``trailing_stop``) is not a finite fraction in its range."""
+
+
+class BarsFieldMissingError(BarsShapeError):
+    """An option needs a bar field the ``bars`` object lacks (stops need ``high``/``low``, participation slippage ``volume``)."""
+
+
+class WeightsError(BacktestInputError):
+    """A portfolio weight matrix has the wrong shape, a non-finite value or a weight out of range."""
+
+
+class AlignmentError(BacktestInputError):
+    """Portfolio inputs cannot be aligned: no assets, no common timestamps, or a price panel with gaps."""
+
+
+class TradesError(BacktestInputError):
+    """A trade-statistics input is not a sequence of :class:`~backtest.trades.Trade`."""

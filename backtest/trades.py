@@ -3,6 +3,10 @@
 A :class:`Trade` is one position from entry fill to exit fill. Times are
 int64 milliseconds since the epoch, UTC; prices are in the quote currency
 per unit; ``units`` is the (positive) base-currency amount held.
+
+A trade that was resized while open (fractional targets) reports
+unit-weighted average entry and exit prices and the total units added; see
+:mod:`backtest.engine`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from typing import Literal
 
 from backtest.errors import TradeFieldError
 
-__all__ = ["Trade", "trade_to_json", "ms_to_iso"]
+__all__ = ["Trade", "trade_to_json", "ms_to_iso", "EXIT_REASONS", "ExitReason"]
+
+ExitReason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "open"]
+
+#: why a trade ended: a target change, one of the three stops, or ``"open"`` (not ended; marked at the last close)
+EXIT_REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "trailing_stop", "open")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -26,16 +35,21 @@ class Trade:
     Attributes:
         entry_time: fill time of the entry, ms UTC (the fill bar's timestamp).
         exit_time: fill time of the exit, ms UTC; ``None`` while still open.
-        entry_price: fill price of the entry (no fee included).
-        exit_price: fill price of the exit; ``None`` while still open.
+        entry_price: fill price of the entry (no fee included); the
+            unit-weighted average when the position was added to.
+        exit_price: fill price of the exit (average over reducing fills);
+            ``None`` while still open.
         side: ``"long"`` or ``"short"``.
-        units: size in base-currency units, > 0 (the sign is in ``side``).
+        units: size in base-currency units, > 0 (the sign is in ``side``);
+            the total added when the position was resized.
         pnl: profit in quote currency after fees on both sides
-            (``units * (exit - entry)`` for a long, minus entry and exit fees).
+            (``units * (exit - entry)`` for a long, ``units * (entry - exit)``
+            for a short, minus entry and exit fees).
             For an open trade: marked at the last close, entry fee only.
         return_pct: ``pnl / (units * entry_price)`` in percent
             (2.5 means +2.5 %); the same ratio as vectorbt's trade ``return``,
             times 100.
+        exit_reason: one of :data:`EXIT_REASONS`; not part of the JSON form.
     """
 
     entry_time: int
@@ -46,8 +60,11 @@ class Trade:
     units: float
     pnl: float
     return_pct: float
+    exit_reason: ExitReason = "signal"
 
     def __post_init__(self) -> None:
+        if self.exit_reason not in EXIT_REASONS:
+            raise TradeFieldError(f"exit_reason: expected one of {', '.join(EXIT_REASONS)}, got {self.exit_reason!r}")
         if self.side not in ("long", "short"):
             raise TradeFieldError(f"side: expected 'long' or 'short', got {self.side!r}")
         if (self.exit_time is None) != (self.exit_price is None):
