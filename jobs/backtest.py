@@ -44,6 +44,11 @@ class BacktestRequest:
     fees_bps: float = 10.0
     fill: str = "open"
     cash: float = 10_000.0
+    slippage_bps: float = 0.0
+    slippage_k_bps: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -67,12 +72,23 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill", choices=("open", "close"), default="open",
                         help="open: signal on bar t's close fills at bar t+1's open (default); close: at bar t's close")
     parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+    parser.add_argument("--slippage-bps", type=float, default=0.0, help="fixed adverse slippage per fill, bps (default 0)")
+    parser.add_argument("--slippage-k-bps", type=float, default=0.0,
+                        help="slippage in bps per unit of participation (order units / bar volume) (default 0)")
+    parser.add_argument("--stop-loss", type=float, default=None, metavar="FRACTION",
+                        help="exit when price moves this fraction against the entry (e.g. 0.02)")
+    parser.add_argument("--take-profit", type=float, default=None, metavar="FRACTION",
+                        help="exit when price moves this fraction in favour of the entry")
+    parser.add_argument("--trailing-stop", type=float, default=None, metavar="FRACTION",
+                        help="exit when price falls this fraction from the best price since entry")
 
 
 def request_from_args(args: argparse.Namespace) -> BacktestRequest:
     return BacktestRequest(strategy=args.strategy, params=tuple(args.params), data=args.data or "",
                            sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
-                           timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash)
+                           timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
+                           slippage_bps=args.slippage_bps, slippage_k_bps=args.slippage_k_bps,
+                           stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop)
 
 
 def _load(request: BacktestRequest):  # noqa: ANN202 - returns market.bars.Bars
@@ -104,7 +120,10 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     params = validate_params(strategy, dict(request.params))
     bars = _load(request)
     target = strategy.run(bars, params)
-    result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
+    result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
+                          slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,
+                          stop_loss=request.stop_loss, take_profit=request.take_profit,
+                          trailing_stop=request.trailing_stop)
     stats = summary(result, timeframe_ms(bars.timeframe))
     return {
         "strategy": strategy.name,
@@ -115,6 +134,9 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
         "bars": len(bars),
         "fees_bps": request.fees_bps,
         "fill": request.fill,
+        "slippage_bps": request.slippage_bps,
+        "stops": {"stop_loss": request.stop_loss, "take_profit": request.take_profit,
+                  "trailing_stop": request.trailing_stop},
         **stats,
         "trades": [trade_to_json(t) for t in result.trades],
         "seconds": round(time.perf_counter() - started, 4),
