@@ -22,11 +22,14 @@ def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> 
 
 
 COMMANDS = _commands(build_parser())
+GROUPS = {c[:-1] for c in COMMANDS if len(c) > 1}
+LEAVES = [c for c in COMMANDS if c not in GROUPS]
 
 
 def test_the_documented_commands_exist() -> None:
     names = {" ".join(c) for c in COMMANDS}
-    for expected in ("up", "down", "status", "demo", "backtest", "data list", "data import", "data download"):
+    for expected in ("up", "down", "status", "demo", "backtest", "data list", "data import", "data download",
+                     "exchange serve"):
         assert expected in names
 
 
@@ -38,7 +41,7 @@ def test_every_command_has_help(command: tuple[str, ...], capsys: pytest.Capture
     assert "usage: raytrader" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in {("data",)}], ids=lambda c: " ".join(c))
+@pytest.mark.parametrize("command", LEAVES, ids=lambda c: " ".join(c))
 def test_every_leaf_command_takes_json(command: tuple[str, ...]) -> None:
     parser = build_parser()
     sub = parser
