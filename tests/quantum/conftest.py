@@ -1,0 +1,12 @@
+"""Shared inputs for the quantum tests: the bundled 20-stock panel, loaded once."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def panel():  # noqa: ANN201
+    from quantum.returns import load_panel
+
+    return load_panel()
