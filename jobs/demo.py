@@ -1,12 +1,17 @@
-"""The demo Ray job: one SMA-crossover backtest per bundled alt/BTC pair, as parallel Ray tasks.
+"""The demo Ray job: backtests, and a quantum portfolio selection, as parallel Ray tasks.
+
+* one SMA-crossover backtest per bundled alt/BTC pair (ten tasks);
+* one portfolio selection on the bundled 20-stock data: QAOA and CVaR-VQE on
+  Qiskit Aer beside the exact (brute-force) optimum (one task).
 
 Submitted by ``raytrader demo`` through the Jobs API, or by hand::
 
     ray job submit --address http://127.0.0.1:8265 -- python -m jobs.demo --json
 
 Prints one JSON object (its last stdout line): the strategy, its parameters
-and, per pair, total return, Sharpe, max drawdown and trade count, plus the
-cluster's node and CPU count as the job saw them.
+and, per pair, total return, Sharpe, max drawdown and trade count; the
+``quantum`` selection result; and the cluster's node and CPU count as the job
+saw them.
 """
 
 from __future__ import annotations
@@ -56,9 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = demo_samples()
     requests = [BacktestRequest(strategy="sma_cross", params=(("fast", str(args.fast)), ("slow", str(args.slow))),
                                 sample=name, fees_bps=args.fees_bps) for name in samples]
+    from jobs.optimize_portfolio import demo_selection  # noqa: PLC0415
+
+    quantum_ref = ray.remote(num_cpus=1)(demo_selection).remote()
     task = ray.remote(num_cpus=TASK_CPUS)(run_backtest_request)
     try:
         results = ray.get([task.remote(r) for r in requests])
+        quantum = ray.get(quantum_ref)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         if isinstance(cause, InputError):
@@ -73,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fees_bps": args.fees_bps,
         "fill": "next bar open",
         "results": [_compact(r) for r in results],
+        "quantum": quantum,
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU", 0.0),
                     "task_cpus": TASK_CPUS},
         "seconds": round(time.perf_counter() - started, 3),

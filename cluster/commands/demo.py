@@ -24,6 +24,8 @@ def format_demo(result: dict[str, Any]) -> str:
     c = result["cluster"]
     lines.append(f"{len(result['results'])} backtests as Ray tasks ({c['task_cpus']:g} CPU each) on "
                  f"{c['nodes']} node(s), {c['cpus']:g} CPUs, in {result['seconds']:.1f} s")
+    if result.get("quantum"):
+        lines += ["", result["quantum"]["text"]]
     return "\n".join(lines)
 
 

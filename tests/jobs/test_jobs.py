@@ -34,6 +34,15 @@ def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.Ca
     assert remote["symbol"] == local["symbol"] == "ETH/BTC"
     assert remote["total_return"] == local["total_return"] and remote["n_trades"] == local["n_trades"] > 0
 
+    # the quantum selection ran on the cluster beside the exact optimum
+    q = result["quantum"]
+    assert len(q["exact_selected"]) == q["budget"] == 4
+    assert {r["solver"] for r in q["runs"]} == {"qaoa", "cvar-vqe"}
+    for run in q["runs"]:
+        assert run["objective"] >= q["exact_objective"] - 1e-12  # nothing beats the exact optimum
+    cvar = next(r for r in q["runs"] if r["solver"] == "cvar-vqe")
+    assert cvar["selected"] == q["exact_selected"] and cvar["p_optimal"] > 0.2
+
     # the job is listed by `raytrader status`, with nothing secret in its metadata
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
