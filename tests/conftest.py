@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: deterministic example generation, and no per-example deadline (a loaded
+# 2-core CI machine makes timing-based failures meaningless; speed lives in benchmarks/).
+settings.register_profile("raytrader", derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("raytrader")
 
 REPO = Path(__file__).resolve().parents[1]
 
