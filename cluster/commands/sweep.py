@@ -1,0 +1,144 @@
+"""``raytrader sweep | walkforward | montecarlo``: research commands that fan out over the Ray cluster.
+
+Each validates its input first (bad input exits 2 even without a cluster),
+then attaches this process as a Ray driver to the cluster that
+``raytrader up`` started and runs the job in ``jobs.sweep``,
+``jobs.walkforward`` or ``jobs.montecarlo`` (the same code that
+``python -m jobs.<name>`` runs as a Ray job).
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from cluster.cli import Output, add_command
+from cluster.config import Config
+from cluster.lifecycle import live_state
+from market.errors import InputError
+
+__all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo"]
+
+
+@contextmanager
+def _ray_driver(config: Config) -> Iterator[None]:
+    """Attach to the running raytrader cluster unless this process already is a Ray driver."""
+    import ray  # noqa: PLC0415
+
+    if ray.is_initialized():
+        yield
+        return
+    state, ray_ok, _ = live_state(config)
+    if not (state and state.ray and ray_ok):
+        raise InputError("the cluster is not running: start it with `raytrader up`")
+    ray.init(address=state.ray.gcs_address, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _params_text(row: dict[str, Any], names: list[str]) -> str:
+    return " ".join(f"{n}={row[n]}" for n in names)
+
+
+def _metrics_text(row: dict[str, Any]) -> str:
+    return (f"return {row['total_return']:+8.2%}  sharpe {row['sharpe']:6.2f}  "
+            f"max DD {row['max_drawdown']:6.2%}  trades {row['n_trades']:5d}")
+
+
+def format_sweep(r: dict[str, Any]) -> str:
+    """Human summary of a ``jobs.sweep`` result."""
+    names = [k for k in r["best"] if k not in ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")]
+    lines = [f"{r['strategy']} {r['search']} sweep on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']}), "
+             f"fees {r['fees_bps']:g} bps",
+             f"  {r['n_configs']} configs in {r['seconds']:.1f} s: {r['n_trials']} Ray Tune trial(s) x "
+             f"{r['trial_cpus']:g} CPU, Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
+             f"best by {r['metric']}:", f"  {_params_text(r['best'], names):24s} {_metrics_text(r['best'])}",
+             "top 5:"]
+    lines += [f"  {_params_text(row, names):24s} {_metrics_text(row)}" for row in r["top"]]
+    lines.append(f"results: {r['results_path']}")
+    return "\n".join(lines)
+
+
+def _sweep(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415
+
+    request = request_from_args(args)
+    plan = plan_sweep(request)
+    with _ray_driver(config):
+        result = run_sweep(request, home=config.cluster.home, plan=plan)
+    return Output(data=result, text=format_sweep(result))
+
+
+def format_walkforward(r: dict[str, Any]) -> str:
+    """Human summary of a ``jobs.walkforward`` result."""
+    lines = [f"{r['strategy']} walk-forward ({r['mode']}, {r['n_folds']} folds, {r['n_configs']} configs, "
+             f"best by {r['metric']}) on {r['symbol']} {r['timeframe']} ({r['bars']} bars), fees {r['fees_bps']:g} bps",
+             f"{'fold':>4s} {'train':>13s} {'test':>13s}  {'params':20s} {'IS sharpe':>9s} {'OOS return':>10s} "
+             f"{'OOS sharpe':>10s} {'trades':>6s}"]
+    for f in r["folds"]:
+        params = " ".join(f"{k}={v}" for k, v in f["params"].items())
+        lines.append(f"{f['fold']:4d} {f['train_start']:6d}-{f['train_end']:<6d} {f['test_start']:6d}-{f['test_end']:<6d}  "
+                     f"{params:20s} {f['in_sample']['sharpe']:9.2f} {f['out_of_sample']['total_return']:+10.2%} "
+                     f"{f['out_of_sample']['sharpe']:10.2f} {f['out_of_sample']['n_trades']:6d}")
+    st = r["stability"]
+    modal = " ".join(f"{k}={v}" for k, v in st["modal_params"].items())
+    lines.append(f"out-of-sample return compounded {r['oos_total_return']:+.2%}; efficiency "
+                 f"{r['efficiency']:.2f}; modal params {modal} in {st['modal_share']:.0%} of folds; {r['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _walkforward(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.walkforward import _plan, request_from_args, run_walkforward  # noqa: PLC0415
+
+    request = request_from_args(args)
+    _plan(request)  # bad input exits 2 before Ray
+    with _ray_driver(config):
+        result = run_walkforward(request)
+    return Output(data=result, text=format_walkforward(result))
+
+
+def format_montecarlo(r: dict[str, Any]) -> str:
+    """Human summary of a ``jobs.montecarlo`` result."""
+    b = r["backtest"]
+    params = " ".join(f"{k}={v}" for k, v in b["params"].items())
+    how = (f"block bootstrap of bar returns, {r['block_bars']}-bar blocks" if r["method"] == "bootstrap"
+           else f"trade order {'resampled with replacement' if r['replace'] else 'shuffled'}")
+    lo, hi = int(round((1 - r["confidence"]) / 2 * 1000)) / 10, int(round((1 + r["confidence"]) / 2 * 1000)) / 10
+    lines = [f"{b['strategy']} {params} on {b['symbol']} {b['timeframe']} ({b['bars']} bars): backtest "
+             f"{_metrics_text(b)}",
+             f"{r['n_paths']} paths ({how}), {r['tasks']} Ray tasks, seed {r['seed']}, {r['seconds']:.1f} s",
+             f"{'':14s} {'mean':>9s} {'p5':>9s} {'p50':>9s} {'p95':>9s}   {r['confidence']:.0%} CI ({lo:g}..{hi:g} pct)"]
+    for name, fmt in (("total_return", "{:+9.2%}"), ("sharpe", "{:9.2f}"), ("max_drawdown", "{:9.2%}")):
+        d = r[name]
+        cells = " ".join(fmt.format(d[k]) for k in ("mean", "p5", "p50", "p95"))
+        lines.append(f"{name:14s} {cells}   [{fmt.format(d['ci'][0]).strip()}, {fmt.format(d['ci'][1]).strip()}]")
+    lines.append(f"probability of ruin (equity <= {r['ruin_level']:.0%} of start): {r['prob_ruin']:.2%}")
+    return "\n".join(lines)
+
+
+def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.montecarlo import prepare, request_from_args, run_montecarlo  # noqa: PLC0415
+
+    request = request_from_args(args)
+    prepared = prepare(request)
+    with _ray_driver(config):
+        result = run_montecarlo(request, prepared)
+    return Output(data=result, text=format_montecarlo(result))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    from jobs.montecarlo import add_montecarlo_arguments  # noqa: PLC0415
+    from jobs.sweep import add_sweep_arguments  # noqa: PLC0415
+    from jobs.walkforward import add_walkforward_arguments  # noqa: PLC0415
+
+    p = add_command(sub, "sweep", _sweep, "sweep a strategy's parameter grid on one series through Ray Tune")
+    add_sweep_arguments(p)
+    p = add_command(sub, "walkforward", _walkforward,
+                    "walk-forward optimisation: choose parameters in-sample, test out-of-sample, folds as Ray tasks")
+    add_walkforward_arguments(p)
+    p = add_command(sub, "montecarlo", _montecarlo,
+                    "Monte Carlo of a backtest: trade reshuffling or block bootstrap, paths split across Ray tasks")
+    add_montecarlo_arguments(p)

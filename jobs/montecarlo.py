@@ -1,0 +1,230 @@
+"""Monte Carlo robustness of one backtest, with the simulated paths split across Ray tasks.
+
+* ``raytrader montecarlo --sample ETH-BTC-5m -p fast=10 -p slow=30 --method bootstrap --paths 10000 --json``
+* ``python -m jobs.montecarlo ...`` (same flags), e.g. as a Ray job;
+* :func:`run_montecarlo` from Python (Ray initialised).
+
+The backtest runs once in the driver (``backtest.engine``); its per-trade
+equity multipliers (``--method trades``: order shuffled, or resampled with
+``--replace``) or its per-bar returns (``--method bootstrap``: circular
+blocks of ``--block-bars``) go to ``--tasks`` Ray tasks, each simulating
+its share of the paths with its own seed from
+``numpy.random.SeedSequence(seed).spawn``. The same ``--seed`` and
+``--tasks`` give the same numbers. Prints one JSON object: the backtest's
+own metrics and, for total return, Sharpe and max drawdown, the mean,
+percentiles and the ``--confidence`` interval, plus the probability of ruin
+(equity at or below ``--ruin-level`` of the start at any point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from jobs.sweep import DEFAULT_SAMPLE, add_data_arguments, load_bars
+from market.errors import InputError
+
+__all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
+           "run_montecarlo", "main", "TASK_CPUS"]
+
+#: CPUs each simulation task asks for
+TASK_CPUS = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonteCarloRequest:
+    """What to simulate: the backtest (strategy, params, bars, costs) and the resampling."""
+
+    strategy: str = "sma_cross"
+    params: tuple[tuple[str, str], ...] = ()
+    data: str = ""
+    sample: str = ""
+    symbol: str | None = None
+    timeframe: str | None = None
+    fees_bps: float = 10.0
+    fill: str = "open"
+    cash: float = 10_000.0
+    method: str = "bootstrap"
+    paths: int = 10_000
+    block_bars: int = 0
+    replace: bool = False
+    seed: int = 0
+    tasks: int = 4
+    ruin_level: float = 0.5
+    confidence: float = 0.95
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"parameter {text!r} must look like name=value")
+    return name.strip(), value.strip()
+
+
+def add_montecarlo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by ``raytrader montecarlo`` and ``python -m jobs.montecarlo``."""
+    add_data_arguments(parser)
+    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
+    parser.add_argument("-p", "--param", dest="params", action="append", type=_param, default=[],
+                        metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
+    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
+    parser.add_argument("--fill", choices=("open", "close"), default="open", help="fill convention (default open)")
+    parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+    parser.add_argument("--method", choices=("trades", "bootstrap"), default="bootstrap",
+                        help="trades: reshuffle the trade sequence; bootstrap: circular block bootstrap of bar returns")
+    parser.add_argument("--paths", type=int, default=10_000, help="simulated paths (default 10000)")
+    parser.add_argument("--block-bars", type=int, default=0,
+                        help="bootstrap block length in bars (default: one day of bars, at most a tenth of the series)")
+    parser.add_argument("--replace", action="store_true", help="trades: resample with replacement instead of shuffling")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--tasks", type=int, default=4, help="Ray tasks the paths are split across (default 4)")
+    parser.add_argument("--ruin-level", type=float, default=0.5,
+                        help="ruin when equity falls to this fraction of the start (default 0.5)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="confidence interval level (default 0.95)")
+
+
+def request_from_args(args: argparse.Namespace) -> MonteCarloRequest:
+    return MonteCarloRequest(strategy=args.strategy, params=tuple(args.params), data=args.data or "",
+                             sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
+                             timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
+                             method=args.method, paths=args.paths, block_bars=args.block_bars, replace=args.replace,
+                             seed=args.seed, tasks=args.tasks, ruin_level=args.ruin_level, confidence=args.confidence)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonteCarloInput:
+    """The backtest behind a Monte Carlo run and the series it resamples."""
+
+    backtest: dict[str, Any]
+    series: np.ndarray
+    periods_per_year: float
+    block_bars: int
+
+
+def prepare(request: MonteCarloRequest) -> MonteCarloInput:
+    """Validate the request and run the backtest once; return what the tasks resample.
+
+    Raises:
+        InputError: bad strategy/params/data, or settings out of range (MonteCarloError names the flag).
+    """
+    import strategies  # noqa: F401, PLC0415
+    from backtest.engine import run_backtest  # noqa: PLC0415
+    from backtest.metrics import periods_per_year, summary  # noqa: PLC0415
+    from backtest.montecarlo import METHODS, MonteCarloError, bar_returns, trade_multipliers  # noqa: PLC0415
+    from strategies.params import validate_params  # noqa: PLC0415
+    from strategies.registry import get_strategy  # noqa: PLC0415
+
+    if request.method not in METHODS:
+        raise MonteCarloError(f"--method: expected one of {', '.join(METHODS)}, got {request.method!r}")
+    if request.paths < 1 or request.paths > 10_000_000:
+        raise MonteCarloError(f"--paths: expected 1..10000000, got {request.paths}")
+    if request.tasks < 1 or request.tasks > 1024:
+        raise MonteCarloError(f"--tasks: expected 1..1024, got {request.tasks}")
+    if not 0.0 <= request.ruin_level < 1.0:
+        raise MonteCarloError(f"--ruin-level: expected a fraction in [0, 1), got {request.ruin_level}")
+    if not 0.0 < request.confidence < 1.0:
+        raise MonteCarloError(f"--confidence: expected a fraction in (0, 1), got {request.confidence}")
+    if request.block_bars < 0:
+        raise MonteCarloError(f"--block-bars: expected >= 1 (0 = default), got {request.block_bars}")
+    strategy = get_strategy(request.strategy)
+    params = validate_params(strategy, dict(request.params))
+    bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
+    result = run_backtest(bars, strategy.run(bars, params), fees_bps=request.fees_bps, fill=request.fill,
+                          cash=request.cash)
+    stats = summary(result, bars.timeframe_ms)
+    years = len(bars) * bars.timeframe_ms / (365 * 86_400_000)
+    backtest = {"strategy": strategy.name, "params": params, "symbol": bars.symbol, "timeframe": bars.timeframe,
+                "source": request.data or f"sample:{request.sample}", "bars": len(bars), "fees_bps": request.fees_bps,
+                **stats}
+    if request.method == "trades":
+        entry = np.searchsorted(result.timestamp, [t.entry_time for t in result.trades])
+        exit_ = np.asarray([-1 if t.exit_time is None else int(np.searchsorted(result.timestamp, t.exit_time))
+                            for t in result.trades], dtype=np.int64)
+        series = trade_multipliers(result.equity, entry, exit_, result.initial_cash)
+        if series.shape[0] < 2:
+            raise MonteCarloError(f"--method trades: the backtest made {series.shape[0]} trade(s); need at least 2 "
+                                  f"(try --method bootstrap)")
+        return MonteCarloInput(backtest=backtest, series=series, periods_per_year=series.shape[0] / years,
+                               block_bars=0)
+    series = bar_returns(result.equity, result.initial_cash)
+    ppy = periods_per_year(bars.timeframe_ms)
+    block = request.block_bars or max(1, min(int(86_400_000 // bars.timeframe_ms), len(series) // 10))
+    if block > len(series):
+        raise MonteCarloError(f"--block-bars: {block} is longer than the series ({len(series)} returns)")
+    return MonteCarloInput(backtest=backtest, series=series, periods_per_year=ppy, block_bars=block)
+
+
+def _simulate_task(series: np.ndarray, n_paths: int, seed: Any, options: dict[str, Any]) -> Any:
+    from backtest.montecarlo import simulate_block_bootstrap, simulate_trades  # noqa: PLC0415
+
+    if options["method"] == "trades":
+        return simulate_trades(series, n_paths=n_paths, seed=seed, replace=options["replace"],
+                               periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
+    return simulate_block_bootstrap(series, n_paths=n_paths, block_bars=options["block_bars"], seed=seed,
+                                    periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
+
+
+def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None = None) -> dict[str, Any]:
+    """Run the backtest, then the simulations as Ray tasks (Ray must be initialised)."""
+    import ray  # noqa: PLC0415
+
+    from backtest.montecarlo import MonteCarloPaths, summarize_paths  # noqa: PLC0415
+
+    started = time.perf_counter()
+    prepared = prepared or prepare(request)
+    n_tasks = min(request.tasks, request.paths)
+    shares = [len(a) for a in np.array_split(np.arange(request.paths), n_tasks)]
+    seeds = np.random.SeedSequence(request.seed).spawn(n_tasks)
+    options = {"method": request.method, "replace": request.replace, "ppy": prepared.periods_per_year,
+               "ruin_level": request.ruin_level, "block_bars": prepared.block_bars}
+    task = ray.remote(num_cpus=TASK_CPUS)(_simulate_task)
+    series_ref = ray.put(prepared.series)
+    paths = MonteCarloPaths.concat(ray.get([task.remote(series_ref, k, s, options) for k, s in zip(shares, seeds)]))
+    out = {
+        "job": "montecarlo",
+        "backtest": prepared.backtest,
+        "method": request.method,
+        "replace": request.replace if request.method == "trades" else None,
+        "block_bars": prepared.block_bars if request.method == "bootstrap" else None,
+        "seed": request.seed,
+        "tasks": n_tasks,
+        **summarize_paths(paths, confidence=request.confidence),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.montecarlo``: print one JSON object; exit 2 on bad input."""
+    from cluster.cli import CommandParser  # noqa: PLC0415
+
+    parser = CommandParser(prog="python -m jobs.montecarlo", description=__doc__.splitlines()[0])
+    add_montecarlo_arguments(parser)
+    parser.add_argument("--address", default="auto", help="Ray address (default auto)")
+    parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
+    args = parser.parse_args(argv)
+    request = request_from_args(args)
+    try:
+        prepared = prepare(request)
+    except InputError as exc:
+        sys.stderr.write(f"jobs.montecarlo: error: {' '.join(str(exc).split())}\n")
+        return 2
+    import ray  # noqa: PLC0415
+
+    ray.init(address=args.address, log_to_driver=False)
+    try:
+        result = run_montecarlo(request, prepared)
+    finally:
+        ray.shutdown()
+    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
