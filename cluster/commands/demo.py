@@ -24,6 +24,20 @@ def format_demo(result: dict[str, Any]) -> str:
     c = result["cluster"]
     lines.append(f"{len(result['results'])} backtests as Ray tasks ({c['task_cpus']:g} CPU each) on "
                  f"{c['nodes']} node(s), {c['cpus']:g} CPUs, in {result['seconds']:.1f} s")
+    wf = result.get("walkforward")
+    if wf:
+        lines += ["", f"walk-forward {wf['strategy']} over {wf['n_configs']} configs ({' '.join(wf['grid'])}): "
+                      f"chosen on {wf['train_bars']} bars in-sample, then {wf['folds']} out-of-sample windows",
+                  f"{'pair':10s} {'out-of-sample returns by fold':>36s}  {'compounded':>10s} {'efficiency':>10s}  params (share)"]
+        by_pair: dict[str, list[dict[str, Any]]] = {}
+        for row in wf["table"]:
+            by_pair.setdefault(row["symbol"], []).append(row)
+        for pair in wf["pairs"]:
+            folds = " ".join(f"{r['oos_return']:+7.2%}" for r in sorted(by_pair[pair["symbol"]], key=lambda r: r["fold"]))
+            eff = "n/a" if pair["efficiency"] is None else f"{pair['efficiency']:.2f}"
+            params = " ".join(f"{k}={v}" for k, v in pair["modal_params"].items())
+            lines.append(f"{pair['symbol']:10s} {folds:>36s} {pair['oos_total_return']:+10.2%} {eff:>10s}  "
+                         f"{params} ({pair['modal_share']:.0%})")
     if result.get("quantum"):
         lines += ["", result["quantum"]["text"]]
     return "\n".join(lines)

@@ -34,6 +34,14 @@ def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.Ca
     assert remote["symbol"] == local["symbol"] == "ETH/BTC"
     assert remote["total_return"] == local["total_return"] and remote["n_trades"] == local["n_trades"] > 0
 
+    # the walk-forward table is out-of-sample: 4 ordered, non-overlapping test windows per pair
+    wf = result["walkforward"]
+    assert len(wf["table"]) == 10 * wf["folds"] == 40 and len(wf["pairs"]) == 10
+    for symbol in {r["symbol"] for r in wf["table"]}:
+        rows = sorted((r for r in wf["table"] if r["symbol"] == symbol), key=lambda r: r["fold"])
+        assert all(a["test_end"] <= b["test_start"] for a, b in zip(rows, rows[1:]))
+        assert all(r["fast"] < r["slow"] for r in rows)
+
     # the quantum selection ran on the cluster beside the exact optimum
     q = result["quantum"]
     assert len(q["exact_selected"]) == q["budget"] == 4
