@@ -73,6 +73,9 @@ class SweepRequest:
         trials: Tune trials (batches); 0 = one per ``trial_cpus`` of the cluster's CPUs.
         trial_cpus: CPUs each trial asks for (fractions allowed).
         out: run folder; empty = ``<home>/results/sweep-<time>-<id>``.
+        holdout: fraction of the bars, at the end, kept out of the search; the best and
+            top configurations are then measured on it from flat (out-of-sample). 0 = none,
+            and the output says every number is in-sample.
     """
 
     strategy: str = "sma_cross"
@@ -91,6 +94,7 @@ class SweepRequest:
     trials: int = 0
     trial_cpus: float = 1.0
     out: str = ""
+    holdout: float = 0.3
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +117,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=0,
                         help="Tune trials (batches of configurations); default one per CPU of the cluster")
     parser.add_argument("--trial-cpus", type=float, default=1.0, help="CPUs per trial (default 1; fractions allowed)")
+    parser.add_argument("--holdout", type=float, default=0.3, metavar="FRACTION",
+                        help="last fraction of the bars kept out of the search; best and top are also reported "
+                             "on it, out-of-sample (default 0.3; 0 = none: every number is then in-sample)")
     parser.add_argument("--out", default="", metavar="DIR",
                         help="run folder for results.parquet and summary.json (default <home>/results/sweep-...)")
 
@@ -131,7 +138,7 @@ def request_from_args(args: argparse.Namespace) -> SweepRequest:
                         sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
                         timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                         search=args.search, samples=args.samples, seed=args.seed, metric=args.metric,
-                        trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "")
+                        trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout)
 
 
 def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None):  # noqa: ANN201
@@ -152,10 +159,11 @@ class SweepPlan:
     """A validated sweep, ready to run: the bars, the strategy and the configurations (rows of ``params``)."""
 
     request: SweepRequest
-    bars: Any
+    bars: Any  # the in-sample bars the search runs on
     strategy: Any
     param_names: tuple[str, ...]
     params: np.ndarray
+    holdout_bars: Any = None  # the held-out tail (None when --holdout 0)
 
 
 def plan_sweep(request: SweepRequest) -> SweepPlan:
@@ -187,9 +195,40 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         names, params = sample_configs(strategy, axes, request.samples, seed=request.seed)
     else:
         names, params = expand_grid(strategy, axes)
+    if not (0.0 <= request.holdout <= 0.8):
+        raise SweepRequestError(f"--holdout: must be a fraction in [0, 0.8], got {request.holdout}")
     bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
+    holdout_bars = None
+    if request.holdout > 0:
+        cut = len(bars) - int(round(len(bars) * request.holdout))
+        bars, holdout_bars = bars.take(slice(0, cut)), bars.take(slice(cut, None))
+        try:
+            require_bars(holdout_bars, strategy, names, params)
+        except InputError as exc:
+            raise SweepRequestError(f"--holdout {request.holdout}: the held-out part is too short: {exc}") from None
     require_bars(bars, strategy, names, params)
-    return SweepPlan(request=request, bars=bars, strategy=strategy, param_names=names, params=params)
+    return SweepPlan(request=request, bars=bars, strategy=strategy, param_names=names, params=params,
+                     holdout_bars=holdout_bars)
+
+
+def _span(bars: Any) -> dict[str, Any]:
+    from backtest.trades import ms_to_iso  # noqa: PLC0415
+
+    return {"bars": len(bars), "start": ms_to_iso(int(bars.timestamp[0])), "end": ms_to_iso(int(bars.timestamp[-1]))}
+
+
+def _out_of_sample(plan: SweepPlan, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """Metrics of each row's parameters on the held-out bars, from flat (indicators warm up inside them)."""
+    from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415
+
+    if plan.holdout_bars is None:
+        return [None] * len(rows)
+    params = np.array([[row[n] for n in plan.param_names] for row in rows], dtype=plan.params.dtype)
+    request = plan.request
+    res = evaluate_configs(plan.holdout_bars, plan.strategy, plan.param_names, params,
+                           timeframe_ms=plan.holdout_bars.timeframe_ms, fees_bps=request.fees_bps,
+                           fill=request.fill, cash=request.cash)
+    return [{m: getattr(res, m)[i].item() for m in METRICS} for i in range(len(rows))]
 
 
 def default_run_dir(home: Path, kind: str) -> Path:
@@ -291,6 +330,9 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
 
     best = result.best(request.metric)
     ranked = _ranked(result, request.metric)
+    rows = [result.row(best)] + [result.row(i) for i in ranked[:5]]
+    for row, oos in zip(rows, _out_of_sample(plan, rows)):
+        row["out_of_sample"] = oos
     bars = plan.bars
     seconds = time.perf_counter() - started
     summary = {
@@ -299,15 +341,17 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
         "source": request.data or f"sample:{request.sample}",
-        "bars": len(bars),
+        "bars": len(bars) + (len(plan.holdout_bars) if plan.holdout_bars is not None else 0),
+        "in_sample": _span(bars),
+        "out_of_sample": _span(plan.holdout_bars) if plan.holdout_bars is not None else None,
         "fees_bps": request.fees_bps,
         "fill": request.fill,
         "search": request.search,
         "grid": list(request.grid),
         "n_configs": n,
         "metric": request.metric,
-        "best": result.row(best),
-        "top": [result.row(i) for i in ranked[:5]],
+        "best": rows[0],
+        "top": rows[1:],
         "n_trials": len(batches),
         "trial_cpus": request.trial_cpus,
         "cluster_cpus": cpus,

@@ -50,14 +50,28 @@ def _metrics_text(row: dict[str, Any]) -> str:
 
 def format_sweep(r: dict[str, Any]) -> str:
     """Human summary of a ``jobs.sweep`` result."""
-    names = [k for k in r["best"] if k not in ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")]
+    names = [k for k in r["best"]
+             if k not in ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity", "out_of_sample")]
+    ins, oos = r["in_sample"], r["out_of_sample"]
     lines = [f"{r['strategy']} {r['search']} sweep on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']}), "
              f"fees {r['fees_bps']:g} bps",
              f"  {r['n_configs']} configs in {r['seconds']:.1f} s: {r['n_trials']} Ray Tune trial(s) x "
              f"{r['trial_cpus']:g} CPU, Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
-             f"best by {r['metric']}:", f"  {_params_text(r['best'], names):24s} {_metrics_text(r['best'])}",
-             "top 5:"]
-    lines += [f"  {_params_text(row, names):24s} {_metrics_text(row)}" for row in r["top"]]
+             f"  searched on {ins['bars']} bars {ins['start']} .. {ins['end']} (in-sample)"]
+    if oos:
+        lines.append(f"  held out   {oos['bars']} bars {oos['start']} .. {oos['end']} (out-of-sample, from flat)")
+    else:
+        lines.append("  WARNING: --holdout 0: every number below is in-sample, chosen and measured on the same bars")
+
+    def show(row: dict[str, Any]) -> list[str]:
+        out = [f"  {_params_text(row, names):24s} in-sample      {_metrics_text(row)}"]
+        if row.get("out_of_sample"):
+            out.append(f"  {'':24s} out-of-sample  {_metrics_text(row['out_of_sample'])}")
+        return out
+
+    lines += [f"best by in-sample {r['metric']}:", *show(r["best"]), "top 5:"]
+    for row in r["top"]:
+        lines += show(row)
     lines.append(f"results: {r['results_path']}")
     return "\n".join(lines)
 

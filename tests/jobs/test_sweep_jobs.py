@@ -44,19 +44,30 @@ def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_sessio
     _, params = expand_grid(get_strategy("sma_cross"), parse_grid(["fast=5:40:5", "slow=10:100:10"]))
     assert out["n_configs"] == len(params) == 64 and out["n_trials"] == 2 and out["trial_cpus"] == 0.5
     assert out["search"] == "grid" and out["seconds"] > 0 and out["bars"] == 5760
+    # default --holdout 0.3: the search sees the first 4032 bars, the last 1728 are held out
+    assert out["in_sample"]["bars"] == 4032 and out["out_of_sample"]["bars"] == 1728
+    assert out["in_sample"]["end"] < out["out_of_sample"]["start"]
 
     frame = pd.read_parquet(out["results_path"])
     assert len(frame) == 64 and list(frame.columns[:2]) == ["fast", "slow"]
     assert np.array_equal(frame[["fast", "slow"]].to_numpy(), params)  # one row per config, grid order
-    bars = load_sample("ETH-BTC-5m")
+    full = load_sample("ETH-BTC-5m")
+    bars, tail = full.take(slice(0, 4032)), full.take(slice(4032, None))
     for i in (0, 17, 63):  # what ran inside Tune trials equals the engine here, exactly
         fast, slow = params[i].tolist()
         ref = summary(run_backtest(bars, sma_cross(bars, fast=fast, slow=slow), fees_bps=10), bars.timeframe_ms)
         for m in ("total_return", "sharpe", "max_drawdown", "n_trades"):
             assert frame[m].iloc[i] == ref[m], (i, m)
     best = int(frame["sharpe"].to_numpy().argmax())
-    assert out["best"] == {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[best].to_dict().items()}
+    in_sample = {k: v for k, v in out["best"].items() if k != "out_of_sample"}
+    assert in_sample == {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[best].to_dict().items()}
     assert json.loads(Path(out["summary_path"]).read_text())["best"] == out["best"]
+    # the best configuration measured on the held-out bars, from flat, equals the engine there
+    fast, slow = params[best].tolist()
+    ref = summary(run_backtest(tail, sma_cross(tail, fast=fast, slow=slow), fees_bps=10), tail.timeframe_ms)
+    for m in ("total_return", "sharpe", "max_drawdown", "n_trades"):
+        assert out["best"]["out_of_sample"][m] == ref[m], m
+    assert all(row["out_of_sample"] is not None for row in out["top"])
 
 
 def test_random_search_samples_the_space(commands, ray_session, tmp_path: Path,  # noqa: ANN001
@@ -73,6 +84,8 @@ def test_random_search_samples_the_space(commands, ray_session, tmp_path: Path, 
 
 @pytest.mark.parametrize("argv, reason", [
     (["--strategy", "nope"], "unknown strategy"),
+    (["--holdout", "0.9"], "--holdout"),
+    (["-g", "fast=5", "-g", "slow=150:200:50", "--holdout", "0.02"], "held-out part is too short"),
     (["-g", "fast=5:x"], "fast"),
     (["-g", "fast=50:60", "-g", "slow=20:40"], "fast < slow"),
     (["-g", "fast=5", "-g", "slow=900:1000:100", "--sample", "BTC-USD-1d", "--data", "x"], "not allowed"),
