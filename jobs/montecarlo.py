@@ -19,7 +19,6 @@ percentiles and the ``--confidence`` interval, plus the probability of ruin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from jobs.sweep import DEFAULT_SAMPLE, add_data_arguments, load_bars
-from market.errors import InputError
+from jobs._entry import run_job_main
 
 __all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
            "run_montecarlo", "main", "TASK_CPUS"]
@@ -200,31 +199,15 @@ def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None 
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobs.montecarlo``: print one JSON object; exit 2 on bad input."""
-    from cluster.cli import CommandParser  # noqa: PLC0415
-
-    parser = CommandParser(prog="python -m jobs.montecarlo", description=__doc__.splitlines()[0])
-    add_montecarlo_arguments(parser)
-    parser.add_argument("--address", default="auto", help="Ray address (default auto)")
-    parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
-    args = parser.parse_args(argv)
+def _prepare(args: argparse.Namespace) -> tuple[Any, Any]:
     request = request_from_args(args)
-    try:
-        prepared = prepare(request)
-    except InputError as exc:
-        sys.stderr.write(f"jobs.montecarlo: error: {' '.join(str(exc).split())}\n")
-        return 2
-    import ray  # noqa: PLC0415
+    return request, prepare(request)
 
-    ray.init(address=args.address, log_to_driver=False)
-    try:
-        result = run_montecarlo(request, prepared)
-    finally:
-        ray.shutdown()
-    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
-    return 0
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.montecarlo``: print one JSON object; exit 2 on bad input (before Ray starts)."""
+    return run_job_main("montecarlo", __doc__, add_montecarlo_arguments, _prepare,
+                        lambda prepared: run_montecarlo(*prepared), argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from jobs._entry import run_job_main
 from market.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "METRIC_CHOICES", "add_sweep_arguments",
@@ -373,32 +374,15 @@ def _ranked(result: Any, metric: str) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobs.sweep``: print one JSON object; exit 2 on bad input."""
-    from cluster.cli import CommandParser  # noqa: PLC0415
-
-    parser = CommandParser(prog="python -m jobs.sweep", description=__doc__.splitlines()[0])
-    add_sweep_arguments(parser)
-    parser.add_argument("--address", default="auto", help="Ray address (default auto: the cluster of this job)")
-    parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
-    args = parser.parse_args(argv)
-    request = request_from_args(args)
-    try:
-        plan = plan_sweep(request)  # bad input exits 2 before Ray starts
-    except InputError as exc:
-        sys.stderr.write(f"jobs.sweep: error: {' '.join(str(exc).split())}\n")
-        return 2
-    import ray  # noqa: PLC0415
-
+def _prepare(args: argparse.Namespace) -> SweepPlan:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    ray.init(address=args.address, log_to_driver=False)
-    try:
-        result = run_sweep(request, plan=plan)
-    finally:
-        ray.shutdown()
-    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
-    return 0
+    return plan_sweep(request_from_args(args))
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.sweep``: print one JSON object; exit 2 on bad input (before Ray starts)."""
+    return run_job_main("sweep", __doc__, add_sweep_arguments, _prepare,
+                        lambda plan: run_sweep(plan.request, plan=plan), argv)
 
 if __name__ == "__main__":
     sys.exit(main())

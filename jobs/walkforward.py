@@ -18,14 +18,13 @@ the walk-forward efficiency and the parameter stability.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from jobs.sweep import DEFAULT_SAMPLE, METRIC_CHOICES, add_data_arguments, load_bars
-from market.errors import InputError
+from jobs._entry import run_job_main
 
 __all__ = ["WalkForwardRequest", "add_walkforward_arguments", "request_from_args", "run_walkforward",
            "demo_walkforward", "main", "TASK_CPUS"]
@@ -189,31 +188,15 @@ def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", 
             "table": table, "pairs": pairs, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobs.walkforward``: print one JSON object; exit 2 on bad input."""
-    from cluster.cli import CommandParser  # noqa: PLC0415
-
-    parser = CommandParser(prog="python -m jobs.walkforward", description=__doc__.splitlines()[0])
-    add_walkforward_arguments(parser)
-    parser.add_argument("--address", default="auto", help="Ray address (default auto)")
-    parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
-    args = parser.parse_args(argv)
+def _prepare(args: argparse.Namespace) -> WalkForwardRequest:
     request = request_from_args(args)
-    try:
-        _plan(request)
-    except InputError as exc:
-        sys.stderr.write(f"jobs.walkforward: error: {' '.join(str(exc).split())}\n")
-        return 2
-    import ray  # noqa: PLC0415
+    _plan(request)
+    return request
 
-    ray.init(address=args.address, log_to_driver=False)
-    try:
-        result = run_walkforward(request)
-    finally:
-        ray.shutdown()
-    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
-    return 0
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.walkforward``: print one JSON object; exit 2 on bad input (before Ray starts)."""
+    return run_job_main("walkforward", __doc__, add_walkforward_arguments, _prepare, run_walkforward, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,45 @@
+"""The shared ``python -m jobs.<name>`` entry for jobs that run on the cluster.
+
+Parse the flags; validate everything before Ray starts (bad input exits 2
+with one line on stderr and never touches the cluster); attach to the
+cluster (``--address``, default ``auto``: the cluster a Ray job runs in);
+run; print exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from market.errors import InputError
+
+__all__ = ["run_job_main"]
+
+
+def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                 prepare: Callable[[argparse.Namespace], Any], run: Callable[[Any], dict[str, Any]],
+                 argv: Sequence[str] | None = None) -> int:
+    """``prepare(args)`` validates without Ray and returns what ``run`` needs; ``run`` returns the JSON result."""
+    from cluster.cli import CommandParser  # noqa: PLC0415
+
+    parser = CommandParser(prog=f"python -m jobs.{name}", description=doc.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--address", default="auto", help="Ray address (default auto: the cluster of this job)")
+    parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
+    args = parser.parse_args(argv)
+    try:
+        prepared = prepare(args)
+    except InputError as exc:
+        sys.stderr.write(f"jobs.{name}: error: {' '.join(str(exc).split())}\n")
+        return 2
+    import ray  # noqa: PLC0415
+
+    ray.init(address=args.address, log_to_driver=False)
+    try:
+        result = run(prepared)
+    finally:
+        ray.shutdown()
+    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
+    return 0
