@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "cluster.commands.data",
     "cluster.commands.backtest",
     "cluster.commands.exchange",
+    "cluster.commands.keys",
     "cluster.commands.sweep",
     "cluster.commands.optimize",
 )
