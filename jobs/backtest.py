@@ -21,15 +21,12 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars, parse_param
 from market.errors import InputError
 
 __all__ = ["BacktestRequest", "add_backtest_arguments", "request_from_args", "run_backtest_request", "main"]
-
-DEFAULT_SAMPLE = "ETH-BTC-5m"
-
 
 @dataclass(frozen=True)
 class BacktestRequest:
@@ -51,22 +48,11 @@ class BacktestRequest:
     trailing_stop: float | None = None
 
 
-def _param(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip() or not value.strip():
-        raise argparse.ArgumentTypeError(f"parameter {text!r} must look like name=value")
-    return name.strip(), value.strip()
-
-
 def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
     """The backtest flags, shared by ``raytrader backtest`` and ``python -m jobs.backtest``."""
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help="bars file (CSV, Parquet or Feather)")
-    src.add_argument("--sample", metavar="NAME", help=f"bundled sample (see `raytrader data list`); default {DEFAULT_SAMPLE}")
-    parser.add_argument("--symbol", help="symbol of --data when the file does not say (e.g. BTC/USDT)")
-    parser.add_argument("--timeframe", help="timeframe of --data when the file does not say (e.g. 5m)")
+    add_data_arguments(parser)
     parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    parser.add_argument("-p", "--param", dest="params", action="append", type=_param, default=[],
+    parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
                         metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
     parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
     parser.add_argument("--fill", choices=("open", "close"), default="open",
@@ -91,20 +77,6 @@ def request_from_args(args: argparse.Namespace) -> BacktestRequest:
                            stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop)
 
 
-def _load(request: BacktestRequest):  # noqa: ANN202 - returns market.bars.Bars
-    if request.data:
-        from market.io import read_bars  # noqa: PLC0415
-
-        path = Path(request.data)
-        if not path.is_file():
-            raise InputError(f"--data {request.data}: no such file")
-        bars, _report = read_bars(path, symbol=request.symbol, timeframe=request.timeframe)
-        return bars
-    from market.samples import load_sample  # noqa: PLC0415
-
-    return load_sample(request.sample)
-
-
 def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     """Load the bars, run the strategy and the engine; return the JSON-able result."""
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
@@ -118,7 +90,7 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     started = time.perf_counter()
     strategy = get_strategy(request.strategy)
     params = validate_params(strategy, dict(request.params))
-    bars = _load(request)
+    bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
     target = strategy.run(bars, params)
     result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
                           slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jobs.sweep import DEFAULT_SAMPLE, add_data_arguments, load_bars
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars, parse_param
 from jobs._entry import run_job_main
 
 __all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
@@ -59,18 +59,11 @@ class MonteCarloRequest:
     confidence: float = 0.95
 
 
-def _param(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip() or not value.strip():
-        raise argparse.ArgumentTypeError(f"parameter {text!r} must look like name=value")
-    return name.strip(), value.strip()
-
-
 def add_montecarlo_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``raytrader montecarlo`` and ``python -m jobs.montecarlo``."""
     add_data_arguments(parser)
     parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    parser.add_argument("-p", "--param", dest="params", action="append", type=_param, default=[],
+    parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
                         metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
     parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
     parser.add_argument("--fill", choices=("open", "close"), default="open", help="fill convention (default open)")

@@ -40,12 +40,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from jobs._entry import run_job_main
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars
 from market.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "METRIC_CHOICES", "add_sweep_arguments",
-           "add_data_arguments", "request_from_args", "load_bars", "plan_sweep", "run_sweep", "default_run_dir", "main"]
+           "request_from_args", "plan_sweep", "run_sweep", "default_run_dir", "main"]
 
-DEFAULT_SAMPLE = "ETH-BTC-5m"
 
 #: ``--search`` choices: every grid point, or N seeded uniform draws from it
 SEARCH_MODES: tuple[str, ...] = ("grid", "random")
@@ -125,34 +125,12 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run folder for results.parquet and summary.json (default <home>/results/sweep-...)")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--data FILE | --sample NAME`` plus ``--symbol``/``--timeframe`` (shared with walk-forward and Monte Carlo)."""
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help="bars file (CSV, Parquet or Feather)")
-    src.add_argument("--sample", metavar="NAME", help=f"bundled sample (see `raytrader data list`); default {DEFAULT_SAMPLE}")
-    parser.add_argument("--symbol", help="symbol of --data when the file does not say (e.g. BTC/USDT)")
-    parser.add_argument("--timeframe", help="timeframe of --data when the file does not say (e.g. 5m)")
-
-
 def request_from_args(args: argparse.Namespace) -> SweepRequest:
     return SweepRequest(strategy=args.strategy, grid=tuple(args.grid), data=args.data or "",
                         sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
                         timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                         search=args.search, samples=args.samples, seed=args.seed, metric=args.metric,
                         trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout)
-
-
-def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None):  # noqa: ANN201
-    """``market.bars.Bars`` from a file (``data``) or a bundled sample (``sample``), validated."""
-    if data:
-        from market.io import read_bars  # noqa: PLC0415
-
-        if not Path(data).is_file():
-            raise InputError(f"--data {data}: no such file")
-        return read_bars(Path(data), symbol=symbol, timeframe=timeframe)[0]
-    from market.samples import load_sample  # noqa: PLC0415
-
-    return load_sample(sample or DEFAULT_SAMPLE)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from jobs.sweep import DEFAULT_SAMPLE, METRIC_CHOICES, add_data_arguments, load_bars
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars
+from jobs.sweep import METRIC_CHOICES
 from jobs._entry import run_job_main
 
 __all__ = ["WalkForwardRequest", "add_walkforward_arguments", "request_from_args", "run_walkforward",
