@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from market.errors import InputError
 
 __all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "add_optimize_arguments", "request_from_args",
-           "run_optimize_request", "optimize_many", "demo_selection", "main"]
+           "run_optimize_request", "optimize_many", "frontier_points", "plot_results", "demo_selection", "main"]
 
 SOLVER_CHOICES = ("qaoa", "xy-qaoa", "cvar-vqe", "warm-qaoa", "exact", "milp")
 #: eight of the bundled stocks across sectors; the demo picks 4 of them
@@ -61,6 +61,8 @@ class OptimizeRequest:
     transaction_cost: float = 0.0
     holdings: tuple[int, ...] | None = None
     backend: str = "aer"
+    sectors: tuple[tuple[str, str], ...] = ()
+    sector_caps: tuple[tuple[str, int], ...] = ()
 
 
 def _csv(text: str) -> list[str]:
@@ -89,6 +91,13 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cost per lot traded against --holdings, as a fraction (0.001 = 10 bps)")
     parser.add_argument("--holdings", default="", help="current lots per asset, comma-separated, in --assets order")
     parser.add_argument("--backend", choices=("aer", "statevector"), default="aer", help="sampler (default aer)")
+    parser.add_argument("--sector-caps", default="", metavar="SECTOR=K,...",
+                        help="at most K lots per sector, e.g. information-technology=1,energy=1 "
+                             "(the bundled stocks carry their GICS sectors)")
+    parser.add_argument("--sectors", default="", metavar="ASSET=SECTOR,...",
+                        help="sector labels for --sector-caps (needed for assets outside the bundled panel)")
+    parser.add_argument("--plot", default="", metavar="FILE.png",
+                        help="also write the efficient frontier with the selection(s) marked to this PNG")
 
 
 def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
@@ -98,7 +107,14 @@ def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
             holdings = tuple(int(v) for v in _csv(args.holdings))
         except ValueError as exc:
             raise InputError(f"holdings: expected comma-separated integers, got {args.holdings!r}") from exc
+    from quantum.sectors import parse_sector_caps, parse_sectors  # noqa: PLC0415
+
+    caps = parse_sector_caps(args.sector_caps) if args.sector_caps else {}
+    sectors = parse_sectors(args.sectors) if args.sectors else {}
+    if sectors and not caps:
+        raise InputError("sectors: only used with --sector-caps")
     return OptimizeRequest(
+        sectors=tuple(sectors.items()), sector_caps=tuple(caps.items()),
         assets=tuple(_csv(args.assets)), budget=args.budget, start=args.start, end=args.end,
         risk_aversion=args.risk_aversion, solver=args.solver, data=args.data or "", reps=args.reps,
         maxiter=args.maxiter, shots=args.shots, seed=args.seed, shrinkage=args.shrinkage, lot_bits=args.lot_bits,
@@ -109,12 +125,16 @@ def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
 def _problem(request: OptimizeRequest, panel=None):  # noqa: ANN001, ANN202
     from quantum.problem import problem_from_estimate  # noqa: PLC0415
     from quantum.returns import estimate_returns, load_panel  # noqa: PLC0415
+    from quantum.sectors import sectors_for  # noqa: PLC0415
 
     if panel is None:
         panel = load_panel(request.data or None)
     estimate = estimate_returns(panel, request.assets, request.start, request.end, shrinkage=request.shrinkage)
+    caps = dict(request.sector_caps)
+    sectors = sectors_for(estimate.assets, dict(request.sectors), caps) if caps else None
     problem = problem_from_estimate(estimate, request.budget, request.risk_aversion, lot_bits=request.lot_bits,
-                                    holdings=request.holdings, transaction_cost=request.transaction_cost)
+                                    holdings=request.holdings, transaction_cost=request.transaction_cost,
+                                    sectors=sectors, sector_caps=caps or None)
     return estimate, problem
 
 
@@ -155,9 +175,12 @@ def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]
         exact_selected=[a for a, n in zip(problem.assets, exact_lots) if n > 0],
         objective=objective if math.isfinite(objective) else None, exact_objective=exact.objective,
         approx_ratio=round(exact.approx_ratio(objective), 6),
-        target_weights=problem.weights(bits),
+        target_weights=problem.weights(bits), exact_target_weights=problem.weights(exact.bits),
         seconds=round(time.perf_counter() - started, 3),
     )
+    if problem.sector_caps:
+        out["sector_caps"] = dict(problem.sector_caps)
+        out["selected_sectors"] = {a: s for a, s, n in zip(problem.assets, problem.sectors or (), lots) if n > 0}
     return out
 
 
@@ -175,13 +198,42 @@ def optimize_many(requests: Sequence[OptimizeRequest], *, task_cpus: float = 1.0
         raise
 
 
-def _frontier(request: OptimizeRequest, points: int) -> list[dict[str, Any]]:
+def frontier_points(request: OptimizeRequest, points: int) -> list[dict[str, Any]]:
     from quantum.classical import efficient_frontier  # noqa: PLC0415
 
     estimate, _problem_ = _problem(request)
     return [{"expected_return": p.expected_return, "volatility": p.volatility,
              "weights": {a: round(float(w), 6) for a, w in zip(estimate.assets, p.weights) if w > 1e-6}}
             for p in efficient_frontier(estimate.mu, estimate.sigma, points)]
+
+
+def _portfolio_point(request: OptimizeRequest, weights: dict[str, float]) -> tuple[float, float]:
+    """Daily (volatility, mean return) of ``weights`` on the request's window."""
+    import numpy as np  # noqa: PLC0415
+
+    estimate, _problem_ = _problem(request)
+    w = np.array([weights.get(a, 0.0) for a in estimate.assets])
+    return float(np.sqrt(w @ estimate.sigma @ w)), float(estimate.mu @ w)
+
+
+def plot_results(requests: Sequence[OptimizeRequest], results: Sequence[dict[str, Any]],
+                 frontier: Sequence[dict[str, Any]], path: str) -> str:
+    """Write the first window's frontier with that window's selections (and exact ones) marked; returns the path."""
+    from quantum.plot import plot_frontier  # noqa: PLC0415
+
+    marks = []
+    for request, result in zip(requests, results):
+        if result["window"] != results[0]["window"]:
+            continue  # the frontier is the first window's; other windows' points would not belong on it
+        tag = f"q={result['risk_aversion']:g} {result['window']['start']}..{result['window']['end']}"
+        marks.append((f"{result['solver']}: {','.join(result['selected'])} ({tag})",
+                      *_portfolio_point(request, result["target_weights"])))
+        if result["exact_selected"] != result["selected"]:
+            marks.append((f"exact: {','.join(result['exact_selected'])} ({tag})",
+                          *_portfolio_point(request, result["exact_target_weights"])))
+    first = results[0]
+    title = f"{len(first['assets'])} assets, {first['window']['start']}..{first['window']['end']}"
+    return str(plot_frontier([(p["volatility"], p["expected_return"]) for p in frontier], marks, path, title=title))
 
 
 def demo_selection(solvers: Sequence[str] = ("qaoa", "cvar-vqe"), seed: int = 7) -> dict[str, Any]:
@@ -240,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         base = request_from_args(args)
+        if args.plot:
+            from quantum.plot import check_plot_path  # noqa: PLC0415
+
+            check_plot_path(args.plot)
+            if args.frontier_points < 2:
+                raise InputError("frontier-points: --plot needs at least 2 frontier points")
         windows = _windows(args.windows) if args.windows else [(base.start, base.end)]
         try:
             qs = [float(v) for v in _csv(args.risk_aversions)] if args.risk_aversions else [base.risk_aversion]
@@ -252,13 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ray.is_initialized():
             ray.init(address="auto", log_to_driver=False)
         results = optimize_many(requests)
-        frontier = _frontier(requests[0], args.frontier_points) if args.frontier_points > 0 else []
+        frontier = frontier_points(requests[0], args.frontier_points) if args.frontier_points > 0 else []
+        plot = plot_results(requests, results, frontier, args.plot) if args.plot else None
     except InputError as exc:
         sys.stderr.write(f"jobs.optimize_portfolio: error: {' '.join(str(exc).split())}\n")
         return 2
     out = {
         "job": "optimize_portfolio", "instances": len(results), "results": results,
-        "frontier": frontier, "target_weights": results[0]["target_weights"],
+        "frontier": frontier, "plot": plot, "target_weights": results[0]["target_weights"],
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": ray.cluster_resources().get("CPU", 0.0)},
         "seconds": round(time.perf_counter() - started, 3),
     }

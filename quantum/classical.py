@@ -9,8 +9,8 @@
 * :func:`relaxation` solves the continuous relaxation (x ∈ [0, 1]) of a
   single-lot problem; warm-start QAOA starts from it.
 * :func:`efficient_frontier` returns long-only Markowitz frontier points
-  (minimum variance to maximum return) as data; nothing is plotted
-  (matplotlib is not installed).
+  (minimum variance to maximum return) as data; :mod:`quantum.plot` draws
+  them (``raytrader optimize --plot FILE.png``).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def efficient_frontier(mu: np.ndarray, sigma: np.ndarray, n_points: int = 20) ->
     """Long-only Markowitz frontier from the minimum-variance portfolio to the maximum-return asset.
 
     Each point minimises ``wᵀΣw`` subject to ``Σw = 1``, ``w ≥ 0``, ``μᵀw = target``;
-    targets are evenly spaced. Returned as data (no plot).
+    targets are evenly spaced. Returned as data (:mod:`quantum.plot` draws it).
     """
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)

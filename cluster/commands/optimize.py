@@ -9,7 +9,7 @@ import argparse
 
 from cluster.cli import Output, add_command
 from cluster.config import Config
-from jobs.optimize_portfolio import add_optimize_arguments, request_from_args, run_optimize_request
+from jobs.optimize_portfolio import add_optimize_arguments, plot_results, request_from_args, run_optimize_request
 
 __all__ = ["register", "format_result"]
 
@@ -27,14 +27,27 @@ def format_result(r: dict) -> str:
         + (f"   P(optimal bitstring) {r['p_optimal']:.4f}   feasible {r['feasibility_rate']:.1%}   "
            f"{r['evaluations']} circuit evaluations on {r['n_qubits']} qubits" if r["p_optimal"] is not None else ""),
         "  target weights " + ", ".join(f"{a} {v:.1%}" for a, v in r["target_weights"].items()),
+        *(["  sector caps " + ", ".join(f"{k} <= {v}" for k, v in r["sector_caps"].items())
+           + "; selected: " + ", ".join(f"{a} ({s})" for a, s in r["selected_sectors"].items())]
+          if r.get("sector_caps") else []),
         f"  {r['seconds']:.2f} s",
     ]
     return "\n".join(lines)
 
 
 def _optimize(args: argparse.Namespace, config: Config) -> Output:
-    result = run_optimize_request(request_from_args(args))
-    return Output(data=result, text=format_result(result))
+    request = request_from_args(args)
+    if args.plot:
+        from quantum.plot import check_plot_path  # noqa: PLC0415
+
+        check_plot_path(args.plot)
+    result = run_optimize_request(request)
+    if args.plot:
+        from jobs.optimize_portfolio import frontier_points  # noqa: PLC0415
+
+        result["plot"] = plot_results([request], [result], frontier_points(request, 20), args.plot)
+    text = format_result(result) + (f"\n  frontier plot: {result['plot']}" if args.plot else "")
+    return Output(data=result, text=text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001

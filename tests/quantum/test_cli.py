@@ -105,12 +105,14 @@ def test_instances_solve_in_parallel_as_ray_tasks(ray_session) -> None:  # noqa:
         optimize_many([OptimizeRequest(assets=("AAPL", "ZZZ"), budget=1, solver="exact")])
 
 
-def test_job_entrypoint_fans_out_windows_and_risk_aversions(ray_session, capsys) -> None:  # noqa: ANN001
+def test_job_entrypoint_fans_out_windows_and_risk_aversions(ray_session, capsys, tmp_path) -> None:  # noqa: ANN001
+    plot = tmp_path / "frontier.png"
     code = main(["--assets", "AAPL,MSFT,JPM,XOM,KO,PG", "--budget", "3", "--solver", "exact",
                  "--windows", "2015-01-01:2017-12-31,2018-01-01:2020-12-31", "--risk-aversions", "0.5,5",
-                 "--frontier-points", "4", "--json"])
+                 "--frontier-points", "4", "--plot", str(plot), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["instances"] == 4
+    assert out["plot"] == str(plot) and plot.read_bytes()[:4] == b"\x89PNG"
     assert [(r["window"]["start"][:4], r["risk_aversion"]) for r in out["results"]] == [
         ("2015", 0.5), ("2015", 5.0), ("2018", 0.5), ("2018", 5.0)]
     assert len(out["frontier"]) == 4 and out["frontier"][0]["volatility"] <= out["frontier"][-1]["volatility"]
