@@ -17,6 +17,15 @@ summation order (re-implemented), so it matches ``np.mean``/``np.std`` to
 the last bit. Any other registered strategy falls back to the reference
 path (one backtest per configuration): correct, only slower.
 
+Threads: ``threads=k`` (k >= 2) runs the ``sma_cross`` kernel on ``k`` numba
+threads (``prange``): the distinct SMA windows are computed in parallel,
+then the configurations are dealt into interleaved chunks (rows
+``t, t + m, t + 2m, ...``: neighbouring grid rows have similar cost, so the
+chunks are balanced), each chunk on one thread with its own scratch
+array. Every configuration still runs the same serial arithmetic, so the
+numbers are identical for any ``threads``. ``threads=1`` (the default) uses
+one core and never starts numba's thread pool.
+
 Grids: :func:`parse_grid` reads ``name=start:stop:step`` (stop inclusive),
 ``name=v1,v2,...`` or ``name=value``; :func:`expand_grid` takes the
 Cartesian product, fills undeclared parameters with defaults and keeps only
@@ -37,12 +46,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from backtest.engine import FILL_MODES, run_backtest
 from backtest.errors import BacktestInputError, BarsShapeError, CashError, FeeError, PriceError, UnknownFillError
 from backtest.metrics import periods_per_year, summary
+from strategies.indicators._moving import _sma_kernel  # the very kernel sma() runs, for the parallel path
 
 __all__ = [
     "GridSpecError",
@@ -297,13 +308,15 @@ def sample_configs(strategy: object, axes: Mapping[str, Sequence[object]], n: in
 
 def evaluate_configs(bars: object, strategy: object, param_names: Sequence[str], params: np.ndarray, *,
                      timeframe_ms: int, fees_bps: float = 0.0, fill: str = "open",
-                     cash: float = 10_000.0) -> SweepResult:
+                     cash: float = 10_000.0, threads: int = 1) -> SweepResult:
     """Metrics of every configuration (rows of ``params``) of ``strategy`` on ``bars``.
 
     ``sma_cross`` uses the batched kernel (:func:`sweep_sma_cross`); any other
     strategy the reference path (:func:`reference_evaluate`). Both give the
     same numbers as one ``run_backtest`` + ``summary`` per configuration.
-    ``timeframe_ms`` is the bar length (for the Sharpe annualisation).
+    ``timeframe_ms`` is the bar length (for the Sharpe annualisation);
+    ``threads`` the numba threads of the ``sma_cross`` kernel (the reference
+    path is single-threaded).
 
     Raises:
         InsufficientDataError: fewer bars than the largest configuration needs.
@@ -320,7 +333,8 @@ def evaluate_configs(bars: object, strategy: object, param_names: Sequence[str],
     require_bars(bars, strategy, names, arr)
     if strategy.name == "sma_cross":  # type: ignore[attr-defined]
         return sweep_sma_cross(bars, arr[:, names.index("fast")], arr[:, names.index("slow")],
-                               timeframe_ms=timeframe_ms, fees_bps=fees_bps, fill=fill, cash=cash)
+                               timeframe_ms=timeframe_ms, fees_bps=fees_bps, fill=fill, cash=cash,
+                               threads=threads)
     return reference_evaluate(bars, strategy, names, arr, timeframe_ms=timeframe_ms, fees_bps=fees_bps,
                               fill=fill, cash=cash)
 
@@ -362,16 +376,18 @@ def reference_evaluate(bars: object, strategy: object, param_names: Sequence[str
 
 
 def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timeframe_ms: int,
-                    fees_bps: float = 0.0, fill: str = "open", cash: float = 10_000.0) -> SweepResult:
+                    fees_bps: float = 0.0, fill: str = "open", cash: float = 10_000.0,
+                    threads: int = 1) -> SweepResult:
     """Every ``(fast[i], slow[i])`` SMA crossover on ``bars`` in one kernel call.
 
     Each distinct window in ``fast`` and ``slow`` is averaged once. Windows
     are validated with the strategy's declared space (ints in range,
     ``fast < slow``); ``bars`` needs ``max(slow) + 1`` bars and positive
-    finite ``open``/``close``.
+    finite ``open``/``close``. ``threads``: numba threads (>= 1; capped at
+    ``numba.config.NUMBA_NUM_THREADS``); the result does not depend on it.
 
     Raises:
-        GridSpecError: ``fast`` and ``slow`` differ in length or are empty.
+        GridSpecError: ``fast`` and ``slow`` differ in length or are empty, or ``threads`` < 1.
         ParamError: a window out of range or a pair breaking ``fast < slow``.
         InsufficientDataError, BarsShapeError, PriceError, FeeError, CashError, UnknownFillError.
     """
@@ -409,25 +425,45 @@ def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timefra
         raise InsufficientDataError("sma_cross", needed, close.shape[0], why=f"slow + 1 with slow={int(s.max())}")
     sqrt_ppy = math.sqrt(periods_per_year(timeframe_ms))
 
+    n_threads = _threads(threads)
     windows, inverse = np.unique(np.concatenate([f, s]), return_inverse=True)
-    smas = np.empty((windows.shape[0], close.shape[0]))
-    close_series = bar_field(bars, "close")
-    for k, w in enumerate(windows):
-        smas[k] = sma(close_series, int(w))
     fi = inverse[: f.shape[0]].astype(np.int64)
     si = inverse[f.shape[0]:].astype(np.int64)
-
     n_cfg = f.shape[0]
     out_ret = np.empty(n_cfg)
     out_sharpe = np.empty(n_cfg)
     out_dd = np.empty(n_cfg)
     out_trades = np.empty(n_cfg, dtype=np.int64)
     out_final = np.empty(n_cfg)
-    _sweep_kernel(open_, close, smas, fi, si, fee, fill == "close", cash0, sqrt_ppy,
-                  out_ret, out_sharpe, out_dd, out_trades, out_final)
+    if n_threads == 1:
+        smas = np.empty((windows.shape[0], close.shape[0]))
+        close_series = bar_field(bars, "close")
+        for k, w in enumerate(windows):
+            smas[k] = sma(close_series, int(w))
+        _sweep_kernel(open_, close, smas, fi, si, fee, fill == "close", cash0, sqrt_ppy,
+                      out_ret, out_sharpe, out_dd, out_trades, out_final)
+    else:
+        # close is the validated (finite, > 0) float64 series, so sma()'s first finite row is 0
+        # and _sma_kernel(close, w, 0, row) writes the very floats sma(close, w) returns
+        previous = numba.get_num_threads()
+        numba.set_num_threads(n_threads)
+        try:
+            smas = np.empty((windows.shape[0], close.shape[0]))
+            _smas_parallel(close, windows.astype(np.int64), smas)
+            chunks = min(n_cfg, 4 * n_threads)
+            _sweep_parallel(open_, close, smas, fi, si, fee, fill == "close", cash0, sqrt_ppy, chunks,
+                            out_ret, out_sharpe, out_dd, out_trades, out_final)
+        finally:
+            numba.set_num_threads(previous)
     return SweepResult(strategy="sma_cross", param_names=("fast", "slow"), params=np.stack([f, s], axis=1),
                        total_return=out_ret, sharpe=out_sharpe, max_drawdown=out_dd, n_trades=out_trades,
                        final_equity=out_final)
+
+
+def _threads(threads: object) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise GridSpecError("threads", f"threads: expected an integer >= 1, got {threads!r}")
+    return int(min(int(threads), numba.config.NUMBA_NUM_THREADS))
 
 
 def _fee(fees_bps: object) -> float:
@@ -688,3 +724,29 @@ def _sweep_kernel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_pp
         var = (0.0 + _pairwise_sum(rets, 0, n, mean, True)) / (n - 1)
         std = math.sqrt(var)
         out_sharpe[c] = 0.0 if std == 0.0 else mean / std * sqrt_ppy
+
+
+@njit(cache=True, parallel=True)
+def _smas_parallel(close, windows, out):  # noqa: ANN001, ANN202 (numba kernel)
+    """Row ``k`` of ``out`` = ``sma(close, windows[k])`` (NaN warm-up, then the same kernel), windows in parallel."""
+    for k in prange(windows.shape[0]):
+        row = out[k]
+        w = windows[k]
+        for i in range(min(w - 1, row.shape[0])):
+            row[i] = np.nan
+        _sma_kernel(close, w, 0, row)
+
+
+@njit(cache=True, parallel=True)
+def _sweep_parallel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_ppy, chunks,  # noqa: ANN001, ANN202, PLR0913
+                    out_ret, out_sharpe, out_dd, out_trades, out_final):
+    """:func:`_sweep_kernel` over ``chunks`` interleaved slices of the configurations, one slice per prange step.
+
+    Slice ``t`` holds rows ``t, t + chunks, ...``; each call has its own
+    scratch array and writes only its own rows, so threads never share
+    state and every row gets exactly the serial kernel's floats.
+    """
+    for t in prange(chunks):
+        _sweep_kernel(open_, close, smas, fi[t::chunks], si[t::chunks], fee, fill_at_close, cash0, sqrt_ppy,
+                      out_ret[t::chunks], out_sharpe[t::chunks], out_dd[t::chunks], out_trades[t::chunks],
+                      out_final[t::chunks])

@@ -3,7 +3,7 @@
 Reproduce (about 3-6 minutes on 2 CPUs)::
 
     .venv/bin/python -m benchmarks.sweep_vs_vectorbt            # writes the "sweep" section of RESULTS.md
-    .venv/bin/python -m benchmarks.sweep_vs_vectorbt --repeats 1 --vbt-configs 32   # quicker
+    .venv/bin/python -m benchmarks.sweep_vs_vectorbt --quick   # 2 repeats, 16 vectorbt configs
 
 Data: a **synthetic**, seeded (``--seed``, default 7) geometric random walk
 of 525,600 one-minute bars (one 365-day year; 0.1 % per-bar volatility;
@@ -13,13 +13,17 @@ signals on bar ``t``'s close filled at bar ``t+1``'s open, all-in long-only,
 10,000 starting cash.
 
 * **raytrader**: ``jobs.sweep.run_sweep`` — the real job code — on a private
-  local Ray instance with 2 CPUs: the bars go into the object store once, the
-  780 configurations are dealt into one Tune trial per CPU, each trial runs
-  the batched numba kernel. Timed: the whole ``Tuner.fit`` (trial actors
-  start, import, evaluate, report) — what a user waits for once Ray is up.
-  Also the same with one trial on one CPU, for the scaling efficiency
-  ``T(1 CPU) / (2 * T(2 CPUs))``, both for the Tune wall time and for the
-  in-trial compute (the slowest trial's evaluation time).
+  local Ray instance with 2 CPUs: the bars go into the object store once and
+  each Tune trial runs the batched numba kernel on its batch. Three settings,
+  run alternately in each repeat: the default (one trial holding both CPUs,
+  kernel on 2 numba threads), two single-threaded trials of 1 CPU each, and
+  one single-threaded trial on 1 CPU. Timed: the whole ``Tuner.fit`` (trial
+  actors start, import, evaluate, report) — what a user waits for once Ray
+  is up — with a per-phase breakdown from the trials' own clocks.
+  Scaling efficiency is ``throughput(2 CPUs) / (2 * throughput(1 CPU))`` =
+  ``T(1 CPU) / (2 * T(2 CPUs))``, for the Tune wall time and for the
+  in-trial compute (the slowest trial's kernel time), plus the in-process
+  kernel with 1 and 2 threads (no Ray).
 * **vectorbt 1.2.0** (if importable): the idiomatic pipeline per chunk of
   configurations — ``vbt.MA.run`` for the fast and slow windows,
   ``ma_crossed_above``/``ma_crossed_below``, signals shifted one bar,
@@ -66,13 +70,19 @@ def synthetic_bars(seed: int, n: int = N_BARS):  # noqa: ANN201 - market.bars.Ba
                 symbol="SYN/USD", timeframe="1m", venue="synthetic")
 
 
-def run_ours(bars, params, names, *, trials: int, out: Path) -> dict:  # noqa: ANN001
+#: (label, --trials, --trial-cpus): the settings timed side by side
+SETTINGS = (("2cpu", "1 trial x 2 CPUs, 2 numba threads (default)", 0, 2.0),
+            ("2x1", "2 trials x 1 CPU, 1 thread each", 2, 1.0),
+            ("1cpu", "1 trial x 1 CPU, 1 thread", 1, 1.0))
+
+
+def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path) -> dict:  # noqa: ANN001
     import strategies  # noqa: F401, PLC0415
     from jobs.sweep import SweepPlan, SweepRequest, run_sweep  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
-    request = SweepRequest(grid=GRID, fees_bps=FEES_BPS, trials=trials, trial_cpus=1.0, out=str(out),
-                           sample="synthetic")
+    request = SweepRequest(grid=GRID, fees_bps=FEES_BPS, trials=trials, trial_cpus=trial_cpus, out=str(out),
+                           sample="synthetic", holdout=0.0)
     plan = SweepPlan(request=request, bars=bars, strategy=get_strategy("sma_cross"), param_names=names, params=params)
     return run_sweep(request, plan=plan)
 
@@ -116,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vbt-configs", type=int, default=64, help="vectorbt configurations timed (evenly spaced)")
     parser.add_argument("--vbt-chunk", type=int, default=16, help="vectorbt columns per from_signals call")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="--repeats 2 --vbt-configs 16 (a rough run)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.vbt_configs = 2, 16
 
     import ray  # noqa: PLC0415
 
@@ -133,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the grid gave {params.shape[0]} configs, expected 780")
 
     # in-process kernel, one core, no Ray (also warms the numba cache the trial workers load)
-    evaluate_configs(bars, sma, names, params[:2], timeframe_ms=60_000, fees_bps=FEES_BPS)
-    t = time.perf_counter()
-    local = evaluate_configs(bars, sma, names, params, timeframe_ms=60_000, fees_bps=FEES_BPS)
-    kernel_s = time.perf_counter() - t
-    print(f"kernel, in-process, 1 core: 780 configs in {kernel_s:.2f} s", file=sys.stderr)
+    kernel: dict[int, list[float]] = {1: [], 2: []}
+    for threads in (1, 2):
+        evaluate_configs(bars, sma, names, params[:2], timeframe_ms=60_000, fees_bps=FEES_BPS, threads=threads)
+    for _ in range(args.repeats):
+        for threads in (1, 2):
+            t = time.perf_counter()
+            local = evaluate_configs(bars, sma, names, params, timeframe_ms=60_000, fees_bps=FEES_BPS, threads=threads)
+            kernel[threads].append(time.perf_counter() - t)
+            print(f"kernel, in-process, {threads} thread(s): 780 configs in {kernel[threads][-1]:.2f} s", file=sys.stderr)
+    kernel_s = statistics.median(kernel[1])
+    kernel2_s = statistics.median(kernel[2])
 
     try:
         import vectorbt as vbt  # noqa: PLC0415
@@ -150,36 +169,52 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              _temp_dir=str(tmp / "ray"))
     try:
-        ours: dict[int, list[dict]] = {1: [], 2: []}
-        run_ours(bars, params[:4], names, trials=2, out=tmp / "warm")  # start-up of the first Tune run
+        ours: dict[str, list[dict]] = {key: [] for key, *_ in SETTINGS}
+        run_ours(bars, params[:4], names, trials=2, trial_cpus=1.0, out=tmp / "warm")  # first Tune run's start-up
         if vbt is not None:
             vbt_sweep(vbt, bars, params[:2], args.vbt_chunk)  # warm-up: numba compilation
         vbt_times: list[float] = []
         for r in range(args.repeats):  # interleaved, so both tools see the same machine load
-            for trials in (2, 1):
-                res = run_ours(bars, params, names, trials=trials, out=tmp / f"t{trials}-{r}")
-                ours[trials].append(res)
-                print(f"raytrader tune {trials} trial(s): {res['tune_seconds']:.2f} s "
-                      f"(trial eval {res['trial_eval_seconds']})", file=sys.stderr)
+            for key, label, trials, cpus in SETTINGS:
+                res = run_ours(bars, params, names, trials=trials, trial_cpus=cpus, out=tmp / f"{key}-{r}")
+                ours[key].append(res)
+                print(f"raytrader {label}: {res['tune_seconds']:.2f} s (trial eval {res['trial_eval_seconds']}, "
+                      f"cpu {res['trial_eval_cpu_seconds']}, phases {res['phases']})", file=sys.stderr)
             if vbt is not None:
                 vr, vlast, seconds = vbt_sweep(vbt, bars, params[pick], args.vbt_chunk)
                 vbt_times.append(seconds)
                 print(f"vectorbt {len(pick)} configs: {seconds:.2f} s", file=sys.stderr)
         import pandas as pd  # noqa: PLC0415
 
-        frame = pd.read_parquet(ours[2][-1]["results_path"])
+        frame = pd.read_parquet(ours["2cpu"][-1]["results_path"])
+        frame2x1 = pd.read_parquet(ours["2x1"][-1]["results_path"])
     finally:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     ours_returns = frame["total_return"].to_numpy()
     ours_final = frame["final_equity"].to_numpy()
-    identical_local = bool(np.array_equal(ours_returns, local.total_return))
-    t2 = statistics.median(r["tune_seconds"] for r in ours[2])
-    t1 = statistics.median(r["tune_seconds"] for r in ours[1])
-    e2 = statistics.median(max(r["trial_eval_seconds"]) for r in ours[2])
-    e1 = statistics.median(max(r["trial_eval_seconds"]) for r in ours[1])
+    identical_local = bool(np.array_equal(ours_returns, local.total_return)
+                           and np.array_equal(frame2x1["total_return"].to_numpy(), local.total_return))
+
+    def med(key: str, f) -> float:  # noqa: ANN001
+        return statistics.median(f(r) for r in ours[key])
+
+    t2, t2x1, t1 = (med(k, lambda r: r["tune_seconds"]) for k in ("2cpu", "2x1", "1cpu"))
+    e2, e2x1, e1 = (med(k, lambda r: max(r["trial_eval_seconds"])) for k in ("2cpu", "2x1", "1cpu"))
+    c2, c2x1, c1 = (med(k, lambda r: sum(r["trial_eval_cpu_seconds"])) for k in ("2cpu", "2x1", "1cpu"))
     eff_wall = t1 / (2 * t2)
     eff_compute = e1 / (2 * e2)
+    eff_wall_2x1 = t1 / (2 * t2x1)
+    eff_compute_2x1 = e1 / (2 * e2x1)
+    eff_kernel = kernel_s / (2 * kernel2_s)
+    phase_rows = []
+    for key, label, *_ in SETTINGS:
+        ph = {name: statistics.median(r["phases"][name] for r in ours[key]) for name in ours[key][0]["phases"]}
+        phase_rows.append(f"| {label} | {med(key, lambda r: r['tune_seconds']):.2f} | {ph['fit_to_first_trial']:.2f} | "
+                          f"{ph['fit_to_last_trial']:.2f} | {ph['trial_imports_max']:.2f} | "
+                          f"{med(key, lambda r: max(r['trial_eval_seconds'])):.2f} | "
+                          f"{med(key, lambda r: sum(r['trial_eval_cpu_seconds'])):.2f} | "
+                          f"{ph['last_report_to_fit_end']:.2f} |")
 
     vbt_line = "vectorbt: not importable in this venv; not measured."
     vbt_cps = None
@@ -206,9 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     def ratio(cps: float) -> float:
         return cps / vbt_cps if vbt_cps else float("nan")
 
-    rows = [("raytrader, Ray Tune, 2 trials x 1 CPU (Tuner.fit wall)", t2, 780 / t2, ratio(780 / t2)),
+    rows = [("raytrader, Ray Tune, 1 trial x 2 CPUs, 2 threads (default; Tuner.fit wall)", t2, 780 / t2, ratio(780 / t2)),
+            ("raytrader, Ray Tune, 2 trials x 1 CPU (Tuner.fit wall)", t2x1, 780 / t2x1, ratio(780 / t2x1)),
             ("raytrader, Ray Tune, 1 trial x 1 CPU (Tuner.fit wall)", t1, 780 / t1, ratio(780 / t1)),
-            ("raytrader kernel in-process, 1 core, no Ray", kernel_s, 780 / kernel_s, ratio(780 / kernel_s))]
+            ("raytrader kernel in-process, 2 threads, no Ray", kernel2_s, 780 / kernel2_s, ratio(780 / kernel2_s)),
+            ("raytrader kernel in-process, 1 thread, no Ray", kernel_s, 780 / kernel_s, ratio(780 / kernel_s))]
     if vbt_cps:
         rows.append(("vectorbt 1.2.0, 1 process (extrapolated from the timed subset)", 780 / vbt_cps, vbt_cps, 1.0))
 
@@ -217,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         table.append(f"| {name} | {sec:.2f} | {cps:.1f} | {times:.1f} |")
     per_repeat = ""
     if vbt_cps:
-        ratios = [(780 / o["tune_seconds"]) / (len(pick) / v) for o, v in zip(ours[2], vbt_times)]
-        per_repeat = ("Per repeat, raytrader (2 trials) vs the vectorbt run right after it: "
+        ratios = [(780 / o["tune_seconds"]) / (len(pick) / v) for o, v in zip(ours["2cpu"], vbt_times)]
+        per_repeat = ("Per repeat, raytrader (default, 2 CPUs) vs the vectorbt run right after it: "
                       + ", ".join(f"{x:.1f}x" for x in ratios) + ".")
     md = "\n".join([
         "## Parameter sweep: 780 SMA-crossover configurations vs vectorbt",
@@ -235,19 +272,35 @@ def main(argv: list[str] | None = None) -> int:
         vbt_line,
         per_repeat,
         "",
-        f"Scaling 1 -> 2 CPUs: Tune wall {t1:.2f} s -> {t2:.2f} s = **{eff_wall:.0%}** efficiency; in-trial compute "
-        f"(slowest trial) {e1:.2f} s -> {e2:.2f} s = **{eff_compute:.0%}**. The gap: each `Tuner.fit` pays "
-        f"about {statistics.median(r['tune_seconds'] - max(r['trial_eval_seconds']) for r in ours[1]):.1f} s "
-        "of fixed start-up (trial actors start and import Ray Tune), and on this shared 2-vCPU machine the two "
-        "trials' compute competes with the other trial's start-up, the Ray processes and other users' work "
-        "(per-run trial times are printed on stderr).",
+        "Scaling 1 -> 2 CPUs, efficiency = throughput(2 CPUs) / (2 x throughput(1 CPU)) = T1 / (2 T2) "
+        "(target >= 85%):",
+        "",
+        "| measured | 1 CPU, s | 2 CPUs, s | efficiency |",
+        "|---|---:|---:|---:|",
+        f"| Tune wall, default (1 trial, 2 threads) | {t1:.2f} | {t2:.2f} | **{eff_wall:.0%}** |",
+        f"| in-trial compute, default (kernel time in the trial) | {e1:.2f} | {e2:.2f} | **{eff_compute:.0%}** |",
+        f"| Tune wall, 2 trials x 1 CPU | {t1:.2f} | {t2x1:.2f} | {eff_wall_2x1:.0%} |",
+        f"| in-trial compute, 2 trials x 1 CPU (slowest trial) | {e1:.2f} | {e2x1:.2f} | {eff_compute_2x1:.0%} |",
+        f"| kernel in-process, no Ray (1 vs 2 threads) | {kernel_s:.2f} | {kernel2_s:.2f} | {eff_kernel:.0%} |",
+        "",
+        f"CPU seconds inside the trials (sum over trials, imports included): 1 CPU {c1:.2f}, default {c2:.2f}, "
+        f"2 x 1 CPU {c2x1:.2f}: the threads add no work, two trials duplicate the imports and the SMA windows.",
+        "",
+        "Where a `Tuner.fit` goes (medians, seconds; phases from the trials' own wall clocks):",
+        "",
+        "| setting | fit total | fit -> first trial starts | fit -> last trial starts | trial imports | "
+        "kernel (slowest trial) | trial CPU s | last report -> fit returns |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *phase_rows,
+        "",
         f"raytrader's Tune results equal its in-process kernel bit for bit: {identical_local}.",
         "",
-        f"Reproduce: `{REPRODUCE}`",
+        f"Reproduce: `{REPRODUCE}`" + (" (this run: `--quick`)" if args.quick else ""),
     ])
     print(md)
-    print(json.dumps({"tune_2cpu_s": t2, "tune_1cpu_s": t1, "kernel_1core_s": kernel_s, "eff_wall": eff_wall,
-                      "eff_compute": eff_compute, "rows": rows}), file=sys.stderr)
+    print(json.dumps({"tune_2cpu_s": t2, "tune_2x1_s": t2x1, "tune_1cpu_s": t1, "kernel_1thread_s": kernel_s,
+                      "kernel_2threads_s": kernel2_s, "eff_wall": eff_wall, "eff_compute": eff_compute,
+                      "eff_kernel": eff_kernel, "rows": rows}), file=sys.stderr)
     if not args.no_write:
         path = write_section("sweep", md)
         print(f"wrote {path}", file=sys.stderr)

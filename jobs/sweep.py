@@ -10,12 +10,48 @@ Runs the same code three ways:
 
 How it uses Tune (STACK-NOTES: about 1.9 s of overhead per Tune trial, so
 one trial per configuration would drown the work): the bars go into the
-object store **once** (``tune.with_parameters``); the configurations are
-dealt round-robin into a few batches (by default one trial per CPU) and each
-trial evaluates its whole batch with the batched kernel
-(:func:`backtest.sweep.evaluate_configs`) and reports every row in one
-``tune.report``. ``--search random --samples N`` draws N configurations
-(seeded, uniform, without replacement) from the constrained grid first.
+object store **once** (``tune.with_parameters``) and every trial evaluates
+a *batch* of configurations with the batched kernel
+(:func:`backtest.sweep.evaluate_configs`) and reports all its rows in one
+``tune.report``.
+
+* ``--search grid`` (default) / ``random --samples N`` (seeded uniform draw
+  from the constrained grid): the configurations are dealt round-robin into
+  the trials (neighbouring grid rows cost alike). By default
+  (``--trial-cpus 0``) there is one trial per node holding all of that
+  node's CPUs, and the kernel runs on that many numba threads: one trial
+  actor to start, the SMA windows computed once, no duplicated imports.
+  ``--trial-cpus 1`` gives one single-threaded trial per CPU instead.
+* ``--search optuna --samples N``: Optuna's TPE sampler (seeded with
+  ``--seed``) driven by ask/tell from a Tune ``Searcher`` on the driver:
+  each trial asks Optuna for a batch of ``--batch K`` configurations,
+  evaluates them at once, and their values are told back. Parameter
+  constraints (``fast < slow``) are honoured: an infeasible suggestion is
+  **never evaluated**; it is told to Optuna as PRUNED with no value (TPE
+  ranks such trials with the worst, so it learns to avoid the region) and
+  another is asked; a suggestion already evaluated is told its known value
+  and not evaluated again; so exactly ``min(N, size of the constrained
+  grid)`` distinct feasible configurations are evaluated (if Optuna keeps
+  repeating itself, seeded uniform draws of unseen grid points fill the
+  batch; the summary counts them). Batch ``b`` is asked only after batches
+  ``0 .. b - P`` (``P`` concurrent trials) have been told, in order, so a
+  fixed ``--seed`` gives the same configurations and results every run.
+  (Ray's own ``ray.tune.search.optuna.OptunaSearch`` works with optuna 5.0
+  here, but it makes one Tune trial per configuration: about 4 s each.)
+* ``--scheduler asha --folds F``: the in-sample bars are cut into ``F``
+  equal sequential folds; a trial reports after each fold the metrics of its
+  configurations on the bars *up to* the end of that fold (cumulative: the
+  numbers after fold ``F`` are exactly the full in-sample numbers) and
+  Tune's ``ASHAScheduler`` (grace 1 fold, reduction factor 2) stops trials
+  whose best score trails. A stopped trial's rows keep the metrics of the
+  folds it finished (column ``folds``); ``best`` and ``top`` are chosen
+  only among rows that finished all folds. Cost: a trial that runs all
+  ``F`` folds evaluates ``(F + 1) / 2`` times the bars of one pass. ASHA's
+  decisions depend on which trial reports first, so with more than one
+  concurrent trial an ASHA run is not bit-reproducible.
+
+The held-out tail (``--holdout``, default 0.3) is never searched: the best
+and top configurations are measured on it from flat (out-of-sample).
 
 Output: one row per configuration in ``results.parquet`` and the JSON
 summary in ``summary.json``, both in the run folder (``--out DIR``, default
@@ -40,15 +76,26 @@ from typing import Any, Sequence
 import numpy as np
 
 from jobs._entry import run_job_main
+from jobs._optuna import OptunaBatches, tune_searcher
 from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars
 from market.errors import InputError
 
-__all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "METRIC_CHOICES", "add_sweep_arguments",
-           "request_from_args", "plan_sweep", "run_sweep", "default_run_dir", "main"]
+__all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
+           "add_sweep_arguments", "request_from_args", "plan_sweep", "fold_ends", "run_sweep",
+           "default_run_dir", "main"]
 
 
-#: ``--search`` choices: every grid point, or N seeded uniform draws from it
-SEARCH_MODES: tuple[str, ...] = ("grid", "random")
+#: ``--search`` choices: every grid point, N seeded uniform draws from it, or N Optuna (TPE) suggestions
+SEARCH_MODES: tuple[str, ...] = ("grid", "random", "optuna")
+
+#: ``--scheduler`` choices: run every trial to the end, or ASHA early stopping over sequential folds
+SCHEDULERS: tuple[str, ...] = ("none", "asha")
+
+#: configurations ``--search random`` draws when ``--samples`` is not given
+DEFAULT_RANDOM_SAMPLES = 100
+
+#: ASHA folds when ``--scheduler asha`` is given without ``--folds``
+DEFAULT_ASHA_FOLDS = 4
 
 #: ``--metric`` choices; equal to ``backtest.sweep.METRICS`` (spelled out so ``--help`` need not import numba)
 METRIC_CHOICES: tuple[str, ...] = ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")
@@ -67,12 +114,17 @@ class SweepRequest:
         fees_bps: fee per side, basis points of notional.
         fill: ``"open"`` (next bar's open) or ``"close"``.
         cash: starting cash, quote currency.
-        search: ``"grid"`` or ``"random"``.
-        samples: configurations drawn when ``search == "random"``.
-        seed: seed of the random draw.
-        metric: the metric that picks ``best`` (``max_drawdown``: lowest).
-        trials: Tune trials (batches); 0 = one per ``trial_cpus`` of the cluster's CPUs.
-        trial_cpus: CPUs each trial asks for (fractions allowed).
+        search: ``"grid"``, ``"random"`` or ``"optuna"``.
+        samples: configurations to evaluate for ``random`` (None: 100) and ``optuna`` (required).
+        seed: seed of the random draw / of Optuna's sampler.
+        metric: the metric that picks ``best`` and that Optuna and ASHA optimise (``max_drawdown``: lowest).
+        trials: Tune trials (batches); 0 = automatic (see the module docstring).
+        trial_cpus: CPUs each trial asks for (fractions allowed); 0 = automatic: a whole node for
+            grid/random without ASHA (numba threads inside), else 1. A trial runs
+            ``max(1, floor(trial_cpus))`` kernel threads.
+        batch: configurations per trial for ``optuna``; 0 = automatic (about 4 batches per concurrent trial).
+        scheduler: ``"none"`` or ``"asha"``.
+        folds: sequential in-sample folds a trial reports after (ASHA); 0 = 4 with ASHA, else 1.
         out: run folder; empty = ``<home>/results/sweep-<time>-<id>``.
         holdout: fraction of the bars, at the end, kept out of the search; the best and
             top configurations are then measured on it from flat (out-of-sample). 0 = none,
@@ -89,11 +141,14 @@ class SweepRequest:
     fill: str = "open"
     cash: float = 10_000.0
     search: str = "grid"
-    samples: int = 100
+    samples: int | None = None
     seed: int = 0
     metric: str = "sharpe"
     trials: int = 0
-    trial_cpus: float = 1.0
+    trial_cpus: float = 0.0
+    batch: int = 0
+    scheduler: str = "none"
+    folds: int = 0
     out: str = ""
     holdout: float = 0.3
 
@@ -110,14 +165,27 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="open: signal on bar t's close fills at bar t+1's open (default); close: at t's close")
     parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
     parser.add_argument("--search", choices=SEARCH_MODES, default="grid",
-                        help="grid: every allowed grid point (default); random: --samples seeded draws from it")
-    parser.add_argument("--samples", type=int, default=100, help="configurations for --search random (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --search random (default 0)")
+                        help="grid: every allowed grid point (default); random: --samples seeded draws from it; "
+                             "optuna: --samples configurations suggested by Optuna's TPE, in batches")
+    parser.add_argument("--samples", type=int, default=None,
+                        help=f"configurations to evaluate: --search random (default {DEFAULT_RANDOM_SAMPLES}) "
+                             "or optuna (required)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --search random and optuna (default 0)")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default="sharpe",
                         help="metric that picks the best configuration (default sharpe; max_drawdown: lowest)")
     parser.add_argument("--trials", type=int, default=0,
-                        help="Tune trials (batches of configurations); default one per CPU of the cluster")
-    parser.add_argument("--trial-cpus", type=float, default=1.0, help="CPUs per trial (default 1; fractions allowed)")
+                        help="Tune trials (batches of configurations); default: one per concurrent slot "
+                             "(grid/random), 4 per slot (optuna, asha)")
+    parser.add_argument("--trial-cpus", type=float, default=0.0,
+                        help="CPUs per trial (fractions allowed); a trial runs floor(CPUs) kernel threads; default: "
+                             "a whole node for grid/random, 1 for optuna or asha")
+    parser.add_argument("--batch", type=int, default=0, metavar="K",
+                        help="configurations per trial for --search optuna (default: about 4 batches per slot)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="none",
+                        help="asha: Tune's ASHA stops trials early, judged after each of --folds sequential "
+                             "in-sample folds (default none)")
+    parser.add_argument("--folds", type=int, default=0,
+                        help=f"sequential in-sample folds for --scheduler asha (>= 2; default {DEFAULT_ASHA_FOLDS})")
     parser.add_argument("--holdout", type=float, default=0.3, metavar="FRACTION",
                         help="last fraction of the bars kept out of the search; best and top are also reported "
                              "on it, out-of-sample (default 0.3; 0 = none: every number is then in-sample)")
@@ -130,7 +198,8 @@ def request_from_args(args: argparse.Namespace) -> SweepRequest:
                         sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
                         timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                         search=args.search, samples=args.samples, seed=args.seed, metric=args.metric,
-                        trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout)
+                        trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout,
+                        batch=args.batch, scheduler=args.scheduler, folds=args.folds)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,8 +210,11 @@ class SweepPlan:
     bars: Any  # the in-sample bars the search runs on
     strategy: Any
     param_names: tuple[str, ...]
-    params: np.ndarray
+    params: np.ndarray  # grid/random: the configurations to run; optuna: the whole constrained grid
     holdout_bars: Any = None  # the held-out tail (None when --holdout 0)
+    n_configs: int = 0  # configurations that will be evaluated (0: params.shape[0])
+    folds: int = 1  # sequential folds a trial reports after (> 1 only with ASHA)
+    axes: Any = None  # typed values per parameter (optuna's space)
 
 
 def plan_sweep(request: SweepRequest) -> SweepPlan:
@@ -162,18 +234,44 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     if request.metric not in METRICS:
         raise SweepRequestError(f"--metric: expected one of {', '.join(METRICS)}, got {request.metric!r}")
     if request.trials < 0:
-        raise SweepRequestError(f"--trials: must be >= 0 (0 = one per CPU), got {request.trials}")
-    if not (request.trial_cpus > 0) or request.trial_cpus > 64:
-        raise SweepRequestError(f"--trial-cpus: must be in (0, 64], got {request.trial_cpus}")
+        raise SweepRequestError(f"--trials: must be >= 0 (0 = automatic), got {request.trials}")
+    if not (request.trial_cpus >= 0) or request.trial_cpus > 64:
+        raise SweepRequestError(f"--trial-cpus: must be in [0, 64] (0 = automatic), got {request.trial_cpus}")
+    if request.scheduler not in SCHEDULERS:
+        raise SweepRequestError(f"--scheduler: expected one of {', '.join(SCHEDULERS)}, got {request.scheduler!r}")
+    if request.batch < 0:
+        raise SweepRequestError(f"--batch: must be >= 0 (0 = automatic), got {request.batch}")
+    if request.batch and request.search != "optuna":
+        raise SweepRequestError("--batch: only used with --search optuna (grid and random deal their "
+                                "configurations into --trials batches)")
+    if request.samples is not None and request.search == "grid":
+        raise SweepRequestError("--samples: --search grid evaluates every grid point; use --search random or optuna")
+    if request.search == "optuna" and request.samples is None:
+        raise SweepRequestError("--samples: --search optuna needs --samples N (how many configurations to evaluate)")
+    if request.samples is not None and request.samples < 1:
+        raise SweepRequestError(f"--samples: must be >= 1, got {request.samples}")
+    if request.folds < 0:
+        raise SweepRequestError(f"--folds: must be >= 2 with --scheduler asha, got {request.folds}")
+    if request.scheduler == "asha":
+        folds = request.folds or DEFAULT_ASHA_FOLDS
+        if folds < 2:
+            raise SweepRequestError(f"--folds: --scheduler asha needs at least 2 folds to stop trials early, "
+                                    f"got {request.folds}")
+    else:
+        if request.folds > 1:
+            raise SweepRequestError("--folds: only used with --scheduler asha")
+        folds = 1
     if not (request.fees_bps >= 0) or not np.isfinite(request.fees_bps):
         raise SweepRequestError(f"--fees-bps: must be a finite number >= 0, got {request.fees_bps}")
     if not (request.cash > 0) or not np.isfinite(request.cash):
         raise SweepRequestError(f"--cash: must be a finite amount > 0, got {request.cash}")
     axes = parse_grid(request.grid)
     if request.search == "random":
-        names, params = sample_configs(strategy, axes, request.samples, seed=request.seed)
+        names, params = sample_configs(strategy, axes, request.samples or DEFAULT_RANDOM_SAMPLES, seed=request.seed)
+        n_configs = params.shape[0]
     else:
         names, params = expand_grid(strategy, axes)
+        n_configs = params.shape[0] if request.search == "grid" else min(int(request.samples), params.shape[0])
     if not (0.0 <= request.holdout <= 0.8):
         raise SweepRequestError(f"--holdout: must be a fraction in [0, 0.8], got {request.holdout}")
     bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
@@ -186,8 +284,22 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         except InputError as exc:
             raise SweepRequestError(f"--holdout {request.holdout}: the held-out part is too short: {exc}") from None
     require_bars(bars, strategy, names, params)
+    first = fold_ends(len(bars), folds)[0]
+    if folds > 1:
+        try:
+            require_bars(bars.take(slice(0, first)), strategy, names, params)
+        except InputError as exc:
+            raise SweepRequestError(f"--folds {folds}: the first fold ({first} bars) is too short: {exc}") from None
+    from backtest.sweep import _space  # noqa: PLC0415
+
     return SweepPlan(request=request, bars=bars, strategy=strategy, param_names=names, params=params,
-                     holdout_bars=holdout_bars)
+                     holdout_bars=holdout_bars, n_configs=int(n_configs), folds=folds,
+                     axes=_space(strategy, axes)[1])
+
+
+def fold_ends(n_bars: int, folds: int) -> list[int]:
+    """End (exclusive bar index) of each of ``folds`` equal sequential folds of ``n_bars``; the last is ``n_bars``."""
+    return [int(round(n_bars * (k + 1) / folds)) for k in range(folds)]
 
 
 def _span(bars: Any) -> dict[str, Any]:
@@ -216,34 +328,68 @@ def default_run_dir(home: Path, kind: str) -> Path:
 
 
 def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, options: Any = None) -> None:
-    """One Tune trial: evaluate batch ``config["batch"]`` and report all of its rows at once."""
+    """One Tune trial: evaluate one batch of configurations and report all of its rows at once.
+
+    The batch is ``batches[config["batch"]]`` (grid/random) or the rows in
+    ``config["configs"]`` (optuna). With ``F`` folds the trial reports ``F``
+    times, after the bars up to the end of each fold (cumulative metrics);
+    ASHA may stop it between reports. Times in the report are seconds
+    (``t_*``: wall-clock epoch seconds, to line the phases up with the driver).
+    """
+    t_enter = time.time()
+    cpu0 = time.process_time()
     import strategies  # noqa: F401, PLC0415
     from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415
     from ray import tune  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
-    started = time.perf_counter()
+    t_imported = time.time()
     index = int(config["batch"])
-    rows, params = batches[index]
-    result = evaluate_configs(bars, get_strategy(options["strategy"]), options["param_names"], params,
-                              timeframe_ms=bars.timeframe_ms, fees_bps=options["fees_bps"], fill=options["fill"],
-                              cash=options["cash"])
-    best = result.best(options["metric"])
-    tune.report({
-        "batch": index,
-        "n_configs": len(result),
-        "eval_seconds": time.perf_counter() - started,
-        f"best_{options['metric']}": float(getattr(result, options["metric"])[best]),
-        "rows": rows.tolist(),
-        "params": result.params.tolist(),
-        **{m: getattr(result, m).tolist() for m in METRICS},
-    })
+    if "configs" in config:
+        rows = np.asarray(config["rows"], dtype=np.int64)
+        params = np.asarray(config["configs"], dtype=options["dtype"]).reshape(len(rows), -1)
+    else:
+        rows, params = batches[index]
+    strategy = get_strategy(options["strategy"])
+    metric = options["metric"]
+    eval_s = 0.0
+    for fold, end in enumerate(options["fold_ends"], start=1):
+        part = bars if end == len(bars) else bars.take(slice(0, end))
+        t0 = time.perf_counter()
+        result = evaluate_configs(part, strategy, options["param_names"], params, timeframe_ms=bars.timeframe_ms,
+                                  fees_bps=options["fees_bps"], fill=options["fill"], cash=options["cash"],
+                                  threads=options["threads"])
+        eval_s += time.perf_counter() - t0
+        values = getattr(result, metric)
+        tune.report({
+            "batch": index,
+            "fold": fold,
+            "score": float(values[result.best(metric)]),
+            "n_configs": len(result),
+            "threads": options["threads"],
+            "t_enter": t_enter,
+            "t_imported": t_imported,
+            "t_reported": time.time(),
+            "eval_seconds": eval_s,
+            "eval_cpu_seconds": time.process_time() - cpu0,
+            "rows": rows.tolist(),
+            "params": result.params.tolist(),
+            **{m: getattr(result, m).tolist() for m in METRICS},
+        })
 
 
 def _batches(params: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Deal rows round-robin into ``n`` batches (costs vary along a grid); keeps each row's index."""
+    """Deal rows round-robin into ``n`` batches (neighbouring grid rows cost alike); keeps each row's index."""
     idx = np.arange(params.shape[0])
     return [(idx[k::n], params[k::n]) for k in range(n) if idx[k::n].size]
+
+
+def _node_cpus() -> float:
+    """CPUs of the largest alive node of the Ray cluster."""
+    import ray  # noqa: PLC0415
+
+    sizes = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
+    return max(sizes or [1.0]) or 1.0
 
 
 def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPlan | None = None) -> dict[str, Any]:
@@ -274,46 +420,93 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     run_dir.mkdir(parents=True, exist_ok=True)
 
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
-    n_trials = request.trials or max(1, int(cpus // request.trial_cpus))
-    batches = _batches(plan.params, min(n_trials, plan.params.shape[0]))
+    adaptive = request.search == "optuna" or request.scheduler == "asha"
+    trial_cpus = request.trial_cpus or (1.0 if adaptive else min(_node_cpus(), cpus))
+    threads = max(1, int(trial_cpus))
+    parallel = max(1, int(cpus // trial_cpus))
+    n = plan.n_configs or plan.params.shape[0]
+    ends = fold_ends(len(plan.bars), plan.folds)
+    mode = "min" if request.metric == "max_drawdown" else "max"
     options = {"strategy": plan.strategy.name, "param_names": plan.param_names, "fees_bps": request.fees_bps,
-               "fill": request.fill, "cash": request.cash, "metric": request.metric}
+               "fill": request.fill, "cash": request.cash, "metric": request.metric, "threads": threads,
+               "fold_ends": ends, "dtype": plan.params.dtype.str}
+    core = None
+    if request.search == "optuna":
+        n_batches = request.trials or 4 * parallel
+        batch = request.batch or max(1, -(-n // n_batches))
+        core = OptunaBatches(strategy=plan.strategy, names=plan.param_names, axes=plan.axes, grid=plan.params,
+                             n_configs=n, batch=batch, parallel=parallel, metric=request.metric, folds=plan.folds,
+                             seed=request.seed)
+        batches: list[Any] = []
+        n_trials = core.n_batches
+        space: dict[str, Any] = {}
+        search_alg = tune_searcher(core, mode)
+    else:
+        n_trials = min(request.trials or (4 * parallel if adaptive else parallel), n)
+        batches = _batches(plan.params, n_trials)
+        n_trials = len(batches)
+        space = {"batch": tune.grid_search(list(range(n_trials)))}
+        search_alg = None
+    scheduler = None
+    if request.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415
+
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=plan.folds, grace_period=1,
+                                  reduction_factor=2)
     trainable = tune.with_resources(tune.with_parameters(_trial, bars=plan.bars, batches=batches, options=options),
-                                    {"cpu": request.trial_cpus})
+                                    {"cpu": trial_cpus})
     tuner = tune.Tuner(
         trainable,
-        param_space={"batch": tune.grid_search(list(range(len(batches))))},
-        tune_config=tune.TuneConfig(num_samples=1),
+        param_space=space,
+        tune_config=tune.TuneConfig(num_samples=1 if core is None else n_trials, search_alg=search_alg,
+                                    scheduler=scheduler, metric="score", mode=mode,
+                                    max_concurrent_trials=parallel if core is not None else None,
+                                    reuse_actors=n_trials > parallel),
         run_config=tune.RunConfig(name="tune", storage_path=str(run_dir), verbose=0, log_to_file=True),
     )
     tune_started = time.perf_counter()
+    fit_wall = time.time()
     with contextlib.redirect_stdout(sys.stderr):  # Tune's own reports must not reach stdout (--json)
         grid = tuner.fit()
+    fit_end = time.time()
     tune_seconds = time.perf_counter() - tune_started
     errors = [str(r.error) for r in grid if r.error is not None]
     if errors:
         raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0][-2000:]}")
+    if core is not None:
+        core.finish()
 
-    n = plan.params.shape[0]
+    reports = sorted((r.metrics for r in grid), key=lambda m: int(m["batch"]))
     cols = {m: np.empty(n, dtype=np.int64 if m == "n_trades" else np.float64) for m in METRICS}
-    params = np.empty_like(plan.params)
-    for r in grid:
-        rows = np.asarray(r.metrics["rows"], dtype=np.int64)
-        params[rows] = np.asarray(r.metrics["params"], dtype=plan.params.dtype).reshape(len(rows), -1)
+    params = np.empty((n, len(plan.param_names)), dtype=plan.params.dtype)
+    folds_done = np.zeros(n, dtype=np.int64)
+    filled = np.zeros(n, dtype=bool)
+    for m_ in reports:
+        rows = np.asarray(m_["rows"], dtype=np.int64)
+        params[rows] = np.asarray(m_["params"], dtype=plan.params.dtype).reshape(len(rows), -1)
+        folds_done[rows] = int(m_["fold"])
+        filled[rows] = True
         for m in METRICS:
-            cols[m][rows] = r.metrics[m]
+            cols[m][rows] = m_[m]
+    if not filled.all():
+        raise RuntimeError(f"sweep: {int((~filled).sum())} of {n} configurations were never reported by a trial")
     result = SweepResult(strategy=plan.strategy.name, param_names=plan.param_names, params=params, **cols)
-    frame = pd.DataFrame(result.columns())
+    table = result.columns()
+    if plan.folds > 1:
+        table["folds"] = folds_done
+    frame = pd.DataFrame(table)
     results_path = run_dir / "results.parquet"
     frame.to_parquet(results_path, index=False)
 
-    best = result.best(request.metric)
-    ranked = _ranked(result, request.metric)
-    rows = [result.row(best)] + [result.row(i) for i in ranked[:5]]
-    for row, oos in zip(rows, _out_of_sample(plan, rows)):
+    complete = np.flatnonzero(folds_done == folds_done.max())  # ASHA: only rows that saw every fold compete
+    ranked = complete[_ranked(_subset(result, complete), request.metric)]
+    best = int(ranked[0])
+    rows_out = [result.row(best)] + [result.row(int(i)) for i in ranked[:5]]
+    for row, oos in zip(rows_out, _out_of_sample(plan, rows_out)):
         row["out_of_sample"] = oos
     bars = plan.bars
     seconds = time.perf_counter() - started
+    enter = [float(m_["t_enter"]) for m_ in reports]
     summary = {
         "job": "sweep",
         "strategy": plan.strategy.name,
@@ -326,24 +519,50 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         "fees_bps": request.fees_bps,
         "fill": request.fill,
         "search": request.search,
+        "scheduler": request.scheduler,
         "grid": list(request.grid),
         "n_configs": n,
         "metric": request.metric,
-        "best": rows[0],
-        "top": rows[1:],
-        "n_trials": len(batches),
-        "trial_cpus": request.trial_cpus,
+        "best": rows_out[0],
+        "top": rows_out[1:],
+        "n_trials": n_trials,
+        "trial_cpus": trial_cpus,
+        "threads_per_trial": threads,
+        "concurrent_trials": parallel,
         "cluster_cpus": cpus,
         "tune_seconds": round(tune_seconds, 3),
-        "trial_eval_seconds": [round(float(r.metrics["eval_seconds"]), 4) for r in grid],
+        "trial_eval_seconds": [round(float(m_["eval_seconds"]), 4) for m_ in reports],
+        "trial_eval_cpu_seconds": [round(float(m_["eval_cpu_seconds"]), 4) for m_ in reports],
+        "phases": {  # seconds, wall clock, from Tuner.fit's start
+            "fit_to_first_trial": round(min(enter) - fit_wall, 3),
+            "fit_to_last_trial": round(max(enter) - fit_wall, 3),
+            "trial_imports_max": round(max(float(m_["t_imported"]) - float(m_["t_enter"]) for m_ in reports), 3),
+            "last_report_to_fit_end": round(fit_end - max(float(m_["t_reported"]) for m_ in reports), 3),
+        },
         "seconds": round(seconds, 3),
         "configs_per_second": round(n / tune_seconds, 1) if tune_seconds > 0 else None,
         "run_dir": str(run_dir),
         "results_path": str(results_path),
         "summary_path": str(run_dir / "summary.json"),
     }
+    if plan.folds > 1:
+        iterations = [int(m_["fold"]) for m_ in reports]
+        summary["asha"] = {"folds": plan.folds, "fold_ends": ends, "trial_folds": iterations,
+                           "stopped_trials": sum(1 for i in iterations if i < plan.folds),
+                           "configs_all_folds": int(complete.size)}
+    if core is not None:
+        summary["optuna"] = {"sampler": "TPESampler", "seed": request.seed, "batch": core.batch,
+                             "suggestions": core.counts["asked"], "infeasible_pruned": core.counts["infeasible"],
+                             "repeats": core.counts["repeated"], "random_fill": core.counts["random_fill"]}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary
+
+
+def _subset(result: Any, idx: np.ndarray) -> Any:
+    from backtest.sweep import METRICS, SweepResult  # noqa: PLC0415
+
+    return SweepResult(strategy=result.strategy, param_names=result.param_names, params=result.params[idx],
+                       **{m: getattr(result, m)[idx] for m in METRICS})
 
 
 def _ranked(result: Any, metric: str) -> np.ndarray:

@@ -56,8 +56,17 @@ def format_sweep(r: dict[str, Any]) -> str:
     lines = [f"{r['strategy']} {r['search']} sweep on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']}), "
              f"fees {r['fees_bps']:g} bps",
              f"  {r['n_configs']} configs in {r['seconds']:.1f} s: {r['n_trials']} Ray Tune trial(s) x "
-             f"{r['trial_cpus']:g} CPU, Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
+             f"{r['trial_cpus']:g} CPU ({r.get('threads_per_trial', 1)} thread(s)), Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
              f"  searched on {ins['bars']} bars {ins['start']} .. {ins['end']} (in-sample)"]
+    opt = r.get("optuna")
+    if opt:
+        lines.insert(2, f"  optuna TPE seed {opt['seed']}, batches of {opt['batch']}: {opt['suggestions']} suggestions, "
+                        f"{opt['infeasible_pruned']} infeasible (pruned, not run), {opt['repeats']} repeats, "
+                        f"{opt['random_fill']} random fills")
+    asha = r.get("asha")
+    if asha:
+        lines.insert(2, f"  ASHA over {asha['folds']} folds: {asha['stopped_trials']} of {r['n_trials']} trials stopped "
+                        f"early (folds run {asha['trial_folds']}); {asha['configs_all_folds']} configs saw every fold")
     if oos:
         lines.append(f"  held out   {oos['bars']} bars {oos['start']} .. {oos['end']} (out-of-sample, from flat)")
     else:

@@ -174,3 +174,19 @@ def test_results_concatenate_and_export_columns(eth) -> None:  # noqa: ANN001
         assert np.array_equal(getattr(joined, m), getattr(whole, m))
     cols = whole.columns()
     assert list(cols) == ["fast", "slow", *METRICS] and cols["fast"].tolist() == [5, 5, 10, 10]
+
+
+def test_threads_do_not_change_a_single_number(eth) -> None:  # noqa: ANN001
+    names, params = expand_grid(SMA, parse_grid(["fast=5:200:15", "slow=5:200:15"]))
+    one = evaluate_configs(eth, SMA, names, params, timeframe_ms=eth.timeframe_ms, fees_bps=10.0)
+    for fill in ("open", "close"):
+        ref = one if fill == "open" else evaluate_configs(eth, SMA, names, params, timeframe_ms=eth.timeframe_ms,
+                                                          fees_bps=10.0, fill=fill)
+        two = evaluate_configs(eth, SMA, names, params, timeframe_ms=eth.timeframe_ms, fees_bps=10.0, fill=fill,
+                               threads=2)
+        for m in METRICS:
+            assert np.array_equal(getattr(two, m), getattr(ref, m)), (fill, m)
+    few = evaluate_configs(eth, SMA, names, params[:3], timeframe_ms=eth.timeframe_ms, fees_bps=10.0, threads=8)
+    assert np.array_equal(few.sharpe, one.sharpe[:3])  # fewer configs than chunks, threads capped
+    with pytest.raises(GridSpecError, match="threads"):
+        evaluate_configs(eth, SMA, names, params[:1], timeframe_ms=eth.timeframe_ms, threads=0)

