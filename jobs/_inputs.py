@@ -25,11 +25,18 @@ def parse_param(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--data FILE | --sample NAME`` plus ``--symbol``/``--timeframe`` for files that do not say."""
+def add_data_arguments(parser: argparse.ArgumentParser, *, multi: bool = False) -> None:
+    """``--data FILE | --sample NAME`` plus ``--symbol``/``--timeframe`` for files that do not say.
+
+    ``multi=True`` makes ``--data`` and ``--sample`` repeatable (lists, for
+    multi-asset strategies); otherwise each is one string or None.
+    """
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help="bars file (CSV, Parquet or Feather)")
-    src.add_argument("--sample", metavar="NAME", help=f"bundled sample (see `raytrader data list`); default {DEFAULT_SAMPLE}")
+    more = "; repeat it for several series (multi-asset strategies)" if multi else ""
+    action = "append" if multi else "store"
+    src.add_argument("--data", metavar="FILE", action=action, help=f"bars file (CSV, Parquet or Feather){more}")
+    src.add_argument("--sample", metavar="NAME", action=action,
+                     help=f"bundled sample (see `raytrader data list`); default {DEFAULT_SAMPLE}{more}")
     parser.add_argument("--symbol", help="symbol of --data when the file does not say (e.g. BTC/USDT)")
     parser.add_argument("--timeframe", help="timeframe of --data when the file does not say (e.g. 5m)")
 

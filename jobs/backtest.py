@@ -12,6 +12,18 @@ driver when submitted as a Ray job). Output: one JSON object with
 ``total_return``, ``sharpe``, ``max_drawdown``, ``n_trades`` and ``trades``
 (``{entry_time, exit_time, entry_price, exit_price, side}``, ISO-8601 UTC,
 ``exit_time`` null for a position still open at the end).
+
+Multi-asset strategies (``pairs_trading``, ``xs_momentum``: registry
+``max_assets != 1``) take several series: repeat ``--sample`` or ``--data``
+(``--sample ETH-BTC-5m --sample LTC-BTC-5m``). The series are cut to their
+common timestamps (never filled), the strategy's weight matrix runs through
+the shared-cash engine :func:`backtest.portfolio.run_portfolio`, and the
+output has the same keys plus ``symbols`` and ``assets`` (per asset:
+``n_trades``, ``fills``, ``fees_paid``, ``traded``, ``exposure``); each
+trade also names its ``symbol``. A trade there is one stretch of a
+non-zero position of one sign in one asset (resizing inside it is not a new
+trade); its prices are the fill prices at entry and exit. No slippage or
+stops in that engine: those flags are refused (exit 2).
 """
 
 from __future__ import annotations
@@ -26,7 +38,12 @@ from typing import Any, Sequence
 from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars, parse_param
 from market.errors import InputError
 
-__all__ = ["BacktestRequest", "add_backtest_arguments", "request_from_args", "run_backtest_request", "main"]
+__all__ = ["BacktestRequest", "MultiSeriesError", "add_backtest_arguments", "request_from_args",
+           "run_backtest_request", "main"]
+
+
+class MultiSeriesError(InputError):
+    """The number of series (``--sample``/``--data``) or an option does not fit the strategy (the flag is named)."""
 
 @dataclass(frozen=True)
 class BacktestRequest:
@@ -34,8 +51,8 @@ class BacktestRequest:
 
     strategy: str
     params: tuple[tuple[str, str], ...]
-    data: str = ""
-    sample: str = ""
+    data: str | tuple[str, ...] = ""  # one file, or several for a multi-asset strategy
+    sample: str | tuple[str, ...] = ""  # one sample name, or several
     symbol: str | None = None
     timeframe: str | None = None
     fees_bps: float = 10.0
@@ -50,7 +67,7 @@ class BacktestRequest:
 
 def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
     """The backtest flags, shared by ``raytrader backtest`` and ``python -m jobs.backtest``."""
-    add_data_arguments(parser)
+    add_data_arguments(parser, multi=True)
     parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
     parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
                         metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
@@ -70,8 +87,12 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> BacktestRequest:
-    return BacktestRequest(strategy=args.strategy, params=tuple(args.params), data=args.data or "",
-                           sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
+    data = tuple(args.data or ())
+    sample = tuple(args.sample or ())
+    return BacktestRequest(strategy=args.strategy, params=tuple(args.params),
+                           data=data[0] if len(data) == 1 else data,
+                           sample=(sample[0] if len(sample) == 1 else sample) or ("" if data else DEFAULT_SAMPLE),
+                           symbol=args.symbol,
                            timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                            slippage_bps=args.slippage_bps, slippage_k_bps=args.slippage_k_bps,
                            stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop)
@@ -90,7 +111,13 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     started = time.perf_counter()
     strategy = get_strategy(request.strategy)
     params = validate_params(strategy, dict(request.params))
-    bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
+    datas, samples = _names(request.data), _names(request.sample)
+    if strategy.multi_asset:
+        return _run_multi(request, strategy, params, datas, samples, started)
+    if len(datas) + len(samples) > 1:
+        raise MultiSeriesError(f"--sample/--data: strategy {strategy.name!r} takes one series, got "
+                               f"{len(datas) + len(samples)}; the multi-asset strategies take several")
+    bars = load_bars(datas[0] if datas else "", samples[0] if samples else "", request.symbol, request.timeframe)
     target = strategy.run(bars, params)
     result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
                           slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,
@@ -111,6 +138,103 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
                   "trailing_stop": request.trailing_stop},
         **stats,
         "trades": [trade_to_json(t) for t in result.trades],
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+
+
+def _names(value: str | Sequence[str]) -> list[str]:
+    """``--data``/``--sample`` as a list: one string (possibly empty) or several."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return [v for v in value if v]
+
+
+def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], datas: list[str], samples: list[str],
+               started: float) -> dict[str, Any]:
+    """A multi-asset strategy on several series through the shared-cash portfolio engine."""
+    import numpy as np  # noqa: PLC0415
+
+    from backtest import metrics  # noqa: PLC0415
+    from backtest.portfolio import align_bars as to_panel  # noqa: PLC0415
+    from backtest.portfolio import run_portfolio  # noqa: PLC0415
+    from backtest.trades import ms_to_iso  # noqa: PLC0415
+    from strategies.align import align_bars  # noqa: PLC0415
+
+    for flag, value in (("--slippage-bps", request.slippage_bps), ("--slippage-k-bps", request.slippage_k_bps)):
+        if value:
+            raise MultiSeriesError(f"{flag}: the multi-asset (shared-cash) engine has no slippage model")
+    for flag, value in (("--stop-loss", request.stop_loss), ("--take-profit", request.take_profit),
+                        ("--trailing-stop", request.trailing_stop)):
+        if value is not None:
+            raise MultiSeriesError(f"{flag}: the multi-asset (shared-cash) engine has no stops")
+    count = len(datas) + len(samples)
+    hi = strategy.max_assets
+    if count < strategy.min_assets or (hi is not None and count > hi):
+        want = f"exactly {hi}" if hi == strategy.min_assets else (
+            f"at least {strategy.min_assets}" if hi is None else f"{strategy.min_assets} to {hi}")
+        raise MultiSeriesError(f"--sample/--data: strategy {strategy.name!r} needs {want} series, got {count} "
+                               "(repeat --sample NAME or --data FILE)")
+    series = [load_bars(d, "", request.symbol, request.timeframe) for d in datas] + [load_bars("", s) for s in samples]
+    frames = {b.timeframe for b in series}
+    if len(frames) != 1:
+        raise MultiSeriesError(f"--sample/--data: the series have different timeframes {sorted(frames)}")
+    symbols = [b.symbol for b in series]
+    if len(set(symbols)) != len(symbols):
+        raise MultiSeriesError(f"--sample/--data: a series is given twice ({', '.join(symbols)})")
+    aligned = align_bars(series)
+    n = len(aligned[0])
+    needed = int(strategy.min_bars(params))
+    if n < needed:
+        raise MultiSeriesError(f"--sample/--data: the series share only {n} timestamps; strategy {strategy.name!r} "
+                               f"needs at least {needed} common bars")
+    weights = strategy.run(list(aligned), params)
+    panel = to_panel(aligned)
+    res = run_portfolio(panel, weights, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
+    curve = np.concatenate([[res.initial_cash], res.equity])
+    ppy = metrics.periods_per_year(panel.timeframe_ms)
+    prices = panel.close if request.fill == "close" else panel.open
+    trades, assets = [], []
+    for j, sym in enumerate(panel.symbols):
+        sign = np.sign(res.units[:, j])
+        count_j = 0
+        entry = None
+        for t in range(n):
+            prev = sign[t - 1] if t else 0.0
+            if sign[t] == prev:
+                continue
+            if entry is not None:  # the open stretch ends (flat or flipped) at this fill
+                trades.append({**entry, "exit_time": ms_to_iso(int(panel.timestamp[t])),
+                               "exit_price": float(prices[t, j])})
+                entry = None
+            if sign[t] != 0:
+                count_j += 1
+                entry = {"symbol": sym, "entry_time": ms_to_iso(int(panel.timestamp[t])),
+                         "entry_price": float(prices[t, j]), "side": "long" if sign[t] > 0 else "short"}
+        if entry is not None:
+            trades.append({**entry, "exit_time": None, "exit_price": None})
+        assets.append({"symbol": sym, "n_trades": count_j, "fills": int(res.n_fills[j]),
+                       "fees_paid": float(res.fees[:, j].sum()), "traded": float(res.traded[:, j].sum()),
+                       "exposure": float(np.mean(res.units[:, j] != 0.0))})
+    trades.sort(key=lambda tr: (tr["entry_time"], tr["symbol"]))
+    return {
+        "strategy": strategy.name,
+        "params": params,
+        "symbol": "+".join(panel.symbols),
+        "symbols": list(panel.symbols),
+        "timeframe": series[0].timeframe,
+        "source": ", ".join([*datas, *(f"sample:{s}" for s in samples)]),
+        "bars": n,
+        "fees_bps": request.fees_bps,
+        "fill": request.fill,
+        "cash": request.cash,
+        "total_return": float(metrics.total_return(curve)),
+        "sharpe": float(metrics.sharpe(curve, ppy)),
+        "max_drawdown": float(metrics.max_drawdown(curve)),
+        "final_equity": res.final_equity,
+        "fees_paid": res.fees_paid,
+        "n_trades": len(trades),
+        "assets": assets,
+        "trades": trades,
         "seconds": round(time.perf_counter() - started, 4),
     }
 

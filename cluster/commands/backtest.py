@@ -19,9 +19,13 @@ def format_result(r: dict) -> str:
         f"  total return {r['total_return']:+.2%}   sharpe {r['sharpe']:.2f}   "
         f"max drawdown {r['max_drawdown']:.2%}   trades {r['n_trades']}   fees {r['fees_bps']:g} bps",
     ]
+    for a in r.get("assets", []):
+        lines.append(f"  {a['symbol']:12s} trades {a['n_trades']:4d}  fills {a['fills']:4d}  "
+                     f"fees {a['fees_paid']:.2f}  exposure {a['exposure']:.1%}")
     for t in r["trades"][:5]:
         exit_txt = f"{t['exit_time']} @ {t['exit_price']:.8g}" if t["exit_time"] else "open"
-        lines.append(f"  {t['side']:5s} {t['entry_time']} @ {t['entry_price']:.8g} -> {exit_txt}")
+        who = f"{t['symbol']} " if "symbol" in t else ""
+        lines.append(f"  {who}{t['side']:5s} {t['entry_time']} @ {t['entry_price']:.8g} -> {exit_txt}")
     if len(r["trades"]) > 5:
         lines.append(f"  ... {len(r['trades']) - 5} more trades (--json for all)")
     return "\n".join(lines)
@@ -33,5 +37,5 @@ def _backtest(args: argparse.Namespace, config: Config) -> Output:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    parser = add_command(sub, "backtest", _backtest, "backtest one strategy on one bar series")
+    parser = add_command(sub, "backtest", _backtest, "backtest one strategy on one bar series (several for multi-asset strategies)")
     add_backtest_arguments(parser)
