@@ -1,0 +1,585 @@
+"""``ExchangeActor``: one Ray actor per venue connection, thin over :mod:`actors.exchange_core`.
+
+The actor owns ONE async ccxt.pro client (REST and WebSocket, ``enableRateLimit``
+on) for one venue and holds state; every decision (client order ids, error
+verdicts, the unknown-outcome protocol, sequencing, gap checks, parsing) is a
+pure function of :mod:`actors.exchange_core`.
+
+Paper and live differ only by :class:`ExchangeConfig`: ``base_url`` /
+``ws_url`` of an emulator (:class:`market.emulator.server.EmulatorServer`) or
+None for the venue's own endpoints, and which key-store entry to use.
+
+Keys: the constructor gets the key's *name* and the key-store folder; the
+secret is decrypted in :meth:`ExchangeActor.start`, inside the actor process,
+from :class:`actors.keystore.KeyStore` (master key from
+``$RAYTRADER_MASTER_KEY`` as the *actor process* sees it, else the 0600
+``master.key`` in that folder). It lives only on the ccxt client object: never
+in the config, the actor's arguments, its repr, a log line or a message.
+
+Market data: one stream per ``(kind, symbol)`` (``trades:XRP/ETH``,
+``book:XRP/ETH``, ``bars:XRP/ETH``), numbered ``seq`` 1, 2, ... in a bounded
+buffer. Subscribers long-poll ``poll(stream, after_seq, timeout_s)`` and check
+holes with :class:`actors.exchange_core.SeqChecker`. When the upstream feed
+breaks (WebSocket dropped, trade-id jump, or a kline time jump for which the
+venue's REST klines do hold the bars in between) the stream gets a
+``GapDetected``; the actor then fetches what was missed over REST (trades
+since the last id, bars since the last bar, a book snapshot), publishes it in
+order with ``recovered=True``, then a ``Resynced``, and carries on live. Bars: the
+kline stream may publish a forming bar more than once; the last event per
+``timestamp_ms`` wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from actors.exchange_core import (
+    ResolutionPolicy,
+    StreamLog,
+    bar_time_gap,
+    client_order_id,
+    merge_recovered,
+    parse_balance,
+    parse_bar,
+    parse_book,
+    parse_fill,
+    parse_order,
+    parse_trade,
+    place_order,
+    resolve_unknown,
+    trade_id_gap,
+)
+from actors.messages import (
+    AssetBalance,
+    Fill,
+    GapDetected,
+    MarketEvent,
+    OrderIntent,
+    OrderRejected,
+    OrderUpdate,
+    Resynced,
+    StreamItem,
+    stream_name,
+)
+from market.errors import InputError
+
+__all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
+
+log = logging.getLogger(__name__)
+
+
+class ExchangeConfigError(InputError):
+    """An :class:`ExchangeConfig` field (named in the message) is invalid, or a call names an unconfigured symbol."""
+
+
+class UnknownClientOrder(InputError):
+    """The venue does not know this client order id for this symbol."""
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """One venue connection. Holds no secret (only the key-store entry's name).
+
+    Attributes:
+        venue: our name for the venue (``binance``, ``binanceus-paper``); stamped on every message.
+        exchange_id: the ccxt.pro class (``binance``).
+        symbols: unified symbols to stream and trade (``("XRP/ETH",)``).
+        base_url: REST base of an emulator (``http://127.0.0.1:9001``); None = the venue's own URLs (live).
+        ws_url: WebSocket base of an emulator (``EmulatorServer.ws_url``); None = the venue's own.
+        key_name: key-store entry to trade with; None = market data only.
+        keystore_home: folder of the key store (``raytrader keys`` uses the cluster home).
+        namespace: prefix of client order ids (account/strategy; 1..11 of A-Z a-z 0-9 _).
+        streams: which of ``trades``, ``book``, ``bars`` to stream per symbol.
+        bar_timeframe: kline interval streamed (ccxt form, ``1m``).
+        book_depth: levels per side in published book snapshots.
+        timeout_ms: ccxt request timeout, ms.
+        recv_window_ms: Binance ``recvWindow`` the client signs with, ms (bounds the absent-order rule).
+        buffer: events kept per stream for ``poll``.
+        poll_s: period of the background fill sync and unknown-order resolution, seconds.
+        reconnect_s: wait after a stream error before re-subscribing, seconds.
+        fills_from_id_param: request param for "my trades from id" (Binance ``fromId``), or None.
+        resolution: bounds of the unknown-outcome protocol (``recv_window_s`` is taken from ``recv_window_ms``).
+    """
+
+    venue: str
+    exchange_id: str = "binance"
+    symbols: tuple[str, ...] = ()
+    base_url: str | None = None
+    ws_url: str | None = None
+    key_name: str | None = None
+    keystore_home: str | None = None
+    namespace: str = "rt"
+    streams: tuple[str, ...] = ("trades", "book", "bars")
+    bar_timeframe: str = "1m"
+    book_depth: int = 10
+    timeout_ms: int = 10_000
+    recv_window_ms: int = 5_000
+    buffer: int = 10_000
+    poll_s: float = 0.5
+    reconnect_s: float = 0.2
+    fills_from_id_param: str | None = "fromId"
+    resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.venue:
+            raise ExchangeConfigError("ExchangeConfig.venue is empty")
+        if not self.exchange_id.isidentifier():
+            raise ExchangeConfigError(f"ExchangeConfig.exchange_id {self.exchange_id!r}: expected a ccxt id")
+        if isinstance(self.symbols, str) or any("/" not in s for s in self.symbols):
+            raise ExchangeConfigError(f"ExchangeConfig.symbols {self.symbols!r}: expected unified symbols")
+        bad = [s for s in self.streams if s not in ("trades", "book", "bars")]
+        if bad:
+            raise ExchangeConfigError(f"ExchangeConfig.streams: unknown kind(s) {bad}; use trades, book, bars")
+        if self.key_name is not None and not self.keystore_home:
+            raise ExchangeConfigError("ExchangeConfig.keystore_home is required with key_name")
+        if (self.ws_url is None) != (self.base_url is None):
+            raise ExchangeConfigError("ExchangeConfig.base_url and ws_url: give both (emulator) or neither (live)")
+        client_order_id(self.namespace, "check")  # raises on a bad namespace
+        if self.book_depth < 1 or self.buffer < 1 or self.timeout_ms < 1 or self.recv_window_ms < 1:
+            raise ExchangeConfigError("ExchangeConfig: book_depth, buffer, timeout_ms, recv_window_ms must be >= 1")
+
+
+def _make_client(config: ExchangeConfig) -> Any:
+    """The ccxt.pro client for ``config`` (no credentials yet)."""
+    import ccxt.pro as ccxtpro  # noqa: PLC0415
+
+    cls = getattr(ccxtpro, config.exchange_id, None)
+    if cls is None:
+        raise ExchangeConfigError(f"ExchangeConfig.exchange_id {config.exchange_id!r}: not a ccxt.pro exchange")
+    options: dict[str, Any] = {"recvWindow": config.recv_window_ms, "warnOnFetchOpenOrdersWithoutSymbol": False}
+    settings: dict[str, Any] = {"enableRateLimit": True, "timeout": config.timeout_ms}
+    if config.base_url is not None:
+        from market.emulator.client import ccxt_config, point_at  # noqa: PLC0415
+
+        exchange = cls(ccxt_config(options=options, **settings))
+        point_at(exchange, config.base_url, config.ws_url)
+    else:
+        exchange = cls({**settings, "options": options})
+    return exchange
+
+
+@ray.remote(num_cpus=0.05)
+class ExchangeActor:
+    """One venue connection (module docstring). Call :meth:`start` first and :meth:`stop` last."""
+
+    def __init__(self, config: ExchangeConfig) -> None:
+        self.config = config
+        self._log = StreamLog(config.buffer)
+        self._changed = asyncio.Event()
+        self._ex: Any = None
+        self._tasks: list[asyncio.Task] = []
+        self._orders: dict[str, OrderUpdate] = {}
+        self._intents: dict[str, tuple[OrderIntent, float]] = {}  # unknown-outcome orders still being resolved
+        self._fills: list[Fill] = []
+        self._fill_ids: set[tuple[str, str]] = set()
+        self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0}
+
+    def __repr__(self) -> str:
+        return f"ExchangeActor({self.config.venue})"
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> dict[str, Any]:
+        """Load markets, decrypt the key (if any) here, start the streams and the order sync; idempotent."""
+        if self._ex is not None:
+            return self.info()
+        cfg = self.config
+        exchange = _make_client(cfg)
+        if cfg.key_name is not None:
+            from pathlib import Path  # noqa: PLC0415
+
+            from actors.keystore import KeyStore  # noqa: PLC0415
+
+            creds = KeyStore(Path(cfg.keystore_home)).credentials(cfg.key_name)
+            exchange.apiKey, exchange.secret = creds.api_key, creds.secret
+            if creds.password:
+                exchange.password = creds.password
+            del creds
+        try:
+            await exchange.load_markets()
+        except BaseException:
+            await exchange.close()
+            raise
+        missing = [s for s in cfg.symbols if s not in exchange.markets]
+        if missing:
+            await exchange.close()
+            raise ExchangeConfigError(f"ExchangeConfig.symbols: {missing} not listed on {cfg.venue}")
+        self._ex = exchange
+        for symbol in cfg.symbols:
+            for kind in cfg.streams:
+                self._tasks.append(asyncio.create_task(self._supervised(kind, symbol)))
+        if cfg.key_name is not None:
+            self._tasks.append(asyncio.create_task(self._sync_loop()))
+        return self.info()
+
+    async def stop(self) -> dict[str, Any]:
+        """Cancel the stream tasks and close the ccxt client."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 - cancelled or already failed: either way it is over
+                pass
+        self._tasks = []
+        if self._ex is not None:
+            await self._ex.close()
+            self._ex = None
+        return self.info()
+
+    def info(self) -> dict[str, Any]:
+        """Venue, streams with their last seq, order/fill counts, gap/resync counters (no secrets)."""
+        return {"venue": self.config.venue, "exchange_id": self.config.exchange_id,
+                "live": self.config.base_url is None, "running": self._ex is not None,
+                "streams": {s: self._log.last_seq(s) for s in self._log.streams()},
+                "orders": len(self._orders), "unknown_orders": sorted(self._intents), "fills": len(self._fills),
+                **self._counts}
+
+    # ------------------------------------------------------------ market data fan-out
+    def _publish(self, stream: str, make: Any) -> StreamItem:
+        item = self._log.publish(stream, make)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return item
+
+    async def poll(self, stream: str, after_seq: int = 0, timeout_s: float = 0.0,
+                   limit: int = 1000) -> tuple[StreamItem, ...]:
+        """Items of ``stream`` with ``seq > after_seq`` (oldest first, at most ``limit``).
+
+        Waits up to ``timeout_s`` seconds for the first one when none is there yet (long poll).
+        """
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            items = self._log.after(stream, after_seq, limit)
+            left = deadline - time.monotonic()
+            if items or left <= 0:
+                return items
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    def _event(self, stream: str, symbol: str, kind: str, recovered: bool = False, **payload: Any) -> StreamItem:
+        return self._publish(stream, lambda seq: MarketEvent(kind, stream, seq, self.config.venue, symbol,
+                                                              recovered=recovered, **payload))
+
+    def _gap(self, stream: str, symbol: str, reason: str, last_good: Any) -> None:
+        self._counts["gaps"] += 1
+        self._publish(stream, lambda seq: GapDetected(stream, seq, self.config.venue, symbol, reason,
+                                                      None if last_good is None else str(last_good)))
+
+    def _resynced(self, stream: str, symbol: str, recovered: int, resumed_from: Any) -> None:
+        self._counts["resyncs"] += 1
+        self._publish(stream, lambda seq: Resynced(stream, seq, self.config.venue, symbol, recovered,
+                                                   None if resumed_from is None else str(resumed_from)))
+
+    async def _watch(self, stream: str, symbol: str, watch: Any, gap_open: bool, last_good: Any) -> tuple[Any, bool]:
+        """One watch call; on an error publish GapDetected once and back off. Returns (data or None, gap_open)."""
+        try:
+            return await watch(), gap_open
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any stream failure is a potential gap
+            self._counts["stream_errors"] += 1
+            if not gap_open:
+                self._gap(stream, symbol, f"stream error: {type(exc).__name__}", last_good)
+            await asyncio.sleep(self.config.reconnect_s)
+            return None, True
+
+    async def _supervised(self, kind: str, symbol: str) -> None:
+        """Run one stream loop; if it dies of a bug, report a gap (no resync is claimed) and restart it."""
+        loops = {"trades": self._trades_loop, "book": self._book_loop, "bars": self._bars_loop}
+        while True:
+            try:
+                await loops[kind](symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged by class name only: messages may quote venue data
+                self._counts["stream_errors"] += 1
+                log.warning("%s %s %s loop failed (%s); restarting", self.config.venue, kind, symbol,
+                            type(exc).__name__)
+                self._gap(stream_name(kind, symbol), symbol, f"stream task failed: {type(exc).__name__}", None)
+                await asyncio.sleep(self.config.reconnect_s)
+
+    async def _trades_loop(self, symbol: str) -> None:
+        stream = stream_name("trades", symbol)
+        last_id: int | None = None
+        gap_open = False
+        while True:
+            raw, gap_open = await self._watch(stream, symbol, lambda: self._ex.watch_trades(symbol), gap_open,
+                                              last_id)
+            if raw is None:
+                continue
+            ticks = sorted((parse_trade(t) for t in raw), key=lambda t: int(t.trade_id))
+            jump = trade_id_gap(last_id, [int(t.trade_id) for t in ticks])
+            if jump is not None and not gap_open:
+                self._gap(stream, symbol, f"trade id jump: {jump[0]}..{jump[1]} missing", last_id)
+                gap_open = True
+            fetched: list = []
+            if gap_open and last_id is not None:
+                try:
+                    params = {"fromId": last_id + 1} if self.config.fills_from_id_param else {}
+                    fetched = [parse_trade(t) for t in await self._ex.fetch_trades(symbol, limit=1000, params=params)]
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - REST down too: keep the gap open, retry next round
+                    await asyncio.sleep(self.config.reconnect_s)
+                    continue
+            merged = merge_recovered(ticks, fetched, lambda t: int(t.trade_id), last_id)
+            for tick, recovered in merged:
+                self._event(stream, symbol, "trade", recovered=recovered, trade=tick)
+                last_id = int(tick.trade_id)
+            if gap_open and (last_id is not None or merged):
+                self._resynced(stream, symbol, sum(r for _, r in merged), last_id)
+                gap_open = False
+
+    async def _book_loop(self, symbol: str) -> None:
+        stream = stream_name("book", symbol)
+        depth = self.config.book_depth
+        nonce: int | None = None
+        gap_open = False
+        while True:
+            raw, gap_open = await self._watch(stream, symbol, lambda: self._ex.watch_order_book(symbol), gap_open,
+                                              nonce)
+            if raw is None:
+                continue
+            if gap_open:
+                try:
+                    snap = parse_book(await self._ex.fetch_order_book(symbol, max(depth, 5)), depth)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    await asyncio.sleep(self.config.reconnect_s)
+                    continue
+                self._event(stream, symbol, "book", recovered=True, book=snap)
+                nonce = snap.nonce
+                self._resynced(stream, symbol, 1, nonce)
+                gap_open = False
+                continue
+            snap = parse_book(raw, depth)
+            if snap.nonce is None or nonce is None or snap.nonce > nonce:
+                self._event(stream, symbol, "book", book=snap)
+                nonce = snap.nonce
+
+    async def _bars_loop(self, symbol: str) -> None:
+        stream = stream_name("bars", symbol)
+        tf = self.config.bar_timeframe
+        tf_ms = self._ex.parse_timeframe(tf) * 1000
+        last_ts: int | None = None
+        gap_open = False
+        while True:
+            raw, gap_open = await self._watch(stream, symbol, lambda: self._ex.watch_ohlcv(symbol, tf), gap_open,
+                                              last_ts)
+            if raw is None:
+                continue
+            bars = sorted((parse_bar(tf, row) for row in raw), key=lambda b: b.timestamp_ms)
+            times = ([] if last_ts is None else [last_ts]) + [b.timestamp_ms for b in bars]
+            jump = any(bar_time_gap(a, b, tf_ms) for a, b in zip(times, times[1:]))
+            fetched: list = []
+            if (gap_open or jump) and last_ts is not None:
+                try:
+                    rows = await self._ex.fetch_ohlcv(symbol, tf, since=last_ts + 1, limit=1000)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    await asyncio.sleep(self.config.reconnect_s)
+                    continue
+                fetched = [parse_bar(tf, r) for r in rows]
+            # a forming bar may come again (same timestamp): republish it; older ones are ignored
+            live = [b for b in bars if last_ts is None or b.timestamp_ms >= last_ts]
+            merged = merge_recovered(live, fetched, lambda b: b.timestamp_ms, None if last_ts is None else last_ts - 1)
+            missed = sum(r for _, r in merged)
+            if missed and not gap_open:  # a time jump is a gap only if the venue has the bars in between
+                self._gap(stream, symbol, f"kline time jump: {missed} bar(s) missed", last_ts)
+                gap_open = True
+            for bar, recovered in merged:
+                self._event(stream, symbol, "bar", recovered=recovered, bar=bar)
+                last_ts = bar.timestamp_ms
+            if gap_open:
+                self._resynced(stream, symbol, missed, last_ts)
+                gap_open = False
+
+    # ------------------------------------------------------------ orders
+    def _check_symbol(self, symbol: str) -> None:
+        if self._ex is None:
+            raise ExchangeConfigError(f"ExchangeActor({self.config.venue}) is not started; call start() first")
+        if symbol not in self.config.symbols:
+            raise ExchangeConfigError(f"symbol {symbol!r} is not configured on {self.config.venue} "
+                                      f"(configured: {', '.join(self.config.symbols)})")
+        if self.config.key_name is None:
+            raise ExchangeConfigError(f"ExchangeConfig.key_name is not set on {self.config.venue}: market data only")
+
+    async def _query(self, cid: str, symbol: str) -> OrderUpdate:
+        order = await self._ex.fetch_order(None, symbol, {"origClientOrderId": cid})
+        return parse_order(self.config.venue, order)
+
+    def client_order_id(self, intent_id: str) -> str:
+        """The client order id this actor sends for ``intent_id`` (pure; see ``exchange_core.client_order_id``)."""
+        return client_order_id(self.config.namespace, intent_id)
+
+    async def place(self, intent: OrderIntent) -> OrderUpdate:
+        """Place ``intent`` with its deterministic client order id; never leaves an unknown unrecorded.
+
+        Retrying the same intent returns the order the first attempt created
+        (``resolved_by="query"``) instead of opening a second one.
+        """
+        if intent.venue != self.config.venue:
+            raise ExchangeConfigError(f"OrderIntent.venue {intent.venue!r} sent to the {self.config.venue} actor")
+        self._check_symbol(intent.symbol)
+        cid = self.client_order_id(intent.intent_id)
+        ex = self._ex
+
+        async def submit() -> OrderUpdate:
+            order = await ex.create_order(intent.symbol, intent.type, intent.side, intent.amount, intent.price,
+                                          {"clientOrderId": cid})
+            return parse_order(self.config.venue, order)
+
+        self._counts["orders"] += 1
+        policy = self._policy()
+        update = await place_order(intent, cid, submit=submit, query=lambda: self._query(cid, intent.symbol),
+                                   policy=policy)
+        self._remember(update)
+        if update.status == "unknown":
+            self._intents[cid] = (intent, time.monotonic())
+        else:
+            self._intents.pop(cid, None)
+        if update.filled:
+            await self._sync_fills(intent.symbol)
+        return update
+
+    def _remember(self, update: OrderUpdate) -> None:
+        """Record the venue's state of an order, and name it on fills learnt before its id was known.
+
+        (The background fill sync can see an execution while ``place`` is still resolving a lost answer.)
+        """
+        from dataclasses import replace  # noqa: PLC0415
+
+        self._orders[update.client_order_id] = update
+        if update.order_id is not None:
+            self._fills = [replace(f, client_order_id=update.client_order_id)
+                           if f.client_order_id is None and f.order_id == update.order_id and f.symbol == update.symbol
+                           else f for f in self._fills]
+
+    def _policy(self) -> ResolutionPolicy:
+        from dataclasses import replace  # noqa: PLC0415
+
+        return replace(self.config.resolution, recv_window_s=self.config.recv_window_ms / 1000)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> OrderUpdate:
+        """Cancel by client order id; whatever the cancel call says, the venue's resulting state is returned."""
+        self._check_symbol(symbol)
+        try:
+            order = await self._ex.cancel_order(None, symbol, {"origClientOrderId": client_order_id})
+            update = parse_order(self.config.venue, order)
+            if not update.client_order_id:
+                update = await self._query(client_order_id, symbol)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - unknown order, already closed, or no answer: ask the venue
+            update = await self.order_status(client_order_id, symbol)
+        self._remember(update)
+        if update.filled:
+            await self._sync_fills(symbol)
+        return update
+
+    async def order_status(self, client_order_id: str, symbol: str) -> OrderUpdate:
+        """The venue's current state of the order (UnknownClientOrder when the venue does not know it)."""
+        from ccxt.base import errors as cx  # noqa: PLC0415
+
+        self._check_symbol(symbol)
+        res = await resolve_unknown(lambda: self._query(client_order_id, symbol), failed_at=time.monotonic(),
+                                    policy=ResolutionPolicy(max_queries=3, backoff_s=0.2, recv_window_s=0,
+                                                            clock_margin_s=0, not_found_confirmations=1))
+        if res.outcome == "found" and res.update is not None:
+            self._remember(res.update)
+            return res.update
+        if res.outcome == "absent":
+            raise UnknownClientOrder(f"client_order_id {client_order_id!r}: no such order for {symbol} on "
+                                     f"{self.config.venue}")
+        raise cx.NetworkError(f"order_status({client_order_id}): {self.config.venue} did not answer")
+
+    async def open_orders(self) -> tuple[OrderUpdate, ...]:
+        """Open orders of the account on every configured symbol, oldest first."""
+        out: list[OrderUpdate] = []
+        for symbol in self.config.symbols:
+            self._check_symbol(symbol)
+            out += [parse_order(self.config.venue, o) for o in await self._ex.fetch_open_orders(symbol)]
+        return tuple(sorted(out, key=lambda u: (u.timestamp_ms or 0, u.order_id or "")))
+
+    async def balance(self) -> tuple[AssetBalance, ...]:
+        """Account balances with a non-zero total."""
+        if self._ex is None or self.config.key_name is None:
+            raise ExchangeConfigError(f"ExchangeActor({self.config.venue}): balance needs start() and a key_name")
+        return parse_balance(await self._ex.fetch_balance())
+
+    def fills(self, after: int = 0) -> tuple[Fill, ...]:
+        """Our fills in the order they were learnt, from index ``after`` (pass ``len`` of what you have)."""
+        return tuple(self._fills[after:])
+
+    def orders(self) -> tuple[OrderUpdate, ...]:
+        """The last known state of every order this actor placed or touched."""
+        return tuple(self._orders.values())
+
+    # ------------------------------------------------------------ background order sync
+    async def _sync_fills(self, symbol: str) -> int:
+        """Fetch our trades on ``symbol`` and record the new ones; returns how many were new."""
+        ours = [f for f in self._fills if f.symbol == symbol]
+        params: dict[str, Any] = {}
+        param = self.config.fills_from_id_param
+        if param and ours:
+            params[param] = max(int(f.trade_id) for f in ours) + 1
+        trades = await self._ex.fetch_my_trades(symbol, limit=1000, params=params)
+        by_order = {u.order_id: cid for cid, u in self._orders.items() if u.order_id}
+        new = 0
+        for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
+            key = (symbol, str(t["id"]))
+            if key in self._fill_ids:
+                continue
+            self._fill_ids.add(key)
+            self._fills.append(parse_fill(self.config.venue, t, by_order.get(str(t.get("order")))))
+            new += 1
+        return new
+
+    async def sync(self) -> dict[str, Any]:
+        """One round of the background work now: resolve unknown orders, refresh open orders, fetch fills."""
+        policy = self._policy()
+        for cid, (intent, failed_at) in list(self._intents.items()):
+            res = await resolve_unknown(lambda: self._query(cid, intent.symbol), failed_at=failed_at,
+                                        policy=ResolutionPolicy(max_queries=1, recv_window_s=policy.recv_window_s,
+                                                                clock_margin_s=policy.clock_margin_s,
+                                                                not_found_confirmations=1))
+            if res.outcome == "found" and res.update is not None:
+                self._remember(res.update)
+                del self._intents[cid]
+            elif res.outcome == "absent":
+                from actors.exchange_core import rejected_update  # noqa: PLC0415
+
+                self._orders[cid] = rejected_update(intent, cid, OrderRejected(
+                    "not placed: not found after the recvWindow horizon", "ABSENT"), resolved_by="absent")
+                del self._intents[cid]
+        new = 0
+        for symbol in self.config.symbols:
+            open_ids = {u.client_order_id for u in self._orders.values() if u.symbol == symbol and u.status == "open"}
+            if not open_ids:
+                continue
+            venue_open = {u.client_order_id for u in [parse_order(self.config.venue, o)
+                                                      for o in await self._ex.fetch_open_orders(symbol)]}
+            for cid in open_ids - venue_open:  # filled or canceled since we last looked
+                self._remember(await self._query(cid, symbol))
+            new += await self._sync_fills(symbol)
+        return {"new_fills": new, "unknown_orders": sorted(self._intents)}
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.poll_s)
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - next round retries; the message names no secret
+                log.warning("%s: order sync failed: %s", self.config.venue, type(exc).__name__)

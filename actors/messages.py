@@ -1,0 +1,261 @@
+"""Typed, frozen messages that cross the ExchangeActor's boundary.
+
+Units: prices in quote currency per base unit, amounts in base units, fees in
+``fee_currency`` units, times in UTC milliseconds. Symbols in ccxt's unified
+form (``XRP/ETH``). Every message is immutable and picklable (Ray ships them
+between processes); none carries a secret.
+
+Orders:
+    :class:`OrderIntent` (what a strategy wants) -> :class:`OrderUpdate` (what
+    the venue says; ``OrderAck`` is the same type) with an optional
+    :class:`OrderRejected` reason; executions arrive as :class:`Fill`.
+
+Market data (one ordered stream per ``(kind, symbol)``, numbered by ``seq``):
+    :class:`MarketEvent` (a trade, a book snapshot or a bar), and the stream
+    control events :class:`GapDetected` / :class:`Resynced`. All three share
+    ``stream`` and ``seq``; within a stream ``seq`` is 1, 2, 3, ... with no
+    holes, so a subscriber that sees a hole lost events (see
+    :class:`actors.exchange_core.SeqChecker`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from market.errors import InputError
+
+__all__ = [
+    "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "OrderAck", "Fill", "AssetBalance",
+    "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
+    "ORDER_STATUSES", "stream_name",
+]
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+OrderStatus = Literal["open", "closed", "canceled", "rejected", "unknown"]
+#: ``unknown``: the venue's answer was lost and the resolution protocol has not settled it yet.
+ORDER_STATUSES: tuple[str, ...] = ("open", "closed", "canceled", "rejected", "unknown")
+StreamKind = Literal["trades", "book", "bars"]
+
+
+class OrderIntentError(InputError):
+    """An :class:`OrderIntent` field is invalid; the message names the field."""
+
+
+def stream_name(kind: str, symbol: str) -> str:
+    """The stream id of ``kind`` (trades | book | bars) for ``symbol``: ``"trades:XRP/ETH"``."""
+    if kind not in ("trades", "book", "bars"):
+        raise InputError(f"stream kind {kind!r}: expected trades, book or bars")
+    return f"{kind}:{symbol}"
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0:
+        raise OrderIntentError(f"OrderIntent.{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """An order a strategy wants on one venue.
+
+    ``intent_id`` identifies the intent for its whole life: retrying the same
+    intent (same ``intent_id``) derives the same client order id, so the venue
+    refuses a second copy instead of opening it. ``price`` is required for
+    ``limit`` and ignored (must be None) for ``market``.
+    """
+
+    venue: str
+    symbol: str
+    side: Side
+    type: OrderType
+    amount: float
+    intent_id: str
+    price: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.venue:
+            raise OrderIntentError("OrderIntent.venue is empty")
+        if not isinstance(self.symbol, str) or "/" not in self.symbol:
+            raise OrderIntentError(f"OrderIntent.symbol {self.symbol!r}: expected a unified symbol like BTC/USDT")
+        if self.side not in ("buy", "sell"):
+            raise OrderIntentError(f"OrderIntent.side {self.side!r}: expected buy or sell")
+        if self.type not in ("limit", "market"):
+            raise OrderIntentError(f"OrderIntent.type {self.type!r}: expected limit or market")
+        _positive("amount", self.amount)
+        if self.type == "limit":
+            _positive("price", self.price)
+        elif self.price is not None:
+            raise OrderIntentError("OrderIntent.price must be None for a market order")
+        if not isinstance(self.intent_id, str) or not self.intent_id or len(self.intent_id) > 200:
+            raise OrderIntentError(f"OrderIntent.intent_id must be a non-empty string of <= 200 chars, "
+                                   f"got {self.intent_id!r}")
+
+
+@dataclass(frozen=True)
+class OrderRejected:
+    """Why the venue refused an order (or why it is known not to exist).
+
+    ``code``: the venue's error code when it sent one (Binance: ``"-2010"``),
+    else the ccxt error class name; ``reason``: the venue's message (no secrets:
+    ccxt error texts hold the endpoint and the venue's JSON, never the key).
+    """
+
+    reason: str
+    code: str
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """The venue's view of one order.
+
+    ``status``: open | closed | canceled | rejected | unknown. ``filled`` +
+    ``remaining`` = ``amount`` (base units); ``average`` is the mean fill price
+    (None before any fill); ``fee_cost`` in ``fee_currency``. ``resolved_by``
+    says where the state came from: ``response`` (the order call's own
+    answer), ``query`` (fetched by client order id after a lost or ambiguous
+    answer), ``absent`` (proved never placed, see
+    :func:`actors.exchange_core.resolve_unknown`) or ``unresolved``.
+    """
+
+    venue: str
+    symbol: str
+    client_order_id: str
+    order_id: str | None
+    status: OrderStatus
+    side: Side
+    type: OrderType
+    amount: float
+    filled: float
+    remaining: float
+    average: float | None
+    price: float | None
+    fee_cost: float
+    fee_currency: str | None
+    timestamp_ms: int | None
+    resolved_by: str = "response"
+    rejection: OrderRejected | None = None
+
+
+#: The first answer to an order is an update like any other.
+OrderAck = OrderUpdate
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution of one of our orders (``trade_id`` is the venue's, unique per venue and symbol)."""
+
+    venue: str
+    symbol: str
+    trade_id: str
+    order_id: str
+    client_order_id: str | None
+    side: Side
+    price: float
+    amount: float
+    fee_cost: float
+    fee_currency: str | None
+    is_maker: bool | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class AssetBalance:
+    """One asset of an account: ``free + used = total`` (asset units)."""
+
+    asset: str
+    free: float
+    used: float
+    total: float
+
+
+@dataclass(frozen=True)
+class TradeTick:
+    """A public trade: ``price`` x ``amount``; ``side`` is the aggressor's."""
+
+    trade_id: str
+    price: float
+    amount: float
+    side: str | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    """Top of the L2 book, best first: ``bids`` descending, ``asks`` ascending, (price, amount) pairs.
+
+    ``nonce`` is the venue's book update id (Binance ``lastUpdateId``), or None.
+    """
+
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    nonce: int | None
+    timestamp_ms: int | None
+
+
+@dataclass(frozen=True)
+class BarTick:
+    """One OHLCV bar; ``timestamp_ms`` is its open time, ``timeframe`` in ccxt form (``1m``)."""
+
+    timeframe: str
+    timestamp_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """One published market-data event. Exactly the payload field that matches ``kind`` is set.
+
+    ``kind``: trade | book | bar. ``seq``: position in ``stream`` (1, 2, ...).
+    ``recovered``: True when the event was fetched over REST during a resync
+    rather than received on the live stream.
+    """
+
+    kind: Literal["trade", "book", "bar"]
+    stream: str
+    seq: int
+    venue: str
+    symbol: str
+    trade: TradeTick | None = None
+    book: BookSnapshot | None = None
+    bar: BarTick | None = None
+    recovered: bool = False
+
+
+@dataclass(frozen=True)
+class GapDetected:
+    """The upstream feed lost events (or may have): ``reason`` says how it was noticed.
+
+    ``last_good``: the last trade id / bar time / book nonce published before the gap (None if none yet).
+    """
+
+    stream: str
+    seq: int
+    venue: str
+    symbol: str
+    reason: str
+    last_good: str | None
+
+
+@dataclass(frozen=True)
+class Resynced:
+    """The stream is whole again: ``recovered`` events were fetched over REST and published before this one.
+
+    ``resumed_from``: the trade id / bar time / book nonce the stream continues from.
+    """
+
+    stream: str
+    seq: int
+    venue: str
+    symbol: str
+    recovered: int
+    resumed_from: str | None
+
+
+StreamItem = Union[MarketEvent, GapDetected, Resynced]
