@@ -4,7 +4,10 @@
 * a walk-forward sweep of sma_cross on the same ten pairs: parameters chosen
   in-sample on 10 days, reported out-of-sample on the next 4 windows (40 tasks);
 * one portfolio selection on the bundled 20-stock data: QAOA and CVaR-VQE on
-  Qiskit Aer beside the exact (brute-force) optimum (one task).
+  Qiskit Aer beside the exact (brute-force) optimum (one task);
+* two emulated Binance-dialect venues on loopback with one ExchangeActor
+  each (real ccxt): market data streamed with sequence numbers, a few
+  orders placed and cancelled on both, the fills (``jobs.demo_exchange``).
 
 Submitted by ``raytrader demo`` through the Jobs API, or by hand::
 
@@ -12,8 +15,9 @@ Submitted by ``raytrader demo`` through the Jobs API, or by hand::
 
 Prints one JSON object (its last stdout line): the strategy, its parameters
 and, per pair, total return, Sharpe, max drawdown and trade count; the
-``walkforward`` out-of-sample table; the ``quantum`` selection result; and the cluster's node and CPU count as the job
-saw them.
+``walkforward`` out-of-sample table; the ``quantum`` selection result; the
+``exchange`` summary (per venue: streams, orders, fills, balances); and the
+cluster's node and CPU count as the job saw them.
 """
 
 from __future__ import annotations
@@ -73,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         walkforward = demo_walkforward(fees_bps=args.fees_bps)
         results = ray.get(refs)
         quantum = ray.get(quantum_ref)
+        from jobs.demo_exchange import demo_exchange  # noqa: PLC0415
+
+        exchange = demo_exchange()
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         if isinstance(cause, InputError):
@@ -89,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": [_compact(r) for r in results],
         "walkforward": walkforward,
         "quantum": quantum,
+        "exchange": exchange,
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU", 0.0),
                     "task_cpus": TASK_CPUS},
         "seconds": round(time.perf_counter() - started, 3),

@@ -11,7 +11,7 @@ from cluster.jobs import JobOutcome, submit_and_wait
 from cluster.lifecycle import live_state
 from market.errors import InputError
 
-__all__ = ["register", "format_demo"]
+__all__ = ["register", "format_demo", "format_exchange"]
 
 
 def format_demo(result: dict[str, Any]) -> str:
@@ -40,7 +40,27 @@ def format_demo(result: dict[str, Any]) -> str:
                          f"{params} ({pair['modal_share']:.0%})")
     if result.get("quantum"):
         lines += ["", result["quantum"]["text"]]
+    if result.get("exchange"):
+        lines += ["", *format_exchange(result["exchange"])]
     return "\n".join(lines)
+
+
+def format_exchange(ex: dict[str, Any]) -> list[str]:
+    """Lines for the demo's exchange part: per venue, the streams, the orders and the fills."""
+    lines = [f"exchange: {len(ex['venues'])} emulated venues on loopback, one ExchangeActor each (ccxt), "
+             f"{ex['symbol']} replayed at x{ex['speed']:g}, in {ex['seconds']:.1f} s"]
+    for name, v in ex["venues"].items():
+        streams = ", ".join(f"{kind} seq 1..{s['last_seq']} ({s['seq_holes']} holes)" for kind, s in v["streams"].items())
+        lines.append(f"  {name:10s} fees {v['fees_bps']['maker']:g}/{v['fees_bps']['taker']:g} bps maker/taker; "
+                     f"{streams}")
+        for o in v["orders"]:
+            state = o["status"] + (" -> canceled" if o["client_order_id"] in v["canceled"] else "")
+            avg = f" @ {o['average']:.8f}" if o.get("average") else ""
+            lines.append(f"    {o['side']:4s} {o['type']:6s} {o['amount']:g} {state:18s} filled {o['filled']:g}{avg}"
+                         f"  id {o['client_order_id']}")
+        for f in v["fills"]:
+            lines.append(f"    fill {f['side']:4s} {f['qty']:g} @ {f['price']:.8f}  fee {f['fee']:g} {f['fee_currency']}")
+    return lines
 
 
 def _demo(args: argparse.Namespace, config: Config) -> Output:
