@@ -11,6 +11,7 @@ STAMP  := $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/raytrader up
 	$(BIN)/raytrader demo
+	$(BIN)/raytrader serve up --demo-token
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -38,6 +38,8 @@ COMMAND_MODULES = (
     "cluster.commands.keys",
     "cluster.commands.sweep",
     "cluster.commands.optimize",
+    "cluster.commands.serve",
+    "cluster.commands.tokens",
 )
 
 

@@ -5,7 +5,7 @@ Precedence, lowest to highest:
 1. the defaults declared on the dataclasses below;
 2. a TOML file: ``--config FILE``, else ``$RAYTRADER_CONFIG``, else
    ``./raytrader.toml`` when it exists (sections ``[cluster]``, ``[redis]``,
-   ``[data]``);
+   ``[data]``, ``[serve]``);
 3. environment variables ``RAYTRADER_<SECTION>__<FIELD>`` (for example
    ``RAYTRADER_CLUSTER__NUM_CPUS=2``), and ``REDIS_URL`` for ``redis.url``.
 
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from market.errors import InputError
 
-__all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ConfigError", "load_config", "ENV_PREFIX"]
+__all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "ConfigError", "load_config", "ENV_PREFIX"]
 
 ENV_PREFIX = "RAYTRADER_"
 
@@ -120,6 +120,43 @@ class DataConfig:
         "root of the Parquet store; empty means <cluster.home>/store"))
 
 
+def _cidr_list(v: str) -> str | None:
+    items = [item.strip() for item in v.split(",") if item.strip()]
+    if not items:
+        return "must list at least one CIDR, e.g. 127.0.0.1/32,::1/128"
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not an IP network in CIDR form (e.g. 10.0.0.0/8)"
+    return None
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The Ray Serve API (``raytrader serve up``): where it listens and how it guards itself.
+
+    Non-secret by design: these values travel to the replicas in the
+    deployment's arguments. Tokens and the Redis password never do.
+    """
+
+    host: str = field(default="127.0.0.1", metadata=_doc(
+        "address Serve's HTTP proxy binds to (loopback only)", _loopback_host))
+    port: int = field(default=8000, metadata=_doc("Serve HTTP port", _port(False)))
+    allowlist: str = field(default="127.0.0.1/32,::1/128", metadata=_doc(
+        "comma-separated CIDRs of clients allowed to call the API; others get 403", _cidr_list))
+    max_body_bytes: int = field(default=1_048_576, metadata=_doc(
+        "largest request body accepted, bytes; larger ones get 413", _positive))
+    default_rate_per_s: float = field(default=50.0, metadata=_doc(
+        "requests per second a new token may make (token bucket refill rate)", _positive))
+    default_burst: int = field(default=100, metadata=_doc(
+        "requests a new token may make at once (token bucket capacity)", _positive))
+    replica_cpus: float = field(default=0.25, metadata=_doc("CPUs reserved per API replica", _positive))
+    max_replicas: int = field(default=2, metadata=_doc("autoscaling upper bound of API replicas", _positive))
+    start_timeout_s: float = field(default=120.0, metadata=_doc(
+        "seconds `serve up` waits for the API to answer", _positive))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration. Paths are absolute and ``~``-expanded after load."""
@@ -127,6 +164,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
     @property
     def home(self) -> Path:
@@ -137,7 +175,7 @@ class Config:
         return self.cluster.num_cpus or (os.cpu_count() or 1)
 
 
-_SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig}
+_SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig, "serve": ServeConfig}
 
 
 def _coerce(section: str, name: str, typ: Any, raw: Any, source: str) -> Any:
@@ -256,4 +294,4 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     cluster = replace(cluster, home=home)
     data = sections["data"]
     store = data.store.expanduser().absolute() if str(data.store) not in ("", ".") else home / "store"
-    return Config(cluster=cluster, redis=sections["redis"], data=replace(data, store=store))
+    return Config(cluster=cluster, redis=sections["redis"], data=replace(data, store=store), serve=sections["serve"])

@@ -1,0 +1,109 @@
+"""The Ray Serve application: one FastAPI ingress deployment, ``app = SignalsIngress.bind(settings)``.
+
+Deploy with ``raytrader serve up`` (or ``serve deploy cluster/serve.yaml``
+against the raytrader cluster); import path ``api.app:app``.
+
+Replicas reserve ``0.25`` CPU each and autoscale between 1 and 2 (both
+fit the 2-core machine beside backtests), each taking up to 32 requests at
+once. ``raytrader serve up`` overrides CPUs and the replica ceiling from
+the ``[serve]`` config.
+
+Secrets never travel in the deployment's arguments or config (the
+dashboard shows both): each replica reads the Redis URL itself, from
+``REDIS_URL`` / ``[redis] url`` when set, else from the run folder's 0600
+state file written by ``raytrader up`` (Ray workers inherit
+``RAYTRADER_CLUSTER__HOME`` from the head, see :func:`cluster.rayenv.ray_env`).
+The bound :class:`~api.settings.ApiSettings` hold only the allowlist and
+size limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import numpy as np
+import ray
+from ray import serve
+
+from api.server import create_app
+from api.services import Services
+from api.settings import ApiSettings
+from api.signals import compute_signal
+from market.bars import Bars
+from market.errors import InputError
+
+__all__ = ["SignalsIngress", "app", "redis_url_in_cluster", "settings_from_config"]
+
+
+def redis_url_in_cluster() -> str:
+    """The Redis URL for this process: ``REDIS_URL``/config, else the private one recorded by ``raytrader up``.
+
+    Raises:
+        InputError: no Redis is configured or recorded.
+    """
+    from cluster.config import load_config
+    from cluster.state import read_state
+
+    config = load_config()
+    if config.redis.url:
+        return config.redis.url
+    state = read_state(config.cluster.home)
+    if state is None or state.redis is None:
+        raise InputError(f"redis: no REDIS_URL and no cluster state in {config.cluster.home}; run `raytrader up`")
+    return state.redis.url()
+
+
+def settings_from_config() -> ApiSettings:
+    """The API settings of the ``[serve]`` config section (non-secret)."""
+    from cluster.config import load_config
+
+    serve_config = load_config().serve
+    return ApiSettings.from_text(serve_config.allowlist, serve_config.max_body_bytes)
+
+
+async def _probe() -> tuple[dict[str, Any], dict[str, Any]]:
+    ctx = serve.get_replica_context()
+    replica = {"app": ctx.app_name, "deployment": ctx.deployment, "replica_id": ctx.replica_id.unique_id,
+               "pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
+    try:
+        nodes = await asyncio.wait_for(asyncio.to_thread(ray.nodes), 3.0)
+    except Exception as exc:  # noqa: BLE001 - health reports, it does not fail
+        return {"reachable": False, "error": type(exc).__name__}, replica
+    alive = [n for n in nodes if n.get("Alive")]
+    return {"reachable": True, "nodes_alive": len(alive),
+            "cpus": float(sum((n.get("Resources") or {}).get("CPU", 0.0) for n in alive))}, replica
+
+
+def _warm_up() -> None:
+    """Run the JIT-compiled kernels once so the first request does not pay for numba compilation."""
+    n = 64
+    close = np.linspace(100.0, 110.0, n) + np.sin(np.arange(n))
+    bars = Bars(timestamp=np.arange(n, dtype=np.int64) * 60_000, open=close, high=close + 1, low=close - 1,
+                close=close, volume=np.ones(n), timeframe="1m")
+    for name in ("sma_cross", "ema_cross"):
+        compute_signal(name, bars, {})
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.25},
+    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8,
+                        "upscale_delay_s": 5, "downscale_delay_s": 60},
+    max_ongoing_requests=32,
+    health_check_period_s=10,
+    graceful_shutdown_timeout_s=5,
+)
+@serve.ingress()
+class SignalsIngress:
+    """The API replica: holds the Redis client and builds the FastAPI app (see :mod:`api.server`)."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self._services = Services.connect(settings, redis_url_in_cluster(), probe=_probe)
+        _warm_up()
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_app(self._services)
+
+
+app = SignalsIngress.bind(settings_from_config())

@@ -1,0 +1,103 @@
+"""The FastAPI application, without Ray: :func:`create_app` builds it from settings and services.
+
+The Serve deployment (:mod:`api.app`) calls it once per replica; tests may
+call it in-process (against a real Redis) to fuzz it through ASGI.
+Error handlers turn every failure into the one JSON error shape of
+:mod:`api.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import ApiError, error_body
+from api.guard import Guard
+from api.routes import ROUTERS
+from api.routes._errors import to_api_error
+from api.schemas import field_path
+from api.services import Services
+from market.errors import InputError
+
+__all__ = ["create_app", "API_VERSION"]
+
+API_VERSION = "1.0.0"
+log = logging.getLogger("raytrader.api")
+
+DESCRIPTION = """Signals from the same strategy functions the backtests run.
+
+Authenticate with `Authorization: Bearer <token>` (create one with
+`raytrader tokens add NAME --scopes signal,read`). Scopes: `read` (strategies,
+health), `signal` (signals, stream), `trade`, `admin` (all). Every error is
+`{"error": {"code", "message", "field"}}`; `field` names the request part at fault.
+"""
+
+
+def _json(status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, message, field), status_code=status, headers=headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)  # noqa: S101 - registered for ApiError only
+    return _json(exc.status, exc.message, exc.field, exc.headers)
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    err = to_api_error(exc)  # type: ignore[arg-type]
+    return _json(err.status, err.message, err.field)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    if not errors:
+        return _json(422, "invalid request", None)
+    first = errors[0]
+    loc = tuple(first.get("loc", ()))
+    field = field_path(loc)
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return _json(422, "body: not valid JSON", "body")
+    msg = str(first.get("msg", "invalid value"))
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return _json(422, f"{field}: {msg}{more}", field)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    status = exc.status_code
+    messages = {404: "no such route", 405: "method not allowed on this route"}
+    message = messages.get(status) or (exc.detail if isinstance(exc.detail, str) else "request refused")
+    return _json(status, message, "body" if status == 413 else None, dict(exc.headers or {}) or None)
+
+
+def create_app(services: Services) -> FastAPI:
+    """The API as a FastAPI app over ``services`` (closed at the app's shutdown).
+
+    The guard (allowlist, size limit, auth) wraps every route; see
+    :mod:`api.guard`.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(title="raytrader API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(Guard, allowlist=services.settings.allowlist, max_body_bytes=services.settings.max_body_bytes,
+                       routes=[r for router in ROUTERS for r in router.routes], authenticator=lambda: services.authenticator)
+    return app

@@ -1,0 +1,229 @@
+"""``raytrader serve up | down | status``: the API (``api.app:app``) on the running raytrader cluster.
+
+Deployment goes through the dashboard's Serve REST API (what ``serve
+deploy`` uses) with the Ray token, from ``cluster/serve.yaml`` with the
+``[serve]`` config applied: HTTP host/port, replica CPUs, max replicas, and
+the allowlist and body limit as the application's environment (non-secret;
+replicas read the Redis password themselves). No driver attaches to the
+cluster, so these commands leave no job behind.
+
+* ``up`` deploys (or updates) the application, waits until it is RUNNING
+  and its HTTP route answers, and prints the base URL. ``--demo-token``
+  also (re)creates a ``demo`` token (scopes read, signal), writes it to
+  ``<run folder>/demo.token`` (0600, never printed) and prints a ``curl``
+  line that uses it (``make run`` does this).
+* ``down`` removes the application; when no other Serve application is
+  left, Serve itself is shut down (proxy and controller).
+* ``status`` prints the application, its deployments and replica states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import urllib.error
+import urllib.request
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cluster.cli import Output, add_command, add_group
+from cluster.config import Config
+from cluster.lifecycle import ClusterError, live_state
+from cluster.rayenv import ray_token_headers
+
+__all__ = ["register", "serve_deploy_config", "demo_token", "APP_NAME", "SERVE_YAML", "EXAMPLE_BODY"]
+
+SERVE_YAML = Path(__file__).resolve().parents[1] / "serve.yaml"
+APP_NAME = "raytrader-api"
+#: a real request body for ``POST /v1/signals/sma_cross`` (60 bundled ETH/BTC 5m bars)
+EXAMPLE_BODY = Path(__file__).resolve().parents[2] / "api" / "examples" / "sma_cross.json"
+DEMO_TOKEN_NAME = "demo"
+_API = "/api/serve/applications/"
+
+
+def serve_deploy_config(config: Config) -> dict[str, Any]:
+    """``cluster/serve.yaml`` with the ``[serve]`` config applied (a Serve REST/``serve deploy`` document)."""
+    raw = yaml.safe_load(SERVE_YAML.read_text())
+    doc = deepcopy(raw)
+    doc.setdefault("http_options", {}).update(host=config.serve.host, port=config.serve.port)
+    app = next(a for a in doc["applications"] if a["name"] == APP_NAME)
+    dep = app["deployments"][0]
+    dep.setdefault("ray_actor_options", {})["num_cpus"] = config.serve.replica_cpus
+    auto = dep.setdefault("autoscaling_config", {})
+    auto["max_replicas"] = config.serve.max_replicas
+    auto["min_replicas"] = min(int(auto.get("min_replicas", 1)), config.serve.max_replicas)
+    app.setdefault("runtime_env", {}).setdefault("env_vars", {}).update({
+        "RAYTRADER_SERVE__ALLOWLIST": config.serve.allowlist,
+        "RAYTRADER_SERVE__MAX_BODY_BYTES": str(config.serve.max_body_bytes),
+    })
+    return doc
+
+
+def _dashboard(config: Config) -> str:
+    state, ray_ok, _ = live_state(config)
+    if state is None or state.ray is None or not ray_ok:
+        raise ClusterError(f"no raytrader cluster running in {config.cluster.home}: run `raytrader up` first")
+    return state.ray.dashboard_url
+
+
+def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 30.0) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {**ray_token_headers(), **({"Content-Type": "application/json"} if data is not None else {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback dashboard from state
+            text = resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace").strip().splitlines()
+        raise ClusterError(f"Serve REST API {method} {_API}: HTTP {exc.code}: {(detail or [''])[-1][:300]}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ClusterError(f"Serve REST API at {url} does not answer: {exc}") from None
+    return json.loads(text) if text.strip() else {}
+
+
+def _applications(dashboard: str) -> dict[str, Any]:
+    return _request(dashboard + _API).get("applications") or {}
+
+
+def _other_declared_apps(apps: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a["deployed_app_config"] for name, a in apps.items()
+            if name != APP_NAME and a.get("deployed_app_config")]
+
+
+def _summary(app: dict[str, Any] | None) -> dict[str, Any]:
+    if not app:
+        return {"status": "NOT_DEPLOYED", "deployments": {}}
+    deployments = {}
+    for name, dep in (app.get("deployments") or {}).items():
+        replicas = dep.get("replicas") or []
+        deployments[name] = {"status": dep.get("status"), "message": dep.get("message") or "",
+                             "replicas": [{"replica_id": r.get("replica_id"), "state": r.get("state"),
+                                           "pid": r.get("pid"), "node_ip": r.get("node_ip")} for r in replicas]}
+    return {"status": app.get("status"), "message": app.get("message") or "", "route_prefix": app.get("route_prefix"),
+            "deployments": deployments}
+
+
+def _answers(base_url: str) -> bool:
+    """True when the API route answers (a 401 JSON error without a token counts: the app is serving)."""
+    try:
+        with urllib.request.urlopen(base_url + "/v1/health", timeout=3):  # noqa: S310 - loopback
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401 and exc.headers.get("content-type", "").startswith("application/json")
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _base_url(config: Config) -> str:
+    host = config.serve.host
+    return f"http://[{host}]:{config.serve.port}" if ":" in host else f"http://{host}:{config.serve.port}"
+
+
+def demo_token(config: Config) -> Path:
+    """Replace the ``demo`` token (scopes read, signal) and write it to ``<run folder>/demo.token`` (0600)."""
+    import os  # noqa: PLC0415
+
+    from api.auth import TokenError, create_token, revoke_token  # noqa: PLC0415
+    from cluster.commands.tokens import redis_client  # noqa: PLC0415
+
+    client = redis_client(config)
+    try:
+        revoke_token(client, DEMO_TOKEN_NAME)
+    except TokenError:
+        pass  # first run: nothing to replace
+    token = create_token(client, DEMO_TOKEN_NAME, ("read", "signal"), rate_per_s=config.serve.default_rate_per_s,
+                         burst=config.serve.default_burst)
+    path = Path(config.cluster.home).expanduser() / "demo.token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _up(args: argparse.Namespace, config: Config) -> Output:
+    dashboard = _dashboard(config)
+    doc = serve_deploy_config(config)
+    apps = _applications(dashboard)
+    ours = next(a for a in doc["applications"] if a["name"] == APP_NAME)
+    doc["applications"] = _other_declared_apps(apps) + [ours]
+    _request(dashboard + _API, "PUT", doc)
+    base = _base_url(config)
+    deadline = time.monotonic() + config.serve.start_timeout_s
+    summary: dict[str, Any] = {}
+    while True:
+        summary = _summary(_applications(dashboard).get(APP_NAME))
+        if summary["status"] == "DEPLOY_FAILED":
+            raise ClusterError(f"Serve could not deploy {APP_NAME}: {summary['message'][-800:]}")
+        if summary["status"] == "RUNNING" and _answers(base):
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{APP_NAME} not serving after {config.serve.start_timeout_s:g} s "
+                               f"(status {summary['status']}); see `raytrader serve status`")
+        time.sleep(1.0)
+    replicas = sum(len(d["replicas"]) for d in summary["deployments"].values())
+    data = {"url": base, "app": APP_NAME, "status": summary["status"], "replicas": replicas,
+            "docs": base + "/docs", "openapi": base + "/openapi.json"}
+    text = (f"{APP_NAME} RUNNING ({replicas} replica{'s' if replicas != 1 else ''})\n"
+            f"  url      {base}\n  docs     {base}/docs\n")
+    if args.demo_token:
+        path = demo_token(config)
+        curl = (f"curl -s -H \"Authorization: Bearer $(cat {path})\" -H 'Content-Type: application/json' "
+                f"-d @{EXAMPLE_BODY} {base}/v1/signals/sma_cross")
+        data.update(demo_token_file=str(path), example_curl=curl)
+        text += (f"demo token (scopes read,signal) in {path} (0600)\n"
+                 f"try:\n  {curl}")
+    else:
+        text += "create a token with: raytrader tokens add NAME --scopes signal,read"
+    return Output(data=data, text=text)
+
+
+def _down(args: argparse.Namespace, config: Config) -> Output:
+    dashboard = _dashboard(config)
+    apps = _applications(dashboard)
+    if APP_NAME not in apps:
+        return Output(data={"removed": False, "serve_shut_down": False}, text=f"{APP_NAME} is not deployed")
+    others = _other_declared_apps(apps)
+    imperative = [n for n, a in apps.items() if n != APP_NAME and not a.get("deployed_app_config")]
+    if others or imperative:
+        if imperative:
+            raise ClusterError(f"other Serve applications were deployed from Python ({', '.join(imperative)}); "
+                               f"remove {APP_NAME} with `serve.delete('{APP_NAME}')` instead")
+        current = _request(dashboard + _API)
+        doc = {"applications": others, "http_options": current.get("http_options") or {}}
+        doc["http_options"] = {k: v for k, v in doc["http_options"].items() if k in ("host", "port")}
+        _request(dashboard + _API, "PUT", doc)
+        shut = False
+    else:
+        _request(dashboard + _API, "DELETE")
+        shut = True
+    deadline = time.monotonic() + 60
+    while APP_NAME in _applications(dashboard) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    text = f"removed {APP_NAME}" + ("; Serve shut down" if shut else "")
+    return Output(data={"removed": True, "serve_shut_down": shut}, text=text)
+
+
+def _status(args: argparse.Namespace, config: Config) -> Output:
+    dashboard = _dashboard(config)
+    summary = _summary(_applications(dashboard).get(APP_NAME))
+    base = _base_url(config)
+    data = {"app": APP_NAME, "url": base, **summary}
+    lines = [f"{APP_NAME}  {summary['status']}  {base}" + (f"  ({summary['message']})" if summary.get("message") else "")]
+    for name, dep in summary["deployments"].items():
+        lines.append(f"  {name}  {dep['status']}  {len(dep['replicas'])} replica(s)")
+        lines += [f"    {r['replica_id']}  {r['state']}  pid {r['pid']}" for r in dep["replicas"]]
+    return Output(data=data, text="\n".join(lines), exit_code=0 if summary["status"] == "RUNNING" else 1)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    group = add_group(sub, "serve", "the Ray Serve API (signals, strategies, health) on the local cluster")
+    p = add_command(group, "up", _up, "deploy the API from cluster/serve.yaml, wait until it answers, print its URL")
+    p.add_argument("--demo-token", action="store_true",
+                   help="also (re)create the 'demo' token into <run folder>/demo.token and print an example curl")
+    add_command(group, "down", _down, "remove the API (and shut Serve down when nothing else runs on it)")
+    add_command(group, "status", _status, "the API application, its deployments and replicas")

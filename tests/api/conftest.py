@@ -1,0 +1,118 @@
+"""Fixtures of the API tests: a real private redis-server (no Ray) and helpers to build bars."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import redis as redis_lib
+
+from tests.conftest import free_port
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A password-protected redis-server on 127.0.0.1 (the binary `raytrader up` uses), stopped at the end."""
+    from cluster.lifecycle import redis_server_binary
+
+    port = free_port()
+    password = secrets.token_hex(16)
+    workdir = Path(tempfile.mkdtemp(prefix="rt-api-redis-"))
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--requirepass", password,
+         "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    client = redis_lib.Redis.from_url(url)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            client.ping()
+            break
+        except redis_lib.exceptions.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("redis-server did not start") from None
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture()
+def redis_client(redis_url: str) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def bars_payload(n: int = 200, seed: int = 0, start_ms: int = 1_699_999_980_000, step_ms: int = 60_000) -> dict:
+    """A valid random-walk OHLCV payload as column lists (the API's bars form)."""
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n))
+    return {"timestamp": [start_ms + i * step_ms for i in range(n)], "open": open_.tolist(), "high": high.tolist(),
+            "low": low.tolist(), "close": close.tolist(), "volume": rng.uniform(1, 10, n).tolist()}
+
+
+class LiveApi:
+    """The API deployed on the shared test cluster: base URLs, a Redis client, token helpers."""
+
+    def __init__(self, base_url: str, deny_url: str, port: int, redis_client: redis_lib.Redis) -> None:
+        self.base_url = base_url
+        self.deny_url = deny_url
+        self.port = port
+        self.redis = redis_client
+        self.tokens: list[str] = []
+
+    def token(self, name: str, scopes: str = "signal,read", rate_per_s: float = 1000.0, burst: int = 1000) -> str:
+        from api.auth import create_token
+
+        token = create_token(self.redis, name, scopes, rate_per_s=rate_per_s, burst=burst)
+        self.tokens.append(token)
+        return token
+
+
+@pytest.fixture(scope="package")
+def live_api(cluster, ray_session) -> Iterator[LiveApi]:  # noqa: ANN001
+    """The API on Ray Serve, deployed once for the package: app ``rt-api`` at ``/`` (allowlist 127.0.0.1)
+    and app ``rt-api-deny`` at ``/deny`` (allowlist 10.0.0.0/8 only), on a free port on 127.0.0.1.
+
+    ``test_serve.py`` ends with the CLI test, which replaces these apps and shuts Serve down; it runs last.
+    """
+    from ray import serve
+
+    from api.app import SignalsIngress
+    from api.settings import ApiSettings
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    small = {"autoscaling_config": None, "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}
+    serve.run(SignalsIngress.options(**small).bind(ApiSettings(max_body_bytes=65_536)),
+              name="rt-api", route_prefix="/")
+    serve.run(SignalsIngress.options(**small).bind(ApiSettings(allowlist=("10.0.0.0/8",))),
+              name="rt-api-deny", route_prefix="/deny")
+    client = redis_lib.Redis.from_url(cluster.redis.url(), decode_responses=True)
+    for key in client.scan_iter("raytrader:api:*"):
+        client.delete(key)
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/deny", port, client)
+    finally:
+        try:
+            serve.shutdown()
+        finally:
+            client.close()

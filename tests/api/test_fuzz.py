@@ -1,0 +1,95 @@
+"""Fuzz the API from its own OpenAPI document with schemathesis.
+
+* In-process (the FastAPI app through ASGI, real Redis, no Ray): at least
+  1,000 generated requests per HTTP endpoint, half schema-conforming, half
+  negative (schema-breaking), all with a valid admin token so they reach
+  validation and the strategies.
+* Against the live Ray Serve deployment over real HTTP: a smaller batch per
+  endpoint, to cover the proxy and the replica.
+
+Every answer must be < 500, hold no traceback text, and be the API's JSON
+error shape when it is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterator
+
+import pytest
+import redis as redis_lib
+import schemathesis
+
+from api.auth import create_token
+from api.server import create_app
+from api.services import Services
+from api.settings import ApiSettings
+from tests.api._fuzz import fuzz_operation
+from tests.api.conftest import LiveApi
+
+pytestmark = pytest.mark.slow
+
+#: requests per endpoint in-process (the issue asks for >= 1,000); RAYTRADER_FUZZ_EXAMPLES overrides
+PER_ENDPOINT = int(os.environ.get("RAYTRADER_FUZZ_EXAMPLES", "1000"))
+LIVE_PER_ENDPOINT = 100
+ENDPOINTS = ("POST /v1/signals/{strategy}", "POST /v1/signals/{strategy}/batch", "GET /v1/strategies",
+             "GET /v1/health")
+
+
+def _loopback(app: Any) -> Any:
+    """The ASGI test transport reports the peer as 'testclient'; present it as 127.0.0.1 like a real socket."""
+    async def wrapped(scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") in ("http", "websocket"):
+            scope = {**scope, "client": ("127.0.0.1", 50000)}
+        await app(scope, receive, send)
+    return wrapped
+
+
+@pytest.fixture(scope="module")
+def asgi_schema(redis_url: str) -> Iterator[tuple[Any, str]]:
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    token = create_token(client, "fuzz", "admin", rate_per_s=1e6, burst=1_000_000)
+    app = _loopback(create_app(Services.connect(ApiSettings(), redis_url)))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    yield schema, token
+    client.close()
+
+
+def test_the_document_lists_every_endpoint(asgi_schema: tuple[Any, str]) -> None:
+    schema, _ = asgi_schema
+    assert {r.ok().label for r in schema.get_all_operations()} == set(ENDPOINTS)
+
+
+@pytest.mark.parametrize("label", ENDPOINTS)
+def test_fuzz_in_process_1000_requests(asgi_schema: tuple[Any, str], label: str) -> None:
+    schema, token = asgi_schema
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().label == label)
+    statuses: dict[int, int] = {}
+    t0 = time.monotonic()
+    sent = fuzz_operation(operation, lambda case: case.call(headers={"Authorization": f"Bearer {token}"}),
+                          at_least=PER_ENDPOINT, max_examples=PER_ENDPOINT, statuses=statuses)
+    print(f"{label}: {sent} requests, statuses {dict(sorted(statuses.items()))}, {time.monotonic() - t0:.1f} s")
+    assert sent >= PER_ENDPOINT
+    assert max(statuses) < 500
+    if label.startswith("POST"):
+        assert statuses.get(422, 0) > 0  # negative cases were refused with the field named (checked per response)
+    else:
+        assert statuses.get(200, 0) > 0
+
+
+@pytest.mark.ray
+def test_fuzz_live_serve_deployment(live_api: LiveApi) -> None:
+    token = live_api.token("fuzz-live", "admin", rate_per_s=1e6, burst=1_000_000)
+    schema = schemathesis.openapi.from_url(f"{live_api.base_url}/openapi.json")
+    counts: dict[str, int] = {}
+    statuses: dict[int, int] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        counts[operation.label] = fuzz_operation(
+            operation, lambda case: case.call(base_url=live_api.base_url,
+                                              headers={"Authorization": f"Bearer {token}"}),
+            at_least=LIVE_PER_ENDPOINT, max_examples=LIVE_PER_ENDPOINT, statuses=statuses)
+    print(f"live fuzz: {counts} statuses {dict(sorted(statuses.items()))}")
+    assert set(counts) == set(ENDPOINTS) and min(counts.values()) >= LIVE_PER_ENDPOINT
