@@ -56,6 +56,10 @@ def _loopback_host(v: str) -> str | None:
     return None if ip.is_loopback else "must be a loopback address: raytrader binds its servers to this machine only"
 
 
+def _api_port(v: int) -> str | None:
+    return None if 1 <= v <= 65525 else "must be a TCP port 1..65525 (port+10 is Serve's proxy)"
+
+
 def _non_negative(v: float) -> str | None:
     return None if v >= 0 else "must be >= 0"
 
@@ -142,7 +146,9 @@ class ServeConfig:
 
     host: str = field(default="127.0.0.1", metadata=_doc(
         "address Serve's HTTP proxy binds to (loopback only)", _loopback_host))
-    port: int = field(default=8000, metadata=_doc("Serve HTTP port", _port(False)))
+    port: int = field(default=8000, metadata=_doc(
+        "the API's port: the replica answers here directly (Serve direct ingress; ports port..port+9 are "
+        "reserved for replicas), and Serve's HTTP proxy listens on port+10", _api_port))
     allowlist: str = field(default="127.0.0.1/32,::1/128", metadata=_doc(
         "comma-separated CIDRs of clients allowed to call the API; others get 403", _cidr_list))
     max_body_bytes: int = field(default=1_048_576, metadata=_doc(
@@ -152,7 +158,6 @@ class ServeConfig:
     default_burst: int = field(default=100, metadata=_doc(
         "requests a new token may make at once (token bucket capacity)", _positive))
     replica_cpus: float = field(default=0.25, metadata=_doc("CPUs reserved per API replica", _positive))
-    max_replicas: int = field(default=2, metadata=_doc("autoscaling upper bound of API replicas", _positive))
     start_timeout_s: float = field(default=120.0, metadata=_doc(
         "seconds `serve up` waits for the API to answer", _positive))
 

@@ -34,6 +34,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive free loopback ports (checked now; tests bind them later)."""
+    for _ in range(50):
+        first = free_port()
+        if first + size > 65535:
+            continue
+        try:
+            socks = []
+            for port in range(first, first + size):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no block of {size} free ports found")
+
+
 def cluster_env(home: Path) -> dict[str, str]:
     """Environment for a private raytrader cluster in ``home`` on free ports."""
     return {
@@ -44,6 +65,8 @@ def cluster_env(home: Path) -> dict[str, str]:
         "RAYTRADER_CLUSTER__CLIENT_PORT": str(free_port()),
         "RAYTRADER_CLUSTER__AGENT_PORT": str(free_port()),
         "RAYTRADER_CLUSTER__NUM_CPUS": "2",
+        # the API's direct-ingress ports are SERVE__PORT..+9 and Serve's proxy +10 (see cluster/rayenv.serve_env)
+        "RAYTRADER_SERVE__PORT": str(free_port_block(11)),
         "RAYTRADER_DATA__STORE": str(home / "store"),
     }
 

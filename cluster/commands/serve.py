@@ -35,7 +35,7 @@ from cluster.config import Config
 from cluster.lifecycle import ClusterError, live_state
 from cluster.rayenv import ray_token_headers
 
-__all__ = ["register", "serve_deploy_config", "demo_token", "APP_NAME", "SERVE_YAML", "EXAMPLE_BODY"]
+__all__ = ["register", "serve_deploy_config", "proxy_port", "demo_token", "APP_NAME", "SERVE_YAML", "EXAMPLE_BODY"]
 
 SERVE_YAML = Path(__file__).resolve().parents[1] / "serve.yaml"
 APP_NAME = "raytrader-api"
@@ -49,13 +49,10 @@ def serve_deploy_config(config: Config) -> dict[str, Any]:
     """``cluster/serve.yaml`` with the ``[serve]`` config applied (a Serve REST/``serve deploy`` document)."""
     raw = yaml.safe_load(SERVE_YAML.read_text())
     doc = deepcopy(raw)
-    doc.setdefault("http_options", {}).update(host=config.serve.host, port=config.serve.port)
+    doc.setdefault("http_options", {}).update(host=config.serve.host, port=proxy_port(config))
     app = next(a for a in doc["applications"] if a["name"] == APP_NAME)
     dep = app["deployments"][0]
     dep.setdefault("ray_actor_options", {})["num_cpus"] = config.serve.replica_cpus
-    auto = dep.setdefault("autoscaling_config", {})
-    auto["max_replicas"] = config.serve.max_replicas
-    auto["min_replicas"] = min(int(auto.get("min_replicas", 1)), config.serve.max_replicas)
     app.setdefault("runtime_env", {}).setdefault("env_vars", {}).update({
         "RAYTRADER_SERVE__ALLOWLIST": config.serve.allowlist,
         "RAYTRADER_SERVE__MAX_BODY_BYTES": str(config.serve.max_body_bytes),
@@ -118,9 +115,26 @@ def _answers(base_url: str) -> bool:
         return False
 
 
-def _base_url(config: Config) -> str:
+def proxy_port(config: Config) -> int:
+    """Serve's HTTP proxy port: ``serve.port + 10`` (``serve.port .. +9`` belong to direct ingress)."""
+    return config.serve.port + 10
+
+
+def _url(config: Config, port: int) -> str:
     host = config.serve.host
-    return f"http://[{host}]:{config.serve.port}" if ":" in host else f"http://{host}:{config.serve.port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _base_url(config: Config) -> str:
+    """The URL clients use: the replica's own port where it answers (direct ingress), else the proxy."""
+    for port in range(config.serve.port, config.serve.port + 10):
+        try:
+            with urllib.request.urlopen(_url(config, port) + "/-/routes", timeout=1) as resp:  # noqa: S310 - loopback
+                if APP_NAME in json.loads(resp.read().decode() or "{}").values():
+                    return _url(config, port)
+        except (urllib.error.URLError, OSError, ValueError):
+            continue
+    return _url(config, proxy_port(config))
 
 
 def demo_token(config: Config) -> Path:
@@ -152,15 +166,19 @@ def _up(args: argparse.Namespace, config: Config) -> Output:
     ours = next(a for a in doc["applications"] if a["name"] == APP_NAME)
     doc["applications"] = _other_declared_apps(apps) + [ours]
     _request(dashboard + _API, "PUT", doc)
-    base = _base_url(config)
     deadline = time.monotonic() + config.serve.start_timeout_s
     summary: dict[str, Any] = {}
+    proxy_since = 0.0
     while True:
         summary = _summary(_applications(dashboard).get(APP_NAME))
         if summary["status"] == "DEPLOY_FAILED":
             raise ClusterError(f"Serve could not deploy {APP_NAME}: {summary['message'][-800:]}")
+        base = _base_url(config)
         if summary["status"] == "RUNNING" and _answers(base):
-            break
+            direct = base != _url(config, proxy_port(config))
+            proxy_since = proxy_since or time.monotonic()
+            if direct or time.monotonic() - proxy_since > 15:  # the replica's own port may open a moment later
+                break
         if time.monotonic() > deadline:
             raise ClusterError(f"{APP_NAME} not serving after {config.serve.start_timeout_s:g} s "
                                f"(status {summary['status']}); see `raytrader serve status`")

@@ -99,7 +99,10 @@ def live_api(cluster, ray_session) -> Iterator[LiveApi]:  # noqa: ANN001
     from api.app import SignalsIngress
     from api.settings import ApiSettings
 
-    port = free_port()
+    from cluster.commands.serve import proxy_port
+    from cluster.config import load_config
+
+    port = proxy_port(load_config())  # the port `raytrader serve up` gives the proxy, so the CLI test can reuse it
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     small = {"autoscaling_config": None, "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}
     serve.run(SignalsIngress.options(**small).bind(ApiSettings(max_body_bytes=65_536)),

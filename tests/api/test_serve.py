@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -260,10 +261,12 @@ def test_cli_tokens_and_serve_up_status_down(live_api: LiveApi, monkeypatch: pyt
 
     serve.delete("rt-api")
     serve.delete("rt-api-deny")
-    monkeypatch.setenv("RAYTRADER_SERVE__PORT", str(live_api.port))
     monkeypatch.setenv("RAYTRADER_SERVE__REPLICA_CPUS", "0.1")
     code, up = cli("serve", "up")
-    assert code == 0 and up["url"] == live_api.base_url and up["status"] == "RUNNING"
+    serve_port = int(os.environ["RAYTRADER_SERVE__PORT"])
+    # direct ingress: the replica answers on its own port, serve.port .. +9, not through the proxy
+    assert code == 0 and up["status"] == "RUNNING" and up["url"] != live_api.base_url
+    assert serve_port <= int(up["url"].rsplit(":", 1)[1]) <= serve_port + 9
     client = RaytraderClient(up["url"], added["token"])
     assert client.signal("sma_cross", bars_payload(40), {})["strategy"] == "sma_cross"
 
@@ -306,3 +309,15 @@ def test_cli_tokens_and_serve_up_status_down(live_api: LiveApi, monkeypatch: pyt
         time.sleep(0.5)
     else:
         pytest.fail("the Serve proxy still answers after `serve down`")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(up["url"] + "/v1/health", timeout=2)
+        except urllib.error.HTTPError:
+            time.sleep(0.5)
+            continue
+        except OSError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the replica's direct-ingress port still answers after `serve down`")
