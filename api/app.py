@@ -3,10 +3,13 @@
 Deploy with ``raytrader serve up`` (or ``serve deploy cluster/serve.yaml``
 against the raytrader cluster); import path ``api.app:app``.
 
-Replicas reserve ``0.25`` CPU each and autoscale between 1 and 2 (both
-fit the 2-core machine beside backtests), each taking up to 32 requests at
-once. ``raytrader serve up`` overrides CPUs and the replica ceiling from
-the ``[serve]`` config.
+One replica (``num_replicas=1``, no autoscaling: with direct ingress each
+replica listens on its own port and nothing balances between them), reserving
+``0.25`` CPU so it fits the 2-core machine beside backtests, taking up to 64
+requests at once. Serve's per-request access log is off (``logging_config``
+``enable_access_log=False``), so no log line is written per signal.
+``raytrader serve up`` may override CPUs from the ``[serve]`` config;
+``cluster/serve.yaml`` repeats these options and must match.
 
 Secrets never travel in the deployment's arguments or config (the
 dashboard shows both): each replica reads the Redis URL itself, from
@@ -88,9 +91,9 @@ def _warm_up() -> None:
 
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8,
-                        "upscale_delay_s": 5, "downscale_delay_s": 60},
-    max_ongoing_requests=32,
+    num_replicas=1,
+    max_ongoing_requests=64,
+    logging_config={"enable_access_log": False},
     health_check_period_s=10,
     graceful_shutdown_timeout_s=5,
 )

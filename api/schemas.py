@@ -13,8 +13,14 @@ Checks happen in two layers, each naming the field at fault:
 2. :func:`to_bars`: equal lengths, then the market rules of
    :func:`market.validate.validate_bars` (strictly increasing timestamps on
    the timeframe grid, prices > 0, ``high >= max(open, close)``,
-   ``low <= min(open, close)``, volume >= 0). Without ``timeframe`` the grid
-   is whole seconds (``1s``), which every real timeframe satisfies.
+   ``low <= min(open, close)``, volume >= 0). Without ``timeframe`` it is
+   inferred (:func:`infer_timeframe`): the most common spacing when that is
+   one of the usual ccxt timeframes (:data:`INFERRED_TIMEFRAMES`) and every
+   bar sits on its grid, else whole seconds (``1s``), which every real
+   timeframe satisfies. Either way the same series pass and fail (a series
+   fits the inferred grid only if it fits ``1s``); inferring just keeps
+   1-minute bars from being read as one-second bars with ~499 gaps, and
+   gives grid-aware strategies (``mtf_trend``) the real bar length.
    A broken rule raises :class:`api.errors.FieldError` naming the row, e.g.
    ``bars.high[3]``.
 """
@@ -29,13 +35,18 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from api.errors import FieldError
 from market.bars import OHLCV_COLUMNS, PRICE_COLUMNS, Bars
 from market.errors import DataValidationError, InputError
+from market.timeframe import parse_timeframe
 from market.validate import validate_bars
 
 __all__ = [
     "BarsIn", "SignalRequest", "BatchItem", "BatchRequest", "SignalOut", "BatchResultOut", "BatchResponse",
     "ParamOut", "StrategyOut", "StrategiesResponse", "HealthResponse", "ErrorDetail", "ErrorResponse",
-    "to_bars", "MAX_BARS", "MAX_BATCH_ITEMS", "MAX_ABS_VALUE", "MAX_TIMESTAMP_MS", "field_path",
+    "to_bars", "infer_timeframe", "INFERRED_TIMEFRAMES", "MAX_BARS", "MAX_BATCH_ITEMS", "MAX_ABS_VALUE", "MAX_TIMESTAMP_MS", "field_path",
 ]
+
+#: timeframes :func:`infer_timeframe` may choose (ccxt's usual unified set; ``1M`` has no fixed length)
+INFERRED_TIMEFRAMES = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+_BY_MS = {parse_timeframe(t).ms: parse_timeframe(t) for t in INFERRED_TIMEFRAMES}
 
 #: most bars in one series (the request size limit usually binds first)
 MAX_BARS = 100_000
@@ -81,7 +92,8 @@ class BarsIn(_Model):
     volume: Column
     timeframe: Annotated[str, Field(max_length=16)] | None = Field(
         default=None, description="unified timeframe (e.g. '5m'); timestamps must sit on its grid. "
-                                  "Default: whole seconds")
+                                  "Default: inferred from the timestamps (the most common spacing when it is a "
+                                  "usual timeframe such as 1m, 5m, 1h and every bar is on its grid), else 1s")
 
 
 class SignalRequest(_Model):
@@ -196,6 +208,31 @@ def _rule_field(exc: DataValidationError, arrays: dict[str, np.ndarray]) -> tupl
     return "timestamp", row
 
 
+def infer_timeframe(timestamp: np.ndarray) -> str:
+    """The timeframe of ``timestamp`` (int64 UTC ms): the most common positive spacing, when it is one
+    of :data:`INFERRED_TIMEFRAMES` and every delta is a positive whole multiple of it and every
+    timestamp is on its grid (:mod:`market.timeframe`); else ``"1s"``.
+
+    So the result never changes which series validate: a series on the
+    inferred grid is on the ``1s`` grid too, and one that is not gets
+    ``1s`` and its usual error. Fewer than two bars: ``"1s"``.
+    """
+    ts = np.asarray(timestamp, dtype=np.int64)
+    if ts.shape[0] < 2:
+        return "1s"
+    d = np.diff(ts)
+    positive = d[d > 0]
+    if positive.shape[0] == 0:
+        return "1s"
+    values, counts = np.unique(positive, return_counts=True)
+    tf = _BY_MS.get(int(values[int(np.argmax(counts))]))
+    if tf is None or tf.ms == 1000:
+        return "1s"
+    if (d <= 0).any() or (d % tf.ms).any() or ((ts - tf.origin_ms) % tf.ms).any():
+        return "1s"
+    return tf.text
+
+
 def to_bars(model: BarsIn, path: str = "bars", symbol: str = "") -> Bars:
     """Validated :class:`Bars` from the posted columns.
 
@@ -209,9 +246,10 @@ def to_bars(model: BarsIn, path: str = "bars", symbol: str = "") -> Bars:
         got = len(getattr(model, name))
         if got != n:
             raise FieldError(f"{path}.{name}", f"has {got} values but timestamp has {n}: columns must be equal length")
-    timeframe = model.timeframe or "1s"
+    timestamp = np.asarray(model.timestamp, dtype=np.int64)
+    timeframe = model.timeframe or infer_timeframe(timestamp)
     try:
-        bars = Bars(timestamp=np.asarray(model.timestamp, dtype=np.int64),
+        bars = Bars(timestamp=timestamp,
                     **{c: np.asarray(getattr(model, c), dtype=np.float64) for c in OHLCV_COLUMNS[1:]},
                     symbol=symbol, timeframe=timeframe)
     except InputError as exc:

@@ -11,15 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic.json_schema import models_json_schema
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import OpenAPI
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError, error_body
 from api.guard import Guard
 from api.routes import ROUTERS
+from api.routes.signals import REQUEST_MODELS
 from api.routes._errors import to_api_error
 from api.schemas import field_path
 from api.services import Services
@@ -76,6 +81,33 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return _json(status, message, "body" if status == 413 else None, dict(exc.headers or {}) or None)
 
 
+def _with_request_models(app: FastAPI) -> None:
+    """Add the hand-read request models (:data:`api.routes.signals.REQUEST_MODELS`) to the OpenAPI components.
+
+    Their routes read the body themselves (:func:`api.body.read_model`) and
+    reference ``#/components/schemas/<Model>`` through ``openapi_extra``;
+    FastAPI only collects models of declared parameters, so the schemas
+    (and the models they nest) are merged in here, as FastAPI would write them.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = generate()
+        _, defs = models_json_schema([(m, "validation") for m in REQUEST_MODELS],
+                                     ref_template="#/components/schemas/{model}")
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in defs.get("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        doc["components"]["schemas"] = dict(sorted(schemas.items()))
+        # the same normalisation FastAPI applies to its own document (drops null defaults, typed numbers)
+        app.openapi_schema = jsonable_encoder(OpenAPI(**doc), by_alias=True, exclude_none=True)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(services: Services) -> FastAPI:
     """The API as a FastAPI app over ``services`` (closed at the app's shutdown).
 
@@ -94,6 +126,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     for router in ROUTERS:
         app.include_router(router)
+    _with_request_models(app)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

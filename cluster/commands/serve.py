@@ -2,7 +2,7 @@
 
 Deployment goes through the dashboard's Serve REST API (what ``serve
 deploy`` uses) with the Ray token, from ``cluster/serve.yaml`` with the
-``[serve]`` config applied: HTTP host/port, replica CPUs, max replicas, and
+``[serve]`` config applied: HTTP host and proxy port, replica CPUs, and
 the allowlist and body limit as the application's environment (non-secret;
 replicas read the Redis password themselves). No driver attaches to the
 cluster, so these commands leave no job behind.

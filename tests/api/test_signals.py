@@ -64,3 +64,67 @@ def test_input_errors_are_named(bars) -> None:  # noqa: ANN001
     with pytest.raises(ServedStrategyError):
         compute_signal("pairs_trading", bars, {})
     assert np.isfinite(compute_signal("sma_cross", bars, {}).position)
+
+
+# ----------------------------------------------------------------------------- inferred timeframe, body reading
+@pytest.mark.parametrize("name", ["sma_cross", "mtf_trend"])
+def test_signal_without_timeframe_equals_the_signal_on_the_inferred_one(name: str) -> None:
+    payload = bars_payload(400, seed=3)
+    params = {"htf": 5, "trend": 10} if name == "mtf_trend" else {}
+    inferred = compute_signal(name, to_bars(BarsIn(**payload)), params)
+    explicit = compute_signal(name, to_bars(BarsIn(**payload, timeframe="1m")), params)
+    assert inferred == explicit
+
+
+def _request(body: bytes, content_type: str | None = "application/json"):  # noqa: ANN202
+    from starlette.requests import Request
+
+    headers = [(b"content-type", content_type.encode())] if content_type else []
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers}, receive)
+
+
+def _read(body: bytes, content_type: str | None = "application/json"):  # noqa: ANN202
+    import asyncio
+
+    from api.body import read_model
+    from api.schemas import SignalRequest
+
+    return asyncio.run(read_model(_request(body, content_type), SignalRequest))
+
+
+def test_body_is_read_with_the_fast_parser_and_errors_match_fastapi() -> None:
+    import json
+
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    payload = bars_payload(40)
+    model = _read(json.dumps({"bars": payload, "params": {"fast": 5}}).encode(), "application/json; charset=utf-8")
+    assert list(model.bars.close) == payload["close"]
+    assert model.params == {"fast": 5}
+
+    def error(body: bytes, content_type: str | None = "application/json") -> tuple[str, tuple, str]:
+        with pytest.raises(RequestValidationError) as caught:
+            _read(body, content_type)
+        first = caught.value.errors()[0]
+        return first["type"], tuple(first["loc"]), first["msg"]
+
+    assert error(b"") == ("missing", ("body",), "Field required")
+    assert error(b'{"bars": ')[0:2] == ("json_invalid", ("body", 9))
+    assert error(b"[]") == ("model_attributes_type", ("body",), "Input should be a valid dictionary or object to extract fields from")
+    assert error(json.dumps({"bars": payload}).encode(), "text/plain")[:2] == ("model_attributes_type", ("body",))
+    assert error(json.dumps({"bars": payload}).encode(), None)[:2] == ("model_attributes_type", ("body",))
+    nan = json.dumps({"bars": {**payload, "close": [float("nan")] + payload["close"][1:]}}).encode()
+    assert error(nan)[:2] == ("finite_number", ("body", "bars", "close", 0))
+    with pytest.raises(HTTPException) as undecodable:
+        _read(b'{"bars": "\xff"}')
+    assert undecodable.value.status_code == 400
