@@ -93,7 +93,11 @@ def cluster() -> Iterator["object"]:
     from cluster.lifecycle import down, session_members, up
 
     config = load_config()
-    result = up(config)
+    try:
+        result = up(config)
+    except BaseException:
+        down(config)  # `up` records what did start (e.g. Redis when Ray timed out): stop it, leave nothing behind
+        raise
     try:
         yield result.state
     finally:
