@@ -238,6 +238,20 @@ def test_redis_holds_hashes_never_tokens(live_api: LiveApi) -> None:
     assert all(hash_token(token) in text for token in live_api.tokens[-1:])
 
 
+def _stops_answering(url: str, timeout_s: float) -> bool:
+    """True once nothing listens at ``url`` (connection refused) within ``timeout_s``; HTTP answers keep waiting."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+        except urllib.error.HTTPError:
+            pass
+        except OSError:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def test_cli_tokens_and_serve_up_status_down(live_api: LiveApi, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Runs last: replaces the test apps with `raytrader serve up` on the same port, then `serve down`."""
@@ -297,27 +311,6 @@ def test_cli_tokens_and_serve_up_status_down(live_api: LiveApi, monkeypatch: pyt
     assert code == 0 and down == {"removed": True, "serve_shut_down": True}
     code, status = cli("serve", "status")
     assert code == 1 and status["status"] == "NOT_DEPLOYED"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(live_api.base_url + "/v1/health", timeout=2)
-        except urllib.error.HTTPError:
-            time.sleep(0.5)
-            continue
-        except OSError:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the Serve proxy still answers after `serve down`")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(up["url"] + "/v1/health", timeout=2)
-        except urllib.error.HTTPError:
-            time.sleep(0.5)
-            continue
-        except OSError:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the replica's direct-ingress port still answers after `serve down`")
+    for url, what in ((live_api.base_url, "the Serve proxy"), (up["url"], "the replica's direct-ingress port")):
+        if not _stops_answering(url + "/v1/health", 30.0):
+            pytest.fail(f"{what} still answers after `serve down`")
