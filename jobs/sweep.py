@@ -77,7 +77,7 @@ import numpy as np
 
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
 from market.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
@@ -156,14 +156,7 @@ class SweepRequest:
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The sweep flags, shared by ``raytrader sweep`` and ``python -m jobs.sweep``."""
     add_data_arguments(parser)
-    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    parser.add_argument("-g", "--grid", dest="grid", action="append", default=[], metavar="NAME=SPEC",
-                        help="grid axis, repeatable: name=start:stop:step (stop inclusive), name=v1,v2 or name=v; "
-                             "parameters without an axis keep their default")
-    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
-    parser.add_argument("--fill", choices=("open", "close"), default="open",
-                        help="open: signal on bar t's close fills at bar t+1's open (default); close: at t's close")
-    parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+    add_strategy_arguments(parser, axes="grid")
     parser.add_argument("--search", choices=SEARCH_MODES, default="grid",
                         help="grid: every allowed grid point (default); random: --samples seeded draws from it; "
                              "optuna: --samples configurations suggested by Optuna's TPE, in batches")
@@ -378,6 +371,21 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
         })
 
 
+def quiet_tune_env() -> None:
+    """Set (unless the user did) the Tune switches every sweep wants, before ``Tuner.fit``.
+
+    * ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1``: Tune adds no CSV or
+      TensorBoard logger callbacks; :func:`run_sweep` passes the JSON logger
+      itself (Tune's result reader needs ``result.json``). The sweep writes
+      its own Parquet and summary; Tune's TensorBoard logger imports
+      ``tensorboardX`` and with it ``torch`` in the driver, which cost
+      1.3-2.4 s on the first ``Tuner.fit`` of every job (measured, 2 cores).
+    * ``RAY_AIR_NEW_OUTPUT=0``: the classic, quiet reporter (``verbose=0``).
+    """
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
 def _batches(params: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Deal rows round-robin into ``n`` batches (neighbouring grid rows cost alike); keeps each row's index."""
     idx = np.arange(params.shape[0])
@@ -404,6 +412,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     import pandas as pd  # noqa: PLC0415
     import ray  # noqa: PLC0415
     from ray import tune  # noqa: PLC0415
+    from ray.tune.logger import JsonLoggerCallback  # noqa: PLC0415
 
     from backtest.sweep import METRICS, SweepResult  # noqa: PLC0415
 
@@ -462,8 +471,10 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
                                     scheduler=scheduler, metric="score", mode=mode,
                                     max_concurrent_trials=parallel if core is not None else None,
                                     reuse_actors=n_trials > parallel),
-        run_config=tune.RunConfig(name="tune", storage_path=str(run_dir), verbose=0, log_to_file=True),
+        run_config=tune.RunConfig(name="tune", storage_path=str(run_dir), verbose=0, log_to_file=True,
+                                  callbacks=[JsonLoggerCallback()]),  # see quiet_tune_env
     )
+    quiet_tune_env()
     tune_started = time.perf_counter()
     fit_wall = time.time()
     with contextlib.redirect_stdout(sys.stderr):  # Tune's own reports must not reach stdout (--json)
@@ -572,7 +583,7 @@ def _ranked(result: Any, metric: str) -> np.ndarray:
 
 
 def _prepare(args: argparse.Namespace) -> SweepPlan:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet_tune_env()  # before Ray (and Tune) are imported
     return plan_sweep(request_from_args(args))
 
 

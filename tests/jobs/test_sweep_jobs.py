@@ -68,6 +68,11 @@ def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_sessio
     for m in ("total_return", "sharpe", "max_drawdown", "n_trades"):
         assert out["best"]["out_of_sample"][m] == ref[m], m
     assert all(row["out_of_sample"] is not None for row in out["top"])
+    # Tune keeps only its JSON logger (its result reader needs it): no TensorBoard files (that logger
+    # imports torch in the driver, seconds per job) and no CSV copy of every reported row
+    run = Path(out["run_dir"])
+    assert len(list(run.glob("tune/*/result.json"))) == 2
+    assert not list(run.rglob("events.out.tfevents*")) and not list(run.rglob("progress.csv"))
 
 
 def test_random_search_samples_the_space(commands, ray_session, tmp_path: Path,  # noqa: ANN001
