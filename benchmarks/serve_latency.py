@@ -67,6 +67,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cluster.ports import free_port, free_port_block
+
 __all__ = ["CONFIGS", "ServeConfig", "build_app", "request_body", "main"]
 
 N_BARS = 500
@@ -314,33 +316,6 @@ DEFAULT_CONFIGS = ("defaults", "throughput-optimized")
 RECOMMENDED = ("throughput-optimized", "direct")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _free_port_range(width: int = 8) -> int:
-    """A port p with p..p+width-1 all free on 127.0.0.1 right now (best effort)."""
-    for _ in range(200):
-        base = _free_port()
-        if base + width >= 65535:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + width):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
 REAL_PREFIX = "/real"  # route prefix of the real API application (api.app:app) beside the equivalent one
 
 
@@ -511,7 +486,7 @@ class _Redis:
     def __init__(self) -> None:
         from cluster.lifecycle import redis_server_binary  # noqa: PLC0415
 
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_hex(16)
         self.dir = tempfile.mkdtemp(prefix="lat-redis-")
         conf = Path(self.dir) / "redis.conf"
@@ -651,9 +626,9 @@ def _direct_ports(base: int, width: int) -> dict[str, int]:
 
 
 def _start_serve(config: ServeConfig, redis_url: str, with_real: bool) -> tuple[subprocess.Popen, dict, list[Target]]:
-    http_port = _free_port()
+    http_port = free_port()
     width = 8
-    di_base = _free_port_range(width)
+    di_base = free_port_block(width)
     env = _child_env(redis_url, {**config.env, "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(di_base),
                                  "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(di_base + width - 1)})
     argv = [sys.executable, "-m", "benchmarks.serve_latency", "--_serve-child", config.name, "--_port", str(http_port)]
@@ -722,7 +697,7 @@ def _stop_child(proc: subprocess.Popen) -> None:
 
 
 def _start_baseline(redis_url: str, real: bool) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.serve_latency", "--_baseline-child", "--_port", str(port)]
                             + (["--_real"] if real else []), env=_child_env(redis_url, {}), cwd=REPO,
                             start_new_session=True)

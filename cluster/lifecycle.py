@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Iterator
 import psutil
 
 from cluster.config import Config
+from cluster.ports import free_port, port_open
 from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
 from cluster.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
                            redact_url, clear_state, write_state)
@@ -77,18 +77,6 @@ def _locked(home: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_server_binary() -> str:
@@ -168,7 +156,7 @@ def _check_ports_free(config: Config) -> None:
     c = config.cluster
     for name, port in (("gcs_port", c.gcs_port), ("dashboard_port", c.dashboard_port),
                        ("client_port", c.client_port), ("agent_port", c.agent_port)):
-        if _port_open("127.0.0.1", port):
+        if port_open("127.0.0.1", port):
             raise PortInUseError(
                 f"port {port} (cluster.{name}) is in use by a program raytrader did not start "
                 f"(another Ray cluster?); stop it or set RAYTRADER_CLUSTER__{name.upper()}")
@@ -223,7 +211,7 @@ def _start_ray(config: Config) -> RayRecord:
     while time.monotonic() < deadline:
         if not record.alive():
             raise ClusterError(f"Ray head exited during start; log {log_path}:\n{_tail(log_path)}")
-        if (_port_open("127.0.0.1", c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
+        if (port_open("127.0.0.1", c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
                 and _head_node_alive(dashboard_url, headers)):
             return RayRecord(process=record, gcs_address=f"127.0.0.1:{c.gcs_port}", dashboard_url=dashboard_url,
                              num_cpus=config.effective_num_cpus(), temp_dir=c.temp_dir or "/tmp/ray",
@@ -258,8 +246,8 @@ def _start_redis(config: Config) -> RedisRecord:
             raise ClusterError(f"REDIS_URL {redact_url(config.redis.url)} does not answer PING")
         return RedisRecord(managed=False, host="", port=0, password="", external_url=config.redis.url)
     home = config.cluster.home
-    port = config.redis.port or _free_port()
-    if config.redis.port and _port_open("127.0.0.1", port):
+    port = config.redis.port or free_port()
+    if config.redis.port and port_open("127.0.0.1", port):
         raise PortInUseError(f"port {port} (redis.port) is in use; pick another or set it to 0")
     data_dir = home / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
+from cluster.ports import free_port
 from market.errors import InputError
 
 __all__ = ["demo_exchange", "DemoExchangeRequest", "main"]
@@ -98,7 +99,7 @@ def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[
 
     api_key, secret = "demo" + secrets.token_hex(6), secrets.token_hex(24)
     home = Path(tempfile.mkdtemp(prefix="rt-demo-keys-"))
-    ports = {name: _free_port() for name in VENUES}
+    ports = {name: free_port() for name in VENUES}
     actors: dict[str, Any] = {}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, home, True)
@@ -165,14 +166,6 @@ def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[
             }
     return {"job": "demo_exchange", "symbol": SYMBOL, "speed": request.speed, "stream_s": request.stream_s,
             "venues": venues, "timings": marks, "seconds": round(time.perf_counter() - started, 3)}
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

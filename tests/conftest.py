@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from cluster.ports import free_port, free_port_block  # noqa: F401 - re-exported to the test packages
 
 # Property tests: deterministic example generation, and no per-example deadline (a loaded
 # 2-core CI machine makes timing-based failures meaningless; speed lives in benchmarks/).
@@ -26,33 +27,6 @@ settings.register_profile("raytrader", derandomize=True, deadline=None,
 settings.load_profile("raytrader")
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive free loopback ports (checked now; tests bind them later)."""
-    for _ in range(50):
-        first = free_port()
-        if first + size > 65535:
-            continue
-        try:
-            socks = []
-            for port in range(first, first + size):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no block of {size} free ports found")
 
 
 def cluster_env(home: Path) -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""Loopback ports: find free ones and probe them. Every raytrader server binds 127.0.0.1.
+
+A port found free here is only free *now*: the caller binds it later, so a
+race with another process is possible and callers retry or fail loudly.
+"""
+
+from __future__ import annotations
+
+import socket
+
+__all__ = ["free_port", "free_port_block", "port_open"]
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port the kernel reports free on 127.0.0.1 at this moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def free_port_block(size: int, *, attempts: int = 50) -> int:
+    """The first port ``p`` such that ``p .. p + size - 1`` are all free on 127.0.0.1 right now.
+
+    Raises:
+        ValueError: ``size`` < 1.
+        RuntimeError: no such block found in ``attempts`` tries.
+    """
+    if size < 1:
+        raise ValueError(f"size: expected >= 1, got {size}")
+    for _ in range(attempts):
+        first = free_port()
+        if first + size > 65536:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind((LOOPBACK, port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no block of {size} free loopback ports found in {attempts} tries")
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.3) -> bool:
+    """True when something accepts TCP connections on ``host:port`` (within ``timeout_s`` seconds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        return s.connect_ex((host, port)) == 0

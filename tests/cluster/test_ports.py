@@ -1,0 +1,37 @@
+"""cluster.ports: free loopback ports and the open-port probe, against real sockets."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from cluster.ports import free_port, free_port_block, port_open
+
+
+def test_a_free_port_can_be_bound_and_then_probes_open() -> None:
+    port = free_port()
+    assert not port_open("127.0.0.1", port)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        assert port_open("127.0.0.1", port)
+    assert not port_open("127.0.0.1", port)
+
+
+def test_a_free_block_is_consecutive_and_bindable() -> None:
+    first = free_port_block(11)
+    socks = []
+    try:
+        for port in range(first, first + 11):  # every port of the block binds (none is taken)
+            sock = socket.socket()
+            socks.append(sock)
+            sock.bind(("127.0.0.1", port))
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_block_of_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="size"):
+        free_port_block(0)
