@@ -11,7 +11,7 @@ from pathlib import Path
 
 from market.errors import InputError
 
-__all__ = ["DEFAULT_SAMPLE", "parse_param", "add_data_arguments", "load_bars"]
+__all__ = ["DEFAULT_SAMPLE", "parse_param", "add_data_arguments", "add_strategy_arguments", "load_bars"]
 
 #: the bundled sample used when neither --data nor --sample is given
 DEFAULT_SAMPLE = "ETH-BTC-5m"
@@ -39,6 +39,30 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, multi: bool = False) 
                      help=f"bundled sample (see `raytrader data list`); default {DEFAULT_SAMPLE}{more}")
     parser.add_argument("--symbol", help="symbol of --data when the file does not say (e.g. BTC/USDT)")
     parser.add_argument("--timeframe", help="timeframe of --data when the file does not say (e.g. 5m)")
+
+
+def add_strategy_arguments(parser: argparse.ArgumentParser, *, axes: str, cash_help: str = "") -> None:
+    """``--strategy``, its parameters, and ``--fees-bps``/``--fill``/``--cash``: what every research job trades.
+
+    ``axes="param"`` adds ``-p NAME=VALUE`` (one configuration, into
+    ``args.params`` as ``(name, value)`` pairs); ``axes="grid"`` adds
+    ``-g NAME=SPEC`` (grid axes, into ``args.grid``). Fees are bps of
+    notional per side; cash is in quote currency.
+    """
+    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
+    if axes == "param":
+        parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
+                            metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
+    elif axes == "grid":
+        parser.add_argument("-g", "--grid", dest="grid", action="append", default=[], metavar="NAME=SPEC",
+                            help="grid axis, repeatable: name=start:stop:step (stop inclusive), name=v1,v2 or "
+                                 "name=v; parameters without an axis keep their default")
+    else:
+        raise ValueError(f"axes must be 'param' or 'grid', not {axes!r}")
+    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
+    parser.add_argument("--fill", choices=("open", "close"), default="open",
+                        help="open: signal on bar t's close fills at bar t+1's open (default); close: at bar t's close")
+    parser.add_argument("--cash", type=float, default=10_000.0, help=cash_help or "starting cash (default 10000)")
 
 
 def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None):  # noqa: ANN201

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars, parse_param
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
 from market.errors import InputError
 
 __all__ = ["BacktestRequest", "MultiSeriesError", "add_backtest_arguments", "request_from_args",
@@ -68,13 +68,7 @@ class BacktestRequest:
 def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
     """The backtest flags, shared by ``raytrader backtest`` and ``python -m jobs.backtest``."""
     add_data_arguments(parser, multi=True)
-    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
-                        metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
-    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
-    parser.add_argument("--fill", choices=("open", "close"), default="open",
-                        help="open: signal on bar t's close fills at bar t+1's open (default); close: at bar t's close")
-    parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+    add_strategy_arguments(parser, axes="param")
     parser.add_argument("--slippage-bps", type=float, default=0.0, help="fixed adverse slippage per fill, bps (default 0)")
     parser.add_argument("--slippage-k-bps", type=float, default=0.0,
                         help="slippage in bps per unit of participation (order units / bar volume) (default 0)")

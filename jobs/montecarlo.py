@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars, parse_param
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
 from jobs._entry import run_job_main
 
 __all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
@@ -62,12 +62,7 @@ class MonteCarloRequest:
 def add_montecarlo_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``raytrader montecarlo`` and ``python -m jobs.montecarlo``."""
     add_data_arguments(parser)
-    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
-                        metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
-    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
-    parser.add_argument("--fill", choices=("open", "close"), default="open", help="fill convention (default open)")
-    parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default 10000)")
+    add_strategy_arguments(parser, axes="param")
     parser.add_argument("--method", choices=("trades", "bootstrap"), default="bootstrap",
                         help="trades: reshuffle the trade sequence; bootstrap: circular block bootstrap of bar returns")
     parser.add_argument("--paths", type=int, default=10_000, help="simulated paths (default 10000)")

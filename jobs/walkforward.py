@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, load_bars
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
 from jobs.sweep import METRIC_CHOICES
 from jobs._entry import run_job_main
 
@@ -57,18 +57,13 @@ class WalkForwardRequest:
 def add_walkforward_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``raytrader walkforward`` and ``python -m jobs.walkforward``."""
     add_data_arguments(parser)
-    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    parser.add_argument("-g", "--grid", dest="grid", action="append", default=[], metavar="NAME=SPEC",
-                        help="grid axis, repeatable: name=start:stop:step, name=v1,v2 or name=v")
+    add_strategy_arguments(parser, axes="grid", cash_help="starting cash per window (default 10000)")
     parser.add_argument("--folds", type=int, default=4, help="number of folds (default 4)")
     parser.add_argument("--train-bars", type=int, default=0, help="bars per training window (default: half the series)")
     parser.add_argument("--test-bars", type=int, default=0, help="bars per test window (default: the rest, tiled)")
     parser.add_argument("--mode", choices=("rolling", "anchored"), default="rolling",
                         help="rolling: fixed-length training window; anchored: training from the first bar")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default="sharpe", help="in-sample selection metric (default sharpe)")
-    parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side (default 10)")
-    parser.add_argument("--fill", choices=("open", "close"), default="open", help="fill convention (default open)")
-    parser.add_argument("--cash", type=float, default=10_000.0, help="starting cash per window (default 10000)")
 
 
 def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:
