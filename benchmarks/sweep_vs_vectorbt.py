@@ -33,6 +33,15 @@ signals on bar ``t``'s close filled at bar ``t+1``'s open, all-in long-only,
   780 sweep takes minutes, so ``--vbt-configs`` evenly spaced
   configurations are timed and its configs/s is extrapolated to 780.
   Final values and total returns are compared with raytrader's for every timed configuration.
+* **Tune's floor**: ``Tuner.fit`` of a no-op trial (one ``tune.report``) on
+  the same Ray instance: the fixed cost of one fit (trial actor process
+  start, ``import ray.tune`` in it, scheduling, result), which no number of
+  CPUs shortens. With it, the best wall-clock scaling a sweep of compute
+  ``C`` could show is ``(F + C) / (2 (F + C / 2))`` (Amdahl).
+* **Scaling on a larger sweep** (``--scale-grid``, default fast in 5..500
+  and slow in 5..1000, step 5 = 14,950 configurations, same bars): the default setting and
+  the 1-CPU setting through Tune, where the compute is large next to the
+  fixed cost.
 """
 
 from __future__ import annotations
@@ -70,18 +79,49 @@ def synthetic_bars(seed: int, n: int = N_BARS):  # noqa: ANN201 - market.bars.Ba
                 symbol="SYN/USD", timeframe="1m", venue="synthetic")
 
 
+SCALE_GRID = ("fast=5:500:5", "slow=5:1000:5")
+
+
+def _null_trial(config: dict) -> None:  # noqa: ARG001 - Tune passes the config
+    """A Tune trial that does nothing but report: what one ``Tuner.fit`` costs with no work."""
+    from ray import tune  # noqa: PLC0415
+
+    tune.report({"t_enter": time.time()})
+
+
+def null_fit(out: Path) -> float:
+    """Seconds of one ``Tuner.fit`` of :func:`_null_trial` on 1 CPU (the same Tune settings as the sweep)."""
+    from ray import tune  # noqa: PLC0415
+
+    from jobs.sweep import quiet_tune_env  # noqa: PLC0415
+
+    quiet_tune_env()
+    from ray.tune.logger import JsonLoggerCallback  # noqa: PLC0415
+
+    tuner = tune.Tuner(tune.with_resources(_null_trial, {"cpu": 1.0}), param_space={"batch": tune.grid_search([0])},
+                       run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=0,
+                                                 callbacks=[JsonLoggerCallback()]))
+    t = time.perf_counter()
+    grid = tuner.fit()
+    seconds = time.perf_counter() - t
+    if grid[0].error is not None:
+        raise RuntimeError(f"the no-op trial failed: {grid[0].error}")
+    return seconds
+
+
 #: (label, --trials, --trial-cpus): the settings timed side by side
 SETTINGS = (("2cpu", "1 trial x 2 CPUs, 2 numba threads (default)", 0, 2.0),
             ("2x1", "2 trials x 1 CPU, 1 thread each", 2, 1.0),
             ("1cpu", "1 trial x 1 CPU, 1 thread", 1, 1.0))
 
 
-def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path) -> dict:  # noqa: ANN001
+def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path,  # noqa: ANN001
+             grid: tuple[str, ...] = GRID) -> dict:
     import strategies  # noqa: F401, PLC0415
     from jobs.sweep import SweepPlan, SweepRequest, run_sweep  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
-    request = SweepRequest(grid=GRID, fees_bps=FEES_BPS, trials=trials, trial_cpus=trial_cpus, out=str(out),
+    request = SweepRequest(grid=grid, fees_bps=FEES_BPS, trials=trials, trial_cpus=trial_cpus, out=str(out),
                            sample="synthetic", holdout=0.0)
     plan = SweepPlan(request=request, bars=bars, strategy=get_strategy("sma_cross"), param_names=names, params=params)
     return run_sweep(request, plan=plan)
@@ -126,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vbt-configs", type=int, default=64, help="vectorbt configurations timed (evenly spaced)")
     parser.add_argument("--vbt-chunk", type=int, default=16, help="vectorbt columns per from_signals call")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scale-grid", nargs=2, default=list(SCALE_GRID), metavar="NAME=SPEC",
+                        help="the larger sweep timed at 1 and 2 CPUs (default: %(default)s)")
+    parser.add_argument("--no-scale", action="store_true", help="skip the larger sweep")
     parser.add_argument("--quick", action="store_true", help="--repeats 2 --vbt-configs 16 (a rough run)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not touch RESULTS.md")
     args = parser.parse_args(argv)
@@ -144,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     names, params = expand_grid(sma, parse_grid(GRID))
     if params.shape[0] != 780:
         raise SystemExit(f"the grid gave {params.shape[0]} configs, expected 780")
+    scale_grid = tuple(args.scale_grid)
+    big_names, big_params = expand_grid(sma, parse_grid(scale_grid))
 
     # in-process kernel, one core, no Ray (also warms the numba cache the trial workers load)
     kernel: dict[int, list[float]] = {1: [], 2: []}
@@ -174,12 +219,23 @@ def main(argv: list[str] | None = None) -> int:
         if vbt is not None:
             vbt_sweep(vbt, bars, params[:2], args.vbt_chunk)  # warm-up: numba compilation
         vbt_times: list[float] = []
+        floor: list[float] = []
+        big: dict[str, list[dict]] = {"2cpu": [], "1cpu": []}
         for r in range(args.repeats):  # interleaved, so both tools see the same machine load
             for key, label, trials, cpus in SETTINGS:
                 res = run_ours(bars, params, names, trials=trials, trial_cpus=cpus, out=tmp / f"{key}-{r}")
                 ours[key].append(res)
                 print(f"raytrader {label}: {res['tune_seconds']:.2f} s (trial eval {res['trial_eval_seconds']}, "
                       f"cpu {res['trial_eval_cpu_seconds']}, phases {res['phases']})", file=sys.stderr)
+            floor.append(null_fit(tmp / f"null-{r}"))
+            print(f"Tune floor, no-op trial: {floor[-1]:.2f} s", file=sys.stderr)
+            if not args.no_scale:
+                for key, trials, cpus in (("2cpu", 0, 2.0), ("1cpu", 1, 1.0)):
+                    res = run_ours(bars, big_params, big_names, trials=trials, trial_cpus=cpus,
+                                   out=tmp / f"big-{key}-{r}", grid=scale_grid)
+                    big[key].append(res)
+                    print(f"raytrader {big_params.shape[0]} configs, {key}: {res['tune_seconds']:.2f} s "
+                          f"(trial eval {res['trial_eval_seconds']}, phases {res['phases']})", file=sys.stderr)
             if vbt is not None:
                 vr, vlast, seconds = vbt_sweep(vbt, bars, params[pick], args.vbt_chunk)
                 vbt_times.append(seconds)
@@ -188,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
 
         frame = pd.read_parquet(ours["2cpu"][-1]["results_path"])
         frame2x1 = pd.read_parquet(ours["2x1"][-1]["results_path"])
+        big_identical = bool(big["2cpu"]) and bool(np.array_equal(
+            pd.read_parquet(big["2cpu"][-1]["results_path"])["total_return"].to_numpy(),
+            pd.read_parquet(big["1cpu"][-1]["results_path"])["total_return"].to_numpy()))
     finally:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -207,6 +266,27 @@ def main(argv: list[str] | None = None) -> int:
     eff_wall_2x1 = t1 / (2 * t2x1)
     eff_compute_2x1 = e1 / (2 * e2x1)
     eff_kernel = kernel_s / (2 * kernel2_s)
+    f0 = statistics.median(floor)
+
+    def amdahl(compute_1cpu: float) -> float:
+        """Wall efficiency of a fit with fixed cost ``f0`` and perfectly halving compute."""
+        return (f0 + compute_1cpu) / (2 * (f0 + compute_1cpu / 2))
+
+    scale_rows: list[str] = []
+    scale_json: dict = {}
+    if big["2cpu"]:
+        bt2, bt1 = (statistics.median(r["tune_seconds"] for r in big[k]) for k in ("2cpu", "1cpu"))
+        be2, be1 = (statistics.median(max(r["trial_eval_seconds"]) for r in big[k]) for k in ("2cpu", "1cpu"))
+        n_big = big_params.shape[0]
+        spec = ", ".join(scale_grid)
+        scale_rows = [
+            f"| Tune wall, {n_big:,}-config sweep ({spec}), default vs 1 trial x 1 CPU | {bt1:.2f} | {bt2:.2f} | "
+            f"**{bt1 / (2 * bt2):.0%}** |",
+            f"| in-trial compute, {n_big:,}-config sweep | {be1:.2f} | {be2:.2f} | {be1 / (2 * be2):.0%} |",
+        ]
+        scale_json = {"scale_configs": n_big, "scale_tune_1cpu_s": bt1, "scale_tune_2cpu_s": bt2,
+                      "eff_scale_wall": bt1 / (2 * bt2), "eff_scale_compute": be1 / (2 * be2),
+                      "scale_identical_1_vs_2_cpus": big_identical}
     phase_rows = []
     for key, label, *_ in SETTINGS:
         ph = {name: statistics.median(r["phases"][name] for r in ours[key]) for name in ours[key][0]["phases"]}
@@ -282,6 +362,16 @@ def main(argv: list[str] | None = None) -> int:
         f"| Tune wall, 2 trials x 1 CPU | {t1:.2f} | {t2x1:.2f} | {eff_wall_2x1:.0%} |",
         f"| in-trial compute, 2 trials x 1 CPU (slowest trial) | {e1:.2f} | {e2x1:.2f} | {eff_compute_2x1:.0%} |",
         f"| kernel in-process, no Ray (1 vs 2 threads) | {kernel_s:.2f} | {kernel2_s:.2f} | {eff_kernel:.0%} |",
+        *scale_rows,
+        "",
+        f"Tune's floor: `Tuner.fit` of a trial that only reports takes **{f0:.2f} s** (median of {len(floor)}, "
+        f"same Ray instance, runs {', '.join(f'{x:.2f}' for x in floor)} s): starting the trial actor's process, "
+        "`import ray.tune` in it, scheduling and collecting the result. More CPUs do not shorten it. "
+        f"With it, the 780-config sweep could reach at best **{amdahl(kernel_s):.0%}** wall efficiency even if "
+        f"its compute halved exactly (in-process 1-thread kernel {kernel_s:.2f} s), or {amdahl(e1):.0%} with the "
+        f"in-trial 1-CPU compute ({e1:.2f} s, which includes numba loading its cached kernels in the fresh "
+        "process). Efficiency measured where the compute dominates is the larger sweep above"
+        + (f"; its 1-CPU and 2-CPU results are bit-identical: {big_identical}." if scale_rows else "."),
         "",
         f"CPU seconds inside the trials (sum over trials, imports included): 1 CPU {c1:.2f}, default {c2:.2f}, "
         f"2 x 1 CPU {c2x1:.2f}: the threads add no work, two trials duplicate the imports and the SMA windows.",
@@ -300,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     print(json.dumps({"tune_2cpu_s": t2, "tune_2x1_s": t2x1, "tune_1cpu_s": t1, "kernel_1thread_s": kernel_s,
                       "kernel_2threads_s": kernel2_s, "eff_wall": eff_wall, "eff_compute": eff_compute,
-                      "eff_kernel": eff_kernel, "rows": rows}), file=sys.stderr)
+                      "eff_kernel": eff_kernel, "tune_floor_s": f0, "amdahl_780": amdahl(kernel_s), **scale_json,
+                      "rows": rows}), file=sys.stderr)
     if not args.no_write:
         path = write_section("sweep", md)
         print(f"wrote {path}", file=sys.stderr)
