@@ -103,7 +103,8 @@ class ExchangeConfig:
         buffer: events kept per stream for ``poll``.
         poll_s: period of the background fill sync and unknown-order resolution, seconds.
         reconnect_s: wait after a stream error before re-subscribing, seconds.
-        fills_from_id_param: request param for "my trades from id" (Binance ``fromId``), or None.
+        fills_from_id_param: request param for "trades from id", for our fills and for public-trade gap
+            recovery (Binance ``fromId``), or None.
         resolution: bounds of the unknown-outcome protocol (``recv_window_s`` is taken from ``recv_window_ms``).
     """
 
@@ -323,7 +324,8 @@ class ExchangeActor:
             fetched: list = []
             if gap_open and last_id is not None:
                 try:
-                    params = {"fromId": last_id + 1} if self.config.fills_from_id_param else {}
+                    param = self.config.fills_from_id_param
+                    params = {param: last_id + 1} if param else {}
                     fetched = [parse_trade(t) for t in await self._ex.fetch_trades(symbol, limit=1000, params=params)]
                 except asyncio.CancelledError:
                     raise
