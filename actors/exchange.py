@@ -67,7 +67,7 @@ from actors.messages import (
     StreamItem,
     stream_name,
 )
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
 
@@ -551,7 +551,7 @@ class ExchangeActor:
         """One round of the background work now: resolve unknown orders, refresh open orders, fetch fills."""
         policy = self._policy()
         for cid, (intent, failed_at) in list(self._intents.items()):
-            res = await resolve_unknown(lambda: self._query(cid, intent.symbol), failed_at=failed_at,
+            res = await resolve_unknown(lambda cid=cid, symbol=intent.symbol: self._query(cid, symbol), failed_at=failed_at,
                                         policy=ResolutionPolicy(max_queries=1, recv_window_s=policy.recv_window_s,
                                                                 clock_margin_s=policy.clock_margin_s,
                                                                 not_found_confirmations=1))

@@ -56,7 +56,7 @@ from actors.messages import (
     StreamItem,
     TradeTick,
 )
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "CLASSIFICATION", "classify_error",

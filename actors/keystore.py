@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["Credentials", "KeyEntry", "KeyStore", "KeyStoreError", "MASTER_KEY_ENV"]
 

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Union
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "OrderAck", "Fill", "AssetBalance",

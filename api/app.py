@@ -35,7 +35,7 @@ from api.services import Services
 from api.settings import ApiSettings
 from api.signals import compute_signal
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["SignalsIngress", "app", "redis_url_in_cluster", "settings_from_config"]
 
@@ -46,8 +46,8 @@ def redis_url_in_cluster() -> str:
     Raises:
         InputError: no Redis is configured or recorded.
     """
-    from cluster.config import load_config
-    from cluster.state import read_state
+    from raytrader.config import load_config  # noqa: PLC0415 - deferred: keeps this module cheap to import
+    from raytrader.state import read_state  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     config = load_config()
     if config.redis.url:
@@ -60,7 +60,7 @@ def redis_url_in_cluster() -> str:
 
 def settings_from_config() -> ApiSettings:
     """The API settings of the ``[serve]`` config section (non-secret)."""
-    from cluster.config import load_config
+    from raytrader.config import load_config  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     serve_config = load_config().serve
     return ApiSettings.from_text(serve_config.allowlist, serve_config.max_body_bytes)

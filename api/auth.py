@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.ratelimit import AUTH_SCRIPT
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "SCOPES", "TokenError", "TokenInfo", "AuthResult", "Authenticator",
@@ -250,7 +250,7 @@ def _info(raw: dict[Any, Any], digest: str) -> TokenInfo | None:
 def list_tokens(redis: Any) -> list[TokenInfo]:
     """Every stored token's metadata, by name (never a plaintext token, never a full hash)."""
     out = []
-    for name, digest in sorted((_text(k), _text(v)) for k, v in redis.hgetall(NAMES_KEY).items()):
+    for _name, digest in sorted((_text(k), _text(v)) for k, v in redis.hgetall(NAMES_KEY).items()):
         info = _info(redis.hgetall(token_key(digest)), digest)
         if info is not None:
             out.append(info)

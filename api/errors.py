@@ -27,7 +27,7 @@ and never holds a traceback, a secret or a token. Codes, by status:
 
 from __future__ import annotations
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["ApiError", "FieldError", "error_body", "STATUS_CODES"]
 

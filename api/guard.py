@@ -104,7 +104,7 @@ class Guard:
         if kind == "websocket":
             try:
                 await self.app(scope, receive, send)
-            except Exception:  # noqa: BLE001 - a bug in a WebSocket route: log it, close with 1011
+            except Exception:
                 log.exception("unhandled error serving WebSocket %s", scope.get("path"))
                 try:
                     await send({"type": "websocket.close", "code": 1011})
@@ -135,7 +135,7 @@ class Guard:
                     await _send_json(tracking_send, status, body, headers)
                     return
             await self.app(scope, self._counting(receive), tracking_send)
-        except Exception:  # noqa: BLE001 - the last resort: a bug must not leak a traceback
+        except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await _send_json(send, 500, error_body(500, "internal error; the server log has the details"))

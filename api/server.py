@@ -28,7 +28,7 @@ from api.routes.signals import REQUEST_MODELS
 from api.routes._errors import to_api_error
 from api.schemas import field_path
 from api.services import Services
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["create_app", "API_VERSION"]
 
@@ -49,7 +49,7 @@ def _json(status: int, message: str, field: str | None = None, headers: dict[str
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)  # noqa: S101 - registered for ApiError only
+    assert isinstance(exc, ApiError)
     return _json(exc.status, exc.message, exc.field, exc.headers)
 
 
@@ -74,7 +74,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     messages = {404: "no such route", 405: "method not allowed on this route"}
     message = messages.get(status) or (exc.detail if isinstance(exc.detail, str) else "request refused")

@@ -45,7 +45,7 @@ class Services:
     @classmethod
     def connect(cls, settings: ApiSettings, redis_url: str, probe: Probe | None = None) -> "Services":
         """Services over a new Redis client for ``redis_url`` (connects lazily, on first use)."""
-        import redis.asyncio as aioredis
+        import redis.asyncio as aioredis  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
         client = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=2.0,
                                          socket_connect_timeout=2.0, health_check_interval=30)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 import strategies  # noqa: F401  (registers the built-in strategies)
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.indicators import ema, sma
 from strategies.params import ParamValue, validate_params
 from strategies.registry import Strategy, get_strategy
@@ -72,7 +72,7 @@ def _finite(value: float) -> float | None:
 
 def _ma_pair(fn: Callable[[np.ndarray, int], np.ndarray], prefix: str) -> Callable[[object, Mapping[str, ParamValue]], dict[str, float | None]]:
     def read(bars: object, values: Mapping[str, ParamValue]) -> dict[str, float | None]:
-        close = np.asarray(getattr(bars, "close"), dtype=np.float64)
+        close = np.asarray(bars.close, dtype=np.float64)
         fast, slow = int(values["fast"]), int(values["slow"])
         # the last `slow` closes suffice for the SMA; the EMA needs the full path (seeded at the start)
         tail = close[-slow:] if fn is sma else close
@@ -107,7 +107,7 @@ def compute_signal(strategy: str | Strategy, bars: object, params: Mapping[str, 
     values = validate_params(record, params)
     targets = record.run(bars, values)
     position = float(targets[-1])
-    ts = int(np.asarray(getattr(bars, "timestamp"))[-1])
+    ts = int(np.asarray(bars.timestamp)[-1])
     reader = INDICATOR_READERS.get(record.name)
     indicators = reader(bars, values) if reader else {}
     return Signal(strategy=record.name, position=position if math.isfinite(position) else 0.0,

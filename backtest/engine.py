@@ -253,7 +253,7 @@ def run_backtest(
 
 
 @njit(cache=True)
-def _target_units(units, cash, w, price, fee):  # noqa: ANN001, ANN202
+def _target_units(units, cash, w, price, fee):
     """Units after a fill at ``price`` that leaves ``w`` of (equity after fee) in the position; see the docstring."""
     if w == 0.0:
         return 0.0
@@ -264,7 +264,7 @@ def _target_units(units, cash, w, price, fee):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0,  # noqa: ANN001, ANN202, C901, PLR0912, PLR0915
+def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0,
               slip_fixed, slip_k, sl, tp, tsl, cap):
     """The bar loop (numba). Returns per-bar arrays, per-trade arrays and the trade count.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "BacktestInputError",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.params import validate_params
 from strategies.registry import Strategy, get_strategy
 

@@ -178,7 +178,7 @@ def _paths(method: str, rets: np.ndarray, periods_per_year: float, ruin_level: f
 
 
 @njit(cache=True)
-def _path_stats(path_rets, ruin_level, sqrt_ppy):  # noqa: ANN001, ANN202 (numba kernel)
+def _path_stats(path_rets, ruin_level, sqrt_ppy):
     eq = 1.0
     peak = 1.0
     dd = 0.0
@@ -206,7 +206,7 @@ def _path_stats(path_rets, ruin_level, sqrt_ppy):  # noqa: ANN001, ANN202 (numba
 
 
 @njit(cache=True)
-def _path_kernel(rets, ruin_level, sqrt_ppy):  # noqa: ANN001, ANN202 (numba kernel)
+def _path_kernel(rets, ruin_level, sqrt_ppy):
     m = rets.shape[0]
     out_ret = np.empty(m)
     out_sharpe = np.empty(m)
@@ -218,7 +218,7 @@ def _path_kernel(rets, ruin_level, sqrt_ppy):  # noqa: ANN001, ANN202 (numba ker
 
 
 @njit(cache=True)
-def _bootstrap_kernel(r, starts, block, ruin_level, sqrt_ppy):  # noqa: ANN001, ANN202 (numba kernel)
+def _bootstrap_kernel(r, starts, block, ruin_level, sqrt_ppy):
     n = r.shape[0]
     m = starts.shape[0]
     buf = np.empty(n)

@@ -229,7 +229,7 @@ def run_portfolio(
 
 
 @njit(cache=True)
-def _simulate_portfolio(open_, close, weights, fee, fill_at_close, cash0):  # noqa: ANN001, ANN202
+def _simulate_portfolio(open_, close, weights, fee, fill_at_close, cash0):
     n, m = close.shape
     equity = np.empty(n)
     cash_out = np.empty(n)

@@ -494,7 +494,7 @@ def _prices(bars: object, name: str) -> np.ndarray:
 
 
 @njit(cache=True)
-def _block_sum(a, lo, n):  # noqa: ANN001, ANN202 (numba kernel)
+def _block_sum(a, lo, n):
     """NumPy's leaf of the pairwise sum (n <= 128): eight accumulators, then the rest in order."""
     if n < 8:
         res = 0.0
@@ -530,7 +530,7 @@ def _block_sum(a, lo, n):  # noqa: ANN001, ANN202 (numba kernel)
 
 
 @njit(cache=True)
-def _block_sqdev(a, lo, n, mean):  # noqa: ANN001, ANN202 (numba kernel)
+def _block_sqdev(a, lo, n, mean):
     """:func:`_block_sum` of ``(a[i] - mean) ** 2`` (as NumPy's ``x = a - mean; x * x``), without storing it."""
     if n < 8:
         res = 0.0
@@ -584,12 +584,12 @@ def _block_sqdev(a, lo, n, mean):  # noqa: ANN001, ANN202 (numba kernel)
 
 
 @njit(cache=True)
-def _leaf(a, lo, n, mean, sqdev):  # noqa: ANN001, ANN202 (numba kernel)
+def _leaf(a, lo, n, mean, sqdev):
     return _block_sqdev(a, lo, n, mean) if sqdev else _block_sum(a, lo, n)
 
 
 @njit(cache=True)
-def _pairwise_sum(a, lo, n, mean=0.0, sqdev=False):  # noqa: ANN001, ANN202 (numba kernel)
+def _pairwise_sum(a, lo, n, mean=0.0, sqdev=False):
     """NumPy's float64 pairwise summation (``loops_utils.h``), same blocking, so the same bits.
 
     NumPy recurses ``sum(n) = sum(n2) + sum(n - n2)`` with ``n2 = n // 2``
@@ -640,13 +640,13 @@ def _pairwise_sum(a, lo, n, mean=0.0, sqdev=False):  # noqa: ANN001, ANN202 (num
 
 
 @njit(cache=True)
-def _np_sum(a):  # noqa: ANN001, ANN202
+def _np_sum(a):
     """``np.add.reduce(a)`` for a contiguous float64 array: 0.0 + pairwise sum."""
     return 0.0 + _pairwise_sum(a, 0, a.shape[0], 0.0, False)
 
 
 @njit(cache=True)
-def _sweep_kernel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_ppy,  # noqa: ANN001, ANN202, PLR0913
+def _sweep_kernel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_ppy,
                   out_ret, out_sharpe, out_dd, out_trades, out_final):
     """Crossover state machine + engine + metrics for each config; see the module docstring.
 
@@ -727,7 +727,7 @@ def _sweep_kernel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_pp
 
 
 @njit(cache=True, parallel=True)
-def _smas_parallel(close, windows, out):  # noqa: ANN001, ANN202 (numba kernel)
+def _smas_parallel(close, windows, out):
     """Row ``k`` of ``out`` = ``sma(close, windows[k])`` (NaN warm-up, then the same kernel), windows in parallel."""
     for k in prange(windows.shape[0]):
         row = out[k]
@@ -738,7 +738,7 @@ def _smas_parallel(close, windows, out):  # noqa: ANN001, ANN202 (numba kernel)
 
 
 @njit(cache=True, parallel=True)
-def _sweep_parallel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_ppy, chunks,  # noqa: ANN001, ANN202, PLR0913
+def _sweep_parallel(open_, close, smas, fi, si, fee, fill_at_close, cash0, sqrt_ppy, chunks,
                     out_ret, out_sharpe, out_dd, out_trades, out_final):
     """:func:`_sweep_kernel` over ``chunks`` interleaved slices of the configurations, one slice per prange step.
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = max(5, args.runs)
 
-    import vectorbt as vbt  # noqa: PLC0415 - test/benchmark-only dependency
+    import vectorbt as vbt
 
     bars = synthetic_bars()
     # tz-naive (UTC) index: vectorbt 1.2 under pandas 3.1 is about 1.2 s slower per call with a tz-aware one

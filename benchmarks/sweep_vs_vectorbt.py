@@ -64,9 +64,9 @@ GRID = ("fast=5:200:5", "slow=5:200:5")
 FEES_BPS = 10.0
 
 
-def synthetic_bars(seed: int, n: int = N_BARS):  # noqa: ANN201 - market.bars.Bars
+def synthetic_bars(seed: int, n: int = N_BARS):
     """Seeded synthetic 1-minute bars: a geometric random walk (NOT market data)."""
-    from market.bars import Bars  # noqa: PLC0415
+    from market.bars import Bars
 
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
@@ -82,21 +82,21 @@ def synthetic_bars(seed: int, n: int = N_BARS):  # noqa: ANN201 - market.bars.Ba
 SCALE_GRID = ("fast=5:500:5", "slow=5:1000:5")
 
 
-def _null_trial(config: dict) -> None:  # noqa: ARG001 - Tune passes the config
+def _null_trial(config: dict) -> None:
     """A Tune trial that does nothing but report: what one ``Tuner.fit`` costs with no work."""
-    from ray import tune  # noqa: PLC0415
+    from ray import tune
 
     tune.report({"t_enter": time.time()})
 
 
 def null_fit(out: Path) -> float:
     """Seconds of one ``Tuner.fit`` of :func:`_null_trial` on 1 CPU (the same Tune settings as the sweep)."""
-    from ray import tune  # noqa: PLC0415
+    from ray import tune
 
-    from jobs.sweep import quiet_tune_env  # noqa: PLC0415
+    from jobs.sweep import quiet_tune_env
 
     quiet_tune_env()
-    from ray.tune.logger import JsonLoggerCallback  # noqa: PLC0415
+    from ray.tune.logger import JsonLoggerCallback
 
     tuner = tune.Tuner(tune.with_resources(_null_trial, {"cpu": 1.0}), param_space={"batch": tune.grid_search([0])},
                        run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=0,
@@ -115,11 +115,11 @@ SETTINGS = (("2cpu", "1 trial x 2 CPUs, 2 numba threads (default)", 0, 2.0),
             ("1cpu", "1 trial x 1 CPU, 1 thread", 1, 1.0))
 
 
-def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path,  # noqa: ANN001
+def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path,
              grid: tuple[str, ...] = GRID) -> dict:
-    import strategies  # noqa: F401, PLC0415
-    from jobs.sweep import SweepPlan, SweepRequest, run_sweep  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    import strategies  # noqa: F401
+    from jobs.sweep import SweepPlan, SweepRequest, run_sweep
+    from strategies.registry import get_strategy
 
     request = SweepRequest(grid=grid, fees_bps=FEES_BPS, trials=trials, trial_cpus=trial_cpus, out=str(out),
                            sample="synthetic", holdout=0.0)
@@ -127,7 +127,7 @@ def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path, 
     return run_sweep(request, plan=plan)
 
 
-def vbt_sweep(vbt, bars, pairs: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, float]:  # noqa: ANN001
+def vbt_sweep(vbt, bars, pairs: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, float]:
     """vectorbt on each (fast, slow) row of ``pairs``, ``chunk`` columns at a time.
 
     Returns ``(total_return, last_value, seconds)``: vectorbt's own
@@ -136,7 +136,7 @@ def vbt_sweep(vbt, bars, pairs: np.ndarray, chunk: int) -> tuple[np.ndarray, np.
     is), and the time of the pipeline up to ``total_return()`` (the untimed
     ``value()`` call is only for the comparison).
     """
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     close = pd.Series(bars.close)
     rets, lasts, seconds = [], [], 0.0
@@ -175,12 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.repeats, args.vbt_configs = 2, 16
 
-    import ray  # noqa: PLC0415
+    import ray
 
-    import strategies  # noqa: F401, PLC0415
-    from backtest.sweep import evaluate_configs, expand_grid, parse_grid  # noqa: PLC0415
-    from benchmarks._results import machine_line, write_section  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    import strategies  # noqa: F401
+    from backtest.sweep import evaluate_configs, expand_grid, parse_grid
+    from benchmarks._results import machine_line, write_section
+    from strategies.registry import get_strategy
 
     bars = synthetic_bars(args.seed)
     sma = get_strategy("sma_cross")
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     kernel2_s = statistics.median(kernel[2])
 
     try:
-        import vectorbt as vbt  # noqa: PLC0415
+        import vectorbt as vbt
     except ImportError:
         vbt = None
     pick = np.unique(np.linspace(0, 779, args.vbt_configs).round().astype(int))
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 vr, vlast, seconds = vbt_sweep(vbt, bars, params[pick], args.vbt_chunk)
                 vbt_times.append(seconds)
                 print(f"vectorbt {len(pick)} configs: {seconds:.2f} s", file=sys.stderr)
-        import pandas as pd  # noqa: PLC0415
+        import pandas as pd
 
         frame = pd.read_parquet(ours["2cpu"][-1]["results_path"])
         frame2x1 = pd.read_parquet(ours["2x1"][-1]["results_path"])
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     identical_local = bool(np.array_equal(ours_returns, local.total_return)
                            and np.array_equal(frame2x1["total_return"].to_numpy(), local.total_return))
 
-    def med(key: str, f) -> float:  # noqa: ANN001
+    def med(key: str, f) -> float:
         return statistics.median(f(r) for r in ours[key])
 
     t2, t2x1, t1 = (med(k, lambda r: r["tune_seconds"]) for k in ("2cpu", "2x1", "1cpu"))
@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vectorbt {vbt.__version__}: {len(pick)} configs in {vbt_s:.1f} s ({vbt_cps:.2f} configs/s); "
               f"last value() identical for {same}/{len(pick)}, total_return() max rel diff {max_rel:.1e}", file=sys.stderr)
         vbt_line = (f"vectorbt {vbt.__version__}: {len(pick)} of the 780 configurations (evenly spaced), median of "
-                    f"{len(vbt_times)} runs interleaved with raytrader's, in {vbt_s:.1f} s = **{vbt_cps:.2f} configs/s**, extrapolated 780 in {780 / vbt_cps:.0f} s; "
+                    f"{len(vbt_times)} runs interleaved with raytrader's, in {vbt_s:.1f} s = **{vbt_cps:.2f} configs/s**, "
+                    f"extrapolated 780 in {780 / vbt_cps:.0f} s; "
                     f"its per-bar portfolio value on the last bar is bit-identical to raytrader's final equity for "
                     f"**{same}/{len(pick)}** timed configurations; vectorbt's own `total_return()` (summed cash "
                     f"flows, a different float path) differs from raytrader's by at most {max_rel:.1e} relative.")

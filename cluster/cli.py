@@ -17,16 +17,15 @@ with ``parser.set_defaults``.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Sequence
 
-from market.errors import InputError
+from raytrader.cli import CommandParser, Output, add_command, add_group
+from raytrader.errors import InputError
 
-__all__ = ["Output", "main", "build_parser", "CommandParser"]
+__all__ = ["Output", "main", "build_parser", "CommandParser", "add_command", "add_group"]
 
 #: command modules, in the order their commands appear in ``--help``
 COMMAND_MODULES = (
@@ -41,50 +40,6 @@ COMMAND_MODULES = (
     "cluster.commands.serve",
     "cluster.commands.tokens",
 )
-
-
-@dataclass(frozen=True)
-class Output:
-    """What a command returns: ``data`` for ``--json``, ``text`` for people."""
-
-    data: dict[str, Any]
-    text: str = ""
-    exit_code: int = 0
-    #: the command printed its output itself (a server that reports before it blocks)
-    already_printed: bool = False
-
-
-class CommandParser(argparse.ArgumentParser):
-    """argparse that exits 2 with a single-line reason instead of the usage block."""
-
-    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-def add_command(
-    sub: argparse._SubParsersAction,  # noqa: SLF001 - argparse has no public type
-    name: str,
-    handler: Callable[[argparse.Namespace, Any], Output],
-    help: str,
-    description: str | None = None,
-) -> argparse.ArgumentParser:
-    """Add a command that takes ``--json`` and runs ``handler(args, config)``."""
-    parser = sub.add_parser(name, help=help, description=description or help)
-    _add_json(parser)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def add_group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:  # noqa: SLF001
-    """Add a command group (``raytrader data ...``) and return its sub-parsers."""
-    parser = sub.add_parser(name, help=help, description=help)
-    parser.set_defaults(handler=None, group_parser=parser)
-    group = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=CommandParser)
-    return group
 
 
 def build_parser() -> CommandParser:
@@ -109,9 +64,9 @@ def _emit(output: Output, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``raytrader`` console script; returns the exit status."""
-    from cluster.config import load_config  # late: keeps --help fast
-    from cluster.lifecycle import ClusterError
-    from cluster.rayenv import use_token_auth
+    from raytrader.config import load_config  # noqa: PLC0415 - late: keeps --help fast
+    from cluster.lifecycle import ClusterError  # noqa: PLC0415 - deferred: keeps this module cheap to import
+    from cluster.rayenv import use_token_auth  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -30,12 +30,12 @@ from typing import Iterator
 
 import psutil
 
-from cluster.config import Config
-from cluster.ports import free_port, port_open
+from raytrader.config import Config
+from raytrader.ports import free_port, port_open
 from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
-from cluster.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
+from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
                            redact_url, clear_state, write_state)
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["ClusterError", "PortInUseError", "UpResult", "DownResult", "up", "down", "live_state",
            "redis_server_binary", "session_members"]
@@ -165,7 +165,7 @@ def _check_ports_free(config: Config) -> None:
 def _http_status(url: str, headers: dict[str, str]) -> int | None:
     req = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - loopback URL we built
+        with urllib.request.urlopen(req, timeout=2) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -177,7 +177,7 @@ def _head_node_alive(dashboard_url: str, headers: dict[str, str]) -> bool:
     """True once the dashboard lists an ALIVE node with CPUs (the raylet has registered)."""
     req = urllib.request.Request(f"{dashboard_url}/api/v0/nodes?limit=10&detail=1", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 - loopback URL we built
+        with urllib.request.urlopen(req, timeout=3) as resp:
             nodes = json.loads(resp.read().decode())["data"]["result"]["result"]
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
         return False

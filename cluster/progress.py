@@ -20,7 +20,7 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     if not enabled:
         yield lambda done, total=None: None
         return
-    from rich.console import Console
+    from rich.console import Console  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -40,7 +40,7 @@ def status_spinner(description: str, enabled: bool = True) -> Iterator[Callable[
     if not enabled:
         yield lambda text: None
         return
-    from rich.console import Console
+    from rich.console import Console  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=Console(file=sys.stderr), transient=False) as bar:

@@ -16,7 +16,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from cluster.config import Config
+from raytrader.config import Config
 
 __all__ = ["token_path", "ensure_ray_token", "use_token_auth", "ray_env", "ray_token_headers"]
 

@@ -12,10 +12,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from cluster.config import Config
+from raytrader.config import Config
 from cluster.lifecycle import _redis_ping, live_state
 from cluster.rayenv import ray_token_headers
-from cluster.state import redact_url
+from raytrader.state import redact_url
 
 __all__ = ["cluster_status", "dashboard_get"]
 
@@ -23,11 +23,11 @@ __all__ = ["cluster_status", "dashboard_get"]
 def dashboard_get(dashboard_url: str, path: str, timeout: float = 5.0) -> Any:
     """GET a dashboard JSON endpoint with the Ray token; raises OSError on failure."""
     req = urllib.request.Request(dashboard_url + path, headers=ray_token_headers())
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL from the state file
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read().decode())
 
 
-def _safe(fn, default):  # noqa: ANN001, ANN202
+def _safe(fn, default):
     try:
         return fn(), None
     except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["run_job_main"]
 
@@ -22,7 +22,7 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
                  prepare: Callable[[argparse.Namespace], Any], run: Callable[[Any], dict[str, Any]],
                  argv: Sequence[str] | None = None) -> int:
     """``prepare(args)`` validates without Ray and returns what ``run`` needs; ``run`` returns the JSON result."""
-    from cluster.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415
 
     parser = CommandParser(prog=f"python -m jobs.{name}", description=doc.splitlines()[0])
     add_arguments(parser)

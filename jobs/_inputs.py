@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["DEFAULT_SAMPLE", "parse_param", "add_data_arguments", "add_strategy_arguments", "load_bars"]
 
@@ -65,7 +65,7 @@ def add_strategy_arguments(parser: argparse.ArgumentParser, *, axes: str, cash_h
     parser.add_argument("--cash", type=float, default=10_000.0, help=cash_help or "starting cash (default 10000)")
 
 
-def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None):  # noqa: ANN201
+def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None):
     """``market.bars.Bars`` from a file (``data``) or a bundled sample (``sample``), validated.
 
     Raises:

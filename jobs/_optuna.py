@@ -96,7 +96,7 @@ class OptunaBatches:
         return all(c.predicate(values) for c in self.strategy.constraints)
 
     def _ask(self, b: int, size: int) -> list[tuple[Any, ...]]:
-        TrialState = self._optuna.trial.TrialState  # noqa: N806
+        TrialState = self._optuna.trial.TrialState
         out: list[tuple[Any, ...]] = []
         trials = []
         asks = 0
@@ -129,7 +129,7 @@ class OptunaBatches:
         return out
 
     def _tell(self, b: int) -> None:
-        TrialState = self._optuna.trial.TrialState  # noqa: N806
+        TrialState = self._optuna.trial.TrialState
         result = self.done.get(b)
         for combo, trial in self.pending.pop(b, []):
             if result is None:
@@ -165,7 +165,7 @@ def tune_searcher(core: OptunaBatches, mode: str) -> Any:
         def __init__(self) -> None:
             super().__init__(metric="score", mode=mode)
 
-        def set_search_properties(self, metric: Any, mode: Any, config: Any, **spec: Any) -> bool:  # noqa: ARG002
+        def set_search_properties(self, metric: Any, mode: Any, config: Any, **spec: Any) -> bool:
             return True
 
         def suggest(self, trial_id: str) -> dict[str, Any] | str | None:

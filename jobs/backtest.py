@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["BacktestRequest", "MultiSeriesError", "add_backtest_arguments", "request_from_args",
            "run_backtest_request", "main"]
@@ -235,7 +235,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.backtest``: print one JSON object; exit 2 on bad input."""
-    from cluster.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415
 
     parser = CommandParser(prog="python -m jobs.backtest", description=__doc__.splitlines()[0])
     add_backtest_arguments(parser)

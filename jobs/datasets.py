@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.store import ParquetStore
 
 if TYPE_CHECKING:  # pragma: no cover

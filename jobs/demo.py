@@ -22,14 +22,13 @@ cluster's node and CPU count as the job saw them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from typing import Any, Sequence
 
 from jobs.backtest import BacktestRequest, run_backtest_request
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["demo_samples", "main"]
 
@@ -51,7 +50,7 @@ def _compact(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cluster.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415
 
     parser = CommandParser(prog="python -m jobs.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--fast", type=int, default=12, help="fast SMA window in bars (default 12 = 1 hour)")

@@ -32,8 +32,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
-from cluster.ports import free_port
-from market.errors import InputError
+from raytrader.ports import free_port
+from raytrader.errors import InputError
 
 __all__ = ["demo_exchange", "DemoExchangeRequest", "main"]
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "add_optimize_arguments", "request_from_args",
            "run_optimize_request", "optimize_many", "frontier_points", "plot_results", "demo_selection", "main"]
@@ -122,7 +122,7 @@ def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
     )
 
 
-def _problem(request: OptimizeRequest, panel=None):  # noqa: ANN001, ANN202
+def _problem(request: OptimizeRequest, panel=None):
     from quantum.problem import problem_from_estimate  # noqa: PLC0415
     from quantum.returns import estimate_returns, load_panel  # noqa: PLC0415
     from quantum.sectors import sectors_for  # noqa: PLC0415
@@ -138,7 +138,7 @@ def _problem(request: OptimizeRequest, panel=None):  # noqa: ANN001, ANN202
     return estimate, problem
 
 
-def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]:  # noqa: ANN001
+def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]:
     """Estimate μ, Σ, build the problem, solve it exactly and with ``request.solver``; JSON-able result."""
     from quantum.classical import solve_exact, solve_milp  # noqa: PLC0415
     from quantum.errors import SolverOptionError  # noqa: PLC0415
@@ -281,7 +281,7 @@ def _windows(text: str) -> list[tuple[str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.optimize_portfolio``: one JSON object; exit 2 on bad input."""
-    from cluster.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415
 
     parser = CommandParser(prog="python -m jobs.optimize_portfolio", description=__doc__.splitlines()[0])
     add_optimize_arguments(parser)

@@ -78,7 +78,7 @@ import numpy as np
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
 from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
            "add_sweep_arguments", "request_from_args", "plan_sweep", "fold_ends", "run_sweep",
@@ -422,7 +422,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         run_dir = Path(request.out).expanduser().absolute()
     else:
         if home is None:
-            from cluster.config import load_config  # noqa: PLC0415
+            from raytrader.config import load_config  # noqa: PLC0415
 
             home = load_config().cluster.home
         run_dir = default_run_dir(home, "sweep")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from market._frame import normalise_columns, numeric_column, require_columns, timestamps_to_ms
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
 
 __all__ = ["Bars", "OHLCV_COLUMNS", "TRADE_COLUMNS", "PRICE_COLUMNS"]

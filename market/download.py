@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import floor_to_grid, parse_timeframe
 from market.validate import validate_bars
 
@@ -75,7 +75,7 @@ def make_exchange(exchange_id: str, api_url: str | None = None) -> Any:
     ``api_url`` redirects every API host of the exchange (e.g. to the local
     emulator or a test server).
     """
-    import ccxt  # late: importing ccxt takes about a second
+    import ccxt  # noqa: PLC0415 - late: importing ccxt takes about a second
 
     if not isinstance(exchange_id, str) or exchange_id not in ccxt.exchanges:
         close = difflib.get_close_matches(str(exchange_id), ccxt.exchanges, n=3)
@@ -135,7 +135,7 @@ def download_ohlcv(
         raise InputError(f"limit must be a positive integer, got {limit!r}")
     since_ms = int(since_ms)
     exchange = make_exchange(exchange_id, api_url)
-    import ccxt
+    import ccxt  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     try:
         return _download(exchange, exchange_id, symbol, tf.text, tf.ms, since_ms, until_ms, limit, on_progress)

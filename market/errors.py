@@ -1,21 +1,10 @@
-"""The project's named input errors.
-
-Every error a user can cause (a bad file, a bad flag, a bad config value)
-derives from :class:`InputError`. The command line prints its message on one
-line and exits with status 2; the HTTP layer maps it to a 4xx. Anything else
-that escapes is a bug and keeps its traceback.
-
-This module sits at the bottom layer (``market``) so that every package can
-raise these without importing upward.
-"""
+"""Market-data input errors (the base, :class:`InputError`, lives in ``raytrader.errors``)."""
 
 from __future__ import annotations
 
+from raytrader.errors import InputError
+
 __all__ = ["InputError", "DataValidationError"]
-
-
-class InputError(ValueError):
-    """Bad input from a user: the message names the field or row at fault."""
 
 
 class DataValidationError(InputError):

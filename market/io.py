@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.validate import ValidationReport, validate_bars
 
 __all__ = ["read_bars", "read_table", "file_metadata", "BAR_FILE_SUFFIXES"]
@@ -44,10 +44,10 @@ def _kind(path: Path) -> str:
 def _arrow_table(path: Path, kind: str) -> pa.Table:
     try:
         if kind == "parquet":
-            import pyarrow.parquet as pq
+            import pyarrow.parquet as pq  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
             return pq.read_table(path)
-        import pyarrow.feather as feather
+        import pyarrow.feather as feather  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
         return feather.read_table(path)
     except (OSError, pa.ArrowException) as exc:
@@ -94,7 +94,7 @@ def file_metadata(path: str | Path) -> dict[str, str]:
     path = _check_path(path)
     kind = _kind(path)
     if kind == "parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
         try:
             return _decode_metadata(pq.read_schema(path).metadata)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
 from market.validate import validate_bars
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.store import table_to_bars
 from market.validate import validate_bars, validate_close_panel, validate_funding, validate_trades
 

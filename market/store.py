@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from market.bars import OHLCV_COLUMNS, Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
 from market.validate import validate_bars
 

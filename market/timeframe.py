@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["Timeframe", "parse_timeframe", "timeframe_ms", "grid_origin_ms", "is_aligned", "floor_to_grid", "UNIT_MS"]
 

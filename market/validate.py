@@ -47,7 +47,7 @@ import pandas as pd
 
 from market._frame import fail, normalise_columns, numeric_column, require_columns, timestamps_to_ms
 from market.bars import OHLCV_COLUMNS, TRADE_COLUMNS, Bars, frame_to_arrays
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
 
 __all__ = [

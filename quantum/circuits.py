@@ -48,7 +48,7 @@ def dicke_state(n: int, k: int) -> QuantumCircuit:
     return qc
 
 
-def _cost_layer(qc: QuantumCircuit, op: SparsePauliOp, gamma) -> None:  # noqa: ANN001
+def _cost_layer(qc: QuantumCircuit, op: SparsePauliOp, gamma) -> None:
     """exp(-iγ H) for a diagonal H of Z and ZZ terms."""
     for pauli, coeff in zip(op.paulis, op.coeffs):
         idx = [i for i, z in enumerate(pauli.z) if z]

@@ -7,7 +7,7 @@ at fault (``budget``, ``assets``, ``window``, ``covariance``...).
 
 from __future__ import annotations
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "PortfolioInputError", "BudgetError", "UnknownAssetError", "WindowError",
@@ -23,7 +23,7 @@ class PortfolioInputError(InputError):
         self.detail = message
         super().__init__(f"{field}: {message}")
 
-    def __reduce__(self):  # noqa: ANN204 - keeps the error intact across Ray task boundaries (pickle)
+    def __reduce__(self):
         return (type(self), (self.field, self.detail))
 
 

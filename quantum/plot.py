@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["PlotPathError", "check_plot_path", "plot_frontier"]
 

@@ -113,7 +113,7 @@ class QuantumResult:
         return bool(np.isclose(self.objective, self.exact_objective, rtol=1e-9, atol=1e-12))
 
 
-def make_sampler(backend: str, shots: int, seed: int):  # noqa: ANN201 - a BaseSamplerV2
+def make_sampler(backend: str, shots: int, seed: int):
     """qiskit-aer ``SamplerV2`` or ``StatevectorSampler``, seeded."""
     if backend == "statevector":
         from qiskit.primitives import StatevectorSampler  # noqa: PLC0415
@@ -125,7 +125,7 @@ def make_sampler(backend: str, shots: int, seed: int):  # noqa: ANN201 - a BaseS
     return SamplerV2(default_shots=shots, seed=seed, options={"backend_options": {"max_parallel_threads": 1}})
 
 
-def _pass_manager():  # noqa: ANN202
+def _pass_manager():
     from qiskit.transpiler import generate_preset_pass_manager  # noqa: PLC0415
     from qiskit_aer import AerSimulator  # noqa: PLC0415
 
@@ -135,7 +135,7 @@ def _pass_manager():  # noqa: ANN202
 class _Landscape:
     """Samples a transpiled circuit and scores samples with the QUBO; counts evaluations."""
 
-    def __init__(self, problem: PortfolioProblem, circuit, config: SolverConfig) -> None:  # noqa: ANN001
+    def __init__(self, problem: PortfolioProblem, circuit, config: SolverConfig) -> None:
         qubo = problem.qubo()
         self.problem = problem
         self.n = qubo.get_num_vars()

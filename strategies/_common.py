@@ -76,7 +76,7 @@ def position_state(
 
 
 @njit(cache=True)
-def _state_kernel(enter_long, exit_long, enter_short, exit_short):  # noqa: ANN001, ANN202
+def _state_kernel(enter_long, exit_long, enter_short, exit_short):
     out = np.zeros(enter_long.shape[0])
     state = 0.0
     for t in range(enter_long.shape[0]):

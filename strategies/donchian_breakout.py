@@ -25,7 +25,7 @@ from strategies.registry import Strategy, register
 __all__ = ["donchian_breakout", "DONCHIAN_BREAKOUT"]
 
 
-def donchian_breakout(bars: object, entry: int = 20, exit: int = 10, short: int = 1) -> np.ndarray:  # noqa: A002
+def donchian_breakout(bars: object, entry: int = 20, exit: int = 10, short: int = 1) -> np.ndarray:
     """Target per bar in {-1, 0, 1} from Donchian breakouts of ``bars.close`` through ``high``/``low`` channels.
 
     ``entry`` and ``exit`` are channel lengths in bars, ``exit < entry``.

@@ -9,7 +9,7 @@ duplicate registration) derive from plain :class:`ValueError`.
 
 from __future__ import annotations
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "ParamError",

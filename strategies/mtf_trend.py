@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
 from strategies._bars import bar_field
 from strategies._common import short_param_doc, single_entry

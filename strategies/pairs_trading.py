@@ -194,7 +194,7 @@ def _eg_kernel(y: np.ndarray, x: np.ndarray, w: int, cols: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _trade_kernel(beta, z, pval, entry_z, exit_z, max_p, out):  # noqa: ANN001, ANN202
+def _trade_kernel(beta, z, pval, entry_z, exit_z, max_p, out):
     state = 0.0
     b = 0.0
     for t in range(z.shape[0]):

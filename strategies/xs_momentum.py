@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
 from strategies._bars import bar_field
 from strategies._common import multi_entry, short_param_doc

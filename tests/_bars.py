@@ -12,7 +12,7 @@ FIVE_MIN_MS = 300_000
 T0_MS = 1_515_542_400_000
 
 
-def bars_from_close(close, open_=None) -> Bars:  # noqa: ANN001
+def bars_from_close(close, open_=None) -> Bars:
     """5-minute bars from ``close`` (and ``open_``, default = close); high/low bracket both; volume 1."""
     close = np.asarray(close, dtype=np.float64)
     open_ = close.copy() if open_ is None else np.asarray(open_, dtype=np.float64)

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from cluster.ports import free_port, free_port_block  # noqa: F401 - re-exported to the test packages
+from raytrader.ports import free_port, free_port_block
 
 # Property tests: deterministic example generation, and no per-example deadline (a loaded
 # 2-core CI machine makes timing-based failures meaningless; speed lives in benchmarks/).
@@ -62,8 +62,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator["object"]:
-    """The shared test cluster's state (``cluster.state.ClusterState``), started on first use."""
-    from cluster.config import load_config
+    """The shared test cluster's state (``raytrader.state.ClusterState``), started on first use."""
+    from raytrader.config import load_config
     from cluster.lifecycle import down, session_members, up
 
     config = load_config()
@@ -82,7 +82,7 @@ def cluster() -> Iterator["object"]:
 
 
 @pytest.fixture(scope="session")
-def ray_session(cluster) -> Iterator[None]:  # noqa: ANN001
+def ray_session(cluster) -> Iterator[None]:
     """A Ray driver attached to the shared test cluster (for tests that call ray directly)."""
     import ray
 

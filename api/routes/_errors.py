@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.errors import ApiError, FieldError
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.errors import InsufficientDataError, ParamError, UnknownStrategyError
 
 __all__ = ["to_api_error"]

@@ -17,7 +17,7 @@ from api.responses import FastJSONResponse
 from api.routes._errors import to_api_error
 from api.schemas import BatchRequest, BatchResponse, BatchResultOut, ErrorResponse, SignalOut, SignalRequest, to_bars
 from api.signals import compute_signal
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["router", "REQUEST_MODELS"]
 

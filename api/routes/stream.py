@@ -43,7 +43,7 @@ from api.errors import error_body
 from api.routes._errors import to_api_error
 from api.schemas import BarsIn, Number, Params, TimestampMs, field_path, to_bars
 from api.signals import ServedStrategyError, compute_signal
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.params import validate_params
 from strategies.registry import get_strategy
 

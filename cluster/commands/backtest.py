@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from cluster.cli import Output, add_command
-from cluster.config import Config
+from raytrader.cli import Output, add_command
+from raytrader.config import Config
 from jobs.backtest import add_backtest_arguments, request_from_args, run_backtest_request
 
 __all__ = ["register", "format_result"]
@@ -36,6 +36,6 @@ def _backtest(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=result, text=format_result(result))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "backtest", _backtest, "backtest one strategy on one bar series (several for multi-asset strategies)")
     add_backtest_arguments(parser)

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cluster.cli import Output, add_command, add_group
+from raytrader.cli import Output, add_command, add_group
 from market.errors import DataValidationError, InputError
 
 __all__ = ["register", "parse_utc_ms", "format_ms"]
@@ -62,7 +62,7 @@ def format_ms(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _store(config: Any):  # noqa: ANN202 - returns market.store.ParquetStore
+def _store(config: Any):
     from market.store import ParquetStore  # noqa: PLC0415
 
     root = getattr(getattr(config, "data", None), "store", None)
@@ -238,7 +238,7 @@ def _download(args: argparse.Namespace, config: Any) -> Output:
 
 
 # ----------------------------------------------------------------------------- parser
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     """Add ``raytrader data ...`` to the command line."""
     group = add_group(sub, "data", "market data: bundled samples, the Parquet store, import, validate, resample, download")
 

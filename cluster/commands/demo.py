@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cluster.cli import Output, add_command
-from cluster.config import Config
+from raytrader.cli import Output, add_command
+from raytrader.config import Config
 from cluster.jobs import JobOutcome, submit_and_wait
 from cluster.lifecycle import live_state
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["register", "format_demo", "format_exchange"]
 
@@ -83,7 +83,7 @@ def _demo(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=data, text=text)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "demo", _demo, "run the demo: a backtest per bundled alt/BTC pair, as a Ray job")
     p.add_argument("--fast", type=int, default=12, help="fast SMA window (default 12)")
     p.add_argument("--slow", type=int, default=48, help="slow SMA window (default 48)")

@@ -16,9 +16,9 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from cluster.cli import Output, add_command, add_group
-from cluster.config import Config
-from market.errors import InputError
+from raytrader.cli import Output, add_command, add_group
+from raytrader.config import Config
+from raytrader.errors import InputError
 
 __all__ = ["register", "parse_account", "build_venue"]
 
@@ -42,7 +42,7 @@ def parse_account(text: str) -> tuple[str, str, dict[str, Decimal]]:
     return key, secret, balances
 
 
-def _load_bars(data: str | None, sample: str | None, symbol: str | None):  # noqa: ANN202 - list[Bars]
+def _load_bars(data: str | None, sample: str | None, symbol: str | None):
     from market.io import read_bars  # noqa: PLC0415
     from market.samples import load_sample  # noqa: PLC0415
 
@@ -60,7 +60,7 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None):  # noq
     return bars
 
 
-def build_venue(args: argparse.Namespace):  # noqa: ANN201 - market.emulator.venue.Venue
+def build_venue(args: argparse.Namespace):
     """The venue described by the command-line flags (markets, keys, deposits, fees)."""
     from market.emulator.instruments import instrument_for  # noqa: PLC0415
     from market.emulator.matching import FeeSchedule  # noqa: PLC0415
@@ -119,7 +119,7 @@ def _speed(text: str) -> float:
         raise argparse.ArgumentTypeError(f"speed {text!r} must be a number or 'max'") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     group = add_group(sub, "exchange", "the Binance-dialect exchange emulator")
     p = add_command(group, "serve", _serve, "run one emulated venue on 127.0.0.1 until Ctrl-C")
     src = p.add_mutually_exclusive_group()

@@ -16,8 +16,8 @@ import sys
 import time
 
 from actors.keystore import Credentials, KeyStore, KeyStoreError
-from cluster.cli import Output, add_command, add_group
-from cluster.config import Config
+from raytrader.cli import Output, add_command, add_group
+from raytrader.config import Config
 
 __all__ = ["register", "read_credentials"]
 
@@ -63,7 +63,7 @@ def _remove(args: argparse.Namespace, config: Config) -> Output:
     return Output(data={"removed": args.name}, text=f"removed key {args.name}")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     group = add_group(sub, "keys", "exchange API keys, encrypted at rest (Fernet)")
     p = add_command(group, "add", _add, "encrypt and store an API key pair (read from stdin, env or a prompt)")
     p.add_argument("name", help="a name for this key, e.g. binance-main")

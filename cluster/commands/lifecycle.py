@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from cluster.cli import Output, add_command
-from cluster.config import Config
+from raytrader.cli import Output, add_command
+from raytrader.config import Config
 from cluster.lifecycle import down, up
-from cluster.state import redact_url
+from raytrader.state import redact_url
 from cluster.status import cluster_status
 
 __all__ = ["register"]
@@ -69,7 +69,7 @@ def _status(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=st, text="\n".join(lines), exit_code=0 if st["running"] else 1)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     add_command(sub, "up", _up, "start the local cluster: Ray head + dashboard on 127.0.0.1, private Redis",
                 "Start the local cluster (idempotent: what already runs is left alone).")
     add_command(sub, "down", _down, "stop exactly what `raytrader up` started")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from cluster.cli import Output, add_command
-from cluster.config import Config
+from raytrader.cli import Output, add_command
+from raytrader.config import Config
 from jobs.optimize_portfolio import add_optimize_arguments, plot_results, request_from_args, run_optimize_request
 
 __all__ = ["register", "format_result"]
@@ -50,7 +50,7 @@ def _optimize(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=result, text=text)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "optimize", _optimize,
                          "select assets by QAOA/VQE on a Qiskit simulator, beside the exact optimum")
     add_optimize_arguments(parser)

@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from cluster.cli import Output, add_command, add_group
-from cluster.config import Config
+from raytrader.cli import Output, add_command, add_group
+from raytrader.config import Config
 from cluster.lifecycle import ClusterError, live_state
 from cluster.rayenv import ray_token_headers
 
@@ -72,7 +72,7 @@ def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 3
     headers = {**ray_token_headers(), **({"Content-Type": "application/json"} if data is not None else {})}
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback dashboard from state
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             text = resp.read().decode()
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace").strip().splitlines()
@@ -107,7 +107,7 @@ def _summary(app: dict[str, Any] | None) -> dict[str, Any]:
 def _answers(base_url: str) -> bool:
     """True when the API route answers (a 401 JSON error without a token counts: the app is serving)."""
     try:
-        with urllib.request.urlopen(base_url + "/v1/health", timeout=3):  # noqa: S310 - loopback
+        with urllib.request.urlopen(base_url + "/v1/health", timeout=3):
             return True
     except urllib.error.HTTPError as exc:
         return exc.code == 401 and exc.headers.get("content-type", "").startswith("application/json")
@@ -129,7 +129,7 @@ def _base_url(config: Config) -> str:
     """The URL clients use: the replica's own port where it answers (direct ingress), else the proxy."""
     for port in range(config.serve.port, config.serve.port + 10):
         try:
-            with urllib.request.urlopen(_url(config, port) + "/-/routes", timeout=1) as resp:  # noqa: S310 - loopback
+            with urllib.request.urlopen(_url(config, port) + "/-/routes", timeout=1) as resp:
                 if APP_NAME in json.loads(resp.read().decode() or "{}").values():
                     return _url(config, port)
         except (urllib.error.URLError, OSError, ValueError):
@@ -238,7 +238,7 @@ def _status(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=data, text="\n".join(lines), exit_code=0 if summary["status"] == "RUNNING" else 1)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     group = add_group(sub, "serve", "the Ray Serve API (signals, strategies, health) on the local cluster")
     p = add_command(group, "up", _up, "deploy the API from cluster/serve.yaml, wait until it answers, print its URL")
     p.add_argument("--demo-token", action="store_true",

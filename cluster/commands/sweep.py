@@ -13,10 +13,10 @@ import argparse
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from cluster.cli import Output, add_command
-from cluster.config import Config
+from raytrader.cli import Output, add_command
+from raytrader.config import Config
 from cluster.lifecycle import live_state
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo"]
 
@@ -56,7 +56,8 @@ def format_sweep(r: dict[str, Any]) -> str:
     lines = [f"{r['strategy']} {r['search']} sweep on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']}), "
              f"fees {r['fees_bps']:g} bps",
              f"  {r['n_configs']} configs in {r['seconds']:.1f} s: {r['n_trials']} Ray Tune trial(s) x "
-             f"{r['trial_cpus']:g} CPU ({r.get('threads_per_trial', 1)} thread(s)), Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
+             f"{r['trial_cpus']:g} CPU ({r.get('threads_per_trial', 1)} thread(s)), "
+             f"Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
              f"  searched on {ins['bars']} bars {ins['start']} .. {ins['end']} (in-sample)"]
     opt = r.get("optuna")
     if opt:
@@ -152,7 +153,7 @@ def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=result, text=format_montecarlo(result))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     from jobs.montecarlo import add_montecarlo_arguments  # noqa: PLC0415
     from jobs.sweep import add_sweep_arguments  # noqa: PLC0415
     from jobs.walkforward import add_walkforward_arguments  # noqa: PLC0415

@@ -12,10 +12,10 @@ import argparse
 import redis as redis_lib
 
 from api.auth import SCOPES, create_token, list_tokens, parse_scopes, revoke_token
-from cluster.cli import Output, add_command, add_group
-from cluster.config import Config
+from raytrader.cli import Output, add_command, add_group
+from raytrader.config import Config
 from cluster.lifecycle import ClusterError
-from cluster.state import read_state, redact_url
+from raytrader.state import read_state, redact_url
 
 __all__ = ["register", "redis_client"]
 
@@ -60,7 +60,7 @@ def _revoke(args: argparse.Namespace, config: Config) -> Output:
     return Output(data={"revoked": info.name, "token_id": info.token_id}, text=f"revoked token {info.name}")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+def register(sub: argparse._SubParsersAction) -> None:
     group = add_group(sub, "tokens", "bearer tokens of the Serve API (stored hashed in Redis)")
     p = add_command(group, "add", _add, "create a token and print it once")
     p.add_argument("name", help="a unique name, e.g. notebook or grafana")

@@ -15,7 +15,7 @@ message into Binance's ``{"code": <code>, "msg": <message>}`` body with HTTP
 
 from __future__ import annotations
 
-from market.errors import InputError
+from raytrader.errors import InputError
 
 __all__ = [
     "EmulatorError",

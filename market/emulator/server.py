@@ -39,9 +39,9 @@ import json
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Awaitable, Callable
+from typing import Callable
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -233,7 +233,7 @@ class EmulatorServer:
             self._loop = loop
             try:
                 loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the caller below
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
                 errors.append(exc)
                 ready.set()
                 return

@@ -23,7 +23,7 @@ from market.emulator.book import Instrument
 from market.emulator.errors import BadParameter, UnknownSymbol
 from market.emulator.matching import FeeSchedule, MatchingEngine
 from market.emulator.replay import MarketReplay, ReplayConfig
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.resample import resample
 from market.timeframe import parse_timeframe
 

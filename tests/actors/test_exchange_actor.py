@@ -63,7 +63,7 @@ def advance(side: Venueside, minutes: float, steps: int = 1) -> None:
             time.sleep(0.12)  # > the stream hub's 50 ms publishing tick
 
 
-def call(ref, timeout: float = 60):  # noqa: ANN001, ANN201
+def call(ref, timeout: float = 60):
     import ray
 
     return ray.get(ref, timeout=timeout)
@@ -78,7 +78,7 @@ def keystore_home() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def venues(ray_session, keystore_home: Path) -> Iterator[dict[str, Venueside]]:  # noqa: ANN001
+def venues(ray_session, keystore_home: Path) -> Iterator[dict[str, Venueside]]:
     from actors.exchange import ExchangeActor, ExchangeConfig
 
     plan = {"binance": ("0", FaultConfig()), "binanceus": ("5", FaultConfig()),
@@ -107,7 +107,7 @@ def venues(ray_session, keystore_home: Path) -> Iterator[dict[str, Venueside]]: 
                 side.server.__exit__(None, None, None)
 
 
-def poll_until(actor, stream: str, pred, timeout: float = 30.0, after: int = 0) -> list:  # noqa: ANN001
+def poll_until(actor, stream: str, pred, timeout: float = 30.0, after: int = 0) -> list:
     """Everything published on ``stream`` after ``after`` until ``pred(items)`` holds."""
     items: list = []
     deadline = time.monotonic() + timeout
@@ -251,7 +251,7 @@ def test_bars_skipped_by_the_stream_are_recovered_over_rest(venues: dict[str, Ve
 
 
 def test_the_canary_secret_never_leaves_the_actor(venues: dict[str, Venueside], keystore_home: Path,
-                                                  cluster) -> None:  # noqa: ANN001
+                                                  cluster) -> None:
     """Runs last: by now the key signed dozens of requests on three venues (they verify its HMAC)."""
     from ray.util.state import list_actors, list_tasks, list_workers
 

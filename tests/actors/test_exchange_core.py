@@ -27,7 +27,7 @@ from actors.exchange_core import (
     trade_id_gap,
 )
 from actors.messages import GapDetected, MarketEvent, OrderIntent, OrderIntentError, OrderUpdate, TradeTick
-from market.errors import InputError
+from raytrader.errors import InputError
 
 INTENT = OrderIntent("binance", "XRP/ETH", "buy", "limit", 10, "intent-1", 0.001)
 
@@ -132,7 +132,7 @@ POLICY = ResolutionPolicy(max_queries=10, backoff_s=0.2, max_backoff_s=2.0, recv
                           not_found_confirmations=2)
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
@@ -178,7 +178,7 @@ def test_place_order_outcomes() -> None:
     async def ok() -> OrderUpdate:
         return _venue_order()
 
-    def raising(exc: BaseException):  # noqa: ANN202
+    def raising(exc: BaseException):
         async def submit() -> OrderUpdate:
             raise exc
         return submit

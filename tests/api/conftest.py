@@ -88,7 +88,7 @@ class LiveApi:
 
 
 @pytest.fixture(scope="package")
-def live_api(cluster, ray_session) -> Iterator[LiveApi]:  # noqa: ANN001
+def live_api(cluster, ray_session) -> Iterator[LiveApi]:
     """The API on Ray Serve, deployed once for the package: app ``rt-api`` at ``/`` (allowlist 127.0.0.1)
     and app ``rt-api-deny`` at ``/deny`` (allowlist 10.0.0.0/8 only), on a free port on 127.0.0.1.
 
@@ -100,7 +100,7 @@ def live_api(cluster, ray_session) -> Iterator[LiveApi]:  # noqa: ANN001
     from api.settings import ApiSettings
 
     from cluster.commands.serve import proxy_port
-    from cluster.config import load_config
+    from raytrader.config import load_config
 
     port = proxy_port(load_config())  # the port `raytrader serve up` gives the proxy, so the CLI test can reuse it
     serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -14,7 +14,7 @@ from api.auth import (
     parse_allowlist, parse_scopes, revoke_token,
 )
 from api.ratelimit import BucketState, take
-from market.errors import InputError
+from raytrader.errors import InputError
 
 
 def test_scopes() -> None:

@@ -72,7 +72,7 @@ def test_batch_equals_single_calls(live_api: LiveApi) -> None:
     items = [(f"S{i}", bars_payload(120, seed=i), {"fast": 4 + i, "slow": 30}) for i in range(4)]
     results = client.batch("sma_cross", items)
     assert [r["symbol"] for r in results] == ["S0", "S1", "S2", "S3"]
-    for (symbol, bars, params), result in zip(items, results):
+    for (_symbol, bars, params), result in zip(items, results):
         single = client.signal("sma_cross", bars, params)
         assert {k: result[k] for k in single} == single
 

@@ -14,12 +14,12 @@ from tests.api.conftest import bars_payload
 
 
 @pytest.fixture(scope="module")
-def bars():  # noqa: ANN201
+def bars():
     return to_bars(BarsIn(**bars_payload(400, seed=3)))
 
 
 @pytest.mark.parametrize("name", [n for n in list_strategies() if not get_strategy(n).multi_asset])
-def test_position_equals_the_strategy_run_on_the_same_bars(name: str, bars) -> None:  # noqa: ANN001
+def test_position_equals_the_strategy_run_on_the_same_bars(name: str, bars) -> None:
     record = get_strategy(name)
     expected = record.run(bars, {})
     signal = compute_signal(name, bars, {})
@@ -28,7 +28,7 @@ def test_position_equals_the_strategy_run_on_the_same_bars(name: str, bars) -> N
     assert signal.params == record.defaults()
 
 
-def test_positions_follow_the_series_bar_by_bar(bars) -> None:  # noqa: ANN001
+def test_positions_follow_the_series_bar_by_bar(bars) -> None:
     expected = get_strategy("sma_cross").run(bars, {"fast": 5, "slow": 20})
     got = [compute_signal("sma_cross", bars.take(slice(0, t + 1)), {"fast": 5, "slow": 20}).position
            for t in range(20, len(bars))]
@@ -36,7 +36,7 @@ def test_positions_follow_the_series_bar_by_bar(bars) -> None:  # noqa: ANN001
     assert {0.0, 1.0} <= set(got)  # the series does cross: both states are exercised
 
 
-def test_indicators_are_the_moving_averages_at_the_last_bar(bars) -> None:  # noqa: ANN001
+def test_indicators_are_the_moving_averages_at_the_last_bar(bars) -> None:
     s = compute_signal("sma_cross", bars, {"fast": 7, "slow": 25})
     assert s.indicators["sma_fast"] == pytest.approx(sma(bars.close, 7)[-1], rel=1e-12)
     assert s.indicators["sma_slow"] == pytest.approx(sma(bars.close, 25)[-1], rel=1e-12)
@@ -50,7 +50,7 @@ def test_bar_time_is_iso_utc() -> None:
     assert iso_utc(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
 
 
-def test_input_errors_are_named(bars) -> None:  # noqa: ANN001
+def test_input_errors_are_named(bars) -> None:
     with pytest.raises(UnknownStrategyError):
         compute_signal("nope", bars, {})
     with pytest.raises(ParamError) as err:
@@ -76,7 +76,7 @@ def test_signal_without_timeframe_equals_the_signal_on_the_inferred_one(name: st
     assert inferred == explicit
 
 
-def _request(body: bytes, content_type: str | None = "application/json"):  # noqa: ANN202
+def _request(body: bytes, content_type: str | None = "application/json"):
     from starlette.requests import Request
 
     headers = [(b"content-type", content_type.encode())] if content_type else []
@@ -92,7 +92,7 @@ def _request(body: bytes, content_type: str | None = "application/json"):  # noq
     return Request({"type": "http", "method": "POST", "path": "/", "headers": headers}, receive)
 
 
-def _read(body: bytes, content_type: str | None = "application/json"):  # noqa: ANN202
+def _read(body: bytes, content_type: str | None = "application/json"):
     import asyncio
 
     from api.body import read_model

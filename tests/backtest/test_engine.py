@@ -15,7 +15,7 @@ from backtest.errors import (
     UnknownFillError,
 )
 from backtest.trades import trade_to_json
-from market.errors import InputError
+from raytrader.errors import InputError
 from tests._bars import FIVE_MIN_MS, T0_MS, bars_from_close
 
 # five bars; fees 10 bps -> f = 0.001

@@ -16,7 +16,7 @@ CLOSE = [100.0, 105.0, 115.0, 125.0, 130.0]
 BARS = bars_from_close(CLOSE, OPEN)
 
 
-def ohlc(rows, volume=None) -> Bars:  # noqa: ANN001
+def ohlc(rows, volume=None) -> Bars:
     """5m bars from (open, high, low, close) rows."""
     arr = np.asarray(rows, dtype=np.float64)
     n = arr.shape[0]
@@ -140,7 +140,7 @@ def test_participation_is_capped_at_the_whole_bar_and_zero_volume_pays_k():
 
 
 # ------------------------------------------------------------------ stops
-def _flat_then(rows):  # noqa: ANN001, ANN202
+def _flat_then(rows):
     """Bar 0 (100 everywhere) then ``rows``; target 1 from bar 0 enters at bar 1's open."""
     return ohlc([[100, 100, 100, 100], *rows])
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from backtest.lookahead import LookaheadInputError, LookaheadReport, check_lookahead
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies import get_strategy, list_strategies
 from strategies.mtf_trend import MTF_TREND
 from strategies.params import ParamSpec
@@ -12,7 +12,7 @@ from strategies.registry import Strategy
 from tests.strategies._data import alt_panel, eth_ltc, sample
 
 
-def _data(record: Strategy, single: str = "ETH-BTC-5m"):  # noqa: ANN202
+def _data(record: Strategy, single: str = "ETH-BTC-5m"):
     if not record.multi_asset:
         return sample(single)
     return eth_ltc() if record.max_assets == 2 else alt_panel()
@@ -42,7 +42,7 @@ def test_single_asset_strategies_also_pass_on_daily_bitcoin(name):
 # ----------------------------------------------------------------------------- leaky strategies
 
 
-def _next_close_up(bars, hold):  # noqa: ANN001, ANN202
+def _next_close_up(bars, hold):
     """Leaky on purpose: long at bar t when close[t + 1] > close[t] (the last bar sees nothing)."""
     close = np.asarray(bars.close)
     out = np.zeros(close.shape[0])
@@ -50,7 +50,7 @@ def _next_close_up(bars, hold):  # noqa: ANN001, ANN202
     return out
 
 
-def _record(name, fn, **kw):  # noqa: ANN001, ANN202, ANN003
+def _record(name, fn, **kw):
     return Strategy(name=name, doc="leaky on purpose", fn=fn,
                     params=(ParamSpec(name="hold", kind="int", low=1, high=5, default=1),),
                     min_bars=lambda p: 10, **kw)
@@ -71,7 +71,7 @@ def test_a_strategy_that_reads_the_next_close_is_caught_at_the_first_bar_it_leak
     assert not check_lookahead(leaky, bars).ok  # default points catch it too
 
 
-def _centred_mean_sign(bars, hold):  # noqa: ANN001, ANN202
+def _centred_mean_sign(bars, hold):
     """Leaky on purpose, subtly: a centred (two-sided) 5-bar moving average."""
     close = np.asarray(bars.close)
     smooth = np.convolve(close, np.ones(5) / 5, mode="same")
@@ -83,9 +83,9 @@ def test_a_centred_moving_average_is_caught():
     assert not report.ok and report.first_bad_bar is not None
 
 
-def _mtf_with_partial_bins(bars, hold):  # noqa: ANN001, ANN202
+def _mtf_with_partial_bins(bars, hold):
     """Leaky on purpose: mtf_trend's HTF trend, but taking the current, still-forming bin."""
-    from strategies.indicators import ema  # noqa: PLC0415
+    from strategies.indicators import ema
 
     ts, close = np.asarray(bars.timestamp), np.asarray(bars.close)
     label = ts - ts % (12 * 300_000)
@@ -104,7 +104,7 @@ def test_using_an_incomplete_higher_timeframe_bar_is_caught():
     assert check_lookahead(MTF_TREND, bars).ok  # the real one waits for the bin to complete
 
 
-def _future_winner(bars, hold):  # noqa: ANN001, ANN202
+def _future_winner(bars, hold):
     """Leaky multi-asset strategy: all-in on the asset with the best *next* return."""
     close = np.column_stack([np.asarray(b.close) for b in bars])
     out = np.zeros_like(close)

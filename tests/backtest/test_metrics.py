@@ -82,7 +82,7 @@ from backtest.trades import Trade  # noqa: E402
 T0 = 1_515_542_400_000
 
 
-def _t(pnl, *, open_=False):  # noqa: ANN001, ANN202
+def _t(pnl, *, open_=False):
     return Trade(entry_time=T0, exit_time=None if open_ else T0 + 1, entry_price=1.0,
                  exit_price=None if open_ else 1.0, side="long", units=1.0, pnl=pnl, return_pct=pnl)
 

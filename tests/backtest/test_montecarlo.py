@@ -18,7 +18,7 @@ from backtest.montecarlo import (
     summarize_paths,
     trade_multipliers,
 )
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import load_sample
 from strategies.sma_cross import sma_cross
 
@@ -30,14 +30,14 @@ def backtest():
     return bars, res
 
 
-def _multipliers(res):  # noqa: ANN001, ANN202
+def _multipliers(res):
     entry = np.searchsorted(res.timestamp, [t.entry_time for t in res.trades])
     exit_ = np.asarray([-1 if t.exit_time is None else np.searchsorted(res.timestamp, t.exit_time)
                         for t in res.trades])
     return trade_multipliers(res.equity, entry, exit_, res.initial_cash)
 
 
-def test_trade_multipliers_compound_to_the_backtests_return(backtest) -> None:  # noqa: ANN001
+def test_trade_multipliers_compound_to_the_backtests_return(backtest) -> None:
     _, res = backtest
     g = _multipliers(res)
     assert g.shape == (res.n_trades,) and res.n_trades > 50
@@ -47,7 +47,7 @@ def test_trade_multipliers_compound_to_the_backtests_return(backtest) -> None:  
     assert g[0] == pytest.approx(1.0 + first.pnl / res.initial_cash, rel=1e-12)
 
 
-def test_shuffling_trades_keeps_the_return_and_moves_the_drawdown(backtest) -> None:  # noqa: ANN001
+def test_shuffling_trades_keeps_the_return_and_moves_the_drawdown(backtest) -> None:
     _, res = backtest
     g = _multipliers(res)
     paths = simulate_trades(g, n_paths=500, seed=1)
@@ -68,7 +68,7 @@ def test_ruin_is_flagged_when_equity_touches_the_level() -> None:
     assert summarize_paths(paths)["prob_ruin"] == 1.0 and summarize_paths(safe)["prob_ruin"] == 0.0
 
 
-def test_a_single_full_length_block_is_a_rotation_of_the_series(backtest) -> None:  # noqa: ANN001
+def test_a_single_full_length_block_is_a_rotation_of_the_series(backtest) -> None:
     _, res = backtest
     r = bar_returns(res.equity, res.initial_cash)
     paths = simulate_block_bootstrap(r, n_paths=20, block_bars=len(r), seed=2, periods_per_year=105_120)
@@ -78,7 +78,7 @@ def test_a_single_full_length_block_is_a_rotation_of_the_series(backtest) -> Non
     assert np.allclose(paths.sharpe, expected_sharpe, rtol=1e-9)
 
 
-def test_block_bootstrap_distribution_and_summary(backtest) -> None:  # noqa: ANN001
+def test_block_bootstrap_distribution_and_summary(backtest) -> None:
     _, res = backtest
     r = bar_returns(res.equity, res.initial_cash)
     paths = simulate_block_bootstrap(r, n_paths=2000, block_bars=288, seed=0, periods_per_year=105_120)
@@ -101,7 +101,7 @@ def test_block_bootstrap_distribution_and_summary(backtest) -> None:  # noqa: AN
     (lambda: simulate_block_bootstrap(np.array([0.1, -0.1]), n_paths=5, block_bars=3), "block_bars"),
     (lambda: simulate_block_bootstrap(np.array([0.1, -1.0]), n_paths=5, block_bars=1), "returns"),
 ])
-def test_bad_settings_are_named_errors(call, field: str) -> None:  # noqa: ANN001
+def test_bad_settings_are_named_errors(call, field: str) -> None:
     with pytest.raises(MonteCarloError, match=field) as err:
         call()
     assert isinstance(err.value, InputError)

@@ -11,7 +11,7 @@ from backtest.errors import AlignmentError, FeeError, WeightsError
 from backtest.metrics import max_drawdown, sharpe, total_return
 from backtest.portfolio import align_bars, panel_from_close, run_portfolio
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import load_sample, load_sample_frame
 from strategies.sma_cross import sma_cross
 from tests._bars import FIVE_MIN_MS, T0_MS, bars_from_close
@@ -19,7 +19,7 @@ from tests._bars import FIVE_MIN_MS, T0_MS, bars_from_close
 ALTS = ("ADA", "DASH", "ETC", "ETH", "LTC", "NXT", "TRX", "XLM", "XMR", "ZEC")
 
 
-def _bars(close, open_, symbol, ts=None):  # noqa: ANN001, ANN202
+def _bars(close, open_, symbol, ts=None):
     b = bars_from_close(close, open_)
     if ts is not None:
         b = Bars(timestamp=ts, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume,
@@ -89,7 +89,7 @@ def test_one_asset_portfolio_equals_the_single_asset_engine(fill, scale):
     assert port.fees_paid == pytest.approx(single.fees_paid, rel=1e-10)
 
 
-def _reference(open_, close, weights, fee, cash):  # noqa: ANN001, ANN202
+def _reference(open_, close, weights, fee, cash):
     """Plain-Python shared-cash loop (fill at the next open, fixed-point fee), written from the docstring."""
     n, m = close.shape
     units, held, out = np.zeros(m), np.zeros(m), np.empty(n)

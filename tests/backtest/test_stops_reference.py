@@ -20,7 +20,7 @@ from market.bars import Bars
 from tests._bars import FIVE_MIN_MS, T0_MS
 
 
-def reference(o, h, l, c, target, *, fee, fill, sl, tp, tsl, cash0=10_000.0):  # noqa: ANN001, ANN201, E741
+def reference(o, h, l, c, target, *, fee, fill, sl, tp, tsl, cash0=10_000.0):
     """Trades ``(entry_i, exit_i or None, side, entry_price, exit_price, reason)`` and equity per bar."""
     cash, units, held = cash0, 0.0, 0.0
     trades: list[list] = []
@@ -82,7 +82,7 @@ def reference(o, h, l, c, target, *, fee, fill, sl, tp, tsl, cash0=10_000.0):  #
 
 
 @st.composite
-def scenario(draw):  # noqa: ANN001, ANN201
+def scenario(draw):
     n = draw(st.integers(8, 60))
     steps = draw(st.lists(st.floats(-0.04, 0.04), min_size=n, max_size=n))
     gaps = draw(st.lists(st.floats(-0.03, 0.03), min_size=n, max_size=n))
@@ -105,8 +105,8 @@ def scenario(draw):  # noqa: ANN001, ANN201
 
 @settings(max_examples=300)
 @given(scenario())
-def test_engine_stops_equal_the_reference(case) -> None:  # noqa: ANN001
-    o, h, l, c, target, stops, fill, fee = case  # noqa: E741
+def test_engine_stops_equal_the_reference(case) -> None:
+    o, h, l, c, target, stops, fill, fee = case
     n = len(c)
     bars = Bars(timestamp=T0_MS + FIVE_MIN_MS * np.arange(n, dtype=np.int64), open=o, high=h, low=l, close=c,
                 volume=np.ones(n), symbol="TEST/USDT", timeframe="5m", venue="test")
@@ -129,7 +129,7 @@ def test_the_reference_itself_on_a_hand_case() -> None:
     """Long from bar 1's open at 100; bar 2 trades down through the 5 % stop: exit at 95, not at the low."""
     o = np.array([100.0, 100.0, 99.0, 96.0])
     h = np.array([100.0, 101.0, 99.5, 97.0])
-    l = np.array([100.0, 99.0, 94.0, 95.0])  # noqa: E741
+    l = np.array([100.0, 99.0, 94.0, 95.0])
     c = np.array([100.0, 100.0, 96.0, 96.0])
     trades, _ = reference(o, h, l, c, np.array([1.0, 1.0, 1.0, 1.0]), fee=0.0, fill="open", sl=0.05, tp=None,
                           tsl=None)

@@ -21,7 +21,7 @@ from backtest.sweep import (
     sample_configs,
     sweep_sma_cross,
 )
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import load_sample
 from strategies.errors import InsufficientDataError, ParamError, UnknownStrategyError
 from strategies.registry import get_strategy
@@ -99,7 +99,7 @@ def test_random_sample_is_seeded_distinct_and_inside_the_space() -> None:
 
 # ------------------------------------------------------------------------------------ exactness
 
-def _one_by_one(bars, params, fees_bps, fill):  # noqa: ANN001, ANN202
+def _one_by_one(bars, params, fees_bps, fill):
     """The reference, spelled out: strategy function + engine + metrics, per configuration."""
     rows = []
     for fast, slow in params.tolist():
@@ -123,7 +123,7 @@ def test_kernel_equals_engine_config_by_config_bit_for_bit(sample: str, fill: st
     assert got.n_trades.max() > 50 and np.ptp(got.total_return) > 0.1  # the grid really varies
 
 
-def test_the_780_grid_equals_the_reference_path(eth) -> None:  # noqa: ANN001
+def test_the_780_grid_equals_the_reference_path(eth) -> None:
     names, params = expand_grid(SMA, parse_grid(["fast=5:200:5", "slow=5:200:5"]))
     got = evaluate_configs(eth, SMA, names, params, timeframe_ms=eth.timeframe_ms, fees_bps=10.0)
     want = reference_evaluate(eth, SMA, names, params, timeframe_ms=eth.timeframe_ms, fees_bps=10.0)
@@ -149,7 +149,7 @@ def test_a_flat_grid_and_a_short_series() -> None:
         evaluate_configs(flat, SMA, ("fast", "slow"), np.array([[2, 10], [2, 40]]), timeframe_ms=300_000)
 
 
-def test_bad_kernel_inputs_are_named_errors(eth) -> None:  # noqa: ANN001
+def test_bad_kernel_inputs_are_named_errors(eth) -> None:
     with pytest.raises(ParamError, match="fast < slow"):
         sweep_sma_cross(eth, np.array([10]), np.array([10]), timeframe_ms=300_000)
     with pytest.raises(ParamError, match="slow"):
@@ -164,7 +164,7 @@ def test_bad_kernel_inputs_are_named_errors(eth) -> None:  # noqa: ANN001
         get_strategy("no_such_strategy")
 
 
-def test_results_concatenate_and_export_columns(eth) -> None:  # noqa: ANN001
+def test_results_concatenate_and_export_columns(eth) -> None:
     _, params = expand_grid(SMA, parse_grid(["fast=5,10", "slow=20,40"]))
     whole = evaluate_configs(eth, SMA, ("fast", "slow"), params, timeframe_ms=eth.timeframe_ms, fees_bps=10)
     parts = [evaluate_configs(eth, SMA, ("fast", "slow"), params[i:i + 1], timeframe_ms=eth.timeframe_ms, fees_bps=10)
@@ -176,7 +176,7 @@ def test_results_concatenate_and_export_columns(eth) -> None:  # noqa: ANN001
     assert list(cols) == ["fast", "slow", *METRICS] and cols["fast"].tolist() == [5, 5, 10, 10]
 
 
-def test_threads_do_not_change_a_single_number(eth) -> None:  # noqa: ANN001
+def test_threads_do_not_change_a_single_number(eth) -> None:
     names, params = expand_grid(SMA, parse_grid(["fast=5:200:15", "slow=5:200:15"]))
     one = evaluate_configs(eth, SMA, names, params, timeframe_ms=eth.timeframe_ms, fees_bps=10.0)
     for fill in ("open", "close"):

@@ -43,7 +43,7 @@ def _signals(target: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
     return entries, exits
 
 
-def _vectorbt(bars, target: np.ndarray, fill: str):  # noqa: ANN001, ANN202
+def _vectorbt(bars, target: np.ndarray, fill: str):
     index = pd.DatetimeIndex(pd.to_datetime(bars.timestamp, unit="ms", utc=True))
     entries, exits = _signals(target, 1 if fill == "open" else 0)
     price = bars.open if fill == "open" else bars.close

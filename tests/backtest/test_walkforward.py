@@ -19,7 +19,7 @@ from backtest.walkforward import (
     run_fold,
     summarize,
 )
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import load_sample
 from strategies.errors import InsufficientDataError
 from strategies.registry import get_strategy
@@ -63,7 +63,7 @@ def test_a_fold_picks_the_in_sample_best_and_reports_it_out_of_sample() -> None:
     train = bars.take(slice(fold.train_start, fold.train_end))
     test = bars.take(slice(fold.test_start, fold.test_end))
 
-    def stats(b, fast, slow):  # noqa: ANN001, ANN202
+    def stats(b, fast, slow):
         return summary(run_backtest(b, sma_cross(b, fast=fast, slow=slow), fees_bps=10), b.timeframe_ms)
 
     sharpes = [stats(train, f, s)["sharpe"] for f, s in params.tolist()]

@@ -13,8 +13,8 @@ from cluster.cli import build_parser, main
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = []
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 found.append((*prefix, name))
                 found += _commands(sub, (*prefix, name))
@@ -46,8 +46,8 @@ def test_every_leaf_command_takes_json(command: tuple[str, ...]) -> None:
     parser = build_parser()
     sub = parser
     for name in command:
-        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[name]  # noqa: SLF001
-    assert any("--json" in a.option_strings for a in sub._actions), f"{' '.join(command)} has no --json"  # noqa: SLF001
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    assert any("--json" in a.option_strings for a in sub._actions), f"{' '.join(command)} has no --json"
 
 
 @pytest.mark.parametrize("argv", [["frobnicate"], ["up", "--bogus"], ["backtest", "--fees-bps", "ten"],

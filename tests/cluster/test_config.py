@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import ConfigError, load_config
-from market.errors import InputError
+from raytrader.config import ConfigError, load_config
+from raytrader.errors import InputError
 
 
 def test_defaults_are_loopback_and_derive_the_store(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ import pytest
 import redis
 
 from cluster.cli import main
-from cluster.config import load_config
+from raytrader.config import load_config
 from cluster.lifecycle import down, session_members
-from cluster.state import read_state
+from raytrader.state import read_state
 from tests.conftest import cluster_env
 
 
@@ -81,7 +81,7 @@ def test_up_twice_then_down_leaves_nothing(own_cluster_home: Path, capsys: pytes
     assert config.cluster.home == home
 
 
-def _same(pid: int, leaders: list) -> bool:  # noqa: ANN001
+def _same(pid: int, leaders: list) -> bool:
     """True if ``pid`` is still a live (non-zombie) process of one of our sessions."""
     try:
         return (psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -104,7 +104,7 @@ def test_up_refuses_a_port_taken_by_someone_else(own_cluster_home: Path, capsys:
     assert read_state(home) is None
 
 
-def test_shared_cluster_redis_is_private_persistent_and_loopback(cluster) -> None:  # noqa: ANN001
+def test_shared_cluster_redis_is_private_persistent_and_loopback(cluster) -> None:
     rec = cluster.redis
     assert rec.managed and rec.host == "127.0.0.1"
     client = redis.Redis.from_url(rec.url())
@@ -122,7 +122,7 @@ def test_shared_cluster_redis_is_private_persistent_and_loopback(cluster) -> Non
         wrong.ping()
 
 
-def test_secrets_stay_out_of_files_and_output(cluster, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_secrets_stay_out_of_files_and_output(cluster, capsys: pytest.CaptureFixture[str]) -> None:
     home = load_config().cluster.home
     state_file = home / "state.json"
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
@@ -140,7 +140,7 @@ def test_secrets_stay_out_of_files_and_output(cluster, capsys: pytest.CaptureFix
         assert password not in log.read_text(errors="replace")
 
 
-def test_dashboard_is_loopback_and_demands_the_token(cluster) -> None:  # noqa: ANN001
+def test_dashboard_is_loopback_and_demands_the_token(cluster) -> None:
     import urllib.error
     import urllib.request
 
@@ -150,5 +150,5 @@ def test_dashboard_is_loopback_and_demands_the_token(cluster) -> None:  # noqa: 
     listeners = [c for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port]
     assert listeners and all(c.laddr.ip == "127.0.0.1" for c in listeners)
     with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(url + "/api/jobs/", timeout=5)  # noqa: S310 - loopback
+        urllib.request.urlopen(url + "/api/jobs/", timeout=5)
     assert err.value.code == 401

@@ -1,4 +1,4 @@
-"""cluster.ports: free loopback ports and the open-port probe, against real sockets."""
+"""raytrader.ports: free loopback ports and the open-port probe, against real sockets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from cluster.ports import free_port, free_port_block, port_open
+from raytrader.ports import free_port, free_port_block, port_open
 
 
 def test_a_free_port_can_be_bound_and_then_probes_open() -> None:

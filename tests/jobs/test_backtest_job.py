@@ -6,7 +6,7 @@ import pytest
 
 import strategies  # noqa: F401 - registers the built-in strategies
 from jobs.backtest import BacktestRequest, run_backtest_request
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.registry import get_strategy, list_strategies
 
 SINGLE = [n for n in list_strategies() if not get_strategy(n).multi_asset]
@@ -35,19 +35,19 @@ def test_multi_asset_strategy_is_refused_with_a_named_error() -> None:
 
 
 def _cli_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
-    import json  # noqa: PLC0415
+    import json
 
-    from cluster import cli  # noqa: PLC0415
+    from cluster import cli
 
     assert cli.main(["backtest", *argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_pairs_trading_runs_on_two_samples_through_the_shared_cash_engine(capsys: pytest.CaptureFixture[str]) -> None:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from backtest.portfolio import align_bars as to_panel, run_portfolio  # noqa: PLC0415
-    from market.samples import load_sample  # noqa: PLC0415
+    from backtest.portfolio import align_bars as to_panel, run_portfolio
+    from market.samples import load_sample
 
     out = _cli_json(["--strategy", "pairs_trading", "--sample", "ETH-BTC-5m", "--sample", "LTC-BTC-5m"], capsys)
     assert out["symbols"] == ["ETH/BTC", "LTC/BTC"] and out["bars"] == 5760
@@ -85,7 +85,7 @@ def test_xs_momentum_takes_several_samples(capsys: pytest.CaptureFixture[str]) -
     (["--strategy", "sma_cross", "--sample", "ETH-BTC-5m", "--sample", "LTC-BTC-5m"], "takes one series"),
 ])
 def test_multi_asset_bad_input_exits_2(argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from cluster import cli  # noqa: PLC0415
+    from cluster import cli
 
     assert cli.main(["backtest", *argv]) == 2
     err = capsys.readouterr().err.strip()

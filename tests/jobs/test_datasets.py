@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from jobs.datasets import read_bars_dataset
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import load_sample
 from market.store import ParquetStore
 
 
-def test_store_reads_back_as_a_ray_dataset(ray_session, tmp_path: Path) -> None:  # noqa: ANN001
+def test_store_reads_back_as_a_ray_dataset(ray_session, tmp_path: Path) -> None:
     store = ParquetStore(tmp_path / "store")
     eth, ltc = load_sample("ETH-BTC-5m"), load_sample("LTC-BTC-5m")
     store.write(eth)

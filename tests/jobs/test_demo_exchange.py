@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from jobs.demo_exchange import DemoExchangeRequest, main
-from market.errors import InputError
+from raytrader.errors import InputError
 from tests.conftest import REPO
 
 
@@ -22,7 +22,7 @@ def test_bad_input_exits_2_before_ray(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.ray
-def test_demo_job_streams_trades_and_reports_fills_on_two_venues(cluster) -> None:  # noqa: ANN001
+def test_demo_job_streams_trades_and_reports_fills_on_two_venues(cluster) -> None:
     proc = subprocess.run([sys.executable, "-m", "jobs.demo_exchange", "--seconds", "1.5", "--json",
                            "--address", cluster.ray.gcs_address], cwd=REPO, env=dict(os.environ),
                           capture_output=True, text=True, timeout=120)

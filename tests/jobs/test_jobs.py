@@ -17,7 +17,7 @@ from jobs.demo import demo_samples
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "SUCCEEDED"
@@ -65,7 +65,7 @@ def test_demo_without_a_cluster_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "raytrader up" in capsys.readouterr().err
 
 
-def test_plain_ray_job_submit_with_working_dir(cluster) -> None:  # noqa: ANN001
+def test_plain_ray_job_submit_with_working_dir(cluster) -> None:
     ray_cli = Path(sys.executable).with_name("ray")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     proc = subprocess.run(

@@ -35,7 +35,7 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict:
     return json.loads(lines[0])
 
 
-def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_session, tmp_path: Path,  # noqa: ANN001
+def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_session, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     grid = ["-g", "fast=5:40:5", "-g", "slow=10:100:10"]
     assert cli.main(["sweep", "--sample", "ETH-BTC-5m", *grid, "--fees-bps", "10", "--trials", "2", "--trial-cpus", "0.5",
@@ -75,7 +75,7 @@ def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_sessio
     assert not list(run.rglob("events.out.tfevents*")) and not list(run.rglob("progress.csv"))
 
 
-def test_random_search_samples_the_space(commands, ray_session, tmp_path: Path,  # noqa: ANN001
+def test_random_search_samples_the_space(commands, ray_session, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["sweep", "--sample", "ALT-BTC-1m", "-g", "fast=5:200:5", "-g", "slow=5:200:5", "--search",
                      "random", "--samples", "9", "--seed", "1", "--trials", "2", "--trial-cpus", "0.5",
@@ -96,7 +96,7 @@ def test_random_search_samples_the_space(commands, ray_session, tmp_path: Path, 
     (["-g", "fast=5", "-g", "slow=900:1000:100", "--sample", "BTC-USD-1d", "--data", "x"], "not allowed"),
     (["-g", "speed=1:3"], "speed"),
 ])
-def test_sweep_bad_input_exits_2_with_one_line(commands, argv: list[str], reason: str,  # noqa: ANN001
+def test_sweep_bad_input_exits_2_with_one_line(commands, argv: list[str], reason: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     try:
         code = cli.main(["sweep", *argv])
@@ -107,7 +107,7 @@ def test_sweep_bad_input_exits_2_with_one_line(commands, argv: list[str], reason
     assert reason in err and len(err.splitlines()) == 1
 
 
-def test_too_few_bars_exits_2_before_ray(commands, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_too_few_bars_exits_2_before_ray(commands, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bars = load_sample("ETH-BTC-5m")
     path = tmp_path / "short.csv"
     bars.take(slice(0, 150)).to_frame().to_csv(path, index=False)
@@ -116,7 +116,7 @@ def test_too_few_bars_exits_2_before_ray(commands, tmp_path: Path, capsys: pytes
     assert "needs at least 201 bars" in capsys.readouterr().err
 
 
-def test_walkforward_and_montecarlo_commands(commands, ray_session, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_walkforward_and_montecarlo_commands(commands, ray_session, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["walkforward", "--sample", "ETH-BTC-5m", "-g", "fast=5:30:5", "-g", "slow=40:120:20",
                      "--folds", "3", "--train-bars", "2400", "--json"]) == 0
     wf = _json(capsys)
@@ -143,7 +143,7 @@ def test_walkforward_and_montecarlo_commands(commands, ray_session, capsys: pyte
     assert "--paths" in capsys.readouterr().err
 
 
-def test_demo_walkforward_gives_an_out_of_sample_table(ray_session) -> None:  # noqa: ANN001
+def test_demo_walkforward_gives_an_out_of_sample_table(ray_session) -> None:
     out = demo_walkforward()
     assert len(out["pairs"]) == 10 and len(out["table"]) == 40
     row = out["table"][0]
@@ -152,7 +152,7 @@ def test_demo_walkforward_gives_an_out_of_sample_table(ray_session) -> None:  # 
     assert 0 < out["seconds"] < 120  # ~1 s on an idle 2-core machine; a loose bound, as a busy shared one took 26 s
 
 
-def test_sweep_as_a_plain_ray_job(cluster, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sweep_as_a_plain_ray_job(cluster, tmp_path: Path) -> None:
     entry = (f"python -m jobs.sweep --sample XRP-ETH-1m -g fast=5:20:5 -g slow=30:60:10 --trials 2 --trial-cpus 0.5 "
              f"--out {tmp_path} --json")
     outcome = submit_and_wait(cluster.ray.dashboard_url, entry, name="sweep", timeout_s=240, show_progress=False)
@@ -163,8 +163,8 @@ def test_sweep_as_a_plain_ray_job(cluster, tmp_path: Path) -> None:  # noqa: ANN
 
 
 def test_job_module_bad_input_exits_2_without_ray() -> None:
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import subprocess
+    import sys
 
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-m", "jobs.sweep", "--sample", "ETH-BTC-5m", "-g", "fast=50:60",
@@ -174,18 +174,18 @@ def test_job_module_bad_input_exits_2_without_ray() -> None:
 
 
 def test_cli_choices_match_the_pure_cores() -> None:
-    import argparse  # noqa: PLC0415
+    import argparse
 
-    from backtest.montecarlo import METHODS  # noqa: PLC0415
-    from backtest.sweep import METRICS  # noqa: PLC0415
-    from backtest.walkforward import SPLIT_MODES  # noqa: PLC0415
-    from jobs.montecarlo import add_montecarlo_arguments  # noqa: PLC0415
-    from jobs.sweep import METRIC_CHOICES  # noqa: PLC0415
-    from jobs.walkforward import add_walkforward_arguments  # noqa: PLC0415
+    from backtest.montecarlo import METHODS
+    from backtest.sweep import METRICS
+    from backtest.walkforward import SPLIT_MODES
+    from jobs.montecarlo import add_montecarlo_arguments
+    from jobs.sweep import METRIC_CHOICES
+    from jobs.walkforward import add_walkforward_arguments
 
     assert METRIC_CHOICES == METRICS
     wf, mc = argparse.ArgumentParser(), argparse.ArgumentParser()
     add_walkforward_arguments(wf)
     add_montecarlo_arguments(mc)
-    assert tuple(next(a for a in wf._actions if a.dest == "mode").choices) == SPLIT_MODES  # noqa: SLF001
-    assert tuple(next(a for a in mc._actions if a.dest == "method").choices) == METHODS  # noqa: SLF001
+    assert tuple(next(a for a in wf._actions if a.dest == "mode").choices) == SPLIT_MODES
+    assert tuple(next(a for a in mc._actions if a.dest == "method").choices) == METHODS

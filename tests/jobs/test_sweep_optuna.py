@@ -27,7 +27,7 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict:
     return json.loads(lines[0])
 
 
-def _in_sample(n: int | None = None):  # noqa: ANN202
+def _in_sample(n: int | None = None):
     bars = load_sample("ETH-BTC-5m").take(slice(0, 4032))  # --holdout 0.3 keeps the last 1728 bars out
     return bars if n is None else bars.take(slice(0, n))
 
@@ -40,7 +40,7 @@ def _sweep(capsys: pytest.CaptureFixture[str], out: Path, *extra: str) -> tuple[
 
 
 @pytest.mark.ray
-def test_optuna_search_honours_constraints_counts_and_is_reproducible(ray_session, tmp_path: Path,  # noqa: ANN001
+def test_optuna_search_honours_constraints_counts_and_is_reproducible(ray_session, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # one trial at a time, reusing its actor (fast to start); waiting on earlier batches is tested on the core below
     args = ("--search", "optuna", "--samples", "11", "--seed", "5", "--batch", "4", "--trial-cpus", "2")
@@ -65,7 +65,7 @@ def test_optuna_search_honours_constraints_counts_and_is_reproducible(ray_sessio
 
 
 @pytest.mark.ray
-def test_asha_stops_trials_early_and_keeps_out_of_sample(ray_session, tmp_path: Path,  # noqa: ANN001
+def test_asha_stops_trials_early_and_keeps_out_of_sample(ray_session, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     # one trial at a time (--trial-cpus 2 on the 2-CPU test cluster): ASHA's decisions do not depend on timing
     res, frame = _sweep(capsys, tmp_path / "asha", "--scheduler", "asha", "--folds", "4", "--trials", "8",
@@ -75,7 +75,7 @@ def test_asha_stops_trials_early_and_keeps_out_of_sample(ray_session, tmp_path: 
     assert asha["fold_ends"] == fold_ends(4032, 4) == [1008, 2016, 3024, 4032]
     assert asha["stopped_trials"] >= 1 and min(asha["trial_folds"]) < 4 and max(asha["trial_folds"]) == 4
     # Tune's own records agree: stopped trials have fewer training iterations
-    from ray.tune import ExperimentAnalysis  # noqa: PLC0415
+    from ray.tune import ExperimentAnalysis
 
     iters = sorted(int(df["training_iteration"].max())
                    for df in ExperimentAnalysis(str(Path(res["run_dir"]) / "tune")).trial_dataframes.values())
@@ -119,7 +119,7 @@ def test_optuna_and_asha_bad_input_exits_2(argv: list[str], reason: str, capsys:
     assert reason in err and len(err.splitlines()) == 1
 
 
-def _drive(core: OptunaBatches, bars, key_prefix: str = "t") -> list[tuple[int, int]]:  # noqa: ANN001
+def _drive(core: OptunaBatches, bars, key_prefix: str = "t") -> list[tuple[int, int]]:
     """Run the searcher core without Ray: suggest, evaluate with the kernel, complete; in batch order."""
     order: list[tuple[int, int]] = []
     k = 0

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.resample import resample
 from market.timeframe import parse_timeframe
 
@@ -118,7 +118,7 @@ class KlinesServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 server._handle(self)
 
             def log_message(self, format: str, *args: object) -> None:  # quiet

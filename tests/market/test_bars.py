@@ -34,7 +34,7 @@ def test_columns() -> None:
         lambda s: pd.to_datetime(s, unit="ms").dt.strftime("%Y-%m-%d %H:%M:%S"),  # naive ISO strings
     ],
 )
-def test_from_frame_timestamp_forms(convert) -> None:  # noqa: ANN001
+def test_from_frame_timestamp_forms(convert) -> None:
     frame = _frame()
     frame["timestamp"] = convert(frame["timestamp"])
     bars = Bars.from_frame(frame, symbol="BTC/USDT", timeframe="1m", venue="binance")

@@ -8,7 +8,7 @@ import pytest
 
 from market.bars import Bars
 from market.download import DownloadError, download_ohlcv, redirect_urls
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import load_sample
 from market.validate import validate_bars
 
@@ -28,7 +28,7 @@ def ada() -> Bars:
 
 
 @pytest.fixture(scope="module")
-def server(btc: Bars, ada: Bars):  # noqa: ANN201
+def server(btc: Bars, ada: Bars):
     with KlinesServer({"BTC/USDT": btc, "ADA/BTC": ada}) as srv:
         yield srv
 
@@ -144,7 +144,7 @@ def test_server_speaks_binance_klines(server: KlinesServer, btc: Bars) -> None:
     import urllib.error
     import urllib.request
 
-    def get(query: str):  # noqa: ANN202
+    def get(query: str):
         with urllib.request.urlopen(f"{server.url}/api/v3/klines?{query}") as resp:
             return json.loads(resp.read())
 

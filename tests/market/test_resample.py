@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from market.bars import Bars
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.resample import resample
 from market.samples import load_sample
 from market.validate import validate_bars

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.samples import SAMPLES_DIR, list_samples, load_sample, load_sample_frame, sample_path
 from market.validate import validate_bars, validate_close_panel
 

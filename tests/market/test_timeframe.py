@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from market.timeframe import floor_to_grid, is_aligned, parse_timeframe, timeframe_ms
 
 

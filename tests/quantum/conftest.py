@@ -6,7 +6,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def panel():  # noqa: ANN201
+def panel():
     from quantum.returns import load_panel
 
     return load_panel()

@@ -13,7 +13,7 @@ from quantum.problem import PortfolioProblem, problem_from_estimate
 from quantum.returns import estimate_returns
 
 
-def _random_problem(panel, rng, n, **kwargs) -> PortfolioProblem:  # noqa: ANN001
+def _random_problem(panel, rng, n, **kwargs) -> PortfolioProblem:
     names = [c for c in panel.columns if c != "timestamp"]
     assets = list(rng.choice(names, n, replace=False))
     year = int(rng.integers(2000, 2021))
@@ -21,7 +21,7 @@ def _random_problem(panel, rng, n, **kwargs) -> PortfolioProblem:  # noqa: ANN00
     return problem_from_estimate(est, kwargs.pop("budget", n // 2), float(rng.uniform(0.1, 2.0)), **kwargs)
 
 
-def test_brute_force_matches_naive_loop(panel) -> None:  # noqa: ANN001
+def test_brute_force_matches_naive_loop(panel) -> None:
     p = _random_problem(panel, np.random.default_rng(3), 7, budget=3)
     naive = min(
         (p.evaluate(np.isin(np.arange(7), c).astype(float))[0], c) for c in itertools.combinations(range(7), 3))
@@ -34,7 +34,7 @@ def test_brute_force_matches_naive_loop(panel) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_brute_force_matches_milp_on_random_instances(panel, seed) -> None:  # noqa: ANN001
+def test_brute_force_matches_milp_on_random_instances(panel, seed) -> None:
     rng = np.random.default_rng(100 + seed)
     n = int(rng.integers(5, 13))
     p = _random_problem(panel, rng, n, budget=int(rng.integers(1, n)))
@@ -44,7 +44,7 @@ def test_brute_force_matches_milp_on_random_instances(panel, seed) -> None:  # n
     assert p.feasible(mi.bits)[0]
 
 
-def test_milp_matches_brute_force_with_lots_costs_and_caps(panel) -> None:  # noqa: ANN001
+def test_milp_matches_brute_force_with_lots_costs_and_caps(panel) -> None:
     rng = np.random.default_rng(7)
     p = _random_problem(panel, rng, 6, budget=5, lot_bits=2, holdings=[1, 0, 2, 0, 0, 1], transaction_cost=2e-4)
     ex, mi = solve_exact(p), solve_milp(p)
@@ -57,14 +57,14 @@ def test_milp_matches_brute_force_with_lots_costs_and_caps(panel) -> None:  # no
     assert capped.lots(ex_c.bits)[0][:3].sum() <= 1
 
 
-def test_exact_refuses_too_many_assets(panel) -> None:  # noqa: ANN001
+def test_exact_refuses_too_many_assets(panel) -> None:
     mu = np.full(26, 1e-3)
     p = PortfolioProblem(tuple(f"A{i}" for i in range(26)), mu, np.eye(26) * 1e-4, budget=3)
     with pytest.raises(SolverOptionError, match="milp"):
         solve_exact(p)
 
 
-def test_relaxation_respects_bounds_and_budget(panel) -> None:  # noqa: ANN001
+def test_relaxation_respects_bounds_and_budget(panel) -> None:
     p = _random_problem(panel, np.random.default_rng(5), 10, budget=4)
     x = relaxation(p)
     assert x.min() >= 0 and x.max() <= 1
@@ -76,7 +76,7 @@ def test_relaxation_respects_bounds_and_budget(panel) -> None:  # noqa: ANN001
     assert n == 10
 
 
-def test_efficient_frontier_runs_from_min_variance_to_max_return(panel) -> None:  # noqa: ANN001
+def test_efficient_frontier_runs_from_min_variance_to_max_return(panel) -> None:
     est = estimate_returns(panel, ["AAPL", "MSFT", "JPM", "XOM", "KO", "PG"], "2018-01-01", "2022-12-28")
     pts = efficient_frontier(est.mu, est.sigma, 8)
     assert len(pts) == 8

@@ -11,7 +11,7 @@ from jobs.optimize_portfolio import OptimizeRequest, demo_selection, main, optim
 
 
 @pytest.fixture()
-def run_cli(capsys):  # noqa: ANN001, ANN201
+def run_cli(capsys):
     def run(*argv: str) -> tuple[int, str, str]:
         code = cli.main(["optimize", *argv])
         out = capsys.readouterr()
@@ -20,7 +20,7 @@ def run_cli(capsys):  # noqa: ANN001, ANN201
     return run
 
 
-def test_optimize_json_contract(run_cli) -> None:  # noqa: ANN001
+def test_optimize_json_contract(run_cli) -> None:
     code, out, err = run_cli("--assets", "AAPL,MSFT,JPM,XOM,KO", "--start", "2020-01-01", "--end", "2022-12-28",
                              "--budget", "2", "--risk-aversion", "0.5", "--solver", "xy-qaoa", "--maxiter", "40",
                              "--json")
@@ -37,7 +37,7 @@ def test_optimize_json_contract(run_cli) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("solver", ["exact", "milp"])
-def test_classical_solvers_agree(run_cli, solver) -> None:  # noqa: ANN001
+def test_classical_solvers_agree(run_cli, solver) -> None:
     code, out, _ = run_cli("--assets", "AAPL,MSFT,JPM,XOM,KO,PG,JNJ", "--budget", "3", "--solver", solver, "--json")
     data = json.loads(out)
     assert code == 0 and data["p_optimal"] is None
@@ -45,7 +45,7 @@ def test_classical_solvers_agree(run_cli, solver) -> None:  # noqa: ANN001
     assert data["exact_method"] == solver
 
 
-def test_text_output(run_cli) -> None:  # noqa: ANN001
+def test_text_output(run_cli) -> None:
     code, out, _ = run_cli("--assets", "AAPL,MSFT,JPM", "--budget", "1", "--solver", "exact")
     assert code == 0
     assert "select 1 of AAPL, MSFT, JPM" in out and "target weights" in out
@@ -60,14 +60,14 @@ def test_text_output(run_cli) -> None:  # noqa: ANN001
       "--start", "2022-11-01", "--end", "2022-11-30", "--budget", "2"), "covariance: the sample covariance"),
     (("--assets", "AAPL,MSFT", "--budget", "1", "--data", "/nonexistent/panel.parquet"), "no such file"),
 ])
-def test_bad_input_exits_2_with_one_line(run_cli, argv, message) -> None:  # noqa: ANN001
+def test_bad_input_exits_2_with_one_line(run_cli, argv, message) -> None:
     code, out, err = run_cli(*argv, "--solver", "exact")
     assert code == 2
     assert out == ""
     assert message in err and err.count("\n") == 1
 
 
-def test_singular_covariance_from_a_file(run_cli, tmp_path, panel) -> None:  # noqa: ANN001
+def test_singular_covariance_from_a_file(run_cli, tmp_path, panel) -> None:
     frame = panel[["timestamp", "AAPL", "MSFT"]].copy()
     frame["TWIN"] = frame["MSFT"] * 3.0
     path = tmp_path / "panel.parquet"
@@ -87,7 +87,7 @@ def test_demo_selection_shows_qaoa_beside_exact() -> None:
     assert "exact" in d["text"] and "qaoa" in d["text"]
 
 
-def test_instances_solve_in_parallel_as_ray_tasks(ray_session) -> None:  # noqa: ANN001
+def test_instances_solve_in_parallel_as_ray_tasks(ray_session) -> None:
     base = dict(assets=("AAPL", "MSFT", "JPM", "XOM", "KO"), budget=2, maxiter=20)
     requests = [OptimizeRequest(**base, start=s, end=e, risk_aversion=q, solver=solver)
                 for (s, e), q, solver in [(("2016-01-01", "2018-12-31"), 0.5, "exact"),
@@ -99,13 +99,13 @@ def test_instances_solve_in_parallel_as_ray_tasks(ray_session) -> None:  # noqa:
     assert results[2]["approx_ratio"] == 1.0 and results[2]["p_optimal"] > 0
     for r in results:
         assert sum(r["target_weights"].values()) == pytest.approx(1.0)
-    from market.errors import InputError
+    from raytrader.errors import InputError
 
     with pytest.raises(InputError, match="unknown asset"):
         optimize_many([OptimizeRequest(assets=("AAPL", "ZZZ"), budget=1, solver="exact")])
 
 
-def test_job_entrypoint_fans_out_windows_and_risk_aversions(ray_session, capsys, tmp_path) -> None:  # noqa: ANN001
+def test_job_entrypoint_fans_out_windows_and_risk_aversions(ray_session, capsys, tmp_path) -> None:
     plot = tmp_path / "frontier.png"
     code = main(["--assets", "AAPL,MSFT,JPM,XOM,KO,PG", "--budget", "3", "--solver", "exact",
                  "--windows", "2015-01-01:2017-12-31,2018-01-01:2020-12-31", "--risk-aversions", "0.5,5",

@@ -61,7 +61,7 @@ def test_integer_lots_objective() -> None:
     {"holdings": (1, 0, 1, 0, 0), "transaction_cost": 3e-4},
     {"sectors": ("t", "t", "t", "o", "o"), "sector_caps": (("t", 1),)},
 ])
-def test_qubo_minimum_is_the_constrained_optimum(panel, kwargs) -> None:  # noqa: ANN001
+def test_qubo_minimum_is_the_constrained_optimum(panel, kwargs) -> None:
     from quantum.classical import solve_exact
 
     est = estimate_returns(panel, ["AAPL", "MSFT", "JPM", "XOM", "KO"], "2019-01-01", "2022-12-28")
@@ -71,7 +71,7 @@ def test_qubo_minimum_is_the_constrained_optimum(panel, kwargs) -> None:  # noqa
     assert p.evaluate(bits)[0] == pytest.approx(solve_exact(p).objective, abs=1e-15)
 
 
-def test_normalisation_brings_coefficients_to_order_one(panel) -> None:  # noqa: ANN001
+def test_normalisation_brings_coefficients_to_order_one(panel) -> None:
     est = estimate_returns(panel, ["AAPL", "MSFT", "JPM", "XOM", "KO", "PG"], "2020-01-01", "2022-12-28")
     p = problem_from_estimate(est, 3)
     assert p.scale < 1e-2  # raw coefficients are ~1e-3
@@ -81,7 +81,7 @@ def test_normalisation_brings_coefficients_to_order_one(panel) -> None:  # noqa:
     assert 1.0 < p.penalty < 50.0
 
 
-def test_estimate_matches_pandas(panel) -> None:  # noqa: ANN001
+def test_estimate_matches_pandas(panel) -> None:
     est = estimate_returns(panel, ["msft", "AAPL"], "2021-01-01", "2021-12-31")
     window = panel[(panel.timestamp >= "2021-01-01") & (panel.timestamp <= "2021-12-31")]
     rets = window[["MSFT", "AAPL"]].pct_change().dropna()
@@ -92,7 +92,7 @@ def test_estimate_matches_pandas(panel) -> None:  # noqa: ANN001
     assert est.start == "2021-01-04" and est.end == "2021-12-31"
 
 
-def test_bad_inputs_name_the_field(panel) -> None:  # noqa: ANN001
+def test_bad_inputs_name_the_field(panel) -> None:
     est = estimate_returns(panel, ["AAPL", "MSFT", "JPM"], "2020-01-01", "2022-12-28")
     with pytest.raises(BudgetError, match="budget 4 exceeds the 3 assets"):
         problem_from_estimate(est, 4)
@@ -116,7 +116,7 @@ def test_bad_inputs_name_the_field(panel) -> None:  # noqa: ANN001
         estimate_returns(panel, ["AAPL", "MSFT"], "yesterday")
 
 
-def test_singular_covariance_is_reported_or_shrunk(panel) -> None:  # noqa: ANN001
+def test_singular_covariance_is_reported_or_shrunk(panel) -> None:
     frame = panel[["timestamp", "AAPL", "MSFT"]].copy()
     frame["AAPL2"] = frame["AAPL"] * 2.0  # perfectly collinear with AAPL
     with pytest.raises(CovarianceError, match="not positive definite"):

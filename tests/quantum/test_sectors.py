@@ -62,14 +62,14 @@ def _brute_force(assets: tuple[str, ...], budget: int, q: float, caps: dict[str,
     return best
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(["optimize", *argv])
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
 @pytest.mark.parametrize("solver", ["exact", "milp"])
-def test_caps_change_the_optimum_as_brute_force_says(capsys, solver: str) -> None:  # noqa: ANN001
+def test_caps_change_the_optimum_as_brute_force_says(capsys, solver: str) -> None:
     caps = {"information-technology": 1, "energy": 1}
     free, _ = _brute_force(ASSETS, 4, 0.5, {})
     capped, capped_value = _brute_force(ASSETS, 4, 0.5, caps)
@@ -84,7 +84,7 @@ def test_caps_change_the_optimum_as_brute_force_says(capsys, solver: str) -> Non
     assert sum(s == "energy" for s in data["selected_sectors"].values()) <= 1
 
 
-def test_quantum_solver_respects_caps(capsys) -> None:  # noqa: ANN001
+def test_quantum_solver_respects_caps(capsys) -> None:
     assets = ("AAPL", "MSFT", "JPM", "XOM", "CVX", "KO")
     capped, _ = _brute_force(assets, 3, 0.5, {"energy": 1, "information-technology": 1})
     code, out, err = _run(capsys, "--assets", ",".join(assets), "--budget", "3", "--solver", "cvar-vqe",
@@ -94,7 +94,7 @@ def test_quantum_solver_respects_caps(capsys) -> None:  # noqa: ANN001
     assert set(data["selected"]) == capped and data["approx_ratio"] == 1.0
 
 
-def test_plot_is_a_png_and_bad_paths_exit_2(capsys, tmp_path) -> None:  # noqa: ANN001
+def test_plot_is_a_png_and_bad_paths_exit_2(capsys, tmp_path) -> None:
     target = tmp_path / "frontier.png"
     code, out, err = _run(capsys, "--assets", "AAPL,MSFT,JPM,XOM", "--budget", "2", "--solver", "exact",
                           "--plot", str(target), "--json")
@@ -106,7 +106,7 @@ def test_plot_is_a_png_and_bad_paths_exit_2(capsys, tmp_path) -> None:  # noqa: 
         assert code == 2 and out == "" and "plot:" in err
 
 
-def test_bad_sector_input_exits_2(capsys) -> None:  # noqa: ANN001
+def test_bad_sector_input_exits_2(capsys) -> None:
     for argv in (["--sector-caps", "tech=1"], ["--sector-caps", "energy=one"], ["--sectors", "AAPL=tech"]):
         code, out, err = _run(capsys, "--budget", "2", "--solver", "exact", *argv)
         assert code == 2 and out == "", argv

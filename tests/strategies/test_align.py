@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.align import align_bars, check_aligned
 from strategies.errors import AssetCountError, MisalignedBarsError
 from tests._bars import bars_from_close

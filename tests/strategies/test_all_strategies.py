@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import strategies
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies import get_strategy, list_strategies
 from strategies.errors import InsufficientDataError, ParamError
 from tests.strategies._data import alt_panel, eth_ltc, sample
@@ -23,7 +23,7 @@ BROKEN = {
 NAMES = list_strategies()
 
 
-def data_for(name: str):  # noqa: ANN201
+def data_for(name: str):
     """Real bundled bars shaped for the strategy: one series, a pair, or the ten-asset panel."""
     record = get_strategy(name)
     if not record.multi_asset:
@@ -31,7 +31,7 @@ def data_for(name: str):  # noqa: ANN201
     return eth_ltc() if record.max_assets == 2 else alt_panel()
 
 
-def _take(data, stop):  # noqa: ANN001, ANN202
+def _take(data, stop):
     if isinstance(data, tuple):
         return tuple(b.take(slice(0, stop)) for b in data)
     return data.take(slice(0, stop))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.errors import IndicatorError
 from strategies.indicators import ema, sma
 

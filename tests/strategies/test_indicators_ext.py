@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.errors import IndicatorError
 from strategies.indicators import (
     atr, bollinger, donchian, ema, macd, rolling_beta, rolling_corr, rolling_std, rolling_zscore, rsi, vwap,
@@ -192,7 +192,7 @@ def test_beta_is_nan_where_x_is_constant():
     assert np.isnan(rolling_corr(x, y, 3)[2])
 
 
-def _all_indicators(c, h, lo, v):  # noqa: ANN001, ANN202
+def _all_indicators(c, h, lo, v):
     bands, ch, m = bollinger(c, 20, 2.0), donchian(h, lo, 20), macd(c, 12, 26, 9)
     r = np.diff(np.log(c), prepend=np.nan)
     lagged = np.concatenate(([np.nan], r[:-1]))

@@ -10,7 +10,7 @@ from tests._bars import FIVE_MIN_MS, T0_MS, bars_from_close
 from tests.strategies._data import sample
 
 
-def _bars_at(rows, close):  # noqa: ANN001, ANN202
+def _bars_at(rows, close):
     """5m bars at bar positions ``rows`` (gaps where a row is missing); T0 is on the 15m grid."""
     close = np.asarray(close, float)
     return Bars(timestamp=T0_MS + FIVE_MIN_MS * np.asarray(rows, np.int64), open=close, high=close, low=close,

@@ -35,7 +35,7 @@ def test_mackinnon_pvalue_matches_statsmodels(tstat):
     assert mackinnon_pvalue(tstat) == pytest.approx(mackinnonp(tstat, regression="c", N=2), rel=1e-12, abs=1e-15)
 
 
-def _pair(spread_noise: np.ndarray, seed: int = 7, beta: float = 1.5):  # noqa: ANN202
+def _pair(spread_noise: np.ndarray, seed: int = 7, beta: float = 1.5):
     n = spread_noise.shape[0]
     lx = np.log(0.05) + np.cumsum(np.random.default_rng(seed).normal(0, 0.002, n))
     ly = 0.3 + beta * lx + spread_noise

@@ -1,6 +1,6 @@
 import pytest
 
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies.errors import ParamError, ParamSpecError
 from strategies.params import Constraint, ParamSpec, validate_params
 from strategies.sma_cross import SMA_CROSS

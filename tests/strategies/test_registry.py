@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import strategies
-from market.errors import InputError
+from raytrader.errors import InputError
 from strategies import registry
 from strategies.errors import DuplicateStrategyError, InsufficientDataError, ParamError, ParamSpecError
 from strategies.params import Constraint, ParamSpec
@@ -71,7 +71,7 @@ def test_run_validates_params_and_bar_count():
 
 
 def test_multi_asset_records_check_the_series_before_calling():
-    from strategies.errors import AssetCountError, MisalignedBarsError  # noqa: PLC0415
+    from strategies.errors import AssetCountError, MisalignedBarsError
 
     pairs = get_strategy("pairs_trading")
     assert pairs.multi_asset and not SMA_CROSS.multi_asset

@@ -7,7 +7,7 @@ from strategies.vw_momentum import vw_mean_return_bps, vw_momentum
 from tests._bars import FIVE_MIN_MS, T0_MS
 
 
-def _bars(log_returns_bps, volume):  # noqa: ANN001, ANN202
+def _bars(log_returns_bps, volume):
     close = np.exp(np.concatenate(([0.0], np.cumsum(log_returns_bps) / 1e4)))
     n = close.shape[0]
     return Bars(timestamp=T0_MS + FIVE_MIN_MS * np.arange(n), open=close, high=close, low=close, close=close,

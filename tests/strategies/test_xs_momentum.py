@@ -16,7 +16,7 @@ CLOSES = np.array([
 ], dtype=float).T
 
 
-def _panel(closes):  # noqa: ANN001, ANN202
+def _panel(closes):
     ts = T0_MS + FIVE_MIN_MS * np.arange(closes.shape[0])
     return tuple(Bars(timestamp=ts, open=c, high=c, low=c, close=c, volume=np.ones(c.shape[0]), timeframe="5m")
                  for c in closes.T)

@@ -14,7 +14,7 @@ import pytest
 from cluster.cli import main
 from cluster.commands.exchange import parse_account
 from market.emulator.client import ccxt_config, point_at
-from market.errors import InputError
+from raytrader.errors import InputError
 
 RAYTRADER = str(Path(sys.executable).with_name("raytrader"))
 

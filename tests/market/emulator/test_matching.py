@@ -24,7 +24,8 @@ INST = Instrument(SYM, tick_size=D("0.00000001"), step_size=D("1"), min_qty=D("1
 ACCOUNTS = ("alice", "bob", "carol")
 
 
-def engine(fees: FeeSchedule = FeeSchedule(D("10"), D("20"))) -> MatchingEngine:
+def engine(fees: FeeSchedule | None = None) -> MatchingEngine:
+    fees = fees if fees is not None else FeeSchedule(D("10"), D("20"))
     e = MatchingEngine([INST], fees=fees)
     for acc in ACCOUNTS:
         e.ledger.deposit(acc, "ETH", D("10"))

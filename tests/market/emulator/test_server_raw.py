@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from market.emulator import ApiKey, MarketSpec, Venue
+from market.emulator import MarketSpec, Venue
 from market.emulator.server import EmulatorServer, ServerConfig
 from tests.market.emulator.conftest import DEPOSITS, KEYS, XRP_ETH
 
