@@ -5,7 +5,7 @@ Precedence, lowest to highest:
 1. the defaults declared on the dataclasses below;
 2. a TOML file: ``--config FILE``, else ``$RAYTRADER_CONFIG``, else
    ``./raytrader.toml`` when it exists (sections ``[cluster]``, ``[redis]``,
-   ``[data]``, ``[serve]``);
+   ``[data]``, ``[serve]``, ``[strategies]``);
 3. environment variables ``RAYTRADER_<SECTION>__<FIELD>`` (for example
    ``RAYTRADER_CLUSTER__NUM_CPUS=2``), and ``REDIS_URL`` for ``redis.url``.
 
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from raytrader.errors import InputError
 
-__all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "ConfigError", "load_config", "ENV_PREFIX"]
+__all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "StrategiesConfig", "ConfigError", "load_config", "ENV_PREFIX"]
 
 ENV_PREFIX = "RAYTRADER_"
 
@@ -163,6 +163,14 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class StrategiesConfig:
+    """Where the user's own strategy files live (see ``strategies.user``)."""
+
+    path: Path = field(default=Path("user_data/strategies"), metadata=_doc(
+        "folder of the user's strategy files (*.py), relative to the working directory; loaded on first use"))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. Paths are absolute and ``~``-expanded after load."""
 
@@ -170,6 +178,7 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     data: DataConfig = field(default_factory=DataConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
 
     @property
     def home(self) -> Path:
@@ -180,7 +189,8 @@ class Config:
         return self.cluster.num_cpus or (os.cpu_count() or 1)
 
 
-_SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig, "serve": ServeConfig}
+_SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig, "serve": ServeConfig,
+                         "strategies": StrategiesConfig}
 
 
 def _coerce(section: str, name: str, typ: Any, raw: Any, source: str) -> Any:
@@ -299,4 +309,6 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     cluster = replace(cluster, home=home)
     data = sections["data"]
     store = data.store.expanduser().absolute() if str(data.store) not in ("", ".") else home / "store"
-    return Config(cluster=cluster, redis=sections["redis"], data=replace(data, store=store), serve=sections["serve"])
+    strategies = replace(sections["strategies"], path=sections["strategies"].path.expanduser().absolute())
+    return Config(cluster=cluster, redis=sections["redis"], data=replace(data, store=store), serve=sections["serve"],
+                  strategies=strategies)
