@@ -1,8 +1,18 @@
 """``raytrader exchange serve``: one emulated Binance-dialect venue on 127.0.0.1.
 
 Any ccxt client pointed at the printed URL trades against a real matching
-engine replaying the bundled (or your) bars. API secrets given with
-``--account`` are used to verify signatures and are never printed.
+engine replaying the bundled (or your) bars. The venue needs each account's
+API secret to verify signatures; secrets never come from the command line
+(``ps`` shows every argument to every user of the machine):
+
+* ``--account NAME:ASSET=AMOUNT,...`` names a key-store entry
+  (``raytrader keys add NAME --exchange binance --stdin``); its key and
+  secret are decrypted inside this process;
+* ``--accounts-file FILE`` (mode 0600 or stricter) or ``--accounts-stdin``
+  holds lines ``KEY:SECRET:ASSET=AMOUNT,...`` (``#`` comments allowed).
+
+The old ``--account KEY:SECRET:...`` form is refused (exit 2). Secrets are
+never printed.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import argparse
 import json
 import math
 import signal
+import stat
 import sys
 import threading
 from decimal import Decimal, InvalidOperation
@@ -20,26 +31,109 @@ from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
 from raytrader.errors import InputError
 
-__all__ = ["register", "parse_account", "build_venue"]
+__all__ = ["register", "parse_account", "parse_account_ref", "read_account_lines", "build_venue"]
 
 
-def parse_account(text: str) -> tuple[str, str, dict[str, Decimal]]:
-    """``KEY:SECRET:USDT=10000,BTC=1`` -> (key, secret, {asset: amount}); amounts >= 0."""
-    parts = text.split(":", 2)
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise InputError("--account must look like KEY:SECRET:ASSET=AMOUNT[,ASSET=AMOUNT...]")
-    key, secret, funds = parts
+def _balances(text: str, where: str) -> dict[str, Decimal]:
+    """``USDT=10000,BTC=1`` -> {asset: amount}; amounts finite and >= 0."""
     balances: dict[str, Decimal] = {}
-    for item in filter(None, funds.split(",")):
+    for item in filter(None, text.split(",")):
         asset, sep, amount = item.partition("=")
         try:
             value = Decimal(amount)
         except InvalidOperation:
             value = Decimal("NaN")
         if not sep or not asset.isalnum() or not value.is_finite() or value < 0:
-            raise InputError(f"--account for key {key}: bad balance {item!r} (want ASSET=AMOUNT, amount >= 0)")
+            raise InputError(f"{where}: bad balance {item[:40]!r} (want ASSET=AMOUNT, amount >= 0)")
         balances[asset.upper()] = value
-    return key, secret, balances
+    return balances
+
+
+def parse_account(text: str, where: str = "account") -> tuple[str, str, dict[str, Decimal]]:
+    """One line of an accounts file: ``KEY:SECRET:USDT=10000,BTC=1`` -> (key, secret, {asset: amount}).
+
+    ``where`` names the line in errors (``--accounts-file F line 3``); no error message quotes the secret.
+    """
+    parts = text.split(":", 2)
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise InputError(f"{where} must look like KEY:SECRET:ASSET=AMOUNT[,ASSET=AMOUNT...]")
+    key, secret, funds = parts
+    return key, secret, _balances(funds, f"{where} (key {key[:40]})")
+
+
+#: what to do instead of putting a secret in argv (shown when the old form is used)
+_HOW = ("store the key with `raytrader keys add NAME --exchange binance --stdin` and pass --account "
+        "NAME:ASSET=AMOUNT,..., or give KEY:SECRET:ASSET=AMOUNT lines in --accounts-file FILE (mode 0600) "
+        "or on standard input with --accounts-stdin")
+
+
+def parse_account_ref(text: str) -> tuple[str, dict[str, Decimal]]:
+    """``--account NAME:USDT=10000,BTC=1`` -> (key-store entry name, {asset: amount}).
+
+    Raises:
+        InputError: the old ``KEY:SECRET:...`` form (its secret is not echoed), or a malformed value.
+    """
+    if text.count(":") >= 2:
+        raise InputError("--account no longer takes KEY:SECRET:...: a secret on the command line is visible "
+                         f"to every user in `ps`; {_HOW}")
+    name, _, funds = text.partition(":")
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"--account {text[:60]!r} must look like NAME:ASSET=AMOUNT[,...] where NAME is a "
+                         "`raytrader keys` entry")
+    return name, _balances(funds, f"--account {name}")
+
+
+def read_account_lines(text: str, source: str) -> list[tuple[str, str, dict[str, Decimal]]]:
+    """Accounts from ``KEY:SECRET:ASSET=AMOUNT,...`` lines (blank lines and ``#`` comments skipped)."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(parse_account(line, f"{source} line {number}"))
+    if not out:
+        raise InputError(f"{source}: no accounts (want KEY:SECRET:ASSET=AMOUNT,... lines)")
+    return out
+
+
+def _read_accounts_file(path_text: str) -> str:
+    """The text of a private accounts file: a regular file nobody but its owner can read or write."""
+    path = Path(path_text)
+    try:
+        info = path.stat()
+    except OSError:
+        raise InputError(f"--accounts-file {path_text}: no such file") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"--accounts-file {path_text}: not a regular file")
+    if info.st_mode & 0o077:
+        raise InputError(f"--accounts-file {path_text}: mode {stat.S_IMODE(info.st_mode):04o} lets others read "
+                         f"it; run chmod 600 {path_text}")
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--accounts-file {path_text}: cannot read it ({type(exc).__name__})") from None
+
+
+def _accounts(args: argparse.Namespace, config: Config | None) -> list[tuple[str, str, dict[str, Decimal]]]:
+    """(api key, secret, balances) of every account asked for, from the key store, a file or stdin."""
+    refs = [parse_account_ref(text) for text in args.account]
+    out: list[tuple[str, str, dict[str, Decimal]]] = []
+    if refs:
+        from actors.keystore import KeyStore  # noqa: PLC0415 - only when the key store is used
+
+        home = config.cluster.home if config is not None else Path("~/.raytrader").expanduser()
+        store = KeyStore(home)
+        for name, balances in refs:
+            creds = store.credentials(name)
+            out.append((creds.api_key, creds.secret, balances))
+    if getattr(args, "accounts_file", None):
+        out += read_account_lines(_read_accounts_file(args.accounts_file), f"--accounts-file {args.accounts_file}")
+    if getattr(args, "accounts_stdin", False):
+        out += read_account_lines(sys.stdin.read(), "--accounts-stdin")
+    keys = [key for key, _, _ in out]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup is not None:
+        raise InputError(f"account API key {dup[:40]!r} given twice")
+    return out
 
 
 def _load_bars(data: str | None, sample: str | None, symbol: str | None):
@@ -60,17 +154,17 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None):
     return bars
 
 
-def build_venue(args: argparse.Namespace):
+def build_venue(args: argparse.Namespace, config: Config | None = None):
     """The venue described by the command-line flags (markets, keys, deposits, fees)."""
     from market.emulator.instruments import instrument_for  # noqa: PLC0415
     from market.emulator.matching import FeeSchedule  # noqa: PLC0415
     from market.emulator.replay import ReplayConfig  # noqa: PLC0415
     from market.emulator.venue import ApiKey, MarketSpec, Venue, VenueConfig  # noqa: PLC0415
 
+    accounts = _accounts(args, config)  # first: a refused secret form fails before any data is read
     bars = _load_bars(args.data, args.sample, args.symbol)
     keys, deposits = [], {}
-    for i, text in enumerate(args.account):
-        key, secret, balances = parse_account(text)
+    for i, (key, secret, balances) in enumerate(accounts):
         account = f"account-{i + 1}"
         keys.append(ApiKey(key=key, secret=secret, account=account))
         deposits[account] = balances
@@ -90,7 +184,7 @@ def _serve(args: argparse.Namespace, config: Config) -> Output:
         raise InputError(f"--speed {args.speed}: must be > 0 (or 'max')")
     if not args.data and not args.sample:
         raise InputError("give --data FILE_OR_DIR or --sample NAME")
-    venue = build_venue(args)
+    venue = build_venue(args, config)
     speed = None if args.speed is None else args.speed
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,8 +224,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=9001, help="port on 127.0.0.1 (default 9001; 0 = any free)")
     p.add_argument("--speed", type=_speed, default=None,
                    help="replay speed: 1 = real time, N = N x, 'max' = as fast as possible (default: paused)")
-    p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:ASSET=AMT,...",
-                   help="a funded account with its API key and secret (repeatable)")
+    p.add_argument("--account", action="append", default=[], metavar="NAME:ASSET=AMT,...",
+                   help="a funded account whose API key and secret are the `raytrader keys` entry NAME (repeatable)")
+    p.add_argument("--accounts-file", metavar="FILE",
+                   help="funded accounts, one KEY:SECRET:ASSET=AMT,... per line, in a file of mode 0600")
+    p.add_argument("--accounts-stdin", action="store_true",
+                   help="read KEY:SECRET:ASSET=AMT,... lines from standard input")
     p.add_argument("--maker-bps", type=float, default=10.0, help="maker fee in bps (default 10)")
     p.add_argument("--taker-bps", type=float, default=10.0, help="taker fee in bps (default 10)")
     p.add_argument("--offset-bps", type=float, default=0.0, help="shift every replayed price by this many bps")

@@ -1,59 +1,147 @@
-"""`raytrader exchange serve` as a real process, driven by the real ccxt client."""
+"""`raytrader exchange serve` as a real process, driven by the real ccxt client.
+
+Account secrets reach the server from the key store, a 0600 file or standard
+input, never from its command line: a canary secret is planted and looked for
+in every process's command line on the machine (psutil) and in the output.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import ccxt
+import psutil
 import pytest
 
+from actors.keystore import MASTER_KEY_ENV, Credentials, KeyStore
 from cluster.cli import main
-from cluster.commands.exchange import parse_account
+from cluster.commands.exchange import parse_account, parse_account_ref
 from market.emulator.client import ccxt_config, point_at
 from raytrader.errors import InputError
 
 RAYTRADER = str(Path(sys.executable).with_name("raytrader"))
 
 
-def test_serve_trades_with_ccxt_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen(
-        [RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--json",
-         "--account", "k1:s3cret-canary:BTC=2,ETH=0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(argv: list[str], env: dict[str, str], stdin_text: str | None = None) -> tuple[subprocess.Popen, dict]:
+    proc = subprocess.Popen([RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--json", *argv],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if stdin_text is not None:
+        proc.stdin.write(stdin_text)
+    proc.stdin.close()
+    proc.stdin = None  # communicate() must not flush it again
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(timeout=20)
+        raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read()}")
+    return proc, json.loads(line)
+
+
+def _stop(proc: subprocess.Popen) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+def _cmdlines_holding(needle: str) -> list[int]:
+    """Pids of every process on the machine whose command line contains ``needle``."""
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if needle in " ".join(p.info["cmdline"] or ()):
+            found.append(p.info["pid"])
+    return found
+
+
+def _trade(url: str, key: str, secret: str) -> None:
+    ex = point_at(ccxt.binance(ccxt_config(key, secret)), url)
+    ex.load_markets()
+    assert ex.fetch_balance()["BTC"]["free"] == 2.0
+    order = ex.create_order("ETH/BTC", "market", "buy", 1.0)
+    assert order["status"] == "closed" and order["filled"] == 1.0
+    balance = ex.fetch_balance()
+    assert balance["ETH"]["free"] > 0.99 and balance["BTC"]["free"] < 2.0  # paid in BTC, fee in ETH
+    with pytest.raises(ccxt.AuthenticationError):
+        point_at(ccxt.binance(ccxt_config(key, "wrong")), url).fetch_balance()
+
+
+def test_secret_from_stdin_never_reaches_argv_or_output() -> None:
+    canary = "s3cret-canary-" + secrets.token_hex(8)
+    proc, info = _start(["--accounts-stdin"], dict(os.environ), f"# the paper account\nk1:{canary}:BTC=2,ETH=0\n")
     try:
-        info = json.loads(proc.stdout.readline())
+        assert proc.pid in psutil.pids()
+        assert _cmdlines_holding(canary) == []  # the server runs, trading with it, yet no argv shows it
         assert info["url"].startswith("http://127.0.0.1:") and info["markets"] == ["ETH/BTC"]
-        assert info["accounts"] == ["k1"] and "s3cret-canary" not in json.dumps(info)
-        ex = point_at(ccxt.binance(ccxt_config("k1", "s3cret-canary")), info["url"])
-        ex.load_markets()
-        assert ex.fetch_balance()["BTC"]["free"] == 2.0
-        order = ex.create_order("ETH/BTC", "market", "buy", 1.0)
-        assert order["status"] == "closed" and order["filled"] == 1.0
-        balance = ex.fetch_balance()
-        assert balance["ETH"]["free"] > 0.99 and balance["BTC"]["free"] < 2.0  # paid in BTC, fee in ETH
-        bad = point_at(ccxt.binance(ccxt_config("k1", "wrong")), info["url"])
-        with pytest.raises(ccxt.AuthenticationError):
-            bad.fetch_balance()
+        assert info["accounts"] == ["k1"]
+        _trade(info["url"], "k1", canary)
+        assert _cmdlines_holding(canary) == []
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0
-    assert "s3cret-canary" not in out + err
+        out, err = _stop(proc)
+    assert canary not in out + err
+
+
+def test_secret_from_the_key_store_and_from_a_private_file(tmp_path: Path) -> None:
+    canary = "ks-canary-" + secrets.token_hex(8)
+    home = tmp_path / "home"
+    env = {**os.environ, "RAYTRADER_CLUSTER__HOME": str(home)}
+    env.pop(MASTER_KEY_ENV, None)
+    KeyStore(home, env={}).add("paper", "binance", Credentials("kstore", canary))
+    file_canary = "file-canary-" + secrets.token_hex(8)
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text(f"kfile:{file_canary}:BTC=2\n")
+    accounts.chmod(0o600)
+    proc, info = _start(["--account", "paper:BTC=2,ETH=0", "--accounts-file", str(accounts)], env)
+    try:
+        assert sorted(info["accounts"]) == ["kfile", "kstore"]
+        assert _cmdlines_holding(canary) == [] and _cmdlines_holding(file_canary) == []
+        _trade(info["url"], "kstore", canary)
+        _trade(info["url"], "kfile", file_canary)
+    finally:
+        out, err = _stop(proc)
+    assert canary not in out + err and file_canary not in out + err
+
+
+def test_old_secret_on_the_command_line_is_refused_with_how(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0",
+                 "--account", "k1:not-echoed-secret:BTC=2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not-echoed-secret" not in err
+    assert "raytrader keys add" in err and "--accounts-file" in err and "--accounts-stdin" in err
+
+
+def test_a_readable_accounts_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text("k1:open-secret:BTC=2\n")
+    accounts.chmod(0o644)
+    assert main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--accounts-file", str(accounts)]) == 2
+    err = capsys.readouterr().err
+    assert "chmod 600" in err and "open-secret" not in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("text", ["k1", "k1:s", "k1:s:BTC", "k1:s:BTC=-1", "k1:s:BTC=abc", ":s:BTC=1"])
-def test_bad_account_spec(text: str) -> None:
+def test_bad_account_line(text: str) -> None:
+    with pytest.raises(InputError, match="line 1") as info:
+        parse_account(text, "line 1")
+    assert ":s:" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "bad name:BTC=1", "k1:BTC=-1", "k1:BTC"])
+def test_bad_account_ref(text: str) -> None:
     with pytest.raises(InputError, match="--account"):
-        parse_account(text)
+        parse_account_ref(text)
 
 
-def test_serve_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_bad_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAYTRADER_CLUSTER__HOME", str(tmp_path))
     assert main(["exchange", "serve", "--sample", "NOPE-1m", "--port", "0"]) == 2
-    assert main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--account", "bad"]) == 2
+    assert main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--account", "bad name"]) == 2
     assert main(["exchange", "serve"]) == 2
+    assert main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--account", "nokey:BTC=1"]) == 2  # not in the store
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("raytrader: error:") for line in err)
+    assert len(err) == 4 and all(line.startswith("raytrader: error:") for line in err)
