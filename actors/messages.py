@@ -10,6 +10,11 @@ Orders:
     the venue says; ``OrderAck`` is the same type) with an optional
     :class:`OrderRejected` reason; executions arrive as :class:`Fill`.
 
+Journal-only records (see :mod:`actors.journal`):
+    :class:`CancelRequest` (we asked the venue to cancel), :class:`OrderStateChange`
+    (an order moved in :mod:`actors.order_state`) and :class:`ReconciliationResult`
+    (what a start-up comparison with a venue found).
+
 Market data (one ordered stream per ``(kind, symbol)``, numbered by ``seq``):
     :class:`MarketEvent` (a trade, a book snapshot or a bar), and the stream
     control events :class:`GapDetected` / :class:`Resynced`. All three share
@@ -29,7 +34,7 @@ from raytrader.errors import InputError
 __all__ = [
     "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "OrderAck", "Fill", "AssetBalance",
     "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
-    "ORDER_STATUSES", "stream_name",
+    "ORDER_STATUSES", "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
 ]
 
 Side = Literal["buy", "sell"]
@@ -159,6 +164,48 @@ class Fill:
     fee_currency: str | None
     is_maker: bool | None
     timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """We asked ``venue`` to cancel the order ``client_order_id``; ``reason`` says why (``user``, ``kill_switch``, ...)."""
+
+    venue: str
+    symbol: str
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderStateChange:
+    """An order moved from ``from_state`` to ``to_state`` on ``event`` (names of
+    :class:`actors.order_state.OrderState` / ``EventKind``); ``filled`` is the order's filled
+    quantity after the event (base units); ``reason``: a venue message or risk reason code, else ``""``."""
+
+    client_order_id: str
+    venue: str
+    symbol: str
+    from_state: str
+    to_state: str
+    event: str
+    filled: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ReconciliationResult:
+    """What comparing our journal with ``venue`` found at start-up. ``ok`` False means trading must not
+    start there; ``detail`` says why. The tuples list client order ids (``adopted``: venue orders we did
+    not know, now tracked as external; ``missing``: ours the venue does not have) and venue trade ids
+    (``inferred_fills``: fills the venue reports that the journal lacked)."""
+
+    venue: str
+    ok: bool
+    open_orders: int
+    adopted: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    inferred_fills: tuple[str, ...] = ()
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,9 @@ class RedisConfig:
     url: str = field(default="", metadata=_doc(
         "external Redis URL (env REDIS_URL); empty means raytrader starts a private one", _redis_url))
     port: int = field(default=0, metadata=_doc("private Redis port; 0 picks a free port at `up`", _port(True)))
-    appendfsync: str = field(default="everysec", metadata=_doc("AOF fsync policy of the private Redis", _fsync))
+    appendfsync: str = field(default="always", metadata=_doc(
+        "AOF fsync policy of the private Redis; the trading journal (actors.journal) refuses anything but always, "
+        "so that no acknowledged entry is lost in a crash", _fsync))
 
 
 @dataclass(frozen=True)
