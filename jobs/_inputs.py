@@ -11,18 +11,52 @@ from pathlib import Path
 
 from raytrader.errors import InputError
 
-__all__ = ["DEFAULT_SAMPLE", "parse_param", "add_data_arguments", "add_strategy_arguments", "load_bars"]
+__all__ = ["DEFAULT_SAMPLE", "MAX_SEED", "parse_param", "parse_seed", "add_data_arguments", "add_strategy_arguments",
+           "load_bars"]
 
 #: the bundled sample used when neither --data nor --sample is given
 DEFAULT_SAMPLE = "ETH-BTC-5m"
+
+
+#: the largest seed accepted: numpy's SeedSequence, Qiskit and Optuna all take 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters for an error message (a 5,000-digit value stays one short line)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def parse_param(text: str) -> tuple[str, str]:
     """``"fast=10"`` -> ``("fast", "10")``; an argparse ``type`` (bad text exits 2 naming it)."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise argparse.ArgumentTypeError(f"parameter {text!r} must look like name=value")
+        raise argparse.ArgumentTypeError(f"parameter {_short(text)!r} must look like name=value")
     return name.strip(), value.strip()
+
+
+def parse_seed(text: str) -> int:
+    """An argparse ``type`` for ``--seed``: an integer in ``0 .. MAX_SEED`` (bad text exits 2 naming it)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {_short(text)!r} must be an integer 0..{MAX_SEED}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {_short(text)} must be in 0..{MAX_SEED}")
+    return value
+
+
+class _UniqueParams(argparse.Action):
+    """``-p NAME=VALUE`` appended to a list; the same NAME twice is refused (exit 2, "given twice")."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        pairs = list(getattr(namespace, self.dest, None) or [])
+        name, value = values  # type: ignore[misc]
+        if any(n == name for n, _ in pairs):
+            parser.error(f"argument {option_string}: parameter {_short(name)} given twice")
+        pairs.append((name, value))
+        setattr(namespace, self.dest, pairs)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, multi: bool = False) -> None:
@@ -51,7 +85,7 @@ def add_strategy_arguments(parser: argparse.ArgumentParser, *, axes: str, cash_h
     """
     parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
     if axes == "param":
-        parser.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
+        parser.add_argument("-p", "--param", dest="params", action=_UniqueParams, type=parse_param, default=[],
                             metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
     elif axes == "grid":
         parser.add_argument("-g", "--grid", dest="grid", action="append", default=[], metavar="NAME=SPEC",

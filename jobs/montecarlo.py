@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars, parse_seed
 from jobs._entry import run_job_main
 
 __all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
@@ -69,7 +69,7 @@ def add_montecarlo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-bars", type=int, default=0,
                         help="bootstrap block length in bars (default: one day of bars, at most a tenth of the series)")
     parser.add_argument("--replace", action="store_true", help="trades: resample with replacement instead of shuffling")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=parse_seed, default=0, help="random seed (default 0)")
     parser.add_argument("--tasks", type=int, default=4, help="Ray tasks the paths are split across (default 4)")
     parser.add_argument("--ruin-level", type=float, default=0.5,
                         help="ruin when equity falls to this fraction of the start (default 0.5)")

@@ -28,12 +28,18 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
+from jobs._inputs import parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "add_optimize_arguments", "request_from_args",
            "run_optimize_request", "optimize_many", "frontier_points", "plot_results", "demo_selection", "main"]
 
 SOLVER_CHOICES = ("qaoa", "xy-qaoa", "cvar-vqe", "warm-qaoa", "exact", "milp")
+#: upper bounds of the variational flags: the circuit depth and the work per solve grow with each
+#: (QAOA at 1,000 reps was still running after 150 s); past these a run is not a usable experiment here
+MAX_REPS = 10
+MAX_SHOTS = 1_000_000
+MAX_MAXITER = 100_000
 #: eight of the bundled stocks across sectors; the demo picks 4 of them
 DEMO_ASSETS = ("AAPL", "MSFT", "JPM", "XOM", "KO", "PG", "JNJ", "WMT")
 
@@ -69,6 +75,20 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _int_in(flag: str, low: int, high: int):
+    """An argparse ``type``: an integer in ``low .. high`` (anything else exits 2 naming ``flag``)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} {text[:40]!r}: expected an integer {low}..{high}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} {text[:40]}: must be in {low}..{high}")
+        return value
+
+    return parse
+
+
 def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags shared by ``raytrader optimize`` and ``python -m jobs.optimize_portfolio``."""
     parser.add_argument("--data", metavar="FILE", default="",
@@ -79,11 +99,13 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, default=4, help="assets to select (lots with --lot-bits > 1)")
     parser.add_argument("--risk-aversion", type=float, default=0.5, help="q in q·xᵀΣx − μᵀx (default 0.5)")
     parser.add_argument("--solver", choices=SOLVER_CHOICES, default="cvar-vqe", help="default cvar-vqe")
-    parser.add_argument("--reps", type=int, default=None, help="QAOA depth p (default 2) or VQE layers (default 1)")
-    parser.add_argument("--maxiter", type=int, default=None,
+    parser.add_argument("--reps", type=_int_in("--reps", 1, MAX_REPS), default=None,
+                        help=f"QAOA depth p (default 2) or VQE layers (default 1); 1..{MAX_REPS}")
+    parser.add_argument("--maxiter", type=_int_in("--maxiter", 1, MAX_MAXITER), default=None,
                         help="COBYLA iterations (default 200 up to 12 qubits, else 30 per qubit)")
-    parser.add_argument("--shots", type=int, default=2048, help="shots per circuit evaluation (default 2048)")
-    parser.add_argument("--seed", type=int, default=7, help="simulator and optimiser seed")
+    parser.add_argument("--shots", type=_int_in("--shots", 1, MAX_SHOTS), default=2048,
+                        help="shots per circuit evaluation (default 2048)")
+    parser.add_argument("--seed", type=parse_seed, default=7, help="simulator and optimiser seed (0..2**32-1)")
     parser.add_argument("--shrinkage", type=float, default=0.0,
                         help="blend Σ toward its mean variance·I, in [0, 1) (fixes a singular covariance)")
     parser.add_argument("--lot-bits", type=int, default=1, help="bits per asset: 2**bits − 1 lots at most (1..4)")
@@ -147,19 +169,25 @@ def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]
     started = time.perf_counter()
     if request.solver not in SOLVER_CHOICES:
         raise SolverOptionError("solver", f"unknown solver {request.solver!r}; use one of {', '.join(SOLVER_CHOICES)}")
+    for name, value, high in (("reps", request.reps, MAX_REPS), ("shots", request.shots, MAX_SHOTS),
+                              ("maxiter", request.maxiter, MAX_MAXITER), ("seed", request.seed, 2**32 - 1)):
+        low = 0 if name == "seed" else 1
+        if value is not None and not low <= value <= high:
+            raise SolverOptionError(name, f"must be in {low}..{high}, got {value}")
     estimate, problem = _problem(request, panel)
     small = problem.n_assets <= 25 if problem.lot_bits == 1 else problem.n_vars <= 24
-    if request.solver == "milp" or not small:
-        exact = solve_milp(problem)
-    else:
-        exact = solve_exact(problem)
+    # the reference: brute force where it fits, else the MILP; a classical solver's own answer is
+    # computed separately, so `milp` on a small problem is checked against the brute force
+    exact = solve_exact(problem) if small else solve_milp(problem)
     out: dict[str, Any] = {
         "assets": list(problem.assets), "budget": problem.budget, "risk_aversion": problem.risk_aversion,
         "window": {"start": estimate.start, "end": estimate.end, "days": estimate.n_days},
         "solver": request.solver, "exact_method": exact.method,
     }
     if request.solver in ("exact", "milp"):
-        bits, objective = exact.bits, exact.objective
+        own = exact if request.solver == exact.method else (solve_milp(problem) if request.solver == "milp"
+                                                            else solve_exact(problem))
+        bits, objective = own.bits, own.objective
         out.update(p_optimal=None, feasibility_rate=1.0, evaluations=0, n_qubits=0)
     else:
         config = SolverConfig(reps=request.reps, shots=request.shots, maxiter=request.maxiter, seed=request.seed,

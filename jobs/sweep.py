@@ -77,7 +77,7 @@ import numpy as np
 
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
+from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars, parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
@@ -163,7 +163,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help=f"configurations to evaluate: --search random (default {DEFAULT_RANDOM_SAMPLES}) "
                              "or optuna (required)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --search random and optuna (default 0)")
+    parser.add_argument("--seed", type=parse_seed, default=0, help="seed for --search random and optuna (default 0)")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default="sharpe",
                         help="metric that picks the best configuration (default sharpe; max_drawdown: lowest)")
     parser.add_argument("--trials", type=int, default=0,

@@ -98,7 +98,7 @@ class ParamSpec:
         """
         value = _coerce_kind(self.name, self.kind, raw)
         if not self.low <= value <= self.high:
-            raise ParamError(self.name, f"{self.name}={value} is out of range [{self.low}, {self.high}]")
+            raise ParamError(self.name, f"{self.name}={_show(value)} is out of range [{self.low}, {self.high}]")
         if not self.on_grid(value):
             raise ParamError(
                 self.name, f"{self.name}={value} is not on the grid {self.low} + k * {self.grid_step}"
@@ -179,7 +179,8 @@ def _coerce_kind(name: str, kind: str, raw: object) -> ParamValue:
         try:
             number: numbers.Real = int(text) if kind == "int" and _looks_int(text) else float(text)
         except ValueError:
-            raise ParamError(name, f"{name}: cannot parse {raw!r} as {'an integer' if kind == 'int' else 'a number'}") from None
+            raise ParamError(name, f"{name}: cannot parse {_show(raw)!r} as "
+                                   f"{'an integer' if kind == 'int' else 'a number'}") from None
     elif isinstance(raw, numbers.Real):
         number = raw
     else:
@@ -194,6 +195,15 @@ def _coerce_kind(name: str, kind: str, raw: object) -> ParamValue:
     if not as_float.is_integer():
         raise ParamError(name, f"{name}: expected an integer, got {raw!r}")
     return int(as_float)
+
+
+def _show(value: object) -> object:
+    """``value`` as an error message shows it: a huge number in ``%g`` form, a long string cut short."""
+    if isinstance(value, str) and len(value) > 40:
+        return f"{value[:40]}... ({len(value)} characters)"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and abs(value) >= 1e15:
+        return f"{float(value):.6g}"
+    return value
 
 
 def _looks_int(text: str) -> bool:

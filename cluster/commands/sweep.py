@@ -10,7 +10,9 @@ then attaches this process as a Ray driver to the cluster that
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 from raytrader.cli import Output, add_command
@@ -86,9 +88,30 @@ def format_sweep(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_out_dir(out: str) -> None:
+    """``--out DIR`` must be a folder or creatable as one (checked before any Ray work starts).
+
+    Raises:
+        InputError: it names an existing file, or the nearest existing parent is a file or not writable.
+    """
+    if not out:
+        return
+    path = Path(out).expanduser().absolute()
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"--out {out}: exists and is not a folder (name a new or existing folder)")
+        return
+    parent = next(p for p in path.parents if p.exists())
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, so the folder cannot be created")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot create it: {parent} is not writable")
+
+
 def _sweep(args: argparse.Namespace, config: Config) -> Output:
     from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415
 
+    check_out_dir(args.out)
     request = request_from_args(args)
     plan = plan_sweep(request)
     with _ray_driver(config):

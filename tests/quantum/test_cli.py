@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
+import numpy as np
 import pytest
 
 import cluster.cli as cli
 from jobs.optimize_portfolio import OptimizeRequest, demo_selection, main, optimize_many
+from jobs.optimize_portfolio import run_optimize_request as run_optimize_request_
 
 
 @pytest.fixture()
@@ -36,13 +39,63 @@ def test_optimize_json_contract(run_cli) -> None:
     assert out.count("\n") == 1
 
 
+def _brute_force(panel, assets, budget, q, start="2020-01-01", end="2022-12-28"):
+    """min over every ``budget``-subset of q·xᵀΣx − μᵀx, by a plain loop (no solver code): (objective, names)."""
+    from quantum.returns import estimate_returns
+
+    est = estimate_returns(panel, list(assets), start, end)
+    best = None
+    for combo in itertools.combinations(range(len(assets)), budget):
+        x = np.zeros(len(assets))
+        x[list(combo)] = 1.0
+        value = float(q * x @ est.sigma @ x - est.mu @ x)
+        if best is None or value < best[0]:
+            best = (value, [assets[i] for i in combo])
+    return best
+
+
 @pytest.mark.parametrize("solver", ["exact", "milp"])
-def test_classical_solvers_agree(run_cli, solver) -> None:
-    code, out, _ = run_cli("--assets", "AAPL,MSFT,JPM,XOM,KO,PG,JNJ", "--budget", "3", "--solver", solver, "--json")
+def test_classical_solvers_agree_with_an_independent_brute_force(run_cli, panel, solver) -> None:
+    assets = ["AAPL", "MSFT", "JPM", "XOM", "KO", "PG", "JNJ"]
+    code, out, _ = run_cli("--assets", ",".join(assets), "--budget", "3", "--solver", solver, "--json")
     data = json.loads(out)
-    assert code == 0 and data["p_optimal"] is None
-    assert data["selected"] == ["AAPL", "XOM", "JNJ"] or data["objective"] == pytest.approx(data["exact_objective"])
-    assert data["exact_method"] == solver
+    assert code == 0 and data["p_optimal"] is None and data["solver"] == solver
+    want, chosen = _brute_force(panel, assets, 3, 0.5)
+    # each solver's own answer, and the reference beside it, both equal the plain loop's optimum
+    assert data["objective"] == pytest.approx(want, rel=1e-9, abs=1e-15)
+    assert data["selected"] == chosen
+    assert data["exact_method"] == "exact" and data["exact_objective"] == pytest.approx(want, rel=1e-9, abs=1e-15)
+    assert data["approx_ratio"] == pytest.approx(1.0)
+
+
+def test_a_reported_objective_is_the_solvers_own(panel) -> None:
+    """A selection off the optimum is reported with its own objective, not the reference's (QAOA, tiny budget)."""
+    assets = ("AAPL", "MSFT", "JPM", "XOM", "KO", "PG")
+    r = run_optimize_request_(OptimizeRequest(assets=assets, budget=3, solver="qaoa", maxiter=4, reps=1, seed=3))
+    from quantum.returns import estimate_returns
+
+    est = estimate_returns(panel, list(assets), "2020-01-01", "2022-12-28")
+    x = np.array([1.0 if a in r["selected"] else 0.0 for a in assets])
+    if r["objective"] is not None:
+        assert r["objective"] == pytest.approx(float(0.5 * x @ est.sigma @ x - est.mu @ x), rel=1e-9, abs=1e-15)
+    assert r["exact_objective"] == pytest.approx(_brute_force(panel, list(assets), 3, 0.5)[0], rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("argv,flag", [(("--seed", "-1"), "--seed"), (("--reps", "11"), "--reps"),
+                                       (("--reps", "1000"), "--reps"), (("--shots", "0"), "--shots")])
+def test_variational_flags_are_bounded(run_cli, argv, flag) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_cli("--solver", "qaoa", *argv)
+    assert info.value.code == 2
+
+
+def test_bounds_hold_from_python_too() -> None:
+    from quantum.errors import SolverOptionError
+
+    with pytest.raises(SolverOptionError, match="seed"):
+        run_optimize_request_(OptimizeRequest(assets=("AAPL", "MSFT"), budget=1, solver="qaoa", seed=-1))
+    with pytest.raises(SolverOptionError, match="reps"):
+        run_optimize_request_(OptimizeRequest(assets=("AAPL", "MSFT"), budget=1, solver="qaoa", reps=1000))
 
 
 def test_text_output(run_cli) -> None:
