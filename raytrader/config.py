@@ -34,6 +34,11 @@ __all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig"
 
 ENV_PREFIX = "RAYTRADER_"
 
+#: Ray's worker port range (``ray start --min-worker-port/--max-worker-port``, Ray's defaults, passed
+#: explicitly by ``raytrader up``): Ray hands these ports to its workers, so no configured port may lie in it.
+RAY_MIN_WORKER_PORT = 10002
+RAY_MAX_WORKER_PORT = 19999
+
 
 class ConfigError(InputError):
     """A configuration value was refused; the message names the field and its source."""
@@ -282,6 +287,42 @@ def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, tuple[str, str]]]
     return out
 
 
+def _port_ranges(sections: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """Every TCP port (or block) the configuration asks for: (setting, first, last), inclusive."""
+    c, r, sv = sections["cluster"], sections["redis"], sections["serve"]
+    ranges = [(f"cluster.{n}", getattr(c, n), getattr(c, n))
+              for n in ("gcs_port", "dashboard_port", "client_port", "agent_port")]
+    if r.port:
+        ranges.append(("redis.port", r.port, r.port))
+    ranges.append(("serve.port", sv.port, sv.port + 10))  # the API port, Serve's replica ports and its proxy
+    return ranges
+
+
+def _check_ports(sections: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Refuse a port inside Ray's worker port range, or two settings that claim the same port.
+
+    Raises:
+        ConfigError: naming the setting (and where it came from).
+    """
+    def label(setting: str) -> str:
+        return f"config field '{setting}' (from {sources.get(setting, 'default')})"
+
+    ranges = _port_ranges(sections)
+    for setting, first, last in ranges:
+        if first <= RAY_MAX_WORKER_PORT and last >= RAY_MIN_WORKER_PORT:
+            shown = str(first) if first == last else f"{first}..{last}"
+            raise ConfigError(
+                f"{label(setting)}: port {shown} lies in Ray's worker port range "
+                f"{RAY_MIN_WORKER_PORT}..{RAY_MAX_WORKER_PORT}, which Ray hands to its workers; pick a port outside it")
+    for i, (setting, first, last) in enumerate(ranges):
+        for other, o_first, o_last in ranges[i + 1:]:
+            if first <= o_last and o_first <= last:
+                def span(a: int, b: int) -> str:
+                    return str(a) if a == b else f"{a}..{b}"
+                raise ConfigError(f"{label(other)}: port {span(o_first, o_last)} collides with {setting} "
+                                  f"({span(first, last)}); give each its own port")
+
+
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load defaults, then the TOML file, then the environment; validate everything.
 
@@ -299,12 +340,16 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         file_path = Path("raytrader.toml")
 
     sections = {name: getattr(config, name) for name in _SECTIONS}
+    sources: dict[str, str] = {}
     if file_path is not None:
         for name, values in _read_file(file_path).items():
             sections[name] = _apply(sections[name], name, values, lambda k, fp=file_path: f"file {fp}")
+            sources.update({f"{name}.{k}": f"file {file_path}" for k in values})
     for name, values in _env_values(env).items():
         raw = {k: v for k, (v, _) in values.items()}
         sections[name] = _apply(sections[name], name, raw, lambda k, vals=values: f"env {vals[k][1]}")
+        sources.update({f"{name}.{k}": f"env {var}" for k, (_, var) in values.items()})
+    _check_ports(sections, sources)
 
     cluster = sections["cluster"]
     home = cluster.home.expanduser().absolute()

@@ -101,3 +101,39 @@ def test_cli_exits_2_on_bad_config(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert main(["status"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cluster.num_cpus" in err and "RAYTRADER_CLUSTER__NUM_CPUS" in err
+
+
+@pytest.mark.parametrize("env, setting", [
+    ({"RAYTRADER_CLUSTER__CLIENT_PORT": "10021"}, "cluster.client_port"),
+    ({"RAYTRADER_CLUSTER__GCS_PORT": "10002"}, "cluster.gcs_port"),
+    ({"RAYTRADER_CLUSTER__AGENT_PORT": "19999"}, "cluster.agent_port"),
+    ({"RAYTRADER_REDIS__PORT": "12000"}, "redis.port"),
+    ({"RAYTRADER_SERVE__PORT": "9995"}, "serve.port"),  # its block 9995..10005 reaches into the range
+])
+def test_a_port_in_rays_worker_range_is_refused_naming_the_setting(env: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(env=env)
+    message = str(err.value)
+    assert f"'{setting}'" in message and "worker port range 10002..19999" in message
+    assert f"env {next(iter(env))}" in message
+
+
+def test_two_settings_on_one_port_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "rt.toml"
+    f.write_text("[cluster]\ndashboard_port = 8005\n")  # inside serve.port's block 8000..8010
+    with pytest.raises(ConfigError, match=r"'serve.port' \(from default\): port 8000..8010 collides with "
+                                          r"cluster.dashboard_port \(8005\)"):
+        load_config(f, env={})
+    with pytest.raises(ConfigError, match=r"'cluster.agent_port' \(from env RAYTRADER_CLUSTER__AGENT_PORT\)"):
+        load_config(env={"RAYTRADER_CLUSTER__AGENT_PORT": "8265"})
+    assert load_config(env={"RAYTRADER_SERVE__PORT": "9000"}).serve.port == 9000  # 9000..9010 is free of both
+
+
+def test_cli_exits_2_for_a_port_in_rays_range(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from cluster.cli import main
+
+    monkeypatch.setenv("RAYTRADER_CLUSTER__CLIENT_PORT", "10021")
+    assert main(["up"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cluster.client_port" in err[0] and "Traceback" not in err[0]
