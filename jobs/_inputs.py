@@ -97,6 +97,9 @@ def add_strategy_arguments(parser: argparse.ArgumentParser, *, axes: str, cash_h
     parser.add_argument("--fill", choices=("open", "close"), default="open",
                         help="open: signal on bar t's close fills at bar t+1's open (default); close: at bar t's close")
     parser.add_argument("--cash", type=float, default=10_000.0, help=cash_help or "starting cash (default 10000)")
+    parser.add_argument("--periods-per-year", type=float, default=None, metavar="N",
+                        help="bars per year for Sharpe, Sortino and volatility (default: measured from the "
+                             "timestamps, e.g. ~252 for daily stocks, 365.25 for daily crypto)")
 
 
 def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None):
