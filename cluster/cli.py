@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -39,6 +40,7 @@ COMMAND_MODULES = (
     "cluster.commands.optimize",
     "cluster.commands.serve",
     "cluster.commands.tokens",
+    "cluster.commands.strategy",
 )
 
 
@@ -77,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     use_token_auth()
     try:
         config = load_config(args.config)
+        if args.config:  # the user strategy loader reads the config itself: tell it which file's folder to use
+            os.environ.setdefault("RAYTRADER_STRATEGIES__PATH", str(config.strategies.path))
         output = handler(args, config)
     except InputError as exc:
         sys.stderr.write(f"raytrader: error: {' '.join(str(exc).split())}\n")

@@ -21,6 +21,7 @@ __all__ = [
     "IndicatorError",
     "ParamSpecError",
     "DuplicateStrategyError",
+    "UserStrategyError",
 ]
 
 
@@ -80,6 +81,24 @@ class MisalignedBarsError(InputError):
 
 class IndicatorError(InputError):
     """An indicator got a bad window length or a series it cannot use."""
+
+
+class UserStrategyError(InputError):
+    """A user strategy file cannot be loaded: a syntax error, an exception while it runs, a name that
+    clashes with a built-in or another file's strategy, a bad declaration, or no strategy registered.
+
+    Attributes:
+        path: the file at fault.
+        line: the line at fault (1-based; 0 when no line applies, e.g. a bad file name).
+        reason: why, in one line.
+    """
+
+    def __init__(self, path: object, line: int, reason: str) -> None:
+        self.path = str(path)
+        self.line = int(line)
+        self.reason = reason
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        super().__init__(f"strategy file {where}: {reason}")
 
 
 class ParamSpecError(ValueError):
