@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -36,7 +37,11 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
         return 2
     import ray  # noqa: PLC0415
 
-    ray.init(address=args.address, log_to_driver=False)
+    from strategies.user import SHIPPED_ENV, shipping_runtime_env  # noqa: PLC0415
+
+    # run by hand (not as a Ray job that already ships them): the user's strategy files go to the workers
+    runtime_env = None if os.environ.get(SHIPPED_ENV) else shipping_runtime_env()
+    ray.init(address=args.address, log_to_driver=False, runtime_env=runtime_env)
     try:
         result = run(prepared)
     finally:

@@ -34,7 +34,10 @@ def _ray_driver(config: Config) -> Iterator[None]:
     state, ray_ok, _ = live_state(config)
     if not (state and state.ray and ray_ok):
         raise InputError("the cluster is not running: start it with `raytrader up`")
-    ray.init(address=state.ray.gcs_address, log_to_driver=False)
+    from strategies.user import shipping_runtime_env  # noqa: PLC0415
+
+    # the user's strategy files travel to every worker (Tune trials, fold and path tasks) on any node
+    ray.init(address=state.ray.gcs_address, log_to_driver=False, runtime_env=shipping_runtime_env())
     try:
         yield
     finally:
