@@ -27,6 +27,7 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from jobs._inputs import parse_seed
 from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
 from raytrader.errors import InputError
@@ -175,9 +176,24 @@ def build_venue(args: argparse.Namespace, config: Config | None = None):
     return venue
 
 
+def _faults(args: argparse.Namespace):
+    """The fault injection asked for by ``--fault-rate/--fault-seed/--fault-kinds`` (none by default)."""
+    from market.emulator.faults import FAULT_KINDS, RandomFaults  # noqa: PLC0415
+    from market.emulator.server import FaultConfig  # noqa: PLC0415
+
+    if not 0.0 <= args.fault_rate <= 1.0:
+        raise InputError(f"--fault-rate {args.fault_rate:g}: must be a probability in [0, 1] (0.05 = 5 %)")
+    kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in FAULT_KINDS]
+    if bad or not kinds:
+        raise InputError(f"--fault-kinds {args.fault_kinds[:60]!r}: use some of {', '.join(FAULT_KINDS)}")
+    return FaultConfig(random=RandomFaults(rate=args.fault_rate, seed=args.fault_seed, kinds=kinds))
+
+
 def _serve(args: argparse.Namespace, config: Config) -> Output:
     from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415
 
+    faults = _faults(args)
     if args.port < 0 or args.port > 65535:
         raise InputError(f"--port {args.port}: must be 0..65535")
     if args.speed is not None and not args.speed > 0:
@@ -189,10 +205,12 @@ def _serve(args: argparse.Namespace, config: Config) -> Output:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmulatorServer(venue, ServerConfig(port=args.port, replay_speed=speed)) as server:
+    with EmulatorServer(venue, ServerConfig(port=args.port, replay_speed=speed, faults=faults)) as server:
         info = {"venue": args.venue, "url": server.url, "ws_url": server.ws_url, "markets": sorted(venue.markets),
                 "accounts": [k.key for k in venue.keys.values()], "speed": "max" if speed == math.inf else speed,
-                "venue_time_ms": venue.now_ms}
+                "venue_time_ms": venue.now_ms,
+                "faults": {"rate": args.fault_rate, "seed": args.fault_seed,
+                           "kinds": list(faults.random.kinds)} if args.fault_rate else None}
         if args.json:
             sys.stdout.write(json.dumps(info) + "\n")
         else:
@@ -235,3 +253,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offset-bps", type=float, default=0.0, help="shift every replayed price by this many bps")
     p.add_argument("--warmup-bars", type=int, default=60, help="bars of history already replayed at start (default 60)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
+                   help="hit each REST request with a fault with probability P (0.05 = 5 %%; default 0: none)")
+    p.add_argument("--fault-seed", type=parse_seed, default=0, help="seed of the fault draw (default 0)")
+    p.add_argument("--fault-kinds", default="5xx,429,timeout,lost_response,drop_ws", metavar="KIND,...",
+                   help="fault kinds drawn from (default 5xx,429,timeout,lost_response,drop_ws; also 5xx_executed)")

@@ -52,6 +52,7 @@ from market.emulator._params import HttpError, authenticate, decimal_param, int_
 from market.emulator._ws import StreamHub
 from market.emulator.book import BUY, SELL, Instrument
 from market.emulator.errors import BadParameter, EmulatorError
+from market.emulator.faults import FaultInjector, RandomFaults
 from market.emulator.replay import ReplayClock
 from market.emulator.venue import ApiKey, Venue
 
@@ -71,18 +72,24 @@ class RateLimitConfig:
 
 @dataclass(frozen=True)
 class FaultConfig:
-    """Deterministic fault injection (0 disables each).
+    """Fault injection (0 disables each); see :mod:`market.emulator.faults` for the kinds.
 
     Attributes:
         latency_ms: delay added before every response, ms.
         fail_every: every Nth request (counting all) answers HTTP 503 with an HTML page.
         lose_order_response_every: every Nth ``POST /api/v3/order`` is executed but its
             connection is closed without a response ("accepted, response lost").
+        random: seeded random faults (5xx, 429, timeout, lost response, dropped WebSocket) at a rate.
+        hang_ms: how long a ``timeout`` fault holds a request before processing it, ms.
+
+    Scripted faults are added at run time: ``server.faults.script("lost_response", "POST", "/api/v3/order")``.
     """
 
     latency_ms: int = 0
     fail_every: int = 0
     lose_order_response_every: int = 0
+    random: RandomFaults = RandomFaults()
+    hang_ms: int = 15_000
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,8 @@ class EmulatorServer:
 
     ``lock`` guards the venue: hold it when touching the venue from another
     thread while the server runs. ``requests`` records ``(method, path)`` of
-    every request received.
+    every request received. ``faults`` (a :class:`~market.emulator.faults.FaultInjector`)
+    takes scripted faults from any thread and counts what it injected.
     """
 
     def __init__(self, venue: Venue, config: ServerConfig = ServerConfig(),
@@ -164,6 +172,7 @@ class EmulatorServer:
         self.wall_ms = wall_ms
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []
+        self.faults = FaultInjector(config.faults.random)
         self._window = (-1, 0)  # (minute index, weight used)
         self._count = 0
         self._order_posts = 0
@@ -276,14 +285,39 @@ class EmulatorServer:
         faults = self.config.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
-        if faults.fail_every and self._count % faults.fail_every == 0:
-            return web.Response(status=503, text="<html><body><h1>503 Service Unavailable</h1></body></html>",
-                                content_type="text/html")
+        raw_body = (await request.text()) if request.can_read_body else ""  # the venue holds the whole request
+        kind = self.faults.decide(method, path)
+        if kind == "5xx" or (faults.fail_every and self._count % faults.fail_every == 0):
+            return self._html(503, "503 Service Unavailable")
+        if kind == "429":
+            resp = self._json(429, {"code": -1003, "msg": "Too many requests; current limit is exceeded. "
+                                    "Please use WebSocket Streams for live updates to avoid polling the API."}, None)
+            resp.headers["Retry-After"] = "1"
+            return resp
+        if kind == "timeout":
+            await asyncio.sleep(faults.hang_ms / 1000)  # then processed: a stale signature is refused below
+        if kind == "drop_ws" and self.streams is not None:
+            asyncio.get_running_loop().create_task(self.streams.drop_all())
+        resp = self._answer(request, method, path, raw_body)
+        lose_every = faults.lose_order_response_every
+        if lose_every and method == "POST" and path == "/api/v3/order" and resp.status == 200:
+            self._order_posts += 1
+            if self._order_posts % lose_every == 0:
+                kind = "lost_response"
+        if kind == "lost_response":
+            if request.transport is not None:
+                request.transport.close()  # whatever the venue did stands; the client never hears of it
+            return web.Response(status=504)
+        if kind == "5xx_executed":
+            return self._html(500, "500 Internal Server Error")
+        return resp
+
+    def _answer(self, request: web.Request, method: str, path: str, raw_body: str) -> web.Response:
+        """The venue's answer to one request (rate limit, signature, handler), with no fault applied."""
         route = ROUTES.get((method, path))
         if route is None:
             return self._json(404, {"code": -1000, "msg": f"Unknown endpoint {method} {path}."}, None)
         raw_query = request.query_string
-        raw_body = (await request.text()) if request.can_read_body else ""
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
         params.update(parse_qsl(raw_body, keep_blank_values=True))
         weight = route.weight(params) if callable(route.weight) else route.weight
@@ -304,13 +338,12 @@ class EmulatorServer:
             return self._json(exc.status, {"code": exc.code, "msg": exc.msg}, used)
         except EmulatorError as exc:
             return self._json(400, {"code": exc.code, "msg": exc.msg}, used)
-        if route.handler == "new_order" and faults.lose_order_response_every:
-            self._order_posts += 1
-            if self._order_posts % faults.lose_order_response_every == 0:
-                if request.transport is not None:
-                    request.transport.close()  # the order stands; the client never hears of it
-                return web.Response(status=504)
         return self._json(status, body, used)
+
+    @staticmethod
+    def _html(status: int, title: str) -> web.Response:
+        return web.Response(status=status, text=f"<html><body><h1>{title}</h1></body></html>",
+                            content_type="text/html")
 
     def _spend(self, weight: int) -> int:
         minute = self.wall_ms() // 60_000

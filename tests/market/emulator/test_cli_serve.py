@@ -145,3 +145,27 @@ def test_serve_bad_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--account", "nokey:BTC=1"]) == 2  # not in the store
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("raytrader: error:") for line in err)
+
+
+def test_serve_injects_seeded_faults_at_a_rate() -> None:
+    import urllib.error
+    import urllib.request
+
+    proc, info = _start(["--fault-rate", "1", "--fault-kinds", "429", "--fault-seed", "3"], dict(os.environ))
+    try:
+        assert info["faults"] == {"rate": 1.0, "seed": 3, "kinds": ["429"]}
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(info["url"] + "/api/v3/ping")
+        assert err.value.code == 429 and err.value.headers["Retry-After"] == "1"
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("argv", [["--fault-rate", "1.5"], ["--fault-rate", "nan"], ["--fault-kinds", "boom"],
+                                  ["--fault-seed", "-1"]])
+def test_bad_fault_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(["exchange", "serve", "--sample", "ETH-BTC-5m", "--fault-rate", "0.05", *argv])
+    except SystemExit as exc:  # argparse's own refusal
+        code = exc.code
+    assert code == 2 and capsys.readouterr().err.count("\n") == 1
