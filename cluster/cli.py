@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "cluster.commands.serve",
     "cluster.commands.tokens",
     "cluster.commands.strategy",
+    "cluster.commands.risk",
 )
 
 
