@@ -54,10 +54,12 @@ from risk.pretrade import RiskDecision
 __all__ = [
     "SCHEMA_VERSION", "GENESIS_HASH", "EntryKind", "PAYLOAD_TYPES", "JournalEntry", "BrokenEntry", "VerifyReport",
     "JournalError", "JournalNotDurableError", "JournalContentionError", "JournalDecodeError",
-    "Journal", "chain_hash", "entry_body", "decode_body",
+    "Journal", "chain_hash", "entry_body", "decode_body", "encode_payload", "DEFAULT_STREAM",
 ]
 
 SCHEMA_VERSION = 1
+#: The trading journal's stream in the cluster's Redis (``raytrader audit`` reads it by default).
+DEFAULT_STREAM = "raytrader:journal"
 GENESIS_HASH = "0" * 64
 _PAGE = 1000
 T = TypeVar("T")
@@ -150,6 +152,11 @@ def _encode(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _encode(v) for k, v in value.items()}
     return value
+
+
+def encode_payload(payload: Any) -> Any:
+    """A payload as plain JSON values (dataclasses as dicts, enums as values, tuples as lists)."""
+    return _encode(payload)
 
 
 def _decode(tp: Any, value: Any) -> Any:

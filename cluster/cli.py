@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "cluster.commands.tokens",
     "cluster.commands.strategy",
     "cluster.commands.risk",
+    "cluster.commands.audit",
 )
 
 
