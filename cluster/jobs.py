@@ -3,6 +3,12 @@
 The job's result is the last line of its stdout that parses as a JSON
 object (every raytrader job prints exactly one). Job metadata carries only
 the raytrader command name: never a secret.
+
+The user's own strategy files (``[strategies] path``, see
+:mod:`strategies.user`) travel with every job: :func:`submit_and_wait`
+adds them to the job's runtime environment as the py_module
+``raytrader_user_strategies``, so the job's driver and every task, actor
+and Tune trial it starts, on any node, load the same files.
 """
 
 from __future__ import annotations
@@ -49,11 +55,16 @@ def submit_and_wait(dashboard_url: str, entrypoint: str, *, name: str, timeout_s
                     show_progress: bool = True, runtime_env: dict[str, Any] | None = None) -> JobOutcome:
     """Submit ``entrypoint`` as a Ray job, wait until it ends, return its status and parsed result.
 
+    ``runtime_env`` gets the user's strategy files added (see the module doc).
+
     Raises:
         ClusterError: the job failed, was stopped, timed out, or printed no JSON result.
     """
     from ray.job_submission import JobSubmissionClient  # noqa: PLC0415
 
+    from strategies.user import shipping_runtime_env  # noqa: PLC0415 - imports the strategies (numba)
+
+    runtime_env = shipping_runtime_env(runtime_env)
     client = JobSubmissionClient(dashboard_url)
     job_id = f"raytrader-{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     started = time.monotonic()
