@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
+from jobs._inputs import (add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars,
+                          load_request_series)
 from raytrader.errors import InputError
 
 __all__ = ["BacktestRequest", "MultiSeriesError", "add_backtest_arguments", "request_from_args",
@@ -53,8 +54,10 @@ class BacktestRequest:
     params: tuple[tuple[str, str], ...]
     data: str | tuple[str, ...] = ""  # one file, or several for a multi-asset strategy
     sample: str | tuple[str, ...] = ""  # one sample name, or several
-    symbol: str | None = None
+    symbol: str | tuple[str, ...] | None = None  # one, or one per --data file; alone: a stored series
     timeframe: str | None = None
+    venue: str | None = None  # of a stored series
+    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
     fees_bps: float = 10.0
     fill: str = "open"
     cash: float = 10_000.0
@@ -81,13 +84,8 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> BacktestRequest:
-    data = tuple(args.data or ())
-    sample = tuple(args.sample or ())
-    return BacktestRequest(strategy=args.strategy, params=tuple(args.params),
-                           data=data[0] if len(data) == 1 else data,
-                           sample=(sample[0] if len(sample) == 1 else sample) or ("" if data else DEFAULT_SAMPLE),
-                           symbol=args.symbol,
-                           timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
+    return BacktestRequest(strategy=args.strategy, params=tuple(args.params), **data_fields(args),
+                           fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                            slippage_bps=args.slippage_bps, slippage_k_bps=args.slippage_k_bps,
                            stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop)
 
@@ -111,7 +109,7 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     if len(datas) + len(samples) > 1:
         raise MultiSeriesError(f"--sample/--data: strategy {strategy.name!r} takes one series, got "
                                f"{len(datas) + len(samples)}; the multi-asset strategies take several")
-    bars = load_bars(datas[0] if datas else "", samples[0] if samples else "", request.symbol, request.timeframe)
+    bars = load_request_bars(request)
     target = strategy.run(bars, params)
     result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
                           slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,
@@ -123,7 +121,7 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
         "params": params,
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
-        "source": request.data or f"sample:{request.sample}",
+        "source": describe_source(request),
         "bars": len(bars),
         "fees_bps": request.fees_bps,
         "fill": request.fill,
@@ -161,14 +159,14 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
                         ("--trailing-stop", request.trailing_stop)):
         if value is not None:
             raise MultiSeriesError(f"{flag}: the multi-asset (shared-cash) engine has no stops")
-    count = len(datas) + len(samples)
+    count = len(datas) + len(samples) or len(_names(request.symbol or ""))
     hi = strategy.max_assets
     if count < strategy.min_assets or (hi is not None and count > hi):
         want = f"exactly {hi}" if hi == strategy.min_assets else (
             f"at least {strategy.min_assets}" if hi is None else f"{strategy.min_assets} to {hi}")
         raise MultiSeriesError(f"--sample/--data: strategy {strategy.name!r} needs {want} series, got {count} "
                                "(repeat --sample NAME or --data FILE)")
-    series = [load_bars(d, "", request.symbol, request.timeframe) for d in datas] + [load_bars("", s) for s in samples]
+    series = load_request_series(request)
     frames = {b.timeframe for b in series}
     if len(frames) != 1:
         raise MultiSeriesError(f"--sample/--data: the series have different timeframes {sorted(frames)}")
@@ -216,7 +214,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
         "symbol": "+".join(panel.symbols),
         "symbols": list(panel.symbols),
         "timeframe": series[0].timeframe,
-        "source": ", ".join([*datas, *(f"sample:{s}" for s in samples)]),
+        "source": describe_source(request),
         "bars": n,
         "fees_bps": request.fees_bps,
         "fill": request.fill,

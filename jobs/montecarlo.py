@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars, parse_seed
+from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from jobs._entry import run_job_main
 
 __all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
@@ -44,8 +44,10 @@ class MonteCarloRequest:
     params: tuple[tuple[str, str], ...] = ()
     data: str = ""
     sample: str = ""
-    symbol: str | None = None
+    symbol: str | None = None  # of a --data file; alone: a stored series
     timeframe: str | None = None
+    venue: str | None = None  # of a stored series
+    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
     fees_bps: float = 10.0
     fill: str = "open"
     cash: float = 10_000.0
@@ -77,9 +79,8 @@ def add_montecarlo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> MonteCarloRequest:
-    return MonteCarloRequest(strategy=args.strategy, params=tuple(args.params), data=args.data or "",
-                             sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
-                             timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
+    return MonteCarloRequest(strategy=args.strategy, params=tuple(args.params), **data_fields(args),
+                             fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                              method=args.method, paths=args.paths, block_bars=args.block_bars, replace=args.replace,
                              seed=args.seed, tasks=args.tasks, ruin_level=args.ruin_level, confidence=args.confidence)
 
@@ -121,13 +122,13 @@ def prepare(request: MonteCarloRequest) -> MonteCarloInput:
         raise MonteCarloError(f"--block-bars: expected >= 1 (0 = default), got {request.block_bars}")
     strategy = get_strategy(request.strategy)
     params = validate_params(strategy, dict(request.params))
-    bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
+    bars = load_request_bars(request)
     result = run_backtest(bars, strategy.run(bars, params), fees_bps=request.fees_bps, fill=request.fill,
                           cash=request.cash)
     stats = summary(result, bars.timeframe_ms)
     years = len(bars) * bars.timeframe_ms / (365 * 86_400_000)
     backtest = {"strategy": strategy.name, "params": params, "symbol": bars.symbol, "timeframe": bars.timeframe,
-                "source": request.data or f"sample:{request.sample}", "bars": len(bars), "fees_bps": request.fees_bps,
+                "source": describe_source(request), "bars": len(bars), "fees_bps": request.fees_bps,
                 **stats}
     if request.method == "trades":
         entry = np.searchsorted(result.timestamp, [t.entry_time for t in result.trades])

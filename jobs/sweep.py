@@ -77,7 +77,7 @@ import numpy as np
 
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars, parse_seed
+from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
@@ -135,8 +135,10 @@ class SweepRequest:
     grid: tuple[str, ...] = ()
     data: str = ""
     sample: str = ""
-    symbol: str | None = None
+    symbol: str | None = None  # of a --data file; alone: a stored series
     timeframe: str | None = None
+    venue: str | None = None  # of a stored series
+    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
     fees_bps: float = 10.0
     fill: str = "open"
     cash: float = 10_000.0
@@ -187,9 +189,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> SweepRequest:
-    return SweepRequest(strategy=args.strategy, grid=tuple(args.grid), data=args.data or "",
-                        sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
-                        timeframe=args.timeframe, fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
+    return SweepRequest(strategy=args.strategy, grid=tuple(args.grid), **data_fields(args),
+                        fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                         search=args.search, samples=args.samples, seed=args.seed, metric=args.metric,
                         trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout,
                         batch=args.batch, scheduler=args.scheduler, folds=args.folds)
@@ -267,7 +268,7 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         n_configs = params.shape[0] if request.search == "grid" else min(int(request.samples), params.shape[0])
     if not (0.0 <= request.holdout <= 0.8):
         raise SweepRequestError(f"--holdout: must be a fraction in [0, 0.8], got {request.holdout}")
-    bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
+    bars = load_request_bars(request)
     holdout_bars = None
     if request.holdout > 0:
         cut = len(bars) - int(round(len(bars) * request.holdout))
@@ -523,7 +524,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         "strategy": plan.strategy.name,
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
-        "source": request.data or f"sample:{request.sample}",
+        "source": describe_source(request),
         "bars": len(bars) + (len(plan.holdout_bars) if plan.holdout_bars is not None else 0),
         "in_sample": _span(bars),
         "out_of_sample": _span(plan.holdout_bars) if plan.holdout_bars is not None else None,

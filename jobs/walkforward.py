@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from jobs._inputs import DEFAULT_SAMPLE, add_data_arguments, add_strategy_arguments, load_bars
+from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
 from jobs.sweep import METRIC_CHOICES
 from jobs._entry import run_job_main
 
@@ -42,8 +42,10 @@ class WalkForwardRequest:
     grid: tuple[str, ...] = ()
     data: str = ""
     sample: str = ""
-    symbol: str | None = None
+    symbol: str | None = None  # of a --data file; alone: a stored series
     timeframe: str | None = None
+    venue: str | None = None  # of a stored series
+    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
     folds: int = 4
     train_bars: int = 0
     test_bars: int = 0
@@ -67,9 +69,8 @@ def add_walkforward_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:
-    return WalkForwardRequest(strategy=args.strategy, grid=tuple(args.grid), data=args.data or "",
-                              sample=args.sample or ("" if args.data else DEFAULT_SAMPLE), symbol=args.symbol,
-                              timeframe=args.timeframe, folds=args.folds, train_bars=args.train_bars,
+    return WalkForwardRequest(strategy=args.strategy, grid=tuple(args.grid), **data_fields(args),
+                              folds=args.folds, train_bars=args.train_bars,
                               test_bars=args.test_bars, mode=args.mode, metric=args.metric, fees_bps=args.fees_bps,
                               fill=args.fill, cash=args.cash)
 
@@ -84,7 +85,7 @@ def _plan(request: WalkForwardRequest, bars: Any = None) -> tuple[Any, Any, tupl
     strategy = get_strategy(request.strategy)
     names, params = expand_grid(strategy, parse_grid(request.grid))
     if bars is None:
-        bars = load_bars(request.data, request.sample, request.symbol, request.timeframe)
+        bars = load_request_bars(request)
     train = request.train_bars or len(bars) // 2
     folds = make_splits(len(bars), n_folds=request.folds, train_bars=train, test_bars=request.test_bars or None,
                         mode=request.mode)
@@ -129,7 +130,7 @@ def run_walkforward(request: WalkForwardRequest) -> dict[str, Any]:
         "strategy": strategy.name,
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
-        "source": request.data or f"sample:{request.sample}",
+        "source": describe_source(request),
         "bars": len(bars),
         "grid": list(request.grid),
         "n_configs": int(params.shape[0]),

@@ -4,6 +4,21 @@ Turns pandas columns into numpy arrays of the schema's types, raising
 :class:`~market.errors.DataValidationError` with the rule and the zero-based
 row positions at fault. Row 0 is the first data row (the line after a CSV
 header).
+
+Layouts read as they come (what pandas, Yahoo Finance and exchanges write):
+
+* column names in any case; the time column may be called ``timestamp``,
+  ``datetime``, ``date``, ``time``, ``open_time`` or ``open time`` (the
+  first present, in that order), or be the frame's index under one of
+  those names (``df.to_csv()`` of a ``DatetimeIndex`` named ``Date``);
+* ``adj close`` stands in for ``close`` only when there is no ``close``
+  (otherwise it is ignored: the OHLC prices are the traded ones);
+* integer or float timestamps in epoch seconds, milliseconds, microseconds
+  or nanoseconds, the unit told by their size (1973..2100 in each unit);
+  ISO-8601 strings and plain dates; datetimes with a time-zone offset are
+  converted to UTC, except that a series whose every time is local
+  midnight (Yahoo's daily ``2018-01-02 00:00:00-05:00``) is taken as dates:
+  each bar is labelled 00:00 UTC of its own day, as daily bars are here.
 """
 
 from __future__ import annotations
@@ -16,7 +31,8 @@ import pandas as pd
 from market.errors import DataValidationError
 
 __all__ = [
-    "MIN_MS", "MAX_MS", "fail", "normalise_columns", "require_columns", "timestamps_to_ms", "numeric_column",
+    "MIN_MS", "MAX_MS", "TIMESTAMP_ALIASES", "fail", "normalise_columns", "require_columns", "timestamps_to_ms",
+    "numeric_column",
 ]
 
 #: integer timestamps must be epoch milliseconds in [1973-03-03, 2100-01-01):
@@ -25,6 +41,12 @@ MIN_MS = 100_000_000_000
 MAX_MS = 4_102_444_800_000
 
 _NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+#: names the time column may have (lower case), in order of preference
+TIMESTAMP_ALIASES = ("timestamp", "datetime", "date", "time", "open_time", "open time")
+
+#: epoch units of numeric timestamps, told apart by size: each accepts [MIN_MS, MAX_MS) in its own unit
+_EPOCH_UNITS = ("s", "ms", "us", "ns")
 
 
 def fail(rule: str, mask: np.ndarray, detail: str, source: str) -> None:
@@ -36,11 +58,21 @@ def fail(rule: str, mask: np.ndarray, detail: str, source: str) -> None:
 
 
 def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Lower-case, strip column names; move a ``timestamp`` index into a column."""
-    has_column = "timestamp" in [str(c).strip().lower() for c in frame.columns]
-    if not has_column and str(frame.index.name or "").strip().lower() == "timestamp":
-        frame = frame.reset_index()
-    renamed = {c: str(c).strip().lower() for c in frame.columns}
+    """Lower-case and strip column names; find the time column (see the module docstring) and call it
+    ``timestamp``; let ``adj close`` stand in for a missing ``close``."""
+    names = [str(c).strip().lower() for c in frame.columns]
+    if not any(a in names for a in TIMESTAMP_ALIASES):
+        index_names = [str(n or "").strip().lower() for n in frame.index.names]
+        if any(n in TIMESTAMP_ALIASES for n in index_names):
+            frame = frame.reset_index()
+            names = [str(c).strip().lower() for c in frame.columns]
+    renamed = dict(zip(frame.columns, names))
+    if "timestamp" not in names:
+        alias = next((a for a in TIMESTAMP_ALIASES if a in names), None)
+        if alias is not None:
+            renamed = {c: ("timestamp" if n == alias else n) for c, n in renamed.items()}
+    if "close" not in names and "adj close" in names:
+        renamed = {c: ("close" if n == "adj close" else n) for c, n in renamed.items()}
     if any(str(k) != v for k, v in renamed.items()):
         frame = frame.rename(columns=renamed)
     return frame
@@ -84,64 +116,116 @@ def _datetimes_to_ms(values: pd.Series, source: str, allow_sub_ms: bool) -> np.n
     return ints // per_ms
 
 
-def _ints_to_ms(ints: np.ndarray, source: str) -> np.ndarray:
-    ints = ints.astype(np.int64, copy=False)
-    out = (ints < MIN_MS) | (ints >= MAX_MS)
-    if out.any():
-        first = int(ints[np.flatnonzero(out)[0]])
+def _unit_bounds(unit: str) -> tuple[float, float]:
+    """[low, high) of epoch values in ``unit`` that are 1973-03-03 .. 2100-01-01."""
+    scale = _NS_PER[unit] / _NS_PER["ms"]  # ms per unit
+    return MIN_MS / scale, MAX_MS / scale
+
+
+def _epoch_unit(values: np.ndarray) -> str | None:
+    """The epoch unit of most values (by the median), None when it is none of them."""
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if finite.shape[0] == 0:
+        return None
+    mid = float(np.median(finite))
+    return next((u for u in _EPOCH_UNITS if _unit_bounds(u)[0] <= mid < _unit_bounds(u)[1]), None)
+
+
+def _check_epoch_range(values: np.ndarray, unit: str | None, source: str) -> str:
+    low, high = _unit_bounds(unit or "ms")
+    out = (values < low) | (values >= high)
+    if unit is None or out.any():
+        first = values[np.flatnonzero(out)[0]] if out.any() else values[0]
         fail(
-            "timestamp_unit", out,
-            f"integer timestamps must be UTC milliseconds since the epoch between 1973 and 2100 (got {first}; "
-            "seconds, microseconds or nanoseconds are not accepted)", source,
+            "timestamp_unit", out if out.any() else np.ones(len(values), bool),
+            f"numeric timestamps must be epoch seconds, milliseconds, microseconds or nanoseconds (UTC) between "
+            f"1973 and 2100; most are {unit or 'none of these'}, and {first:.0f} is not", source,
         )
-    return ints.copy()
+    return unit  # type: ignore[return-value]
+
+
+def _ints_to_ms(ints: np.ndarray, source: str, allow_sub_ms: bool = False) -> np.ndarray:
+    ints = ints.astype(np.int64, copy=False)
+    unit = _check_epoch_range(ints, _epoch_unit(ints), source)
+    if unit == "s":
+        return ints * 1000
+    if unit == "ms":
+        return ints.copy()
+    per_ms = _NS_PER["ms"] // _NS_PER[unit]
+    rem = ints % per_ms
+    if not allow_sub_ms and rem.any():
+        fail("timestamp_resolution", rem != 0, f"epoch {unit} timestamps must be whole milliseconds", source)
+    return ints // per_ms
 
 
 def timestamps_to_ms(values: pd.Series, source: str = "", allow_sub_ms: bool = False) -> np.ndarray:
-    """UTC int64 ms from datetime64 (tz-aware, or naive meaning UTC), int ms or ISO-8601 strings.
+    """UTC int64 ms from datetime64 (tz-aware, or naive meaning UTC), epoch numbers (s/ms/us/ns, told by
+    size) or ISO-8601 strings and dates; a series of local midnights is taken as dates (module docstring).
 
     Rules: ``timestamp_invalid`` (missing or unparseable), ``timestamp_unit``
-    (integers outside epoch-ms range), ``timestamp_resolution`` (sub-ms part,
-    unless ``allow_sub_ms``, in which case it is floored).
+    (numbers outside 1973..2100 in the unit most of them are in),
+    ``timestamp_resolution`` (sub-ms part, unless ``allow_sub_ms``, in which
+    case it is floored).
     """
     dtype = values.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return _datetimes_to_ms(values, source, allow_sub_ms)
+        return _datetimes_to_ms(_dates_if_local_midnights(values), source, allow_sub_ms)
     if pd.api.types.is_bool_dtype(dtype):
         fail("timestamp_invalid", np.ones(len(values), bool), "timestamps are booleans", source)
     if pd.api.types.is_integer_dtype(dtype):
         if values.isna().any():  # nullable Int64
             fail("timestamp_invalid", values.isna().to_numpy(), "timestamp is missing", source)
-        return _ints_to_ms(values.to_numpy(dtype=np.int64), source)
+        return _ints_to_ms(values.to_numpy(dtype=np.int64), source, allow_sub_ms)
     if pd.api.types.is_float_dtype(dtype):
-        return _floats_to_ms(values.to_numpy(dtype=np.float64, na_value=np.nan), source)
+        return _floats_to_ms(values.to_numpy(dtype=np.float64, na_value=np.nan), source, allow_sub_ms)
     # strings / objects: numbers written as text, else ISO-8601
     numeric = pd.to_numeric(values, errors="coerce")
     if len(values) and numeric.notna().all():
-        return _floats_to_ms(numeric.to_numpy(dtype=np.float64, na_value=np.nan), source)
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        return _floats_to_ms(numeric.to_numpy(dtype=np.float64, na_value=np.nan), source, allow_sub_ms)
+    text = values.astype("string").str.strip()
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy()
     if bad.any():
         first = values.iloc[int(np.flatnonzero(bad)[0])]
-        fail("timestamp_invalid", bad, f"timestamp {first!r} is not ISO-8601 UTC or epoch milliseconds", source)
+        fail("timestamp_invalid", bad, f"timestamp {first!r} is not an ISO-8601 date/time or an epoch number", source)
+    wall = pd.to_datetime(text.str.replace(_OFFSET, r"\1", regex=True), errors="coerce", format="ISO8601")
+    if _all_midnight(wall) and not _all_midnight(parsed):
+        parsed = wall.dt.tz_localize("UTC")
     return _datetimes_to_ms(parsed, source, allow_sub_ms)
 
 
-def _floats_to_ms(floats: np.ndarray, source: str) -> np.ndarray:
+#: a time of day followed by a UTC offset (``Z``, ``+02:00``, ``-0500``); group 1 keeps the time
+_OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _all_midnight(ser: pd.Series) -> bool:
+    """True when ``ser`` (datetimes, no NaT) has at least one value and every one is 00:00:00.000."""
+    if len(ser) == 0 or ser.isna().any():
+        return False
+    return bool((ser.dt.normalize() == ser).all())
+
+
+def _dates_if_local_midnights(values: pd.Series) -> pd.Series:
+    """A tz-aware series whose every local time is midnight, as naive dates (UTC midnight); else as is."""
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values
+    wall = values.dt.tz_localize(None)
+    if _all_midnight(wall) and not _all_midnight(values.dt.tz_convert("UTC")):
+        return wall
+    return values
+
+
+def _floats_to_ms(floats: np.ndarray, source: str, allow_sub_ms: bool = False) -> np.ndarray:
     bad = ~np.isfinite(floats)
     if bad.any():
         fail("timestamp_invalid", bad, "timestamp is missing or not finite", source)
-    frac = floats != np.floor(floats)
-    if frac.any():
-        fail("timestamp_resolution", frac, "integer-millisecond timestamps have a fractional part", source)
-    out = (floats < MIN_MS) | (floats >= MAX_MS)
-    if out.any():
-        fail(
-            "timestamp_unit", out,
-            f"integer timestamps must be UTC milliseconds since the epoch between 1973 and 2100 (got {floats[out][0]:.0f})",
-            source,
-        )
-    return floats.astype(np.int64)
+    unit = _check_epoch_range(floats, _epoch_unit(floats), source)
+    ms = floats * (_NS_PER[unit] / _NS_PER["ms"])
+    whole = np.floor(ms + 1e-3) if allow_sub_ms else np.rint(ms)
+    frac = np.abs(ms - whole) > 1e-3  # float seconds carry ~1e-4 ms of rounding noise
+    if not allow_sub_ms and frac.any():
+        fail("timestamp_resolution", frac, f"epoch {unit} timestamps must be whole milliseconds", source)
+    return whole.astype(np.int64)
 
 
 def numeric_column(frame: pd.DataFrame, name: str, source: str = "") -> np.ndarray:

@@ -14,10 +14,12 @@ class DataValidationError(InputError):
         rule: short name of the broken rule, e.g. ``"high_ge_open_close"``.
         rows: zero-based row positions that break it (at most the first 20).
         source: where the data came from (a path or a description).
+        detail: what is wrong, without the rule, rows and source.
     """
 
     def __init__(self, rule: str, rows: list[int] | tuple[int, ...], detail: str, source: str = "") -> None:
         self.rule = rule
+        self.detail = detail
         self.rows = tuple(int(r) for r in rows[:20])
         self.n_rows = len(rows)
         self.source = source

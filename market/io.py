@@ -2,34 +2,67 @@
 
 Formats are chosen by extension:
 
-* ``.csv`` (also ``.csv.gz``, ``.csv.zst``...): header row with the OHLCV
-  columns; timestamps as epoch ms or ISO-8601 (naive means UTC).
+* ``.csv`` (also ``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zip``,
+  ``.csv.zst``): a header row, then one bar per line. Layouts are read as
+  pandas, Yahoo Finance and exchanges write them (see :mod:`market._frame`):
+  a ``Date``/``Datetime``/``time``/``timestamp`` column in any case, epoch
+  seconds/ms/us/ns, ISO-8601 strings or dates, an ``Adj Close`` column, and
+  yfinance's three-row header (``Price,Close,...`` / ``Ticker,AAPL,...`` /
+  ``Date,,...``, whose ticker becomes the symbol). ``columns`` maps any
+  other names (``{"timestamp": "Date", "close": "Adj Close"}``, the CLI's
+  ``--columns timestamp=Date,close=Adj Close``).
 * ``.parquet`` / ``.pq`` and ``.feather`` / ``.arrow`` / ``.ipc``: the same
   columns; ``venue``, ``symbol`` and ``timeframe`` are taken from the schema
   metadata when not passed (the files in ``market/samples`` carry them).
 
-Arguments win over metadata. Without a timeframe from either,
-:class:`~market.errors.InputError` asks for ``--timeframe``.
+Arguments win over metadata. Without a timeframe from either it is inferred
+from the timestamps (:func:`market.timeframe.infer_timeframe`, strict mode:
+the most common spacing, so weekends, holidays and gaps do not change it);
+:attr:`ValidationReport.timeframe_source` says which. A file with a header
+but no rows, an unreadable or corrupt file (a bad zip, xz, gzip or zstd
+stream) raise :class:`~market.errors.InputError` naming the file.
 """
 
 from __future__ import annotations
 
+import lzma
+import zipfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 import pyarrow as pa
 
-from market.bars import Bars
-from raytrader.errors import InputError
+from market.bars import OHLCV_COLUMNS, TRADE_COLUMNS, Bars, frame_to_arrays
+from market.errors import DataValidationError
+from market.timeframe import fitting_timeframe, infer_timeframe
 from market.validate import ValidationReport, validate_bars
+from raytrader.errors import InputError
 
-__all__ = ["read_bars", "read_table", "file_metadata", "BAR_FILE_SUFFIXES"]
+__all__ = ["read_bars", "read_table", "file_metadata", "parse_columns", "require_rows", "BAR_FILE_SUFFIXES",
+           "COLUMN_TARGETS"]
 
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.xz", ".csv.zip")
 _PARQUET = (".parquet", ".pq")
 _FEATHER = (".feather", ".arrow", ".ipc")
 #: extensions :func:`read_bars` understands
 BAR_FILE_SUFFIXES = _CSV + _PARQUET + _FEATHER
+#: the names ``columns`` may map to
+COLUMN_TARGETS = tuple(dict.fromkeys((*OHLCV_COLUMNS, *TRADE_COLUMNS, "funding_rate")))
+
+
+def _csv_errors() -> tuple[type[BaseException], ...]:
+    """What a corrupt or truncated CSV stream raises through pandas (each codec its own)."""
+    errors: list[type[BaseException]] = [OSError, ValueError, EOFError, ImportError, zipfile.BadZipFile,
+                                         lzma.LZMAError, pd.errors.ParserError]
+    try:
+        import zstandard  # noqa: PLC0415 - optional codec, only to name its error type
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:  # pragma: no cover - a dependency; pandas then raises ImportError, caught above
+        pass
+    return tuple(errors)
 
 
 def _kind(path: Path) -> str:
@@ -63,21 +96,98 @@ def _check_path(path: str | Path) -> Path:
     return path
 
 
-def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Raw contents of a CSV/Parquet/Feather file and its schema metadata (unvalidated).
+def parse_columns(text: str, flag: str = "--columns") -> dict[str, str]:
+    """``"timestamp=Date,close=Adj Close"`` -> ``{"timestamp": "Date", "close": "Adj Close"}``.
 
-    The metadata is ``{}`` for CSV; the ``pandas`` key is dropped.
+    Targets are :data:`COLUMN_TARGETS` (any case); sources are the file's
+    column names as written (matched ignoring case and surrounding spaces).
+    Raises :class:`InputError` naming ``flag`` for a malformed or repeated pair.
+    """
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        target, sep, source = part.partition("=")
+        target, source = target.strip().lower(), source.strip()
+        if not sep or not target or not source:
+            raise InputError(f"{flag} {part.strip()[:60]!r}: expected NAME=COLUMN, e.g. {flag} timestamp=Date,close=Adj Close")
+        if target not in COLUMN_TARGETS:
+            raise InputError(f"{flag} {target[:40]!r}: not a column name here; use one of {', '.join(COLUMN_TARGETS)}")
+        if target in out:
+            raise InputError(f"{flag}: {target} is given twice")
+        out[target] = source
+    if not out:
+        raise InputError(f"{flag} {text!r}: expected NAME=COLUMN pairs, e.g. {flag} timestamp=Date,close=Adj Close")
+    return out
+
+
+def _apply_columns(frame: pd.DataFrame, columns: Mapping[str, str], path: Path) -> pd.DataFrame:
+    """Rename the mapped source columns to their targets; a column already holding a target's name is dropped."""
+    key = {str(c).strip().lower(): c for c in frame.columns}
+    renames: dict[object, str] = {}
+    for target, source in columns.items():
+        found = key.get(source.strip().lower())
+        if found is None:
+            have = ", ".join(str(c) for c in frame.columns) or "none"
+            raise InputError(f"--columns {target}={source}: {path} has no column {source!r}; its columns: {have}")
+        renames[found] = target
+    sources = set(renames)
+    drop = [c for c in frame.columns if c not in sources and str(c).strip().lower() in columns]
+    return frame.drop(columns=drop).rename(columns=renames)
+
+
+def _yfinance_header(path: Path) -> tuple[int, str, str] | None:
+    """yfinance >= 0.2.51 writes ``Price,Close,...`` / ``Ticker,AAPL,...`` / ``Date,,...``: the time
+    column's name, the ticker and how many header rows to skip; None for any other layout."""
+    try:
+        head = pd.read_csv(path, header=None, nrows=3, dtype=str, keep_default_na=False)
+    except _csv_errors():
+        return None  # the full read reports it
+    if head.shape[0] < 3 or head.shape[1] < 2:
+        return None
+    first = [str(v).strip().lower() for v in head.iloc[:, 0]]
+    rest_empty = all(not str(v).strip() for v in head.iloc[2, 1:])
+    if first[0] == "price" and first[1] == "ticker" and first[2] in ("date", "datetime") and rest_empty:
+        tickers = {str(v).strip() for v in head.iloc[1, 1:] if str(v).strip()}
+        return 2, str(head.iloc[2, 0]).strip(), (tickers.pop() if len(tickers) == 1 else "")
+    return None
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    try:
+        yahoo = _yfinance_header(path)
+        if yahoo is None:
+            return pd.read_csv(path), {}
+        skip, time_name, ticker = yahoo
+        frame = pd.read_csv(path, header=0, skiprows=range(1, 1 + skip))
+        frame = frame.rename(columns={frame.columns[0]: time_name})
+        return frame, ({"symbol": ticker} if ticker else {})
+    except _csv_errors() as exc:
+        raise InputError(f"{path}: cannot read as CSV: {type(exc).__name__}: {exc}") from exc
+
+
+def read_table(path: str | Path, columns: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Contents of a CSV/Parquet/Feather file and its metadata (unvalidated), ``columns`` mapped.
+
+    The metadata is the schema's (the ``pandas`` key dropped) for Parquet and
+    Feather; for CSV, ``{"symbol": ticker}`` from a yfinance header, else ``{}``.
     """
     path = _check_path(path)
     kind = _kind(path)
     if kind == "csv":
-        try:
-            return pd.read_csv(path), {}
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise InputError(f"{path}: cannot read as CSV: {exc}") from exc
-    table = _arrow_table(path, kind)
-    meta = _decode_metadata(table.schema.metadata)
-    return table.to_pandas(), meta
+        frame, meta = _read_csv(path)
+    else:
+        table = _arrow_table(path, kind)
+        frame, meta = table.to_pandas(), _decode_metadata(table.schema.metadata)
+    if columns:
+        frame = _apply_columns(frame, columns, path)
+    return frame, meta
+
+
+def require_rows(frame: pd.DataFrame, source: str) -> None:
+    """Rule ``no_rows``: a file must hold at least one data row (a header alone is refused)."""
+    if len(frame) == 0:
+        raise DataValidationError("no_rows", [], "the file has no data rows (a header only, or nothing)", source)
 
 
 def _decode_metadata(raw: dict[bytes, bytes] | None) -> dict[str, str]:
@@ -90,7 +200,8 @@ def _decode_metadata(raw: dict[bytes, bytes] | None) -> dict[str, str]:
 
 
 def file_metadata(path: str | Path) -> dict[str, str]:
-    """Schema metadata of a Parquet/Feather file (``venue``, ``symbol``, ``timeframe``...); ``{}`` for CSV."""
+    """Schema metadata of a Parquet/Feather file (``venue``, ``symbol``, ``timeframe``...); for CSV,
+    the ticker of a yfinance header as ``symbol``, else ``{}``."""
     path = _check_path(path)
     kind = _kind(path)
     if kind == "parquet":
@@ -102,27 +213,47 @@ def file_metadata(path: str | Path) -> dict[str, str]:
             raise InputError(f"{path}: cannot read as parquet: {exc}") from exc
     if kind == "feather":
         return _decode_metadata(_arrow_table(path, kind).schema.metadata)
-    return {}
+    yahoo = _yfinance_header(path)
+    return {"symbol": yahoo[2]} if yahoo and yahoo[2] else {}
 
 
 def read_bars(
     path: str | Path, symbol: str | None = None, timeframe: str | None = None, venue: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> tuple[Bars, ValidationReport]:
     """Load and validate OHLCV bars from ``path``; return them with the validation report.
 
+    ``timeframe`` falls back to the file's metadata, then to the one
+    inferred from the timestamps (``report.timeframe_source`` is
+    ``"argument"``, ``"file"`` or ``"inferred"``). ``symbol`` and ``venue``
+    fall back to the file's metadata, then to ``""``.
+
     Raises :class:`~market.errors.InputError` for a missing/unreadable file,
-    an unknown extension or no timeframe, and
+    an unknown extension or a timeframe that cannot be inferred, and
     :class:`~market.errors.DataValidationError` for a broken rule (see
-    :mod:`market.validate`). ``symbol`` and ``venue`` fall back to the file's
-    metadata, then to ``""``.
+    :mod:`market.validate`; ``no_rows`` for a header-only file). When an
+    inferred timeframe breaks the grid, the error says which timeframe fits.
     """
-    frame, meta = read_table(path)
+    frame, meta = read_table(path, columns)
+    source = str(path)
+    require_rows(frame, source)
+    arrays = frame_to_arrays(frame, source)
+    origin = "argument" if timeframe else "file" if meta.get("timeframe") else "inferred"
     timeframe = timeframe or meta.get("timeframe")
     if not timeframe:
-        raise InputError(f"{path}: the file does not say its timeframe; pass --timeframe (e.g. --timeframe 1m)")
-    source = str(path)
-    bars = Bars.from_frame(
-        frame, symbol=symbol or meta.get("symbol", ""), timeframe=timeframe, venue=venue or meta.get("venue", ""), source=source,
-    )
-    report = validate_bars(bars, source=source)
-    return bars, report
+        try:
+            timeframe = infer_timeframe(arrays["timestamp"], strict=True)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
+    bars = Bars(**arrays, symbol=symbol or meta.get("symbol", ""), timeframe=timeframe,
+                venue=venue or meta.get("venue", ""))
+    try:
+        report = validate_bars(bars, source=source)
+    except DataValidationError as exc:
+        fits = fitting_timeframe(bars.timestamp) if origin == "inferred" and exc.rule in ("grid_alignment", "spacing") else None
+        if fits is None or fits == bars.timeframe:
+            raise
+        raise DataValidationError(exc.rule, list(exc.rows),
+                                  f"{exc.detail} (timeframe {bars.timeframe} was inferred from the most common "
+                                  f"spacing; every bar fits {fits}: pass --timeframe {fits})", source) from None
+    return bars, replace(report, timeframe_source=origin)

@@ -90,6 +90,9 @@ class ValidationReport:
         n_gaps: number of gaps.
         timeframe: the timeframe checked against.
         source: the file or description validated.
+        timeframe_source: where the timeframe came from when a file was read
+            (``"argument"``, ``"file"`` metadata or ``"inferred"`` from the
+            timestamps); ``""`` otherwise.
     """
 
     n_rows: int
@@ -100,6 +103,7 @@ class ValidationReport:
     n_gaps: int = 0
     timeframe: str = ""
     source: str = ""
+    timeframe_source: str = ""
 
     @property
     def expected_rows(self) -> int:
@@ -110,7 +114,7 @@ class ValidationReport:
         """JSON-ready summary (gaps as lists of ``[after_ms, before_ms, missing_bars]``)."""
         return {
             "n_rows": self.n_rows, "start_ms": self.start_ms, "end_ms": self.end_ms,
-            "timeframe": self.timeframe, "source": self.source,
+            "timeframe": self.timeframe, "source": self.source, "timeframe_source": self.timeframe_source,
             "n_gaps": self.n_gaps, "n_missing": self.n_missing,
             "gaps": [[g.after_ms, g.before_ms, g.missing_bars] for g in self.gaps],
         }

@@ -105,9 +105,11 @@ def test_missing_file(tmp_path: Path) -> None:
         read_bars(tmp_path / "nope.csv", timeframe="1m")
 
 
-def test_csv_without_timeframe_asks_for_flag(tmp_path: Path) -> None:
+def test_csv_without_timeframe_infers_it_and_asks_for_the_flag_only_when_it_cannot(tmp_path: Path) -> None:
+    bars, report = read_bars(write_csv(tmp_path / "bars.csv", good_rows()))
+    assert (bars.timeframe, report.timeframe_source) == ("1m", "inferred")
     with pytest.raises(InputError, match="pass --timeframe"):
-        read_bars(write_csv(tmp_path / "bars.csv", good_rows()))
+        read_bars(write_csv(tmp_path / "one.csv", good_rows(1)))
 
 
 def test_parquet_metadata_fills_symbol_timeframe_venue() -> None:
@@ -127,11 +129,12 @@ def test_corrupt_parquet(tmp_path: Path) -> None:
         read_bars(path, timeframe="1m")
 
 
-def test_header_only_csv_is_empty_but_valid(tmp_path: Path) -> None:
+def test_header_only_csv_is_refused_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text(HEADER + "\n")
-    bars, report = read_bars(path, symbol="X/Y", timeframe="1m")
-    assert len(bars) == 0 and report.start_ms is None
+    with pytest.raises(DataValidationError) as info:
+        read_bars(path, symbol="X/Y", timeframe="1m")
+    assert info.value.rule == "no_rows" and str(path) in str(info.value)
 
 
 def test_wrong_timeframe_is_caught_on_load(tmp_path: Path) -> None:

@@ -57,12 +57,33 @@ def test_timestamp_invalid(tmp_path: Path) -> None:
     assert (err.rule, err.rows) == ("timestamp_invalid", (1,))
 
 
-def test_timestamp_unit_seconds_rejected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unit, per_ms", [("s", 0.001), ("ms", 1), ("us", 1000), ("ns", 1_000_000)])
+def test_epoch_seconds_micro_and_nanoseconds_read_as_the_same_bars(tmp_path: Path, unit: str, per_ms: float) -> None:
     rows = good_rows()
     for r in rows:
-        r[0] = r[0] // 1000  # seconds, a common mistake
+        r[0] = int(r[0] * per_ms)
+    bars, _ = read_bars(write_csv(tmp_path / f"{unit}.csv", rows), timeframe="1m")
+    assert bars.timestamp.tolist() == [r[0] for r in good_rows()]
+
+
+def test_epoch_float_seconds_keep_their_milliseconds() -> None:
+    from market._frame import timestamps_to_ms
+
+    ms = [r[0] + 250 for r in good_rows()]
+    text = pd.Series([f"{t / 1000:.3f}" for t in ms])  # "1704067200.250": float seconds as a CSV holds them
+    assert timestamps_to_ms(text).tolist() == ms
+    assert timestamps_to_ms(pd.Series([t / 1000 for t in ms])).tolist() == ms
+
+
+def test_timestamp_unit_names_the_row_in_another_unit(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[4][0] = rows[4][0] // 1000  # one row in seconds among milliseconds
     err = _broken(tmp_path, rows)
-    assert (err.rule, err.rows) == ("timestamp_unit", (0, 1, 2, 3, 4, 5))
+    assert (err.rule, err.rows) == ("timestamp_unit", (4,))
+    rows = good_rows()
+    for r in rows:
+        r[0] = 12_345  # no unit puts these in 1973..2100
+    assert _broken(tmp_path, rows).rule == "timestamp_unit"
 
 
 def test_timestamp_resolution(tmp_path: Path) -> None:
