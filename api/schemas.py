@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from api.errors import FieldError
 from market.bars import OHLCV_COLUMNS, PRICE_COLUMNS, Bars
 from market.errors import DataValidationError, InputError
-from market.timeframe import parse_timeframe
+from market.timeframe import INFERRED_TIMEFRAMES, infer_timeframe  # one implementation, shared with --data files
 from market.validate import validate_bars
 
 __all__ = [
@@ -44,9 +44,6 @@ __all__ = [
     "to_bars", "infer_timeframe", "INFERRED_TIMEFRAMES", "MAX_BARS", "MAX_BATCH_ITEMS", "MAX_ABS_VALUE", "MAX_TIMESTAMP_MS", "field_path",
 ]
 
-#: timeframes :func:`infer_timeframe` may choose (ccxt's usual unified set; ``1M`` has no fixed length)
-INFERRED_TIMEFRAMES = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
-_BY_MS = {parse_timeframe(t).ms: parse_timeframe(t) for t in INFERRED_TIMEFRAMES}
 
 #: most bars in one series (the request size limit usually binds first)
 MAX_BARS = 100_000
@@ -206,31 +203,6 @@ def _rule_field(exc: DataValidationError, arrays: dict[str, np.ndarray]) -> tupl
             if not np.isfinite(value) or (rule == "prices_positive" and value <= 0):
                 return name, row
     return "timestamp", row
-
-
-def infer_timeframe(timestamp: np.ndarray) -> str:
-    """The timeframe of ``timestamp`` (int64 UTC ms): the most common positive spacing, when it is one
-    of :data:`INFERRED_TIMEFRAMES` and every delta is a positive whole multiple of it and every
-    timestamp is on its grid (:mod:`market.timeframe`); else ``"1s"``.
-
-    So the result never changes which series validate: a series on the
-    inferred grid is on the ``1s`` grid too, and one that is not gets
-    ``1s`` and its usual error. Fewer than two bars: ``"1s"``.
-    """
-    ts = np.asarray(timestamp, dtype=np.int64)
-    if ts.shape[0] < 2:
-        return "1s"
-    d = np.diff(ts)
-    positive = d[d > 0]
-    if positive.shape[0] == 0:
-        return "1s"
-    values, counts = np.unique(positive, return_counts=True)
-    tf = _BY_MS.get(int(values[int(np.argmax(counts))]))
-    if tf is None or tf.ms == 1000:
-        return "1s"
-    if (d <= 0).any() or (d % tf.ms).any() or ((ts - tf.origin_ms) % tf.ms).any():
-        return "1s"
-    return tf.text
 
 
 def to_bars(model: BarsIn, path: str = "bars", symbol: str = "") -> Bars:
