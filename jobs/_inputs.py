@@ -187,27 +187,13 @@ def _read_file(data: str, symbol: str | None, timeframe: str | None, columns: Se
 
 
 def _read_store(symbol: str, timeframe: str | None, venue: str | None):
-    """The stored series of ``symbol`` (and ``timeframe``/``venue`` when given; one must match)."""
+    """The stored series of ``symbol`` (and ``timeframe``/``venue`` when given; exactly one must match)."""
     from market.store import ParquetStore  # noqa: PLC0415
     from raytrader.config import load_config  # noqa: PLC0415
 
     store = ParquetStore(load_config().data.store)
-    entries = store.entries()
-    tf = None
-    if timeframe:
-        from market.timeframe import parse_timeframe  # noqa: PLC0415
-
-        tf = parse_timeframe(timeframe).text
-    chosen = [e for e in entries if e.symbol == symbol and (tf is None or e.timeframe == tf)
-              and (not venue or e.venue == venue)]
-    if len(chosen) != 1:
-        have = ", ".join(f"{e.symbol} {e.timeframe} ({e.venue})" for e in entries) or "nothing"
-        want = " ".join(f"{k} {v}" for k, v in (("--symbol", symbol), ("--timeframe", timeframe), ("--venue", venue)) if v)
-        how = "matches nothing" if not chosen else "matches several series; add --timeframe or --venue"
-        raise InputError(f"{want}: {how} in the data store {store.root} (it holds: {have}); "
-                         "add data with `raytrader data import FILE --symbol S` or `raytrader data download`")
-    e = chosen[0]
-    return store.read(e.venue, e.symbol, e.timeframe)
+    entry = store.find(symbol, timeframe, venue)
+    return store.read(entry.venue, entry.symbol, entry.timeframe)
 
 
 def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timeframe: str | None = None, *,

@@ -40,7 +40,7 @@ from market.timeframe import fitting_timeframe, infer_timeframe
 from market.validate import ValidationReport, validate_bars
 from raytrader.errors import InputError
 
-__all__ = ["read_bars", "read_table", "file_metadata", "parse_columns", "require_rows", "BAR_FILE_SUFFIXES",
+__all__ = ["read_bars", "bars_from_table", "read_table", "file_metadata", "parse_columns", "require_rows", "BAR_FILE_SUFFIXES",
            "COLUMN_TARGETS"]
 
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.xz", ".csv.zip")
@@ -235,7 +235,14 @@ def read_bars(
     inferred timeframe breaks the grid, the error says which timeframe fits.
     """
     frame, meta = read_table(path, columns)
-    source = str(path)
+    return bars_from_table(frame, meta, str(path), symbol=symbol, timeframe=timeframe, venue=venue)
+
+
+def bars_from_table(
+    frame: pd.DataFrame, meta: Mapping[str, str], source: str, *, symbol: str | None = None,
+    timeframe: str | None = None, venue: str | None = None,
+) -> tuple[Bars, ValidationReport]:
+    """The second half of :func:`read_bars`, for a table already read by :func:`read_table`."""
     require_rows(frame, source)
     arrays = frame_to_arrays(frame, source)
     origin = "argument" if timeframe else "file" if meta.get("timeframe") else "inferred"

@@ -201,6 +201,27 @@ class ParquetStore:
         validate_bars(bars, source=str(path))
         return bars
 
+    def find(self, symbol: str, timeframe: str | None = None, venue: str | None = None) -> StoreEntry:
+        """The one stored series of ``symbol`` (narrowed by ``timeframe`` and ``venue`` when given).
+
+        This is how users address the store (``--symbol BTC/USDT --timeframe 1h``),
+        never by path. Raises :class:`InputError` naming the flags when nothing
+        or more than one series matches, listing what the store holds.
+        """
+        tf = parse_timeframe(timeframe).text if timeframe else None
+        entries = self.entries()
+        chosen = [e for e in entries if e.symbol == symbol and (tf is None or e.timeframe == tf)
+                  and (not venue or e.venue == venue)]
+        if len(chosen) == 1:
+            return chosen[0]
+        have = ", ".join(f"{e.symbol} {e.timeframe} ({e.venue})" for e in entries) or "nothing"
+        want = " ".join(f"{k} {v}" for k, v in (("--symbol", symbol), ("--timeframe", tf), ("--venue", venue)) if v)
+        how = ("matches nothing" if not chosen else
+               f"matches {len(chosen)} series ({', '.join(f'{e.timeframe} ({e.venue})' for e in chosen)}); "
+               "add --timeframe or --venue")
+        raise InputError(f"{want}: {how} in the data store {self.root} (it holds: {have}); add data with "
+                         "`raytrader data import FILE --symbol S` or `raytrader data download`")
+
     def entries(self) -> list[StoreEntry]:
         """Every stored series, sorted by venue, symbol, timeframe length."""
         out = []

@@ -3,13 +3,16 @@
 Commands:
 
 * ``data list`` - bundled samples and store entries.
-* ``data import FILE [--symbol S] [--timeframe TF] [--venue V] [--mode merge|replace]``
+* ``data import FILE [--symbol S] [--timeframe TF] [--venue V] [--columns MAP] [--mode merge|replace]``
   - validate a CSV/Parquet/Feather file and write it into the store.
-* ``data validate FILE [--timeframe TF] [--kind auto|ohlcv|trades|funding]`` - check a
+* ``data validate FILE [--timeframe TF] [--columns MAP] [--kind auto|ohlcv|trades|funding]`` - check a
   file; exit status 2 and the broken rule (``--json``: ``ok``, ``rule``, ``rows``)
-  when a rule is broken.
-* ``data resample --venue V --symbol S --timeframe TF --to TF2`` - aggregate a
+  when a rule is broken (``no_rows`` for a header-only file).
+* ``data resample --symbol S --timeframe TF --to TF2 [--venue V]`` - aggregate a
   stored series into a coarser stored series.
+
+Files are read as they come (``market.io``): without a timeframe in the file
+or ``--timeframe``, it is inferred from the timestamps and said.
 * ``data download --exchange ID --symbol S --timeframe TF --since DATE [--until DATE]
   [--api-url URL] [--venue NAME]`` - fetch through ccxt into the store.
 
@@ -135,8 +138,11 @@ def _write_result(bars: Any, report: Any, path: Path, store: Any, mode: str, sou
         "gaps": [[g.after_ms, g.before_ms, g.missing_bars] for g in report.gaps],
         "path": str(path), "stored_rows": stored.rows if stored else len(bars),
     }
+    data["timeframe_source"] = report.timeframe_source
     text = [
         f"wrote {len(bars)} {bars.timeframe} bars of {bars.symbol} ({bars.venue}) from {source}",
+        *([f"timeframe {bars.timeframe} inferred from the timestamps (--timeframe overrides)"]
+          if report.timeframe_source == "inferred" else []),
         f"range: {format_ms(bars.start_ms)} .. {format_ms(bars.end_ms)}",
         *_gaps_text(report),
         f"store entry now holds {data['stored_rows']} rows ({mode})",
@@ -145,15 +151,21 @@ def _write_result(bars: Any, report: Any, path: Path, store: Any, mode: str, sou
     return Output(data=data, text="\n".join(text))
 
 
-def _import(args: argparse.Namespace, config: Any) -> Output:
-    from market.io import file_metadata, read_bars  # noqa: PLC0415
+def _columns(args: argparse.Namespace) -> dict[str, str] | None:
+    from market.io import parse_columns  # noqa: PLC0415
 
-    meta = file_metadata(args.file)
+    return parse_columns(args.columns) if args.columns else None
+
+
+def _import(args: argparse.Namespace, config: Any) -> Output:
+    from market.io import bars_from_table, read_table  # noqa: PLC0415
+
+    frame, meta = read_table(args.file, _columns(args))
     symbol = args.symbol or meta.get("symbol")
     if not symbol:
         raise InputError(f"{args.file}: the file does not name its symbol; pass --symbol (e.g. --symbol BTC/USDT)")
     venue = args.venue or meta.get("venue") or "binance"
-    bars, report = read_bars(args.file, symbol=symbol, timeframe=args.timeframe, venue=venue)
+    bars, report = bars_from_table(frame, meta, str(args.file), symbol=symbol, timeframe=args.timeframe, venue=venue)
     store = _store(config)
     path = store.write(bars, mode=args.mode)
     return _write_result(bars, report, path, store, args.mode, str(args.file))
@@ -169,22 +181,20 @@ def _detect_kind(columns: list[str]) -> str:
 
 
 def _validate(args: argparse.Namespace, config: Any) -> Output:
-    from market.io import read_table  # noqa: PLC0415
-    from market.validate import validate_bars, validate_funding, validate_trades  # noqa: PLC0415
+    from market.io import bars_from_table, read_table, require_rows  # noqa: PLC0415
+    from market.validate import validate_funding, validate_trades  # noqa: PLC0415
 
     source = str(args.file)
-    frame, meta = read_table(args.file)
+    frame, meta = read_table(args.file, _columns(args))
     kind = args.kind if args.kind != "auto" else _detect_kind(list(frame.columns))
-    timeframe = args.timeframe or meta.get("timeframe")
     try:
+        require_rows(frame, source)
         if kind == "trades":
             report = validate_trades(frame, source=source)
         elif kind == "funding":
             report = validate_funding(frame, source=source)
         else:
-            if not timeframe:
-                raise InputError(f"{source}: the file does not say its timeframe; pass --timeframe (e.g. --timeframe 1m)")
-            report = validate_bars(frame, timeframe, source=source)
+            report = bars_from_table(frame, meta, source, timeframe=args.timeframe)[1]
     except DataValidationError as exc:
         data = {"ok": False, "source": source, "kind": kind, "rule": exc.rule, "rows": list(exc.rows),
                 "n_rows_at_fault": exc.n_rows, "message": str(exc)}
@@ -193,7 +203,7 @@ def _validate(args: argparse.Namespace, config: Any) -> Output:
     data = {"ok": True, "kind": kind, **_report_dict(report)}
     text = [f"OK {source}: {kind}, {report.n_rows} rows, {format_ms(report.start_ms)} .. {format_ms(report.end_ms)}"]
     if kind == "ohlcv":
-        text[0] += f", timeframe {report.timeframe}"
+        text[0] += f", timeframe {report.timeframe}" + (" (inferred)" if report.timeframe_source == "inferred" else "")
         text += _gaps_text(report)
     return Output(data=data, text="\n".join(text))
 
@@ -203,11 +213,12 @@ def _resample(args: argparse.Namespace, config: Any) -> Output:
     from market.validate import validate_bars  # noqa: PLC0415
 
     store = _store(config)
-    source = store.read(args.venue, args.symbol, args.timeframe)
+    entry = store.find(args.symbol, args.timeframe, args.venue)
+    source = store.read(entry.venue, entry.symbol, entry.timeframe)
     out = resample(source, args.to)
-    report = validate_bars(out, source=f"{args.venue} {args.symbol} {args.to} (from {source.timeframe})")
+    report = validate_bars(out, source=f"{entry.venue} {entry.symbol} {args.to} (from {source.timeframe})")
     path = store.write(out, mode=args.mode)
-    origin = f"{args.venue} {args.symbol} {source.timeframe} ({len(source)} bars)"
+    origin = f"{entry.venue} {entry.symbol} {source.timeframe} ({len(source)} bars)"
     return _write_result(out, report, path, store, args.mode, origin)
 
 
@@ -246,22 +257,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(group, "import", _import, "validate a CSV/Parquet/Feather bar file and write it into the store")
     p.add_argument("file", type=Path, help="bar file (.csv, .parquet, .feather)")
-    p.add_argument("--symbol", help="unified symbol, e.g. BTC/USDT (default: the file's metadata)")
-    p.add_argument("--timeframe", help="bar timeframe, e.g. 1m, 5m, 1h, 1d (default: the file's metadata)")
+    p.add_argument("--symbol", help="unified symbol, e.g. BTC/USDT (default: the file's metadata or yfinance ticker)")
+    p.add_argument("--timeframe", help="bar timeframe, e.g. 1m, 5m, 1h, 1d (default: the file's metadata, else "
+                                       "inferred from the timestamps)")
     p.add_argument("--venue", help="venue name (default: the file's metadata, else binance)")
+    p.add_argument("--columns", metavar="NAME=COLUMN,...",
+                   help="map the file's column names, e.g. --columns timestamp=Date,close='Adj Close'")
     p.add_argument("--mode", choices=("merge", "replace"), default="merge",
                    help="merge: union with stored rows, new rows win (default); replace: drop stored rows")
 
     p = add_command(group, "validate", _validate, "check a bar/trades file against the data rules (exit 2 when one breaks)")
     p.add_argument("file", type=Path, help="file to check (.csv, .parquet, .feather)")
-    p.add_argument("--timeframe", help="bar timeframe, e.g. 1m (default: the file's metadata)")
+    p.add_argument("--timeframe", help="bar timeframe, e.g. 1m (default: the file's metadata, else inferred from "
+                                       "the timestamps)")
+    p.add_argument("--columns", metavar="NAME=COLUMN,...",
+                   help="map the file's column names, e.g. --columns timestamp=Date,close='Adj Close'")
     p.add_argument("--kind", choices=("auto", "ohlcv", "trades", "funding"), default="auto",
                    help="what the file holds (default: guessed from its columns)")
 
     p = add_command(group, "resample", _resample, "aggregate a stored series into a coarser stored series")
-    p.add_argument("--venue", required=True, help="venue of the stored series")
     p.add_argument("--symbol", required=True, help="symbol of the stored series, e.g. BTC/USDT")
-    p.add_argument("--timeframe", required=True, help="timeframe of the stored series, e.g. 1m")
+    p.add_argument("--timeframe", help="timeframe of the stored series, e.g. 1m (needed when it has several)")
+    p.add_argument("--venue", help="venue of the stored series (needed when several venues hold it)")
     p.add_argument("--to", required=True, help="target timeframe, a whole multiple, e.g. 1h")
     p.add_argument("--mode", choices=("merge", "replace"), default="merge", help="how to write the result (default merge)")
 

@@ -85,8 +85,15 @@ def test_validate_ok_and_bad(store_root: Path, tmp_path: Path, capsys: pytest.Ca
     assert "timestamps_unique" in capsys.readouterr().out
 
 
-def test_validate_needs_timeframe_for_csv(store_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["data", "validate", str(write_csv(tmp_path / "g.csv", good_rows()))]) == 2
+def test_validate_infers_the_timeframe_of_a_csv_and_says_so(store_root: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(write_csv(tmp_path / "g.csv", good_rows()))
+    assert main(["data", "validate", path]) == 0
+    assert "timeframe 1m (inferred)" in capsys.readouterr().out
+    data = _json(capsys, ["data", "validate", path, "--timeframe", "1m", "--json"])
+    assert (data["timeframe"], data["timeframe_source"]) == ("1m", "argument")
+    # one bar shows no spacing: the flag is asked for
+    assert main(["data", "validate", str(write_csv(tmp_path / "one.csv", good_rows(1)))]) == 2
     assert "--timeframe" in capsys.readouterr().err
 
 
@@ -107,7 +114,7 @@ def test_resample_writes_new_entry(store_root: Path, capsys: pytest.CaptureFixtu
 
 def test_resample_missing_entry_exits_2(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "resample", "--venue", "binance", "--symbol", "ETH/BTC", "--timeframe", "5m", "--to", "1h"]) == 2
-    assert "no stored bars" in capsys.readouterr().err
+    assert "matches nothing in the data store" in capsys.readouterr().err
 
 
 def test_download_into_store(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
