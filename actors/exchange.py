@@ -54,6 +54,7 @@ from actors.exchange_core import (
     place_order,
     resolve_unknown,
     trade_id_gap,
+    unknown_update,
 )
 from actors.messages import (
     AssetBalance,
@@ -177,6 +178,8 @@ class ExchangeActor:
         self._tasks: list[asyncio.Task] = []
         self._orders: dict[str, OrderUpdate] = {}
         self._intents: dict[str, tuple[OrderIntent, float]] = {}  # unknown-outcome orders still being resolved
+        self._recheck: dict[str, str] = {}  # client order id -> symbol: known orders whose state went unknown
+        self._fills_due: set[str] = set()  # symbols whose fills could not be fetched after an order
         self._fills: list[Fill] = []
         self._fill_ids: set[tuple[str, str]] = set()
         self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0}
@@ -238,7 +241,8 @@ class ExchangeActor:
         return {"venue": self.config.venue, "exchange_id": self.config.exchange_id,
                 "live": self.config.base_url is None, "running": self._ex is not None,
                 "streams": {s: self._log.last_seq(s) for s in self._log.streams()},
-                "orders": len(self._orders), "unknown_orders": sorted(self._intents), "fills": len(self._fills),
+                "orders": len(self._orders), "unknown_orders": sorted(self._intents),
+                "rechecking": sorted(self._recheck), "fills": len(self._fills),
                 **self._counts}
 
     # ------------------------------------------------------------ market data fan-out
@@ -451,8 +455,22 @@ class ExchangeActor:
         else:
             self._intents.pop(cid, None)
         if update.filled:
-            await self._sync_fills(intent.symbol)
+            await self._try_sync_fills(intent.symbol)
         return update
+
+    async def _try_sync_fills(self, symbol: str) -> None:
+        """Fetch new fills now if the venue answers; else the background sync fetches them later.
+
+        (The order call itself succeeded: a failure to list its fills must not look like its failure.)
+        """
+        try:
+            await self._sync_fills(symbol)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged by class name; the next sync round retries
+            self._fills_due.add(symbol)
+            log.warning("%s: fill sync after an order failed (%s); the background sync retries",
+                        self.config.venue, type(exc).__name__)
 
     def _remember(self, update: OrderUpdate) -> None:
         """Record the venue's state of an order, and name it on fills learnt before its id was known.
@@ -473,7 +491,12 @@ class ExchangeActor:
         return replace(self.config.resolution, recv_window_s=self.config.recv_window_ms / 1000)
 
     async def cancel(self, client_order_id: str, symbol: str) -> OrderUpdate:
-        """Cancel by client order id; whatever the cancel call says, the venue's resulting state is returned."""
+        """Cancel by client order id; whatever the cancel call says, the venue's resulting state is returned.
+
+        When neither the cancel nor the follow-up queries are answered the result has status
+        ``unknown`` (the cancel may or may not have happened) and the background sync keeps
+        asking until the venue says.
+        """
         self._check_symbol(symbol)
         try:
             order = await self._ex.cancel_order(None, symbol, {"origClientOrderId": client_order_id})
@@ -486,24 +509,44 @@ class ExchangeActor:
             update = await self.order_status(client_order_id, symbol)
         self._remember(update)
         if update.filled:
-            await self._sync_fills(symbol)
+            await self._try_sync_fills(symbol)
         return update
 
     async def order_status(self, client_order_id: str, symbol: str) -> OrderUpdate:
-        """The venue's current state of the order (UnknownClientOrder when the venue does not know it)."""
-        from ccxt.base import errors as cx  # noqa: PLC0415
+        """The venue's current state of the order.
 
+        Raises :class:`UnknownClientOrder` only when the venue answers that it does not know the
+        id. When it does not answer (timeouts, 5xx, 429, dropped connections, three tries) the
+        result has status ``unknown`` (``resolved_by="unresolved"``, the last known fields, the
+        reason in ``rejection``) and the background sync keeps asking: a network error is never
+        raised from here.
+        """
         self._check_symbol(symbol)
-        res = await resolve_unknown(lambda: self._query(client_order_id, symbol), failed_at=time.monotonic(),
+        errors: list[str] = []
+
+        async def query() -> OrderUpdate:
+            try:
+                return await self._query(client_order_id, symbol)
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+                raise
+
+        res = await resolve_unknown(query, failed_at=time.monotonic(),
                                     policy=ResolutionPolicy(max_queries=3, backoff_s=0.2, recv_window_s=0,
                                                             clock_margin_s=0, not_found_confirmations=1))
         if res.outcome == "found" and res.update is not None:
+            self._recheck.pop(client_order_id, None)
             self._remember(res.update)
             return res.update
         if res.outcome == "absent":
             raise UnknownClientOrder(f"client_order_id {client_order_id!r}: no such order for {symbol} on "
                                      f"{self.config.venue}")
-        raise cx.NetworkError(f"order_status({client_order_id}): {self.config.venue} did not answer")
+        known = self._orders.get(client_order_id)
+        if known is not None:
+            self._recheck[client_order_id] = symbol
+        return unknown_update(self.config.venue, symbol, client_order_id, known,
+                              f"{self.config.venue} did not answer {res.queries} queries "
+                              f"({', '.join(errors[-3:]) or 'no answer'})")
 
     async def open_orders(self) -> tuple[OrderUpdate, ...]:
         """Open orders of the account on every configured symbol, oldest first."""
@@ -564,17 +607,26 @@ class ExchangeActor:
                 self._orders[cid] = rejected_update(intent, cid, OrderRejected(
                     "not placed: not found after the recvWindow horizon", "ABSENT"), resolved_by="absent")
                 del self._intents[cid]
+        for cid, symbol in list(self._recheck.items()):
+            try:
+                self._remember(await self._query(cid, symbol))
+                del self._recheck[cid]
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - still no answer: ask again next round
+                pass
         new = 0
         for symbol in self.config.symbols:
             open_ids = {u.client_order_id for u in self._orders.values() if u.symbol == symbol and u.status == "open"}
-            if not open_ids:
+            if not open_ids and symbol not in self._fills_due:
                 continue
             venue_open = {u.client_order_id for u in [parse_order(self.config.venue, o)
                                                       for o in await self._ex.fetch_open_orders(symbol)]}
             for cid in open_ids - venue_open:  # filled or canceled since we last looked
                 self._remember(await self._query(cid, symbol))
             new += await self._sync_fills(symbol)
-        return {"new_fills": new, "unknown_orders": sorted(self._intents)}
+            self._fills_due.discard(symbol)
+        return {"new_fills": new, "unknown_orders": sorted(self._intents), "rechecking": sorted(self._recheck)}
 
     async def _sync_loop(self) -> None:
         while True:

@@ -60,7 +60,7 @@ from raytrader.errors import InputError
 
 __all__ = [
     "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "CLASSIFICATION", "classify_error",
-    "ResolutionPolicy", "Resolution", "resolve_unknown", "place_order", "rejected_update",
+    "ResolutionPolicy", "Resolution", "resolve_unknown", "place_order", "rejected_update", "unknown_update",
     "StreamLog", "SeqChecker", "trade_id_gap", "bar_time_gap", "merge_recovered",
     "parse_order", "parse_fill", "parse_trade", "parse_bar", "parse_book", "parse_balance",
 ]
@@ -232,6 +232,24 @@ def rejected_update(intent: OrderIntent, cid: str, rejection: OrderRejected, res
                        remaining=float(intent.amount) if status == "unknown" else 0.0, average=None,
                        price=intent.price, fee_cost=0.0, fee_currency=None, timestamp_ms=None,
                        resolved_by=resolved_by, rejection=rejection)
+
+
+def unknown_update(venue: str, symbol: str, cid: str, last: OrderUpdate | None, reason: str,
+                   code: str = "UNRESOLVED") -> OrderUpdate:
+    """Status ``unknown`` for an order the venue did not answer about (``resolved_by="unresolved"``).
+
+    The other fields are the last known state ``last`` (what was filled, at what price), or empty
+    (no order id, nothing filled, amount 0) when this actor never knew the order; ``rejection``
+    carries ``reason`` and ``code``. Nothing is guessed: the caller must ask again later.
+    """
+    from dataclasses import replace  # noqa: PLC0415
+
+    why = OrderRejected(reason, code)
+    if last is not None:
+        return replace(last, status="unknown", resolved_by="unresolved", rejection=why)
+    return OrderUpdate(venue=venue, symbol=symbol, client_order_id=cid, order_id=None, status="unknown", side="buy",
+                       type="limit", amount=0.0, filled=0.0, remaining=0.0, average=None, price=None, fee_cost=0.0,
+                       fee_currency=None, timestamp_ms=None, resolved_by="unresolved", rejection=why)
 
 
 async def place_order(intent: OrderIntent, cid: str, *, submit: Query, query: Query,

@@ -123,6 +123,12 @@ class FaultInjector:
             self._rules.append([rule, times])
         return rule
 
+    def set_random(self, random_faults: RandomFaults) -> None:
+        """Replace the random faults (``RandomFaults()`` turns them off); the draw restarts from its seed."""
+        with self._lock:
+            self.random_faults = random_faults
+            self._rng = random.Random(random_faults.seed)
+
     def clear(self) -> None:
         """Forget every scripted rule not yet used up."""
         with self._lock:

@@ -296,3 +296,17 @@ def test_exchange_config_names_the_bad_field() -> None:
     with pytest.raises(InputError, match="namespace"):
         ExchangeConfig(venue="binance", namespace="bad-ns")
     assert issubclass(ExchangeConfigError, InputError)
+
+
+def test_unknown_update_keeps_the_last_known_fields_and_guesses_nothing() -> None:
+    from actors.exchange_core import unknown_update
+    from actors.messages import OrderUpdate
+
+    last = OrderUpdate(venue="v", symbol="XRP/ETH", client_order_id="c1", order_id="9", status="open", side="sell",
+                       type="limit", amount=10.0, filled=4.0, remaining=6.0, average=0.002, price=0.002,
+                       fee_cost=0.01, fee_currency="ETH", timestamp_ms=5)
+    u = unknown_update("v", "XRP/ETH", "c1", last, "no answer")
+    assert (u.status, u.resolved_by, u.rejection.code) == ("unknown", "unresolved", "UNRESOLVED")
+    assert (u.order_id, u.side, u.filled, u.remaining) == ("9", "sell", 4.0, 6.0)
+    blank = unknown_update("v", "XRP/ETH", "c2", None, "no answer")
+    assert blank.status == "unknown" and blank.order_id is None and blank.amount == blank.filled == 0.0
