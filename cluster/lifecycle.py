@@ -30,8 +30,8 @@ from typing import Iterator
 
 import psutil
 
-from raytrader.config import Config
-from raytrader.ports import free_port, port_open
+from raytrader.config import RAY_MAX_WORKER_PORT, RAY_MIN_WORKER_PORT, Config
+from raytrader.ports import LOOPBACK, free_port, port_open
 from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
 from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
                            redact_url, clear_state, write_state)
@@ -65,6 +65,31 @@ class UpResult:
 class DownResult:
     stopped: tuple[str, ...]
     pids: tuple[int, ...]  # every PID we ended (leaders and their session members)
+
+
+@dataclass(frozen=True)
+class InternalPorts:
+    """Ports of Ray's internal servers, chosen free at each ``up`` so two clusters on one machine never share one.
+
+    Ray's defaults are fixed (44217 autoscaler metrics, 44227 dashboard metrics) or
+    random on all interfaces; here every one is a loopback port picked for this cluster.
+    """
+
+    agent_grpc: int
+    runtime_env_agent: int
+    metrics_export: int
+    dashboard_metrics: int
+    autoscaler_metrics: int
+
+
+def internal_ports() -> InternalPorts:
+    """Five distinct free loopback ports (free *now*: Ray binds them a moment later)."""
+    chosen: list[int] = []
+    while len(chosen) < 5:
+        port = free_port()
+        if port not in chosen:
+            chosen.append(port)
+    return InternalPorts(*chosen)
 
 
 @contextlib.contextmanager
@@ -189,22 +214,31 @@ def _start_ray(config: Config) -> RayRecord:
     _check_ports_free(config)
     ensure_ray_token()
     ray_bin = Path(sys.executable).with_name("ray")
+    internal = internal_ports()
     argv = [str(ray_bin) if ray_bin.exists() else (shutil.which("ray") or "ray"),
             "start", "--head", "--block",
-            # No --node-ip-address: ray 2.60 rewrites a loopback address to the machine's
-            # routable IP (services.resolve_ip_for_localhost), so it would only mislead.
+            # A loopback node address keeps Ray's HTTP servers (agent, metrics) on 127.0.0.1;
+            # ray_env sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, without which Ray rewrites
+            # 127.0.0.1 to the machine's routable IP (services.resolve_ip_for_localhost).
+            "--node-ip-address", LOOPBACK,
             "--port", str(c.gcs_port),
             "--include-dashboard", "true",
             "--dashboard-host", c.dashboard_host,
             "--dashboard-port", str(c.dashboard_port),
             "--ray-client-server-port", str(c.client_port),
             "--dashboard-agent-listen-port", str(c.agent_port),
+            "--dashboard-agent-grpc-port", str(internal.agent_grpc),
+            "--runtime-env-agent-port", str(internal.runtime_env_agent),
+            "--metrics-export-port", str(internal.metrics_export),
+            "--min-worker-port", str(RAY_MIN_WORKER_PORT), "--max-worker-port", str(RAY_MAX_WORKER_PORT),
             "--num-cpus", str(config.effective_num_cpus()),
             "--disable-usage-stats"]
     if c.temp_dir:
         argv += ["--temp-dir", c.temp_dir]
     log_path = c.home / "logs" / "ray-head.log"
-    record = _spawn(argv, log_path, ray_env(config))
+    env = ray_env(config)
+    env.update(DASHBOARD_METRIC_PORT=str(internal.dashboard_metrics), AUTOSCALER_METRIC_PORT=str(internal.autoscaler_metrics))
+    record = _spawn(argv, log_path, env)
     dashboard_url = f"http://{c.dashboard_host}:{c.dashboard_port}"
     headers = ray_token_headers()
     deadline = time.monotonic() + c.start_timeout_s
@@ -215,7 +249,7 @@ def _start_ray(config: Config) -> RayRecord:
                 and _head_node_alive(dashboard_url, headers)):
             return RayRecord(process=record, gcs_address=f"127.0.0.1:{c.gcs_port}", dashboard_url=dashboard_url,
                              num_cpus=config.effective_num_cpus(), temp_dir=c.temp_dir or "/tmp/ray",
-                             log_path=str(log_path))
+                             log_path=str(log_path), serve_port=config.serve.port)
         time.sleep(0.5)
     _stop_session(record, grace_s=10)
     raise ClusterError(f"Ray head did not answer within {c.start_timeout_s:.0f}s; log {log_path}:\n{_tail(log_path)}")
@@ -240,19 +274,28 @@ def _redis_ping(url: str, timeout_s: float) -> bool:
         client.close()
 
 
-def _start_redis(config: Config) -> RedisRecord:
+def _start_redis(config: Config, previous: RedisRecord | None = None) -> RedisRecord:
+    """Start the private Redis; a restart (``previous``, a managed record) keeps its address and password.
+
+    Clients that hold the URL (API replicas, actors, the journal) reconnect to the
+    same address with the same password once it answers again; its AOF in the same
+    folder brings the data back.
+    """
     if config.redis.url:
         if not _redis_ping(config.redis.url, timeout_s=5):
             raise ClusterError(f"REDIS_URL {redact_url(config.redis.url)} does not answer PING")
         return RedisRecord(managed=False, host="", port=0, password="", external_url=config.redis.url)
     home = config.cluster.home
-    port = config.redis.port or free_port()
-    if config.redis.port and port_open("127.0.0.1", port):
-        raise PortInUseError(f"port {port} (redis.port) is in use; pick another or set it to 0")
+    restart = previous if (previous and previous.managed and previous.port) else None
+    port = config.redis.port or (restart.port if restart else free_port())
+    if (config.redis.port or restart) and port_open("127.0.0.1", port):
+        setting = "redis.port" if config.redis.port else "the recorded private Redis port"
+        raise PortInUseError(f"port {port} ({setting}) is in use by a program raytrader did not start; "
+                             f"stop it, or set RAYTRADER_REDIS__PORT to another port")
     data_dir = home / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    password = secrets.token_urlsafe(32)
+    password = restart.password if restart else secrets.token_urlsafe(32)
     conf = data_dir / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:  # the password goes in a 0600 file, never on a command line
@@ -271,12 +314,25 @@ def _start_redis(config: Config) -> RedisRecord:
     return redis_record
 
 
+def _gcs_answers(gcs_address: str) -> bool:
+    host, _, port = gcs_address.rpartition(":")
+    try:
+        return port_open(host or LOOPBACK, int(port), timeout_s=1.0)
+    except ValueError:
+        return False
+
+
 def live_state(config: Config) -> tuple[ClusterState | None, bool, bool]:
-    """The recorded state and whether its Ray head and Redis are still the processes we started."""
+    """The recorded state and whether its Ray head and Redis are still the processes we started.
+
+    Ray counts as running only while its leader lives *and* its GCS accepts connections:
+    after a GCS crash the ``ray start --block`` leader lingers a few seconds before it
+    stops the rest, and ``up`` must replace that head, not keep it.
+    """
     state = read_state(config.cluster.home)
     if state is None:
         return None, False, False
-    ray_ok = bool(state.ray and state.ray.process.alive())
+    ray_ok = bool(state.ray and state.ray.process.alive() and _gcs_answers(state.ray.gcs_address))
     if state.redis is None:
         redis_ok = False
     elif state.redis.managed:
@@ -302,14 +358,21 @@ def up(config: Config) -> UpResult:
         if state and state.ray and not ray_ok:
             _stop_session(state.ray.process, grace_s=10)
         if redis_rec is None:
-            redis_rec = _start_redis(config)
+            redis_rec = _start_redis(config, previous=state.redis if state else None)
             started.append("redis")
         if ray_rec is None:
             try:
                 ray_rec = _start_ray(config)
             except BaseException:
-                # keep what did start recorded, so `down` can still stop it
-                write_state(home, ClusterState(started_at=time.time(), ray=None, redis=redis_rec))
+                # A failed `up` stops what it started (Redis, when this call started it) and
+                # records only what was running before it.
+                if "redis" in started and redis_rec.process:
+                    _stop_session(redis_rec.process, grace_s=REDIS_STOP_GRACE_S)
+                    redis_rec = state.redis if (state and state.redis and state.redis.managed) else None
+                if redis_rec is None:
+                    clear_state(home)
+                else:
+                    write_state(home, ClusterState(started_at=time.time(), ray=None, redis=redis_rec))
                 raise
             started.append("ray")
         new_state = ClusterState(started_at=state.started_at if (state and not started) else time.time(),

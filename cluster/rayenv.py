@@ -18,7 +18,8 @@ from pathlib import Path
 
 from raytrader.config import Config
 
-__all__ = ["token_path", "ensure_ray_token", "use_token_auth", "ray_env", "ray_token_headers"]
+__all__ = ["token_path", "ensure_ray_token", "use_token_auth", "ray_env", "ray_token_headers", "serve_env",
+           "SINGLE_MACHINE_ENV"]
 
 
 def token_path() -> Path:
@@ -38,9 +39,16 @@ def ensure_ray_token() -> Path:
     return path
 
 
+#: Ray's switch for single-machine mode: with it off ("0") Ray keeps a 127.0.0.1 node address (its own
+#: servers then bind loopback) instead of rewriting it to the machine's routable IP. The head and every
+#: driver that joins it (``ray.init``) must agree, so raytrader sets it for both.
+SINGLE_MACHINE_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
 def use_token_auth() -> None:
-    """Make this process (and the children it starts) talk to Ray with the token."""
+    """Make this process (and the children it starts) talk to Ray with the token, as a single-machine driver."""
     os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ.update(SINGLE_MACHINE_ENV)
 
 
 def _token() -> str:
@@ -67,6 +75,7 @@ def ray_env(config: Config) -> dict[str, str]:
     env = dict(os.environ)
     env["RAY_AUTH_MODE"] = "token"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env.update(SINGLE_MACHINE_ENV)  # every Ray server of the head binds 127.0.0.1
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
     env["RAYTRADER_CLUSTER__HOME"] = str(config.cluster.home)
@@ -76,21 +85,27 @@ def ray_env(config: Config) -> dict[str, str]:
 
 
 def serve_env(config: Config) -> dict[str, str]:
-    """Ray Serve settings for the API's latency (benchmarks/serve_latency.py, README "API latency").
+    """Ray Serve settings for the API's latency and its stable port (README "API latency", "serve").
 
     ``RAY_SERVE_THROUGHPUT_OPTIMIZED`` runs user code and the router on the
-    replica's own loop and turns on *direct ingress*: the replica answers HTTP
-    itself on ``serve.port`` (from the range ``port .. port+9``), skipping the
-    proxy's two extra hops (measured: p50 about 2.5 ms direct vs 17 ms through
-    the proxy). Everything binds 127.0.0.1; HAProxy mode stays off because it
+    replica's own loop and turns on *direct ingress*: each replica answers
+    HTTP itself on a port Serve picks from ``serve.port + 1 .. + 9``,
+    skipping the proxy's two extra hops. Serve moves a killed replica to the
+    next port of that range, so the port users hold, ``serve.port``, is
+    served by the replica itself (:mod:`api.listener`, enabled by ``serve
+    up``), and Serve's proxy listens on ``serve.port + 10``. These ports are
+    fixed when the head starts (the variables below are read by Serve's
+    controller), so ``serve up`` refuses a ``serve.port`` changed since
+    ``up``. Everything binds 127.0.0.1; HAProxy mode stays off because it
     binds all interfaces.
     """
     port = config.serve.port
     return {
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_DEFAULT_HTTP_HOST": config.serve.host,
-        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + 9),
+        # Serve's allocator takes ports from range(MIN, MAX): MAX itself is never handed out
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port + 1),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + 10),
         "RAY_SERVE_PORT_QUARANTINE_S": "0",
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
         "RAY_SERVE_ENABLE_HA_PROXY": "0",

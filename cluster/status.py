@@ -35,7 +35,7 @@ def _safe(fn, default):
 
 
 def cluster_status(config: Config) -> dict[str, Any]:
-    """A JSON-able snapshot; ``running`` is true only when both Ray and Redis answer."""
+    """A JSON-able snapshot; ``running`` is true only when both Ray (a live node) and Redis (PING) answer."""
     state, ray_ok, redis_ok = live_state(config)
     out: dict[str, Any] = {"home": str(config.cluster.home), "running": False, "errors": []}
     ray: dict[str, Any] = {"running": ray_ok}
@@ -71,7 +71,10 @@ def cluster_status(config: Config) -> dict[str, Any]:
         if not err:
             serve_apps = [{"name": name, "status": app.get("status"), "route_prefix": app.get("route_prefix")}
                           for name, app in (serve.get("applications") or {}).items()]
-    ray.update(nodes=nodes, cpus=sum(n["cpus"] for n in nodes if n["alive"]))
+    # The head's leader process can outlive its GCS for a while: Ray counts as up only when the
+    # dashboard (which asks the GCS) lists a live node.
+    ray_ok = bool(ray_ok and any(n["alive"] for n in nodes))
+    ray.update(running=ray_ok, nodes=nodes, cpus=sum(n["cpus"] for n in nodes if n["alive"]))
     redis: dict[str, Any] = {"ok": False}
     if state and state.redis:
         url = state.redis.url()

@@ -52,6 +52,8 @@ class RayRecord:
     num_cpus: int
     temp_dir: str
     log_path: str
+    #: ``serve.port`` when the head started: Serve's replica port range is fixed then (0: not recorded)
+    serve_port: int = 0
 
 
 @dataclass(frozen=True)

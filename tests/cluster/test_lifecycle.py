@@ -1,19 +1,17 @@
 """`raytrader up | down | status` on a real Ray head and a real Redis.
 
 The idempotence test brings up a cluster of its own (own run folder, own
-ports) so that it can take it down and check that nothing is left, while
-the shared session cluster keeps serving the other tests.
+ports, fixture ``own_cluster_home`` in ``conftest.py``) so that it can take
+it down and check that nothing is left, while the shared session cluster
+keeps serving the other tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import psutil
 import pytest
@@ -21,28 +19,14 @@ import redis
 
 from cluster.cli import main
 from raytrader.config import load_config
-from cluster.lifecycle import down, session_members
+from cluster.lifecycle import session_members
 from raytrader.state import read_state
-from tests.conftest import cluster_env
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
     code = main([*argv, "--json"])
     out = capsys.readouterr().out.strip()
     return code, json.loads(out)
-
-
-@pytest.fixture
-def own_cluster_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A run folder and free ports for a cluster of the test's own; whatever it started is stopped after."""
-    home = Path(tempfile.mkdtemp(prefix="rt-life-", dir="/tmp"))
-    for key, value in cluster_env(home).items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield home
-    finally:
-        down(load_config())  # a no-op when the test already stopped it
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_up_twice_then_down_leaves_nothing(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,191 @@
+"""Faults on a private cluster of the test's own: real SIGKILLs of redis-server and Ray's GCS, real sockets.
+
+* Redis SIGKILLed: the API answers 503 with ``Retry-After``, ``/v1/ready``
+  says degraded, ``status`` and ``serve status`` exit 1; ``raytrader up``
+  restarts Redis on the same address with the same password (its AOF
+  brings the tokens back) and the running replica recovers by itself.
+* GCS SIGKILLed: ``up`` replaces Ray without leaving an old process behind,
+  and ``down`` leaves no process of the session and frees every port.
+* A failed ``up`` stops the Redis it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import redis
+
+from api.auth import create_token
+from cluster.cli import main
+from cluster.lifecycle import session_members
+from raytrader.config import load_config
+from raytrader.ports import port_open
+from raytrader.state import ProcessRecord, read_state
+
+pytestmark = pytest.mark.ray
+
+#: generous deadlines for a loaded 2-core machine (seconds)
+OUTAGE_SEEN_WITHIN_S = 30.0
+RECOVERED_WITHIN_S = 60.0
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr().out.strip()
+    return code, json.loads(out) if out else {}
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, json.loads(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, json.loads(exc.read().decode() or "{}")
+
+
+def _until(what: str, check, within_s: float):
+    """Poll ``check()`` until it returns a truthy value; fail naming ``what`` after ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            value = check()
+        except OSError:
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {within_s:.0f} s"
+        time.sleep(0.5)
+
+
+def _alive(pids: set[int]) -> list[int]:
+    """The PIDs that still run (a zombie has exited: it only waits for its parent to reap it)."""
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return left
+
+
+def _listening_ports(pids: set[int]) -> set[int]:
+    ports = set()
+    for pid in pids:
+        try:
+            ports |= {c.laddr.port for c in psutil.Process(pid).net_connections("inet") if c.status == "LISTEN"}
+        except psutil.Error:
+            continue
+    return ports
+
+
+def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recovers(
+        own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _cli(capsys, "up")
+    assert code == 0
+    code, served = _cli(capsys, "serve", "up")
+    assert code == 0
+    base = served["url"]
+    before = read_state(own_cluster_home)
+    assert before is not None and before.redis is not None and before.redis.process is not None
+    client = redis.Redis.from_url(before.redis.url(), decode_responses=True)
+    token = create_token(client, "crash-test", "read,signal", rate_per_s=1000.0, burst=1000)
+    client.close()
+    status, _, health = _get(base + "/v1/health", token)
+    assert status == 200 and health["status"] == "ok" and health["redis"]["ok"] is True
+    time.sleep(1.5)  # appendfsync everysec: let the token reach the AOF before the kill
+
+    os.kill(before.redis.process.pid, signal.SIGKILL)
+    psutil.Process(before.redis.process.pid).wait(timeout=10)
+    status, headers, body = _until("503 while Redis is down",
+                                   lambda: (r := _get(base + "/v1/health", token))[0] == 503 and r, OUTAGE_SEEN_WITHIN_S)
+    assert body["error"]["code"] == "unavailable" and int(headers["retry-after"]) >= 1
+    status, headers, ready = _get(base + "/v1/ready")
+    assert status == 503 and ready["status"] == "degraded" and ready["redis"] == "down"
+    assert int(headers["retry-after"]) >= 1
+    code, cluster = _cli(capsys, "status")
+    assert code == 1 and cluster["running"] is False and cluster["redis"]["ok"] is False
+    code, serve_status = _cli(capsys, "serve", "status")
+    assert code == 1 and serve_status["serving"] is False and serve_status["port"]["status"] == "degraded"
+
+    code, again = _cli(capsys, "up")
+    assert code == 0 and again["started"] == ["redis"]
+    after = read_state(own_cluster_home)
+    assert after is not None and after.redis is not None and after.redis.process is not None
+    assert after.redis.process.pid != before.redis.process.pid
+    assert (after.redis.host, after.redis.port, after.redis.password) == (
+        before.redis.host, before.redis.port, before.redis.password)
+    # the replica kept its client: the same URL now answers, with the token from before the kill
+    status, _, health = _until("/v1/health ok after the restart",
+                               lambda: (r := _get(base + "/v1/health", token))[0] == 200 and r, RECOVERED_WITHIN_S)
+    assert health["status"] == "ok" and health["redis"]["ok"] is True
+    assert _get(base + "/v1/ready")[0] == 200
+    code, cluster = _cli(capsys, "status")
+    assert code == 0 and cluster["running"] is True
+    code, serve_status = _cli(capsys, "serve", "status")
+    assert code == 0 and serve_status["serving"] is True
+
+
+def _gcs(leader: ProcessRecord) -> psutil.Process:
+    found = [p for p in session_members(leader) if p.name() == "gcs_server"]
+    assert len(found) == 1, f"expected one gcs_server in the session, found {found}"
+    return found[0]
+
+
+def test_gcs_sigkill_then_up_and_down_leave_no_orphan(own_cluster_home: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(capsys, "up")[0] == 0
+    first = read_state(own_cluster_home)
+    assert first is not None and first.ray is not None
+    old_pids = {p.pid for p in session_members(first.ray.process)}
+    assert len(old_pids) > 5  # gcs, raylet, dashboard, agents, ...
+    gcs = _gcs(first.ray.process)
+    gcs.send_signal(signal.SIGKILL)
+    gcs.wait(timeout=10)
+    _until("`status` exits 1 once the GCS is dead", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
+
+    code, again = _cli(capsys, "up")
+    assert code == 0 and "ray" in again["started"]
+    assert not _alive(old_pids), f"processes of the killed head survived `up`: {_alive(old_pids)}"
+
+    second = read_state(own_cluster_home)
+    assert second is not None and second.ray is not None and second.redis is not None
+    leaders = [second.ray.process, second.redis.process]
+    pids = {p.pid for leader in leaders if leader for p in session_members(leader)}
+    ports = _listening_ports(pids)
+    config = load_config()
+    assert {config.cluster.gcs_port, config.cluster.agent_port, config.cluster.dashboard_port} <= ports
+    _gcs(second.ray.process).send_signal(signal.SIGKILL)
+    code, stopped = _cli(capsys, "down")
+    assert code == 0 and sorted(stopped["stopped"]) == ["ray", "redis"]
+    assert not _alive(pids), f"processes survived `down`: {_alive(pids)}"
+    assert not [p for p in ports if port_open("127.0.0.1", p)], "a port of the stopped cluster still answers"
+    assert read_state(own_cluster_home) is None
+
+
+def test_a_failed_up_stops_the_redis_it_started(own_cluster_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = own_cluster_home / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("RAYTRADER_CLUSTER__TEMP_DIR", str(blocker / "ray"))  # Ray cannot create its session here
+    redis_conf = str(own_cluster_home / "redis" / "redis.conf")
+
+    def our_redis() -> list[int]:
+        return [p.pid for p in psutil.process_iter(["cmdline"]) if redis_conf in (p.info["cmdline"] or [])]
+
+    assert main(["up"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("raytrader: Ray head exited during start")
+    assert not _alive(set(our_redis())), "the Redis started by the failed `up` is still running"
+    assert read_state(own_cluster_home) is None
+    assert main(["down"]) == 0 and "nothing to stop" in capsys.readouterr().out
