@@ -21,12 +21,18 @@ def test_a_free_port_can_be_bound_and_then_probes_open() -> None:
 
 def test_a_free_block_is_consecutive_and_bindable() -> None:
     first = free_port_block(11)
+    assert 1024 <= first and first + 10 <= 65535
     socks = []
     try:
         for port in range(first, first + 11):  # every port of the block binds (none is taken)
+            assert not port_open("127.0.0.1", port)
             sock = socket.socket()
             socks.append(sock)
             sock.bind(("127.0.0.1", port))
+            sock.listen()
+        bound = [s.getsockname()[1] for s in socks]
+        assert bound == list(range(first, first + 11))
+        assert all(port_open("127.0.0.1", port) for port in bound)  # now they are taken, and seen so
     finally:
         for sock in socks:
             sock.close()

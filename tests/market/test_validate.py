@@ -209,20 +209,6 @@ def test_frame_needs_a_timeframe() -> None:
     assert validate_bars(frame, "1m").n_rows == 6
 
 
-def test_validation_is_fast_on_millions_of_rows() -> None:
-    import time
-
-    n = 2_000_000  # seeded synthetic series: speed only, correctness is judged on real data
-    rng = np.random.default_rng(7)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 1e-4, n)))
-    open_ = np.concatenate(([close[0]], close[:-1]))
-    bars = Bars(T0 + np.arange(n, dtype=np.int64) * MINUTE, open_, np.maximum(open_, close) * 1.001,
-                np.minimum(open_, close) * 0.999, close, rng.uniform(0, 5, n), "X/Y", "1m", "synthetic")
-    started = time.perf_counter()
-    report = validate_bars(bars)
-    assert report.n_rows == n and time.perf_counter() - started < 2.0
-
-
 # ----------------------------------------------------------------------------- trades
 def _trades(n: int = 5) -> pd.DataFrame:
     return pd.DataFrame({
