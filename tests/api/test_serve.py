@@ -50,6 +50,19 @@ def signal_url(api: LiveApi, strategy: str = "sma_cross") -> str:
     return f"{api.base_url}/v1/signals/{strategy}"
 
 
+
+def _sma_cross_position(close: list[float], fast: int, slow: int) -> float:
+    """The long-only SMA-cross position after the last bar, by a plain loop (the strategy's documented contract)."""
+    position, prev = 0.0, None
+    for t in range(slow - 1, len(close)):
+        d = sum(close[t - fast + 1:t + 1]) / fast - sum(close[t - slow + 1:t + 1]) / slow
+        if prev is not None and d > 0 >= prev:
+            position = 1.0
+        elif prev is not None and d < 0 <= prev:
+            position = 0.0
+        prev = d
+    return position
+
 def test_signal_is_the_registered_strategy_on_the_same_bars(live_api: LiveApi) -> None:
     token = live_api.token("sig")
     payload = bars_payload(300, seed=7)
@@ -294,7 +307,8 @@ def test_cli_tokens_and_serve_up_status_down(live_api: LiveApi, monkeypatch: pyt
         assert token_file.stat().st_mode & 0o777 == 0o600
     body = json.loads(EXAMPLE_BODY.read_text())
     answer = RaytraderClient(up["url"], token).signal("sma_cross", body["bars"], body["params"])
-    assert answer["bar_time"] == "2018-01-30T04:50:00.000Z" and answer["position"] in (0.0, 1.0)
+    assert answer["bar_time"] == "2018-01-30T04:50:00.000Z"
+    assert answer["position"] == _sma_cross_position(body["bars"]["close"], **body["params"])
     assert f"-d @{EXAMPLE_BODY}" in up["example_curl"] and "$(cat " in up["example_curl"]
     code, status = cli("serve", "status")
     assert code == 0 and status["status"] == "RUNNING"
