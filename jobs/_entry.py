@@ -3,7 +3,9 @@
 Parse the flags; validate everything before Ray starts (bad input exits 2
 with one line on stderr and never touches the cluster); attach to the
 cluster (``--address``, default ``auto``: the cluster a Ray job runs in);
-run; print exactly one JSON object on stdout.
+run; print exactly one JSON object on stdout. An InputError raised while
+running (no CPU free for the job's work, see :mod:`jobs.resources`) also
+exits 2 with one line.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
     ray.init(address=args.address, log_to_driver=False, runtime_env=runtime_env)
     try:
         result = run(prepared)
+    except InputError as exc:  # e.g. no CPU free for the job's tasks (jobs.resources names the holders)
+        sys.stderr.write(f"jobs.{name}: error: {' '.join(str(exc).split())}\n")
+        return 2
     finally:
         ray.shutdown()
     sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")

@@ -69,13 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jobs.optimize_portfolio import demo_selection  # noqa: PLC0415
     from jobs.walkforward import demo_walkforward  # noqa: PLC0415
 
-    quantum_ref = ray.remote(num_cpus=1)(demo_selection).remote()
-    task = ray.remote(num_cpus=TASK_CPUS)(run_backtest_request)
+    from jobs.resources import gather, plan_tasks  # noqa: PLC0415
+
     try:
+        # sized to the CPUs free now (a Serve replica may hold some): a task asking for more waits silently
+        quantum_cpus = plan_tasks(1.0, what="demo")
+        quantum_ref = ray.remote(num_cpus=quantum_cpus)(demo_selection).remote()
+        task_cpus = plan_tasks(TASK_CPUS, what="demo")
+        task = ray.remote(num_cpus=task_cpus)(run_backtest_request)
         refs = [task.remote(r) for r in requests]
         walkforward = demo_walkforward(fees_bps=args.fees_bps)
-        results = ray.get(refs)
-        quantum = ray.get(quantum_ref)
+        results = gather(refs, what="demo backtests", task_cpus=task_cpus)
+        [quantum] = gather([quantum_ref], what="demo quantum selection", task_cpus=quantum_cpus)
         from jobs.demo_exchange import demo_exchange  # noqa: PLC0415
 
         exchange = demo_exchange()
@@ -85,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"jobs.demo: error: {cause}\n")
             return 2
         raise
+    except InputError as exc:  # no CPUs free (jobs.resources names the holders)
+        sys.stderr.write(f"jobs.demo: error: {exc}\n")
+        return 2
     resources = ray.cluster_resources()
     out = {
         "job": "demo",
@@ -97,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quantum": quantum,
         "exchange": exchange,
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU", 0.0),
-                    "task_cpus": TASK_CPUS},
+                    "task_cpus": task_cpus},
         "seconds": round(time.perf_counter() - started, 3),
     }
     sys.stdout.write(json.dumps(out, allow_nan=False) + "\n")

@@ -22,12 +22,13 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from jobs._entry import run_job_main
+from jobs.resources import gather, plan_tasks
 
 __all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
            "run_montecarlo", "main", "TASK_CPUS"]
@@ -158,8 +159,13 @@ def _simulate_task(series: np.ndarray, n_paths: int, seed: Any, options: dict[st
                                     periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
 
 
-def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None = None) -> dict[str, Any]:
-    """Run the backtest, then the simulations as Ray tasks (Ray must be initialised)."""
+def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Run the backtest, then the simulations as Ray tasks (Ray must be initialised).
+
+    ``progress(done, total, info)`` counts paths as tasks finish. Raises ResourcesUnavailableError (an
+    InputError) when no CPU is free for a task within a few seconds, naming what holds them.
+    """
     import ray  # noqa: PLC0415
 
     from backtest.montecarlo import MonteCarloPaths, summarize_paths  # noqa: PLC0415
@@ -171,9 +177,14 @@ def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None 
     seeds = np.random.SeedSequence(request.seed).spawn(n_tasks)
     options = {"method": request.method, "replace": request.replace, "ppy": prepared.periods_per_year,
                "ruin_level": request.ruin_level, "block_bars": prepared.block_bars}
-    task = ray.remote(num_cpus=TASK_CPUS)(_simulate_task)
+    cpus = plan_tasks(TASK_CPUS, what="monte carlo")  # never more than a node has free (jobs.resources)
+    task = ray.remote(num_cpus=cpus)(_simulate_task)
     series_ref = ray.put(prepared.series)
-    paths = MonteCarloPaths.concat(ray.get([task.remote(series_ref, k, s, options) for k, s in zip(shares, seeds)]))
+    refs = [task.remote(series_ref, k, s, options) for k, s in zip(shares, seeds)]
+    bounds = np.cumsum([0, *shares])
+    show = (lambda done, _total: progress(int(bounds[done]), request.paths, f"{done}/{n_tasks} tasks")) \
+        if progress else None
+    paths = MonteCarloPaths.concat(gather(refs, what="monte carlo", task_cpus=cpus, progress=show))
     out = {
         "job": "montecarlo",
         "backtest": prepared.backtest,
@@ -182,6 +193,7 @@ def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None 
         "block_bars": prepared.block_bars if request.method == "bootstrap" else None,
         "seed": request.seed,
         "tasks": n_tasks,
+        "task_cpus": cpus,
         **summarize_paths(paths, confidence=request.confidence),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -18,10 +18,14 @@ a *batch* of configurations with the batched kernel
 * ``--search grid`` (default) / ``random --samples N`` (seeded uniform draw
   from the constrained grid): the configurations are dealt round-robin into
   the trials (neighbouring grid rows cost alike). By default
-  (``--trial-cpus 0``) there is one trial per node holding all of that
-  node's CPUs, and the kernel runs on that many numba threads: one trial
-  actor to start, the SMA windows computed once, no duplicated imports.
-  ``--trial-cpus 1`` gives one single-threaded trial per CPU instead.
+  (``--trial-cpus 0``) there is one trial per node holding that node's
+  *free* CPUs (what a Serve replica or another job does not hold; fractions
+  are fine), and the kernel runs on that many numba threads, rounded: one
+  trial actor to start, the SMA windows computed once, no duplicated
+  imports. ``--trial-cpus 1`` gives one single-threaded trial per CPU
+  instead. When no CPU is free, or ``--trial-cpus`` is more than a node has
+  free, the sweep waits a few seconds and then exits 2 naming what holds
+  the CPUs (:mod:`jobs.resources`); it never waits silently.
 * ``--search optuna --samples N``: Optuna's TPE sampler (seeded with
   ``--seed``) driven by ask/tell from a Tune ``Searcher`` on the driver:
   each trial asks Optuna for a batch of ``--batch K`` configurations,
@@ -71,12 +75,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
+from jobs.resources import plan_trials, tune_watchdog
 from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from raytrader.errors import InputError
 
@@ -101,6 +106,10 @@ DEFAULT_ASHA_FOLDS = 4
 METRIC_CHOICES: tuple[str, ...] = ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")
 
 
+#: ``progress(done, total, info)``: work done of ``total`` so far, and a few words on what runs now
+Progress = Callable[[int, int, str], None]
+
+
 class SweepRequestError(InputError):
     """A sweep option is out of range (the message names the flag)."""
 
@@ -119,9 +128,10 @@ class SweepRequest:
         seed: seed of the random draw / of Optuna's sampler.
         metric: the metric that picks ``best`` and that Optuna and ASHA optimise (``max_drawdown``: lowest).
         trials: Tune trials (batches); 0 = automatic (see the module docstring).
-        trial_cpus: CPUs each trial asks for (fractions allowed); 0 = automatic: a whole node for
-            grid/random without ASHA (numba threads inside), else 1. A trial runs
-            ``max(1, floor(trial_cpus))`` kernel threads.
+        trial_cpus: CPUs each trial asks for (fractions allowed); 0 = automatic: a node's free CPUs
+            for grid/random without ASHA (numba threads inside), else up to 1 (the free CPUs split
+            evenly). A trial runs its CPUs rounded half up (at least 1) kernel threads
+            (:func:`jobs.resources.kernel_threads`).
         batch: configurations per trial for ``optuna``; 0 = automatic (about 4 batches per concurrent trial).
         scheduler: ``"none"`` or ``"asha"``.
         folds: sequential in-sample folds a trial reports after (ASHA); 0 = 4 with ASHA, else 1.
@@ -172,8 +182,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Tune trials (batches of configurations); default: one per concurrent slot "
                              "(grid/random), 4 per slot (optuna, asha)")
     parser.add_argument("--trial-cpus", type=float, default=0.0,
-                        help="CPUs per trial (fractions allowed); a trial runs floor(CPUs) kernel threads; default: "
-                             "a whole node for grid/random, 1 for optuna or asha")
+                        help="CPUs per trial (fractions allowed); a trial runs its CPUs rounded (at least 1) kernel "
+                             "threads; default: a node's free CPUs for grid/random, up to 1 for optuna or asha")
     parser.add_argument("--batch", type=int, default=0, metavar="K",
                         help="configurations per trial for --search optuna (default: about 4 batches per slot)")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="none",
@@ -393,21 +403,17 @@ def _batches(params: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(idx[k::n], params[k::n]) for k in range(n) if idx[k::n].size]
 
 
-def _node_cpus() -> float:
-    """CPUs of the largest alive node of the Ray cluster."""
-    import ray  # noqa: PLC0415
-
-    sizes = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
-    return max(sizes or [1.0]) or 1.0
-
-
-def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPlan | None = None) -> dict[str, Any]:
+def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPlan | None = None,
+              progress: Progress | None = None) -> dict[str, Any]:
     """Run the sweep through Ray Tune (Ray must be initialised) and write the run folder.
 
-    Returns the JSON-able summary (also written to ``summary.json``).
+    Returns the JSON-able summary (also written to ``summary.json``). ``progress(done, total, info)``,
+    when given, is called from the driver as trials report: configurations done (reported after their
+    last fold), of ``total``, and ``info`` (trials running).
 
     Raises:
-        InputError: see :func:`plan_sweep`.
+        InputError: see :func:`plan_sweep`; ResourcesUnavailableError (an InputError) when no CPUs are
+            free for a trial within a few seconds, naming what holds them (see :mod:`jobs.resources`).
         RuntimeError: a Tune trial failed (its error is in the message).
     """
     import pandas as pd  # noqa: PLC0415
@@ -431,9 +437,9 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
 
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     adaptive = request.search == "optuna" or request.scheduler == "asha"
-    trial_cpus = request.trial_cpus or (1.0 if adaptive else min(_node_cpus(), cpus))
-    threads = max(1, int(trial_cpus))
-    parallel = max(1, int(cpus // trial_cpus))
+    # sized to the CPUs free now (a Serve replica or another job may hold some); fails naming the holders
+    sizing = plan_trials(requested=request.trial_cpus, whole_node=not adaptive)
+    trial_cpus, threads, parallel = sizing.trial_cpus, sizing.threads, sizing.concurrent
     n = plan.n_configs or plan.params.shape[0]
     ends = fold_ends(len(plan.bars), plan.folds)
     mode = "min" if request.metric == "max_drawdown" else "max"
@@ -473,7 +479,9 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
                                     max_concurrent_trials=parallel if core is not None else None,
                                     reuse_actors=n_trials > parallel),
         run_config=tune.RunConfig(name="tune", storage_path=str(run_dir), verbose=0, log_to_file=True,
-                                  callbacks=[JsonLoggerCallback()]),  # see quiet_tune_env
+                                  callbacks=[JsonLoggerCallback(),  # see quiet_tune_env
+                                             tune_watchdog(what="sweep", trial_cpus=trial_cpus),
+                                             *([_progress_callback(progress, n, plan.folds)] if progress else [])]),
     )
     quiet_tune_env()
     tune_started = time.perf_counter()
@@ -568,6 +576,39 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
                              "repeats": core.counts["repeated"], "random_fill": core.counts["random_fill"]}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary
+
+
+def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
+    """A Tune callback that counts configurations done (rows reported after their last fold) and trials running."""
+    from ray.tune import Callback  # noqa: PLC0415
+
+    class _Progress(Callback):
+        def __init__(self) -> None:
+            self.done: dict[str, int] = {}
+            self.running = 0
+
+        def _show(self) -> None:
+            progress(min(total, sum(self.done.values())), total, f"{self.running} trial(s) running")
+
+        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            running = sum(1 for t in trials if t.status == "RUNNING")
+            if running != self.running:
+                self.running = running
+                self._show()
+
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                            **info: Any) -> None:
+            if int(result.get("fold", 0)) >= folds:
+                self.done[trial.trial_id] = len(result.get("rows", ()))
+                self._show()
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            # a trial ASHA stopped early: its rows are done (with the folds it ran)
+            self.done[trial.trial_id] = len((trial.last_result or {}).get("rows", ()))
+            self._show()
+
+    progress(0, total, "starting trials")
+    return _Progress()
 
 
 def _subset(result: Any, idx: np.ndarray) -> Any:

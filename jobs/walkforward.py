@@ -21,11 +21,12 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
 from jobs.sweep import METRIC_CHOICES
 from jobs._entry import run_job_main
+from jobs.resources import gather, plan_tasks
 
 __all__ = ["WalkForwardRequest", "add_walkforward_arguments", "request_from_args", "run_walkforward",
            "demo_walkforward", "main", "TASK_CPUS"]
@@ -103,27 +104,44 @@ def _fold_task(bars: Any, strategy_name: str, names: tuple[str, ...], params: An
 
 
 def _run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]],
-               request: WalkForwardRequest) -> list[list[Any]]:
-    """Submit every fold of every plan as a Ray task; results grouped per plan."""
+               request: WalkForwardRequest, progress: Callable[[int, int, str], None] | None = None,
+               ) -> list[list[Any]]:
+    """Submit every fold of every plan as a Ray task; results grouped per plan.
+
+    Each task asks for :data:`TASK_CPUS`, or less when fewer are free (never more than a node has
+    free: a task that cannot be placed would wait silently); see :mod:`jobs.resources`.
+    """
     import ray  # noqa: PLC0415
 
-    task = ray.remote(num_cpus=TASK_CPUS)(_fold_task)
+    cpus = plan_tasks(TASK_CPUS, what="walk-forward")
+    task = ray.remote(num_cpus=cpus)(_fold_task)
     options = {"metric": request.metric, "fees_bps": request.fees_bps, "fill": request.fill, "cash": request.cash}
     refs = []
     for bars, strategy, names, params, folds in plans:
         bars_ref = ray.put(bars)  # once per series, shared by its folds
         refs.append([task.remote(bars_ref, strategy.name, names, params, f, options) for f in folds])
-    return [ray.get(r) for r in refs]
+    show = (lambda done, total: progress(done, total, "folds")) if progress else None
+    flat = gather([r for group in refs for r in group], what="walk-forward", task_cpus=cpus, progress=show)
+    out, start = [], 0
+    for group in refs:
+        out.append(flat[start:start + len(group)])
+        start += len(group)
+    return out
 
 
-def run_walkforward(request: WalkForwardRequest) -> dict[str, Any]:
-    """Walk forward on one series with the folds as Ray tasks (Ray must be initialised)."""
+def run_walkforward(request: WalkForwardRequest,
+                    progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Walk forward on one series with the folds as Ray tasks (Ray must be initialised).
+
+    ``progress(done, total, info)`` is called as folds finish. Raises ResourcesUnavailableError (an
+    InputError) when no CPU is free for a fold within a few seconds, naming what holds them.
+    """
     from backtest.walkforward import summarize  # noqa: PLC0415
 
     started = time.perf_counter()
     plan = _plan(request)
     bars, strategy, names, params, folds = plan
-    [results] = _run_folds([plan], request)
+    [results] = _run_folds([plan], request, progress)
     summary = summarize(results, request.metric)
     return {
         "job": "walkforward",
