@@ -213,12 +213,19 @@ def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]
 
 
 def optimize_many(requests: Sequence[OptimizeRequest], *, task_cpus: float = 1.0) -> list[dict[str, Any]]:
-    """Solve many instances as parallel Ray tasks (needs ``ray.init`` done by the caller); results in order."""
+    """Solve many instances as parallel Ray tasks (needs ``ray.init`` done by the caller); results in order.
+
+    Each task asks for ``task_cpus``, or what a node has free when that is less (a task asking for more
+    would wait silently); with no CPU free for a few seconds, ResourcesUnavailableError names the holders.
+    """
     import ray  # noqa: PLC0415
 
-    task = ray.remote(num_cpus=task_cpus)(run_optimize_request)
+    from jobs.resources import gather, plan_tasks  # noqa: PLC0415
+
+    cpus = plan_tasks(task_cpus, what="optimize")
+    task = ray.remote(num_cpus=cpus)(run_optimize_request)
     try:
-        return ray.get([task.remote(r) for r in requests])
+        return gather([task.remote(r) for r in requests], what="optimize", task_cpus=cpus)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         if isinstance(cause, InputError):
