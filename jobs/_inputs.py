@@ -29,7 +29,7 @@ from raytrader.errors import InputError
 
 __all__ = ["DEFAULT_SAMPLE", "MAX_SEED", "parse_param", "parse_seed", "add_data_arguments", "add_strategy_arguments",
            "load_bars", "data_fields", "load_request_bars", "load_request_series", "parse_columns_arg",
-           "describe_source"]
+           "describe_source", "file_symbol"]
 
 #: the bundled sample used when neither --data nor --sample is given
 DEFAULT_SAMPLE = "ETH-BTC-5m"
@@ -162,7 +162,7 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return [v for v in value if v]
 
 
-def _file_symbol(path: Path) -> str:
+def file_symbol(path: Path) -> str:
     """``AAPL.csv.gz`` -> ``AAPL``: the file name without its bar-file extension."""
     from market.io import BAR_FILE_SUFFIXES  # noqa: PLC0415
 
@@ -179,7 +179,7 @@ def _read_file(data: str, symbol: str | None, timeframe: str | None, columns: Se
         raise InputError(f"--data {data}: no such file")
     bars, report = read_bars(path, symbol=symbol or None, timeframe=timeframe, columns=dict(columns) or None)
     if not bars.symbol:
-        bars = bars.with_meta(symbol=_file_symbol(path))
+        bars = bars.with_meta(symbol=file_symbol(path))
     if report.timeframe_source == "inferred":
         sys.stderr.write(f"{data}: timeframe {bars.timeframe} inferred from the timestamps "
                          f"({len(bars)} bars, {report.n_gaps} gaps); --timeframe overrides\n")

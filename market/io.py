@@ -34,6 +34,7 @@ from typing import Mapping
 import pandas as pd
 import pyarrow as pa
 
+from market._frame import TIMESTAMP_ALIASES
 from market.bars import OHLCV_COLUMNS, TRADE_COLUMNS, Bars, frame_to_arrays
 from market.errors import DataValidationError
 from market.timeframe import fitting_timeframe, infer_timeframe
@@ -167,7 +168,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def read_table(path: str | Path, columns: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Contents of a CSV/Parquet/Feather file and its metadata (unvalidated), ``columns`` mapped.
+    """Contents of a CSV/Parquet/Feather file and its metadata (unvalidated), ``columns`` mapped and the
+    time column named ``timestamp`` (``Date``, ``Datetime``, ``time``... as :mod:`market._frame` finds it).
 
     The metadata is the schema's (the ``pandas`` key dropped) for Parquet and
     Feather; for CSV, ``{"symbol": ticker}`` from a yfinance header, else ``{}``.
@@ -181,7 +183,22 @@ def read_table(path: str | Path, columns: Mapping[str, str] | None = None) -> tu
         frame, meta = table.to_pandas(), _decode_metadata(table.schema.metadata)
     if columns:
         frame = _apply_columns(frame, columns, path)
-    return frame, meta
+    return _name_time_column(frame), meta
+
+
+def _name_time_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """The time column (any alias in :data:`market._frame.TIMESTAMP_ALIASES`, any case, or the index)
+    renamed ``timestamp``; the other names are left as written (a panel's tickers keep their case)."""
+    names = [str(c).strip().lower() for c in frame.columns]
+    if "timestamp" in names:
+        return frame
+    alias = next((a for a in TIMESTAMP_ALIASES if a in names), None)
+    if alias is None:
+        index_names = [str(n or "").strip().lower() for n in frame.index.names]
+        if any(n in TIMESTAMP_ALIASES for n in index_names):
+            return _name_time_column(frame.reset_index())
+        return frame
+    return frame.rename(columns={frame.columns[names.index(alias)]: "timestamp"})
 
 
 def require_rows(frame: pd.DataFrame, source: str) -> None:

@@ -27,7 +27,7 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from jobs._inputs import parse_seed
+from jobs._inputs import parse_columns_arg, parse_seed
 from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
 from raytrader.errors import InputError
@@ -137,17 +137,41 @@ def _accounts(args: argparse.Namespace, config: Config | None) -> list[tuple[str
     return out
 
 
-def _load_bars(data: str | None, sample: str | None, symbol: str | None):
-    from market.io import read_bars  # noqa: PLC0415
+def _market_symbol(path: Path) -> str:
+    """``BTC-USDT.csv`` -> ``BTC/USDT``: a market symbol from a file name of two parts; ``""`` otherwise."""
+    import re  # noqa: PLC0415
+
+    from jobs._inputs import file_symbol  # noqa: PLC0415
+
+    match = re.fullmatch(r"([A-Za-z0-9]+)[-_/]([A-Za-z0-9]+)", file_symbol(path))
+    return f"{match.group(1).upper()}/{match.group(2).upper()}" if match else ""
+
+
+def _load_bars(data: str | None, sample: str | None, symbol: str | None, timeframe: str | None = None,
+               columns: dict[str, str] | None = None):
+    """Bars of each market: a sample, one file or every bar file in a folder (read as ``market.io`` reads
+    them; timeframe from --timeframe, the file, else inferred and said; symbol from --symbol for one
+    file, the file, else its name ``BASE-QUOTE.csv``)."""
+    from market.io import BAR_FILE_SUFFIXES, read_bars  # noqa: PLC0415
     from market.samples import load_sample  # noqa: PLC0415
 
     if sample:
         return [load_sample(sample)]
     path = Path(data or "")
-    files = sorted(p for p in path.iterdir() if p.suffix in (".parquet", ".csv", ".feather")) if path.is_dir() else [path]
+    files = sorted(p for p in path.iterdir() if p.name.lower().endswith(BAR_FILE_SUFFIXES)) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise InputError(f"--data {data}: no such file or no bar files in that folder")
-    bars = [read_bars(f, symbol=symbol if len(files) == 1 else None)[0] for f in files]
+    bars = []
+    for f in files:
+        one, report = read_bars(f, symbol=symbol if len(files) == 1 else None, timeframe=timeframe, columns=columns)
+        if not one.symbol:
+            one = one.with_meta(symbol=_market_symbol(f))
+        if one.symbol.count("/") != 1:
+            raise InputError(f"--data {f}: the file does not name its market and its name is not BASE-QUOTE; "
+                             "pass --symbol BASE/QUOTE (e.g. --symbol BTC/USDT)")
+        if report.timeframe_source == "inferred":
+            sys.stderr.write(f"{f}: timeframe {one.timeframe} inferred from the timestamps; --timeframe overrides\n")
+        bars.append(one)
     if symbol:
         bars = [b for b in bars if b.symbol == symbol]
         if not bars:
@@ -163,7 +187,8 @@ def build_venue(args: argparse.Namespace, config: Config | None = None):
     from market.emulator.venue import ApiKey, MarketSpec, Venue, VenueConfig  # noqa: PLC0415
 
     accounts = _accounts(args, config)  # first: a refused secret form fails before any data is read
-    bars = _load_bars(args.data, args.sample, args.symbol)
+    bars = _load_bars(args.data, args.sample, args.symbol, getattr(args, "timeframe", None),
+                      dict(getattr(args, "columns", ())) or None)
     keys, deposits = [], {}
     for i, (key, secret, balances) in enumerate(accounts):
         account = f"account-{i + 1}"
@@ -238,6 +263,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--data", metavar="FILE_OR_DIR", help="bar file, or a folder of bar files (one market each)")
     src.add_argument("--sample", metavar="NAME", help="bundled sample, e.g. XRP-ETH-1m")
     p.add_argument("--symbol", help="list only this symbol (or name the symbol of a file that does not say)")
+    p.add_argument("--timeframe", help="timeframe of --data files that do not say (default: inferred from the timestamps)")
+    p.add_argument("--columns", type=parse_columns_arg, default=(), metavar="NAME=COLUMN,...",
+                   help="map the files' column names, e.g. --columns timestamp=Date,close='Adj Close'")
     p.add_argument("--venue", default="binance", help="venue name (default binance)")
     p.add_argument("--port", type=int, default=9001, help="port on 127.0.0.1 (default 9001; 0 = any free)")
     p.add_argument("--speed", type=_speed, default=None,
