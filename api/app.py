@@ -18,6 +18,14 @@ state file written by ``raytrader up`` (Ray workers inherit
 ``RAYTRADER_CLUSTER__HOME`` from the head, see :func:`cluster.rayenv.ray_env`).
 The bound :class:`~api.settings.ApiSettings` hold only the allowlist and
 size limits.
+
+``raytrader serve up`` sets two non-secret variables in the application's
+runtime environment: ``RAYTRADER_API_LISTEN`` (``host:port``, the API's
+stable port ``serve.port``, which the replica serves itself, see
+:mod:`api.listener`) and ``RAYTRADER_API_DEPLOYMENT_ID`` (answered by
+``GET /v1/ready``, so the CLI can tell this deployment from another
+cluster's). Deployed otherwise (``serve.run`` in tests), neither is set:
+the replica answers only on the ports Serve gives it.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import numpy as np
 import ray
 from ray import serve
 
+from api.listener import StableListener
 from api.server import create_app
 from api.services import Services
 from api.settings import ApiSettings
@@ -37,7 +46,10 @@ from api.signals import compute_signal
 from market.bars import Bars
 from raytrader.errors import InputError
 
-__all__ = ["SignalsIngress", "app", "redis_url_in_cluster", "settings_from_config"]
+__all__ = ["SignalsIngress", "app", "redis_url_in_cluster", "settings_from_config", "LISTEN_ENV", "DEPLOYMENT_ID_ENV"]
+
+LISTEN_ENV = "RAYTRADER_API_LISTEN"
+DEPLOYMENT_ID_ENV = "RAYTRADER_API_DEPLOYMENT_ID"
 
 
 def redis_url_in_cluster() -> str:
@@ -102,11 +114,19 @@ class SignalsIngress:
     """The API replica: holds the Redis client and builds the FastAPI app (see :mod:`api.server`)."""
 
     def __init__(self, settings: ApiSettings) -> None:
-        self._services = Services.connect(settings, redis_url_in_cluster(), probe=_probe)
+        self._services = Services.connect(settings, redis_url_in_cluster(), probe=_probe,
+                                          deployment_id=os.environ.get(DEPLOYMENT_ID_ENV, ""))
+        self._listener: StableListener | None = None
         _warm_up()
 
-    def __serve_build_asgi_app__(self) -> Any:
-        return create_app(self._services)
+    async def __serve_build_asgi_app__(self) -> Any:
+        app = create_app(self._services)
+        listen = os.environ.get(LISTEN_ENV, "")
+        if listen:  # runs on the replica's user-code loop, the loop the app's Redis client lives on
+            host, _, port = listen.rpartition(":")
+            self._listener = StableListener(app, host.strip("[]"), int(port))
+            self._listener.start()
+        return app
 
 
 app = SignalsIngress.bind(settings_from_config())

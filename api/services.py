@@ -41,15 +41,25 @@ class Services:
     redis: Any
     authenticator: Authenticator
     probe: Probe = field(default=_no_ray)
+    #: non-secret id ``raytrader serve up`` gives each deployment; ``serve up``/``status`` compare it with the
+    #: answer of ``GET /v1/ready`` to be sure the server on the port is this cluster's API ("" when unset)
+    deployment_id: str = ""
 
     @classmethod
-    def connect(cls, settings: ApiSettings, redis_url: str, probe: Probe | None = None) -> "Services":
-        """Services over a new Redis client for ``redis_url`` (connects lazily, on first use)."""
+    def connect(cls, settings: ApiSettings, redis_url: str, probe: Probe | None = None,
+                deployment_id: str = "") -> "Services":
+        """Services over a new Redis client for ``redis_url`` (connects lazily, on first use).
+
+        The client reconnects by itself: after a Redis restart on the same address with the
+        same password (``raytrader up`` keeps both), the next command opens a new connection;
+        until then commands fail fast (2 s timeouts) and the API answers 503 with ``Retry-After``.
+        """
         import redis.asyncio as aioredis  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
         client = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=2.0,
                                          socket_connect_timeout=2.0, health_check_interval=30)
-        return cls(settings=settings, redis=client, authenticator=Authenticator(client), probe=probe or _no_ray)
+        return cls(settings=settings, redis=client, authenticator=Authenticator(client), probe=probe or _no_ray,
+                   deployment_id=deployment_id)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -1,6 +1,6 @@
 """One APIRouter per area, mounted by :func:`api.server.create_app`.
 
-``signals`` (POST signals, batch), ``meta`` (strategies, health) and
+``signals`` (POST signals, batch), ``meta`` (strategies, health; ready, without a token) and
 ``stream`` (the WebSocket feed). Portfolio, risk and order routers join
 here later: a module with a ``router`` and its endpoints marked with
 :func:`api.guard.requires` (``read`` / ``trade``), added to :data:`ROUTERS`.
@@ -11,4 +11,4 @@ from api.routes import meta, signals, stream
 __all__ = ["ROUTERS"]
 
 #: (router, its tag) in the order they appear in the OpenAPI document
-ROUTERS = (signals.router, meta.router, stream.router)
+ROUTERS = (signals.router, meta.router, meta.ready_router, stream.router)

@@ -8,19 +8,30 @@ replicas read the Redis password themselves). No driver attaches to the
 cluster, so these commands leave no job behind.
 
 * ``up`` deploys (or updates) the application, waits until it is RUNNING
-  and its HTTP route answers, and prints the base URL. ``--demo-token``
+  and ``serve.port`` answers ``GET /v1/ready`` with *this* deployment's id
+  (a random, non-secret id kept in the application's runtime environment,
+  so another cluster's API on the port is never taken for ours), and
+  prints the base URL. ``--demo-token``
   also (re)creates a ``demo`` token (scopes read, signal), writes it to
   ``<run folder>/demo.token`` (0600, never printed) and prints a ``curl``
   line that uses it (``make run`` does this).
 * ``down`` removes the application; when no other Serve application is
   left, Serve itself is shut down (proxy and controller).
-* ``status`` prints the application, its deployments and replica states.
+* ``status`` prints the application, its deployments and replica states,
+  and whether ``serve.port`` answers as this deployment; it exits 1
+  unless the application is RUNNING *and* the port answers for it.
+
+``serve.port`` is fixed when the cluster starts (Serve's replica port range
+and proxy port are read by Serve's controller): ``up`` and ``status`` refuse
+a ``serve.port`` changed since ``raytrader up`` (exit 2) instead of moving
+only part of the API.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -32,10 +43,22 @@ import yaml
 
 from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
+from raytrader.errors import InputError
 from cluster.lifecycle import ClusterError, live_state
 from cluster.rayenv import ray_token_headers
 
-__all__ = ["register", "serve_deploy_config", "proxy_port", "demo_token", "APP_NAME", "SERVE_YAML", "EXAMPLE_BODY"]
+__all__ = ["register", "serve_deploy_config", "proxy_port", "demo_token", "probe_ready", "APP_NAME", "SERVE_YAML",
+           "EXAMPLE_BODY", "LISTEN_ENV", "DEPLOYMENT_ID_ENV", "ServePortChanged"]
+
+#: names of the application's runtime-environment variables read by api.app (repeated here: cluster
+#: must not import the Serve app module, which starts numba and Ray Serve)
+LISTEN_ENV = "RAYTRADER_API_LISTEN"
+DEPLOYMENT_ID_ENV = "RAYTRADER_API_DEPLOYMENT_ID"
+READY_PATH = "/v1/ready"
+
+
+class ServePortChanged(InputError):
+    """``serve.port`` differs from the one the running cluster was started with."""
 
 SERVE_YAML = Path(__file__).resolve().parents[1] / "serve.yaml"
 APP_NAME = "raytrader-api"
@@ -45,8 +68,12 @@ DEMO_TOKEN_NAME = "demo"
 _API = "/api/serve/applications/"
 
 
-def serve_deploy_config(config: Config) -> dict[str, Any]:
-    """``cluster/serve.yaml`` with the ``[serve]`` config applied (a Serve REST/``serve deploy`` document)."""
+def serve_deploy_config(config: Config, deployment_id: str = "") -> dict[str, Any]:
+    """``cluster/serve.yaml`` with the ``[serve]`` config applied (a Serve REST/``serve deploy`` document).
+
+    ``deployment_id`` (non-secret) and the stable port go to the replicas as
+    runtime-environment variables (see :mod:`api.app`).
+    """
     raw = yaml.safe_load(SERVE_YAML.read_text())
     doc = deepcopy(raw)
     doc.setdefault("http_options", {}).update(host=config.serve.host, port=proxy_port(config))
@@ -56,8 +83,49 @@ def serve_deploy_config(config: Config) -> dict[str, Any]:
     app.setdefault("runtime_env", {}).setdefault("env_vars", {}).update({
         "RAYTRADER_SERVE__ALLOWLIST": config.serve.allowlist,
         "RAYTRADER_SERVE__MAX_BODY_BYTES": str(config.serve.max_body_bytes),
+        LISTEN_ENV: f"{config.serve.host}:{config.serve.port}",
+        DEPLOYMENT_ID_ENV: deployment_id,
     })
     return doc
+
+
+def _deployed_id(apps: dict[str, Any]) -> str:
+    """The deployment id of our application as this cluster's Serve holds it ("" when not deployed by `serve up`)."""
+    app_config = (apps.get(APP_NAME) or {}).get("deployed_app_config") or {}
+    return str(((app_config.get("runtime_env") or {}).get("env_vars") or {}).get(DEPLOYMENT_ID_ENV, ""))
+
+
+def _check_port_unchanged(config: Config) -> None:
+    state, _, _ = live_state(config)
+    started = state.ray.serve_port if (state and state.ray) else 0
+    if started and started != config.serve.port:
+        raise ServePortChanged(
+            f"config field 'serve.port' is {config.serve.port} but the running cluster was started with "
+            f"{started} (Serve's replica ports and proxy are fixed at `raytrader up`); set it back to {started}, "
+            f"or restart the cluster: raytrader down && raytrader up")
+
+
+def probe_ready(base_url: str, timeout_s: float = 3.0) -> dict[str, Any]:
+    """``GET /v1/ready`` on ``base_url``: ``{"answers": bool, "status", "deployment_id", "error"}`` (never raises).
+
+    ``answers`` is true when a raytrader API answered (200 ok or 503 degraded);
+    the caller compares ``deployment_id`` with its own.
+    """
+    try:
+        with urllib.request.urlopen(base_url + READY_PATH, timeout=timeout_s) as resp:
+            code, text = resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        code, text = exc.code, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return {"answers": False, "status": None, "deployment_id": None, "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "deployment_id" not in body:
+        return {"answers": False, "status": None, "deployment_id": None,
+                "error": f"HTTP {code} without a raytrader readiness answer"}
+    return {"answers": True, "status": body.get("status"), "deployment_id": body.get("deployment_id"), "error": None}
 
 
 def _dashboard(config: Config) -> str:
@@ -104,17 +172,6 @@ def _summary(app: dict[str, Any] | None) -> dict[str, Any]:
             "deployments": deployments}
 
 
-def _answers(base_url: str) -> bool:
-    """True when the API route answers (a 401 JSON error without a token counts: the app is serving)."""
-    try:
-        with urllib.request.urlopen(base_url + "/v1/health", timeout=3):
-            return True
-    except urllib.error.HTTPError as exc:
-        return exc.code == 401 and exc.headers.get("content-type", "").startswith("application/json")
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def proxy_port(config: Config) -> int:
     """Serve's HTTP proxy port: ``serve.port + 10`` (``serve.port .. +9`` belong to direct ingress)."""
     return config.serve.port + 10
@@ -125,16 +182,19 @@ def _url(config: Config, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _base_url(config: Config) -> str:
-    """The URL clients use: the replica's own port where it answers (direct ingress), else the proxy."""
-    for port in range(config.serve.port, config.serve.port + 10):
-        try:
-            with urllib.request.urlopen(_url(config, port) + "/-/routes", timeout=1) as resp:
-                if APP_NAME in json.loads(resp.read().decode() or "{}").values():
-                    return _url(config, port)
-        except (urllib.error.URLError, OSError, ValueError):
-            continue
-    return _url(config, proxy_port(config))
+def _port_check(config: Config, deployment_id: str) -> dict[str, Any]:
+    """Does ``serve.port`` answer as this deployment? ``{"url", "answers", "ours", "status", "detail"}``."""
+    url = _url(config, config.serve.port)
+    ready = probe_ready(url)
+    ours = bool(ready["answers"] and deployment_id and ready["deployment_id"] == deployment_id)
+    if not ready["answers"]:
+        detail = f"nothing answers on {url} ({ready['error']})"
+    elif not ours:
+        detail = (f"{url} is answered by another deployment (id {ready['deployment_id'] or 'none'}, "
+                  f"ours {deployment_id or 'unknown'}): another cluster's API?")
+    else:
+        detail = f"answers as this deployment ({ready['status']})"
+    return {"url": url, "answers": bool(ready["answers"]), "ours": ours, "status": ready["status"], "detail": detail}
 
 
 def demo_token(config: Config) -> Path:
@@ -161,30 +221,32 @@ def demo_token(config: Config) -> Path:
 
 def _up(args: argparse.Namespace, config: Config) -> Output:
     dashboard = _dashboard(config)
-    doc = serve_deploy_config(config)
+    _check_port_unchanged(config)
     apps = _applications(dashboard)
+    deployment_id = _deployed_id(apps) or secrets.token_hex(8)  # kept across `serve up`: no needless redeploy
+    doc = serve_deploy_config(config, deployment_id)
     ours = next(a for a in doc["applications"] if a["name"] == APP_NAME)
     doc["applications"] = _other_declared_apps(apps) + [ours]
     _request(dashboard + _API, "PUT", doc)
     deadline = time.monotonic() + config.serve.start_timeout_s
     summary: dict[str, Any] = {}
-    proxy_since = 0.0
+    port: dict[str, Any] = {}
     while True:
         summary = _summary(_applications(dashboard).get(APP_NAME))
         if summary["status"] == "DEPLOY_FAILED":
             raise ClusterError(f"Serve could not deploy {APP_NAME}: {summary['message'][-800:]}")
-        base = _base_url(config)
-        if summary["status"] == "RUNNING" and _answers(base):
-            direct = base != _url(config, proxy_port(config))
-            proxy_since = proxy_since or time.monotonic()
-            if direct or time.monotonic() - proxy_since > 15:  # the replica's own port may open a moment later
-                break
+        port = _port_check(config, deployment_id)
+        if summary["status"] == "RUNNING" and port["ours"] and port["status"] == "ok":
+            break
         if time.monotonic() > deadline:
             raise ClusterError(f"{APP_NAME} not serving after {config.serve.start_timeout_s:g} s "
-                               f"(status {summary['status']}); see `raytrader serve status`")
+                               f"(status {summary['status']}; port {config.serve.port}: {port.get('detail')}); "
+                               f"see `raytrader serve status`")
         time.sleep(1.0)
+    base = port["url"]
     replicas = sum(len(d["replicas"]) for d in summary["deployments"].values())
     data = {"url": base, "app": APP_NAME, "status": summary["status"], "replicas": replicas,
+            "deployment_id": deployment_id, "proxy_url": _url(config, proxy_port(config)),
             "docs": base + "/docs", "openapi": base + "/openapi.json"}
     text = (f"{APP_NAME} RUNNING ({replicas} replica{'s' if replicas != 1 else ''})\n"
             f"  url      {base}\n  docs     {base}/docs\n")
@@ -228,14 +290,23 @@ def _down(args: argparse.Namespace, config: Config) -> Output:
 
 def _status(args: argparse.Namespace, config: Config) -> Output:
     dashboard = _dashboard(config)
-    summary = _summary(_applications(dashboard).get(APP_NAME))
-    base = _base_url(config)
-    data = {"app": APP_NAME, "url": base, **summary}
-    lines = [f"{APP_NAME}  {summary['status']}  {base}" + (f"  ({summary['message']})" if summary.get("message") else "")]
+    _check_port_unchanged(config)
+    apps = _applications(dashboard)
+    summary = _summary(apps.get(APP_NAME))
+    deployment_id = _deployed_id(apps)
+    port = _port_check(config, deployment_id) if summary["status"] != "NOT_DEPLOYED" else {
+        "url": _url(config, config.serve.port), "answers": False, "ours": False, "status": None,
+        "detail": "not deployed"}
+    serving = summary["status"] == "RUNNING" and port["ours"] and port["status"] == "ok"
+    data = {"app": APP_NAME, "url": port["url"], "serving": serving, "deployment_id": deployment_id, "port": port,
+            **summary}
+    lines = [f"{APP_NAME}  {summary['status']}  {port['url']}" + (f"  ({summary['message']})" if summary.get("message") else "")]
+    if summary["status"] != "NOT_DEPLOYED":
+        lines.append(f"  port {config.serve.port}  {'ok: ' if serving else 'NOT SERVING: '}{port['detail']}")
     for name, dep in summary["deployments"].items():
         lines.append(f"  {name}  {dep['status']}  {len(dep['replicas'])} replica(s)")
         lines += [f"    {r['replica_id']}  {r['state']}  pid {r['pid']}" for r in dep["replicas"]]
-    return Output(data=data, text="\n".join(lines), exit_code=0 if summary["status"] == "RUNNING" else 1)
+    return Output(data=data, text="\n".join(lines), exit_code=0 if serving else 1)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

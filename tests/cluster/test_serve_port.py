@@ -1,0 +1,174 @@
+"""The API's port survives a SIGKILLed replica, and `serve up|status` only vouch for this cluster's API.
+
+On the shared test cluster, with real Serve, a real SIGKILL of the replica
+process (its PID from Ray's state API) and real sockets:
+
+* after the kill, ``serve.port`` answers again (Serve alone would move the
+  new replica to the next port), and ``serve status`` exits 1 while it
+  does not;
+* a server of another deployment on ``serve.port`` is named as such by
+  ``serve status`` and ``serve up`` (which then prints no URL), and our
+  replica takes the port back once it is free;
+* a ``serve.port`` changed since ``raytrader up`` is refused (exit 2).
+
+The API is deployed once for the package with ``raytrader serve up``
+(fixture ``deployed_api`` in ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import psutil
+import pytest
+
+from cluster.cli import main
+
+pytestmark = pytest.mark.ray
+
+#: seconds within which serve.port must answer again after the replica is SIGKILLed (measured: about 10 s on
+#: the loaded 2-core machine: Serve notices the death, starts a worker, imports the app, warms numba)
+RECOVERY_BOUND_S = 60.0
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    out = captured.out.strip()
+    return code, (json.loads(out) if out else {"stderr": captured.err})
+
+
+def _ready(port: int) -> tuple[int, dict[str, Any]] | None:
+    """``GET /v1/ready`` on 127.0.0.1:port: (status, body), or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/ready", timeout=3) as resp:
+            return resp.status, json.loads(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read().decode() or "{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _replica_pid(dashboard_url: str) -> int:
+    """The PID of the live API replica, from Ray's state API (the dashboard, with the Ray token)."""
+    from ray.util.state import list_actors
+
+    actors = list_actors(address=dashboard_url, filters=[("state", "=", "ALIVE")], limit=1000)
+    pids = [a.pid for a in actors if a.class_name == "ServeReplica:raytrader-api:SignalsIngress"]
+    assert len(pids) == 1, f"expected one live replica, found {pids}"
+    return int(pids[0])
+
+
+def _kill_replica(dashboard_url: str, port: int) -> int:
+    """SIGKILL the replica while clients hold keep-alive connections to it (as real clients do)."""
+    pid = _replica_pid(dashboard_url)
+    held = []
+    for _ in range(3):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/v1/ready")
+        conn.getresponse().read()
+        held.append(conn)
+    os.kill(pid, signal.SIGKILL)
+    try:
+        psutil.Process(pid).wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+    for conn in held:
+        conn.close()
+    return pid
+
+
+class _OtherDeployment(http.server.BaseHTTPRequestHandler):
+    """What another cluster's raytrader API answers: its own routes listing and deployment id."""
+
+    def do_GET(self) -> None:
+        body = {"/-/routes": {"/": "raytrader-api"},
+                "/v1/ready": {"status": "ok", "redis": "ok", "deployment_id": "0ther0ther0ther0"}}.get(self.path)
+        data = json.dumps(body or {}).encode()
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_serve_port_answers_again_after_the_replica_is_sigkilled(
+        deployed_api: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    port = deployed_api["port"]
+    code, before = _cli(capsys, "serve", "status")
+    assert code == 0 and before["serving"] is True and before["url"] == f"http://127.0.0.1:{port}"
+    assert before["port"]["ours"] is True
+    ours = before["deployment_id"]
+    assert _ready(port) == (200, {"status": "ok", "redis": "ok", "deployment_id": ours})
+
+    killed = _kill_replica(deployed_api["dashboard"], port)
+    t0 = time.monotonic()
+    saw_status_down = False
+    while True:
+        answer = _ready(port)
+        if answer is not None and answer[0] == 200:
+            break
+        # in between, `serve status` must not vouch for the API (Serve itself may still say RUNNING)
+        code, status = _cli(capsys, "serve", "status")
+        if _ready(port) is None:  # still down after status looked: its verdict covered a dead port
+            assert code == 1 and status["serving"] is False and "nothing answers" in status["port"]["detail"]
+            saw_status_down = True
+        assert time.monotonic() - t0 < RECOVERY_BOUND_S, f"serve.port {port} still dead after {RECOVERY_BOUND_S} s"
+        time.sleep(0.3)
+    assert answer[1]["deployment_id"] == ours  # the same deployment, on the same port
+    assert saw_status_down, "serve.port came back before `serve status` could look: the test proved nothing"
+    assert _replica_pid(deployed_api["dashboard"]) != killed
+    code, after = _cli(capsys, "serve", "status")
+    assert code == 0 and after["serving"] is True
+
+
+def test_another_deployment_on_the_port_is_named_and_never_vouched_for(
+        deployed_api: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    port = deployed_api["port"]
+    _kill_replica(deployed_api["dashboard"], port)
+    http.server.HTTPServer.allow_reuse_address = True  # as our replica does: TIME_WAIT does not block the bind
+    other = http.server.HTTPServer(("127.0.0.1", port), _OtherDeployment)
+    serving = threading.Thread(target=other.serve_forever, daemon=True)
+    serving.start()
+    try:
+        assert _ready(port) == (200, {"status": "ok", "redis": "ok", "deployment_id": "0ther0ther0ther0"})
+        code, status = _cli(capsys, "serve", "status")
+        assert code == 1 and status["serving"] is False and status["port"]["answers"] is True
+        assert "another deployment (id 0ther0ther0ther0" in status["port"]["detail"]
+
+        monkeypatch.setenv("RAYTRADER_SERVE__START_TIMEOUT_S", "20")
+        code = main(["serve", "up"])
+        captured = capsys.readouterr()
+        assert code == 1 and "another deployment" in captured.err and captured.out == ""
+    finally:
+        other.shutdown()
+        other.server_close()
+    deadline = time.monotonic() + RECOVERY_BOUND_S
+    while (answer := _ready(port)) is None or answer[1].get("deployment_id") == "0ther0ther0ther0":
+        assert time.monotonic() < deadline, "our replica did not take serve.port back after it was freed"
+        time.sleep(0.3)
+    code, status = _cli(capsys, "serve", "status")
+    assert code == 0 and status["serving"] is True and answer[1]["deployment_id"] == status["deployment_id"]
+
+
+def test_a_serve_port_changed_since_up_is_refused(deployed_api: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    moved = deployed_api["port"] + 100
+    monkeypatch.setenv("RAYTRADER_SERVE__PORT", str(moved))
+    for argv in (["serve", "up"], ["serve", "status"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"'serve.port' is {moved}" in err[0] and f"started with {deployed_api['port']}" in err[0]
+    assert _ready(moved) is None and _ready(deployed_api["port"])[0] == 200  # nothing moved
