@@ -1,4 +1,7 @@
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from market.bars import Bars
@@ -45,17 +48,77 @@ def test_higher_timeframe_trend_matches_resampled_bars_on_real_data():
     assert (got == 1).sum() > 1_000 and (got == -1).sum() > 1_000
 
 
-def test_fast_signal_is_taken_only_when_the_trend_agrees():
+def _ema_ref(x, n):
+    """EMA by a plain loop, as documented: seeded with the mean of the first n values, alpha = 2 / (n + 1)."""
+    out = [math.nan] * len(x)
+    if len(x) < n:
+        return out
+    prev = sum(x[:n]) / n
+    out[n - 1] = prev
+    alpha = 2.0 / (n + 1)
+    for t in range(n, len(x)):
+        prev = alpha * x[t] + (1 - alpha) * prev
+        out[t] = prev
+    return out
+
+
+def _sign(v):
+    return 0.0 if math.isnan(v) or v == 0 else math.copysign(1.0, v)
+
+
+def _mtf_reference(bars, fast, slow, htf_minutes, trend):
+    """The target by an independent route: pandas hourly bins (present bars only) and plain loops.
+
+    Returns (target, margin): ``margin[t]`` is how far the deciding differences are from zero, relative,
+    so a tie that two float paths may round differently can be told apart from a real disagreement.
+    """
+    close = [float(c) for c in bars.close]
+    ts = pd.to_datetime(np.asarray(bars.timestamp), unit="ms")
+    hourly = pd.Series(close, index=ts).resample(f"{htf_minutes}min").last().dropna()
+    hclose = hourly.to_list()
+    hema = _ema_ref(hclose, trend)
+    hdir = [_sign(c - e) for c, e in zip(hclose, hema)]
+    hmargin = [abs(c - e) / c if not math.isnan(e) else math.inf for c, e in zip(hclose, hema)]
+    bin_end = hourly.index.values.astype("datetime64[ms]").astype(np.int64) + htf_minutes * 60_000
+    efast, eslow = _ema_ref(close, fast), _ema_ref(close, slow)
+    target, margin = [], []
+    j = -1  # the latest bin complete at bar t: its end <= the bar's close time
+    for t, stamp in enumerate(np.asarray(bars.timestamp)):
+        while j + 1 < len(bin_end) and bin_end[j + 1] <= stamp + FIVE_MIN_MS:
+            j += 1
+        f = _sign(efast[t] - eslow[t])
+        h = hdir[j] if j >= 0 else 0.0
+        target.append(f if f == h else 0.0)
+        fm = abs(efast[t] - eslow[t]) / close[t] if not math.isnan(efast[t] - eslow[t]) else math.inf
+        margin.append(min(fm, hmargin[j] if j >= 0 else math.inf))
+    return np.array(target), np.array(margin)
+
+
+def test_matches_an_independent_reference_on_real_data():
     bars = sample("ETH-BTC-5m")
     got = mtf_trend(bars, fast=12, slow=26, htf=12, trend=20)
-    close = np.array(bars.close)
-    fast = np.sign(np.nan_to_num(ema(close, 12) - ema(close, 26)))
-    trend = htf_trend_direction(bars, 12, 20)
-    np.testing.assert_array_equal(got, np.where(fast == trend, fast, 0.0))
-    assert ((got != 0) & (got != fast)).sum() == 0
-    assert ((fast != 0) & (got == 0)).sum() > 500  # the filter removes many fast signals
+    want, margin = _mtf_reference(bars, 12, 26, 60, 20)
+    differ = np.flatnonzero(got != want)
+    assert (margin[differ] < 1e-12).all(), [(int(t), got[t], want[t], margin[t]) for t in differ[:5]]
+    assert differ.size <= 2
+    assert set(np.unique(got)) == {-1.0, 0.0, 1.0}
+    assert (got == 1).sum() > 300 and (got == -1).sum() > 300 and (got == 0).sum() > 500
+
+
+def test_the_target_never_looks_ahead():
+    bars = sample("ETH-BTC-5m")
+    full = mtf_trend(bars, fast=12, slow=26, htf=12, trend=20)
+    for cut in (300, 1234, 2881, 4000, len(bars) - 1):
+        prefix = mtf_trend(bars.take(np.arange(cut)), fast=12, slow=26, htf=12, trend=20)
+        np.testing.assert_array_equal(prefix, full[:cut])
+
+
+def test_long_only_drops_the_shorts_and_nothing_else():
+    bars = sample("ETH-BTC-5m")
+    got = mtf_trend(bars, fast=12, slow=26, htf=12, trend=20)
     long_only = mtf_trend(bars, fast=12, slow=26, htf=12, trend=20, short=0)
-    np.testing.assert_array_equal(long_only, np.maximum(got, 0.0))
+    np.testing.assert_array_equal(long_only[got >= 0], got[got >= 0])
+    assert (long_only[got < 0] == 0).all() and (got < 0).any()
 
 
 def test_needs_a_timeframe_and_enough_bars():
