@@ -21,9 +21,23 @@ Conventions (see ARCHITECTURE.md, "Contracts worth keeping stable"):
   ``u' = w (E - u p f) / (p (1 - w f))`` for a sell. From flat to ``w = 1``
   that is ``u' = (cash / (1 + f)) / p``, vectorbt's ``buy_nb`` with
   ``size=inf`` to the last bit; ``w = 0`` sells everything. Cash may go
-  negative (leverage, paid for by nothing: no interest, no margin calls, no
-  liquidation) and a short's proceeds are cash. A cash residue below 1e-12
-  of equity after a fill is rounding; it is set to 0 and booked to the fee.
+  negative (leverage, paid for by nothing: no interest, no margin calls)
+  and a short's proceeds are cash. A cash residue below 1e-12 of equity
+  after a fill is rounding; it is set to 0 and booked to the fee.
+* **Ruin (liquidation).** The floor is equity 0 (no maintenance margin):
+  the account is ruined on the first bar where its equity ``cash + units *
+  p`` is <= 0 at a price ``p`` the engine looks at: the reference price of
+  any fill it is about to make (a target change or a stop), or the bar's
+  close after the bar's fills. (Prices in between, such as an intrabar
+  high against a short, are not checked, as backtesting.py does not.) The
+  position is then closed at that price (slippage and fee like any fill;
+  the trade ends with ``exit_reason`` ``"liquidation"``, its pnl the whole
+  loss) and, from that bar on, equity, cash and units are 0 and nothing
+  trades. Losses beyond the account are not carried (limited liability,
+  as an exchange's insurance fund takes them): the amount the account
+  could not pay is :attr:`BacktestResult.ruin_shortfall`, and
+  :attr:`BacktestResult.ruined_at` is the bar index. Only a short or a
+  levered long (``target > 1``) can be ruined; fully-funded longs cannot.
 * **Fees.** ``f = fees_bps / 1e4`` of fill notional on each side.
 * **Slippage** (:mod:`backtest.costs`): fills move against the order by
   ``s = (slippage_bps + slippage_k_bps * min(order_units / volume, 1)) / 1e4``
@@ -50,7 +64,8 @@ Conventions (see ARCHITECTURE.md, "Contracts worth keeping stable"):
     touched in one bar, the stop is assumed to have filled first.
   - a stop exit closes the whole position, pays fees and slippage like any
     sell/buy, and ends the trade with ``exit_reason`` ``"stop_loss"``,
-    ``"trailing_stop"`` or ``"take_profit"``.
+    ``"trailing_stop"`` or ``"take_profit"`` (``"liquidation"`` when the
+    account's equity at the stop price is already <= 0; see "Ruin").
   - within a bar: with ``fill="open"`` the target fill happens at the open,
     then the stops are checked on that bar; with ``fill="close"`` the stops
     are checked on the bar first, then the target fills at its close.
@@ -111,7 +126,7 @@ TRADE_RECORD_DTYPE = np.dtype([
 ])
 
 # exit reason codes used inside the numba kernel; index into EXIT_REASONS
-_SIGNAL, _STOP_LOSS, _TAKE_PROFIT, _TRAILING, _OPEN = 0, 1, 2, 3, 4
+_SIGNAL, _STOP_LOSS, _TAKE_PROFIT, _TRAILING, _OPEN, _LIQUIDATION = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +152,11 @@ class BacktestResult:
         slippage_bps, slippage_k_bps: the slippage settings, basis points.
         stop_loss, take_profit, trailing_stop: stop settings as fractions, or
             ``None`` when off.
+        ruined_at: index of the bar on which the account was liquidated
+            (equity 0 from there on; see "Ruin" in the module docstring), or
+            ``None``.
+        ruin_shortfall: quote currency the ruined account could not pay
+            (``-(cash after the liquidation)``, >= 0); 0.0 when not ruined.
     """
 
     timestamp: np.ndarray
@@ -154,6 +174,13 @@ class BacktestResult:
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None
+    ruined_at: int | None = None
+    ruin_shortfall: float = 0.0
+
+    @property
+    def ruined_at_ms(self) -> int | None:
+        """Timestamp (ms UTC) of the bar of ruin, or ``None``."""
+        return None if self.ruined_at is None else int(self.timestamp[self.ruined_at])
 
     @cached_property
     def trades(self) -> tuple[Trade, ...]:
@@ -230,7 +257,7 @@ def run_backtest(
     out = _simulate(open_, high, low, close, volume, tgt, fee, fill == "close", start_cash,
                     slip_fixed, slip_k, sl, tp, tsl, cap)
     (equity, units, cash_arr, traded, fees, entry_idx, exit_idx, side, entry_price, exit_price, size, pnl, ret,
-     reason, n_trades) = out
+     reason, n_trades, ruined, shortfall) = out
     records = np.empty(n_trades, dtype=TRADE_RECORD_DTYPE)
     records["entry_time"] = timestamp[entry_idx]
     records["exit_time"] = np.where(exit_idx >= 0, timestamp[np.maximum(exit_idx, 0)], -1)
@@ -249,6 +276,7 @@ def run_backtest(
         initial_cash=start_cash, fees_bps=float(fees_bps), fill=fill, slippage_bps=float(slippage_bps),
         slippage_k_bps=float(slippage_k_bps), stop_loss=None if sl == 0.0 else sl,
         take_profit=None if tp == 0.0 else tp, trailing_stop=None if tsl == 0.0 else tsl,
+        ruined_at=None if ruined < 0 else int(ruined), ruin_shortfall=float(shortfall),
     )
 
 
@@ -266,12 +294,14 @@ def _target_units(units, cash, w, price, fee):
 @njit(cache=True)
 def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0,
               slip_fixed, slip_k, sl, tp, tsl, cap):
-    """The bar loop (numba). Returns per-bar arrays, per-trade arrays and the trade count.
+    """The bar loop (numba). Returns per-bar arrays, per-trade arrays, the trade count, the ruin bar and shortfall.
 
     Per-trade arrays: entry/exit bar index (exit -1 while open), side (+1/-1),
     average entry/exit fill price (exit = last close while open), units
     added, pnl after fees, return as a fraction of the entry notional, and
-    the exit reason code.
+    the exit reason code. The ruin bar is -1 when the account survived;
+    the liquidation itself runs once, after the loop (the loop only
+    detects it: one comparison per bar and one per fill).
     """
     n = close.shape[0]
     equity = np.empty(n)
@@ -299,6 +329,8 @@ def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0
     extreme = 0.0  # highest high (long) / lowest low (short) since entry, for the trailing stop
     stop_from = 0  # first bar on which the current position's stops are checked
     stops_on = sl > 0.0 or tp > 0.0 or tsl > 0.0
+    ruined = -1  # bar of ruin
+    liq_ref = 0.0  # reference price of the liquidation
 
     for i in range(n):
         for phase in range(3):
@@ -363,6 +395,10 @@ def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0
                 w = 0.0
             if not want_fill:
                 continue
+            if cash + units * ref <= 0.0:  # no equity left at this price: ruin, liquidated after the loop
+                ruined = i
+                liq_ref = ref
+                break
 
             # size at the reference price, apply slippage, size again at the fill price
             naive = _target_units(units, cash, w, ref, fee)
@@ -435,9 +471,42 @@ def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0
                 tfees[k] += fee_paid
             units = new_units
             cash = new_cash
-        equity[i] = cash + units * close[i]
+        eq = cash + units * close[i]
+        if eq <= 0.0 or ruined >= 0:
+            if ruined < 0:
+                ruined = i
+                liq_ref = close[i]
+            break
+        equity[i] = eq
         units_out[i] = units
         cash_out[i] = cash
+
+    shortfall = 0.0
+    if ruined >= 0:
+        i = ruined
+        if units != 0.0:  # liquidate: close the whole position at liq_ref, like a stop exit
+            direction = -units
+            price = slipped_price(liq_ref, direction, slippage_fraction(direction, volume[i], slip_fixed, slip_k))
+            closing = abs(units)
+            notional = closing * price
+            fee_paid = notional * fee
+            cash = cash + (units * price - fee_paid)
+            traded[i] += notional
+            fees[i] += fee_paid
+            k = n_trades - 1
+            avg_out[k] = price if out_units[k] == 0.0 else (
+                (avg_out[k] * out_units[k] + price * closing) / (out_units[k] + closing))
+            out_units[k] += closing
+            out_value[k] += closing * price
+            tfees[k] += fee_paid
+            exit_idx[k] = i
+            reason[k] = _LIQUIDATION
+            units = 0.0
+        shortfall = -cash if cash < 0.0 else 0.0
+        for j in range(i, n):
+            equity[j] = 0.0
+            units_out[j] = 0.0
+            cash_out[j] = 0.0
 
     pnl = np.empty(n_trades)
     ret = np.empty(n_trades)
@@ -454,7 +523,8 @@ def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0
         pnl[k] = side[k] * (value_out - in_value[k]) - tfees[k]
         ret[k] = pnl[k] / in_value[k]
     return (equity, units_out, cash_out, traded, fees, entry_idx[:n_trades], exit_idx[:n_trades], side[:n_trades],
-            avg_in[:n_trades], avg_out[:n_trades], in_units[:n_trades], pnl, ret, reason[:n_trades], n_trades)
+            avg_in[:n_trades], avg_out[:n_trades], in_units[:n_trades], pnl, ret, reason[:n_trades], n_trades,
+            ruined, shortfall)
 
 
 def _trades_from_records(records: np.ndarray) -> tuple[Trade, ...]:

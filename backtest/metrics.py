@@ -3,11 +3,30 @@
 Conventions:
 
 * An equity curve is a 1-D array of account values in quote currency, one
-  per bar, all finite and > 0. Returns are simple per-bar returns
-  ``r[t] = equity[t] / equity[t-1] - 1``; fractions, not percent.
-* ``periods_per_year`` is bars per year; years are 365-day years (crypto
-  markets never close): 105,120 five-minute bars, 365 days. For the stock
-  panel (trading days) pass 252.
+  per bar, all finite; the first > 0, the rest >= 0. Zero is **ruin**
+  (:mod:`backtest.engine` liquidates an account whose equity reaches 0): it
+  is absorbing, so once a value is 0 every later one must be 0 too.
+  Returns are simple per-bar returns ``r[t] = equity[t] / equity[t-1] - 1``
+  (fractions, not percent); the bar of ruin returns -1 and every bar after
+  it 0 (nothing left to gain or lose), empyrical's reading of such a curve.
+* **A year is 365.25 days** (:data:`MS_PER_YEAR`), for both CAGR and bars
+  per year.
+* **CAGR follows calendar time**: ``years = (last timestamp - first
+  timestamp) / 365.25 days`` (:func:`years_spanned`), so a stock that trades
+  252 days a year compounds over the years it was held, not over
+  ``bars / 365``. :func:`cagr` itself takes ``periods_per_year``;
+  :func:`equity_summary` passes ``n_returns / years`` (empyrical's
+  ``annualization`` with the same meaning).
+* ``periods_per_year`` (Sharpe, Sortino, volatility) is bars per year.
+  By default it is **measured from the timestamps**
+  (:func:`measured_periods_per_year`): ``(bars - 1) / years`` over the whole
+  series, i.e. the bars per calendar year the data actually has: about 252
+  for daily stocks (weekends and holidays are absent), 365.25 for daily
+  crypto, 105,192 for 5-minute crypto; gaps lower it as they should. A
+  series spanning less than a few weeks gives only a rough figure (a
+  weekly session pattern cannot show): pass ``periods_per_year`` (the
+  ``--periods-per-year`` flag) to override. :func:`periods_per_year` is the
+  nominal value for a market that never closes (365.25 days / bar length).
 * Ratios that are undefined (a zero denominator: no volatility, no
   drawdown, no downside) are 0.0, except :func:`profit_factor`, which is
   ``inf`` when there are winning trades and no losing ones. :func:`cagr`
@@ -35,6 +54,10 @@ from backtest.trades import Trade
 
 __all__ = [
     "MS_PER_YEAR",
+    "years_spanned",
+    "measured_periods_per_year",
+    "resolve_periods_per_year",
+    "equity_summary",
     "total_return",
     "cagr",
     "annual_volatility",
@@ -52,8 +75,8 @@ __all__ = [
     "summary",
 ]
 
-#: milliseconds in a 365-day year
-MS_PER_YEAR = 365 * 86_400_000
+#: milliseconds in a year of 365.25 days (the Julian year): CAGR's calendar and bars per year
+MS_PER_YEAR = 31_557_600_000
 
 
 def total_return(equity: np.ndarray) -> float:
@@ -65,13 +88,17 @@ def total_return(equity: np.ndarray) -> float:
 def cagr(equity: np.ndarray, periods_per_year: float) -> float:
     """Compound annual growth rate, a fraction: ``(equity[-1] / equity[0]) ** (periods_per_year / n_returns) - 1``.
 
-    ``n_returns = len(equity) - 1`` bars; 0.0 for a single point; ``inf``
-    when a gain extrapolated from a very short curve overflows a float.
+    ``n_returns = len(equity) - 1`` bars; 0.0 for a single point; -1.0 for a
+    ruined curve (final equity 0); ``inf`` when a gain extrapolated from a
+    very short curve overflows a float. For calendar-time CAGR pass
+    ``n_returns / years`` (as :func:`equity_summary` does).
     """
     eq = _equity(equity)
     ppy = _positive("periods_per_year", periods_per_year)
     if eq.shape[0] < 2:
         return 0.0
+    if eq[-1] == 0.0:
+        return -1.0
     exponent = math.log(float(eq[-1] / eq[0])) * ppy / (eq.shape[0] - 1)
     return math.inf if exponent > 709.0 else math.expm1(exponent)
 
@@ -96,7 +123,7 @@ def sharpe(equity: np.ndarray, periods_per_year: float, *, ddof: int = 1) -> flo
     ppy = _positive("periods_per_year", periods_per_year)
     if eq.shape[0] < 3:
         return 0.0
-    rets = eq[1:] / eq[:-1] - 1.0
+    rets = _curve_returns(eq)
     std = float(np.std(rets, ddof=ddof))
     if std == 0.0:
         return 0.0
@@ -203,43 +230,120 @@ def turnover(traded: np.ndarray, equity: np.ndarray) -> float:
 
 
 def periods_per_year(timeframe_ms: int) -> float:
-    """Bars per 365-day year for bars ``timeframe_ms`` long: 105120.0 for 5m, 365.0 for 1d."""
+    """Nominal bars per 365.25-day year for bars ``timeframe_ms`` long (a market that never closes).
+
+    105192.0 for 5m, 365.25 for 1d. The fallback of
+    :func:`measured_periods_per_year`.
+    """
     if isinstance(timeframe_ms, bool) or not isinstance(timeframe_ms, numbers.Integral) or timeframe_ms <= 0:
         raise TimeframeError(f"timeframe_ms: expected a positive integer number of milliseconds, got {timeframe_ms!r}")
     return MS_PER_YEAR / int(timeframe_ms)
 
 
-def summary(result: BacktestResult, timeframe_ms: int) -> dict[str, float | int | None]:
+def years_spanned(timestamp: np.ndarray) -> float:
+    """``(timestamp[-1] - timestamp[0]) / MS_PER_YEAR``: calendar years from the first bar to the last (0.0 for one bar).
+
+    ``timestamp`` is int64 ms UTC, increasing.
+    """
+    ts = np.asarray(timestamp)
+    if ts.ndim != 1 or ts.shape[0] == 0:
+        raise TimeframeError(f"timestamp: expected a non-empty 1-D array of ms, got shape {ts.shape}")
+    return float(int(ts[-1]) - int(ts[0])) / MS_PER_YEAR
+
+
+def measured_periods_per_year(timestamp: np.ndarray, timeframe_ms: int) -> float:
+    """Bars per calendar year the data has: ``(len(timestamp) - 1) / years_spanned(timestamp)``.
+
+    About 252 for daily stocks, 365.25 for gap-free daily crypto, 105,192
+    for gap-free 5-minute crypto. With fewer than two bars (no span) it is
+    the nominal :func:`periods_per_year` of ``timeframe_ms``.
+    """
+    years = years_spanned(timestamp)
+    if years <= 0.0:
+        return periods_per_year(timeframe_ms)
+    return (np.asarray(timestamp).shape[0] - 1) / years
+
+
+def resolve_periods_per_year(timestamp: np.ndarray, timeframe_ms: int, periods_per_year: float | None) -> float:
+    """``periods_per_year`` when given (validated: finite, > 0), else :func:`measured_periods_per_year`."""
+    if periods_per_year is None:
+        return measured_periods_per_year(timestamp, timeframe_ms)
+    return _positive("periods_per_year", periods_per_year)
+
+
+def equity_summary(curve: np.ndarray, timestamp: np.ndarray, timeframe_ms: int, *,
+                   periods_per_year: float | None = None) -> dict[str, float | int | str | None]:
+    """The equity-curve metrics, JSON-ready (``None`` where a ratio is infinite).
+
+    ``curve`` is the starting cash followed by one equity value per bar
+    (``len(timestamp) + 1`` points); ``timestamp`` the bars' open times (ms
+    UTC). ``periods_per_year`` overrides the measured bars per year.
+
+    Keys: ``total_return``, ``cagr`` (calendar years, see the module
+    docstring), ``annual_volatility`` (fractions), ``sharpe``, ``sortino``,
+    ``calmar``, ``max_drawdown`` (positive fraction),
+    ``max_drawdown_duration_bars``, ``max_drawdown_duration_ms``,
+    ``final_equity`` (quote currency), ``periods_per_year`` (the value used),
+    ``periods_per_year_source`` (``"measured"`` or ``"given"``), ``years``
+    (calendar years spanned), ``ruined_at`` (index of the bar whose equity
+    is 0, or ``None``) and ``ruined_at_ms`` (its timestamp, or ``None``).
+    """
+    eq = _equity(curve)
+    ts = np.asarray(timestamp)
+    if ts.ndim != 1 or ts.shape[0] + 1 != eq.shape[0]:
+        raise EquityError(f"equity: expected {ts.shape[0] + 1} points (starting cash + one per bar), got {eq.shape[0]}")
+    ppy = resolve_periods_per_year(ts, timeframe_ms, periods_per_year)
+    years = years_spanned(ts)
+    n_returns = eq.shape[0] - 1
+    cagr_value = cagr(eq, n_returns / years) if years > 0.0 and n_returns > 0 else 0.0
+    mdd = max_drawdown(eq)
+    duration = max_drawdown_duration(eq)
+    zero = np.flatnonzero(eq == 0.0)
+    ruined_at = int(zero[0]) - 1 if zero.size else None
+    return {
+        "total_return": total_return(eq),
+        "cagr": _finite_or_none(cagr_value),
+        "annual_volatility": annual_volatility(eq, ppy),
+        "sharpe": sharpe(eq, ppy),
+        "sortino": sortino(eq, ppy),
+        "calmar": _finite_or_none(cagr_value / mdd if mdd != 0.0 else 0.0),
+        "max_drawdown": mdd,
+        "max_drawdown_duration_bars": duration,
+        "max_drawdown_duration_ms": duration * int(timeframe_ms),
+        "final_equity": float(eq[-1]),
+        "periods_per_year": ppy,
+        "periods_per_year_source": "measured" if periods_per_year is None else "given",
+        "years": years,
+        "ruined_at": ruined_at,
+        "ruined_at_ms": None if ruined_at is None else int(ts[ruined_at]),
+    }
+
+
+def summary(result: BacktestResult, timeframe_ms: int, *,
+            periods_per_year: float | None = None) -> dict[str, float | int | str | None]:
     """Every metric of a backtest as a JSON-ready dict (finite numbers; ``None`` where a ratio is infinite).
 
     The curve used is ``initial_cash`` followed by the per-bar equity, so
     the first bar's move and any fee paid on bar 0 count (vectorbt's
-    convention too).
+    convention too). ``periods_per_year`` overrides the bars per year
+    measured from ``result.timestamp`` (see the module docstring).
 
-    Keys: ``total_return``, ``cagr``, ``annual_volatility`` (fractions),
-    ``sharpe``, ``sortino``, ``calmar`` (annualised ratios; ``cagr`` and
-    ``calmar`` are ``None`` when the annualised gain overflows),
-    ``max_drawdown`` (positive fraction), ``max_drawdown_duration_bars``,
-    ``max_drawdown_duration_ms``, ``n_trades`` (the open trade included),
+    Keys: those of :func:`equity_summary` (``total_return``, ``cagr``,
+    ``annual_volatility``, ``sharpe``, ``sortino``, ``calmar``,
+    ``max_drawdown``, ``max_drawdown_duration_bars``,
+    ``max_drawdown_duration_ms``, ``final_equity``, ``periods_per_year``,
+    ``periods_per_year_source``, ``years``, ``ruined_at``,
+    ``ruined_at_ms``), plus ``n_trades`` (the open trade included),
     ``win_rate`` (fraction of closed trades), ``profit_factor`` (``None``
     when no closed trade lost), ``expectancy`` (mean closed-trade pnl, quote
     currency), ``exposure`` (fraction of bars in the market), ``turnover``
-    (traded notional / mean equity), ``fees_paid`` and ``final_equity``
-    (quote currency).
+    (traded notional / mean equity) and ``fees_paid`` (quote currency).
     """
-    ppy = periods_per_year(timeframe_ms)
     curve = np.concatenate(([result.initial_cash], np.asarray(result.equity, dtype=np.float64)))
-    duration = max_drawdown_duration(curve)
+    out = equity_summary(curve, result.timestamp, timeframe_ms, periods_per_year=periods_per_year)
+    final_equity = out.pop("final_equity")
     return {
-        "total_return": total_return(curve),
-        "cagr": _finite_or_none(cagr(curve, ppy)),
-        "annual_volatility": annual_volatility(curve, ppy),
-        "sharpe": sharpe(curve, ppy),
-        "sortino": sortino(curve, ppy),
-        "calmar": _finite_or_none(calmar(curve, ppy)),
-        "max_drawdown": max_drawdown(curve),
-        "max_drawdown_duration_bars": duration,
-        "max_drawdown_duration_ms": duration * int(timeframe_ms),
+        **out,
         "n_trades": result.n_trades,
         "win_rate": win_rate(result.trades),
         "profit_factor": _finite_or_none(profit_factor(result.trades)),
@@ -247,7 +351,7 @@ def summary(result: BacktestResult, timeframe_ms: int) -> dict[str, float | int 
         "exposure": exposure(result.units),
         "turnover": turnover(np.concatenate(([0.0], result.traded)), curve),
         "fees_paid": result.fees_paid,
-        "final_equity": float(curve[-1]),
+        "final_equity": final_equity,
     }
 
 
@@ -262,16 +366,30 @@ def _equity(equity: np.ndarray) -> np.ndarray:
         raise EquityError(f"equity: not a numeric array ({exc})") from None
     if eq.ndim != 1 or eq.shape[0] == 0:
         raise EquityError(f"equity: expected a non-empty 1-D array, got shape {eq.shape}")
-    bad = ~(np.isfinite(eq) & (eq > 0))
+    bad = ~(np.isfinite(eq) & (eq >= 0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise EquityError(f"equity[{row}]: must be finite and > 0, got {eq[row]}")
+        raise EquityError(f"equity[{row}]: must be finite and >= 0, got {eq[row]}")
+    if eq[0] == 0.0:
+        raise EquityError("equity[0]: must be > 0 (the starting value), got 0.0")
+    if eq[-1] == 0.0 or not eq.all():  # ruined: zero must be absorbing
+        first = int(np.flatnonzero(eq == 0.0)[0])
+        if eq[first:].any():
+            row = first + int(np.flatnonzero(eq[first:])[0])
+            raise EquityError(f"equity[{row}]: {eq[row]} after ruin (equity 0) at equity[{first}]; ruin is final")
     return eq
 
 
+def _curve_returns(eq: np.ndarray) -> np.ndarray:
+    """Per-bar returns of a validated curve; after ruin (0 / 0) they are 0."""
+    if eq[-1] != 0.0:
+        return eq[1:] / eq[:-1] - 1.0
+    prev = eq[:-1]
+    return np.divide(eq[1:], prev, out=np.ones_like(prev), where=prev > 0.0) - 1.0
+
+
 def _returns(equity: np.ndarray) -> np.ndarray:
-    eq = _equity(equity)
-    return eq[1:] / eq[:-1] - 1.0
+    return _curve_returns(_equity(equity))
 
 
 def _trade_pnl(trades: Sequence[Trade], include_open: bool) -> np.ndarray:

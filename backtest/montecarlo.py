@@ -20,6 +20,12 @@ trades), ``max_drawdown`` (positive fraction), and whether the path was
 starting equity lost) at any point. :func:`summarize_paths` turns paths
 into percentiles, confidence intervals and the probability of ruin.
 
+A backtest whose account was liquidated (see "Ruin" in
+:mod:`backtest.engine`) is resampled like any other: its bar of ruin is a
+return of -1 and its liquidated trade a multiplier of 0 (later bars
+return 0). Such a step takes a path's equity to 0 and it stays there
+(a total return of -1, drawdown 1, ruined at any ``ruin_level``).
+
 Pure: no ``import ray``; ``jobs.montecarlo`` splits the paths across Ray
 tasks with independent seeds (``numpy.random.SeedSequence.spawn``).
 """
@@ -84,7 +90,8 @@ def trade_multipliers(equity: np.ndarray, entry_idx: np.ndarray, exit_idx: np.nd
     Trade ``k`` entered on bar ``entry_idx[k]`` and exited on ``exit_idx[k]``
     (``-1``: still open, marked at the last bar). Its multiplier is the
     equity after its exit bar over the equity before its entry bar (the
-    previous bar's close, or ``initial_cash`` on bar 0): fees included.
+    previous bar's close, or ``initial_cash`` on bar 0): fees included; 0
+    for a trade ended by liquidation (equity 0 after it).
     """
     eq = np.asarray(equity, dtype=np.float64)
     out = np.empty(len(entry_idx))
@@ -96,9 +103,10 @@ def trade_multipliers(equity: np.ndarray, entry_idx: np.ndarray, exit_idx: np.nd
 
 
 def bar_returns(equity: np.ndarray, initial_cash: float) -> np.ndarray:
-    """Per-bar simple returns of ``[initial_cash, equity...]`` (as ``backtest.metrics`` uses)."""
+    """Per-bar simple returns of ``[initial_cash, equity...]`` (as ``backtest.metrics`` uses; 0 after ruin)."""
     curve = np.concatenate(([float(initial_cash)], np.asarray(equity, dtype=np.float64)))
-    return curve[1:] / curve[:-1] - 1.0
+    prev = curve[:-1]
+    return np.divide(curve[1:], prev, out=np.ones_like(prev), where=prev > 0.0) - 1.0
 
 
 def _check(n_paths: int, ruin_level: float) -> None:
@@ -120,14 +128,16 @@ def simulate_trades(multipliers: np.ndarray, *, n_paths: int, seed: int | np.ran
     ``periods_per_year`` annualises the per-trade Sharpe (trades per year).
 
     Raises:
-        MonteCarloError: fewer than 2 trades, a multiplier <= 0 or not finite, bad counts.
+        MonteCarloError: fewer than 2 trades, a multiplier < 0 or not finite (0 is a liquidation), bad counts.
     """
     _check(n_paths, ruin_level)
     g = np.asarray(multipliers, dtype=np.float64)
     if g.ndim != 1 or g.shape[0] < 2:
         raise MonteCarloError(f"trades: need at least 2 trades to resample, got {g.shape[0] if g.ndim == 1 else g.shape}")
-    if not np.all(np.isfinite(g) & (g > 0)):
-        raise MonteCarloError("trades: every trade multiplier must be finite and > 0")
+    bad = ~(np.isfinite(g) & (g >= 0))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise MonteCarloError(f"trades[{k}]: a trade multiplier must be finite and >= 0, got {g[k]}")
     rng = _rng(seed)
     n = g.shape[0]
     if replace:
@@ -143,15 +153,17 @@ def simulate_block_bootstrap(returns: np.ndarray, *, n_paths: int, block_bars: i
     """Circular block bootstrap of per-bar returns; see the module docstring.
 
     Raises:
-        MonteCarloError: fewer than 2 returns, a return <= -1 or not finite, ``block_bars`` < 1 or
+        MonteCarloError: fewer than 2 returns, a return < -1 or not finite (-1 is ruin), ``block_bars`` < 1 or
             longer than the series, bad counts.
     """
     _check(n_paths, ruin_level)
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim != 1 or r.shape[0] < 2:
         raise MonteCarloError("returns: need at least 2 per-bar returns")
-    if not np.all(np.isfinite(r) & (r > -1.0)):
-        raise MonteCarloError("returns: every return must be finite and > -1")
+    bad = ~(np.isfinite(r) & (r >= -1.0))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise MonteCarloError(f"returns[{k}]: a return must be finite and >= -1, got {r[k]}")
     n = r.shape[0]
     if isinstance(block_bars, bool) or not isinstance(block_bars, (int, np.integer)) or not 1 <= block_bars <= n:
         raise MonteCarloError(f"block_bars: expected an integer in [1, {n}], got {block_bars!r}")

@@ -15,7 +15,7 @@ Conventions (the single-asset ones of :mod:`backtest.engine`, per asset):
   the end of bar ``t`` as a signed fraction of total equity;
   ``|w| <= MAX_ABS_TARGET`` per asset and ``sum_j |w| <= MAX_GROSS`` per
   bar. Sum below 1 keeps the rest in cash; above 1 borrows cash (no
-  interest, no margin calls).
+  interest, no margin calls; ruin below).
 * **Rebalance only on change.** On a fill bar, only the assets whose weight
   differs from the one last acted on trade; the others keep their units
   and drift. The traded assets are sized together so that after the fills
@@ -28,6 +28,13 @@ Conventions (the single-asset ones of :mod:`backtest.engine`, per asset):
   one per asset, basis points of fill notional.
 * **Equity** per bar is ``cash + sum_j units_j * close_j`` after that bar's
   fills. No slippage or stops here (use the single-asset engine for those).
+* **Ruin** (the single-asset engine's rule): when the account's equity is
+  <= 0 at the fill prices of a bar about to trade, or at a bar's close
+  after its fills, every position is closed at those prices (fees paid),
+  and from that bar on equity, cash and units are 0 and nothing trades.
+  :attr:`PortfolioResult.ruined_at` is the bar, ``ruin_prices`` the prices
+  used, ``ruin_shortfall`` what the account could not pay (>= 0, not
+  carried). The floor is equity 0 (no maintenance margin).
 """
 
 from __future__ import annotations
@@ -98,6 +105,10 @@ class PortfolioResult:
         initial_cash: starting cash.
         fees_bps: fee per side per asset, bps, (m,).
         fill: ``"open"`` or ``"close"``.
+        ruined_at: bar index of the liquidation (see the module docstring), or ``None``.
+        ruin_prices: per asset, the liquidation prices (the bar's fill prices
+            or its closes), (m,); NaN when not ruined.
+        ruin_shortfall: quote currency the ruined account could not pay, >= 0.
     """
 
     timestamp: np.ndarray
@@ -111,6 +122,9 @@ class PortfolioResult:
     initial_cash: float
     fees_bps: np.ndarray
     fill: Literal["open", "close"]
+    ruined_at: int | None = None
+    ruin_prices: np.ndarray | None = None
+    ruin_shortfall: float = 0.0
 
     @property
     def final_equity(self) -> float:
@@ -219,13 +233,14 @@ def run_portfolio(
         raise CashError(f"cash: expected a finite amount > 0, got {cash!r}")
     fees = _fees(fees_bps, panel.n_assets)
     w = _weights(weights, panel)
-    equity, cash_arr, units, traded, fee_arr, n_fills = _simulate_portfolio(
+    equity, cash_arr, units, traded, fee_arr, n_fills, ruined, ruin_prices, shortfall = _simulate_portfolio(
         panel.open, panel.close, w, fees / 1e4, fill == "close", float(cash))
-    for arr in (equity, cash_arr, units, traded, fee_arr, n_fills, fees):
+    for arr in (equity, cash_arr, units, traded, fee_arr, n_fills, fees, ruin_prices):
         arr.flags.writeable = False
     return PortfolioResult(timestamp=panel.timestamp, symbols=panel.symbols, equity=equity, cash=cash_arr,
                            units=units, traded=traded, fees=fee_arr, n_fills=n_fills, initial_cash=float(cash),
-                           fees_bps=fees, fill=fill)
+                           fees_bps=fees, fill=fill, ruined_at=None if ruined < 0 else int(ruined),
+                           ruin_prices=ruin_prices, ruin_shortfall=float(shortfall))
 
 
 @njit(cache=True)
@@ -242,6 +257,8 @@ def _simulate_portfolio(open_, close, weights, fee, fill_at_close, cash0):
     new_units = np.zeros(m)
     changed = np.zeros(m, dtype=np.bool_)
     cash = cash0
+    ruined = -1
+    ruin_prices = np.full(m, np.nan)
     for i in range(n):
         sig = i if fill_at_close else i - 1
         if sig >= 0:
@@ -254,6 +271,10 @@ def _simulate_portfolio(open_, close, weights, fee, fill_at_close, cash0):
                 eq = cash
                 for j in range(m):
                     eq += units[j] * price[j]
+                if eq <= 0.0:  # no equity left at the fill prices: ruin, liquidated after the loop
+                    ruined = i
+                    ruin_prices[:] = price
+                    break
                 fee_total = 0.0
                 for _ in range(500):
                     nxt = 0.0
@@ -295,9 +316,31 @@ def _simulate_portfolio(open_, close, weights, fee, fill_at_close, cash0):
         for j in range(m):
             total += units[j] * close[i, j]
             units_out[i, j] = units[j]
+        if total <= 0.0:
+            ruined = i
+            ruin_prices[:] = close[i]
+            break
         equity[i] = total
         cash_out[i] = cash
-    return equity, cash_out, units_out, traded, fees, n_fills
+    shortfall = 0.0
+    if ruined >= 0:
+        i = ruined
+        for j in range(m):  # liquidate every position at the ruin prices, fees paid
+            if units[j] != 0.0:
+                notional = abs(units[j]) * ruin_prices[j]
+                paid = notional * fee[j]
+                cash = cash + (units[j] * ruin_prices[j] - paid)
+                traded[i, j] += notional
+                fees[i, j] += paid
+                n_fills[j] += 1
+                units[j] = 0.0
+        shortfall = -cash if cash < 0.0 else 0.0
+        for k in range(i, n):
+            equity[k] = 0.0
+            cash_out[k] = 0.0
+            for j in range(m):
+                units_out[k, j] = 0.0
+    return equity, cash_out, units_out, traded, fees, n_fills, ruined, ruin_prices, shortfall
 
 
 def _fees(fees_bps: object, m: int) -> np.ndarray:

@@ -36,6 +36,20 @@ the combinations the strategy's constraints allow (``fast=5:200:5`` with
 Conventions are the engine's: a signal on bar ``t``'s close fills at bar
 ``t + 1``'s open (``fill="open"``) or at bar ``t``'s close; fees in basis
 points of notional on each side; long-only, all-in; start with ``cash``.
+The Sharpe ratio's bars per year are measured from the bars' timestamps
+(:func:`backtest.metrics.measured_periods_per_year`) unless
+``periods_per_year`` is given, exactly as :func:`backtest.metrics.summary`
+does.
+
+Ruin: a configuration whose account the engine liquidates (equity 0; see
+"Ruin" in :mod:`backtest.engine`) is a result like any other: its row has
+``total_return`` -1, ``final_equity`` 0 and ``ruined_at`` the bar index
+(-1 for the configurations that survive). The ``sma_cross`` kernel needs
+no check for it: its positions are long-only and fully funded (a buy
+spends all cash and leaves it exactly 0, a sell leaves units 0), so its
+equity is ``units * close > 0`` or cash > 0 on every bar and ``ruined_at``
+is -1 by construction; strategies that short or lever go through the
+reference path, which is the engine itself.
 Pure: no ``import ray``.
 """
 
@@ -52,7 +66,7 @@ from numba import njit, prange
 
 from backtest.engine import FILL_MODES, run_backtest
 from backtest.errors import BacktestInputError, BarsShapeError, CashError, FeeError, PriceError, UnknownFillError
-from backtest.metrics import periods_per_year, summary
+from backtest.metrics import resolve_periods_per_year, summary
 from strategies.indicators._moving import _sma_kernel  # the very kernel sma() runs, for the parallel path
 
 __all__ = [
@@ -104,7 +118,10 @@ class SweepResult:
         sharpe: annualised Sharpe of per-bar returns (zero risk-free rate).
         max_drawdown: positive fraction (0.25 is -25 %).
         n_trades: round trips, an open one included (int64).
-        final_equity: quote currency at the last close.
+        final_equity: quote currency at the last close (0 for a ruined configuration).
+        ruined_at: int64 bar index at which the configuration's account was
+            liquidated, -1 where it survived; ``None`` when the producer did
+            not record it (rows built from :data:`METRICS` alone).
     """
 
     strategy: str
@@ -115,6 +132,12 @@ class SweepResult:
     max_drawdown: np.ndarray
     n_trades: np.ndarray
     final_equity: np.ndarray
+    ruined_at: np.ndarray | None = None
+
+    @property
+    def n_ruined(self) -> int:
+        """Configurations whose account was liquidated (0 when not recorded)."""
+        return 0 if self.ruined_at is None else int(np.count_nonzero(self.ruined_at >= 0))
 
     def __len__(self) -> int:
         return int(self.params.shape[0])
@@ -123,17 +146,22 @@ class SweepResult:
         """Parameters of row ``i`` as a plain dict (Python ints/floats)."""
         return {name: self.params[i, j].item() for j, name in enumerate(self.param_names)}
 
-    def row(self, i: int) -> dict[str, int | float]:
-        """Row ``i`` as a flat dict: the parameters, then :data:`METRICS`."""
-        out: dict[str, int | float] = self.config(i)
+    def row(self, i: int) -> dict[str, int | float | None]:
+        """Row ``i`` as a flat dict: the parameters, then :data:`METRICS`, then ``ruined_at`` (None: survived) if recorded."""
+        out: dict[str, int | float | None] = dict(self.config(i))
         for m in METRICS:
             out[m] = getattr(self, m)[i].item()
+        if self.ruined_at is not None:
+            at = int(self.ruined_at[i])
+            out["ruined_at"] = None if at < 0 else at
         return out
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Column name -> array (parameters first), ready for a DataFrame or Parquet table."""
+        """Column name -> array (parameters first, ``ruined_at`` last if recorded), for a DataFrame or Parquet table."""
         cols = {name: self.params[:, j] for j, name in enumerate(self.param_names)}
         cols.update({m: getattr(self, m) for m in METRICS})
+        if self.ruined_at is not None:
+            cols["ruined_at"] = self.ruined_at
         return cols
 
     def best(self, metric: str = "sharpe") -> int:
@@ -149,8 +177,9 @@ class SweepResult:
         if not parts:
             raise EmptySweepError("configs: nothing to concatenate")
         first = parts[0]
+        ruined = None if any(p.ruined_at is None for p in parts) else np.concatenate([p.ruined_at for p in parts])
         return SweepResult(strategy=first.strategy, param_names=first.param_names,
-                           params=np.concatenate([p.params for p in parts]),
+                           params=np.concatenate([p.params for p in parts]), ruined_at=ruined,
                            **{m: np.concatenate([getattr(p, m) for p in parts]) for m in METRICS})
 
 
@@ -308,15 +337,18 @@ def sample_configs(strategy: object, axes: Mapping[str, Sequence[object]], n: in
 
 def evaluate_configs(bars: object, strategy: object, param_names: Sequence[str], params: np.ndarray, *,
                      timeframe_ms: int, fees_bps: float = 0.0, fill: str = "open",
-                     cash: float = 10_000.0, threads: int = 1) -> SweepResult:
+                     cash: float = 10_000.0, threads: int = 1,
+                     periods_per_year: float | None = None) -> SweepResult:
     """Metrics of every configuration (rows of ``params``) of ``strategy`` on ``bars``.
 
     ``sma_cross`` uses the batched kernel (:func:`sweep_sma_cross`); any other
     strategy the reference path (:func:`reference_evaluate`). Both give the
     same numbers as one ``run_backtest`` + ``summary`` per configuration.
-    ``timeframe_ms`` is the bar length (for the Sharpe annualisation);
-    ``threads`` the numba threads of the ``sma_cross`` kernel (the reference
-    path is single-threaded).
+    ``timeframe_ms`` is the bar length; ``periods_per_year`` the Sharpe
+    annualisation (default: measured from ``bars.timestamp``, as
+    :func:`backtest.metrics.summary` does); ``threads`` the numba threads
+    of the ``sma_cross`` kernel (the reference path is single-threaded).
+    Ruined configurations are rows like the others (``ruined_at`` >= 0).
 
     Raises:
         InsufficientDataError: fewer bars than the largest configuration needs.
@@ -334,9 +366,9 @@ def evaluate_configs(bars: object, strategy: object, param_names: Sequence[str],
     if strategy.name == "sma_cross":  # type: ignore[attr-defined]
         return sweep_sma_cross(bars, arr[:, names.index("fast")], arr[:, names.index("slow")],
                                timeframe_ms=timeframe_ms, fees_bps=fees_bps, fill=fill, cash=cash,
-                               threads=threads)
+                               threads=threads, periods_per_year=periods_per_year)
     return reference_evaluate(bars, strategy, names, arr, timeframe_ms=timeframe_ms, fees_bps=fees_bps,
-                              fill=fill, cash=cash)
+                              fill=fill, cash=cash, periods_per_year=periods_per_year)
 
 
 def require_bars(bars: object, strategy: object, names: Sequence[str], params: np.ndarray) -> None:
@@ -357,27 +389,41 @@ def require_bars(bars: object, strategy: object, names: Sequence[str], params: n
 
 def reference_evaluate(bars: object, strategy: object, param_names: Sequence[str], params: np.ndarray, *,
                        timeframe_ms: int, fees_bps: float = 0.0, fill: str = "open",
-                       cash: float = 10_000.0) -> SweepResult:
-    """The slow reference: ``strategy.run`` + ``run_backtest`` + ``summary`` per configuration."""
+                       cash: float = 10_000.0, periods_per_year: float | None = None) -> SweepResult:
+    """The slow reference: ``strategy.run`` + ``run_backtest`` + ``summary`` per configuration (ruin included)."""
     names = tuple(param_names)
+    ppy = resolve_periods_per_year(_timestamps(bars), timeframe_ms, periods_per_year)
     rows = {m: [] for m in METRICS}
+    ruined = []
     for i in range(params.shape[0]):
         values = {n: params[i, j].item() for j, n in enumerate(names)}
         target = strategy.run(bars, values)  # type: ignore[attr-defined]
-        stats = summary(run_backtest(bars, target, fees_bps=fees_bps, fill=fill, cash=cash), timeframe_ms)
+        stats = summary(run_backtest(bars, target, fees_bps=fees_bps, fill=fill, cash=cash), timeframe_ms,
+                        periods_per_year=ppy)
         for m in METRICS:
             rows[m].append(stats[m])
+        ruined.append(-1 if stats["ruined_at"] is None else stats["ruined_at"])
     return SweepResult(strategy=strategy.name, param_names=names, params=np.asarray(params),  # type: ignore[attr-defined]
                        total_return=np.asarray(rows["total_return"], dtype=np.float64),
                        sharpe=np.asarray(rows["sharpe"], dtype=np.float64),
                        max_drawdown=np.asarray(rows["max_drawdown"], dtype=np.float64),
                        n_trades=np.asarray(rows["n_trades"], dtype=np.int64),
-                       final_equity=np.asarray(rows["final_equity"], dtype=np.float64))
+                       final_equity=np.asarray(rows["final_equity"], dtype=np.float64),
+                       ruined_at=np.asarray(ruined, dtype=np.int64))
+
+
+def _timestamps(bars: object) -> np.ndarray:
+    if not hasattr(bars, "timestamp"):
+        raise BarsShapeError("bars.timestamp: missing; the bars per year are measured from it")
+    ts = np.asarray(bars.timestamp)  # type: ignore[attr-defined]
+    if ts.ndim != 1 or ts.shape[0] == 0:
+        raise BarsShapeError(f"bars.timestamp: expected a non-empty 1-D array, got shape {ts.shape}")
+    return ts
 
 
 def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timeframe_ms: int,
                     fees_bps: float = 0.0, fill: str = "open", cash: float = 10_000.0,
-                    threads: int = 1) -> SweepResult:
+                    threads: int = 1, periods_per_year: float | None = None) -> SweepResult:
     """Every ``(fast[i], slow[i])`` SMA crossover on ``bars`` in one kernel call.
 
     Each distinct window in ``fast`` and ``slow`` is averaged once. Windows
@@ -385,6 +431,9 @@ def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timefra
     ``fast < slow``); ``bars`` needs ``max(slow) + 1`` bars and positive
     finite ``open``/``close``. ``threads``: numba threads (>= 1; capped at
     ``numba.config.NUMBA_NUM_THREADS``); the result does not depend on it.
+    ``periods_per_year``: the Sharpe annualisation (default measured from
+    ``bars.timestamp``). ``ruined_at`` is -1 for every row (see the module
+    docstring: this long-only, fully-funded kernel cannot be ruined).
 
     Raises:
         GridSpecError: ``fast`` and ``slow`` differ in length or are empty, or ``threads`` < 1.
@@ -423,7 +472,7 @@ def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timefra
     needed = int(s.max()) + 1
     if close.shape[0] < needed:
         raise InsufficientDataError("sma_cross", needed, close.shape[0], why=f"slow + 1 with slow={int(s.max())}")
-    sqrt_ppy = math.sqrt(periods_per_year(timeframe_ms))
+    sqrt_ppy = math.sqrt(resolve_periods_per_year(_timestamps(bars), timeframe_ms, periods_per_year))
 
     n_threads = _threads(threads)
     windows, inverse = np.unique(np.concatenate([f, s]), return_inverse=True)
@@ -457,7 +506,7 @@ def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timefra
             numba.set_num_threads(previous)
     return SweepResult(strategy="sma_cross", param_names=("fast", "slow"), params=np.stack([f, s], axis=1),
                        total_return=out_ret, sharpe=out_sharpe, max_drawdown=out_dd, n_trades=out_trades,
-                       final_equity=out_final)
+                       final_equity=out_final, ruined_at=np.full(n_cfg, -1, dtype=np.int64))
 
 
 def _threads(threads: object) -> int:

@@ -20,10 +20,11 @@ from backtest.errors import TradeFieldError
 
 __all__ = ["Trade", "trade_to_json", "ms_to_iso", "EXIT_REASONS", "ExitReason"]
 
-ExitReason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "open"]
+ExitReason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "open", "liquidation"]
 
-#: why a trade ended: a target change, one of the three stops, or ``"open"`` (not ended; marked at the last close)
-EXIT_REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "trailing_stop", "open")
+#: why a trade ended: a target change, one of the three stops, ``"open"`` (not ended; marked at the last close),
+#: or ``"liquidation"`` (the account's equity reached 0: see "Ruin" in :mod:`backtest.engine`)
+EXIT_REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "trailing_stop", "open", "liquidation")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

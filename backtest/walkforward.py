@@ -16,7 +16,13 @@ batched kernel (:func:`backtest.sweep.evaluate_configs`), keeps the best by
 ``metric`` and backtests that one configuration on the test bars. Each test
 window is backtested on its own: flat with the starting cash at its first
 bar, indicators warming up inside it (so ``test_bars`` must exceed the
-largest window the grid uses). :func:`summarize` combines folds: the
+largest window the grid uses). The Sharpe ratio's bars per year are
+measured once on the whole series (:func:`backtest.metrics.measured_periods_per_year`),
+not per window, unless ``periods_per_year`` is given. A configuration
+whose account is liquidated (see "Ruin" in :mod:`backtest.engine`) is a
+result, not an error: its metrics row has ``ruined_at`` (the bar index
+inside that window; ``None`` when it survived) and ``total_return`` -1,
+and the walk-forward goes on. :func:`summarize` combines folds: the
 out-of-sample return compounded over the folds, the walk-forward efficiency
 (mean out-of-sample over mean in-sample metric) and the stability of the
 chosen parameters across folds. Pure: no ``import ray``; ``jobs.walkforward``
@@ -34,6 +40,7 @@ from typing import Literal
 import numpy as np
 
 from backtest.errors import BacktestInputError
+from backtest.metrics import resolve_periods_per_year
 from backtest.sweep import METRICS, evaluate_configs, require_bars
 
 __all__ = ["WalkForwardError", "Fold", "FoldResult", "WalkForwardSummary", "SPLIT_MODES", "make_splits",
@@ -130,16 +137,21 @@ class FoldResult:
                 "train_time": list(self.train_time), "test_time": list(self.test_time)}
 
 
-def _metrics_row(result: object, i: int) -> dict[str, float | int]:
-    return {m: getattr(result, m)[i].item() for m in METRICS}
+def _metrics_row(result: object, i: int) -> dict[str, float | int | None]:
+    row: dict[str, float | int | None] = {m: getattr(result, m)[i].item() for m in METRICS}
+    ruined = getattr(result, "ruined_at", None)
+    if ruined is not None:
+        row["ruined_at"] = None if ruined[i] < 0 else int(ruined[i])
+    return row
 
 
 def run_fold(bars: object, strategy: object, param_names: Sequence[str], params: np.ndarray, fold: Fold, *,
              metric: str = "sharpe", fees_bps: float = 0.0, fill: str = "open",
-             cash: float = 10_000.0) -> FoldResult:
+             cash: float = 10_000.0, periods_per_year: float | None = None) -> FoldResult:
     """Sweep ``params`` on the fold's training bars, keep the best by ``metric``, test it out-of-sample.
 
-    ``bars`` is :class:`market.bars.Bars` (sliced with ``take``).
+    ``bars`` is :class:`market.bars.Bars` (sliced with ``take``), the whole
+    series: ``periods_per_year`` defaults to the bars per year measured on it.
 
     Raises:
         InsufficientDataError: a window has fewer bars than the largest configuration needs.
@@ -150,12 +162,13 @@ def run_fold(bars: object, strategy: object, param_names: Sequence[str], params:
     train = bars.take(slice(fold.train_start, fold.train_end))  # type: ignore[attr-defined]
     test = bars.take(slice(fold.test_start, fold.test_end))  # type: ignore[attr-defined]
     tf = bars.timeframe_ms  # type: ignore[attr-defined]
+    ppy = resolve_periods_per_year(bars.timestamp, tf, periods_per_year)  # type: ignore[attr-defined]
     insample = evaluate_configs(train, strategy, param_names, params, timeframe_ms=tf, fees_bps=fees_bps,
-                                fill=fill, cash=cash)
+                                fill=fill, cash=cash, periods_per_year=ppy)
     best = insample.best(metric)
     chosen = insample.params[best: best + 1]
     oos = evaluate_configs(test, strategy, param_names, chosen, timeframe_ms=tf, fees_bps=fees_bps, fill=fill,
-                           cash=cash)
+                           cash=cash, periods_per_year=ppy)
     return FoldResult(fold=fold, params=insample.config(best), in_sample=_metrics_row(insample, best),
                       out_of_sample=_metrics_row(oos, 0), n_configs=len(insample),
                       train_time=(int(train.timestamp[0]), int(train.timestamp[-1])),

@@ -9,9 +9,15 @@ Runs the same code three ways:
 
 A single backtest is small, so it runs in the calling process (the job's
 driver when submitted as a Ray job). Output: one JSON object with
-``total_return``, ``sharpe``, ``max_drawdown``, ``n_trades`` and ``trades``
-(``{entry_time, exit_time, entry_price, exit_price, side}``, ISO-8601 UTC,
-``exit_time`` null for a position still open at the end).
+``total_return``, ``cagr`` (over calendar time), ``sharpe``, ``sortino``,
+``max_drawdown``, ``n_trades``, ``periods_per_year`` (the bars per year
+used for Sharpe, Sortino and volatility: measured from the timestamps, or
+``--periods-per-year``) with ``periods_per_year_source``, ``ruined_at``,
+``ruined_at_time`` and ``ruin_shortfall`` (the bar index and ISO time at
+which the account's equity reached 0 and was liquidated, null when it
+survived; see "Ruin" in :mod:`backtest.engine`) and ``trades``
+(``{entry_time, exit_time, entry_price, exit_price, side, exit_reason}``,
+ISO-8601 UTC, ``exit_time`` null for a position still open at the end).
 
 Multi-asset strategies (``pairs_trading``, ``xs_momentum``: registry
 ``max_assets != 1``) take several series: repeat ``--sample`` or ``--data``
@@ -66,6 +72,7 @@ class BacktestRequest:
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None
+    periods_per_year: float | None = None  # None: measured from the timestamps
 
 
 def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +94,8 @@ def request_from_args(args: argparse.Namespace) -> BacktestRequest:
     return BacktestRequest(strategy=args.strategy, params=tuple(args.params), **data_fields(args),
                            fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                            slippage_bps=args.slippage_bps, slippage_k_bps=args.slippage_k_bps,
-                           stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop)
+                           stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop,
+                           periods_per_year=args.periods_per_year)
 
 
 def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
@@ -95,7 +103,7 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
     from backtest.engine import run_backtest  # noqa: PLC0415
     from backtest.metrics import summary  # noqa: PLC0415
-    from backtest.trades import trade_to_json  # noqa: PLC0415
+    from backtest.trades import ms_to_iso, trade_to_json  # noqa: PLC0415
     from market.timeframe import timeframe_ms  # noqa: PLC0415
     from strategies.params import validate_params  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
@@ -115,7 +123,8 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
                           slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,
                           stop_loss=request.stop_loss, take_profit=request.take_profit,
                           trailing_stop=request.trailing_stop)
-    stats = summary(result, timeframe_ms(bars.timeframe))
+    stats = summary(result, timeframe_ms(bars.timeframe), periods_per_year=request.periods_per_year)
+    ruined_ms = stats.pop("ruined_at_ms")
     return {
         "strategy": strategy.name,
         "params": params,
@@ -129,7 +138,9 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
         "stops": {"stop_loss": request.stop_loss, "take_profit": request.take_profit,
                   "trailing_stop": request.trailing_stop},
         **stats,
-        "trades": [trade_to_json(t) for t in result.trades],
+        "ruined_at_time": None if ruined_ms is None else ms_to_iso(ruined_ms),
+        "ruin_shortfall": result.ruin_shortfall,
+        "trades": [{**trade_to_json(t), "exit_reason": t.exit_reason} for t in result.trades],
         "seconds": round(time.perf_counter() - started, 4),
     }
 
@@ -183,7 +194,9 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
     panel = to_panel(aligned)
     res = run_portfolio(panel, weights, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
     curve = np.concatenate([[res.initial_cash], res.equity])
-    ppy = metrics.periods_per_year(panel.timeframe_ms)
+    stats = metrics.equity_summary(curve, panel.timestamp, panel.timeframe_ms,
+                                   periods_per_year=request.periods_per_year)
+    ruined_ms = stats.pop("ruined_at_ms")
     prices = panel.close if request.fill == "close" else panel.open
     trades, assets = [], []
     for j, sym in enumerate(panel.symbols):
@@ -195,15 +208,17 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
             if sign[t] == prev:
                 continue
             if entry is not None:  # the open stretch ends (flat or flipped) at this fill
+                liquidated = t == res.ruined_at
                 trades.append({**entry, "exit_time": ms_to_iso(int(panel.timestamp[t])),
-                               "exit_price": float(prices[t, j])})
+                               "exit_price": float(res.ruin_prices[j] if liquidated else prices[t, j]),
+                               "exit_reason": "liquidation" if liquidated else "signal"})
                 entry = None
             if sign[t] != 0:
                 count_j += 1
                 entry = {"symbol": sym, "entry_time": ms_to_iso(int(panel.timestamp[t])),
                          "entry_price": float(prices[t, j]), "side": "long" if sign[t] > 0 else "short"}
         if entry is not None:
-            trades.append({**entry, "exit_time": None, "exit_price": None})
+            trades.append({**entry, "exit_time": None, "exit_price": None, "exit_reason": "open"})
         assets.append({"symbol": sym, "n_trades": count_j, "fills": int(res.n_fills[j]),
                        "fees_paid": float(res.fees[:, j].sum()), "traded": float(res.traded[:, j].sum()),
                        "exposure": float(np.mean(res.units[:, j] != 0.0))})
@@ -219,10 +234,9 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
         "fees_bps": request.fees_bps,
         "fill": request.fill,
         "cash": request.cash,
-        "total_return": float(metrics.total_return(curve)),
-        "sharpe": float(metrics.sharpe(curve, ppy)),
-        "max_drawdown": float(metrics.max_drawdown(curve)),
-        "final_equity": res.final_equity,
+        **stats,
+        "ruined_at_time": None if ruined_ms is None else ms_to_iso(ruined_ms),
+        "ruin_shortfall": res.ruin_shortfall,
         "fees_paid": res.fees_paid,
         "n_trades": len(trades),
         "assets": assets,

@@ -19,6 +19,13 @@ def format_result(r: dict) -> str:
         f"  total return {r['total_return']:+.2%}   sharpe {r['sharpe']:.2f}   "
         f"max drawdown {r['max_drawdown']:.2%}   trades {r['n_trades']}   fees {r['fees_bps']:g} bps",
     ]
+    if "periods_per_year" in r:
+        cagr = "n/a" if r["cagr"] is None else f"{r['cagr']:+.2%}"
+        lines.append(f"  cagr {cagr} over {r['years']:.2f} calendar years   sortino {r['sortino']:.2f}   "
+                     f"periods/year {r['periods_per_year']:,.2f} ({r['periods_per_year_source']})")
+    if r.get("ruined_at") is not None:
+        lines.append(f"  RUINED at bar {r['ruined_at']} ({r['ruined_at_time']}): equity reached 0, positions "
+                     f"liquidated, no trades after; shortfall {r['ruin_shortfall']:.2f} not carried")
     for a in r.get("assets", []):
         lines.append(f"  {a['symbol']:12s} trades {a['n_trades']:4d}  fills {a['fills']:4d}  "
                      f"fees {a['fees_paid']:.2f}  exposure {a['exposure']:.1%}")

@@ -30,15 +30,16 @@ def test_sharpe_is_mean_over_sample_std_annualised():
     assert sharpe([100.0, 101.0], 365) == 0.0  # a single return has no sample std
 
 
-def test_periods_per_year_uses_a_365_day_year():
-    assert periods_per_year(300_000) == 105_120.0
-    assert periods_per_year(86_400_000) == 365.0
+def test_periods_per_year_uses_a_365_25_day_year():
+    assert periods_per_year(300_000) == 365.25 * 288
+    assert periods_per_year(86_400_000) == 365.25
     for bad in (0, -5, 1.5, True):
         with pytest.raises(TimeframeError, match="^timeframe_ms"):
             periods_per_year(bad)
 
 
-@pytest.mark.parametrize("bad", [[], [100.0, 0.0], [100.0, float("nan")], [[1.0, 2.0]]])
+@pytest.mark.parametrize("bad", [[], [100.0, -1.0], [0.0, 100.0], [100.0, 0.0, 5.0], [100.0, float("nan")],
+                                 [[1.0, 2.0]]])
 def test_bad_equity_is_rejected(bad):
     with pytest.raises(EquityError, match="^equity"):
         max_drawdown(bad)
@@ -52,15 +53,20 @@ def test_summary_counts_from_initial_cash():
     assert set(out) == {
         "total_return", "cagr", "annual_volatility", "sharpe", "sortino", "calmar", "max_drawdown",
         "max_drawdown_duration_bars", "max_drawdown_duration_ms", "n_trades", "win_rate", "profit_factor",
-        "expectancy", "exposure", "turnover", "fees_paid", "final_equity",
+        "expectancy", "exposure", "turnover", "fees_paid", "final_equity", "periods_per_year",
+        "periods_per_year_source", "years", "ruined_at", "ruined_at_ms",
     }
+    assert out["ruined_at"] is None and out["ruined_at_ms"] is None
+    # five gap-free 5-minute bars: the measured bars per year is the nominal one
+    assert out["periods_per_year"] == pytest.approx(365.25 * 288, rel=1e-12)
+    assert out["periods_per_year_source"] == "measured"
     assert out["n_trades"] == 1
     assert out["final_equity"] == pytest.approx(11477.022977022976, rel=1e-13)
     assert out["total_return"] == pytest.approx(0.1477022977022976, rel=1e-12)
     # the bar-0 entry fee is a drawdown from the 10000 starting cash
     assert out["max_drawdown"] == pytest.approx(1 - 1 / 1.001, rel=1e-12)
     curve = np.concatenate(([10_000.0], res.equity))
-    assert out["sharpe"] == pytest.approx(sharpe(curve, 105_120.0), rel=1e-14)
+    assert out["sharpe"] == pytest.approx(sharpe(curve, 365.25 * 288), rel=1e-12)
 
 
 # ---------------------------------------------------------------- hand-computed examples of the newer metrics

@@ -95,11 +95,11 @@ def test_block_bootstrap_distribution_and_summary(backtest) -> None:
 
 @pytest.mark.parametrize("call, field", [
     (lambda: simulate_trades(np.array([1.1]), n_paths=5), "trades"),
-    (lambda: simulate_trades(np.array([1.1, 0.0]), n_paths=5), "trades"),
+    (lambda: simulate_trades(np.array([1.1, -0.5]), n_paths=5), "trades"),
     (lambda: simulate_trades(np.array([1.1, 0.9]), n_paths=0), "n_paths"),
     (lambda: simulate_trades(np.array([1.1, 0.9]), n_paths=5, ruin_level=1.0), "ruin_level"),
     (lambda: simulate_block_bootstrap(np.array([0.1, -0.1]), n_paths=5, block_bars=3), "block_bars"),
-    (lambda: simulate_block_bootstrap(np.array([0.1, -1.0]), n_paths=5, block_bars=1), "returns"),
+    (lambda: simulate_block_bootstrap(np.array([0.1, -1.5]), n_paths=5, block_bars=1), "returns"),
 ])
 def test_bad_settings_are_named_errors(call, field: str) -> None:
     with pytest.raises(MonteCarloError, match=field) as err:

@@ -173,7 +173,8 @@ def test_results_concatenate_and_export_columns(eth) -> None:
     for m in METRICS:
         assert np.array_equal(getattr(joined, m), getattr(whole, m))
     cols = whole.columns()
-    assert list(cols) == ["fast", "slow", *METRICS] and cols["fast"].tolist() == [5, 5, 10, 10]
+    assert list(cols) == ["fast", "slow", *METRICS, "ruined_at"] and cols["fast"].tolist() == [5, 5, 10, 10]
+    assert cols["ruined_at"].tolist() == [-1, -1, -1, -1]  # long-only, fully funded: never ruined
 
 
 def test_threads_do_not_change_a_single_number(eth) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 import strategies  # noqa: F401
 from backtest.engine import run_backtest
-from backtest.metrics import summary
+from backtest.metrics import measured_periods_per_year, summary
 from backtest.sweep import expand_grid, parse_grid
 from backtest.walkforward import (
     Fold,
@@ -63,8 +63,11 @@ def test_a_fold_picks_the_in_sample_best_and_reports_it_out_of_sample() -> None:
     train = bars.take(slice(fold.train_start, fold.train_end))
     test = bars.take(slice(fold.test_start, fold.test_end))
 
+    whole_ppy = measured_periods_per_year(bars.timestamp, bars.timeframe_ms)  # measured once, on the whole series
+
     def stats(b, fast, slow):
-        return summary(run_backtest(b, sma_cross(b, fast=fast, slow=slow), fees_bps=10), b.timeframe_ms)
+        return summary(run_backtest(b, sma_cross(b, fast=fast, slow=slow), fees_bps=10), b.timeframe_ms,
+                       periods_per_year=whole_ppy)
 
     sharpes = [stats(train, f, s)["sharpe"] for f, s in params.tolist()]
     best = int(np.argmax(sharpes))
