@@ -221,24 +221,21 @@ def rebuild(state: OmsState, entries: Iterable[JournalEntry]) -> OmsState:
     """The orders as the journal left them (a fold: same entries, same orders).
 
     ``INTENT`` entries create orders, an ``open`` update of an unknown order adopts it as external,
-    ``STATE_CHANGE`` entries set state, filled quantity and reason, and ``FILL`` entries restore the
-    trade ids (the idempotency set) and the average fill price. ``state`` supplies the namespace,
+    ``STATE_CHANGE`` entries set state, filled quantity and reason, and ``FILL`` entries are applied
+    with :func:`~actors.order_state.apply_event` exactly as when they arrived (restoring the trade ids,
+    the idempotency set, and the average fill price; a fill that did not fit is again not counted). ``state`` supplies the namespace,
     limits and (fresh) risk state; its orders are the starting point.
     """
     orders: dict[str, Order] = dict(state.orders)
-    start: dict[str, tuple[float, float]] = {cid: (o.filled, o.avg_price) for cid, o in orders.items()}
-    fills: dict[str, tuple[float, float]] = {}  # cid -> (quantity, notional) of the fills read here
     for entry in entries:
         payload = entry.payload
         if entry.kind is EntryKind.INTENT:
             cid = client_order_id(state.namespace, payload.intent_id)
             if cid not in orders:
                 orders[cid] = new_order(cid, payload.venue, payload.symbol, payload.side, payload.amount, payload.price)
-                start[cid] = (0.0, 0.0)
         elif entry.kind in (EntryKind.ACK, EntryKind.REJECT):
             if payload.client_order_id not in orders and payload.status == "open":
-                orders[payload.client_order_id] = adopted = _adopt(payload)
-                start[adopted.client_order_id] = (adopted.filled, adopted.avg_price)
+                orders[payload.client_order_id] = _adopt(payload)
         elif entry.kind is EntryKind.STATE_CHANGE:
             order = orders.get(payload.client_order_id)
             if order is None:
@@ -248,11 +245,10 @@ def rebuild(state: OmsState, entries: Iterable[JournalEntry]) -> OmsState:
                                                       filled=payload.filled, last_reason=payload.reason)
         elif entry.kind is EntryKind.FILL:
             order = orders.get(payload.client_order_id or "")
-            if order is not None and payload.trade_id not in order.trade_ids:
-                orders[order.client_order_id] = replace(order, trade_ids=order.trade_ids | {payload.trade_id})
-                qty, notional = fills.get(order.client_order_id, (0.0, 0.0))
-                fills[order.client_order_id] = (qty + payload.amount, notional + payload.amount * payload.price)
-    for cid, (qty, notional) in fills.items():
-        filled0, avg0 = start[cid]
-        orders[cid] = replace(orders[cid], avg_price=(filled0 * avg0 + notional) / (filled0 + qty))
+            if order is not None:  # the same pure step as when it arrived: a fill that did not fit is not counted
+                try:
+                    orders[order.client_order_id] = apply_event(order, OrderEvent(EventKind.FILL, entry.ts_ms,
+                                                                                  fill=payload))
+                except OrderStateError:
+                    pass
     return replace(state, orders=orders)

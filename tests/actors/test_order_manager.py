@@ -194,3 +194,64 @@ def test_the_journal_rebuilds_the_same_orders_and_the_ledger() -> None:
     assert ledger.position("binance", "BTC/USDT").qty == pytest.approx(1.5 - 2.0 + 1.0)
     with pytest.raises(RebuildError, match="no earlier entry"):
         rebuild(initial_oms_state("strat1", LIMITS, T0), [e for e in rec.journal if e.kind is not EntryKind.INTENT])
+
+
+# ---- generated sessions: the journal always rebuilds what the steps built -------------------------------
+
+from hypothesis import given, settings  # noqa: E402 - kept beside the generated test that uses it
+from hypothesis import strategies as st  # noqa: E402
+
+from actors.order_state import OrderStateError  # noqa: E402
+
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("submit"), st.integers(0, 5), st.sampled_from(["buy", "sell"]), st.sampled_from([1.0, 2.0, 2.0, 2.0, 20.0])),
+    st.tuples(st.just("update"), st.integers(0, 6), st.sampled_from(["open", "open", "canceled", "rejected", "unknown",
+                                                                     "closed"])),
+    st.tuples(st.just("fill"), st.integers(0, 6), st.integers(0, 12), st.sampled_from([0.5, 1.0, 2.0])),
+    st.tuples(st.just("cancel"), st.integers(0, 5)),
+    st.tuples(st.just("cancel_rejected"), st.integers(0, 5)),
+    st.tuples(st.just("timeout"), st.integers(0, 5)),
+), max_size=50)
+
+
+@settings(max_examples=200)
+@given(_ops)
+def test_generated_sessions_rebuild_from_the_journal(ops: list) -> None:
+    rec = Recorder()
+    sides: dict[str, str] = {}
+    cids = [client_order_id("strat1", f"i{n}") for n in range(6)] + ["ext-1"]
+    for op in ops:
+        kind, n = op[0], op[1]
+        cid = cids[n]
+        try:
+            if kind == "submit":
+                side, amount = op[2], op[3]
+                price = 99.0 if side == "buy" else 101.0  # never crosses itself
+                rec(submit(rec.state, _intent(f"i{n}", amount=amount, price=price, side=side), VIEW, T0))
+                sides.setdefault(cid, side)
+            elif kind == "update":
+                order = rec.state.orders.get(cid)
+                side = order.side if order else "buy"
+                rec(on_update(rec.state, _update(cid, op[2], amount=order.amount if order else 2.0, side=side), T0))
+            elif kind == "fill":
+                order = rec.state.orders.get(cid)
+                rec(on_fill(rec.state, _fill(cid, f"t{op[2]}", op[3], side=order.side if order else "buy"), T0))
+            elif cid in rec.state.orders:
+                if kind == "cancel":
+                    rec(cancel(rec.state, cid, "user", VIEW, T0))
+                elif kind == "cancel_rejected":
+                    rec(on_cancel_rejected(rec.state, cid, "no", T0))
+                else:
+                    rec(on_timeout(rec.state, cid, T0))
+        except OrderStateError:
+            continue  # an illegal request by the caller: nothing journaled, state unchanged
+    rebuilt = rebuild(initial_oms_state("strat1", LIMITS, T0), rec.journal)
+    assert set(rebuilt.orders) == set(rec.state.orders)
+    for cid, live in rec.state.orders.items():
+        assert rebuilt.orders[cid] == live
+        assert live.filled <= live.amount * (1 + 1e-9)
+    # each order is sent at most once, and only after its intent is in the journal
+    sent = [a.client_order_id for a in rec.actions if isinstance(a, PlaceOrder)]
+    assert len(sent) == len(set(sent))
+    journaled = {client_order_id("strat1", e.payload.intent_id) for e in rec.journal if e.kind is EntryKind.INTENT}
+    assert set(sent) <= journaled
