@@ -16,25 +16,36 @@ and never holds a traceback, a secret or a token. Codes, by status:
 403    ``forbidden`` (address not in the allowlist, token lacks the scope)
 404    ``not_found`` (no such route, unknown strategy)
 405    ``method_not_allowed``
+408    ``request_timeout`` (the body did not arrive within
+       ``body_timeout_s``; the connection is closed)
 413    ``payload_too_large``
-422    ``invalid_input`` (schema, market-data rules, strategy parameters,
-       too few bars)
-429    ``rate_limited``; the response carries ``Retry-After`` (seconds)
+422    ``invalid_input`` (schema, duplicate JSON keys, market-data rules,
+       strategy parameters, too few bars)
+429    ``rate_limited`` (token bucket empty, or the token has
+       ``max_inflight_per_token`` requests in flight); the response
+       carries ``Retry-After`` (seconds)
 500    ``internal`` (a bug; the details go to the replica log only)
-503    ``unavailable`` (Redis unreachable)
+503    ``unavailable`` (Redis unreachable, or ``max_inflight`` requests
+       with a body in flight); with ``Retry-After``
 =====  ==================================================================
 """
 
 from __future__ import annotations
 
+import logging
+
 from raytrader.errors import InputError
 
-__all__ = ["ApiError", "FieldError", "error_body", "STATUS_CODES"]
+__all__ = ["ApiError", "FieldError", "error_body", "STATUS_CODES", "LOGGER_NAME", "flush_log"]
+
+#: the API's logger: a child of Serve's ``ray.serve`` logger, so that in a replica its records land in the
+#: replica log (``<ray session>/logs/serve/replica_<app>_<deployment>_<id>.log``) with Serve's own lines
+LOGGER_NAME = "ray.serve.raytrader.api"
 
 #: the code used for each status this API answers with
 STATUS_CODES: dict[int, str] = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input",
+    408: "request_timeout", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input",
     429: "rate_limited", 500: "internal", 503: "unavailable",
 }
 
@@ -67,3 +78,18 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
     """The JSON body of an error response (one line of text, no traceback)."""
     text = " ".join(str(message).split())[:1000]
     return {"error": {"code": STATUS_CODES.get(status, "error"), "message": text, "field": field}}
+
+
+def flush_log() -> None:
+    """Write the API logger's buffered records now.
+
+    Under ``RAY_SERVE_THROUGHPUT_OPTIMIZED`` Serve buffers up to 1,000
+    replica-log records and writes them early only for an ERROR; call this
+    after a WARNING an operator should see at once (a protocol violation,
+    a body timeout).
+    """
+    logger: logging.Logger | None = logging.getLogger(LOGGER_NAME)
+    while logger is not None:
+        for handler in logger.handlers:
+            handler.flush()
+        logger = logger.parent if logger.propagate else None

@@ -1,4 +1,4 @@
-"""The ASGI guard in front of every route: allowlist, body size, bearer auth + scope + rate limit, last-resort 500.
+"""The ASGI guard in front of every route: allowlist, body size, auth + limits, body-read timeout, last-resort 500.
 
 Order for each HTTP request:
 
@@ -11,7 +11,15 @@ Order for each HTTP request:
    ``WWW-Authenticate: Bearer``; scope missing -> 403; bucket empty -> 429
    with ``Retry-After``; Redis unreachable -> 503. This runs before the body
    is parsed, so an unauthenticated caller learns nothing about the schema.
-4. any exception that escapes a route is a bug: it is logged with its
+4. in-flight limits (:mod:`api.inflight`): the token already has
+   ``max_inflight_per_token`` requests running -> 429; the replica has
+   ``max_inflight`` requests with a body running -> 503 (both with
+   ``Retry-After: 1``). Routes without a scope are not counted.
+5. the body must arrive within ``body_timeout_s`` of admission, else 408
+   with ``Connection: close`` (the route sees :class:`BodyTimeout` when it
+   reads the body), so a client that promises more body than it sends
+   holds a slot for a bounded time.
+6. any exception that escapes a route is a bug: it is logged with its
    traceback (replica log only) and answered with a JSON 500 that holds no
    detail.
 
@@ -21,6 +29,7 @@ message), so step 3 is theirs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -30,11 +39,12 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from api.auth import Authenticator, bearer_token, has_scope, ip_allowed, parse_allowlist
-from api.errors import error_body
+from api.errors import LOGGER_NAME, error_body, flush_log
+from api.inflight import InflightLimits
 
-__all__ = ["Guard", "requires", "BodyTooLarge", "REQUIRED_SCOPE_ATTR"]
+__all__ = ["Guard", "requires", "BodyTooLarge", "BodyTimeout", "REQUIRED_SCOPE_ATTR"]
 
-log = logging.getLogger("raytrader.api")
+log = logging.getLogger(LOGGER_NAME)
 
 REQUIRED_SCOPE_ATTR = "__api_scope__"
 
@@ -57,6 +67,14 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"request body larger than {limit} bytes")
 
 
+class BodyTimeout(HTTPException):
+    """The request body did not arrive within the body-read timeout (408; the connection is then closed)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(status_code=408, detail=f"request body not received within {timeout_s:g} s",
+                         headers={"Connection": "close"})
+
+
 async def _send_json(send: Callable[[Message], Awaitable[None]], status: int, body: dict[str, Any],
                      headers: dict[str, str] | None = None) -> None:
     raw = json.dumps(body, allow_nan=False).encode()
@@ -69,16 +87,20 @@ async def _send_json(send: Callable[[Message], Awaitable[None]], status: int, bo
 class Guard:
     """ASGI middleware over the app; ``routes`` are the API's own routes (their endpoints carry the scope).
 
-    ``authenticator`` is called per request (so a replica may connect late).
+    ``authenticator`` is called per request (so a replica may connect late);
+    ``limits`` counts the requests in flight (see :mod:`api.inflight`).
     """
 
     def __init__(self, app: Callable[..., Awaitable[None]], *, allowlist: tuple[str, ...], max_body_bytes: int,
-                 routes: list[Any], authenticator: Callable[[], Authenticator | None]) -> None:
+                 routes: list[Any], authenticator: Callable[[], Authenticator | None],
+                 limits: InflightLimits, body_timeout_s: float) -> None:
         self.app = app
         self.networks = parse_allowlist(allowlist)
         self.max_body_bytes = int(max_body_bytes)
         self.routes = list(routes)
         self.authenticator = authenticator
+        self.limits = limits
+        self.body_timeout_s = float(body_timeout_s)
 
     def _required_scope(self, scope: Scope) -> str | None:
         for route in self.routes:
@@ -128,32 +150,72 @@ class Guard:
                     "body"))
                 return
             needed = self._required_scope(scope)
-            if needed is not None:
-                refused = await self._authorize(scope, needed)
-                if refused is not None:
-                    status, body, headers = refused
-                    await _send_json(tracking_send, status, body, headers)
-                    return
-            await self.app(scope, self._counting(receive), tracking_send)
+            if needed is None:
+                await self.app(scope, self._reading(scope, receive), tracking_send)
+                return
+            refused = await self._authorize(scope, needed)
+            if refused is not None:
+                status, body, headers = refused
+                await _send_json(tracking_send, status, body, headers)
+                return
+            name = scope["state"]["principal"]["name"]
+            has_body = (length or 0) > 0 or _header(scope, b"transfer-encoding") is not None
+            over = self.limits.enter(name, has_body)
+            if over is not None:
+                await _send_json(tracking_send, over.status, error_body(over.status, over.message),
+                                 {"Retry-After": str(over.retry_after_s)})
+                return
+            try:
+                await self.app(scope, self._reading(scope, receive), tracking_send)
+            finally:
+                self.limits.leave(name, has_body)
+        except BodyTimeout:
+            # only when no exception handler turned it into the 408 (the app's handler does, see api.server)
+            if not started:
+                await _send_json(send, 408, error_body(408, f"request body not received within "
+                                                            f"{self.body_timeout_s:g} s", "body"),
+                                 {"Connection": "close"})
         except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await _send_json(send, 500, error_body(500, "internal error; the server log has the details"))
 
-    def _counting(self, receive: Callable[[], Awaitable[Message]]) -> Callable[[], Awaitable[Message]]:
-        seen = 0
-        limit = self.max_body_bytes
+    def _reading(self, scope: Scope, receive: Callable[[], Awaitable[Message]]) -> Callable[[], Awaitable[Message]]:
+        """``receive`` that counts the body against the size limit and waits for it until the deadline.
 
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message.get("type") == "http.request":
+        The deadline is ``body_timeout_s`` from now; once the last body
+        chunk (or a disconnect) has arrived, later calls (a response
+        listening for the disconnect) wait without a deadline.
+        """
+        seen = 0
+        complete = False
+        limit = self.max_body_bytes
+        timeout_s = self.body_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+
+        async def reading() -> Message:
+            nonlocal seen, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                log.warning("%s %s: request body not received within %g s (%d bytes came); answering 408 and "
+                            "closing the connection", scope.get("method"), scope.get("path"), timeout_s, seen)
+                flush_log()
+                raise BodyTimeout(timeout_s) from None
+            kind = message.get("type")
+            if kind == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
+            elif kind == "http.disconnect":
+                complete = True
             return message
 
-        return counted
+        return reading
 
     async def _authorize(self, scope: Scope, needed: str) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         challenge = {"WWW-Authenticate": 'Bearer realm="raytrader"'}

@@ -21,8 +21,9 @@ from fastapi.openapi.models import OpenAPI
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, error_body
+from api.errors import LOGGER_NAME, ApiError, error_body
 from api.guard import Guard
+from api.inflight import InflightLimits
 from api.routes import ROUTERS
 from api.routes.signals import REQUEST_MODELS
 from api.routes._errors import to_api_error
@@ -33,7 +34,7 @@ from raytrader.errors import InputError
 __all__ = ["create_app", "API_VERSION"]
 
 API_VERSION = "1.0.0"
-log = logging.getLogger("raytrader.api")
+log = logging.getLogger(LOGGER_NAME)
 
 DESCRIPTION = """Signals from the same strategy functions the backtests run.
 
@@ -78,7 +79,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code
     messages = {404: "no such route", 405: "method not allowed on this route"}
     message = messages.get(status) or (exc.detail if isinstance(exc.detail, str) else "request refused")
-    return _json(status, message, "body" if status == 413 else None, dict(exc.headers or {}) or None)
+    return _json(status, message, "body" if status in (408, 413) else None, dict(exc.headers or {}) or None)
 
 
 def _with_request_models(app: FastAPI) -> None:
@@ -111,8 +112,8 @@ def _with_request_models(app: FastAPI) -> None:
 def create_app(services: Services) -> FastAPI:
     """The API as a FastAPI app over ``services`` (closed at the app's shutdown).
 
-    The guard (allowlist, size limit, auth) wraps every route; see
-    :mod:`api.guard`.
+    The guard (allowlist, size limit, auth, in-flight limits, body-read
+    timeout) wraps every route; see :mod:`api.guard`.
     """
 
     @asynccontextmanager
@@ -131,6 +132,9 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_middleware(Guard, allowlist=services.settings.allowlist, max_body_bytes=services.settings.max_body_bytes,
-                       routes=[r for router in ROUTERS for r in router.routes], authenticator=lambda: services.authenticator)
+    settings = services.settings
+    limits = InflightLimits(per_token_limit=settings.max_inflight_per_token, total_limit=settings.max_inflight)
+    app.add_middleware(Guard, allowlist=settings.allowlist, max_body_bytes=settings.max_body_bytes,
+                       routes=[r for router in ROUTERS for r in router.routes], authenticator=lambda: services.authenticator,
+                       limits=limits, body_timeout_s=settings.body_timeout_s)
     return app

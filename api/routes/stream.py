@@ -6,10 +6,12 @@ exactly one message):
 1. Authenticate, either with an ``Authorization: Bearer <token>`` header on
    the handshake (the server then first sends ``{"type": "authenticated"}``)
    or, for clients that cannot set headers, with the first message
-   ``{"token": "rt_..."}`` (answer ``{"type": "authenticated", "name": ...}``).
+   ``{"token": "rt_..."}`` (answer ``{"type": "authenticated", "name": ...}``)
+   within ``stream_auth_timeout_s`` (default 5 s) of the handshake.
    Tokens are not accepted in the URL, where proxies and logs would keep
    them. The token needs scope ``signal``; without it the server sends an
-   error and closes with code 4401 (bad token) or 4403 (scope).
+   error and closes with code 4401 (bad token, a first message that is not
+   ``{"token"}``, or no token in time) or 4403 (scope).
 2. Optionally configure once: ``{"params": {"fast": 10, "slow": 30},
    "window": 500, "timeframe": "1m"}`` -> ``{"type": "configured",
    "params": {...}, "window": 500, "min_bars": 31}``. Without it the
@@ -26,20 +28,29 @@ so for path-dependent indicators (EMA) it equals a backtest on that window.
 Each bar takes one credit of the token's rate limit. A bad message gets
 ``{"type": "error", "error": {"code", "message", "field"}}`` and the
 connection stays open (the bad bar is not kept); rate-limited bars get
-``code: "rate_limited"`` with ``retry_after_s``.
+``code: "rate_limited"`` with ``retry_after_s``. A message with a repeated
+object key gets a 422 error naming it.
+
+Protocol violations close the socket with a reason, and the replica log
+(logger :data:`api.errors.LOGGER_NAME`) says why: a binary frame -> 1003
+(unsupported data), a message over ``stream_max_message_bytes`` (default
+64 KiB) -> 1009 (message too big).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections import deque
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import bearer_token, has_scope
-from api.errors import error_body
+from api.body import find_duplicate_key, parse_json_object_pairs
+from api.errors import LOGGER_NAME, error_body, flush_log
 from api.routes._errors import to_api_error
 from api.schemas import BarsIn, Number, Params, TimestampMs, field_path, to_bars
 from api.signals import ServedStrategyError, compute_signal
@@ -50,6 +61,7 @@ from strategies.registry import get_strategy
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
+log = logging.getLogger(LOGGER_NAME)
 
 
 class _Strict(BaseModel):
@@ -88,19 +100,47 @@ async def _error(ws: WebSocket, status: int, message: str, field: str | None = N
     await ws.send_text(json.dumps({"type": "error", **body, **extra}, allow_nan=False))
 
 
+async def _close(ws: WebSocket, code: int, reason: str) -> NoReturn:
+    """Close with ``code`` and ``reason`` (logged), then leave the handler."""
+    log.warning("closing WebSocket %s from %s with %d: %s", ws.url.path, _peer(ws), code, reason)
+    flush_log()
+    await ws.close(code=code, reason=reason)
+    raise _Closed
+
+
+def _peer(ws: WebSocket) -> str:
+    client = ws.client
+    return f"{client.host}:{client.port}" if client else "?"
+
+
 async def _receive(ws: WebSocket, limit: int) -> dict[str, Any] | None:
-    """The next JSON object, or None after an error reply for a bad frame."""
-    text = await ws.receive_text()
-    if len(text) > limit:
-        await _error(ws, 413, f"message larger than {limit} bytes", "message")
-        return None
+    """The next JSON object, or None after an error reply for a bad message.
+
+    A binary frame or a message over ``limit`` bytes closes the socket
+    (1003, 1009) and raises :class:`_Closed`.
+    """
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        size = len(message.get("bytes") or b"")
+        await _close(ws, 1003, f"binary frame of {size} bytes refused: send JSON text frames")
+    size = len(text) if text.isascii() else len(text.encode())
+    if size > limit:
+        await _close(ws, 1009, f"message of {size} bytes is larger than the limit of {limit}")
     try:
-        data = json.loads(text)
+        data = parse_json_object_pairs(text)
     except ValueError:
         await _error(ws, 400, "message is not JSON", "message")
         return None
     if not isinstance(data, dict):
         await _error(ws, 400, "message must be a JSON object", "message")
+        return None
+    repeated = find_duplicate_key(data)
+    if repeated is not None:
+        field = field_path(repeated)
+        await _error(ws, 422, f"{field}: duplicate JSON key {repeated[-1]!r}", field)
         return None
     return data
 
@@ -115,25 +155,13 @@ def _validation_field(exc: ValidationError) -> tuple[str, str]:
 async def stream(ws: WebSocket, strategy: str) -> None:
     services = ws.app.state.services
     settings = services.settings
-    limit = settings.max_body_bytes
+    limit = settings.stream_max_message_bytes
     await ws.accept()
     try:
         token = bearer_token(ws.headers.get("authorization"))
-        if token is not None:
-            name = await _authenticate(ws, services, token)
-        else:
-            name = None
-            while name is None:
-                data = await _receive(ws, limit)
-                if data is None:
-                    continue
-                try:
-                    token = TokenMessage.model_validate(data).token
-                except ValidationError:
-                    await _error(ws, 401, "authenticate first: send {\"token\": \"...\"}", "token")
-                    await ws.close(code=4401)
-                    return
-                name = await _authenticate(ws, services, token)
+        if token is None:
+            token = await _token_message(ws, limit, settings.stream_auth_timeout_s)
+        await _authenticate(ws, services, token)
         try:
             record = get_strategy(strategy)
             if record.multi_asset:
@@ -214,6 +242,21 @@ async def stream(ws: WebSocket, strategy: str) -> None:
             await ws.send_json({"type": "signal", **signal.to_dict(), "bars": len(bars)})
     except (WebSocketDisconnect, _Closed):
         return
+
+
+async def _token_message(ws: WebSocket, limit: int, timeout_s: float) -> str:
+    """The token of the first message, which must come within ``timeout_s``; else an error and close 4401."""
+    try:
+        data = await asyncio.wait_for(_receive(ws, limit), timeout_s)
+    except TimeoutError:
+        await _error(ws, 401, f"not authenticated within {timeout_s:g} s", "token")
+        await _close(ws, 4401, f"not authenticated within {timeout_s:g} s")
+    try:
+        return TokenMessage.model_validate(data).token
+    except ValidationError:
+        if data is not None:
+            await _error(ws, 401, "authenticate first: send {\"token\": \"...\"}", "token")
+        await _close(ws, 4401, "the first message must be {\"token\": ...}")
 
 
 async def _authenticate(ws: WebSocket, services: Any, token: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -78,6 +80,60 @@ class LiveApi:
         self.port = port
         self.redis = redis_client
         self.tokens: list[str] = []
+        self._direct_port: int | None = None
+
+    @property
+    def direct_port(self) -> int:
+        """The port where the ``rt-api`` replica answers itself (Serve direct ingress), as users call the API.
+
+        Found as ``raytrader serve`` finds it: ``GET /-/routes`` on the
+        direct-ingress ports ``serve.port .. +9``.
+        """
+        if self._direct_port is None:
+            from raytrader.config import load_config
+
+            first = load_config().serve.port
+            for port in range(first, first + 10):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/routes", timeout=5) as resp:
+                        routes = json.loads(resp.read().decode() or "{}")
+                except (OSError, ValueError):
+                    continue
+                if routes.get("/") == "rt-api":
+                    self._direct_port = port
+                    break
+            else:
+                raise AssertionError(f"no direct-ingress port of rt-api in {first}..{first + 9}")
+        return self._direct_port
+
+    @property
+    def direct_url(self) -> str:
+        return f"http://127.0.0.1:{self.direct_port}"
+
+    def replica_log(self) -> Path:
+        """The Serve replica log of the ``rt-api`` replica (found by the replica id ``/v1/health`` reports)."""
+        from raytrader.config import load_config
+
+        token = self.token(f"log-reader-{time.monotonic_ns()}", "read")
+        request = urllib.request.Request(f"{self.direct_url}/v1/health", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            replica_id = json.loads(resp.read())["replica"]["replica_id"]
+        temp = Path(load_config().cluster.temp_dir or "/tmp/ray")
+        found = sorted(temp.glob(f"session_*/logs/serve/replica_rt-api_*{replica_id}*.log"))
+        assert found, f"no replica log for {replica_id} under {temp}"
+        return found[-1]
+
+    @staticmethod
+    def wait_for_log_line(path: Path, needle: str, timeout_s: float = 30.0) -> str:
+        """The first line of ``path`` holding ``needle``, waiting up to ``timeout_s`` for it to be written."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in path.read_text(errors="replace").splitlines():
+                if needle in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not in {path}")
+            time.sleep(0.2)
 
     def token(self, name: str, scopes: str = "signal,read", rate_per_s: float = 1000.0, burst: int = 1000) -> str:
         from api.auth import create_token
