@@ -137,14 +137,12 @@ def _accounts(args: argparse.Namespace, config: Config | None) -> list[tuple[str
     return out
 
 
-def _market_symbol(path: Path) -> str:
-    """``BTC-USDT.csv`` -> ``BTC/USDT``: a market symbol from a file name of two parts; ``""`` otherwise."""
+def _market_symbol(name: str) -> str:
+    """``BTC-USDT`` (a file name or a Yahoo ticker) -> ``BTC/USDT``; ``name`` itself when not two parts."""
     import re  # noqa: PLC0415
 
-    from jobs._inputs import file_symbol  # noqa: PLC0415
-
-    match = re.fullmatch(r"([A-Za-z0-9]+)[-_/]([A-Za-z0-9]+)", file_symbol(path))
-    return f"{match.group(1).upper()}/{match.group(2).upper()}" if match else ""
+    match = re.fullmatch(r"([A-Za-z0-9]+)[-_]([A-Za-z0-9]+)", name)
+    return f"{match.group(1).upper()}/{match.group(2).upper()}" if match else name
 
 
 def _load_bars(data: str | None, sample: str | None, symbol: str | None, timeframe: str | None = None,
@@ -164,8 +162,10 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None, timefra
     bars = []
     for f in files:
         one, report = read_bars(f, symbol=symbol if len(files) == 1 else None, timeframe=timeframe, columns=columns)
-        if not one.symbol:
-            one = one.with_meta(symbol=_market_symbol(f))
+        if "/" not in one.symbol:
+            from jobs._inputs import file_symbol  # noqa: PLC0415
+
+            one = one.with_meta(symbol=_market_symbol(one.symbol or file_symbol(f)))
         if one.symbol.count("/") != 1:
             raise InputError(f"--data {f}: the file does not name its market and its name is not BASE-QUOTE; "
                              "pass --symbol BASE/QUOTE (e.g. --symbol BTC/USDT)")
