@@ -8,10 +8,6 @@ kills and restarts only that process.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -38,57 +34,14 @@ from actors.messages import (
     OrderUpdate,
     ReconciliationResult,
 )
-from cluster.lifecycle import redis_server_binary
-from raytrader.ports import free_port
 from risk.pretrade import RiskDecision, RiskReason
-
-
-class PrivateRedis:
-    """A redis-server of our own: AOF on, the given fsync policy, restartable on the same port/password/dir."""
-
-    def __init__(self, folder: Path, appendfsync: str = "always") -> None:
-        self.folder, self.port, self.password = folder, free_port(), secrets.token_urlsafe(16)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.conf = folder / "redis.conf"
-        self.conf.write_text("\n".join([
-            "bind 127.0.0.1", f"port {self.port}", f"requirepass {self.password}", "appendonly yes",
-            f"appendfsync {appendfsync}", f'dir "{folder}"', 'save ""', "daemonize no", ""]))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.folder / "redis.log", "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([redis_server_binary(), str(self.conf)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.client().ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-            except redis.BusyLoadingError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on {self.port} did not answer; see {self.folder / 'redis.log'}")
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=10)
-
-    def sigkill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
+from tests.actors._redis import PrivateRedis, running
 
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
+    with running(tmp_path / "redis") as server:
+        yield server
 
 
 def _intent(i: int) -> OrderIntent:
