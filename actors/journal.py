@@ -338,8 +338,8 @@ class Journal:
 
     # -- reading ----------------------------------------------------------------------------------------
 
-    def _raw(self) -> Iterator[tuple[str, dict[str, str]]]:
-        start = "-"
+    def _raw(self, after: str | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+        start = "-" if after is None else "(" + after
         while True:
             page = self.client.xrange(self.stream, min=start, max="+", count=_PAGE)
             for sid, fields in page:
@@ -348,17 +348,30 @@ class Journal:
                 return
             start = "(" + _s(page[-1][0])
 
-    def entries(self) -> Iterator[JournalEntry]:
-        """Every entry, oldest first, decoded to its payload type (no chain check: see :meth:`verify`)."""
-        for sid, fields in self._raw():
-            try:
-                seq, kind, ts, payload = decode_body(fields["body"])
-                yield JournalEntry(seq=seq, kind=kind, ts_ms=ts, payload=payload, prev_hash=fields["prev"],
-                                   hash=fields["hash"], stream_id=sid)
-            except KeyError as exc:
-                raise JournalDecodeError(f"journal {self.stream} entry {sid}: field {exc} missing") from None
-            except JournalDecodeError as exc:
-                raise JournalDecodeError(f"journal {self.stream} entry {sid}: {exc}") from None
+    def _entry(self, sid: str, fields: dict[str, str]) -> JournalEntry:
+        try:
+            seq, kind, ts, payload = decode_body(fields["body"])
+            return JournalEntry(seq=seq, kind=kind, ts_ms=ts, payload=payload, prev_hash=fields["prev"],
+                                hash=fields["hash"], stream_id=sid)
+        except KeyError as exc:
+            raise JournalDecodeError(f"journal {self.stream} entry {sid}: field {exc} missing") from None
+        except JournalDecodeError as exc:
+            raise JournalDecodeError(f"journal {self.stream} entry {sid}: {exc}") from None
+
+    def entries(self, after: str | None = None) -> Iterator[JournalEntry]:
+        """Every entry (or every one after the stream id ``after``), oldest first, decoded to its payload
+        type. No chain check: see :meth:`verify`."""
+        for sid, fields in self._raw(after):
+            yield self._entry(sid, fields)
+
+    def wait_new(self, after: str, block_ms: int, count: int = _PAGE) -> list[JournalEntry]:
+        """Entries after the stream id ``after`` (``"0-0"`` for all), waiting up to ``block_ms`` for the
+        first one to arrive (``XREAD BLOCK``); ``[]`` when none came. How a follower (the portfolio,
+        a monitor) tails the journal: pass the last entry's ``stream_id`` back in."""
+        answer = self.client.xread({self.stream: after}, count=count, block=block_ms)
+        if not answer:
+            return []
+        return [self._entry(_s(sid), {_s(k): _s(v) for k, v in fields.items()}) for sid, fields in answer[0][1]]
 
     def fold(self, step: Callable[[T, JournalEntry], T], initial: T) -> T:
         """``step(...step(step(initial, e1), e2)..., en)`` over :meth:`entries`: rebuild state from the journal."""

@@ -275,3 +275,19 @@ def test_fold_rebuilds_state_from_the_journal(private_redis: PrivateRedis) -> No
     fresh = Journal(private_redis.client(), "journal:fold")
     assert fresh.fold(step, {}) == {"c1": "FILLED", "c2": "UNKNOWN"}
     assert fresh.head() == (6, list(fresh.entries())[-1].hash)
+
+
+def test_readers_continue_after_a_stream_id_and_followers_wait_for_new_entries(private_redis: PrivateRedis) -> None:
+    journal = Journal(private_redis.client(), "journal:tail")
+    first = [journal.append(EntryKind.INTENT, _intent(i)) for i in range(3)]
+    assert [e.seq for e in journal.entries(after=first[0].stream_id)] == [2, 3]
+    assert list(journal.entries(after=first[-1].stream_id)) == []
+    follower = Journal(private_redis.client(), "journal:tail")
+    assert [e.seq for e in follower.wait_new("0-0", block_ms=100)] == [1, 2, 3]
+    assert follower.wait_new(first[-1].stream_id, block_ms=50) == []
+    later: list[JournalEntry] = []
+    writer = threading.Timer(0.3, lambda: later.append(journal.append(EntryKind.INTENT, _intent(9))))
+    writer.start()
+    got = follower.wait_new(first[-1].stream_id, block_ms=30_000)  # blocks until the writer appends
+    writer.join()
+    assert [e.seq for e in got] == [4] and got[0] == later[0]
