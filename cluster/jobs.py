@@ -13,6 +13,7 @@ and Tune trial it starts, on any node, load the same files.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -22,7 +23,7 @@ from typing import Any
 from cluster.lifecycle import ClusterError
 from cluster.progress import status_spinner
 
-__all__ = ["JobOutcome", "submit_and_wait", "last_json_line"]
+__all__ = ["JobOutcome", "submit_and_wait", "last_json_line", "upload_runtime_env"]
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -49,6 +50,22 @@ def last_json_line(logs: str) -> dict[str, Any] | None:
             if isinstance(value, dict):
                 return value
     return None
+
+
+def upload_runtime_env(dashboard_url: str, runtime_env: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``runtime_env`` with its local ``py_modules`` uploaded to the cluster and replaced by ``gcs://`` URIs.
+
+    For the Serve REST API (``raytrader serve up``), which takes no local
+    paths: the same upload ``ray job submit`` does for a job, through the
+    dashboard. The given dict is not modified.
+    """
+    if not runtime_env or not runtime_env.get("py_modules"):
+        return runtime_env
+    from ray.job_submission import JobSubmissionClient  # noqa: PLC0415
+
+    env = copy.deepcopy(runtime_env)
+    JobSubmissionClient(dashboard_url)._upload_py_modules_if_needed(env)  # the Jobs SDK's own upload step
+    return env
 
 
 def submit_and_wait(dashboard_url: str, entrypoint: str, *, name: str, timeout_s: float = 600.0,

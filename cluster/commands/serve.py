@@ -226,6 +226,11 @@ def _up(args: argparse.Namespace, config: Config) -> Output:
     deployment_id = _deployed_id(apps) or secrets.token_hex(8)  # kept across `serve up`: no needless redeploy
     doc = serve_deploy_config(config, deployment_id)
     ours = next(a for a in doc["applications"] if a["name"] == APP_NAME)
+    from cluster.jobs import upload_runtime_env  # noqa: PLC0415
+    from strategies.user import shipping_runtime_env  # noqa: PLC0415
+
+    # the user's own strategy files go to the replicas (uploaded: the REST API takes no local paths)
+    ours["runtime_env"] = upload_runtime_env(dashboard, shipping_runtime_env(ours.get("runtime_env"))) or {}
     doc["applications"] = _other_declared_apps(apps) + [ours]
     _request(dashboard + _API, "PUT", doc)
     deadline = time.monotonic() + config.serve.start_timeout_s
