@@ -32,10 +32,11 @@ Horizons longer than one bar:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import signal, special, stats
 
 from risk.errors import RiskInputError
 
@@ -197,6 +198,25 @@ def _cf_quantile(z: np.ndarray, skew: float, exkurt: float) -> np.ndarray:
             - (2.0 * z**3 - 5.0 * z) * skew**2 / 36.0)
 
 
+def _sample_skew_kurtosis(r: np.ndarray) -> tuple[float, float]:
+    """Adjusted sample skewness G1 and excess kurtosis G2 (scipy's ``bias=False``), in plain numpy."""
+    n = r.size
+    if n < 4:
+        raise RiskInputError(f"returns: Cornish-Fisher needs at least 4 returns, got {n}")
+    d = r - r.mean()
+    m2, m3, m4 = float(np.mean(d**2)), float(np.mean(d**3)), float(np.mean(d**4))
+    g1, g2 = m3 / m2**1.5, m4 / m2**2 - 3.0
+    return g1 * np.sqrt(n * (n - 1)) / (n - 2), ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
+
+
+@lru_cache(maxsize=32)
+def _tail_normal_quantiles(confidence: float, k: int = 4000) -> np.ndarray:
+    """Φ⁻¹ at the midpoints of ``k`` equal slices of the tail (0, 1 − α) (read-only, cached)."""
+    z = stats.norm.ppf((1.0 - confidence) * (np.arange(k) + 0.5) / k)
+    z.setflags(write=False)
+    return z
+
+
 def cornish_fisher(returns: object, confidence: float = 0.99, horizon: int = 1) -> RiskEstimate:
     """Modified (Cornish–Fisher) VaR: the normal quantile corrected for sample skewness and excess kurtosis.
 
@@ -205,14 +225,12 @@ def cornish_fisher(returns: object, confidence: float = 0.99, horizon: int = 1) 
     """
     c, h, r = _confidence(confidence), _horizon(horizon), _returns_1d(returns)
     mu, sigma = _moments(r)
-    skew = float(stats.skew(r, bias=False)) / np.sqrt(h)
-    exkurt = float(stats.kurtosis(r, fisher=True, bias=False)) / h
+    skew, exkurt = _sample_skew_kurtosis(r)
+    skew, exkurt = skew / np.sqrt(h), exkurt / h
     m, s = mu * h, sigma * np.sqrt(h)
-    z = np.array([stats.norm.ppf(1.0 - c)])
+    z = np.array([special.ndtri(1.0 - c)])
     var = -(m + s * float(_cf_quantile(z, skew, exkurt)[0]))
-    k = 4000
-    u = (1.0 - c) * (np.arange(k) + 0.5) / k  # tail probabilities in (0, 1 - c)
-    es = -(m + s * float(_cf_quantile(stats.norm.ppf(u), skew, exkurt).mean()))
+    es = -(m + s * float(_cf_quantile(_tail_normal_quantiles(c), skew, exkurt).mean()))
     return RiskEstimate("cornish-fisher", c, h, var, es, int(r.size))
 
 
@@ -227,10 +245,10 @@ def ewma_volatility(returns: object, lam: float = 0.94, seed_bars: int = 30) -> 
     r = _returns_1d(returns)
     if not (0.0 < lam < 1.0):
         raise RiskInputError(f"lam: the EWMA decay must be in (0, 1), got {lam!r}")
-    var = np.empty(r.size + 1)
-    var[0] = float(np.var(r[: max(2, min(seed_bars, r.size))], ddof=1)) or float(np.mean(r**2))
-    for t in range(r.size):
-        var[t + 1] = lam * var[t] + (1.0 - lam) * r[t] ** 2
+    var0 = float(np.var(r[: max(2, min(seed_bars, r.size))], ddof=1)) or float(np.mean(r**2))
+    # the recursion as an IIR filter (scipy's C loop): var[t+1] = lam var[t] + (1 - lam) r[t]^2
+    tail, _ = signal.lfilter([1.0 - lam], [1.0, -lam], r**2, zi=[lam * var0])
+    var = np.concatenate(([var0], tail))
     return np.sqrt(var)
 
 
@@ -319,15 +337,16 @@ def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copul
     z = rng.standard_normal((n, k)) @ L.T
     if copula == "t":
         w = rng.chisquare(dof, size=(n, 1)) / dof
-        u = stats.t.cdf(z / np.sqrt(w), df=dof)
+        u = special.stdtr(dof, z / np.sqrt(w))
     else:
-        u = stats.norm.cdf(z)
+        u = special.ndtr(z)
     if marginals == "gaussian":
-        x = mu + sd * stats.norm.ppf(u)
-    else:
+        x = mu + sd * special.ndtri(u)
+    else:  # each asset's empirical quantile function, linear between order statistics (numpy's default)
         x = np.empty_like(u)
+        grid = np.linspace(0.0, 1.0, R.shape[0])
         for j in range(k):
-            x[:, j] = np.quantile(R[:, j], u[:, j])
+            x[:, j] = np.interp(u[:, j], grid, np.sort(R[:, j]))
     return (mu * h + (x - mu) * np.sqrt(h)).astype(dtype)
 
 
@@ -338,8 +357,18 @@ def monte_carlo(asset_returns: object, weights: object, confidence: float = 0.99
     c = _confidence(confidence)
     R, w = _returns_2d(asset_returns, weights)
     _tail_count(int(n_scenarios), c)
-    sims = simulate_returns(R, n_scenarios, copula=copula, dof=dof, marginals=marginals, horizon=horizon, seed=seed)
-    var, es = _tail(sims @ w, c)
+    if copula == "gaussian" and marginals == "gaussian":
+        # the same scenarios as simulate_returns, projected on the weights before the Cholesky product:
+        # portfolio = mu·w·h + √h · z · (Lᵀw), so the (scenarios x assets) product is never formed
+        h = _horizon(horizon)
+        if int(seed) < 0:
+            raise RiskInputError(f"seed: must be >= 0, got {seed!r}")
+        cov = np.cov(R, rowvar=False, ddof=1).reshape(R.shape[1], R.shape[1])
+        z = np.random.default_rng(int(seed)).standard_normal((int(n_scenarios), R.shape[1]))
+        rp = float(R.mean(axis=0) @ w) * h + (z @ (np.linalg.cholesky(cov).T @ w)) * np.sqrt(h)
+    else:
+        rp = simulate_returns(R, n_scenarios, copula=copula, dof=dof, marginals=marginals, horizon=horizon, seed=seed) @ w
+    var, es = _tail(rp, c)
     return RiskEstimate(f"mc-{copula}", c, _horizon(horizon), var, es, int(R.shape[0]))
 
 

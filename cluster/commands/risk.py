@@ -1,0 +1,133 @@
+"""``raytrader risk var | backtest | stress | regimes``: risk analytics on bundled or user data (see ``jobs.risk_report``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from raytrader.cli import Output, add_command, add_group
+from raytrader.config import Config
+
+__all__ = ["register"]
+
+
+def _pct(x: float) -> str:
+    return f"{x:7.2%}"
+
+
+def _money(x: float) -> str:
+    return f"{x:>14,.0f}"
+
+
+def _header(j: dict) -> str:
+    w = ", ".join(f"{a} {v:.0%}" for a, v in zip(j["assets"], j["weights"]))
+    return f"portfolio {w} on {j['source']} ({j['start']}..{j['end']}, {j['n_returns']} returns)"
+
+
+def _var(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.risk_report import request_from_args, run_var  # noqa: PLC0415 - keeps `raytrader --help` fast
+
+    rep = run_var(request_from_args(args, vol=args.vol, copula=args.copula)).to_json()
+    e0 = rep["estimates"][0]
+    lines = [_header(rep),
+             f"  value {rep['value']:,.0f}; {e0['confidence']:.1%} confidence, horizon {e0['horizon']} bar(s); "
+             "losses as positive numbers",
+             f"  {'method':16s} {'VaR':>7s} {'ES':>7s} {'VaR value':>14s} {'ES value':>14s}"]
+    for e in rep["estimates"]:
+        lines.append(f"  {e['method']:16s} {_pct(e['var'])} {_pct(e['es'])} {_money(e['var_value'])} {_money(e['es_value'])}")
+    cv = rep["component_var"]
+    lines.append(f"  component VaR (Gaussian, Euler; sums to {cv['total']:.2%}): "
+                 + ", ".join(f"{a} {v:+.2%}" for a, v in cv["by_asset"].items()))
+    return Output(data=rep, text="\n".join(lines))
+
+
+def _backtest(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.risk_report import request_from_args, run_backtest  # noqa: PLC0415 - keeps `raytrader --help` fast
+
+    results = run_backtest(request_from_args(args, vol=args.vol))
+    data = {"results": [r.to_json() for r in results]}
+    lines = [f"rolling one-bar VaR backtest, window {args.window} bars, {args.confidence:.1%} confidence",
+             f"  {'method':16s} {'n':>5s} {'exceptions':>10s} {'expected':>8s} {'Kupiec p':>9s} "
+             f"{'indep. p':>9s} {'cond. p':>8s}  zone"]
+    for r in results:
+        lines.append(f"  {r.method:16s} {r.n:5d} {r.exceptions:10d} {r.expected:8.1f} {r.kupiec.p_value:9.3f} "
+                     f"{r.independence.p_value:9.3f} {r.conditional.p_value:8.3f}  {r.zone}"
+                     + ("  (rejected)" if r.conditional.reject or r.kupiec.reject else ""))
+    lines.append("  p < 0.05 rejects the model at 95 %; zones are the Basel traffic light scaled to n")
+    return Output(data=data, text="\n".join(lines))
+
+
+def _stress(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.risk_report import request_from_args, run_stress  # noqa: PLC0415 - keeps `raytrader --help` fast
+
+    results = run_stress(request_from_args(args), shock=args.shock, vol_k=args.vol_k, window=args.window,
+                         count=args.count)
+    data = {"value": args.value, "results": [r.to_json() for r in results]}
+    lines = [f"stress tests on a portfolio worth {args.value:,.0f}",
+             f"  {'scenario':48s} {'P&L':>14s} {'of value':>9s}"]
+    for r in results:
+        lines.append(f"  {r.scenario[:48]:48s} {_money(r.pnl)} {_pct(r.pnl_fraction)}")
+    return Output(data=data, text="\n".join(lines))
+
+
+def _regimes(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.risk_report import plot_regimes, request_from_args, run_regimes  # noqa: PLC0415 - keeps `--help` fast
+
+    if args.plot:
+        from quantum.plot import check_plot_path  # noqa: PLC0415 - path checked before the fit
+
+        check_plot_path(args.plot)
+    rep = run_regimes(request_from_args(args), n_states=args.states, method=args.regime_method, train=args.train,
+                      refit_every=args.refit_every)
+    data = rep.to_json()
+    lines = [f"{rep.asset}: {args.states} {args.regime_method.upper()} regimes on [log return, 20-bar volatility], "
+             f"refitted every {args.refit_every} bars on past bars only ({data['start']}..{data['end']})"]
+    for s in data["regimes"]:
+        lines.append(f"  regime {s['regime']}  {s['bars']:6d} bars  mean log return {s['mean_log_return']:+.4%}  "
+                     f"volatility {s['volatility']:.3%} per bar")
+    lines.append(f"  current regime: {data['current_regime']}")
+    if data["correlation_regime_bars"] is not None:
+        lines.append(f"  correlation regime (21-bar average correlation > 252-bar + 0.2): {data['correlation_regime_bars']} bars")
+    if args.plot:
+        data["plot"] = str(plot_regimes(rep, args.plot))
+        lines.append(f"  plot: {data['plot']}")
+    return Output(data=data, text="\n".join(lines))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from jobs.risk_report import add_risk_arguments  # noqa: PLC0415 - jobs.risk_report imports numpy/pandas only
+
+    group = add_group(sub, "risk", "risk analytics: VaR/ES, VaR backtests, stress tests, regimes")
+
+    p = add_command(group, "var", _var, "VaR and expected shortfall of a portfolio by several methods")
+    add_risk_arguments(p)
+    p.add_argument("--method", default="all", help="historical,parametric,cornish-fisher,fhs,mc or all (default)")
+    p.add_argument("--confidence", type=float, default=0.99, help="VaR level (default 0.99)")
+    p.add_argument("--horizon", type=int, default=1, help="horizon in bars (default 1)")
+    p.add_argument("--vol", choices=("ewma", "garch"), default="ewma", help="volatility filter of fhs (default ewma)")
+    p.add_argument("--copula", choices=("gaussian", "t"), default="t", help="Monte Carlo copula (default t, 5 dof)")
+    p.add_argument("--scenarios", type=int, default=100_000, help="Monte Carlo scenarios (default 100,000)")
+    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (>= 0)")
+
+    p = add_command(group, "backtest", _backtest, "rolling VaR backtest: exceptions, Kupiec, Christoffersen, traffic light")
+    add_risk_arguments(p)
+    p.add_argument("--method", default="historical,parametric,cornish-fisher,fhs", help="methods to test")
+    p.add_argument("--confidence", type=float, default=0.99)
+    p.add_argument("--window", type=int, default=500, help="estimation window in bars (default 500)")
+    p.add_argument("--vol", choices=("ewma", "garch"), default="ewma")
+
+    p = add_command(group, "stress", _stress, "worst historical windows and hypothetical shocks on a portfolio")
+    add_risk_arguments(p)
+    p.add_argument("--window", type=int, default=1, help="length of historical windows in bars (default 1)")
+    p.add_argument("--count", type=int, default=5, help="how many worst windows (default 5)")
+    p.add_argument("--shock", type=float, default=-0.2, help="uniform shock to every asset (default -0.2)")
+    p.add_argument("--vol-k", type=float, default=2.0, help="volatility multiplier scenario (default 2)")
+    p.add_argument("--confidence", type=float, default=0.99)
+
+    p = add_command(group, "regimes", _regimes, "market regimes (Gaussian HMM or mixture), walk-forward, no lookahead")
+    add_risk_arguments(p, portfolio=True)
+    p.add_argument("--states", type=int, default=2, help="number of regimes (default 2)")
+    p.add_argument("--method", dest="regime_method", choices=("hmm", "gmm"), default="hmm")
+    p.add_argument("--train", type=int, default=500, help="bars before the first label (default 500)")
+    p.add_argument("--refit-every", type=int, default=250, help="refit the model every N bars (default 250)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="price coloured by regime")
