@@ -34,7 +34,7 @@ from typing import Mapping
 import pandas as pd
 import pyarrow as pa
 
-from market._frame import TIMESTAMP_ALIASES
+from market._frame import TIMESTAMP_ALIASES, timestamps_to_ms
 from market.bars import OHLCV_COLUMNS, TRADE_COLUMNS, Bars, frame_to_arrays
 from market.errors import DataValidationError
 from market.timeframe import fitting_timeframe, infer_timeframe
@@ -168,8 +168,9 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def read_table(path: str | Path, columns: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Contents of a CSV/Parquet/Feather file and its metadata (unvalidated), ``columns`` mapped and the
-    time column named ``timestamp`` (``Date``, ``Datetime``, ``time``... as :mod:`market._frame` finds it).
+    """Contents of a CSV/Parquet/Feather file and its metadata (unvalidated), ``columns`` mapped, the
+    time column named ``timestamp`` (``Date``, ``Datetime``, ``time``... as :mod:`market._frame` finds it)
+    and, when all of it converts, made ``datetime64[ms, UTC]``.
 
     The metadata is the schema's (the ``pandas`` key dropped) for Parquet and
     Feather; for CSV, ``{"symbol": ticker}`` from a yfinance header, else ``{}``.
@@ -183,7 +184,22 @@ def read_table(path: str | Path, columns: Mapping[str, str] | None = None) -> tu
         frame, meta = table.to_pandas(), _decode_metadata(table.schema.metadata)
     if columns:
         frame = _apply_columns(frame, columns, path)
-    return _name_time_column(frame), meta
+    return _utc_time_column(_name_time_column(frame)), meta
+
+
+def _utc_time_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``timestamp`` column as ``datetime64[ms, UTC]`` when every value converts (ISO text, offsets,
+    local-midnight dates, epoch s/ms/us/ns: :func:`market._frame.timestamps_to_ms`), so every reader of
+    the table sees the same instants; left as written otherwise, for validation to name the row."""
+    if "timestamp" not in frame.columns or len(frame) == 0:
+        return frame
+    try:
+        ms = timestamps_to_ms(frame["timestamp"])
+    except DataValidationError:
+        return frame
+    frame = frame.copy()
+    frame["timestamp"] = pd.to_datetime(ms, unit="ms", utc=True).as_unit("ms")
+    return frame
 
 
 def _name_time_column(frame: pd.DataFrame) -> pd.DataFrame:

@@ -140,3 +140,25 @@ def test_exchange_serve_replays_a_plain_csv(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+# ----------------------------------------------------------------------------- a close panel for optimize
+@pytest.mark.parametrize("tz", [None, "America/New_York"])
+def test_optimize_reads_a_pandas_close_panel_with_a_date_column(tmp_path: Path, tz: str | None,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from market.samples import load_sample_frame
+
+    assets = "AAPL,MSFT,KO,XOM,JPM,PG"
+    panel = load_sample_frame("sp500-close-1d").set_index("timestamp")[assets.split(",")]
+    panel.index = panel.index.tz_localize(None)
+    if tz:  # yfinance's daily dates: local midnight with its offset
+        panel.index = panel.index.tz_localize(tz)
+    panel.index.name = "Date"
+    panel.to_csv(tmp_path / "panel.csv")
+    args = ["optimize", "--assets", assets, "--budget", "2", "--solver", "exact", "--json"]
+    assert cli.main(args) == 0
+    bundled = _json(capsys)
+    assert cli.main([*args, "--data", str(tmp_path / "panel.csv")]) == 0
+    mine = _json(capsys)
+    assert mine["window"] == bundled["window"] and mine["exact_selected"] == bundled["exact_selected"]
+    assert mine["exact_objective"] == pytest.approx(bundled["exact_objective"], rel=1e-12)
