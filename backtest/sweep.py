@@ -122,6 +122,9 @@ class SweepResult:
         ruined_at: int64 bar index at which the configuration's account was
             liquidated, -1 where it survived; ``None`` when the producer did
             not record it (rows built from :data:`METRICS` alone).
+        periods_per_year: bars per year the Sharpe ratios were annualised
+            with (measured from the timestamps unless given), or ``None``
+            when not recorded.
     """
 
     strategy: str
@@ -133,6 +136,7 @@ class SweepResult:
     n_trades: np.ndarray
     final_equity: np.ndarray
     ruined_at: np.ndarray | None = None
+    periods_per_year: float | None = None
 
     @property
     def n_ruined(self) -> int:
@@ -180,6 +184,7 @@ class SweepResult:
         ruined = None if any(p.ruined_at is None for p in parts) else np.concatenate([p.ruined_at for p in parts])
         return SweepResult(strategy=first.strategy, param_names=first.param_names,
                            params=np.concatenate([p.params for p in parts]), ruined_at=ruined,
+                           periods_per_year=first.periods_per_year,
                            **{m: np.concatenate([getattr(p, m) for p in parts]) for m in METRICS})
 
 
@@ -409,7 +414,7 @@ def reference_evaluate(bars: object, strategy: object, param_names: Sequence[str
                        max_drawdown=np.asarray(rows["max_drawdown"], dtype=np.float64),
                        n_trades=np.asarray(rows["n_trades"], dtype=np.int64),
                        final_equity=np.asarray(rows["final_equity"], dtype=np.float64),
-                       ruined_at=np.asarray(ruined, dtype=np.int64))
+                       ruined_at=np.asarray(ruined, dtype=np.int64), periods_per_year=ppy)
 
 
 def _timestamps(bars: object) -> np.ndarray:
@@ -472,7 +477,8 @@ def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timefra
     needed = int(s.max()) + 1
     if close.shape[0] < needed:
         raise InsufficientDataError("sma_cross", needed, close.shape[0], why=f"slow + 1 with slow={int(s.max())}")
-    sqrt_ppy = math.sqrt(resolve_periods_per_year(_timestamps(bars), timeframe_ms, periods_per_year))
+    ppy = resolve_periods_per_year(_timestamps(bars), timeframe_ms, periods_per_year)
+    sqrt_ppy = math.sqrt(ppy)
 
     n_threads = _threads(threads)
     windows, inverse = np.unique(np.concatenate([f, s]), return_inverse=True)
@@ -506,7 +512,7 @@ def sweep_sma_cross(bars: object, fast: np.ndarray, slow: np.ndarray, *, timefra
             numba.set_num_threads(previous)
     return SweepResult(strategy="sma_cross", param_names=("fast", "slow"), params=np.stack([f, s], axis=1),
                        total_return=out_ret, sharpe=out_sharpe, max_drawdown=out_dd, n_trades=out_trades,
-                       final_equity=out_final, ruined_at=np.full(n_cfg, -1, dtype=np.int64))
+                       final_equity=out_final, ruined_at=np.full(n_cfg, -1, dtype=np.int64), periods_per_year=ppy)
 
 
 def _threads(threads: object) -> int:

@@ -117,16 +117,18 @@ class FoldResult:
     Attributes:
         fold: the split.
         params: the chosen configuration (best in-sample by ``metric``).
-        in_sample: that configuration's metrics on the training bars.
-        out_of_sample: its metrics on the test bars (see the module docstring).
+        in_sample: that configuration's metrics on the training bars
+            (:data:`backtest.sweep.METRICS`, plus ``ruined_at``: bar index in
+            the window, or ``None``).
+        out_of_sample: the same on the test bars (see the module docstring).
         n_configs: configurations compared in-sample.
         train_time, test_time: ``(first, last)`` bar open times, ms UTC.
     """
 
     fold: Fold
     params: dict[str, int | float]
-    in_sample: dict[str, float | int]
-    out_of_sample: dict[str, float | int]
+    in_sample: dict[str, float | int | None]
+    out_of_sample: dict[str, float | int | None]
     n_configs: int
     train_time: tuple[int, int]
     test_time: tuple[int, int]

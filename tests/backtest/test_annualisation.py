@@ -115,3 +115,4 @@ def test_sweeps_measure_and_accept_periods_per_year(aapl: Bars) -> None:
         one = summary(run_backtest(aapl, sma.run(aapl, {"fast": fast, "slow": slow}), fees_bps=10), DAY_MS)
         assert measured.sharpe[i] == one["sharpe"] and one["periods_per_year"] == ppy
     np.testing.assert_allclose(given.sharpe, measured.sharpe * math.sqrt(252.0 / ppy), rtol=1e-12)
+    assert measured.periods_per_year == ppy and given.periods_per_year == 252.0  # for the job to print
