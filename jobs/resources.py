@@ -285,17 +285,23 @@ def plan_tasks(per_task: float, *, what: str, grace_s: float | None = None) -> f
                          grace_s=grace_s)
 
 
-def _own_running_tasks() -> int | None:
-    """Tasks of this driver's job running now (None: the state API did not answer)."""
+#: task states in which a task holds (or is about to hold) a node's CPUs: it is starting or running
+_PLACED = ("SUBMITTED_TO_WORKER", "PENDING_ARGS_FETCH", "PENDING_OBJ_STORE_MEM_AVAIL", "RUNNING")
+
+
+def _own_placed_work() -> int | None:
+    """Tasks, actors and placement groups of this driver's job that hold CPUs or are starting on a node
+    (None: the state API did not answer). Work that is placed is progress, however slowly it starts."""
     import ray  # noqa: PLC0415
 
     try:
         from ray.util.state import list_tasks  # noqa: PLC0415
 
         job = ray.get_runtime_context().get_job_id()
-        return len(list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
-                              filters=[("job_id", "=", job), ("state", "=", "RUNNING")],
-                              raise_on_missing_output=False))
+        tasks = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
+                           filters=[("job_id", "=", job)], raise_on_missing_output=False)
+        placed = sum(1 for t in tasks if str(t.state) in _PLACED)
+        return placed + sum(1 for h in cpu_holders() if h.job == "this job")
     except Exception:  # noqa: BLE001 - unknown: the watchdog then keeps waiting
         return None
 
@@ -304,9 +310,10 @@ def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callab
            stall_s: float | None = None) -> list[Any]:
     """``ray.get(refs)`` in order, reporting ``progress(done, total)``, with a scheduling watchdog.
 
-    When no task has finished for ``stall_s`` seconds, none of this job's tasks is running and no node
-    has ``task_cpus`` free, the remaining tasks are cancelled and :class:`ResourcesUnavailableError`
-    names what holds the CPUs. Slow tasks that do run are never interrupted.
+    When no task has finished for ``stall_s`` seconds, no node has ``task_cpus`` free and none of this
+    job's work is placed on a node (running, or starting a worker), the remaining tasks are cancelled
+    and :class:`ResourcesUnavailableError` names what holds the CPUs. Slow tasks, and tasks whose
+    workers are slow to start, are never interrupted.
     """
     import ray  # noqa: PLC0415
 
@@ -327,7 +334,7 @@ def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callab
         if time.monotonic() - last < stall_s:
             continue
         nodes = cluster_cpus()
-        if _own_running_tasks() == 0 and size_tasks(nodes, task_cpus) != task_cpus:
+        if size_tasks(nodes, task_cpus) != task_cpus and _own_placed_work() == 0:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise ResourcesUnavailableError(unavailable_message(
@@ -356,7 +363,8 @@ def tune_watchdog(*, what: str, trial_cpus: float, stall_s: float | None = None)
             if now - self.last < stall:
                 return
             nodes = cluster_cpus()
-            if size_trials(nodes, requested=trial_cpus) is None:
+            # trials whose placement groups exist are starting (worker start-up can take many seconds)
+            if size_trials(nodes, requested=trial_cpus) is None and _own_placed_work() == 0:
                 raise ResourcesUnavailableError(unavailable_message(
                     f"{what}: Ray Tune trials of {trial_cpus:g} CPU could not start", trial_cpus, nodes,
                     cpu_holders(), waited_s=now - self.last))

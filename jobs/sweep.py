@@ -583,12 +583,20 @@ def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
     from ray.tune import Callback  # noqa: PLC0415
 
     class _Progress(Callback):
-        def __init__(self) -> None:
+        # no closure over the bar: Tune pickles its run config, and the bar (a rich Live) cannot be pickled
+        def __init__(self, progress: Progress, total: int, folds: int) -> None:
             self.done: dict[str, int] = {}
             self.running = 0
+            self.total, self.folds = total, folds
+            self.progress: Progress | None = progress
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {**self.__dict__, "progress": None}  # the bar stays in this process
 
         def _show(self) -> None:
-            progress(min(total, sum(self.done.values())), total, f"{self.running} trial(s) running")
+            if self.progress is not None:
+                self.progress(min(self.total, sum(self.done.values())), self.total,
+                              f"{self.running} trial(s) running")
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             running = sum(1 for t in trials if t.status == "RUNNING")
@@ -598,7 +606,7 @@ def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                             **info: Any) -> None:
-            if int(result.get("fold", 0)) >= folds:
+            if int(result.get("fold", 0)) >= self.folds:
                 self.done[trial.trial_id] = len(result.get("rows", ()))
                 self._show()
 
@@ -608,7 +616,7 @@ def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
             self._show()
 
     progress(0, total, "starting trials")
-    return _Progress()
+    return _Progress(progress, total, folds)
 
 
 def _subset(result: Any, idx: np.ndarray) -> Any:
