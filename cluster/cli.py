@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "cluster.commands.strategy",
     "cluster.commands.risk",
     "cluster.commands.audit",
+    "cluster.commands.runs",
 )
 
 
@@ -83,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if args.config:  # the user strategy loader reads the config itself: tell it which file's folder to use
             os.environ.setdefault("RAYTRADER_STRATEGIES__PATH", str(config.strategies.path))
-        output = handler(args, config)
+        from cluster.commands.runs import recording  # noqa: PLC0415 - deferred: keeps this module cheap to import
+
+        with recording(args, config, list(sys.argv[1:] if argv is None else argv)) as recorded:
+            output = handler(args, config)
+            recorded(output)
     except InputError as exc:
         sys.stderr.write(f"raytrader: error: {' '.join(str(exc).split())}\n")
         return 2
