@@ -10,6 +10,7 @@ then attaches this process as a Ray driver to the cluster that
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +24,17 @@ from raytrader.errors import InputError
 __all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo"]
 
 
+def quiet_ray(verbose: bool) -> None:
+    """Keep Ray's INFO and WARNING lines (``Connecting to existing Ray cluster``, Tune's state writes, the
+    core worker's C++ warnings) off the user's terminal unless ``-v``; errors still show."""
+    if verbose:
+        return
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @contextmanager
-def _ray_driver(config: Config) -> Iterator[None]:
+def _ray_driver(config: Config, verbose: bool = False) -> Iterator[None]:
     """Attach to the running raytrader cluster unless this process already is a Ray driver."""
     import ray  # noqa: PLC0415
 
@@ -36,8 +46,11 @@ def _ray_driver(config: Config) -> Iterator[None]:
         raise InputError("the cluster is not running: start it with `raytrader up`")
     from strategies.user import shipping_runtime_env  # noqa: PLC0415
 
+    quiet_ray(verbose)
     # the user's strategy files travel to every worker (Tune trials, fold and path tasks) on any node
-    ray.init(address=state.ray.gcs_address, log_to_driver=False, runtime_env=shipping_runtime_env())
+    ray.init(address=state.ray.gcs_address, log_to_driver=False, runtime_env=shipping_runtime_env(),
+             logging_level=logging.INFO if verbose else logging.ERROR)
+    quiet_ray(verbose)  # ray.init configures the "ray" logger again
     try:
         yield
     finally:
@@ -112,13 +125,15 @@ def check_out_dir(out: str) -> None:
 
 
 def _sweep(args: argparse.Namespace, config: Config) -> Output:
+    from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415
 
     check_out_dir(args.out)
     request = request_from_args(args)
     plan = plan_sweep(request)
-    with _ray_driver(config):
-        result = run_sweep(request, home=config.cluster.home, plan=plan)
+    with _ray_driver(config, args.verbose), \
+            progress_bar("sweep", plan.n_configs, enabled=progress_enabled(args.json), unit="configs") as update:
+        result = run_sweep(request, home=config.cluster.home, plan=plan, progress=update)
     return Output(data=result, text=format_sweep(result))
 
 
@@ -141,12 +156,14 @@ def format_walkforward(r: dict[str, Any]) -> str:
 
 
 def _walkforward(args: argparse.Namespace, config: Config) -> Output:
+    from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.walkforward import _plan, request_from_args, run_walkforward  # noqa: PLC0415
 
     request = request_from_args(args)
     _plan(request)  # bad input exits 2 before Ray
-    with _ray_driver(config):
-        result = run_walkforward(request)
+    with _ray_driver(config, args.verbose), \
+            progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
+        result = run_walkforward(request, progress=lambda done, total, info: update(done, total))
     return Output(data=result, text=format_walkforward(result))
 
 
@@ -170,12 +187,14 @@ def format_montecarlo(r: dict[str, Any]) -> str:
 
 
 def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
+    from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.montecarlo import prepare, request_from_args, run_montecarlo  # noqa: PLC0415
 
     request = request_from_args(args)
     prepared = prepare(request)
-    with _ray_driver(config):
-        result = run_montecarlo(request, prepared)
+    with _ray_driver(config, args.verbose), \
+            progress_bar("monte carlo", request.paths, enabled=progress_enabled(args.json), unit="paths") as update:
+        result = run_montecarlo(request, prepared, progress=update)
     return Output(data=result, text=format_montecarlo(result))
 
 
@@ -192,3 +211,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "montecarlo", _montecarlo,
                     "Monte Carlo of a backtest: trade reshuffling or block bootstrap, paths split across Ray tasks")
     add_montecarlo_arguments(p)
+    for name in ("sweep", "walkforward", "montecarlo"):
+        sub.choices[name].add_argument("-v", "--verbose", action="store_true",
+                                       help="show Ray's INFO and WARNING log lines (hidden by default)")
