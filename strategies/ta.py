@@ -1,4 +1,4 @@
-"""TA-Lib's 150-odd indicators for strategies, with the conventions of :mod:`strategies.indicators`.
+"""TA-Lib's indicators (201 functions in ta-lib 0.8.2) for strategies, with the conventions of :mod:`strategies.indicators`.
 
 The ``ta-lib`` wheel (0.8.x) bundles the C library; this adapter calls it
 so that its indicators behave like ours:
