@@ -1,0 +1,159 @@
+"""A user's own strategy file (written here into a temp folder, the package untouched) on the shared test cluster.
+
+Sweep (the generic path, Tune trials on Ray workers), walk-forward (folds as
+Ray tasks), Monte Carlo, a Ray job and the Serve API's signal endpoint. Ray
+workers are started by the raylet: they know neither this test's working
+folder nor its environment, so they can only run the strategy because its
+file travels in the runtime env (``strategies.user.shipping_runtime_env``).
+The sweep, walk-forward and Monte Carlo commands run as separate processes
+(fresh Ray drivers, as a user runs them) because this test process may
+already be a driver without that runtime env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import strategies  # noqa: F401
+from backtest.engine import run_backtest
+from cluster.jobs import submit_and_wait, upload_runtime_env
+from market.samples import load_sample
+from strategies import registry, user
+from strategies.registry import Strategy
+from tests.strategies._user_files import GOOD, unique, write
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+NAME = unique("above_sma")
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("user_strategies")
+    write(folder, NAME, GOOD)
+    return folder
+
+
+@pytest.fixture()
+def record(user_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Strategy]:
+    """The user strategy loaded in this process too (a private registry), for reference numbers."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(user, "_LOADED", {})
+    for module in [m for m in sys.modules if m.startswith(f"{user.PACKAGE}.")]:
+        monkeypatch.delitem(sys.modules, module)  # as in a fresh process: the file is imported again
+    monkeypatch.setenv("RAYTRADER_STRATEGIES__PATH", str(user_dir))
+    yield registry.get_strategy(NAME)
+
+
+def _cli(cwd: Path, user_dir: Path, *args: str) -> dict:
+    env = {**os.environ, "RAYTRADER_STRATEGIES__PATH": str(user_dir)}
+    proc = subprocess.run([sys.executable, "-m", "cluster.cli", *args, "--json"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout[-2000:]
+    return json.loads(lines[0])
+
+
+def _total_return(record: Strategy, bars, params: dict) -> tuple[float, int]:
+    res = run_backtest(bars, record.run(bars, params), fees_bps=10.0)
+    return float(res.equity[-1] / res.initial_cash - 1.0), len(res.trades)
+
+
+def test_sweep_walkforward_and_montecarlo_run_the_user_strategy_on_ray(cluster, record: Strategy, user_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    sweep = _cli(tmp_path, user_dir, "sweep", "--strategy", NAME, "--sample", "ETH-BTC-5m", "-g", "n=10:40:10",
+                 "-g", "short=0,1", "--trials", "2", "--trial-cpus", "0.5", "--out", str(tmp_path / "sweep"))
+    assert sweep["strategy"] == NAME and sweep["n_configs"] == 8 and sweep["n_trials"] == 2
+    frame = pd.read_parquet(sweep["results_path"])
+    assert len(frame) == 8
+    bars = load_sample("ETH-BTC-5m").take(slice(0, sweep["in_sample"]["bars"]))
+    for i in (0, 5, 7):  # what ran in the Tune trials is the user's function, through the engine
+        params = {"n": int(frame["n"].iloc[i]), "short": int(frame["short"].iloc[i])}
+        total, trades = _total_return(record, bars, params)
+        assert frame["total_return"].iloc[i] == pytest.approx(total, rel=1e-9, abs=1e-12)
+        assert int(frame["n_trades"].iloc[i]) == trades
+
+    wf = _cli(tmp_path, user_dir, "walkforward", "--strategy", NAME, "--sample", "ETH-BTC-5m", "-g", "n=10:40:10",
+              "--folds", "3")
+    assert wf["strategy"] == NAME and wf["n_folds"] == 3 and len(wf["folds"]) == 3
+    assert all(f["params"]["n"] in (10, 20, 30, 40) for f in wf["folds"])
+
+    mc = _cli(tmp_path, user_dir, "montecarlo", "--strategy", NAME, "--sample", "ETH-BTC-5m", "-p", "n=20",
+              "-p", "short=1", "--paths", "200", "--tasks", "2")
+    assert mc["backtest"]["strategy"] == NAME and mc["n_paths"] == 200
+    total, trades = _total_return(record, load_sample("ETH-BTC-5m"), {"n": 20, "short": 1})
+    assert mc["backtest"]["total_return"] == pytest.approx(total, rel=1e-9) and mc["backtest"]["n_trades"] == trades
+
+
+def test_a_ray_job_ships_the_user_strategy(cluster, record: Strategy, tmp_path: Path) -> None:
+    entry = (f"python -m jobs.sweep --strategy {NAME} --sample ETH-BTC-5m -g n=10:30:10 --trials 1 --trial-cpus 0.5 "
+             f"--holdout 0 --out {tmp_path} --json")
+    outcome = submit_and_wait(cluster.ray.dashboard_url, entry, name="sweep", timeout_s=400, show_progress=False)
+    assert outcome.status == "SUCCEEDED"
+    result = outcome.result
+    assert result["strategy"] == NAME and result["n_configs"] == 3
+    frame = pd.read_parquet(result["results_path"])
+    bars = load_sample("ETH-BTC-5m")
+    for i in range(3):
+        total, _ = _total_return(record, bars, {"n": int(frame["n"].iloc[i])})
+        assert frame["total_return"].iloc[i] == pytest.approx(total, rel=1e-9, abs=1e-12)
+
+
+def test_the_api_serves_the_user_strategy(cluster, ray_session, record: Strategy, user_dir: Path) -> None:
+    import redis as redis_lib
+    from ray import serve
+
+    from api.app import SignalsIngress
+    from api.auth import create_token
+    from api.settings import ApiSettings
+    from cluster.commands.serve import proxy_port
+    from raytrader.config import load_config
+    from tests.api.conftest import bars_payload
+
+    port = proxy_port(load_config())
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    # Serve takes no local paths: the files are uploaded as `raytrader serve up` does (cluster.jobs.upload_runtime_env)
+    env = upload_runtime_env(cluster.ray.dashboard_url, user.shipping_runtime_env(None, user_dir))
+    assert env is not None and env["py_modules"][0].startswith("gcs://")
+    options = {"autoscaling_config": None, "num_replicas": 1,
+               "ray_actor_options": {"num_cpus": 0.1, "runtime_env": env}}
+    app_name = "rt-user-strategy"
+    serve.run(SignalsIngress.options(**options).bind(ApiSettings()), name=app_name, route_prefix="/user")
+    client = redis_lib.Redis.from_url(cluster.redis.url(), decode_responses=True)
+    try:
+        token = create_token(client, "user-strategy-test", "signal,read", rate_per_s=1000, burst=1000)
+        payload = bars_payload(300, seed=3)
+        body = json.dumps({"bars": payload, "params": {"n": 25, "short": 1}}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/user/v1/signals/{NAME}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            got = json.loads(resp.read())
+        close = np.asarray(payload["close"])
+        mean = close[-25:].mean()
+        expected = 1.0 if close[-1] > mean else (-1.0 if close[-1] < mean else 0.0)  # by hand: close vs SMA(25)
+        assert got["position"] == expected and got["params"] == {"n": 25, "band": 0.0, "short": 1}
+        listing = urllib.request.Request(f"http://127.0.0.1:{port}/user/v1/strategies",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(listing, timeout=60) as resp:
+            names = {s["name"] for s in json.loads(resp.read())["strategies"]}
+        assert NAME in names and "sma_cross" in names
+        bad = urllib.request.Request(req.full_url, data=json.dumps({"bars": payload, "params": {"n": 1}}).encode(),
+                                     method="POST", headers=dict(req.headers))
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bad, timeout=60)
+        assert info.value.code == 422 and "n=1 is out of range" in info.value.read().decode()
+    finally:
+        client.close()
+        serve.delete(app_name)
