@@ -10,7 +10,9 @@ Layouts read as they come (what pandas, Yahoo Finance and exchanges write):
 * column names in any case; the time column may be called ``timestamp``,
   ``datetime``, ``date``, ``time``, ``open_time`` or ``open time`` (the
   first present, in that order), or be the frame's index under one of
-  those names (``df.to_csv()`` of a ``DatetimeIndex`` named ``Date``);
+  those names (``df.to_csv()`` of a ``DatetimeIndex`` named ``Date``), or
+  the unnamed first column of ``df.to_csv()`` of an unnamed index
+  (``Unnamed: 0`` as pandas reads it back);
 * ``adj close`` stands in for ``close`` only when there is no ``close``
   (otherwise it is ignored: the OHLC prices are the traded ones);
 * integer or float timestamps in epoch seconds, milliseconds, microseconds
@@ -31,7 +33,7 @@ import pandas as pd
 from market.errors import DataValidationError
 
 __all__ = [
-    "MIN_MS", "MAX_MS", "TIMESTAMP_ALIASES", "fail", "normalise_columns", "require_columns", "timestamps_to_ms",
+    "MIN_MS", "MAX_MS", "TIMESTAMP_ALIASES", "fail", "time_column", "normalise_columns", "require_columns", "timestamps_to_ms",
     "numeric_column",
 ]
 
@@ -43,7 +45,7 @@ MAX_MS = 4_102_444_800_000
 _NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 #: names the time column may have (lower case), in order of preference
-TIMESTAMP_ALIASES = ("timestamp", "datetime", "date", "time", "open_time", "open time")
+TIMESTAMP_ALIASES = ("timestamp", "datetime", "date", "time", "open_time", "open time", "unnamed: 0")
 
 #: epoch units of numeric timestamps, told apart by size: each accepts [MIN_MS, MAX_MS) in its own unit
 _EPOCH_UNITS = ("s", "ms", "us", "ns")
@@ -57,20 +59,29 @@ def fail(rule: str, mask: np.ndarray, detail: str, source: str) -> None:
     raise DataValidationError(rule, np.flatnonzero(np.asarray(mask, dtype=bool)), detail, source)
 
 
+def time_column(frame: pd.DataFrame) -> object | None:
+    """The label of ``frame``'s time column (first of :data:`TIMESTAMP_ALIASES` present, any case; an
+    ``Unnamed: 0`` column only when it does not hold plain integers, i.e. is not a written RangeIndex)."""
+    names = [str(c).strip().lower() for c in frame.columns]
+    for alias in TIMESTAMP_ALIASES:
+        if alias in names:
+            label = frame.columns[names.index(alias)]
+            if alias == "unnamed: 0" and pd.api.types.is_integer_dtype(frame[label].dtype):
+                return None
+            return label
+    return None
+
+
 def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Lower-case and strip column names; find the time column (see the module docstring) and call it
     ``timestamp``; let ``adj close`` stand in for a missing ``close``."""
-    names = [str(c).strip().lower() for c in frame.columns]
-    if not any(a in names for a in TIMESTAMP_ALIASES):
+    if time_column(frame) is None:
         index_names = [str(n or "").strip().lower() for n in frame.index.names]
         if any(n in TIMESTAMP_ALIASES for n in index_names):
             frame = frame.reset_index()
-            names = [str(c).strip().lower() for c in frame.columns]
-    renamed = dict(zip(frame.columns, names))
-    if "timestamp" not in names:
-        alias = next((a for a in TIMESTAMP_ALIASES if a in names), None)
-        if alias is not None:
-            renamed = {c: ("timestamp" if n == alias else n) for c, n in renamed.items()}
+    names = [str(c).strip().lower() for c in frame.columns]
+    label = time_column(frame)
+    renamed = {c: ("timestamp" if c == label else n) for c, n in zip(frame.columns, names)}
     if "close" not in names and "adj close" in names:
         renamed = {c: ("close" if n == "adj close" else n) for c, n in renamed.items()}
     if any(str(k) != v for k, v in renamed.items()):

@@ -8,7 +8,9 @@ Formats are chosen by extension:
   a ``Date``/``Datetime``/``time``/``timestamp`` column in any case, epoch
   seconds/ms/us/ns, ISO-8601 strings or dates, an ``Adj Close`` column, and
   yfinance's three-row header (``Price,Close,...`` / ``Ticker,AAPL,...`` /
-  ``Date,,...``, whose ticker becomes the symbol). ``columns`` maps any
+  ``Date,,...``, whose ticker becomes the symbol), and files with no header
+  row: Binance's kline dumps (12 columns, :data:`BINANCE_KLINE_COLUMNS`) or
+  six columns in OHLCV order. ``columns`` maps any
   other names (``{"timestamp": "Date", "close": "Adj Close"}``, the CLI's
   ``--columns timestamp=Date,close=Adj Close``).
 * ``.parquet`` / ``.pq`` and ``.feather`` / ``.arrow`` / ``.ipc``: the same
@@ -34,7 +36,7 @@ from typing import Mapping
 import pandas as pd
 import pyarrow as pa
 
-from market._frame import TIMESTAMP_ALIASES, timestamps_to_ms
+from market._frame import TIMESTAMP_ALIASES, time_column, timestamps_to_ms
 from market.bars import OHLCV_COLUMNS, TRADE_COLUMNS, Bars, frame_to_arrays
 from market.errors import DataValidationError
 from market.timeframe import fitting_timeframe, infer_timeframe
@@ -42,7 +44,7 @@ from market.validate import ValidationReport, validate_bars
 from raytrader.errors import InputError
 
 __all__ = ["read_bars", "bars_from_table", "read_table", "file_metadata", "parse_columns", "require_rows", "BAR_FILE_SUFFIXES",
-           "COLUMN_TARGETS"]
+           "COLUMN_TARGETS", "BINANCE_KLINE_COLUMNS"]
 
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.xz", ".csv.zip")
 _PARQUET = (".parquet", ".pq")
@@ -154,11 +156,29 @@ def _yfinance_header(path: Path) -> tuple[int, str, str] | None:
     return None
 
 
+#: column names of a header-less Binance klines CSV (data.binance.vision): 12 columns, open time in ms or us
+BINANCE_KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+                         "trades", "taker_buy_volume", "taker_buy_quote_volume", "ignore")
+
+
+def _headerless_names(path: Path) -> tuple[str, ...] | None:
+    """Names for a CSV without a header row: Binance's 12 kline columns, or 6 in OHLCV order; None when
+    the first row is a header (any cell that is not a number)."""
+    try:
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except _csv_errors():
+        return None  # the full read reports it
+    if first.shape[0] == 0 or pd.to_numeric(first.iloc[0], errors="coerce").isna().any():
+        return None
+    return {12: BINANCE_KLINE_COLUMNS, 6: OHLCV_COLUMNS}.get(first.shape[1])
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     try:
         yahoo = _yfinance_header(path)
         if yahoo is None:
-            return pd.read_csv(path), {}
+            names = _headerless_names(path)
+            return (pd.read_csv(path) if names is None else pd.read_csv(path, header=None, names=list(names))), {}
         skip, time_name, ticker = yahoo
         frame = pd.read_csv(path, header=0, skiprows=range(1, 1 + skip))
         frame = frame.rename(columns={frame.columns[0]: time_name})
@@ -203,18 +223,17 @@ def _utc_time_column(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _name_time_column(frame: pd.DataFrame) -> pd.DataFrame:
-    """The time column (any alias in :data:`market._frame.TIMESTAMP_ALIASES`, any case, or the index)
-    renamed ``timestamp``; the other names are left as written (a panel's tickers keep their case)."""
-    names = [str(c).strip().lower() for c in frame.columns]
-    if "timestamp" in names:
-        return frame
-    alias = next((a for a in TIMESTAMP_ALIASES if a in names), None)
-    if alias is None:
+    """The time column (:func:`market._frame.time_column`, or an index of such a name) renamed
+    ``timestamp``; the other names are left as written (a panel's tickers keep their case)."""
+    label = time_column(frame)
+    if label is None:
         index_names = [str(n or "").strip().lower() for n in frame.index.names]
         if any(n in TIMESTAMP_ALIASES for n in index_names):
-            return _name_time_column(frame.reset_index())
+            frame = frame.reset_index()
+            label = time_column(frame)
+    if label is None or label == "timestamp":
         return frame
-    return frame.rename(columns={frame.columns[names.index(alias)]: "timestamp"})
+    return frame.rename(columns={label: "timestamp"})
 
 
 def require_rows(frame: pd.DataFrame, source: str) -> None:

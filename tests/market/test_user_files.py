@@ -24,7 +24,8 @@ from market.samples import load_sample
 from market.store import ParquetStore
 from market.timeframe import fitting_timeframe, infer_timeframe, timeframe_for_ms
 
-from .user_files import aapl_daily, aapl_yahoo_csv, btc_daily, epoch_csv, offsets_csv, pandas_csv, yahoo_csv, yfinance_csv
+from .user_files import (aapl_daily, aapl_yahoo_csv, binance_vision_csv, btc_daily, epoch_csv, offsets_csv, pandas_csv,
+                         yahoo_csv, yfinance_csv)
 
 
 def _same_bars(got: Bars, want: Bars) -> None:
@@ -49,6 +50,30 @@ def test_daily_layouts_read_as_they_come_with_the_timeframe_inferred(tmp_path: P
     bars, report = read_bars(write(tmp_path / "BTC-USD.csv", want))
     _same_bars(bars, want)
     assert (bars.timeframe, report.timeframe_source, report.n_gaps) == ("1d", "inferred", 0)
+
+
+@pytest.mark.parametrize("unit", ["ms", "us"])
+def test_binance_vision_dumps_without_a_header(tmp_path: Path, unit: str) -> None:
+    want = load_sample("XRP-ETH-1m")
+    path = binance_vision_csv(tmp_path / "XRPETH-1m-2019-10.csv", want, unit=unit)
+    assert path.read_text().splitlines()[0].split(",")[0] == str(int(want.timestamp[0]) * (1000 if unit == "us" else 1))
+    bars, report = read_bars(path)
+    _same_bars(bars, want)
+    assert bars.timeframe == "1m" and report.n_gaps > 0  # minutes without trades stay missing
+
+
+def test_an_unnamed_index_written_by_pandas_is_the_time_column(tmp_path: Path) -> None:
+    want = btc_daily()
+    frame = want.to_frame().set_index("timestamp")
+    frame.index.name = None
+    frame.to_csv(tmp_path / "unnamed.csv")  # header ",open,high,..." -> "Unnamed: 0" when read back
+    _same_bars(read_bars(tmp_path / "unnamed.csv")[0], want)
+    want.to_frame().to_csv(tmp_path / "range.csv")  # a RangeIndex written beside the timestamp column
+    _same_bars(read_bars(tmp_path / "range.csv")[0], want)
+    want.to_frame().drop(columns="timestamp").to_csv(tmp_path / "no_time.csv")  # row numbers are no times
+    with pytest.raises(DataValidationError) as info:
+        read_bars(tmp_path / "no_time.csv", timeframe="1d")
+    assert info.value.rule == "missing_columns" and "timestamp" in str(info.value)
 
 
 def test_yfinance_header_names_the_symbol(tmp_path: Path) -> None:
@@ -220,6 +245,23 @@ def test_data_import_takes_columns(store_root: Path, tmp_path: Path, capsys: pyt
     frame.to_csv(tmp_path / "day.csv", index=False)
     assert main(["data", "import", str(tmp_path / "day.csv"), "--symbol", "BTC/USD", "--columns", "timestamp=Day"]) == 0
     _same_bars(ParquetStore(store_root).read("binance", "BTC/USD", "1d"), want)
+
+
+def test_research_commands_take_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    want = btc_daily()
+    frame = pd.read_csv(yahoo_csv(tmp_path / "y.csv", want)).rename(columns={"Date": "Tag", "Close": "Schluss"})
+    frame.to_csv(tmp_path / "odd.csv", index=False)
+    args = ["backtest", "-p", "fast=10", "-p", "slow=30", "--json"]
+    assert main([*args, "--data", str(tmp_path / "y.csv")]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*args, "--data", str(tmp_path / "odd.csv"), "--columns", "timestamp=Tag,close=Schluss"]) == 0
+    mapped = json.loads(capsys.readouterr().out)
+    assert (mapped["total_return"], mapped["n_trades"]) == (plain["total_return"], plain["n_trades"])
+    with pytest.raises(SystemExit) as bad:  # an argparse type error: exit 2 before anything runs
+        main([*args, "--data", str(tmp_path / "odd.csv"), "--columns", "close"])
+    assert bad.value.code == 2
+    err = capsys.readouterr().err
+    assert "--columns" in err and len(err.strip().splitlines()) == 1
 
 
 def test_store_is_addressed_by_symbol_and_timeframe(store_root: Path, tmp_path: Path,

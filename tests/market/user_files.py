@@ -19,7 +19,7 @@ from market.bars import Bars
 from market.samples import load_sample, load_sample_frame
 
 __all__ = ["btc_daily", "yahoo_csv", "yfinance_csv", "pandas_csv", "offsets_csv", "epoch_csv", "aapl_daily",
-           "aapl_yahoo_csv"]
+           "aapl_yahoo_csv", "binance_vision_csv"]
 
 
 def btc_daily(start: str = "2019-01-01", end: str = "2022-01-01") -> Bars:
@@ -105,4 +105,20 @@ def aapl_yahoo_csv(path: Path, bars: Bars) -> Path:
     frame.index = frame.index.tz_localize(None).tz_localize("America/New_York")
     frame.index.name = "Date"
     frame.to_csv(path)
+    return path
+
+
+def binance_vision_csv(path: Path, bars: Bars, unit: str = "ms") -> Path:
+    """A klines dump as data.binance.vision serves it: no header, 12 columns, open and close times in
+    epoch ``unit`` (ms until 2025, us since). Quote volume is volume x close; trade counts are not in
+    the source and are written as 0."""
+    scale = {"ms": 1, "us": 1000}[unit]
+    tf = bars.timeframe_ms
+    frame = pd.DataFrame({
+        "open_time": bars.timestamp * scale, "open": bars.open, "high": bars.high, "low": bars.low,
+        "close": bars.close, "volume": bars.volume, "close_time": (bars.timestamp + tf - 1) * scale,
+        "quote_volume": bars.volume * bars.close, "trades": 0, "taker_buy_volume": 0.0,
+        "taker_buy_quote_volume": 0.0, "ignore": 0,
+    })
+    frame.to_csv(path, header=False, index=False)
     return path
