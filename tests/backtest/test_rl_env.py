@@ -14,18 +14,18 @@ from strategies.registry import get_strategy
 
 
 @pytest.fixture(scope="module")
-def bars():  # noqa: ANN201
+def bars():
     return load_sample("ETH-BTC-5m")
 
 
 @pytest.mark.parametrize("action", ["discrete", "long_only", "continuous"])
 @pytest.mark.parametrize("reward", ["log", "dsr", "drawdown"])
-def test_gymnasium_check_env(bars, action: str, reward: str) -> None:  # noqa: ANN001
+def test_gymnasium_check_env(bars, action: str, reward: str) -> None:
     env = TradingEnv(bars.open, bars.close, EnvConfig(action=action, reward=reward, episode_bars=200))
     check_env(env, skip_render_check=True)
 
 
-def test_features_use_only_past_bars(bars) -> None:  # noqa: ANN001
+def test_features_use_only_past_bars(bars) -> None:
     c = bars.close.copy()
     a = features(c, 16)
     c[3000:] *= np.linspace(1.0, 3.0, c.size - 3000)  # rewrite the future from bar 3000
@@ -34,7 +34,7 @@ def test_features_use_only_past_bars(bars) -> None:  # noqa: ANN001
     assert not np.allclose(a[3000:], b[3000:], equal_nan=True)
 
 
-def test_observation_at_step_t_ignores_later_bars(bars) -> None:  # noqa: ANN001
+def test_observation_at_step_t_ignores_later_bars(bars) -> None:
     env1 = TradingEnv(bars.open, bars.close, EnvConfig(episode_bars=500))
     o2, c2 = bars.open.copy(), bars.close.copy()
     o2[1300:] *= 2.0
@@ -52,7 +52,7 @@ def test_observation_at_step_t_ignores_later_bars(bars) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("fees_bps, slippage_bps", [(10.0, 0.0), (25.0, 5.0), (0.0, 0.0)])
-def test_equity_equals_the_engine_for_the_same_targets(bars, fees_bps: float, slippage_bps: float) -> None:  # noqa: ANN001
+def test_equity_equals_the_engine_for_the_same_targets(bars, fees_bps: float, slippage_bps: float) -> None:
     """sma_cross targets played as actions give run_backtest's equity curve, bar for bar."""
     sma = get_strategy("sma_cross")
     target = np.nan_to_num(np.asarray(sma.fn(bars, fast=12, slow=48), dtype=np.float64))
@@ -74,7 +74,7 @@ def test_equity_equals_the_engine_for_the_same_targets(bars, fees_bps: float, sl
     assert env.fees_paid == pytest.approx(float(ref.fees.sum()), rel=1e-12)
 
 
-def test_log_rewards_sum_to_the_log_growth(bars) -> None:  # noqa: ANN001
+def test_log_rewards_sum_to_the_log_growth(bars) -> None:
     env = TradingEnv(bars.open, bars.close, EnvConfig(episode_bars=300))
     env.reset(seed=3)
     total, done = 0.0, False
@@ -99,7 +99,7 @@ def test_short_ruin_terminates() -> None:
     assert term and r == pytest.approx(np.log(1e-6)) and info["equity"] == 0.0
 
 
-def test_episodes_start_inside_the_training_period(bars) -> None:  # noqa: ANN001
+def test_episodes_start_inside_the_training_period(bars) -> None:
     env = TradingEnv(bars.open, bars.close, EnvConfig(start=500, end=2000, episode_bars=100))
     for seed in range(30):
         _, info = env.reset(seed=seed)
