@@ -541,6 +541,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         "search": request.search,
         "scheduler": request.scheduler,
         "grid": list(request.grid),
+        "param_names": list(plan.param_names),
         "n_configs": n,
         "metric": request.metric,
         "best": rows_out[0],

@@ -185,8 +185,9 @@ def key_numbers(kind: str, r: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     elif kind == "sweep":
         best = r.get("best") or {}
         metric = r.get("metric", "sharpe")
-        names = [n for n in best if n not in ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity",
-                                              "out_of_sample") and not isinstance(best[n], dict)]
+        names = r.get("param_names") or [n for n in best if n not in (
+            "total_return", "sharpe", "max_drawdown", "n_trades", "final_equity", metric) and not isinstance(
+                best[n], (dict, float))]
         key = {"strategy": r.get("strategy"), "symbol": r.get("symbol"), "n_configs": r.get("n_configs"),
                "metric": metric, "best": {n: best[n] for n in names}, "best_value": _num(best.get(metric))}
         oos = best.get("out_of_sample") or {}

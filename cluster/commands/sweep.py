@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +22,8 @@ from raytrader.config import Config
 from cluster.lifecycle import live_state
 from raytrader.errors import InputError
 
-__all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo"]
+__all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo", "fmt_return", "fmt_number",
+           "montecarlo_method", "quiet_ray"]
 
 
 def quiet_ray(verbose: bool) -> None:
@@ -62,7 +64,7 @@ def _params_text(row: dict[str, Any], names: list[str]) -> str:
 
 
 def _metrics_text(row: dict[str, Any]) -> str:
-    return (f"return {row['total_return']:+8.2%}  sharpe {row['sharpe']:6.2f}  "
+    return (f"return {fmt_return(row['total_return']):>8s}  sharpe {fmt_number(row['sharpe']):>6s}  "
             f"max DD {row['max_drawdown']:6.2%}  trades {row['n_trades']:5d}")
 
 
@@ -137,21 +139,35 @@ def _sweep(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=result, text=format_sweep(result))
 
 
+def _when(ms: int, intraday: bool) -> str:
+    """A bar time (ms UTC) for people: the date, and the time of day for intraday bars."""
+    return time.strftime("%Y-%m-%d %H:%M" if intraday else "%Y-%m-%d", time.gmtime(ms / 1000))
+
+
 def format_walkforward(r: dict[str, Any]) -> str:
-    """Human summary of a ``jobs.walkforward`` result."""
+    """Human summary of a ``jobs.walkforward`` result: one row per fold with its training and test dates."""
+    folds = r["folds"]
+    intraday = any(int(t) % 86_400_000 for f in folds for t in (*f.get("train_time", ()), *f.get("test_time", ())))
+    w = 16 if intraday else 10
+
+    def span(times: list[int]) -> str:
+        return f"{_when(times[0], intraday):>{w}s} .. {_when(times[1], intraday):<{w}s}"
+
     lines = [f"{r['strategy']} walk-forward ({r['mode']}, {r['n_folds']} folds, {r['n_configs']} configs, "
              f"best by {r['metric']}) on {r['symbol']} {r['timeframe']} ({r['bars']} bars), fees {r['fees_bps']:g} bps",
-             f"{'fold':>4s} {'train':>13s} {'test':>13s}  {'params':20s} {'IS sharpe':>9s} {'OOS return':>10s} "
-             f"{'OOS sharpe':>10s} {'trades':>6s}"]
-    for f in r["folds"]:
+             "each fold: the best parameters on its training window, then traded from flat on the test window after it",
+             f"{'fold':>4s}  {'train (UTC)':^{2 * w + 4}s}  {'test (UTC, out-of-sample)':^{2 * w + 4}s}  {'params':18s} "
+             f"{'IS sharpe':>9s} {'OOS return':>10s} {'OOS sharpe':>10s} {'trades':>6s}"]
+    for f in folds:
         params = " ".join(f"{k}={v}" for k, v in f["params"].items())
-        lines.append(f"{f['fold']:4d} {f['train_start']:6d}-{f['train_end']:<6d} {f['test_start']:6d}-{f['test_end']:<6d}  "
-                     f"{params:20s} {f['in_sample']['sharpe']:9.2f} {f['out_of_sample']['total_return']:+10.2%} "
+        lines.append(f"{f['fold']:4d}  {span(f['train_time'])}  {span(f['test_time'])}  {params:18s} "
+                     f"{f['in_sample']['sharpe']:9.2f} {fmt_return(f['out_of_sample']['total_return']):>10s} "
                      f"{f['out_of_sample']['sharpe']:10.2f} {f['out_of_sample']['n_trades']:6d}")
     st = r["stability"]
     modal = " ".join(f"{k}={v}" for k, v in st["modal_params"].items())
-    lines.append(f"out-of-sample return compounded {r['oos_total_return']:+.2%}; efficiency "
-                 f"{r['efficiency']:.2f}; modal params {modal} in {st['modal_share']:.0%} of folds; {r['seconds']:.1f} s")
+    lines.append(f"out-of-sample return compounded {fmt_return(r['oos_total_return'])}; efficiency "
+                 f"{r['efficiency']:.2f} (out-of-sample / in-sample return rate); modal params {modal} in "
+                 f"{st['modal_share']:.0%} of folds; {r['seconds']:.1f} s")
     return "\n".join(lines)
 
 
@@ -167,22 +183,61 @@ def _walkforward(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=result, text=format_walkforward(result))
 
 
+def _si(x: float) -> str:
+    """3 significant digits with k/M/G/T: 523000 -> '523k'."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def fmt_return(x: float | None) -> str:
+    """A return (fraction) for people, at most 9 characters: ``+12.3%``; from +1000% on, the equity
+    multiple (``x12.3``, ``x523k``: that many times the starting cash)."""
+    if x is None or x != x:
+        return "n/a"
+    if abs(x) < 10:
+        return f"{x:+.1%}"
+    return f"x{_si(1.0 + x)}"
+
+
+def fmt_number(x: float | None) -> str:
+    """A ratio (Sharpe) for people, at most 9 characters."""
+    if x is None or x != x:
+        return "n/a"
+    return f"{x:.2f}" if abs(x) < 1e5 else f"{x:.2e}"
+
+
+def montecarlo_method(r: dict[str, Any]) -> str:
+    """The resampling method in one line."""
+    if r["method"] == "bootstrap":
+        return (f"method: block bootstrap: the backtest's bar returns cut into {r['block_bars']}-bar blocks, "
+                f"drawn at random (with replacement) and chained into {r['n_paths']} new paths of the same length")
+    how = "drawn with replacement" if r.get("replace") else "shuffled (the same trades in another order)"
+    return (f"method: trade resampling: the backtest's {r['backtest'].get('n_trades', '?')} trade returns "
+            f"{how}, {r['n_paths']} times; the order decides drawdown and ruin")
+
+
 def format_montecarlo(r: dict[str, Any]) -> str:
-    """Human summary of a ``jobs.montecarlo`` result."""
+    """Human summary of a ``jobs.montecarlo`` result: percentiles in aligned, readable columns."""
     b = r["backtest"]
     params = " ".join(f"{k}={v}" for k, v in b["params"].items())
-    how = (f"block bootstrap of bar returns, {r['block_bars']}-bar blocks" if r["method"] == "bootstrap"
-           else f"trade order {'resampled with replacement' if r['replace'] else 'shuffled'}")
-    lo, hi = int(round((1 - r["confidence"]) / 2 * 1000)) / 10, int(round((1 + r["confidence"]) / 2 * 1000)) / 10
+    lo, hi = (1 - r["confidence"]) / 2 * 100, (1 + r["confidence"]) / 2 * 100
     lines = [f"{b['strategy']} {params} on {b['symbol']} {b['timeframe']} ({b['bars']} bars): backtest "
              f"{_metrics_text(b)}",
-             f"{r['n_paths']} paths ({how}), {r['tasks']} Ray tasks, seed {r['seed']}, {r['seconds']:.1f} s",
-             f"{'':14s} {'mean':>9s} {'p5':>9s} {'p50':>9s} {'p95':>9s}   {r['confidence']:.0%} CI ({lo:g}..{hi:g} pct)"]
-    for name, fmt in (("total_return", "{:+9.2%}"), ("sharpe", "{:9.2f}"), ("max_drawdown", "{:9.2%}")):
+             montecarlo_method(r),
+             f"{r['n_paths']} paths in {r['tasks']} Ray tasks, seed {r['seed']}, {r['seconds']:.1f} s",
+             f"{'':13s} {'p5':>9s} {'p25':>9s} {'median':>9s} {'p75':>9s} {'p95':>9s}  "
+             f"{r['confidence']:.0%} interval ({lo:g}th..{hi:g}th percentile)"]
+    for name, label, fmt in (("total_return", "total return", fmt_return), ("sharpe", "sharpe", fmt_number),
+                             ("max_drawdown", "max drawdown", lambda v: f"{v:.1%}")):
         d = r[name]
-        cells = " ".join(fmt.format(d[k]) for k in ("mean", "p5", "p50", "p95"))
-        lines.append(f"{name:14s} {cells}   [{fmt.format(d['ci'][0]).strip()}, {fmt.format(d['ci'][1]).strip()}]")
-    lines.append(f"probability of ruin (equity <= {r['ruin_level']:.0%} of start): {r['prob_ruin']:.2%}")
+        cells = " ".join(f"{fmt(d[k]):>9s}" for k in ("p5", "p25", "p50", "p75", "p95"))
+        lines.append(f"{label:13s} {cells}  {fmt(d['ci'][0])} .. {fmt(d['ci'][1])}")
+    if any(abs(r["total_return"][k]) >= 10 for k in ("p5", "p95")):
+        lines.append("returns of +1000% or more are shown as equity multiples: x12.3 = 12.3 times the starting cash")
+    lines.append(f"probability of ruin (equity at or below {r['ruin_level']:.0%} of the start at any point): "
+                 f"{r['prob_ruin']:.2%}")
     return "\n".join(lines)
 
 
