@@ -29,7 +29,7 @@ from risk import stress as st
 from risk import var as rv
 from risk import var_backtest as vb
 
-__all__ = ["RiskRequest", "PanelReturns", "add_risk_arguments", "request_from_args", "load_returns",
+__all__ = ["RiskRequest", "PanelReturns", "request_from_args", "load_returns",
            "run_var", "run_backtest", "run_stress", "run_regimes", "DEFAULT_SAMPLE"]
 
 DEFAULT_SAMPLE = "sp500-close-1d"
@@ -105,19 +105,6 @@ def _parse_weights(text: str | None) -> tuple[tuple[str, float], ...]:
             raise RiskRequestError(f"--weights: {name} is given twice")
         out[name] = w
     return tuple(out.items())
-
-
-def add_risk_arguments(parser: argparse.ArgumentParser, *, portfolio: bool = True) -> None:
-    """The data and portfolio flags every ``raytrader risk`` command shares."""
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--sample", default=None, help=f"bundled sample (default {DEFAULT_SAMPLE}); see `raytrader data samples`")
-    src.add_argument("--data", default=None, metavar="FILE", help="a close panel or a bar file (CSV/Parquet/Feather)")
-    parser.add_argument("--assets", default="", help="comma-separated columns of a panel (default: those in --weights, else all)")
-    if portfolio:
-        parser.add_argument("--weights", default="", help="ASSET=FRACTION,... of portfolio value (default: equal weights)")
-        parser.add_argument("--value", type=float, default=1_000_000.0, help="portfolio value in the quote currency")
-    parser.add_argument("--start", default=None, help="first date (YYYY-MM-DD)")
-    parser.add_argument("--end", default=None, help="last date (YYYY-MM-DD)")
 
 
 def request_from_args(args: argparse.Namespace, **extra: object) -> RiskRequest:

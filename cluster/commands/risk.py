@@ -93,9 +93,19 @@ def _regimes(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=data, text="\n".join(lines))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from jobs.risk_report import add_risk_arguments  # noqa: PLC0415 - jobs.risk_report imports numpy/pandas only
+def add_risk_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data and portfolio flags every ``raytrader risk`` command shares (read by ``jobs.risk_report.request_from_args``)."""
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--sample", default=None, help="bundled sample (default sp500-close-1d); see `raytrader data samples`")
+    src.add_argument("--data", default=None, metavar="FILE", help="a close panel or a bar file (CSV/Parquet/Feather)")
+    parser.add_argument("--assets", default="", help="comma-separated columns of a panel (default: those in --weights, else all)")
+    parser.add_argument("--weights", default="", help="ASSET=FRACTION,... of portfolio value (default: equal weights)")
+    parser.add_argument("--value", type=float, default=1_000_000.0, help="portfolio value in the quote currency")
+    parser.add_argument("--start", default=None, help="first date (YYYY-MM-DD)")
+    parser.add_argument("--end", default=None, help="last date (YYYY-MM-DD)")
 
+
+def register(sub: argparse._SubParsersAction) -> None:
     group = add_group(sub, "risk", "risk analytics: VaR/ES, VaR backtests, stress tests, regimes")
 
     p = add_command(group, "var", _var, "VaR and expected shortfall of a portfolio by several methods")
@@ -124,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--confidence", type=float, default=0.99)
 
     p = add_command(group, "regimes", _regimes, "market regimes (Gaussian HMM or mixture), walk-forward, no lookahead")
-    add_risk_arguments(p, portfolio=True)
+    add_risk_arguments(p)
     p.add_argument("--states", type=int, default=2, help="number of regimes (default 2)")
     p.add_argument("--method", dest="regime_method", choices=("hmm", "gmm"), default="hmm")
     p.add_argument("--train", type=int, default=500, help="bars before the first label (default 500)")
