@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 
 from raytrader.errors import InputError
 
-__all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "StrategiesConfig", "ConfigError", "load_config", "ENV_PREFIX"]
+__all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "StrategiesConfig", "ResearchConfig",
+           "ConfigError", "load_config", "ENV_PREFIX"]
 
 ENV_PREFIX = "RAYTRADER_"
 
@@ -177,6 +178,26 @@ class StrategiesConfig:
         "folder of the user's strategy files (*.py), relative to the working directory; loaded on first use"))
 
 
+def _fill(v: str) -> str | None:
+    return None if v in ("open", "close") else "must be open or close"
+
+
+@dataclass(frozen=True)
+class ResearchConfig:
+    """Defaults of the research commands (backtest, sweep, walkforward, montecarlo) when a flag is not given."""
+
+    strategy: str = field(default="sma_cross", metadata=_doc("strategy when --strategy is not given"))
+    params: str = field(default="", metadata=_doc(
+        "strategy parameters when no -p is given, e.g. \"fast=10,slow=30\" (backtest, montecarlo)"))
+    grid: str = field(default="", metadata=_doc(
+        "grid axes when no -g is given, separated by ';', e.g. \"fast=5:200:5;slow=5:200:5\" (sweep, walkforward)"))
+    fees_bps: float = field(default=10.0, metadata=_doc("fee per side, bps of notional", _non_negative))
+    cash: float = field(default=10_000.0, metadata=_doc("starting cash, quote currency", _positive))
+    fill: str = field(default="open", metadata=_doc("open: next bar's open; close: the signal bar's close", _fill))
+    metric: str = field(default="sharpe", metadata=_doc(
+        "metric that ranks sweep and walk-forward configurations (e.g. sharpe, sortino, calmar, profit_factor)"))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration. Paths are absolute and ``~``-expanded after load."""
@@ -186,6 +207,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
+    research: ResearchConfig = field(default_factory=ResearchConfig)
 
     @property
     def home(self) -> Path:
@@ -197,7 +219,7 @@ class Config:
 
 
 _SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig, "serve": ServeConfig,
-                         "strategies": StrategiesConfig}
+                         "strategies": StrategiesConfig, "research": ResearchConfig}
 
 
 def _coerce(section: str, name: str, typ: Any, raw: Any, source: str) -> Any:
@@ -358,4 +380,4 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     store = data.store.expanduser().absolute() if str(data.store) not in ("", ".") else home / "store"
     strategies = replace(sections["strategies"], path=sections["strategies"].path.expanduser().absolute())
     return Config(cluster=cluster, redis=sections["redis"], data=replace(data, store=store), serve=sections["serve"],
-                  strategies=strategies)
+                  strategies=strategies, research=sections["research"])
