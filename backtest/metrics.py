@@ -73,6 +73,10 @@ __all__ = [
     "turnover",
     "periods_per_year",
     "summary",
+    "RANKING_METRICS",
+    "LOWER_IS_BETTER",
+    "ranking_mode",
+    "rank_order",
 ]
 
 #: milliseconds in a year of 365.25 days (the Julian year): CAGR's calendar and bars per year
@@ -407,3 +411,32 @@ def _positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise TimeframeError(f"{name}: expected a finite number > 0, got {value!r}")
     return float(value)
+
+
+#: metrics a run can be ranked by (the keys of :func:`summary` that order configurations)
+RANKING_METRICS: tuple[str, ...] = (
+    "sharpe", "sortino", "calmar", "cagr", "total_return", "final_equity", "profit_factor", "win_rate",
+    "expectancy", "n_trades", "exposure", "max_drawdown", "annual_volatility", "max_drawdown_duration_bars",
+    "turnover", "fees_paid")
+
+#: ranking metrics where smaller is better (drawdown, volatility, time under water, costs); every other
+#: ranking metric is better larger. The one place that decides which way a ranking goes.
+LOWER_IS_BETTER: frozenset[str] = frozenset({
+    "max_drawdown", "annual_volatility", "max_drawdown_duration_bars", "turnover", "fees_paid"})
+
+
+def ranking_mode(metric: str) -> str:
+    """``"min"`` when a smaller ``metric`` is better (:data:`LOWER_IS_BETTER`), else ``"max"`` (Tune/Optuna's words)."""
+    return "min" if metric in LOWER_IS_BETTER else "max"
+
+
+def rank_order(values: np.ndarray, metric: str) -> np.ndarray:
+    """Indices of ``values`` (one ``metric`` value per configuration) from best to worst; stable for ties.
+
+    NaN ranks last; ``inf`` (a profit factor with no losing trade) ranks as the extreme it is.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    keys = v if metric in LOWER_IS_BETTER else -v
+    keys = np.where(np.isnan(keys), np.inf, keys)
+    nan_last = np.isnan(v).astype(np.int8)
+    return np.lexsort((keys, nan_last))
