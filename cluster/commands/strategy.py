@@ -106,15 +106,15 @@ def _new(args: argparse.Namespace, config: Config) -> Output:
 def _check(args: argparse.Namespace, config: Config) -> Output:
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
     from backtest.strategy_check import check_strategy  # noqa: PLC0415
-    from jobs._inputs import DEFAULT_SAMPLE, load_bars  # noqa: PLC0415
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from jobs._inputs import data_fields, describe_source, load_request_series  # noqa: PLC0415
     from strategies.align import align_bars  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
     record = get_strategy(args.name)
-    datas, samples = list(args.data or ()), list(args.sample or ())
-    if not datas and not samples:
-        samples = [DEFAULT_SAMPLE]
-    series = [load_bars(d, "", args.symbol, args.timeframe) for d in datas] + [load_bars("", s) for s in samples]
+    request = SimpleNamespace(**data_fields(args))  # files (--symbol per file), samples, or stored series
+    series = load_request_series(request)
     if record.multi_asset:
         bars: Any = align_bars(series)
     elif len(series) != 1:
@@ -124,7 +124,7 @@ def _check(args: argparse.Namespace, config: Config) -> Output:
     result = check_strategy(record, bars, dict(args.params), points=args.points, startup=args.startup,
                             window=args.window, tolerance=args.tolerance)
     look, warm = result.lookahead, result.warmup
-    source = ", ".join([*datas, *(f"sample:{s}" for s in samples)])
+    source = describe_source(request)
     data = {
         "strategy": result.strategy, "params": dict(result.params), "ok": result.ok, "reason": result.reason,
         "source": source, "origin": record.origin,
