@@ -50,7 +50,15 @@ from typing import Any, Callable, Iterator, Literal, Sequence, TypeVar
 
 import redis
 
-from actors.messages import CancelRequest, Fill, OrderIntent, OrderStateChange, OrderUpdate, ReconciliationResult
+from actors.messages import (
+    CancelRequest,
+    Fill,
+    OrderIntent,
+    OrderStateChange,
+    OrderUpdate,
+    ReconciliationResult,
+    TradingStateChange,
+)
 from raytrader.errors import InputError
 from risk.pretrade import RiskDecision
 
@@ -77,6 +85,7 @@ class EntryKind(str, Enum):
     RISK_DECISION = "risk_decision"
     STATE_CHANGE = "state_change"
     RECONCILIATION = "reconciliation"
+    TRADING_STATE = "trading_state"
 
 
 #: The payload type of each entry kind; :meth:`Journal.append` refuses any other.
@@ -89,6 +98,7 @@ PAYLOAD_TYPES: dict[EntryKind, type] = {
     EntryKind.RISK_DECISION: RiskDecision,
     EntryKind.STATE_CHANGE: OrderStateChange,
     EntryKind.RECONCILIATION: ReconciliationResult,
+    EntryKind.TRADING_STATE: TradingStateChange,
 }
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "OrderAck", "Fill", "AssetBalance",
     "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
     "ORDER_STATUSES", "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
+    "TradingStateChange",
 ]
 
 Side = Literal["buy", "sell"]
@@ -206,6 +207,17 @@ class ReconciliationResult:
     missing: tuple[str, ...] = ()
     inferred_fills: tuple[str, ...] = ()
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class TradingStateChange:
+    """The RiskMonitor moved the trading state (``ACTIVE`` / ``REDUCING`` / ``HALTED``, see
+    :class:`risk.pretrade.TradingState`) from ``from_state`` to ``to_state``; ``reason``: ``manual``,
+    ``kill_switch``, ``loss_limit: ...``. The last one in the journal is the state every actor starts in."""
+
+    from_state: str
+    to_state: str
+    reason: str
 
 
 @dataclass(frozen=True)
