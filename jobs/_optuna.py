@@ -49,7 +49,9 @@ class OptunaBatches:
         self.n_configs, self.batch, self.parallel = n_configs, batch, max(1, parallel)
         self.n_batches = -(-n_configs // batch)
         self.max_asks = max(max_asks, 20 * batch)
-        self.direction = "minimize" if metric == "max_drawdown" else "maximize"
+        from backtest.metrics import ranking_mode  # noqa: PLC0415 - keeps `raytrader --help` free of numba
+
+        self.direction = "minimize" if ranking_mode(metric) == "min" else "maximize"
         self.study = optuna.create_study(direction=self.direction,
                                          sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True))
         self.rng = np.random.default_rng(seed)

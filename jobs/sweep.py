@@ -102,8 +102,17 @@ DEFAULT_RANDOM_SAMPLES = 100
 #: ASHA folds when ``--scheduler asha`` is given without ``--folds``
 DEFAULT_ASHA_FOLDS = 4
 
-#: ``--metric`` choices; equal to ``backtest.sweep.METRICS`` (spelled out so ``--help`` need not import numba)
-METRIC_CHOICES: tuple[str, ...] = ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")
+#: metrics the batched kernel computes for every configuration; equal to ``backtest.sweep.METRICS``
+#: (spelled out so ``--help`` need not import numba); walk-forward ranks by these
+KERNEL_METRICS: tuple[str, ...] = ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")
+
+#: ``--metric`` choices of the sweep: every ranking metric of ``backtest.metrics.RANKING_METRICS`` (its
+#: ``LOWER_IS_BETTER`` decides the direction). Those outside :data:`KERNEL_METRICS` (sortino, calmar,
+#: profit_factor, ...) are computed per configuration by the engine inside the trials: slower.
+METRIC_CHOICES: tuple[str, ...] = (
+    "sharpe", "sortino", "calmar", "cagr", "total_return", "final_equity", "profit_factor", "win_rate",
+    "expectancy", "n_trades", "exposure", "max_drawdown", "annual_volatility", "max_drawdown_duration_bars",
+    "turnover", "fees_paid")
 
 
 #: ``progress(done, total, info)``: work done of ``total`` so far, and a few words on what runs now
@@ -126,7 +135,8 @@ class SweepRequest:
         search: ``"grid"``, ``"random"`` or ``"optuna"``.
         samples: configurations to evaluate for ``random`` (None: 100) and ``optuna`` (required).
         seed: seed of the random draw / of Optuna's sampler.
-        metric: the metric that picks ``best`` and that Optuna and ASHA optimise (``max_drawdown``: lowest).
+        metric: the metric that ranks the configurations, picks ``best`` and that Optuna and ASHA
+            optimise; its direction is ``backtest.metrics.ranking_mode`` (``max_drawdown``: lowest).
         trials: Tune trials (batches); 0 = automatic (see the module docstring).
         trial_cpus: CPUs each trial asks for (fractions allowed); 0 = automatic: a node's free CPUs
             for grid/random without ASHA (numba threads inside), else up to 1 (the free CPUs split
@@ -177,7 +187,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                              "or optuna (required)")
     parser.add_argument("--seed", type=parse_seed, default=0, help="seed for --search random and optuna (default 0)")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default="sharpe",
-                        help="metric that picks the best configuration (default sharpe; max_drawdown: lowest)")
+                        help="metric that ranks the configurations (default sharpe, or [research] metric); "
+                             "drawdown, volatility, turnover and fees: lowest first; metrics beyond "
+                             f"{', '.join(KERNEL_METRICS)} are computed by the engine per configuration (slower)")
     parser.add_argument("--trials", type=int, default=0,
                         help="Tune trials (batches of configurations); default: one per concurrent slot "
                              "(grid/random), 4 per slot (optuna, asha)")
@@ -229,14 +241,15 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         SweepRequestError, FeeError, CashError and data errors (all InputError).
     """
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from backtest.sweep import METRICS, expand_grid, parse_grid, require_bars, sample_configs  # noqa: PLC0415
+    from backtest.metrics import RANKING_METRICS  # noqa: PLC0415
+    from backtest.sweep import expand_grid, parse_grid, require_bars, sample_configs  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
     strategy = get_strategy(request.strategy)
     if request.search not in SEARCH_MODES:
         raise SweepRequestError(f"--search: expected one of {', '.join(SEARCH_MODES)}, got {request.search!r}")
-    if request.metric not in METRICS:
-        raise SweepRequestError(f"--metric: expected one of {', '.join(METRICS)}, got {request.metric!r}")
+    if request.metric not in RANKING_METRICS:
+        raise SweepRequestError(f"--metric: expected one of {', '.join(RANKING_METRICS)}, got {request.metric!r}")
     if request.trials < 0:
         raise SweepRequestError(f"--trials: must be >= 0 (0 = automatic), got {request.trials}")
     if not (request.trial_cpus >= 0) or request.trial_cpus > 64:
@@ -323,7 +336,38 @@ def _out_of_sample(plan: SweepPlan, rows: list[dict[str, Any]]) -> list[dict[str
     res = evaluate_configs(plan.holdout_bars, plan.strategy, plan.param_names, params,
                            timeframe_ms=plan.holdout_bars.timeframe_ms, fees_bps=request.fees_bps,
                            fill=request.fill, cash=request.cash)
-    return [{m: getattr(res, m)[i].item() for m in METRICS} for i in range(len(rows))]
+    out = [{m: getattr(res, m)[i].item() for m in METRICS} for i in range(len(rows))]
+    if request.metric not in METRICS:
+        extra = engine_metric(plan.holdout_bars, plan.strategy, plan.param_names, params, request.metric,
+                              fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
+        for row, value in zip(out, extra):
+            row[request.metric] = _json_number(value)
+    return out
+
+
+def engine_metric(bars: Any, strategy: Any, names: Sequence[str], params: np.ndarray, metric: str, *,
+                  fees_bps: float, fill: str, cash: float) -> np.ndarray:
+    """``metric`` of ``backtest.metrics.summary`` for every row of ``params``: one engine backtest each.
+
+    For ranking metrics the batched kernel does not compute (sortino, calmar, profit_factor, ...). A
+    value ``summary`` reports as None (infinite: a profit factor with no losing trade) is ``inf``.
+    """
+    from backtest.engine import run_backtest  # noqa: PLC0415
+    from backtest.metrics import summary  # noqa: PLC0415
+
+    out = np.empty(params.shape[0], dtype=np.float64)
+    for i in range(params.shape[0]):
+        values = {n: params[i, j].item() for j, n in enumerate(names)}
+        stats = summary(run_backtest(bars, strategy.run(bars, values), fees_bps=fees_bps, fill=fill, cash=cash),
+                        bars.timeframe_ms)
+        value = stats.get(metric)
+        out[i] = np.inf if value is None else float(value)
+    return out
+
+
+def _json_number(value: float) -> float | None:
+    """A float for JSON: infinite and NaN values become None (as ``backtest.metrics.summary`` does)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def default_run_dir(home: Path, kind: str) -> Path:
@@ -343,6 +387,7 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
     t_enter = time.time()
     cpu0 = time.process_time()
     import strategies  # noqa: F401, PLC0415
+    from backtest.metrics import rank_order  # noqa: PLC0415
     from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415
     from ray import tune  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
@@ -363,12 +408,18 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
         result = evaluate_configs(part, strategy, options["param_names"], params, timeframe_ms=bars.timeframe_ms,
                                   fees_bps=options["fees_bps"], fill=options["fill"], cash=options["cash"],
                                   threads=options["threads"])
+        extra = {}
+        if metric in METRICS:
+            values = getattr(result, metric)
+        else:  # a metric beyond the kernel's: the engine, one backtest per configuration
+            values = engine_metric(part, strategy, options["param_names"], params, metric,
+                                   fees_bps=options["fees_bps"], fill=options["fill"], cash=options["cash"])
+            extra = {metric: values.tolist()}
         eval_s += time.perf_counter() - t0
-        values = getattr(result, metric)
         tune.report({
             "batch": index,
             "fold": fold,
-            "score": float(values[result.best(metric)]),
+            "score": float(values[rank_order(values, metric)[0]]),
             "n_configs": len(result),
             "threads": options["threads"],
             "t_enter": t_enter,
@@ -379,6 +430,7 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
             "rows": rows.tolist(),
             "params": result.params.tolist(),
             **{m: getattr(result, m).tolist() for m in METRICS},
+            **extra,
         })
 
 
@@ -442,7 +494,9 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     trial_cpus, threads, parallel = sizing.trial_cpus, sizing.threads, sizing.concurrent
     n = plan.n_configs or plan.params.shape[0]
     ends = fold_ends(len(plan.bars), plan.folds)
-    mode = "min" if request.metric == "max_drawdown" else "max"
+    from backtest.metrics import rank_order, ranking_mode  # noqa: PLC0415
+
+    mode = ranking_mode(request.metric)
     options = {"strategy": plan.strategy.name, "param_names": plan.param_names, "fees_bps": request.fees_bps,
                "fill": request.fill, "cash": request.cash, "metric": request.metric, "threads": threads,
                "fold_ends": ends, "dtype": plan.params.dtype.str}
@@ -498,6 +552,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
 
     reports = sorted((r.metrics for r in grid), key=lambda m: int(m["batch"]))
     cols = {m: np.empty(n, dtype=np.int64 if m == "n_trades" else np.float64) for m in METRICS}
+    extra = np.full(n, np.nan) if request.metric not in METRICS else None  # the engine-computed ranking metric
     params = np.empty((n, len(plan.param_names)), dtype=plan.params.dtype)
     folds_done = np.zeros(n, dtype=np.int64)
     filled = np.zeros(n, dtype=bool)
@@ -508,10 +563,14 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         filled[rows] = True
         for m in METRICS:
             cols[m][rows] = m_[m]
+        if extra is not None:
+            extra[rows] = np.asarray(m_[request.metric], dtype=np.float64)
     if not filled.all():
         raise RuntimeError(f"sweep: {int((~filled).sum())} of {n} configurations were never reported by a trial")
     result = SweepResult(strategy=plan.strategy.name, param_names=plan.param_names, params=params, **cols)
     table = result.columns()
+    if extra is not None:
+        table[request.metric] = extra
     if plan.folds > 1:
         table["folds"] = folds_done
     frame = pd.DataFrame(table)
@@ -519,9 +578,13 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     frame.to_parquet(results_path, index=False)
 
     complete = np.flatnonzero(folds_done == folds_done.max())  # ASHA: only rows that saw every fold compete
-    ranked = complete[_ranked(_subset(result, complete), request.metric)]
+    ranking = extra if extra is not None else getattr(result, request.metric)
+    ranked = complete[rank_order(ranking[complete], request.metric)]
     best = int(ranked[0])
     rows_out = [result.row(best)] + [result.row(int(i)) for i in ranked[:5]]
+    if extra is not None:
+        for row, i in zip(rows_out, [best, *ranked[:5]]):
+            row[request.metric] = _json_number(extra[int(i)])
     for row, oos in zip(rows_out, _out_of_sample(plan, rows_out)):
         row["out_of_sample"] = oos
     bars = plan.bars
@@ -618,19 +681,6 @@ def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
 
     progress(0, total, "starting trials")
     return _Progress(progress, total, folds)
-
-
-def _subset(result: Any, idx: np.ndarray) -> Any:
-    from backtest.sweep import METRICS, SweepResult  # noqa: PLC0415
-
-    return SweepResult(strategy=result.strategy, param_names=result.param_names, params=result.params[idx],
-                       **{m: getattr(result, m)[idx] for m in METRICS})
-
-
-def _ranked(result: Any, metric: str) -> np.ndarray:
-    values = getattr(result, metric)
-    keys = values if metric == "max_drawdown" else -values
-    return np.argsort(keys, kind="stable")
 
 
 def _prepare(args: argparse.Namespace) -> SweepPlan:

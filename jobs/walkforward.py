@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
-from jobs.sweep import METRIC_CHOICES
+from jobs.sweep import KERNEL_METRICS
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
 
@@ -66,7 +66,8 @@ def add_walkforward_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-bars", type=int, default=0, help="bars per test window (default: the rest, tiled)")
     parser.add_argument("--mode", choices=("rolling", "anchored"), default="rolling",
                         help="rolling: fixed-length training window; anchored: training from the first bar")
-    parser.add_argument("--metric", choices=METRIC_CHOICES, default="sharpe", help="in-sample selection metric (default sharpe)")
+    parser.add_argument("--metric", choices=KERNEL_METRICS, default="sharpe",
+                        help="in-sample selection metric (default sharpe, or [research] metric when it is one of these)")
 
 
 def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:

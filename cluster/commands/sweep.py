@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,38 @@ def _ray_driver(config: Config, verbose: bool = False) -> Iterator[None]:
         ray.shutdown()
 
 
+#: flags whose default comes from the config's ``[research]`` section when not given
+_RESEARCH_FLAGS = ("strategy", "fees_bps", "cash", "fill", "metric")
+
+
+def apply_research_defaults(args: argparse.Namespace, config: Config) -> argparse.Namespace:
+    """Fill the flags the user did not give from ``[research]`` (strategy, -p/-g, fees, cash, fill, metric).
+
+    The parsers of these commands default those flags to None (or an empty list for ``-p``/``-g``),
+    so a flag given on the command line always wins, even when it equals the built-in default.
+    """
+    from jobs._inputs import parse_param  # noqa: PLC0415
+    from jobs.sweep import KERNEL_METRICS  # noqa: PLC0415
+
+    research = config.research
+    values = vars(args)
+    for name in _RESEARCH_FLAGS:
+        if name in values and values[name] is None:
+            values[name] = getattr(research, name)
+    if "grid" in values and not values["grid"] and research.grid:
+        values["grid"] = [g.strip() for g in research.grid.split(";") if g.strip()]
+    if "params" in values and not values["params"] and research.params:
+        try:
+            values["params"] = [parse_param(p.strip()) for p in research.params.split(",") if p.strip()]
+        except argparse.ArgumentTypeError as exc:
+            raise InputError(f"config field 'research.params': {exc}") from None
+    if values.get("handler") is _walkforward and values.get("metric") not in KERNEL_METRICS:
+        sys.stderr.write(f"walkforward: [research] metric {values['metric']!r} is not one walk-forward ranks by "
+                         f"({', '.join(KERNEL_METRICS)}); using sharpe (pass --metric to choose)\n")
+        values["metric"] = "sharpe"
+    return args
+
+
 def _params_text(row: dict[str, Any], names: list[str]) -> str:
     return " ".join(f"{n}={row[n]}" for n in names)
 
@@ -70,8 +103,14 @@ def _metrics_text(row: dict[str, Any]) -> str:
 
 def format_sweep(r: dict[str, Any]) -> str:
     """Human summary of a ``jobs.sweep`` result."""
-    names = [k for k in r["best"]
-             if k not in ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity", "out_of_sample")]
+    names = r.get("param_names") or [k for k in r["best"] if k not in (
+        "total_return", "sharpe", "max_drawdown", "n_trades", "final_equity", "out_of_sample", "ruined_at", r["metric"])]
+    extra = r["metric"] if r["metric"] not in ("total_return", "sharpe", "max_drawdown", "n_trades") else ""
+
+    def metrics(row: dict[str, Any]) -> str:
+        value = row.get(extra) if extra else None
+        shown = "inf" if extra and value is None else (fmt_number(value) if value is not None else "")
+        return _metrics_text(row) + (f"  {extra} {shown}" if extra else "")
     ins, oos = r["in_sample"], r["out_of_sample"]
     lines = [f"{r['strategy']} {r['search']} sweep on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']}), "
              f"fees {r['fees_bps']:g} bps",
@@ -94,12 +133,15 @@ def format_sweep(r: dict[str, Any]) -> str:
         lines.append("  WARNING: --holdout 0: every number below is in-sample, chosen and measured on the same bars")
 
     def show(row: dict[str, Any]) -> list[str]:
-        out = [f"  {_params_text(row, names):24s} in-sample      {_metrics_text(row)}"]
+        out = [f"  {_params_text(row, names):24s} in-sample      {metrics(row)}"]
         if row.get("out_of_sample"):
-            out.append(f"  {'':24s} out-of-sample  {_metrics_text(row['out_of_sample'])}")
+            out.append(f"  {'':24s} out-of-sample  {metrics(row['out_of_sample'])}")
         return out
 
-    lines += [f"best by in-sample {r['metric']}:", *show(r["best"]), "top 5:"]
+    from backtest.metrics import ranking_mode  # noqa: PLC0415 - the one place that says which way a metric ranks
+
+    order = "lowest" if ranking_mode(r["metric"]) == "min" else "highest"
+    lines += [f"best by in-sample {r['metric']} ({order} first):", *show(r["best"]), "top 5:"]
     for row in r["top"]:
         lines += show(row)
     lines.append(f"results: {r['results_path']}")
@@ -131,7 +173,7 @@ def _sweep(args: argparse.Namespace, config: Config) -> Output:
     from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415
 
     check_out_dir(args.out)
-    request = request_from_args(args)
+    request = request_from_args(apply_research_defaults(args, config))
     plan = plan_sweep(request)
     with _ray_driver(config, args.verbose), \
             progress_bar("sweep", plan.n_configs, enabled=progress_enabled(args.json), unit="configs") as update:
@@ -175,7 +217,7 @@ def _walkforward(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.walkforward import _plan, request_from_args, run_walkforward  # noqa: PLC0415
 
-    request = request_from_args(args)
+    request = request_from_args(apply_research_defaults(args, config))
     _plan(request)  # bad input exits 2 before Ray
     with _ray_driver(config, args.verbose), \
             progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
@@ -245,7 +287,7 @@ def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.montecarlo import prepare, request_from_args, run_montecarlo  # noqa: PLC0415
 
-    request = request_from_args(args)
+    request = request_from_args(apply_research_defaults(args, config))
     prepared = prepare(request)
     with _ray_driver(config, args.verbose), \
             progress_bar("monte carlo", request.paths, enabled=progress_enabled(args.json), unit="paths") as update:
@@ -267,5 +309,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Monte Carlo of a backtest: trade reshuffling or block bootstrap, paths split across Ray tasks")
     add_montecarlo_arguments(p)
     for name in ("sweep", "walkforward", "montecarlo"):
-        sub.choices[name].add_argument("-v", "--verbose", action="store_true",
-                                       help="show Ray's INFO and WARNING log lines (hidden by default)")
+        parser = sub.choices[name]
+        parser.add_argument("-v", "--verbose", action="store_true",
+                            help="show Ray's INFO and WARNING log lines (hidden by default)")
+        # not given -> the config's [research] value (apply_research_defaults), whose defaults are the old ones
+        parser.set_defaults(**{f: None for f in _RESEARCH_FLAGS if any(a.dest == f for a in parser._actions)})

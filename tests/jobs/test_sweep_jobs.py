@@ -180,10 +180,11 @@ def test_cli_choices_match_the_pure_cores() -> None:
     from backtest.sweep import METRICS
     from backtest.walkforward import SPLIT_MODES
     from jobs.montecarlo import add_montecarlo_arguments
-    from jobs.sweep import METRIC_CHOICES
+    from backtest.metrics import RANKING_METRICS
+    from jobs.sweep import KERNEL_METRICS, METRIC_CHOICES
     from jobs.walkforward import add_walkforward_arguments
 
-    assert METRIC_CHOICES == METRICS
+    assert KERNEL_METRICS == METRICS and METRIC_CHOICES == RANKING_METRICS
     wf, mc = argparse.ArgumentParser(), argparse.ArgumentParser()
     add_walkforward_arguments(wf)
     add_montecarlo_arguments(mc)
