@@ -209,7 +209,24 @@ def _head_node_alive(dashboard_url: str, headers: dict[str, str]) -> bool:
     return any(n.get("state") == "ALIVE" and (n.get("resources_total") or {}).get("CPU") for n in nodes)
 
 
+#: attempts at starting the head when Ray gives up on its own startup (it waits a hard-coded 30 s for the
+#: raylet to register, which a loaded 2-core machine can exceed) or a port picked free was taken meanwhile
+RAY_START_ATTEMPTS = 3
+_RETRYABLE = ("timed out during startup", "address already in use", "Failed to bind")
+
+
 def _start_ray(config: Config) -> RayRecord:
+    """Start the head; retry with fresh internal ports when Ray's own startup timed out or lost a port race."""
+    for attempt in range(1, RAY_START_ATTEMPTS + 1):
+        try:
+            return _start_ray_once(config)
+        except ClusterError as exc:
+            if attempt == RAY_START_ATTEMPTS or not any(m.lower() in str(exc).lower() for m in _RETRYABLE):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start_ray_once(config: Config) -> RayRecord:
     c = config.cluster
     _check_ports_free(config)
     ensure_ray_token()
@@ -244,6 +261,7 @@ def _start_ray(config: Config) -> RayRecord:
     deadline = time.monotonic() + c.start_timeout_s
     while time.monotonic() < deadline:
         if not record.alive():
+            _stop_session(record, grace_s=RAY_STOP_GRACE_S)  # what it started before it gave up
             raise ClusterError(f"Ray head exited during start; log {log_path}:\n{_tail(log_path)}")
         if (port_open("127.0.0.1", c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
                 and _head_node_alive(dashboard_url, headers)):

@@ -106,7 +106,7 @@ def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recove
     time.sleep(1.5)  # appendfsync everysec: let the token reach the AOF before the kill
 
     os.kill(before.redis.process.pid, signal.SIGKILL)
-    psutil.Process(before.redis.process.pid).wait(timeout=10)
+    _until("redis-server is dead", lambda: not _alive({before.redis.process.pid}), OUTAGE_SEEN_WITHIN_S)
     status, headers, body = _until("503 while Redis is down",
                                    lambda: (r := _get(base + "/v1/health", token))[0] == 503 and r, OUTAGE_SEEN_WITHIN_S)
     assert body["error"]["code"] == "unavailable" and int(headers["retry-after"]) >= 1
@@ -151,7 +151,7 @@ def test_gcs_sigkill_then_up_and_down_leave_no_orphan(own_cluster_home: Path,
     assert len(old_pids) > 5  # gcs, raylet, dashboard, agents, ...
     gcs = _gcs(first.ray.process)
     gcs.send_signal(signal.SIGKILL)
-    gcs.wait(timeout=10)
+    _until("the GCS is dead", lambda: not _alive({gcs.pid}), OUTAGE_SEEN_WITHIN_S)
     _until("`status` exits 1 once the GCS is dead", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
 
     code, again = _cli(capsys, "up")

@@ -25,8 +25,9 @@ from raytrader.state import read_state
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
     code = main([*argv, "--json"])
-    out = capsys.readouterr().out.strip()
-    return code, json.loads(out)
+    captured = capsys.readouterr()
+    assert captured.out.strip(), f"raytrader {' '.join(argv)} printed nothing; exit {code}, stderr: {captured.err}"
+    return code, json.loads(captured.out)
 
 
 def test_up_twice_then_down_leaves_nothing(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -78,10 +78,14 @@ def _kill_replica(dashboard_url: str, port: int) -> int:
         conn.getresponse().read()
         held.append(conn)
     os.kill(pid, signal.SIGKILL)
-    try:
-        psutil.Process(pid).wait(timeout=10)
-    except psutil.NoSuchProcess:
-        pass
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # a killed process is gone once reaped, or a zombie until then
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
     for conn in held:
         conn.close()
     return pid
