@@ -75,9 +75,14 @@ def apply_research_defaults(args: argparse.Namespace, config: Config) -> argpars
 
     research = config.research
     values = vars(args)
+    from jobs.sweep import METRIC_CHOICES  # noqa: PLC0415
+
     for name in _RESEARCH_FLAGS:
         if name in values and values[name] is None:
             values[name] = getattr(research, name)
+            if name == "metric" and values[name] not in METRIC_CHOICES:
+                raise InputError(f"config field 'research.metric': expected one of {', '.join(METRIC_CHOICES)}, "
+                                 f"got {values[name]!r}")
     if "grid" in values and not values["grid"] and research.grid:
         values["grid"] = [g.strip() for g in research.grid.split(";") if g.strip()]
     if "params" in values and not values["params"] and research.params:
