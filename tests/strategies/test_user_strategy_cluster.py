@@ -157,3 +157,33 @@ def test_the_api_serves_the_user_strategy(cluster, ray_session, record: Strategy
     finally:
         client.close()
         serve.delete(app_name)
+
+
+def test_serve_up_ships_the_user_strategy_to_the_replica(cluster, record: Strategy, user_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`raytrader serve up` (the Serve REST API, no driver): the replica loads the uploaded copy of the files."""
+    import redis as redis_lib
+
+    from api.auth import create_token
+    from api.client import RaytraderClient
+    from cluster.cli import main
+    from tests.api.conftest import bars_payload
+
+    monkeypatch.setenv("RAYTRADER_SERVE__REPLICA_CPUS", "0.1")
+    client = redis_lib.Redis.from_url(cluster.redis.url(), decode_responses=True)
+    try:
+        token = create_token(client, "user-strategy-serve-up", "signal,read", rate_per_s=1000, burst=1000)
+    finally:
+        client.close()
+    capsys.readouterr()
+    try:
+        assert main(["serve", "up", "--json"]) == 0
+        up = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        payload = bars_payload(300, seed=11)
+        got = RaytraderClient(up["url"], token).signal(NAME, payload, {"n": 30})
+        close = np.asarray(payload["close"])
+        mean = close[-30:].mean()
+        assert got["strategy"] == NAME and got["position"] == (1.0 if close[-1] > mean else 0.0)  # short=0
+    finally:
+        assert main(["serve", "down", "--json"]) == 0
