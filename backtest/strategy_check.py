@@ -15,7 +15,9 @@
   backtest.
 
 :func:`check_strategy` runs both and returns a :class:`StrategyCheck` whose
-``ok`` and ``reason`` a paper or live runner uses to refuse a strategy.
+``ok`` and ``reason`` a paper or live runner uses to refuse a strategy;
+:func:`require_safe` does that refusal (a :class:`StrategyRefusedError`
+carrying the check).
 Pure: no Ray, no I/O; bars are anything with ``take(slice)``
 (:class:`market.bars.Bars`), or a sequence of them for a multi-asset strategy.
 """
@@ -32,8 +34,8 @@ from raytrader.errors import InputError
 from strategies.params import validate_params
 from strategies.registry import Strategy, get_strategy
 
-__all__ = ["WarmupReport", "StrategyCheck", "WarmupInputError", "check_warmup", "check_strategy",
-           "DEFAULT_TOLERANCE", "default_startup"]
+__all__ = ["WarmupReport", "StrategyCheck", "WarmupInputError", "StrategyRefusedError", "check_warmup",
+           "check_strategy", "require_safe", "DEFAULT_TOLERANCE", "default_startup"]
 
 #: largest target difference (fraction of equity) the warm-up check accepts between runs
 DEFAULT_TOLERANCE = 1e-9
@@ -41,6 +43,14 @@ DEFAULT_TOLERANCE = 1e-9
 
 class WarmupInputError(InputError):
     """Bad arguments to :func:`check_warmup`, or too few bars for it (the message names which)."""
+
+
+class StrategyRefusedError(InputError):
+    """A strategy failed :func:`check_strategy`, so it may not trade; ``check`` holds the verdict."""
+
+    def __init__(self, check: StrategyCheck) -> None:
+        self.check = check
+        super().__init__(f"strategy {check.strategy!r} refused: {check.reason}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +222,19 @@ def check_strategy(
     reasons = [r.reason for r in (look, warm) if not r.ok]
     return StrategyCheck(strategy=record.name, params=values, ok=not reasons, lookahead=look, warmup=warm,
                          reason="; ".join(reasons))
+
+
+def require_safe(strategy: Strategy | str, bars: object, params: Mapping[str, object] | None = None,
+                 **options: object) -> StrategyCheck:
+    """:func:`check_strategy`, raising :class:`StrategyRefusedError` (with the reason) unless it passes.
+
+    What a paper or live runner calls before it trades a strategy on the
+    history it starts from; ``options`` go to :func:`check_strategy`.
+    """
+    result = check_strategy(strategy, bars, params, **options)
+    if not result.ok:
+        raise StrategyRefusedError(result)
+    return result
 
 
 def _count(name: str, value: object) -> int:

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 import strategies  # noqa: F401
-from backtest.strategy_check import StrategyCheck, WarmupInputError, check_strategy, check_warmup, default_startup
+from backtest.strategy_check import (
+    StrategyCheck,
+    StrategyRefusedError,
+    WarmupInputError,
+    check_strategy,
+    check_warmup,
+    default_startup,
+    require_safe,
+)
 from strategies import registry, user
 from strategies.registry import get_strategy
 from tests.strategies._data import eth_ltc, sample
@@ -57,6 +65,10 @@ def test_a_lookahead_cheat_fails_with_the_bar_and_the_reason(tmp_path: Path) -> 
     assert f"target at bar {bad}" in result.reason and "uses data from after bar" in result.reason
     # the cheat really is one: its target at the bad bar is decided by the next close
     assert (bars.close[bad + 1] > bars.close[bad]) == (result.lookahead.full_value == (1.0,))
+    with pytest.raises(StrategyRefusedError) as refused:  # what paper and live trading will call
+        require_safe(name, bars)
+    assert refused.value.check == result and result.reason in str(refused.value)
+    assert require_safe("sma_cross", bars).ok
 
 
 def test_a_target_that_depends_on_all_history_fails_the_warm_up_check(tmp_path: Path) -> None:
