@@ -1,7 +1,10 @@
 """Indicators and strategies: pure functions from bars (+ params) to target positions.
 
 Importing the package registers the built-in strategies, so
-``get_strategy("sma_cross")`` works after ``import strategies``.
+``get_strategy("sma_cross")`` works after ``import strategies``; the
+user's own strategy files (:mod:`strategies.user`) are loaded by
+``get_strategy``/``list_strategies`` on first use. Indicators:
+:mod:`strategies.indicators` (numba) and :mod:`strategies.ta` (TA-Lib).
 Single-asset strategies take one bars object and return one target per bar;
 multi-asset ones (``pairs_trading``, ``xs_momentum``) take a sequence of bars
 on identical timestamps (:func:`align_bars`) and return ``(bars, assets)``.
