@@ -71,6 +71,7 @@ def _total_return(record: Strategy, bars, params: dict) -> tuple[float, int]:
     return float(res.equity[-1] / res.initial_cash - 1.0), len(res.trades)
 
 
+@pytest.mark.timeout(1200)  # three fresh drivers (Ray, Tune) on a small shared machine
 def test_sweep_walkforward_and_montecarlo_run_the_user_strategy_on_ray(cluster, record: Strategy, user_dir: Path,
                                                                       tmp_path: Path) -> None:
     sweep = _cli(tmp_path, user_dir, "sweep", "--strategy", NAME, "--sample", "ETH-BTC-5m", "-g", "n=10:40:10",
@@ -97,6 +98,7 @@ def test_sweep_walkforward_and_montecarlo_run_the_user_strategy_on_ray(cluster, 
     assert mc["backtest"]["total_return"] == pytest.approx(total, rel=1e-9) and mc["backtest"]["n_trades"] == trades
 
 
+@pytest.mark.timeout(600)
 def test_a_ray_job_ships_the_user_strategy(cluster, record: Strategy, tmp_path: Path) -> None:
     entry = (f"python -m jobs.sweep --strategy {NAME} --sample ETH-BTC-5m -g n=10:30:10 --trials 1 --trial-cpus 0.5 "
              f"--holdout 0 --out {tmp_path} --json")
