@@ -1,6 +1,6 @@
 """Single-asset backtest engine: target weights in, fills, equity and trades out.
 
-Conventions (see ARCHITECTURE.md, "Contracts worth keeping stable"):
+Conventions (see docs/ARCHITECTURE.md, "Contracts"):
 
 * **Targets.** ``target[t]`` is the desired position at the end of bar ``t``
   as a signed fraction of equity, computed from data up to bar ``t``'s
@@ -87,31 +87,16 @@ import math
 import numbers
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 from numba import njit
 
 from backtest.costs import fee_fraction, slippage_fraction, slippage_fractions, slipped_price
-from backtest.errors import (
-    BarsFieldMissingError,
-    BarsShapeError,
-    CashError,
-    PriceError,
-    StopError,
-    TargetLengthError,
-    TargetNaNError,
-    TargetValueError,
-    UnknownFillError,
-)
+from backtest.errors import StopError, TargetLengthError, TargetNaNError, TargetValueError
+from backtest.inputs import FILL_MODES, FillMode, bar_arrays, check_fill, extra_field, start_cash
 from backtest.trades import EXIT_REASONS, Trade
 
 __all__ = ["BacktestResult", "run_backtest", "FILL_MODES", "FillMode", "MAX_ABS_TARGET", "TRADE_RECORD_DTYPE"]
-
-FillMode = Literal["open", "close"]
-
-#: supported fill modes; see the module docstring
-FILL_MODES: tuple[str, ...] = ("open", "close")
 
 #: the largest absolute target weight accepted (10x leverage, long or short)
 MAX_ABS_TARGET = 10.0
@@ -237,24 +222,23 @@ def run_backtest(
         UnknownFillError: ``fill`` not in :data:`FILL_MODES`.
         CashError: ``cash`` not a finite number > 0.
     """
-    if not isinstance(fill, str) or fill not in FILL_MODES:
-        raise UnknownFillError(f"fill: unknown fill mode {fill!r}; expected one of {', '.join(FILL_MODES)}")
+    check_fill(fill)
     fee = fee_fraction(fees_bps)
     slip_fixed, slip_k = slippage_fractions(slippage_bps, slippage_k_bps)
     sl = _stop("stop_loss", stop_loss)
     tp = _stop("take_profit", take_profit)
     tsl = _stop("trailing_stop", trailing_stop)
-    start_cash = _start_cash(cash)
-    timestamp, open_, close = _bar_arrays(bars)
+    cash0 = start_cash(cash)
+    timestamp, open_, close = bar_arrays(bars)
     stops_on = sl > 0.0 or tp > 0.0 or tsl > 0.0
-    high = _extra_field(bars, "high", close.shape[0], "stops") if stops_on else close
-    low = _extra_field(bars, "low", close.shape[0], "stops") if stops_on else close
-    volume = _extra_field(bars, "volume", close.shape[0], "slippage_k_bps", allow_zero=True) if slip_k > 0 else close
+    high = extra_field(bars, "high", close.shape[0], "stops") if stops_on else close
+    low = extra_field(bars, "low", close.shape[0], "stops") if stops_on else close
+    volume = extra_field(bars, "volume", close.shape[0], "slippage_k_bps", allow_zero=True) if slip_k > 0 else close
     tgt = _target_array(target, close.shape[0])
 
     # a trade opens only on a target-change fill (stop exits never open one), so this bounds the trade count
     cap = int(np.count_nonzero(np.diff(tgt, prepend=0.0))) + 2
-    out = _simulate(open_, high, low, close, volume, tgt, fee, fill == "close", start_cash,
+    out = _simulate(open_, high, low, close, volume, tgt, fee, fill == "close", cash0,
                     slip_fixed, slip_k, sl, tp, tsl, cap)
     (equity, units, cash_arr, traded, fees, entry_idx, exit_idx, side, entry_price, exit_price, size, pnl, ret,
      reason, n_trades, ruined, shortfall) = out
@@ -273,7 +257,7 @@ def run_backtest(
         arr.flags.writeable = False
     return BacktestResult(
         timestamp=timestamp, equity=equity, units=units, cash=cash_arr, traded=traded, fees=fees, trade_records=records,
-        initial_cash=start_cash, fees_bps=float(fees_bps), fill=fill, slippage_bps=float(slippage_bps),
+        initial_cash=cash0, fees_bps=float(fees_bps), fill=fill, slippage_bps=float(slippage_bps),
         slippage_k_bps=float(slippage_k_bps), stop_loss=None if sl == 0.0 else sl,
         take_profit=None if tp == 0.0 else tp, trailing_stop=None if tsl == 0.0 else tsl,
         ruined_at=None if ruined < 0 else int(ruined), ruin_shortfall=float(shortfall),
@@ -555,54 +539,6 @@ def _stop(name: str, value: object) -> float:
     if not 0.0 < value < 1.0:
         raise StopError(f"{name}: expected a fraction in (0, 1) (0.05 = 5 %) or None, got {value}")
     return float(value)
-
-
-def _start_cash(cash: object) -> float:
-    if isinstance(cash, bool) or not isinstance(cash, numbers.Real) or not math.isfinite(cash) or cash <= 0:
-        raise CashError(f"cash: expected a finite amount > 0, got {cash!r}")
-    return float(cash)
-
-
-def _bar_arrays(bars: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timestamp int64, open float64, close float64), validated."""
-    arrays = {}
-    for name in ("timestamp", "open", "close"):
-        if not hasattr(bars, name):
-            raise BarsShapeError(f"bars.{name}: missing; expected an object with 1-D arrays timestamp, open, close")
-        arr = np.asarray(getattr(bars, name))
-        if arr.ndim != 1:
-            raise BarsShapeError(f"bars.{name}: expected a 1-D array, got shape {arr.shape}")
-        arrays[name] = arr
-    n = arrays["close"].shape[0]
-    for name, arr in arrays.items():
-        if arr.shape[0] != n:
-            raise BarsShapeError(f"bars.{name}: length {arr.shape[0]} differs from bars.close length {n}")
-    if n == 0:
-        raise BarsShapeError("bars: no bars to backtest")
-    if not np.issubdtype(arrays["timestamp"].dtype, np.integer):
-        raise BarsShapeError(f"bars.timestamp: expected int64 ms since the epoch, got dtype {arrays['timestamp'].dtype}")
-    timestamp = arrays["timestamp"].astype(np.int64, copy=True)
-    prices = [_price_array(arrays[name], name) for name in ("open", "close")]
-    return timestamp, prices[0], prices[1]
-
-
-def _price_array(values: np.ndarray, name: str, *, allow_zero: bool = False) -> np.ndarray:
-    arr = np.ascontiguousarray(values, dtype=np.float64)
-    ok = np.isfinite(arr) & ((arr >= 0) if allow_zero else (arr > 0))
-    if not ok.all():
-        row = int(np.flatnonzero(~ok)[0])
-        what = "must be finite and >= 0" if allow_zero else "price must be finite and > 0"
-        raise PriceError(f"bars.{name}[{row}]: {what}, got {arr[row]}")
-    return arr
-
-
-def _extra_field(bars: object, name: str, n: int, needed_by: str, *, allow_zero: bool = False) -> np.ndarray:
-    if not hasattr(bars, name):
-        raise BarsFieldMissingError(f"bars.{name}: missing; {needed_by} need(s) it")
-    arr = np.asarray(getattr(bars, name))
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise BarsShapeError(f"bars.{name}: expected a 1-D array of length {n}, got shape {arr.shape}")
-    return _price_array(arr, name, allow_zero=allow_zero)
 
 
 def _target_array(target: object, n_bars: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Named errors of the ``backtest`` package; all derive from :class:`market.errors.InputError`."""
+"""Named errors of the ``backtest`` package; all derive from :class:`raytrader.errors.InputError`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ __all__ = [
     "WeightsError",
     "AlignmentError",
     "TradesError",
+    "GridSpecError",
+    "EmptySweepError",
 ]
 
 
@@ -96,3 +98,19 @@ class AlignmentError(BacktestInputError):
 
 class TradesError(BacktestInputError):
     """A trade-statistics input is not a sequence of :class:`~backtest.trades.Trade`."""
+
+
+class GridSpecError(BacktestInputError):
+    """A sweep grid axis is malformed (``-g`` text), names an unknown parameter, or holds an invalid value.
+
+    Attributes:
+        param: the parameter (or the raw text) at fault.
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+class EmptySweepError(BacktestInputError):
+    """The grid's constraints (e.g. ``fast < slow``) leave no configuration to evaluate."""

@@ -39,7 +39,6 @@ Conventions (the single-asset ones of :mod:`backtest.engine`, per asset):
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,8 +49,9 @@ import pandas as pd
 from numba import njit
 
 from backtest.costs import fee_fraction
-from backtest.engine import FILL_MODES, MAX_ABS_TARGET
-from backtest.errors import AlignmentError, CashError, FeeError, PriceError, UnknownFillError, WeightsError
+from backtest.engine import MAX_ABS_TARGET
+from backtest.errors import AlignmentError, FeeError, PriceError, WeightsError
+from backtest.inputs import check_fill, start_cash
 
 __all__ = ["Panel", "PortfolioResult", "align_bars", "panel_from_close", "run_portfolio", "MAX_GROSS"]
 
@@ -227,14 +227,12 @@ def run_portfolio(
     """
     if not isinstance(panel, Panel):
         raise AlignmentError(f"panel: expected a Panel (see align_bars / panel_from_close), got {type(panel).__name__}")
-    if not isinstance(fill, str) or fill not in FILL_MODES:
-        raise UnknownFillError(f"fill: unknown fill mode {fill!r}; expected one of {', '.join(FILL_MODES)}")
-    if isinstance(cash, bool) or not isinstance(cash, numbers.Real) or not math.isfinite(cash) or cash <= 0:
-        raise CashError(f"cash: expected a finite amount > 0, got {cash!r}")
+    check_fill(fill)
+    cash0 = start_cash(cash)
     fees = _fees(fees_bps, panel.n_assets)
     w = _weights(weights, panel)
     equity, cash_arr, units, traded, fee_arr, n_fills, ruined, ruin_prices, shortfall = _simulate_portfolio(
-        panel.open, panel.close, w, fees / 1e4, fill == "close", float(cash))
+        panel.open, panel.close, w, fees / 1e4, fill == "close", cash0)
     for arr in (equity, cash_arr, units, traded, fee_arr, n_fills, fees, ruin_prices):
         arr.flags.writeable = False
     return PortfolioResult(timestamp=panel.timestamp, symbols=panel.symbols, equity=equity, cash=cash_arr,

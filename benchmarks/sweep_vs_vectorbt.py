@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     import strategies  # noqa: F401
-    from backtest.sweep import evaluate_configs, expand_grid, parse_grid
+    from backtest.grid import expand_grid, parse_grid
+    from backtest.sweep import evaluate_configs
     from benchmarks._results import machine_line, write_section
     from strategies.registry import get_strategy
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from strategies._bars import bar_field
 from strategies.align import check_aligned
+from strategies.capabilities import MovingAverageCross
 from strategies.errors import (
     DuplicateStrategyError,
     InsufficientDataError,
@@ -69,6 +70,9 @@ class Strategy:
         origin: where it was defined: :data:`BUILT_IN`, or ``"FILE:LINE"`` of
             the ``register`` call for a user strategy (set by :func:`register`
             while :mod:`strategies.user` loads the file).
+        batched: a capability (:mod:`strategies.capabilities`) that lets a
+            sweep evaluate many configurations in one batched kernel with the
+            same numbers; ``None`` (the default): one backtest per configuration.
     """
 
     name: str
@@ -80,6 +84,7 @@ class Strategy:
     min_assets: int = 1
     max_assets: int | None = 1
     origin: str = BUILT_IN
+    batched: MovingAverageCross | None = None
 
     def __post_init__(self) -> None:
         if self.min_assets < 1 or (self.max_assets is not None and self.max_assets < self.min_assets):
@@ -91,6 +96,11 @@ class Strategy:
             unknown = [n for n in constraint.names if n not in names]
             if unknown:
                 raise ParamSpecError(f"strategy {self.name!r}: constraint {constraint.description!r} names unknown {unknown}")
+        if self.batched is not None:
+            unknown = [n for n in (self.batched.fast, self.batched.slow) if n not in names]
+            if unknown or self.multi_asset:
+                raise ParamSpecError(f"strategy {self.name!r}: batched capability {type(self.batched).__name__} needs a "
+                                     f"single-asset strategy declaring {self.batched.fast!r} and {self.batched.slow!r}")
         try:
             validate_params(self, {})
         except ParamError as exc:

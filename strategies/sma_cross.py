@@ -11,7 +11,9 @@ Contract (stable; backtests, Tune, the live runner and Serve rely on it), with
   ``t + 1``'s open by default.
 
 The first bar where both SMAs exist on this bar and the previous one is
-``slow``, hence ``min_bars = slow + 1``.
+``slow``, hence ``min_bars = slow + 1``. The record declares this contract as
+a :class:`strategies.capabilities.MovingAverageCross`, which lets a sweep run
+its configurations in one batched kernel (:mod:`backtest.crossover_sweep`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from strategies._bars import bar_field
+from strategies.capabilities import MovingAverageCross
 from strategies.errors import InsufficientDataError
 from strategies.indicators import sma
 from strategies.params import Constraint, ParamSpec, ParamValue, validate_params
@@ -90,5 +93,6 @@ SMA_CROSS: Strategy = register(
         ),
         constraints=(Constraint(description="fast < slow", predicate=_fast_below_slow, names=("fast", "slow")),),
         min_bars=_min_bars,
+        batched=MovingAverageCross(average=sma, fast="fast", slow="slow"),
     )
 )

@@ -19,12 +19,12 @@ Modules: ``_moving`` (SMA, EMA), ``_momentum`` (RSI, MACD), ``_volatility``
 """
 
 from strategies.indicators._momentum import Macd, macd, rsi
-from strategies.indicators._moving import ema, sma
+from strategies.indicators._moving import ema, sma, sma_kernel
 from strategies.indicators._regression import rolling_beta, rolling_corr
 from strategies.indicators._volatility import Bands, Channel, atr, bollinger, donchian, rolling_std, rolling_zscore
 from strategies.indicators._volume import vwap
 
 __all__ = [
     "sma", "ema", "rsi", "macd", "Macd", "atr", "bollinger", "Bands", "donchian", "Channel",
-    "rolling_std", "rolling_zscore", "vwap", "rolling_beta", "rolling_corr",
+    "rolling_std", "rolling_zscore", "vwap", "rolling_beta", "rolling_corr", "sma_kernel",
 ]

@@ -21,7 +21,7 @@ from numba import njit
 from strategies.indicators._common import neumaier_add as _neumaier_add
 from strategies.indicators._common import prepare as _prepare
 
-__all__ = ["sma", "ema"]
+__all__ = ["sma", "ema", "sma_kernel"]
 
 
 def sma(x: np.ndarray, n: int) -> np.ndarray:
@@ -35,7 +35,7 @@ def sma(x: np.ndarray, n: int) -> np.ndarray:
     arr, window, first = _prepare(x, n)
     out = np.full(arr.shape[0], np.nan)
     if first >= 0:
-        _sma_kernel(arr, window, first, out)
+        sma_kernel(arr, window, first, out)
     return out
 
 
@@ -56,7 +56,14 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _sma_kernel(x: np.ndarray, n: int, first: int, out: np.ndarray) -> None:
+def sma_kernel(x: np.ndarray, n: int, first: int, out: np.ndarray) -> None:
+    """The numba loop of :func:`sma`: writes ``out[first + n - 1:]`` in place, leaves the rest untouched.
+
+    ``x`` is float64 and finite from row ``first`` on (``n >= 1``). For a
+    validated finite series, ``first = 0`` and ``out`` filled with NaN give
+    the very floats ``sma(x, n)`` returns; callable from other numba code
+    (a batched sweep computes many windows in parallel with it).
+    """
     total = 0.0
     comp = 0.0
     for i in range(first, x.shape[0]):

@@ -18,7 +18,8 @@ import pytest
 import strategies  # noqa: F401 - registers the built-in strategies
 from backtest.engine import run_backtest
 from backtest.metrics import equity_summary, measured_periods_per_year, summary, years_spanned
-from backtest.sweep import evaluate_configs, expand_grid, parse_grid
+from backtest.grid import expand_grid, parse_grid
+from backtest.sweep import evaluate_configs
 from market.bars import Bars
 from market.samples import load_sample, load_sample_frame
 from strategies.registry import get_strategy

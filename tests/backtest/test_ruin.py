@@ -19,7 +19,8 @@ from backtest.engine import run_backtest
 from backtest.metrics import equity_summary, summary
 from backtest.montecarlo import bar_returns, simulate_block_bootstrap, simulate_trades, trade_multipliers
 from backtest.portfolio import align_bars, run_portfolio
-from backtest.sweep import evaluate_configs, expand_grid, parse_grid
+from backtest.grid import expand_grid, parse_grid
+from backtest.sweep import evaluate_configs
 from backtest.trades import ms_to_iso
 from backtest.walkforward import make_splits, run_fold, summarize
 from market.samples import load_sample

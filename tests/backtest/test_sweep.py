@@ -8,19 +8,11 @@ import pytest
 import strategies  # noqa: F401  (registers sma_cross)
 from backtest.engine import run_backtest
 from backtest.metrics import summary
-from backtest.sweep import (
-    METRICS,
-    EmptySweepError,
-    GridSpecError,
-    SweepResult,
-    _np_sum,
-    evaluate_configs,
-    expand_grid,
-    parse_grid,
-    reference_evaluate,
-    sample_configs,
-    sweep_sma_cross,
-)
+from backtest.crossover_sweep import sweep_crossover
+from backtest.errors import EmptySweepError, GridSpecError
+from backtest.grid import expand_grid, parse_grid, sample_configs
+from backtest.pairwise_sum import np_sum
+from backtest.sweep import METRICS, SweepResult, evaluate_configs, reference_evaluate
 from raytrader.errors import InputError
 from market.samples import load_sample
 from strategies.errors import InsufficientDataError, ParamError, UnknownStrategyError
@@ -137,12 +129,12 @@ def test_numpy_pairwise_summation_is_reproduced_exactly() -> None:
     rng = np.random.default_rng(0)
     for n in (1, 7, 8, 9, 127, 128, 129, 1000, 8192, 8193, 100_003, 525_600):
         a = rng.standard_normal(n) * 1e-3 + 1e-6
-        assert _np_sum(a) == np.sum(a), n
+        assert np_sum(a) == np.sum(a), n
 
 
 def test_a_flat_grid_and_a_short_series() -> None:
     flat = bars_from_close(np.full(40, 2.0))
-    res = sweep_sma_cross(flat, np.array([2, 3]), np.array([5, 10]), timeframe_ms=300_000, fees_bps=10)
+    res = sweep_crossover(SMA, flat, np.array([2, 3]), np.array([5, 10]), timeframe_ms=300_000, fees_bps=10)
     assert res.total_return.tolist() == [0.0, 0.0] and res.n_trades.tolist() == [0, 0]
     assert res.sharpe.tolist() == [0.0, 0.0] and res.max_drawdown.tolist() == [0.0, 0.0]
     with pytest.raises(InsufficientDataError, match="slow=40"):
@@ -151,15 +143,15 @@ def test_a_flat_grid_and_a_short_series() -> None:
 
 def test_bad_kernel_inputs_are_named_errors(eth) -> None:
     with pytest.raises(ParamError, match="fast < slow"):
-        sweep_sma_cross(eth, np.array([10]), np.array([10]), timeframe_ms=300_000)
+        sweep_crossover(SMA, eth, np.array([10]), np.array([10]), timeframe_ms=300_000)
     with pytest.raises(ParamError, match="slow"):
-        sweep_sma_cross(eth, np.array([10]), np.array([2000]), timeframe_ms=300_000)
+        sweep_crossover(SMA, eth, np.array([10]), np.array([2000]), timeframe_ms=300_000)
     with pytest.raises(GridSpecError):
-        sweep_sma_cross(eth, np.array([10, 11]), np.array([20]), timeframe_ms=300_000)
+        sweep_crossover(SMA, eth, np.array([10, 11]), np.array([20]), timeframe_ms=300_000)
     with pytest.raises(InputError, match="fees_bps"):
-        sweep_sma_cross(eth, np.array([10]), np.array([20]), timeframe_ms=300_000, fees_bps=-1)
+        sweep_crossover(SMA, eth, np.array([10]), np.array([20]), timeframe_ms=300_000, fees_bps=-1)
     with pytest.raises(InputError, match="fill"):
-        sweep_sma_cross(eth, np.array([10]), np.array([20]), timeframe_ms=300_000, fill="vwap")
+        sweep_crossover(SMA, eth, np.array([10]), np.array([20]), timeframe_ms=300_000, fill="vwap")
     with pytest.raises(UnknownStrategyError):
         get_strategy("no_such_strategy")
 

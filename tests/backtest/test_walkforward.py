@@ -8,7 +8,7 @@ import pytest
 import strategies  # noqa: F401
 from backtest.engine import run_backtest
 from backtest.metrics import measured_periods_per_year, summary
-from backtest.sweep import expand_grid, parse_grid
+from backtest.grid import expand_grid, parse_grid
 from backtest.walkforward import (
     Fold,
     FoldResult,

@@ -18,7 +18,7 @@ import pytest
 
 import jobs.resources as resources
 import strategies  # noqa: F401 - registers the built-in strategies
-from backtest.sweep import expand_grid, parse_grid
+from backtest.grid import expand_grid, parse_grid
 from cluster import cli
 from strategies.registry import get_strategy
 

@@ -12,7 +12,7 @@ import pytest
 import strategies  # noqa: F401
 from backtest.engine import run_backtest
 from backtest.metrics import summary
-from backtest.sweep import expand_grid, parse_grid
+from backtest.grid import expand_grid, parse_grid
 from cluster import cli
 from cluster.jobs import submit_and_wait
 from jobs.walkforward import demo_walkforward

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import strategies  # noqa: F401
-from backtest.sweep import METRICS, evaluate_configs, expand_grid, parse_grid
+from backtest.grid import expand_grid, parse_grid
+from backtest.sweep import METRICS, evaluate_configs
 from cluster import cli
 from jobs._optuna import OptunaBatches
 from jobs.sweep import SweepRequest, fold_ends, plan_sweep
