@@ -242,7 +242,8 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     """
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
     from backtest.metrics import RANKING_METRICS  # noqa: PLC0415
-    from backtest.sweep import expand_grid, parse_grid, require_bars, sample_configs  # noqa: PLC0415
+    from backtest.grid import expand_grid, grid_axes, parse_grid, sample_configs  # noqa: PLC0415
+    from backtest.sweep import require_bars  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
     strategy = get_strategy(request.strategy)
@@ -307,11 +308,9 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
             require_bars(bars.take(slice(0, first)), strategy, names, params)
         except InputError as exc:
             raise SweepRequestError(f"--folds {folds}: the first fold ({first} bars) is too short: {exc}") from None
-    from backtest.sweep import _space  # noqa: PLC0415
-
     return SweepPlan(request=request, bars=bars, strategy=strategy, param_names=names, params=params,
                      holdout_bars=holdout_bars, n_configs=int(n_configs), folds=folds,
-                     axes=_space(strategy, axes)[1])
+                     axes=grid_axes(strategy, axes)[1])
 
 
 def fold_ends(n_bars: int, folds: int) -> list[int]:

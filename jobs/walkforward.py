@@ -80,7 +80,7 @@ def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:
 def _plan(request: WalkForwardRequest, bars: Any = None) -> tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]:
     """Validate before Ray: (bars, strategy, param names, params, folds)."""
     import strategies  # noqa: F401, PLC0415
-    from backtest.sweep import expand_grid, parse_grid  # noqa: PLC0415
+    from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415
     from backtest.walkforward import check_fold_bars, make_splits  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
