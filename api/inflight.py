@@ -14,6 +14,12 @@ The counts live in the replica's memory (the replica runs one event loop,
 so no lock is needed); with one replica they are the API's limits.
 Requests without a body (``GET``) count only against their token: they are
 answered at the server's pace, never the client's.
+
+WebSocket connections hold a slot for as long as they are open, so they
+have a cap of their own (:class:`OpenStreams`), counted from the handshake
+(before authentication). With ``max_inflight + max_streams`` below the
+deployment's ``max_ongoing_requests``, requests without a body always find
+a slot.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-__all__ = ["InflightLimits", "Refusal"]
+__all__ = ["InflightLimits", "OpenStreams", "Refusal"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +75,24 @@ class InflightLimits:
             del self.per_token[token_name]
         if has_body:
             self.with_body = max(0, self.with_body - 1)
+
+
+class OpenStreams:
+    """Open WebSocket connections of a replica; :meth:`open` refuses past ``limit``. Invariant: ``0 <= count <= limit``."""
+
+    def __init__(self, limit: int) -> None:
+        if limit <= 0:
+            raise ValueError("limit must be > 0")
+        self.limit = int(limit)
+        self.count = 0
+
+    def open(self) -> bool:
+        """Count one more connection; False (nothing counted) when ``limit`` are open."""
+        if self.count >= self.limit:
+            return False
+        self.count += 1
+        return True
+
+    def close(self) -> None:
+        """Release what :meth:`open` counted."""
+        self.count = max(0, self.count - 1)

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import LOGGER_NAME, ApiError, error_body
 from api.guard import Guard
-from api.inflight import InflightLimits
+from api.inflight import InflightLimits, OpenStreams
 from api.routes import ROUTERS
 from api.routes.signals import REQUEST_MODELS
 from api.routes._errors import to_api_error
@@ -125,6 +125,7 @@ def create_app(services: Services) -> FastAPI:
 
     app = FastAPI(title="raytrader API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.streams = OpenStreams(services.settings.max_streams)
     for router in ROUTERS:
         app.include_router(router)
     _with_request_models(app)

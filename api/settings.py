@@ -27,9 +27,12 @@ class ApiSettings:
         max_inflight_per_token: requests one token may have in flight at
             once in a replica (more: 429 with ``Retry-After``).
         max_inflight: requests with a body in flight at once in a replica,
-            all tokens together (more: 503 with ``Retry-After``). Keep it
-            below the deployment's ``max_ongoing_requests`` (64) so that
-            requests without a body (health, strategies) always find a slot.
+            all tokens together (more: 503 with ``Retry-After``). Keep
+            ``max_inflight + max_streams`` below the deployment's
+            ``max_ongoing_requests`` (64) so that requests without a body
+            (health, strategies) always find a slot.
+        max_streams: WebSocket connections open at once in a replica,
+            authenticated or not (more: closed with 1013 at once).
         stream_max_window: most bars a WebSocket connection keeps (a client
             may ask for fewer).
         stream_default_window: bars kept when the client does not say (never
@@ -44,7 +47,8 @@ class ApiSettings:
     max_body_bytes: int = 1_048_576
     body_timeout_s: float = 10.0
     max_inflight_per_token: int = 16
-    max_inflight: int = 48
+    max_inflight: int = 40
+    max_streams: int = 16
     stream_max_window: int = 5_000
     stream_default_window: int = 1_000
     stream_auth_timeout_s: float = 5.0
@@ -52,7 +56,8 @@ class ApiSettings:
 
     def __post_init__(self) -> None:
         parse_allowlist(self.allowlist)  # raises InputError naming a bad entry
-        for name in ("max_body_bytes", "max_inflight_per_token", "max_inflight", "stream_max_message_bytes"):
+        for name in ("max_body_bytes", "max_inflight_per_token", "max_inflight", "max_streams",
+                     "stream_max_message_bytes"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be > 0")
         for name in ("body_timeout_s", "stream_auth_timeout_s"):

@@ -34,7 +34,9 @@ object key gets a 422 error naming it.
 Protocol violations close the socket with a reason, and the replica log
 (logger :data:`api.errors.LOGGER_NAME`) says why: a binary frame -> 1003
 (unsupported data), a message over ``stream_max_message_bytes`` (default
-64 KiB) -> 1009 (message too big).
+64 KiB) -> 1009 (message too big). A replica keeps at most ``max_streams``
+(default 16) sockets open, authenticated or not; one more is closed at once
+with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -153,6 +155,20 @@ def _validation_field(exc: ValidationError) -> tuple[str, str]:
 
 @router.websocket("/{strategy}")
 async def stream(ws: WebSocket, strategy: str) -> None:
+    streams = ws.app.state.streams
+    if not streams.open():
+        await ws.accept()
+        try:
+            await _close(ws, 1013, f"server busy: {streams.limit} streams open; retry later")
+        except _Closed:
+            return
+    try:
+        await _serve(ws, strategy)
+    finally:
+        streams.close()
+
+
+async def _serve(ws: WebSocket, strategy: str) -> None:
     services = ws.app.state.services
     settings = services.settings
     limit = settings.stream_max_message_bytes

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from api.auth import create_token
 from api.body import find_duplicate_key, keys_given, parse_json_object_pairs, read_model
-from api.inflight import InflightLimits
+from api.inflight import InflightLimits, OpenStreams
 from api.schemas import BatchRequest, SignalRequest
 from api.server import create_app
 from api.services import Services
@@ -62,9 +62,16 @@ def test_inflight_counts_match_a_plain_tally(steps: list[tuple[str, bool, bool]]
         assert limits.with_body == sum(1 for _, b in admitted if b) <= 4
 
 
+def test_open_streams_cap() -> None:
+    streams = OpenStreams(2)
+    assert [streams.open() for _ in range(3)] == [True, True, False] and streams.count == 2
+    streams.close()
+    assert streams.open() and not streams.open()
+
+
 def test_settings_refuse_nonsense_limits() -> None:
     for bad in ({"body_timeout_s": 0}, {"body_timeout_s": float("nan")}, {"max_inflight": 0},
-                {"max_inflight_per_token": -1}, {"stream_auth_timeout_s": -1.0}, {"stream_max_message_bytes": 0}):
+                {"max_inflight_per_token": -1}, {"max_streams": 0}, {"stream_auth_timeout_s": -1.0}, {"stream_max_message_bytes": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ApiSettings(**bad)
 

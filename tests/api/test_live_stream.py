@@ -2,7 +2,8 @@
 
 A real ``websockets`` client talks to the replica's own port (direct
 ingress). The deployed app keeps the defaults of
-:class:`api.settings.ApiSettings`: 5 s to authenticate, 64 KiB per message.
+:class:`api.settings.ApiSettings`: 5 s to authenticate, 64 KiB per message,
+16 sockets open at once.
 Closes carry a reason, and the replica log (where the README says server
 errors go) names each protocol violation.
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
+from collections.abc import Callable
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -106,3 +109,43 @@ def test_repeated_keys_in_a_message_are_refused_and_the_socket_stays_open(live_a
                                 "field": "bar.close"}
         ws.send(text)
         assert json.loads(ws.recv(timeout=30)) == {"type": "warmup", "bars": 1, "min_bars": 31}
+
+
+def test_sockets_past_max_streams_are_closed_1013_while_health_answers(live_api: LiveApi) -> None:
+    """20 sockets that never authenticate: 16 are kept until their deadline (4401), 4 are closed at once (1013)."""
+    extra = 4
+    sockets = [connect(ws_url(live_api), open_timeout=60) for _ in range(DEFAULTS.max_streams + extra)]
+    codes: dict[int, tuple[int, str]] = {}
+
+    def poll_until(done: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                pytest.fail(f"close codes so far: {codes}")
+            for i, ws in enumerate(sockets):
+                if i in codes:
+                    continue
+                try:
+                    ws.recv(timeout=0.02)  # the error message before a 4401, if any
+                except TimeoutError:
+                    continue
+                except ConnectionClosed as exc:
+                    codes[i] = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (0, "client side")
+
+    try:
+        poll_until(lambda: len(codes) >= extra, 30.0)
+        assert sorted(codes.values()) == [(1013, f"server busy: {DEFAULTS.max_streams} streams open; retry later")] * extra
+        token = live_api.token("ws-streams-reader", "read")
+        request = urllib.request.Request(f"{live_api.direct_url}/v1/health", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            assert resp.status == 200
+        poll_until(lambda: len(codes) == len(sockets), DEFAULTS.stream_auth_timeout_s + 60.0)
+        waited = [code for code, _ in codes.values() if code != 1013]
+        assert waited == [4401] * DEFAULTS.max_streams
+    finally:
+        for ws in sockets:
+            ws.close()
+    # the count is released: a new socket is served
+    with connect(ws_url(live_api), open_timeout=60) as ws:
+        ws.send(json.dumps({"token": live_api.token("ws-after-streams")}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "authenticated"
