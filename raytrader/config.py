@@ -161,6 +161,18 @@ class ServeConfig:
         "comma-separated CIDRs of clients allowed to call the API; others get 403", _cidr_list))
     max_body_bytes: int = field(default=1_048_576, metadata=_doc(
         "largest request body accepted, bytes; larger ones get 413", _positive))
+    body_timeout_s: float = field(default=10.0, metadata=_doc(
+        "seconds a request's whole body may take to arrive; later: 408 and the connection closed", _positive))
+    max_inflight_per_token: int = field(default=16, metadata=_doc(
+        "requests one token may have in flight at once per replica; more get 429", _positive))
+    max_inflight: int = field(default=40, metadata=_doc(
+        "requests with a body in flight at once per replica, all tokens; more get 503", _positive))
+    max_streams: int = field(default=16, metadata=_doc(
+        "WebSocket connections open at once per replica; one more is closed with 1013", _positive))
+    stream_auth_timeout_s: float = field(default=5.0, metadata=_doc(
+        "seconds a WebSocket may stay open before it authenticates; then closed with 4401", _positive))
+    stream_max_message_bytes: int = field(default=65_536, metadata=_doc(
+        "largest WebSocket message, bytes; larger closes the socket with 1009", _positive))
     default_rate_per_s: float = field(default=50.0, metadata=_doc(
         "requests per second a new token may make (token bucket refill rate)", _positive))
     default_burst: int = field(default=100, metadata=_doc(
