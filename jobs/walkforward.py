@@ -77,7 +77,7 @@ def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:
                               fill=args.fill, cash=args.cash)
 
 
-def _plan(request: WalkForwardRequest, bars: Any = None) -> tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]:
+def plan_walkforward(request: WalkForwardRequest, bars: Any = None) -> tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]:
     """Validate before Ray: (bars, strategy, param names, params, folds)."""
     import strategies  # noqa: F401, PLC0415
     from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415
@@ -140,7 +140,7 @@ def run_walkforward(request: WalkForwardRequest,
     from backtest.walkforward import summarize  # noqa: PLC0415
 
     started = time.perf_counter()
-    plan = _plan(request)
+    plan = plan_walkforward(request)
     bars, strategy, names, params, folds = plan
     [results] = _run_folds([plan], request, progress)
     summary = summarize(results, request.metric)
@@ -186,7 +186,7 @@ def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", 
         ray.init(address="auto", log_to_driver=False)
     request = WalkForwardRequest(grid=grid, folds=folds, train_bars=2880, metric="sharpe", fees_bps=fees_bps)
     names = demo_samples()
-    plans = [_plan(request, bars=load_sample(name)) for name in names]
+    plans = [plan_walkforward(request, bars=load_sample(name)) for name in names]
     grouped = _run_folds(plans, request)
     table, pairs = [], []
     for (bars, _s, _n, _p, _f), results in zip(plans, grouped):
@@ -206,7 +206,7 @@ def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", 
 
 def _prepare(args: argparse.Namespace) -> WalkForwardRequest:
     request = request_from_args(args)
-    _plan(request)
+    plan_walkforward(request)
     return request
 
 

@@ -220,10 +220,10 @@ def format_walkforward(r: dict[str, Any]) -> str:
 
 def _walkforward(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
-    from jobs.walkforward import _plan, request_from_args, run_walkforward  # noqa: PLC0415
+    from jobs.walkforward import plan_walkforward, request_from_args, run_walkforward  # noqa: PLC0415
 
     request = request_from_args(apply_research_defaults(args, config))
-    _plan(request)  # bad input exits 2 before Ray
+    plan_walkforward(request)  # bad input exits 2 before Ray
     with _ray_driver(config, args.verbose), \
             progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
         result = run_walkforward(request, progress=lambda done, total, info: update(done, total))
