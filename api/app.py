@@ -75,7 +75,7 @@ def settings_from_config() -> ApiSettings:
     from raytrader.config import load_config  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
     serve_config = load_config().serve
-    return ApiSettings.from_text(serve_config.allowlist, serve_config.max_body_bytes)
+    return ApiSettings.from_config(serve_config)
 
 
 async def _probe() -> tuple[dict[str, Any], dict[str, Any]]:
