@@ -7,8 +7,12 @@ each replica (see :mod:`api.app`), tokens live hashed in Redis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from api.auth import parse_allowlist
+
+if TYPE_CHECKING:
+    from raytrader.config import ServeConfig
 
 __all__ = ["ApiSettings"]
 
@@ -70,3 +74,12 @@ class ApiSettings:
     def from_text(cls, allowlist: str, max_body_bytes: int) -> "ApiSettings":
         """From the comma-separated allowlist of the ``[serve]`` config."""
         return cls(allowlist=tuple(s.strip() for s in allowlist.split(",") if s.strip()), max_body_bytes=max_body_bytes)
+
+    @classmethod
+    def from_config(cls, serve: "ServeConfig") -> "ApiSettings":
+        """From the ``[serve]`` config section (allowlist, size, in-flight, timeout and WebSocket limits)."""
+        return cls(allowlist=tuple(s.strip() for s in serve.allowlist.split(",") if s.strip()),
+                   max_body_bytes=serve.max_body_bytes, body_timeout_s=serve.body_timeout_s,
+                   max_inflight_per_token=serve.max_inflight_per_token, max_inflight=serve.max_inflight,
+                   max_streams=serve.max_streams, stream_auth_timeout_s=serve.stream_auth_timeout_s,
+                   stream_max_message_bytes=serve.stream_max_message_bytes)

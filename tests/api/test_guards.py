@@ -201,3 +201,15 @@ def test_a_body_that_stops_arriving_gets_408_and_closes(redis_url: str, redis_cl
     body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
     assert body == {"error": {"code": "request_timeout", "message": "request body not received within 0.5 s",
                               "field": "body"}}
+
+
+def test_settings_come_from_the_serve_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.app import settings_from_config
+
+    monkeypatch.setenv("RAYTRADER_SERVE__STREAM_AUTH_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("RAYTRADER_SERVE__MAX_INFLIGHT_PER_TOKEN", "3")
+    monkeypatch.setenv("RAYTRADER_SERVE__ALLOWLIST", "127.0.0.1/32, 10.0.0.0/8")
+    settings = settings_from_config()
+    assert settings.stream_auth_timeout_s == 2.5 and settings.max_inflight_per_token == 3
+    assert settings.allowlist == ("127.0.0.1/32", "10.0.0.0/8")
+    assert (settings.max_inflight, settings.max_streams, settings.body_timeout_s) == (40, 16, 10.0)
