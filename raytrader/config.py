@@ -298,6 +298,10 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not valid TOML: not UTF-8 text") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
     for key, value in data.items():
         if key not in _SECTIONS:
             raise ConfigError(f"config file {path}: unknown section [{key}]; known: {', '.join(_SECTIONS)}")
