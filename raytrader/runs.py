@@ -23,7 +23,7 @@ from typing import Any
 from raytrader.errors import InputError
 
 __all__ = ["RunRecord", "RunNotFoundError", "KINDS", "runs_dir", "new_run_id", "start_record", "finish_record",
-           "fail_record", "save_record", "load_record", "list_records", "key_numbers", "headline"]
+           "fail_record", "save_record", "load_record", "list_records", "key_numbers", "headline", "fmt_return"]
 
 #: the kinds of run that are recorded
 KINDS: tuple[str, ...] = ("backtest", "sweep", "walkforward", "montecarlo", "optimize")
@@ -212,6 +212,24 @@ def key_numbers(kind: str, r: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     return {k: v for k, v in key.items() if v is not None}, files
 
 
+def _si(x: float) -> str:
+    """3 significant digits with k/M/G/T: 523000 -> '523k'."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def fmt_return(x: float | None) -> str:
+    """A return (fraction) for people, at most 9 characters: ``+12.3%``; from +1000% on, the equity
+    multiple (``x12.3``, ``x523k``: that many times the starting cash)."""
+    if x is None or x != x:
+        return "n/a"
+    if abs(x) < 10:
+        return f"{x:+.1%}"
+    return f"x{_si(1.0 + x)}"
+
+
 def headline(record: RunRecord) -> str:
     """The key numbers of a record in one short line for people."""
     k = record.key
@@ -221,7 +239,7 @@ def headline(record: RunRecord) -> str:
         return "running"
 
     def pct(name: str) -> str:
-        return f"{k[name]:+.2%}" if isinstance(k.get(name), (int, float)) else "n/a"
+        return fmt_return(k[name]) if isinstance(k.get(name), (int, float)) else "n/a"
 
     if record.kind == "backtest":
         return (f"{k.get('strategy')} {k.get('symbol')} return {pct('total_return')} sharpe "
@@ -242,7 +260,7 @@ def headline(record: RunRecord) -> str:
     if record.kind == "montecarlo":
         return (f"{k.get('strategy')} {k.get('symbol')} {k.get('n_paths')} paths ({k.get('method')}); return "
                 f"p5 {pct('return_p5')} p50 {pct('return_p50')} p95 {pct('return_p95')}; "
-                f"ruin {pct('prob_ruin').lstrip('+')}")
+                f"ruin {k.get('prob_ruin', float('nan')):.1%}")
     if record.kind == "optimize":
         return f"{k.get('solver', '')} selected {','.join(k.get('selected') or [])} objective {k.get('objective')}"
     return json.dumps(k)[:100]

@@ -22,6 +22,7 @@ from raytrader.cli import Output, add_command
 from raytrader.config import Config
 from cluster.lifecycle import live_state
 from raytrader.errors import InputError
+from raytrader.runs import fmt_return
 
 __all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo", "fmt_return", "fmt_number",
            "montecarlo_method", "quiet_ray"]
@@ -228,24 +229,6 @@ def _walkforward(args: argparse.Namespace, config: Config) -> Output:
             progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
         result = run_walkforward(request, progress=lambda done, total, info: update(done, total))
     return Output(data=result, text=format_walkforward(result))
-
-
-def _si(x: float) -> str:
-    """3 significant digits with k/M/G/T: 523000 -> '523k'."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suffix}"
-    return f"{x:.3g}"
-
-
-def fmt_return(x: float | None) -> str:
-    """A return (fraction) for people, at most 9 characters: ``+12.3%``; from +1000% on, the equity
-    multiple (``x12.3``, ``x523k``: that many times the starting cash)."""
-    if x is None or x != x:
-        return "n/a"
-    if abs(x) < 10:
-        return f"{x:+.1%}"
-    return f"x{_si(1.0 + x)}"
 
 
 def fmt_number(x: float | None) -> str:

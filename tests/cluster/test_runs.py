@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cluster.cli import main
-from raytrader.runs import (RunNotFoundError, fail_record, finish_record, key_numbers, list_records, load_record,
+from raytrader.runs import (RunNotFoundError, fail_record, finish_record, fmt_return, key_numbers, list_records,
+                            load_record,
                             start_record)
 
 
@@ -37,7 +38,7 @@ def test_a_backtest_is_recorded_and_shown_again(home: Path, capsys: pytest.Captu
 
     assert main(["runs"]) == 0
     text = capsys.readouterr().out
-    assert run["id"] in text and "ok" in text and f"{result['total_return']:+.2%}" in text
+    assert run["id"] in text and "ok" in text and f"return {fmt_return(result['total_return'])} " in text
 
     # show by a unique prefix: the record, and the backtest printed as the command printed it
     assert main(["runs", "show", run["id"][:-2]]) == 0
