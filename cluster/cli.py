@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "cluster.commands.strategy",
     "cluster.commands.risk",
     "cluster.commands.audit",
+    "cluster.commands.paper",
     "cluster.commands.runs",
 )
 
