@@ -1,0 +1,365 @@
+"""``OmsActor`` (named ``oms``): the order manager's shell, and the one process of the decision path.
+
+Per closed bar a StrategyRunner calls :meth:`OmsActor.on_target`; here, in one
+process and with no actor hop: size the target (:func:`actors.trading.size_order`,
+position from this actor's own ledger), check it against the limits and the
+trading state the RiskMonitor publishes (:func:`actors.order_manager.submit`
+runs :func:`risk.pretrade.check_order`), move the order state, **append the
+journal entries, then** send the order through the venue's ExchangeActor with
+its deterministic client order id. Acks and fills are applied through the pure
+steps of :mod:`actors.order_manager`; a fill is idempotent by venue trade id
+(the journal's fills are remembered, so a fill seen again after a restart is
+not journaled twice).
+
+Start (every start, including Ray's restart after a crash): rebuild the orders,
+the ledger and the trading state from the journal, then reconcile with each
+venue by client order id - the venue's open orders (ones we do not know are
+adopted as external), the state of each of our orders still in flight, every
+fill the ExchangeActor learnt (journaled if new), and the balances - and
+journal one ``RECONCILIATION`` entry per venue. An order the journal says was
+SUBMITTED but the venue does not know is sent again with the same client
+order id (the intent was durable before the crash; the venue refuses a second
+copy, so a retry cannot duplicate it). If any venue cannot be reconciled,
+trading does not start: :meth:`status` says why and :meth:`on_target` refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+import ray
+
+from actors import order_manager as om
+from actors.exchange import UnknownClientOrder
+from actors.journal import EntryKind, Journal
+from actors.ledger import Ledger, ledger_from_entries
+from actors.messages import Fill, OrderIntent, OrderUpdate, ReconciliationResult
+from actors.order_state import OrderState
+from actors.trading import (
+    ACTOR_CPUS,
+    TradingConfig,
+    exchange_name,
+    redis_url,
+    size_order,
+    target_intent_id,
+    trading_state_of,
+)
+from risk.pretrade import RiskView, TradingState
+
+__all__ = ["OmsActor", "IN_FLIGHT"]
+
+log = logging.getLogger(__name__)
+
+#: states whose outcome the venue must still tell us
+IN_FLIGHT = (OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
+             OrderState.PENDING_UPDATE, OrderState.UNKNOWN)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+@ray.remote(num_cpus=ACTOR_CPUS)
+class OmsActor:
+    """See the module docstring. Every public method waits until start-up (rebuild + reconcile) is done."""
+
+    def __init__(self, config: TradingConfig) -> None:
+        self.config = config
+        self.journal = Journal.from_url(redis_url(), config.stream)
+        self.state = om.initial_oms_state(config.namespace, config.limits, _now())
+        self.ledger = Ledger()
+        self.intents: dict[str, OrderIntent] = {}
+        self.fill_ids: set[tuple[str, str]] = set()
+        self.marks: dict[tuple[str, str], float] = {}
+        # venue -> (its balances at reconciliation, this ledger's balances then): equity for ``equity`` sizing
+        self.balances0: dict[str, tuple[dict[str, float], dict[tuple[str, str], float]]] = {}
+        self.cursor = {v: 0 for v in config.venues}
+        self.trading_ok = False
+        self.reason = "starting"
+        self.reconciliations: list[ReconciliationResult] = []
+        self.latency_ms: list[float] = []
+        self.started_ms = _now()
+        self._ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._tasks = [asyncio.get_running_loop().create_task(self._boot())]
+
+    # ------------------------------------------------------------ journal
+    def _write(self, step: om.Step) -> None:
+        """Append the step's entries (one atomic append); book its fills in this process's ledger."""
+        if not step.entries:
+            return
+        self.journal.append_many(list(step.entries))
+        for kind, payload in step.entries:
+            if kind is EntryKind.FILL:
+                self.fill_ids.add((payload.venue, payload.trade_id))
+                self.ledger.apply_fill(payload)
+
+    def _exchange(self, venue: str) -> Any:
+        return ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
+
+    # ------------------------------------------------------------ start-up
+    async def _boot(self) -> None:
+        try:
+            entries = list(self.journal.entries())
+            self.state = om.rebuild(self.state, entries)
+            trading = trading_state_of(entries)
+            self.state = replace(self.state, risk=replace(self.state.risk, trading=trading))
+            self.ledger = ledger_from_entries(entries)
+            for e in entries:
+                if e.kind is EntryKind.INTENT:
+                    self.intents[om.client_order_id(self.config.namespace, e.payload.intent_id)] = e.payload
+                elif e.kind is EntryKind.FILL:
+                    self.fill_ids.add((e.payload.venue, e.payload.trade_id))
+            results = []
+            for venue in self.config.venues:
+                results.append(await self._reconcile(venue))
+            self.reconciliations = results
+            bad = [r for r in results if not r.ok]
+            self.trading_ok = not bad
+            self.reason = "; ".join(f"{r.venue}: {r.detail}" for r in bad) if bad else "trading"
+        except Exception as exc:  # noqa: BLE001 - reported by status(); trading does not start
+            self.trading_ok, self.reason = False, f"start-up failed: {type(exc).__name__}: {exc}"
+            log.warning("oms start-up failed: %s", self.reason)
+        finally:
+            self._ready.set()
+        if self.trading_ok:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._sync_loop()))
+
+    async def _reconcile(self, venue: str) -> ReconciliationResult:
+        """Align the journal's orders with ``venue`` (module docstring); journal the result."""
+        adopted: list[str] = []
+        missing: list[str] = []
+        try:
+            ex = self._exchange(venue)
+            known = set(self.state.orders)
+            for update in await ex.open_orders.remote():
+                if update.client_order_id not in known:
+                    adopted.append(update.client_order_id)
+                self._apply_update(update)
+            for cid, order in list(self.state.orders.items()):
+                if order.venue != venue or order.state not in IN_FLIGHT:
+                    continue
+                try:
+                    update = await ex.order_status.remote(cid, order.symbol)
+                except UnknownClientOrder:
+                    intent = self.intents.get(cid)
+                    if intent is None:
+                        raise
+                    missing.append(cid)  # journaled before it was sent, never reached the venue: send it now
+                    update = await ex.place.remote(intent)
+                self._apply_update(update)
+            before = len(self.fill_ids)
+            await self._pull_fills(venue)
+            inferred = len(self.fill_ids) - before
+            balances = {b.asset: b.total for b in await ex.balance.remote()}
+            self.balances0[venue] = (balances, self.ledger.balances())
+            result = ReconciliationResult(venue, True, sum(1 for o in self.state.orders.values()
+                                                           if o.venue == venue and o.is_open),
+                                          tuple(adopted), tuple(missing), tuple(str(i) for i in range(inferred)),
+                                          detail=f"balances {balances}")
+        except Exception as exc:  # noqa: BLE001 - the reason is journaled; trading does not start
+            result = ReconciliationResult(venue, False, 0, tuple(adopted), tuple(missing),
+                                          detail=f"{type(exc).__name__}: {exc}"[:500])
+        self.journal.append(EntryKind.RECONCILIATION, result)
+        return result
+
+    def _equity(self, venue: str, symbol: str, price: float) -> float | None:
+        """Quote-currency equity of ``venue``'s account in ``symbol``'s two assets at ``price``: the
+        balances reconciliation read, plus what this ledger booked since."""
+        if venue not in self.balances0:
+            return None
+        venue_then, ours_then = self.balances0[venue]
+        now = self.ledger.balances()
+        base, quote = symbol.split("/")
+
+        def held(asset: str) -> float:
+            return venue_then.get(asset, 0.0) + now.get((venue, asset), 0.0) - ours_then.get((venue, asset), 0.0)
+
+        return held(quote) + held(base) * price
+
+    # ------------------------------------------------------------ venue events
+    def _apply_update(self, update: OrderUpdate) -> None:
+        self.state, step = om.on_update(self.state, update, _now())
+        self._write(step)
+
+    def _apply_fill(self, fill: Fill) -> None:
+        if (fill.venue, fill.trade_id) in self.fill_ids:
+            return
+        self.state, step = om.on_fill(self.state, fill, _now())
+        self._write(step)
+
+    async def _pull_fills(self, venue: str) -> None:
+        fills = await self._exchange(venue).fills.remote(self.cursor[venue])
+        self.cursor[venue] += len(fills)
+        for fill in fills:
+            self._apply_fill(fill)
+
+    async def _sync_once(self) -> None:
+        for venue in self.config.venues:
+            ex = self._exchange(venue)
+            ours = {cid: o for cid, o in self.state.orders.items() if o.venue == venue and o.state in IN_FLIGHT}
+            if ours:
+                for update in await ex.orders.remote():
+                    order = self.state.orders.get(update.client_order_id)
+                    if order is not None and order.state in IN_FLIGHT and update.status in ("open", "canceled",
+                                                                                            "rejected"):
+                        async with self._lock:
+                            self._apply_update(update)
+            async with self._lock:
+                await self._pull_fills(venue)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.poll_s)
+            try:
+                await self._sync_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - next round retries
+                log.warning("oms sync failed: %s", type(exc).__name__)
+
+    # ------------------------------------------------------------ the decision path
+    def _view(self) -> RiskView:
+        positions = {(p.venue, p.symbol): p.qty for p in self.ledger.positions()}
+        return RiskView(positions=positions, last_prices=dict(self.marks))
+
+    async def _send(self, actions: tuple[Any, ...]) -> list[OrderUpdate]:
+        updates = []
+        for action in actions:
+            ex = self._exchange(action.intent.venue if isinstance(action, om.PlaceOrder) else action.venue)
+            if isinstance(action, om.PlaceOrder):
+                update = await ex.place.remote(action.intent)
+            else:
+                update = await ex.cancel.remote(action.client_order_id, action.symbol)
+            self._apply_update(update)
+            if isinstance(action, om.CancelOrder) and update.status == "open":
+                self.state, step = om.on_cancel_rejected(self.state, action.client_order_id,
+                                                         "venue says still open", _now())
+                self._write(step)
+            updates.append(update)
+            if update.filled:
+                await self._pull_fills(update.venue)
+        return updates
+
+    async def _submit(self, intent: OrderIntent, t0: float | None = None) -> dict[str, Any]:
+        async with self._lock:
+            self.state, step = om.submit(self.state, intent, self._view(), _now())
+            self._write(step)  # durable before it is sent
+            cid = om.client_order_id(self.config.namespace, intent.intent_id)
+            self.intents.setdefault(cid, intent)
+            if t0 is not None and step.actions:
+                self.latency_ms.append((time.perf_counter() - t0) * 1000)
+            await self._send(step.actions)
+            order = self.state.orders[cid]
+            return {"client_order_id": cid, "state": order.state.value, "filled": order.filled,
+                    "reason": order.last_reason, "ignored": step.ignored}
+
+    async def _gate(self) -> str | None:
+        await self._ready.wait()
+        return None if self.trading_ok else f"trading not started: {self.reason}"
+
+    async def on_target(self, strategy_key: str, venue: str, symbol: str, target: float, price: float,
+                        bar_ts_ms: int) -> dict[str, Any]:
+        """The hot path (module docstring): the strategy's ``target`` on the bar opened at ``bar_ts_ms``
+        (close ``price``) becomes at most one market order. Returns what happened."""
+        t0 = time.perf_counter()
+        why = await self._gate()
+        if why:
+            return {"status": "refused", "reason": why}
+        self.marks[(venue, symbol)] = price
+        pending = sum((o.remaining if o.side == "buy" else -o.remaining) for o in self.state.orders.values()
+                      if o.venue == venue and o.symbol == symbol and o.state in IN_FLIGHT)
+        position = self.ledger.position(venue, symbol).qty + pending
+        equity = self._equity(venue, symbol, price)
+        if equity is None and self.config.sizing.mode == "equity":
+            return {"status": "refused", "reason": f"no equity known for {venue} yet"}
+        sized = size_order(target, position, price, self.config.sizing, equity)
+        if sized is None:
+            return {"status": "on_target", "position": position}
+        side, amount = sized
+        intent = OrderIntent(venue, symbol, side, "market", amount, target_intent_id(strategy_key, bar_ts_ms))
+        return {"status": "order", **await self._submit(intent, t0)}
+
+    async def submit_intent(self, intent: OrderIntent, last_price: float | None = None) -> dict[str, Any]:
+        """A hand-made order (the API, tests) through the same check, journal and send."""
+        why = await self._gate()
+        if why:
+            return {"status": "refused", "reason": why}
+        if last_price is not None:
+            self.marks[(intent.venue, intent.symbol)] = last_price
+        return {"status": "order", **await self._submit(intent)}
+
+    async def cancel(self, client_order_id: str, reason: str = "user") -> dict[str, Any]:
+        """Cancel one open order (passes in every trading state, HALTED included)."""
+        await self._ready.wait()
+        async with self._lock:
+            self.state, step = om.cancel(self.state, client_order_id, reason, self._view(), _now())
+            self._write(step)
+            await self._send(step.actions)
+            order = self.state.orders[client_order_id]
+            return {"client_order_id": client_order_id, "state": order.state.value, "filled": order.filled}
+
+    async def cancel_all(self, reason: str = "kill_switch") -> list[dict[str, Any]]:
+        """Cancel every open order on every venue."""
+        await self._ready.wait()
+        out = []
+        for cid, order in list(self.state.orders.items()):
+            if order.state in (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.PENDING_UPDATE):
+                out.append(await self.cancel(cid, reason))
+        return out
+
+    async def flatten(self, reason: str = "kill_switch") -> list[dict[str, Any]]:
+        """A market order closing each non-zero position (passes REDUCING; refused when HALTED)."""
+        await self._ready.wait()
+        out = []
+        stamp = _now()
+        for p in self.ledger.positions():
+            amount = round(abs(p.qty), 12)
+            if amount < self.config.sizing.min_qty:
+                continue
+            intent = OrderIntent(p.venue, p.symbol, "sell" if p.qty > 0 else "buy", "market", amount,
+                                 f"flatten:{reason}:{p.venue}:{p.symbol}:{stamp}")
+            out.append(await self._submit(intent))
+        return out
+
+    async def set_trading(self, trading: str) -> str:
+        """The RiskMonitor publishes its trading state here (it journaled it first)."""
+        await self._ready.wait()
+        self.state = replace(self.state, risk=replace(self.state.risk, trading=TradingState(trading)))
+        return self.state.risk.trading.value
+
+    async def sync(self) -> None:
+        """One round of order and fill sync now (tests, the end of a session)."""
+        await self._ready.wait()
+        await self._sync_once()
+
+    # ------------------------------------------------------------ reading
+    async def orders(self) -> list[dict[str, Any]]:
+        await self._ready.wait()
+        return [{"client_order_id": o.client_order_id, "venue": o.venue, "symbol": o.symbol, "side": o.side,
+                 "amount": o.amount, "price": o.price, "state": o.state.value, "filled": o.filled,
+                 "external": o.client_order_id not in self.intents}
+                for o in self.state.orders.values()]
+
+    async def status(self) -> dict[str, Any]:
+        """Trading or not (and why), trading state, orders by state, fills, journal length, this PID."""
+        await self._ready.wait()
+        by_state: dict[str, int] = {}
+        for o in self.state.orders.values():
+            by_state[o.state.value] = by_state.get(o.state.value, 0) + 1
+        return {"trading": self.trading_ok, "reason": self.reason, "trading_state": self.state.risk.trading.value,
+                "orders_by_state": by_state, "fills": len(self.fill_ids), "pid": os.getpid(),
+                "started_ms": self.started_ms,
+                "reconciliations": [{"venue": r.venue, "ok": r.ok, "open_orders": r.open_orders,
+                                     "adopted": len(r.adopted), "resent": len(r.missing),
+                                     "inferred_fills": len(r.inferred_fills), "detail": r.detail}
+                                    for r in self.reconciliations],
+                "decision_ms": list(self.latency_ms[-10_000:])}
+
+    async def ping(self) -> int:
+        return os.getpid()

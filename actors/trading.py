@@ -1,0 +1,212 @@
+"""The trading pipeline's shared, pure parts: configuration, actor names, sizing, closed bars. No Ray.
+
+The per-event decision path runs inside ONE process (the ``oms`` actor, see
+:mod:`actors.oms`): a StrategyRunner sends the strategy's target (one actor
+hop per closed bar), and the OMS sizes it (:func:`size_order`), checks it
+against the limits and trading state the RiskMonitor publishes
+(:func:`risk.pretrade.check_order`), moves the order state
+(:mod:`actors.order_manager`), appends the journal entries and only then
+sends the order to the venue's ExchangeActor. Actor hops (each 2-7 ms here,
+``STACK-NOTES``) are for supervision, state and recovery, not per decision.
+
+Actor names (all in :attr:`TradingConfig.ray_namespace`, detached, ``max_restarts=-1``):
+``exchange:<venue>``, ``oms``, ``portfolio``, ``risk``, ``strategy:<name>:<symbol>@<venue>``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from actors.journal import EntryKind, JournalEntry
+from actors.messages import BarTick
+from raytrader.errors import InputError
+from risk.pretrade import RiskLimits, TradingState
+
+__all__ = ["TradingConfigError", "Sizing", "TradingConfig", "StrategySpec", "size_order", "trading_state_of",
+           "ClosedBars", "WindowBars", "window_bars", "target_intent_id", "exchange_name", "strategy_name",
+           "OMS_NAME", "PORTFOLIO_NAME", "RISK_NAME", "redis_url", "ACTOR_CPUS"]
+
+OMS_NAME, PORTFOLIO_NAME, RISK_NAME = "oms", "portfolio", "risk"
+#: CPU share of each trading actor: the whole pipeline (2 venues, 2 runners) stays under 0.5 CPU beside Serve
+ACTOR_CPUS = 0.05
+
+
+class TradingConfigError(InputError):
+    """A trading setting (named in the message) is invalid."""
+
+
+def exchange_name(venue: str) -> str:
+    return f"exchange:{venue}"
+
+
+def strategy_name(strategy: str, symbol: str, venue: str) -> str:
+    return f"strategy:{strategy}:{symbol}@{venue}"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How a target (fraction of equity, the strategy's output) becomes an order amount.
+
+    ``mode``: ``notional`` - a target of 1.0 means ``value`` quote currency of the base asset;
+    ``equity`` - a target of 1.0 means ``value`` x the venue account's equity (quote currency).
+    ``step``: the venue's lot size (base units; amounts are rounded down to it); ``min_qty``: the
+    smallest order worth sending (base units).
+    """
+
+    mode: str = "notional"
+    value: float = 1.0
+    step: float = 1.0
+    min_qty: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("notional", "equity"):
+            raise TradingConfigError(f"sizing.mode {self.mode!r}: expected notional or equity")
+        for name in ("value", "step", "min_qty"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise TradingConfigError(f"sizing.{name} must be a finite number > 0, got {v!r}")
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One StrategyRunner: the registered strategy ``name`` with ``params`` on ``symbol`` at ``venue``;
+    ``window``: bars kept for the strategy function (>= its ``min_bars``)."""
+
+    name: str
+    symbol: str
+    venue: str
+    params: tuple[tuple[str, float | int | str | bool], ...] = ()
+    window: int = 300
+
+    @property
+    def key(self) -> str:
+        return strategy_name(self.name, self.symbol, self.venue)
+
+
+@dataclass(frozen=True)
+class TradingConfig:
+    """Everything the trading actors share. ``stream``: the journal stream (one per session/account);
+    ``namespace``: client-order-id prefix (1..11 of ``A-Z a-z 0-9 _``); ``venues``: venue names (each has
+    an ExchangeActor named ``exchange:<venue>``); ``max_loss``: total loss (quote currency, per quote) that
+    trips the kill switch, None = off; ``flatten_on_kill``: the kill switch also closes every position."""
+
+    stream: str
+    venues: tuple[str, ...]
+    namespace: str = "paper"
+    ray_namespace: str = "raytrader"
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    sizing: Sizing = field(default_factory=Sizing)
+    max_loss: float | None = None
+    flatten_on_kill: bool = False
+    poll_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not self.stream:
+            raise TradingConfigError("trading.stream is empty")
+        if not self.venues or len(set(self.venues)) != len(self.venues):
+            raise TradingConfigError(f"trading.venues {self.venues!r}: expected distinct venue names")
+        if self.max_loss is not None and not (self.max_loss > 0):
+            raise TradingConfigError(f"trading.max_loss must be > 0 or None, got {self.max_loss!r}")
+
+
+def size_order(target: float, position: float, price: float, sizing: Sizing,
+               equity: float | None = None) -> tuple[str, float] | None:
+    """``(side, amount)`` that moves ``position`` (base units, signed) to ``target`` (fraction; 1.0 = the
+    full size), or None when the difference is below ``sizing.min_qty`` after rounding down to
+    ``sizing.step``. ``price``: quote per base (> 0); ``equity``: quote currency, needed for ``equity`` mode.
+
+    Like the backtest engine, it trades on target *changes* only: a position already on the target's side
+    (long for a target > 0, short for < 0) is left as it is, however the price moved since it was opened."""
+    if not (price > 0) or not math.isfinite(price):
+        raise TradingConfigError(f"price must be a finite number > 0, got {price!r}")
+    if not math.isfinite(target):
+        raise TradingConfigError(f"target must be finite, got {target!r}")
+    if target != 0 and position != 0 and (target > 0) == (position > 0):
+        return None
+    if sizing.mode == "equity":
+        if equity is None or not math.isfinite(equity):
+            raise TradingConfigError("sizing.mode equity needs the account's equity")
+        budget = sizing.value * max(equity, 0.0)
+    else:
+        budget = sizing.value
+    desired = target * budget / price
+    delta = desired - position
+    amount = math.floor(abs(delta) / sizing.step + 1e-9) * sizing.step
+    amount = round(amount, 12)
+    if amount < sizing.min_qty:
+        return None
+    return ("buy" if delta > 0 else "sell"), amount
+
+
+def trading_state_of(entries: Iterable[JournalEntry], default: TradingState = TradingState.ACTIVE) -> TradingState:
+    """The trading state the last ``TRADING_STATE`` entry set (``default`` when there is none)."""
+    state = default
+    for entry in entries:
+        if entry.kind is EntryKind.TRADING_STATE:
+            state = TradingState(entry.payload.to_state)
+    return state
+
+
+def target_intent_id(strategy_key: str, bar_ts_ms: int) -> str:
+    """The intent id of the order a strategy's decision on the bar opened at ``bar_ts_ms`` produces:
+    deterministic, so a runner or OMS restarted mid-decision re-derives the same client order id."""
+    return f"{strategy_key}#{bar_ts_ms}"
+
+
+class ClosedBars:
+    """Turns a kline stream (a forming bar published again and again, last version wins) into closed
+    bars: a bar is closed when a bar with a later open time arrives. Bars older than the last closed one
+    are ignored (a replay after a reconnect)."""
+
+    def __init__(self) -> None:
+        self.forming: BarTick | None = None
+        self.last_closed_ts: int | None = None
+
+    def push(self, bar: BarTick) -> list[BarTick]:
+        """Feed one bar event; returns the bars it closed (zero or one)."""
+        if self.last_closed_ts is not None and bar.timestamp_ms <= self.last_closed_ts:
+            return []
+        if self.forming is None or bar.timestamp_ms == self.forming.timestamp_ms:
+            self.forming = bar
+            return []
+        if bar.timestamp_ms < self.forming.timestamp_ms:
+            return []
+        closed, self.forming = self.forming, bar
+        self.last_closed_ts = closed.timestamp_ms
+        return [closed]
+
+
+@dataclass(frozen=True)
+class WindowBars:
+    """A rolling window of closed bars as the 1-D float64 arrays a strategy function reads."""
+
+    timestamp: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+def window_bars(bars: Sequence[BarTick]) -> WindowBars:
+    return WindowBars(*(np.asarray([getattr(b, f) for b in bars], dtype=np.float64)
+                        for f in ("timestamp_ms", "open", "high", "low", "close", "volume")))
+
+
+def redis_url() -> str:
+    """The cluster's Redis URL as this process sees it (``REDIS_URL``/config, else the run folder's
+    0600 state of ``raytrader up``); resolved inside the actor so the password never travels as an argument."""
+    from raytrader.config import load_config  # noqa: PLC0415 - only the actors need the config
+    from raytrader.state import read_state  # noqa: PLC0415
+
+    config = load_config()
+    if config.redis.url:
+        return config.redis.url
+    state = read_state(config.cluster.home)
+    if state is None or state.redis is None:
+        raise InputError(f"redis: no REDIS_URL and no cluster state in {config.cluster.home}; run `raytrader up`")
+    return state.redis.url()

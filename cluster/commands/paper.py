@@ -1,0 +1,92 @@
+"""``raytrader paper``: a paper-trading session on emulated venues, as a Ray job on the running cluster.
+
+The flags are checked here first (exit 2 naming the flag); then
+``python -m jobs.paper_trade`` is submitted through the Jobs API (see
+:mod:`jobs.paper_trade` for what runs) and its summary printed: PnL,
+positions, orders by state, fills, the decision time, the journal (entries,
+chain verified) and the comparison of the journal with the venues' own order
+books and balances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from raytrader.cli import Output, add_command
+from raytrader.config import Config
+from raytrader.errors import InputError
+
+__all__ = ["register", "format_paper"]
+
+
+def _num(x: float | None, digits: int = 8) -> str:
+    return "n/a" if x is None else f"{x:+.{digits}g}"
+
+
+def format_paper(r: dict[str, Any]) -> str:
+    params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+    lines = [f"paper {r['strategy']} {params} on {r['symbol']} ({r['sample']}) replayed at x{r['speed']:g}, "
+             f"venues {', '.join(r['venues'])}: {r['seconds']:.1f} s of trading, state {r['trading_state']}"]
+    for quote, p in r["pnl"].items():
+        lines.append(f"PnL ({quote}): realized {_num(p['realized'])}  unrealized {_num(p['unrealized'])}  "
+                     f"total {_num(p['total'])}")
+    for key, p in r["pnl_by_venue"].items():
+        lines.append(f"  {key:16s} realized {_num(p['realized'])}  unrealized {_num(p['unrealized'])}  "
+                     f"total {_num(p['total'])}")
+    lines.append("positions:")
+    for p in r["positions"]:
+        mark = "n/a" if p["mark"] is None else f"{p['mark']:.8g}"
+        lines.append(f"  {p['venue']:10s} {p['symbol']:10s} qty {p['qty']:g}  avg {p['avg_price']:.8g}  mark {mark}")
+    states = ", ".join(f"{s} {n}" for s, n in sorted(r["orders_by_state"].items())) or "none"
+    fees = ", ".join(f"{k} {v:.8g}" for k, v in r["fees"].items()) or "none"
+    lines.append(f"orders: {states}; fills {r['fills']}; fees {fees}")
+    d = r["decision_ms"]
+    if d["n"]:
+        lines.append(f"decision path in the oms (target -> sized, risk-checked, journaled): p50 {d['p50']:.2f} ms, "
+                     f"p99 {d['p99']:.2f} ms over {d['n']} orders")
+    c = r["checks"]
+    lines.append(f"journal {r['journal_stream']}: {c['journal_entries']} entries, "
+                 f"chain {'verified' if c['chain_ok'] else 'BROKEN'}")
+    lines.append(f"venues vs journal: {c['orders_sent']} orders sent, {c['venue_orders']} at the venues, "
+                 f"{len(c['lost'])} lost, {len(c['duplicated'])} duplicated, {len(c['not_in_journal'])} unknown; "
+                 f"balances {'match' if c['balances_match'] else 'DIFFER'}")
+    return "\n".join(lines)
+
+
+def _paper(args: argparse.Namespace, config: Config) -> Output:
+    from cluster.jobs import submit_and_wait  # noqa: PLC0415 - keeps `raytrader --help` fast
+    from cluster.lifecycle import live_state  # noqa: PLC0415
+    from jobs.paper_trade import request_from_args  # noqa: PLC0415
+
+    request_from_args(args)  # bad flags exit 2 here, before the cluster is asked
+    state, ray_ok, _ = live_state(config)
+    if not (state and state.ray and ray_ok):
+        raise InputError("the cluster is not running: start it with `raytrader up`")
+    argv = ["python", "-m", "jobs.paper_trade", "--strategy", args.strategy, "--sample", args.sample,
+            "--venues", args.venues, "--speed", f"{args.speed:g}", "--seconds", f"{args.seconds:g}",
+            "--size", f"{args.size:g}", "--json"]
+    for item in args.param:
+        argv += ["-p", item]
+    outcome = submit_and_wait(state.ray.dashboard_url, shlex.join(argv), name="paper",
+                              timeout_s=args.seconds + args.timeout, show_progress=not args.json)
+    data = {"job_id": outcome.job_id, "status": outcome.status, "job_url": outcome.job_url,
+            "result": outcome.result}
+    text = "\n".join([f"Ray job {outcome.job_id} {outcome.status} in {outcome.seconds:.1f} s",
+                      format_paper(outcome.result), f"job: {outcome.job_url}"])
+    return Output(data=data, text=text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "paper", _paper, "paper-trade a strategy on emulated venues through the trading actors")
+    p.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="strategy parameter (repeatable), e.g. -p fast=10 -p slow=30")
+    p.add_argument("--sample", default="XRP-ETH-1m", help="bundled bar sample to replay (default XRP-ETH-1m)")
+    p.add_argument("--venues", default="binance,binanceus", help="emulated venues (default binance,binanceus)")
+    p.add_argument("--speed", type=float, default=300.0, help="replay speed, x real time (default 300)")
+    p.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
+    p.add_argument("--size", type=float, default=0.5, help="fraction of equity a full target holds (default 0.5)")
+    p.add_argument("--timeout", type=float, default=300.0,
+                   help="seconds to wait for the job beyond --seconds (default 300)")

@@ -1,0 +1,391 @@
+"""Paper trading: a registered strategy on emulated venues, through the trading actors, with checks at the end.
+
+:class:`PaperSession` (Ray already initialised, this process on a cluster node):
+
+1. starts one Binance-dialect emulator per venue on free loopback ports in
+   this process, replaying the bundled bar sample (and its real trades where
+   the sample has them) at ``speed`` x real time; ``binance`` charges 10/10
+   bps maker/taker, ``binanceus`` 0/20 bps at prices 5 bps higher;
+2. stores a throw-away key pair in a temporary encrypted key store; starts
+   the actors, named and detached in a Ray namespace of this session:
+   ``exchange:<venue>`` (:class:`actors.exchange.ExchangeActor`), ``risk``,
+   ``oms``, ``portfolio``, and one ``strategy:<name>:<symbol>@<venue>`` per
+   venue; the trading actors restart on a crash (``max_restarts=-1``) and
+   rebuild from this session's journal stream in the cluster's Redis;
+3. waits until the OMS has reconciled every venue (if one fails, the session
+   stops with the reason: trading does not start), then replays for ``seconds``;
+4. stops the strategies, settles the orders, and reports PnL, positions,
+   orders by state, fills, the journal (entries, chain verified), the OMS's
+   decision time (target received -> order handed to the venue actor, ms),
+   and three checks against the venues' own books: every order the venue has
+   is in the journal and vice versa (none lost, none duplicated), and each
+   venue's balance changes equal the ledger's.
+
+Command line: ``python -m jobs.paper_trade --strategy sma_cross -p fast=10 -p slow=30
+--sample XRP-ETH-1m --venues binance,binanceus --speed 300 --seconds 30``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Sequence
+
+from raytrader.errors import InputError
+from raytrader.ports import free_port
+
+__all__ = ["PaperRequest", "PaperSession", "paper_trade", "main", "VENUE_FEES", "parse_params"]
+
+#: venue -> (maker bps, taker bps, price offset bps) of the emulated venues
+VENUE_FEES = {"binance": ("10", "10", "0"), "binanceus": ("0", "20", "5")}
+ACCOUNT = "paper"
+
+
+class PaperInputError(InputError):
+    """A paper-trading flag (named in the message) is invalid."""
+
+
+def parse_params(items: Sequence[str]) -> tuple[tuple[str, float | int], ...]:
+    """``["fast=10", "slow=30"]`` -> ``(("fast", 10), ("slow", 30))``; numbers only."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise PaperInputError(f"-p {item!r}: expected NAME=VALUE")
+        try:
+            number: float | int = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                raise PaperInputError(f"-p {item!r}: {value!r} is not a number") from None
+        out.append((name, number))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class PaperRequest:
+    """One paper session. ``speed``: replay x real time (1..3600); ``seconds``: replay after trading starts
+    (1..3600); ``cash``: quote currency deposited per venue (the same value in base is deposited too);
+    ``size``: fraction of the account's equity a target of 1.0 holds; ``warmup_bars``: bars replayed
+    before the session starts (the venue's history)."""
+
+    strategy: str = "sma_cross"
+    params: tuple[tuple[str, float | int], ...] = (("fast", 10), ("slow", 30))
+    sample: str = "XRP-ETH-1m"
+    venues: tuple[str, ...] = ("binance", "binanceus")
+    speed: float = 300.0
+    seconds: float = 30.0
+    cash: float = 10.0
+    size: float = 0.5
+    warmup_bars: int = 30
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.speed <= 3600:
+            raise PaperInputError(f"speed: expected 1..3600 x real time, got {self.speed}")
+        if not 1 <= self.seconds <= 3600:
+            raise PaperInputError(f"seconds: expected 1..3600, got {self.seconds}")
+        if not (self.cash > 0) or not math.isfinite(self.cash):
+            raise PaperInputError(f"cash: expected a number > 0, got {self.cash}")
+        if not 0 < self.size <= 1:
+            raise PaperInputError(f"size: expected a fraction of equity in (0, 1], got {self.size}")
+        unknown = [v for v in self.venues if v not in VENUE_FEES]
+        if not self.venues or unknown or len(set(self.venues)) != len(self.venues):
+            raise PaperInputError(f"venues {','.join(self.venues)}: expected distinct names among "
+                                  f"{', '.join(VENUE_FEES)}")
+        import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
+        from market.samples import list_samples  # noqa: PLC0415
+        from strategies.registry import get_strategy  # noqa: PLC0415
+        from strategies.params import validate_params  # noqa: PLC0415
+
+        bars = [s.name for s in list_samples() if s.kind == "ohlcv"]
+        if self.sample not in bars:
+            raise PaperInputError(f"sample {self.sample!r}: expected one of {', '.join(bars)}")
+        strategy = get_strategy(self.strategy)
+        if strategy.multi_asset:
+            raise PaperInputError(f"strategy {self.strategy!r} is multi-asset; paper trading runs one symbol")
+        validate_params(strategy, dict(self.params))
+
+
+def _instrument(symbol: str, price: float) -> Any:
+    from market.emulator import Instrument  # noqa: PLC0415
+
+    step = Decimal(1) if price < 1 else Decimal("0.001")
+    return Instrument(symbol, tick_size=Decimal("0.00000001") if price < 1 else Decimal("0.01"), step_size=step,
+                      min_qty=step, min_notional=Decimal("0.00001"), max_price=Decimal(str(max(1000.0, price * 100))))
+
+
+def _trades_for(sample_symbol: str, sample_name: str) -> Any:
+    from market.samples import list_samples, load_sample_frame  # noqa: PLC0415
+
+    for s in list_samples():
+        if s.kind == "trades" and s.symbol == sample_symbol and s.name.split("-")[:2] == sample_name.split("-")[:2]:
+            return load_sample_frame(s.name)
+    return None
+
+
+class PaperSession:
+    """A running paper session (module docstring); a context manager that leaves nothing behind."""
+
+    def __init__(self, request: PaperRequest) -> None:
+        self.request = request
+        self.ray_namespace = f"paper-{request.session}"
+        self.stream = f"raytrader:journal:paper:{request.session}"
+        self.venues: dict[str, Any] = {}
+        self.handles: dict[str, Any] = {}
+        self.deposits: dict[str, dict[str, float]] = {}
+        self._stack = ExitStack()
+        self.marks: dict[str, float] = {}
+
+    # ------------------------------------------------------------ start
+    def __enter__(self) -> "PaperSession":
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        import ray  # noqa: PLC0415
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415
+
+        from actors.exchange import ExchangeActor, ExchangeConfig  # noqa: PLC0415
+        from actors.keystore import Credentials, KeyStore  # noqa: PLC0415
+        from actors.oms import OmsActor  # noqa: PLC0415
+        from actors.portfolio import PortfolioActor  # noqa: PLC0415
+        from actors.risk_monitor import RiskMonitor  # noqa: PLC0415
+        from actors.strategy_runner import StrategyRunner  # noqa: PLC0415
+        from actors.trading import (  # noqa: PLC0415
+            OMS_NAME, PORTFOLIO_NAME, RISK_NAME, Sizing, StrategySpec, TradingConfig, exchange_name)
+        from market.emulator import ApiKey, FeeSchedule, MarketSpec, ReplayConfig, Venue, VenueConfig  # noqa: PLC0415
+        from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415
+        from market.samples import load_sample  # noqa: PLC0415
+
+        req = self.request
+        bars = load_sample(req.sample)
+        self.symbol = symbol = bars.symbol
+        base, quote = symbol.split("/")
+        first = float(bars.close[min(req.warmup_bars, len(bars.close) - 1)])
+        inst = _instrument(symbol, first)
+        trades = _trades_for(symbol, req.sample)
+        api_key, secret = "paper" + secrets.token_hex(6), secrets.token_hex(24)
+        home = Path(tempfile.mkdtemp(prefix="rt-paper-keys-"))
+        self._stack.callback(shutil.rmtree, home, True)
+        KeyStore(home, env={}).add("paper", "binance", Credentials(api_key, secret))
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        ns = self.ray_namespace
+
+        def named(cls: Any, name: str, restarts: int, *args: Any) -> Any:
+            handle = cls.options(name=name, namespace=ns, lifetime="detached", max_restarts=restarts,
+                                 scheduling_strategy=here).remote(*args)
+            self.handles[name] = handle
+            self._stack.callback(ray.kill, handle, no_restart=True)
+            return handle
+
+        ports = {v: free_port() for v in req.venues}
+        exchanges = {}
+        for name, port in ports.items():
+            url = f"http://127.0.0.1:{port}"
+            cfg = ExchangeConfig(venue=name, symbols=(symbol,), base_url=url,
+                                 ws_url=url.replace("http://", "ws://") + "/stream/ws", key_name="paper",
+                                 keystore_home=str(home), namespace="paper", streams=("trades", "bars"))
+            # not restarted by Ray: a restarted ExchangeActor would come back without start() (its owner's call)
+            exchanges[name] = named(ExchangeActor, exchange_name(name), 0, cfg)
+        self.deposits = {v: {quote: req.cash, base: req.cash / first} for v in req.venues}
+        for name, port in ports.items():
+            maker, taker, offset = VENUE_FEES[name]
+            venue = Venue([MarketSpec(inst, bars, trades)], keys=[ApiKey(api_key, secret, ACCOUNT)],
+                          config=VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
+                                             replay=ReplayConfig(price_offset_bps=Decimal(offset))),
+                          deposits={ACCOUNT: {a: Decimal(repr(x)) for a, x in self.deposits[name].items()}})
+            venue.advance_to(venue.start_ms + req.warmup_bars * bars.timeframe_ms)
+            self.venues[name] = venue
+            self._stack.enter_context(EmulatorServer(venue, ServerConfig(port=port, replay_speed=req.speed)))
+        ray.get([e.start.remote() for e in exchanges.values()], timeout=60)
+        self._stack.callback(lambda: ray.get([e.stop.remote() for e in exchanges.values()], timeout=30))
+
+        step = float(inst.step_size)
+        self.config = config = TradingConfig(stream=self.stream, venues=tuple(req.venues), namespace="paper",
+                                             ray_namespace=ns, sizing=Sizing("equity", req.size, step, step))
+        self._stack.callback(self._drop_journal)
+        named(RiskMonitor, RISK_NAME, -1, config)
+        self.oms = named(OmsActor, OMS_NAME, -1, config)
+        named(PortfolioActor, PORTFOLIO_NAME, -1, config, (symbol,))
+        status = ray.get(self.oms.status.remote(), timeout=120)
+        if not status["trading"]:
+            raise InputError(f"paper: trading did not start: {status['reason']}")
+        self.specs = [StrategySpec(req.strategy, symbol, v, req.params) for v in req.venues]
+        for spec in self.specs:
+            named(StrategyRunner, spec.key, -1, config, spec)
+        self.started = time.monotonic()
+
+    def _drop_journal(self) -> None:
+        """The session's journal stays in Redis for ``raytrader audit`` (nothing is deleted here)."""
+
+    # ------------------------------------------------------------ running
+    def actor(self, name: str) -> Any:
+        return self.handles[name]
+
+    def runners(self) -> dict[str, Any]:
+        return {spec.key: self.handles[spec.key] for spec in self.specs}
+
+    def wait_trading(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Poll the OMS until it answers and trades (after a restart: rebuilt and reconciled)."""
+        import ray  # noqa: PLC0415
+
+        deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                status = ray.get(self.oms.status.remote(), timeout=max(1.0, deadline - time.monotonic()))
+                if status["trading"]:
+                    return status
+                raise InputError(f"paper: trading did not start: {status['reason']}")
+            except InputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - restarting
+                last = exc
+                time.sleep(0.1)
+        raise InputError(f"paper: the oms did not come back within {timeout_s:g} s ({type(last).__name__})")
+
+    def stop_strategies(self) -> None:
+        import ray  # noqa: PLC0415
+
+        for handle in self.runners().values():
+            ray.kill(handle, no_restart=True)
+
+    def settle(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Sync the OMS with the venues until no order is in flight (or ``timeout_s``); its status."""
+        import ray  # noqa: PLC0415
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ray.get(self.oms.sync.remote(), timeout=60)
+            status = ray.get(self.oms.status.remote(), timeout=60)
+            busy = {s: n for s, n in status["orders_by_state"].items()
+                    if s in ("SUBMITTED", "PENDING_CANCEL", "PENDING_UPDATE", "UNKNOWN")}
+            if not busy or time.monotonic() > deadline:
+                return status
+            time.sleep(0.3)
+
+    # ------------------------------------------------------------ checks
+    def venue_orders(self) -> dict[str, list[Any]]:
+        """Every order each venue remembers for our account (the venue's own book, not our view of it)."""
+        return {name: v.engine.orders(ACCOUNT, self.symbol) for name, v in self.venues.items()}
+
+    def venue_balance_changes(self) -> dict[str, float]:
+        out = {}
+        for name, venue in self.venues.items():
+            for b in venue.engine.ledger.balances(ACCOUNT):
+                out[f"{name}:{b.asset}"] = float(b.total) - self.deposits[name].get(b.asset, 0.0)
+        return out
+
+    def checks(self) -> dict[str, Any]:
+        """The journal against the venues: orders (none lost, none duplicated), balances, chain."""
+        import ray  # noqa: PLC0415
+
+        from actors.journal import EntryKind, Journal  # noqa: PLC0415
+        from actors.ledger import ledger_from_entries  # noqa: PLC0415
+        from actors.trading import redis_url  # noqa: PLC0415
+
+        journal = Journal.from_url(redis_url(), self.stream)
+        entries = list(journal.entries())
+        report = journal.verify()
+        sent = {}  # client order id -> venue, for every order the journal says went to a venue
+        for e in entries:
+            if e.kind is EntryKind.STATE_CHANGE and e.payload.to_state == "SUBMITTED":
+                sent[e.payload.client_order_id] = e.payload.venue
+        at_venue: dict[str, list[str]] = {}
+        for name, orders in self.venue_orders().items():
+            for o in orders:
+                at_venue.setdefault(o.client_order_id, []).append(name)
+        lost = sorted(c for c in sent if c not in at_venue)
+        unknown = sorted(c for c in at_venue if c not in sent)
+        duplicated = sorted(c for c, where in at_venue.items() if len(where) > 1)
+        ledger = ledger_from_entries(entries)
+        ours = {f"{v}:{a}": x for (v, a), x in ledger.balances().items()}
+        venue = self.venue_balance_changes()
+        diffs = {k: venue.get(k, 0.0) - ours.get(k, 0.0) for k in sorted(set(venue) | set(ours))}
+        worst = max((abs(d) for d in diffs.values()), default=0.0)
+        oms_orders = ray.get(self.oms.orders.remote(), timeout=60)
+        return {"journal_entries": report.entries, "chain_ok": report.ok, "head": report.head_hash,
+                "orders_sent": len(sent), "venue_orders": sum(len(w) for w in at_venue.values()),
+                "lost": lost, "duplicated": duplicated, "not_in_journal": unknown,
+                "balance_diffs": diffs, "balances_match": worst <= 1e-9 * max(1.0, *map(abs, venue.values())),
+                "oms_orders": len(oms_orders)}
+
+    def summary(self) -> dict[str, Any]:
+        import ray  # noqa: PLC0415
+
+        from actors.trading import PORTFOLIO_NAME, RISK_NAME  # noqa: PLC0415
+
+        status = self.settle()
+        snap = ray.get(self.handles[PORTFOLIO_NAME].snapshot.remote(), timeout=60)
+        risk = ray.get(self.handles[RISK_NAME].state.remote(), timeout=60)
+        checks = self.checks()
+        lat = sorted(status["decision_ms"])
+
+        def pct(q: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
+
+        return {"job": "paper_trade", "session": self.request.session, "strategy": self.request.strategy,
+                "params": dict(self.request.params), "sample": self.request.sample, "symbol": self.symbol,
+                "venues": list(self.request.venues), "speed": self.request.speed,
+                "seconds": round(time.monotonic() - self.started, 2), "journal_stream": self.stream,
+                "ray_namespace": self.ray_namespace, "trading_state": risk["trading_state"],
+                "orders_by_state": status["orders_by_state"], "fills": status["fills"],
+                "pnl": snap["pnl"], "pnl_by_venue": snap["pnl_by_venue"], "positions": snap["positions"],
+                "fees": snap["fees"], "reconciliations": status["reconciliations"],
+                "decision_ms": {"n": len(lat), "p50": pct(0.5), "p99": pct(0.99)},
+                "checks": checks}
+
+
+def paper_trade(request: PaperRequest) -> dict[str, Any]:
+    """Run one session (module docstring) on the cluster this process is attached to; the summary."""
+    with PaperSession(request) as session:
+        time.sleep(request.seconds)
+        session.stop_strategies()
+        return session.summary()
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="strategy parameter (repeatable)")
+    parser.add_argument("--sample", default="XRP-ETH-1m", help="bundled bar sample to replay (default XRP-ETH-1m)")
+    parser.add_argument("--venues", default="binance,binanceus", help="emulated venues (default binance,binanceus)")
+    parser.add_argument("--speed", type=float, default=300.0, help="replay speed, x real time (default 300)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
+    parser.add_argument("--size", type=float, default=0.5, help="fraction of equity a full target holds (default 0.5)")
+
+
+def request_from_args(args: argparse.Namespace) -> PaperRequest:
+    return PaperRequest(strategy=args.strategy, params=parse_params(args.param), sample=args.sample,
+                        venues=tuple(v.strip() for v in args.venues.split(",") if v.strip()), speed=args.speed,
+                        seconds=args.seconds, size=args.size)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobs.paper_trade``: one JSON object; exit 2 on bad input (before Ray starts)."""
+    from jobs._entry import run_job_main  # noqa: PLC0415
+
+    return run_job_main("paper_trade", __doc__, _add_arguments, request_from_args, paper_trade, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
