@@ -189,24 +189,37 @@ def timestamps_to_ms(values: pd.Series, source: str = "", allow_sub_ms: bool = F
         return _ints_to_ms(values.to_numpy(dtype=np.int64), source, allow_sub_ms)
     if pd.api.types.is_float_dtype(dtype):
         return _floats_to_ms(values.to_numpy(dtype=np.float64, na_value=np.nan), source, allow_sub_ms)
-    # strings / objects: numbers written as text, else ISO-8601
-    numeric = pd.to_numeric(values, errors="coerce")
-    if len(values) and numeric.notna().all():
-        return _floats_to_ms(numeric.to_numpy(dtype=np.float64, na_value=np.nan), source, allow_sub_ms)
+    # strings / objects: numbers written as text (when the first one is), else ISO-8601
     text = values.astype("string").str.strip()
+    if len(values) and _is_number(text.iloc[0]):
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().all():
+            return _floats_to_ms(numeric.to_numpy(dtype=np.float64, na_value=np.nan), source, allow_sub_ms)
     parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy()
     if bad.any():
         first = values.iloc[int(np.flatnonzero(bad)[0])]
         fail("timestamp_invalid", bad, f"timestamp {first!r} is not an ISO-8601 date/time or an epoch number", source)
-    wall = pd.to_datetime(text.str.replace(_OFFSET, r"\1", regex=True), errors="coerce", format="ISO8601")
-    if _all_midnight(wall) and not _all_midnight(parsed):
-        parsed = wall.dt.tz_localize("UTC")
+    if not _all_midnight(parsed) and _all_local_midnight(text):
+        parsed = pd.to_datetime(text.str.slice(0, 10), errors="coerce", format="%Y-%m-%d").dt.tz_localize("UTC")
     return _datetimes_to_ms(parsed, source, allow_sub_ms)
 
 
-#: a time of day followed by a UTC offset (``Z``, ``+02:00``, ``-0500``); group 1 keeps the time
-_OFFSET = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def _all_local_midnight(text: pd.Series) -> bool:
+    """True when every ISO string is ``YYYY-MM-DD 00:00:00`` (or ``T``) followed by a UTC offset."""
+    head = text.str.slice(10, 19)
+    if not head.isin((" 00:00:00", "T00:00:00")).all():
+        return False
+    rest = text.str.slice(19).str.lstrip(".0").str.strip()  # a zero fraction (".000") before the offset
+    return bool(rest.str.fullmatch(r"Z|[+-]\d{2}:?\d{2}").all())
 
 
 def _all_midnight(ser: pd.Series) -> bool:
