@@ -98,6 +98,20 @@ def apply_research_defaults(args: argparse.Namespace, config: Config) -> argpars
     return args
 
 
+def save_run_folder(kind: str, result: dict[str, Any], home: Path) -> dict[str, Any]:
+    """Write ``result`` as ``summary.json`` in a fresh run folder ``<home>/results/<kind>-...``; adds
+    ``run_dir`` and ``summary_path`` to it (``raytrader runs`` shows where a run's files are)."""
+    import json  # noqa: PLC0415
+
+    from jobs.sweep import default_run_dir  # noqa: PLC0415
+
+    run_dir = default_run_dir(home, kind)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result.update(run_dir=str(run_dir), summary_path=str(run_dir / "summary.json"))
+    (run_dir / "summary.json").write_text(json.dumps(result, indent=2, allow_nan=False, default=str) + "\n")
+    return result
+
+
 def _params_text(row: dict[str, Any], names: list[str]) -> str:
     return " ".join(f"{n}={row[n]}" for n in names)
 
@@ -216,6 +230,8 @@ def format_walkforward(r: dict[str, Any]) -> str:
     lines.append(f"out-of-sample return compounded {fmt_return(r['oos_total_return'])}; efficiency "
                  f"{r['efficiency']:.2f} (out-of-sample / in-sample return rate); modal params {modal} in "
                  f"{st['modal_share']:.0%} of folds; {r['seconds']:.1f} s")
+    if r.get("summary_path"):
+        lines.append(f"summary: {r['summary_path']}")
     return "\n".join(lines)
 
 
@@ -228,6 +244,7 @@ def _walkforward(args: argparse.Namespace, config: Config) -> Output:
     with _ray_driver(config, args.verbose), \
             progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
         result = run_walkforward(request, progress=lambda done, total, info: update(done, total))
+    save_run_folder("walkforward", result, config.cluster.home)
     return Output(data=result, text=format_walkforward(result))
 
 
@@ -268,6 +285,8 @@ def format_montecarlo(r: dict[str, Any]) -> str:
         lines.append("returns of +1000% or more are shown as equity multiples: x12.3 = 12.3 times the starting cash")
     lines.append(f"probability of ruin (equity at or below {r['ruin_level']:.0%} of the start at any point): "
                  f"{r['prob_ruin']:.2%}")
+    if r.get("summary_path"):
+        lines.append(f"summary: {r['summary_path']}")
     return "\n".join(lines)
 
 
@@ -280,6 +299,7 @@ def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
     with _ray_driver(config, args.verbose), \
             progress_bar("monte carlo", request.paths, enabled=progress_enabled(args.json), unit="paths") as update:
         result = run_montecarlo(request, prepared, progress=update)
+    save_run_folder("montecarlo", result, config.cluster.home)
     return Output(data=result, text=format_montecarlo(result))
 
 
