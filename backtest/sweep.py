@@ -46,7 +46,7 @@ from backtest.errors import GridSpecError
 from backtest.inputs import bar_arrays, check_fill, start_cash
 from backtest.metrics import resolve_periods_per_year, summary
 from backtest.sweep_result import METRICS, SweepResult
-from strategies._bars import bar_field
+from strategies import bar_field
 from strategies.capabilities import MovingAverageCross
 from strategies.errors import InsufficientDataError
 

@@ -7,7 +7,9 @@ user's own strategy files (:mod:`strategies.user`) are loaded by
 :mod:`strategies.indicators` (numba) and :mod:`strategies.ta` (TA-Lib).
 Single-asset strategies take one bars object and return one target per bar;
 multi-asset ones (``pairs_trading``, ``xs_momentum``) take a sequence of bars
-on identical timestamps (:func:`align_bars`) and return ``(bars, assets)``.
+on identical timestamps (:func:`align_series`) and return ``(bars, assets)``.
+:func:`bar_field` reads one price array from anything shaped like
+``market.bars.Bars``.
 """
 
 from strategies import bollinger_reversion as _builtin_bollinger_reversion  # noqa: F401
@@ -20,7 +22,8 @@ from strategies import rsi_reversion as _builtin_rsi_reversion  # noqa: F401
 from strategies import sma_cross as _builtin_sma_cross  # noqa: F401  (registers "sma_cross")
 from strategies import vw_momentum as _builtin_vw_momentum  # noqa: F401
 from strategies import xs_momentum as _builtin_xs_momentum  # noqa: F401
-from strategies.align import align_bars
+from strategies._bars import bar_field
+from strategies.align import align_series
 from strategies.registry import Strategy, get_strategy, list_strategies, register
 
-__all__ = ["Strategy", "get_strategy", "list_strategies", "register", "align_bars"]
+__all__ = ["Strategy", "get_strategy", "list_strategies", "register", "align_series", "bar_field"]

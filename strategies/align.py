@@ -2,7 +2,7 @@
 
 A multi-asset strategy takes a sequence of bars whose ``timestamp`` arrays
 are identical (row ``t`` is the same instant for every asset) and returns a
-2-D target array ``(bars, assets)``. :func:`align_bars` builds such a
+2-D target array ``(bars, assets)``. :func:`align_series` builds such a
 sequence from series with gaps by keeping only the timestamps every series
 has; nothing is filled.
 """
@@ -16,10 +16,10 @@ import numpy as np
 
 from strategies.errors import AssetCountError, MisalignedBarsError
 
-__all__ = ["align_bars", "check_aligned"]
+__all__ = ["align_series", "check_aligned"]
 
 
-def align_bars(bars: Sequence[object]) -> tuple[object, ...]:
+def align_series(bars: Sequence[object]) -> tuple[object, ...]:
     """Each series restricted to the timestamps all of them share, in order.
 
     ``bars`` holds objects like :class:`market.bars.Bars` (a ``timestamp``
@@ -56,13 +56,13 @@ def check_aligned(bars: Sequence[object], min_assets: int = 1, max_assets: int |
     for i, ts in enumerate(stamps[1:], start=1):
         if ts.shape != ref.shape:
             raise MisalignedBarsError(
-                f"bars[{i}]: {ts.shape[0]} rows but bars[0] has {ref.shape[0]}; align them with align_bars()")
+                f"bars[{i}]: {ts.shape[0]} rows but bars[0] has {ref.shape[0]}; align them with align_series()")
         diff = np.flatnonzero(ts != ref)
         if diff.size:
             row = int(diff[0])
             raise MisalignedBarsError(
                 f"bars[{i}]: timestamp {int(ts[row])} at row {row} differs from bars[0]'s {int(ref[row])}; "
-                "align them with align_bars()")
+                "align them with align_series()")
     return int(ref.shape[0])
 
 

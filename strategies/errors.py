@@ -75,7 +75,7 @@ class AssetCountError(InputError):
 class MisalignedBarsError(InputError):
     """Series given to a multi-asset strategy do not share their timestamps, or are not sorted.
 
-    Use :func:`strategies.align.align_bars` to keep the common timestamps.
+    Use :func:`strategies.align.align_series` to keep the common timestamps.
     """
 
 

@@ -4,7 +4,7 @@ A single-asset strategy is a pure function ``fn(bars, **params) -> np.ndarray``
 returning the target position per bar as a fraction of equity (1.0 all-in
 long, 0.0 flat, -1.0 all-equity short where a strategy supports it). A
 multi-asset strategy (``max_assets != 1``) takes a sequence of bar series on
-identical timestamps (see :func:`strategies.align.align_bars`) and returns a
+identical timestamps (see :func:`strategies.align.align_series`) and returns a
 ``(bars, assets)`` array of fractions of equity whose absolute values sum to
 at most 1 per row. The value at bar ``t`` may use only data up to and
 including bar ``t``'s close. Its record

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from market.bars import Bars
 from market.samples import load_sample
-from strategies.align import align_bars
+from strategies.align import align_series
 
 #: the ten Binance alt/BTC 5-minute samples (2018-01), with gaps
 ALTS = ("ADA", "DASH", "ETC", "ETH", "LTC", "NXT", "TRX", "XLM", "XMR", "ZEC")
@@ -20,10 +20,10 @@ def sample(name: str) -> Bars:
 @lru_cache(maxsize=None)
 def alt_panel() -> tuple[Bars, ...]:
     """All ten alt/BTC series aligned on their common timestamps."""
-    return align_bars([sample(f"{a}-BTC-5m") for a in ALTS])
+    return align_series([sample(f"{a}-BTC-5m") for a in ALTS])
 
 
 @lru_cache(maxsize=None)
 def eth_ltc() -> tuple[Bars, ...]:
     """ETH/BTC and LTC/BTC aligned on their common timestamps."""
-    return align_bars([sample("ETH-BTC-5m"), sample("LTC-BTC-5m")])
+    return align_series([sample("ETH-BTC-5m"), sample("LTC-BTC-5m")])

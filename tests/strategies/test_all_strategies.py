@@ -40,7 +40,7 @@ def _take(data, stop):
 def test_every_builtin_strategy_is_registered():
     assert set(NAMES) >= {"sma_cross", "ema_cross", "donchian_breakout", "rsi_reversion", "bollinger_reversion",
                           "macd_trend", "mtf_trend", "vw_momentum", "pairs_trading", "xs_momentum"}
-    assert strategies.__all__ and "align_bars" in strategies.__all__
+    assert strategies.__all__ and "align_series" in strategies.__all__
 
 
 @pytest.mark.parametrize("name", NAMES)
