@@ -161,7 +161,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
     from backtest.portfolio import align_bars as to_panel  # noqa: PLC0415
     from backtest.portfolio import run_portfolio  # noqa: PLC0415
     from backtest.trades import ms_to_iso  # noqa: PLC0415
-    from strategies.align import align_bars  # noqa: PLC0415
+    from strategies.align import align_series  # noqa: PLC0415
 
     for flag, value in (("--slippage-bps", request.slippage_bps), ("--slippage-k-bps", request.slippage_k_bps)):
         if value:
@@ -184,7 +184,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
     symbols = [b.symbol for b in series]
     if len(set(symbols)) != len(symbols):
         raise MultiSeriesError(f"--sample/--data: a series is given twice ({', '.join(symbols)})")
-    aligned = align_bars(series)
+    aligned = align_series(series)
     n = len(aligned[0])
     needed = int(strategy.min_bars(params))
     if n < needed:

@@ -109,14 +109,14 @@ def _check(args: argparse.Namespace, config: Config) -> Output:
     from types import SimpleNamespace  # noqa: PLC0415
 
     from jobs._inputs import data_fields, describe_source, load_request_series  # noqa: PLC0415
-    from strategies.align import align_bars  # noqa: PLC0415
+    from strategies.align import align_series  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
     record = get_strategy(args.name)
     request = SimpleNamespace(**data_fields(args))  # files (--symbol per file), samples, or stored series
     series = load_request_series(request)
     if record.multi_asset:
-        bars: Any = align_bars(series)
+        bars: Any = align_series(series)
     elif len(series) != 1:
         raise StrategyCommandError(f"--data/--sample: strategy {record.name!r} takes one series, got {len(series)}")
     else:
