@@ -74,6 +74,7 @@ def test_research_defaults_come_from_the_config_file(ray_session, tmp_path: Path
     assert cli.main(["--config", str(config), "montecarlo", "--sample", "ETH-BTC-5m", "--paths", "50", "--json"]) == 0
     mc = _json(capsys)
     assert mc["backtest"]["params"] == {"fast": 12, "slow": 40} and mc["backtest"]["fees_bps"] == 3.0
+    assert json.loads(Path(mc["summary_path"]).read_text())["n_paths"] == 50  # its run folder
     bars = load_sample("ETH-BTC-5m")
     assert mc["backtest"]["total_return"] == _engine(bars, 12, 40, fees_bps=3.0)["total_return"]
 
