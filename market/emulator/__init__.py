@@ -23,17 +23,17 @@ from market.emulator.errors import (
     EmulatorError,
     FilterFailure,
     InsufficientBalance,
-    OrderRejected,
+    VenueOrderRejected,
     UnknownOrder,
     UnknownSymbol,
 )
-from market.emulator.matching import ExecutionReport, FeeSchedule, Fill, MatchingEngine, Order, Trade
+from market.emulator.matching import ExecutionReport, FeeSchedule, MatchingEngine, Order, Trade, VenueFill
 from market.emulator.replay import DepthProfile, MarketReplay, ReplayClock, ReplayConfig
 from market.emulator.venue import ApiKey, MarketSpec, Venue, VenueConfig
 
 __all__ = [
-    "Balance", "Ledger", "Instrument", "OrderBook", "MatchingEngine", "FeeSchedule", "Order", "Fill", "Trade",
+    "Balance", "Ledger", "Instrument", "OrderBook", "MatchingEngine", "FeeSchedule", "Order", "VenueFill", "Trade",
     "ExecutionReport", "DepthProfile", "ReplayConfig", "ReplayClock", "MarketReplay", "ApiKey", "MarketSpec",
-    "Venue", "VenueConfig", "EmulatorError", "FilterFailure", "InsufficientBalance", "OrderRejected",
+    "Venue", "VenueConfig", "EmulatorError", "FilterFailure", "InsufficientBalance", "VenueOrderRejected",
     "UnknownOrder", "CancelRejected", "UnknownSymbol", "BadParameter",
 ]

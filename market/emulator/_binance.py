@@ -14,7 +14,7 @@ import numpy as np
 
 from market.bars import Bars
 from market.emulator.book import Instrument
-from market.emulator.matching import Fill, Order, Trade
+from market.emulator.matching import Order, Trade, VenueFill
 from market.emulator.venue import Ticker24h, Venue
 
 __all__ = [
@@ -123,7 +123,7 @@ def order_result(order: Order, inst: Instrument) -> dict:
             "selfTradePreventionMode": "NONE"}
 
 
-def order_full(order: Order, inst: Instrument, fills: tuple[Fill, ...]) -> dict:
+def order_full(order: Order, inst: Instrument, fills: tuple[VenueFill, ...]) -> dict:
     return {**order_result(order, inst), "fills": [
         {"price": fmt(f.price), "qty": fmt(f.qty), "commission": fmt(f.commission),
          "commissionAsset": f.commission_asset, "tradeId": f.trade_id} for f in fills]}
@@ -146,7 +146,7 @@ def order_cancel(order: Order, inst: Instrument, orig_client_order_id: str) -> d
             **_order_body(order), "selfTradePreventionMode": "NONE"}
 
 
-def my_trade(fill: Fill, inst: Instrument) -> dict:
+def my_trade(fill: VenueFill, inst: Instrument) -> dict:
     return {"symbol": inst.market_id, "id": fill.trade_id, "orderId": fill.order_id, "orderListId": -1,
             "price": fmt(fill.price), "qty": fmt(fill.qty), "quoteQty": fmt(fill.quote_qty),
             "commission": fmt(fill.commission), "commissionAsset": fill.commission_asset, "time": fill.time_ms,

@@ -21,7 +21,7 @@ __all__ = [
     "EmulatorError",
     "FilterFailure",
     "InsufficientBalance",
-    "OrderRejected",
+    "VenueOrderRejected",
     "UnknownOrder",
     "CancelRejected",
     "UnknownSymbol",
@@ -53,8 +53,11 @@ class InsufficientBalance(EmulatorError):
     code = -2010
 
 
-class OrderRejected(EmulatorError):
-    """Any other new-order rejection (``-2010``): duplicate client order id, LIMIT_MAKER that would take."""
+class VenueOrderRejected(EmulatorError):
+    """Any other new-order rejection (``-2010``): duplicate client order id, LIMIT_MAKER that would take.
+
+    The venue's own error; the trading system's message is :class:`actors.messages.OrderRejected`.
+    """
 
     code = -2010
 

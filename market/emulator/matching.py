@@ -49,24 +49,25 @@ from market.emulator.errors import (
     CancelRejected,
     FilterFailure,
     InsufficientBalance,
-    OrderRejected,
+    VenueOrderRejected,
     UnknownOrder,
     UnknownSymbol,
 )
 
 __all__ = [
-    "OrderType",
+    "VenueOrderType",
     "TimeInForce",
     "OrderStatus",
     "FeeSchedule",
     "Order",
-    "Fill",
+    "VenueFill",
     "Trade",
     "ExecutionReport",
     "MatchingEngine",
 ]
 
-OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
+#: the venue's order types (Binance spelling); the trading system's are ``actors.messages.OrderType``
+VenueOrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
 _OPEN: frozenset[str] = frozenset({"NEW", "PARTIALLY_FILLED"})
@@ -101,7 +102,7 @@ class Order:
     account: str
     symbol: str
     side: Side
-    type: OrderType
+    type: VenueOrderType
     time_in_force: TimeInForce
     price: Decimal | None
     orig_qty: Decimal
@@ -122,11 +123,13 @@ class Order:
 
 
 @dataclass(frozen=True)
-class Fill:
+class VenueFill:
     """One side of one match, as the account that traded sees it (Binance ``myTrades`` row).
 
     ``price`` quote per base, ``qty`` base, ``quote_qty = price x qty``;
-    ``commission`` in ``commission_asset`` (the asset received).
+    ``commission`` in ``commission_asset`` (the asset received). The venue's
+    own record (hence ``Venue``): the trading system's fill, parsed from the
+    venue's JSON at the edge, is :class:`actors.messages.Fill`.
     """
 
     trade_id: int
@@ -160,7 +163,7 @@ class ExecutionReport:
     """What :meth:`MatchingEngine.submit` returns: the order after matching and the taker's fills."""
 
     order: Order
-    fills: tuple[Fill, ...]
+    fills: tuple[VenueFill, ...]
 
 
 @dataclass
@@ -168,7 +171,7 @@ class _SymbolState:
     instrument: Instrument
     book: OrderBook
     trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=5000))
-    fills: list[Fill] = field(default_factory=list)
+    fills: list[VenueFill] = field(default_factory=list)
 
 
 def _fee(amount: Decimal, bps: Decimal, precision: int) -> Decimal:
@@ -245,7 +248,7 @@ class MatchingEngine:
         tape = self._state(symbol).trades
         return list(tape)[-limit:] if limit else []
 
-    def fills(self, account: str, symbol: str) -> list[Fill]:
+    def fills(self, account: str, symbol: str) -> list[VenueFill]:
         """Every fill of ``account`` on ``symbol``, oldest first."""
         return [f for f in self._state(symbol).fills if f.account == account]
 
@@ -288,7 +291,7 @@ class MatchingEngine:
         account: str,
         symbol: str,
         side: Side,
-        type: OrderType,
+        type: VenueOrderType,
         *,
         qty: Decimal | None = None,
         price: Decimal | None = None,
@@ -300,7 +303,7 @@ class MatchingEngine:
 
         Raises (nothing changes when it does): UnknownSymbol, BadParameter,
         FilterFailure (``-1013``), InsufficientBalance (``-2010``),
-        OrderRejected (``-2010``: duplicate client id, LIMIT_MAKER that would take).
+        VenueOrderRejected (``-2010``: duplicate client id, LIMIT_MAKER that would take).
         """
         state = self._state(symbol)
         inst = state.instrument
@@ -311,7 +314,7 @@ class MatchingEngine:
         if time_in_force not in ("GTC", "IOC", "FOK"):
             raise BadParameter(f"Invalid timeInForce {time_in_force!r}.", code=-1115)
         if client_order_id is not None and (account, client_order_id) in self._client_ids:
-            raise OrderRejected("Duplicate order sent.")
+            raise VenueOrderRejected("Duplicate order sent.")
 
         limit_ticks: int | None = None
         lots: int | None = None
@@ -342,7 +345,7 @@ class MatchingEngine:
             plan = self._plan(state, side, limit_ticks, lots, budget)
         planned_lots = sum(n for _, n in plan)
         if type == "LIMIT_MAKER" and plan:
-            raise OrderRejected("Order would immediately match and take.")
+            raise VenueOrderRejected("Order would immediately match and take.")
         if type == "MARKET" and budget is None and plan:  # NOTIONAL applies to market orders (applyMinToMarket)
             if sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO) < inst.min_notional:
                 raise FilterFailure("Filter failure: NOTIONAL")
@@ -381,7 +384,7 @@ class MatchingEngine:
         self._orders[oid] = order
         self._client_ids[(account, coid)] = oid
 
-        fills: list[Fill] = []
+        fills: list[VenueFill] = []
         with decimal.localcontext(DECIMAL_CONTEXT):
             for maker, n in plan:
                 fills.append(self._execute(state, taker_order=oid, taker_account=account, taker_side=side,
@@ -445,7 +448,7 @@ class MatchingEngine:
         return plan
 
     def _execute(self, state: _SymbolState, *, taker_order: int, taker_account: str, taker_side: Side,
-                 maker: RestingOrder, lots: int, taker_limit_ticks: int | None) -> Fill:
+                 maker: RestingOrder, lots: int, taker_limit_ticks: int | None) -> VenueFill:
         """Settle one match at the maker's price; returns the taker's fill (the maker's is recorded)."""
         inst = state.instrument
         now = self.clock()
@@ -483,7 +486,7 @@ class MatchingEngine:
             (taker_account, taker_order, taker_side, False),
         ):
             fee, fee_asset = (buyer_fee, inst.base) if side == BUY else (seller_fee, inst.quote)
-            fills.append(Fill(trade_id, order_id, account, inst.symbol, side, inst.price(ticks), qty, notional,
+            fills.append(VenueFill(trade_id, order_id, account, inst.symbol, side, inst.price(ticks), qty, notional,
                               fee, fee_asset, is_maker, now))
         state.fills.extend(fills)
         return fills[1]
@@ -529,7 +532,7 @@ class MatchingEngine:
 
     # ---------------------------------------------------------------- replay
     def tape_print(self, symbol: str, *, aggressor: Side, price: Decimal, qty: Decimal, counterparty: str,
-                   exclude: frozenset[str] = frozenset(), through_only: bool = True) -> list[Fill]:
+                   exclude: frozenset[str] = frozenset(), through_only: bool = True) -> list[VenueFill]:
         """A historical trade ``qty @ price`` (aggressor side ``aggressor``) fills resting orders it trades through.
 
         The print acts as an IOC order of ``counterparty`` (the tape account,
@@ -548,7 +551,7 @@ class MatchingEngine:
         lots = max(1, int(qty // inst.step_size))
         limit = ticks + (1 if aggressor == SELL else -1) * (1 if through_only else 0)
         plan = self._plan(state, aggressor, limit, lots, None, eligible=lambda o: o.account not in exclude)
-        maker_fills: list[Fill] = []
+        maker_fills: list[VenueFill] = []
         if plan:
             need = (sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO) if aggressor == BUY
                     else inst.qty(sum(n for _, n in plan)))

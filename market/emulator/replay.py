@@ -39,7 +39,7 @@ import pandas as pd
 
 from market.bars import Bars
 from market.emulator.book import BUY, SELL, Instrument, Side
-from market.emulator.errors import BadParameter, OrderRejected
+from market.emulator.errors import BadParameter, VenueOrderRejected
 from market.emulator.matching import MatchingEngine
 
 __all__ = ["DepthProfile", "ReplayConfig", "ReplayClock", "ReplayEvent", "MarketReplay", "to_decimal"]
@@ -267,5 +267,5 @@ class MarketReplay:
                     continue
                 try:
                     engine.submit(cfg.maker_account, inst.symbol, side, "LIMIT_MAKER", qty=size, price=price)
-                except OrderRejected:
+                except VenueOrderRejected:
                     continue  # would cross a user's resting order: leave that level out

@@ -14,7 +14,7 @@ from market.emulator.errors import (
     CancelRejected,
     FilterFailure,
     InsufficientBalance,
-    OrderRejected,
+    VenueOrderRejected,
     UnknownOrder,
 )
 from market.emulator.matching import FeeSchedule, MatchingEngine
@@ -92,10 +92,10 @@ def test_rejections_name_binance_codes_and_change_nothing() -> None:
         e.submit("alice", SYM, BUY, "LIMIT", qty=D(100000), price=D("0.001"))
     assert b.value.code == -2010
     e.submit("alice", SYM, BUY, "LIMIT", qty=D(10), price=D("0.001"), client_order_id="x")
-    with pytest.raises(OrderRejected, match="Duplicate"):
+    with pytest.raises(VenueOrderRejected, match="Duplicate"):
         e.submit("alice", SYM, BUY, "LIMIT", qty=D(10), price=D("0.001"), client_order_id="x")
     e.submit("bob", SYM, BUY, "LIMIT", qty=D(10), price=D("0.001"), client_order_id="x")  # unique per account only
-    with pytest.raises(OrderRejected, match="immediately match"):
+    with pytest.raises(VenueOrderRejected, match="immediately match"):
         e.submit("carol", SYM, SELL, "LIMIT_MAKER", qty=D(5), price=D("0.0009"))
     assert e.ledger.locked("carol", "XRP") == 0 and len(e.open_orders("alice")) == 1
 
@@ -215,7 +215,7 @@ def test_properties_hold_for_any_order_flow(ops: list[tuple], fees: FeeSchedule,
                 for f in e.tape_print(SYM, aggressor=aggressor, price=price, qty=D(qty), counterparty="tape"):
                     assert (f.price > price) if aggressor == SELL else (f.price < price)
                 r = None
-        except (InsufficientBalance, OrderRejected, FilterFailure):
+        except (InsufficientBalance, VenueOrderRejected, FilterFailure):
             r = None
         if r is not None and r.fills:
             consumed = []
