@@ -7,8 +7,8 @@ between processes); none carries a secret.
 
 Orders:
     :class:`OrderIntent` (what a strategy wants) -> :class:`OrderUpdate` (what
-    the venue says; ``OrderAck`` is the same type) with an optional
-    :class:`OrderRejected` reason; executions arrive as :class:`Fill`.
+    the venue says; the first answer is an update like any other) with an
+    optional :class:`OrderRejected` reason; executions arrive as :class:`Fill`.
 
 Journal-only records (see :mod:`actors.journal`):
     :class:`CancelRequest` (we asked the venue to cancel), :class:`OrderStateChange`
@@ -32,17 +32,16 @@ from typing import Literal, Union
 from raytrader.errors import InputError
 
 __all__ = [
-    "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "OrderAck", "Fill", "AssetBalance",
+    "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "Fill", "AssetBalance",
     "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
-    "ORDER_STATUSES", "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
+    "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
     "TradingStateChange",
 ]
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
-OrderStatus = Literal["open", "closed", "canceled", "rejected", "unknown"]
 #: ``unknown``: the venue's answer was lost and the resolution protocol has not settled it yet.
-ORDER_STATUSES: tuple[str, ...] = ("open", "closed", "canceled", "rejected", "unknown")
+OrderStatus = Literal["open", "closed", "canceled", "rejected", "unknown"]
 StreamKind = Literal["trades", "book", "bars"]
 
 
@@ -143,10 +142,6 @@ class OrderUpdate:
     timestamp_ms: int | None
     resolved_by: str = "response"
     rejection: OrderRejected | None = None
-
-
-#: The first answer to an order is an update like any other.
-OrderAck = OrderUpdate
 
 
 @dataclass(frozen=True)

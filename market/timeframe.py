@@ -33,7 +33,7 @@ import numpy as np
 
 from raytrader.errors import InputError
 
-__all__ = ["Timeframe", "parse_timeframe", "timeframe_ms", "grid_origin_ms", "is_aligned", "floor_to_grid", "UNIT_MS",
+__all__ = ["Timeframe", "parse_timeframe", "timeframe_ms", "is_aligned", "floor_to_grid", "UNIT_MS",
            "INFERRED_TIMEFRAMES", "infer_timeframe", "timeframe_for_ms", "fitting_timeframe", "TimeframeInferenceError"]
 
 #: milliseconds per unit
@@ -85,11 +85,6 @@ def parse_timeframe(value: str) -> Timeframe:
 def timeframe_ms(value: str) -> int:
     """Length of one bar of ``value`` in milliseconds: ``timeframe_ms("5m") == 300_000``."""
     return parse_timeframe(value).ms
-
-
-def grid_origin_ms(value: str) -> int:
-    """A timestamp (ms) on the bar grid of ``value``: 0, or 1970-01-05 (Monday) for weeks."""
-    return parse_timeframe(value).origin_ms
 
 
 def is_aligned(timestamp_ms: int, value: str) -> bool:
