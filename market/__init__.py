@@ -3,10 +3,10 @@
 Modules (import what you need; nothing heavy is imported here):
 
 * :mod:`market.errors` - ``InputError`` and ``DataValidationError``.
-* :mod:`market.timeframe` - ``"5m"`` -> 300_000 ms, the bar grid.
+* :mod:`market.timeframe` - ``"5m"`` -> 300_000 ms, the bar grid, the timeframe inferred from timestamps.
 * :mod:`market.bars` - the frozen ``Bars`` type and column names.
 * :mod:`market.validate` - the data rules; gaps reported, never filled.
-* :mod:`market.io` - ``read_bars`` from CSV / Parquet / Feather (always validated).
+* :mod:`market.io` - ``read_bars`` from CSV / Parquet / Feather, as users' files come (always validated).
 * :mod:`market.resample` - aggregation to a coarser timeframe.
 * :mod:`market.store` - ``ParquetStore``, hive-partitioned by venue/symbol/timeframe.
 * :mod:`market.samples` - the bundled real data (see ``samples/PROVENANCE.md``).
