@@ -100,13 +100,13 @@ class ExchangeConfig:
         bar_timeframe: kline interval streamed (ccxt form, ``1m``).
         book_depth: levels per side in published book snapshots.
         timeout_ms: ccxt request timeout, ms.
-        recv_window_ms: Binance ``recvWindow`` the client signs with, ms (bounds the absent-order rule).
         buffer: events kept per stream for ``poll``.
         poll_s: period of the background fill sync and unknown-order resolution, seconds.
         reconnect_s: wait after a stream error before re-subscribing, seconds.
         fills_from_id_param: request param for "trades from id", for our fills and for public-trade gap
             recovery (Binance ``fromId``), or None.
-        resolution: bounds of the unknown-outcome protocol (``recv_window_s`` is taken from ``recv_window_ms``).
+        resolution: bounds of the unknown-outcome protocol, and (``resolution.recv_window_ms``) the
+            Binance ``recvWindow`` the client signs with, ms (it bounds the absent-order rule).
     """
 
     venue: str
@@ -121,7 +121,6 @@ class ExchangeConfig:
     bar_timeframe: str = "1m"
     book_depth: int = 10
     timeout_ms: int = 10_000
-    recv_window_ms: int = 5_000
     buffer: int = 10_000
     poll_s: float = 0.5
     reconnect_s: float = 0.2
@@ -143,8 +142,8 @@ class ExchangeConfig:
         if (self.ws_url is None) != (self.base_url is None):
             raise ExchangeConfigError("ExchangeConfig.base_url and ws_url: give both (emulator) or neither (live)")
         client_order_id(self.namespace, "check")  # raises on a bad namespace
-        if self.book_depth < 1 or self.buffer < 1 or self.timeout_ms < 1 or self.recv_window_ms < 1:
-            raise ExchangeConfigError("ExchangeConfig: book_depth, buffer, timeout_ms, recv_window_ms must be >= 1")
+        if self.book_depth < 1 or self.buffer < 1 or self.timeout_ms < 1 or self.resolution.recv_window_ms < 1:
+            raise ExchangeConfigError("ExchangeConfig: book_depth, buffer, timeout_ms, resolution.recv_window_ms must be >= 1")
 
 
 def _make_client(config: ExchangeConfig) -> Any:
@@ -154,7 +153,7 @@ def _make_client(config: ExchangeConfig) -> Any:
     cls = getattr(ccxtpro, config.exchange_id, None)
     if cls is None:
         raise ExchangeConfigError(f"ExchangeConfig.exchange_id {config.exchange_id!r}: not a ccxt.pro exchange")
-    options: dict[str, Any] = {"recvWindow": config.recv_window_ms, "warnOnFetchOpenOrdersWithoutSymbol": False}
+    options: dict[str, Any] = {"recvWindow": config.resolution.recv_window_ms, "warnOnFetchOpenOrdersWithoutSymbol": False}
     settings: dict[str, Any] = {"enableRateLimit": True, "timeout": config.timeout_ms}
     if config.base_url is not None:
         from market.emulator.client import ccxt_config, point_at  # noqa: PLC0415
@@ -446,7 +445,7 @@ class ExchangeActor:
             return parse_order(self.config.venue, order)
 
         self._counts["orders"] += 1
-        policy = self._policy()
+        policy = self.config.resolution
         update = await place_order(intent, cid, submit=submit, query=lambda: self._query(cid, intent.symbol),
                                    policy=policy)
         self._remember(update)
@@ -484,11 +483,6 @@ class ExchangeActor:
             self._fills = [replace(f, client_order_id=update.client_order_id)
                            if f.client_order_id is None and f.order_id == update.order_id and f.symbol == update.symbol
                            else f for f in self._fills]
-
-    def _policy(self) -> ResolutionPolicy:
-        from dataclasses import replace  # noqa: PLC0415
-
-        return replace(self.config.resolution, recv_window_s=self.config.recv_window_ms / 1000)
 
     async def cancel(self, client_order_id: str, symbol: str) -> OrderUpdate:
         """Cancel by client order id; whatever the cancel call says, the venue's resulting state is returned.
@@ -532,7 +526,7 @@ class ExchangeActor:
                 raise
 
         res = await resolve_unknown(query, failed_at=time.monotonic(),
-                                    policy=ResolutionPolicy(max_queries=3, backoff_s=0.2, recv_window_s=0,
+                                    policy=ResolutionPolicy(max_queries=3, backoff_s=0.2, recv_window_ms=0,
                                                             clock_margin_s=0, not_found_confirmations=1))
         if res.outcome == "found" and res.update is not None:
             self._recheck.pop(client_order_id, None)
@@ -592,10 +586,10 @@ class ExchangeActor:
 
     async def sync(self) -> dict[str, Any]:
         """One round of the background work now: resolve unknown orders, refresh open orders, fetch fills."""
-        policy = self._policy()
+        policy = self.config.resolution
         for cid, (intent, failed_at) in list(self._intents.items()):
             res = await resolve_unknown(lambda cid=cid, symbol=intent.symbol: self._query(cid, symbol), failed_at=failed_at,
-                                        policy=ResolutionPolicy(max_queries=1, recv_window_s=policy.recv_window_s,
+                                        policy=ResolutionPolicy(max_queries=1, recv_window_ms=policy.recv_window_ms,
                                                                 clock_margin_s=policy.clock_margin_s,
                                                                 not_found_confirmations=1))
             if res.outcome == "found" and res.update is not None:

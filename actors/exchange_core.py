@@ -23,7 +23,7 @@ Resolution rule for an unknown outcome (documented contract):
     (timeouts, 5xx, 429) only cost an attempt. "Order does not exist" is
     trusted - the order is declared **absent** (never placed) - only when
     (a) it was answered at least ``policy.not_found_confirmations`` times and
-    (b) the last such answer came after ``failed_at + recv_window_s +
+    (b) the last such answer came after ``failed_at + recv_window_ms / 1000 +
     clock_margin_s``: past that instant the venue refuses the original request
     as stale (Binance checks ``timestamp + recvWindow`` on arrival), so a
     request still in flight can no longer create the order. An earlier
@@ -158,7 +158,8 @@ class ResolutionPolicy:
         max_queries: queries by client order id before giving up as ``unknown`` (>= 1).
         backoff_s: wait before the 2nd query, seconds; doubles each time up to ``max_backoff_s``.
         max_backoff_s: longest wait between two queries, seconds.
-        recv_window_s: the request validity window the client signs with (Binance ``recvWindow``), seconds.
+        recv_window_ms: the request validity window the client signs with (Binance ``recvWindow``), ms;
+            the ExchangeActor's ccxt client is configured with this very value.
         clock_margin_s: allowance for clock skew between us and the venue, seconds.
         not_found_confirmations: not-found answers needed (the last after the horizon) to declare absent.
     """
@@ -166,15 +167,15 @@ class ResolutionPolicy:
     max_queries: int = 10
     backoff_s: float = 0.2
     max_backoff_s: float = 2.0
-    recv_window_s: float = 5.0
+    recv_window_ms: int = 5_000
     clock_margin_s: float = 1.0
     not_found_confirmations: int = 2
 
     def __post_init__(self) -> None:
         if self.max_queries < 1 or self.not_found_confirmations < 1:
             raise InputError("ResolutionPolicy: max_queries and not_found_confirmations must be >= 1")
-        if min(self.backoff_s, self.max_backoff_s, self.recv_window_s, self.clock_margin_s) < 0:
-            raise InputError("ResolutionPolicy: times must be >= 0 seconds")
+        if min(self.backoff_s, self.max_backoff_s, self.recv_window_ms, self.clock_margin_s) < 0:
+            raise InputError("ResolutionPolicy: times must be >= 0 (seconds; recv_window_ms in ms)")
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ async def resolve_unknown(query: Query, *, failed_at: float, policy: ResolutionP
     ``clock()`` when the create call failed (the request's signed timestamp is
     no later than that).
     """
-    horizon = failed_at + policy.recv_window_s + policy.clock_margin_s
+    horizon = failed_at + policy.recv_window_ms / 1000 + policy.clock_margin_s
     not_found = 0
     wait = policy.backoff_s
     for attempt in range(1, policy.max_queries + 1):

@@ -128,7 +128,7 @@ def _venue_order(status: str = "open", filled: float = 0.0) -> OrderUpdate:
                        filled, 10.0 - filled, None, 0.001, 0.0, None, 1)
 
 
-POLICY = ResolutionPolicy(max_queries=10, backoff_s=0.2, max_backoff_s=2.0, recv_window_s=5.0, clock_margin_s=1.0,
+POLICY = ResolutionPolicy(max_queries=10, backoff_s=0.2, max_backoff_s=2.0, recv_window_ms=5_000, clock_margin_s=1.0,
                           not_found_confirmations=2)
 
 

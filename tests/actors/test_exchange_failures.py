@@ -96,11 +96,11 @@ def side(ray_session) -> Iterator[Side]:
                   deposits={"alice": {"ETH": D("10"), "XRP": D("20000")}})
     venue.advance_to(venue.start_ms + 30 * 60_000)
     server = EmulatorServer(venue, ServerConfig(faults=FaultConfig(hang_ms=2500))).__enter__()
-    policy = ResolutionPolicy(max_queries=QUERIES, backoff_s=0.1, max_backoff_s=0.5, clock_margin_s=0.3,
-                              not_found_confirmations=2)
+    policy = ResolutionPolicy(max_queries=QUERIES, backoff_s=0.1, max_backoff_s=0.5, recv_window_ms=1000,
+                              clock_margin_s=0.3, not_found_confirmations=2)
     config = ExchangeConfig(venue=VENUE, symbols=(SYM,), base_url=server.url, ws_url=server.ws_url, key_name="emu",
                             keystore_home=str(home), namespace="f1", streams=(), poll_s=0.3, timeout_ms=1500,
-                            recv_window_ms=1000, resolution=policy)
+                            resolution=policy)
     actor = ExchangeActor.remote(config)
     import ray
 
