@@ -50,7 +50,7 @@ class StrategyRunner:
         self.params = dict(spec.params)
         self.min_bars = int(self.strategy.min_bars({**self.strategy.defaults(), **self.params}))
         self.window: deque = deque(maxlen=max(spec.window, self.min_bars))
-        self.closed = ClosedBars()
+        self.closed = ClosedBars(spec.bars_closed_on_publish)
         self.checker = SeqChecker()
         self.after = 0
         self.holes: list[tuple[str, int, int]] = []
@@ -99,6 +99,10 @@ class StrategyRunner:
                 "min_bars": self.min_bars, "holes": len(self.holes), "decisions": len(self.decisions),
                 "last_target": self.last_target, "sent": list(self.sent[-1000:]), "errors": self.errors,
                 "pid": os.getpid()}
+
+    async def bars_seen(self) -> list[tuple[int, float, float, float, float]]:
+        """``(open time ms, open, high, low, close)`` of the closed bars in the window."""
+        return [(b.timestamp_ms, b.open, b.high, b.low, b.close) for b in self.window]
 
     async def decisions_made(self) -> list[tuple[int, float]]:
         """``(bar open time ms, target)`` for every closed bar decided on (for parity with the backtest)."""

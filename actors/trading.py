@@ -74,13 +74,15 @@ class Sizing:
 @dataclass(frozen=True)
 class StrategySpec:
     """One StrategyRunner: the registered strategy ``name`` with ``params`` on ``symbol`` at ``venue``;
-    ``window``: bars kept for the strategy function (>= its ``min_bars``)."""
+    ``window``: bars kept for the strategy function (>= its ``min_bars``); ``bars_closed_on_publish``:
+    the venue's kline stream carries closed bars only (the emulator), see :class:`ClosedBars`."""
 
     name: str
     symbol: str
     venue: str
     params: tuple[tuple[str, float | int | str | bool], ...] = ()
     window: int = 300
+    bars_closed_on_publish: bool = False
 
     @property
     def key(self) -> str:
@@ -158,11 +160,13 @@ def target_intent_id(strategy_key: str, bar_ts_ms: int) -> str:
 
 
 class ClosedBars:
-    """Turns a kline stream (a forming bar published again and again, last version wins) into closed
-    bars: a bar is closed when a bar with a later open time arrives. Bars older than the last closed one
-    are ignored (a replay after a reconnect)."""
+    """Turns a kline stream into closed bars. ``closed_on_publish`` False (Binance's own stream: the
+    forming bar is published again and again, last version wins): a bar is closed when a bar with a
+    later open time arrives. True (the emulator publishes closed bars only): each new bar is closed as it
+    comes. Either way, bars at or before the last closed one are ignored (a replay after a reconnect)."""
 
-    def __init__(self) -> None:
+    def __init__(self, closed_on_publish: bool = False) -> None:
+        self.closed_on_publish = closed_on_publish
         self.forming: BarTick | None = None
         self.last_closed_ts: int | None = None
 
@@ -170,6 +174,9 @@ class ClosedBars:
         """Feed one bar event; returns the bars it closed (zero or one)."""
         if self.last_closed_ts is not None and bar.timestamp_ms <= self.last_closed_ts:
             return []
+        if self.closed_on_publish:
+            self.last_closed_ts = bar.timestamp_ms
+            return [bar]
         if self.forming is None or bar.timestamp_ms == self.forming.timestamp_ms:
             self.forming = bar
             return []

@@ -87,6 +87,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--venues", default="binance,binanceus", help="emulated venues (default binance,binanceus)")
     p.add_argument("--speed", type=float, default=300.0, help="replay speed, x real time (default 300)")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
-    p.add_argument("--size", type=float, default=0.5, help="fraction of equity a full target holds (default 0.5)")
+    p.add_argument("--size", type=float, default=0.25, help="fraction of equity a full target holds (default 0.25)")
     p.add_argument("--timeout", type=float, default=300.0,
                    help="seconds to wait for the job beyond --seconds (default 300)")

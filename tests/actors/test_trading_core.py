@@ -80,6 +80,13 @@ def test_closed_bars_closes_a_bar_when_the_next_one_starts_and_last_version_wins
     assert list(w.close) == [1.5, 2.5] and list(w.timestamp) == [0.0, 60_000.0]
 
 
+def test_closed_on_publish_passes_each_new_bar_once() -> None:
+    cb = ClosedBars(closed_on_publish=True)
+    assert cb.push(_bar(0, 1.0)) == [_bar(0, 1.0)]
+    assert cb.push(_bar(0, 1.0)) == []
+    assert cb.push(_bar(60_000, 2.0)) == [_bar(60_000, 2.0)]
+
+
 def _state_entry(seq: int, to: str) -> JournalEntry:
     return JournalEntry(seq, EntryKind.TRADING_STATE, 0, TradingStateChange("ACTIVE", to, "t"), "", "", f"{seq}-0")
 
