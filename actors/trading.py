@@ -6,8 +6,8 @@ hop per closed bar), and the OMS sizes it (:func:`size_order`), checks it
 against the limits and trading state the RiskMonitor publishes
 (:func:`risk.pretrade.check_order`), moves the order state
 (:mod:`actors.order_manager`), appends the journal entries and only then
-sends the order to the venue's ExchangeActor. Actor hops (each 2-7 ms here,
-``STACK-NOTES``) are for supervision, state and recovery, not per decision.
+sends the order to the venue's ExchangeActor. Actor hops (measured on the 2-core machine: one async
+hop p50 about 2 ms, p99 7-9 ms) are for supervision, state and recovery, not per decision.
 
 Actor names (all in :attr:`TradingConfig.ray_namespace`, detached, ``max_restarts=-1``):
 ``exchange:<venue>``, ``oms``, ``portfolio``, ``risk``, ``strategy:<name>:<symbol>@<venue>``.
