@@ -18,7 +18,7 @@ States:
       :func:`actors.exchange_core.resolve_unknown` proving the order absent)
       moves an order to ``REJECTED``.
 
-Edges that are easy to forget, all required (see TRADING-NOTES):
+Edges that are easy to forget, all required (after nautilus_trader's ``_ORDER_STATE_TABLE``, ``model/orders/base.pyx``):
     ``SUBMITTED -> FILLED`` / ``CANCELED`` (IOC/FOK answered without an ack),
     ``CANCELED | EXPIRED -> FILLED | PARTIALLY_FILLED`` (a fill that raced the
     cancel), ``PENDING_CANCEL -> ACCEPTED`` (the cancel failed), and orders

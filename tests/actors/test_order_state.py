@@ -1,7 +1,7 @@
 """The order state machine as a table: every (state, event) pair, plus generated event sequences.
 
 The expected table below is written out by hand from the specification
-(TRADING-NOTES: nautilus_trader's ``_ORDER_STATE_TABLE`` plus our UNKNOWN
+(nautilus_trader's ``_ORDER_STATE_TABLE`` plus our UNKNOWN
 state), independently of ``actors.order_state.TRANSITIONS``.
 """
 

@@ -1,4 +1,4 @@
-"""What other bots' users lost (TRADING-NOTES), replayed against our core: order manager + journal + ledger.
+"""What other bots' users lost (hummingbot and freqtrade issues, each named below), replayed against our core: order manager + journal + ledger.
 
 Each test names the peer issue it replays. They drive the pure order-manager
 steps the way the OMS actor will - journal a step's entries (a real journal
