@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from jobs._inputs import (add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars,
+from jobs.inputs import (add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars,
                           load_request_series)
 from raytrader.errors import InputError
 

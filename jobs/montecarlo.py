@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
+from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
-from jobs._inputs import parse_seed
+from jobs.inputs import parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "add_optimize_arguments", "request_from_args",

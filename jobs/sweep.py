@@ -82,7 +82,7 @@ import numpy as np
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
 from jobs.resources import plan_trials, tune_watchdog
-from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
+from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",

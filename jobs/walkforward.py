@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from jobs._inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
+from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
 from jobs.sweep import KERNEL_METRICS
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks

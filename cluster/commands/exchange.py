@@ -27,7 +27,7 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from jobs._inputs import parse_columns_arg, parse_seed
+from jobs.inputs import parse_columns_arg, parse_seed
 from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
 from raytrader.errors import InputError
@@ -163,7 +163,7 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None, timefra
     for f in files:
         one, report = read_bars(f, symbol=symbol if len(files) == 1 else None, timeframe=timeframe, columns=columns)
         if "/" not in one.symbol:
-            from jobs._inputs import file_symbol  # noqa: PLC0415
+            from jobs.inputs import file_symbol  # noqa: PLC0415
 
             one = one.with_meta(symbol=_market_symbol(one.symbol or file_symbol(f)))
         if one.symbol.count("/") != 1:

@@ -108,7 +108,7 @@ def _check(args: argparse.Namespace, config: Config) -> Output:
     from backtest.strategy_check import check_strategy  # noqa: PLC0415
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from jobs._inputs import data_fields, describe_source, load_request_series  # noqa: PLC0415
+    from jobs.inputs import data_fields, describe_source, load_request_series  # noqa: PLC0415
     from strategies.align import align_series  # noqa: PLC0415
     from strategies.registry import get_strategy  # noqa: PLC0415
 
@@ -148,7 +148,7 @@ def _check(args: argparse.Namespace, config: Config) -> Output:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from jobs._inputs import add_data_arguments, parse_param  # noqa: PLC0415
+    from jobs.inputs import add_data_arguments, parse_param  # noqa: PLC0415
 
     group = add_group(sub, "strategy", "the built-in strategies and your own: list, new, check")
     add_command(group, "list", _list, "list the strategies (built-in and yours) with their parameters")

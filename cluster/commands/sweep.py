@@ -71,7 +71,7 @@ def apply_research_defaults(args: argparse.Namespace, config: Config) -> argpars
     The parsers of these commands default those flags to None (or an empty list for ``-p``/``-g``),
     so a flag given on the command line always wins, even when it equals the built-in default.
     """
-    from jobs._inputs import parse_param  # noqa: PLC0415
+    from jobs.inputs import parse_param  # noqa: PLC0415
     from jobs.sweep import KERNEL_METRICS  # noqa: PLC0415
 
     research = config.research

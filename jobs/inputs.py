@@ -1,7 +1,8 @@
 """Inputs every research job shares: where the bars come from, and ``-p name=value`` parameters.
 
-Used by ``jobs.backtest``, ``jobs.sweep``, ``jobs.walkforward`` and
-``jobs.montecarlo`` (and so by their ``raytrader`` commands).
+Used by ``jobs.backtest``, ``jobs.sweep``, ``jobs.walkforward``,
+``jobs.montecarlo`` and ``jobs.optimize_portfolio``, and directly by the
+``raytrader`` commands (``cluster.commands``): public for that reason.
 
 Where the bars come from (:func:`data_fields`, then :func:`load_request_bars`
 or :func:`load_request_series`):
