@@ -45,7 +45,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from market._frame import fail, normalise_columns, numeric_column, require_columns, timestamps_to_ms
+from market._frame import MAX_MS, MIN_MS, fail, normalise_columns, numeric_column, require_columns, timestamps_to_ms
 from market.bars import OHLCV_COLUMNS, TRADE_COLUMNS, Bars, frame_to_arrays
 from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
@@ -53,7 +53,7 @@ from market.timeframe import parse_timeframe
 __all__ = [
     "Gap", "ValidationReport", "EventsReport",
     "validate_bars", "validate_trades", "validate_close_panel", "validate_funding",
-    "FUNDING_COLUMNS",
+    "FUNDING_COLUMNS", "MIN_MS", "MAX_MS",
 ]
 
 #: columns of a funding-rate series (rate is a fraction per funding interval)

@@ -43,7 +43,7 @@ def parse_utc_ms(value: str, flag: str) -> int:
     """
     text = (value or "").strip()
     if text.isdigit():
-        from market._frame import MAX_MS, MIN_MS  # noqa: PLC0415
+        from market.validate import MAX_MS, MIN_MS  # noqa: PLC0415 - pandas loads only when an epoch-ms date is given
 
         ms = int(text)
         if not MIN_MS <= ms < MAX_MS:
