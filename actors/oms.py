@@ -51,10 +51,12 @@ from actors.trading import (
 )
 from risk.pretrade import RiskView, TradingState
 
-__all__ = ["OmsActor", "IN_FLIGHT"]
+__all__ = ["OmsActor", "IN_FLIGHT", "RECONCILE_ATTEMPTS"]
 
 log = logging.getLogger(__name__)
 
+#: tries per venue before a failed reconciliation stops trading (a loaded machine times requests out)
+RECONCILE_ATTEMPTS = 5
 #: states whose outcome the venue must still tell us
 IN_FLIGHT = (OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
              OrderState.PENDING_UPDATE, OrderState.UNKNOWN)
@@ -117,7 +119,12 @@ class OmsActor:
                     self.fill_ids.add((e.payload.venue, e.payload.trade_id))
             results = []
             for venue in self.config.venues:
-                results.append(await self._reconcile(venue))
+                for attempt in range(1, RECONCILE_ATTEMPTS + 1):
+                    result = await self._reconcile(venue, attempt)
+                    if result.ok:
+                        break
+                    await asyncio.sleep(0.5 * attempt)
+                results.append(result)
             self.reconciliations = results
             bad = [r for r in results if not r.ok]
             self.trading_ok = not bad
@@ -130,8 +137,9 @@ class OmsActor:
         if self.trading_ok:
             self._tasks.append(asyncio.get_running_loop().create_task(self._sync_loop()))
 
-    async def _reconcile(self, venue: str) -> ReconciliationResult:
-        """Align the journal's orders with ``venue`` (module docstring); journal the result."""
+    async def _reconcile(self, venue: str, attempt: int = 1) -> ReconciliationResult:
+        """Align the journal's orders with ``venue`` (module docstring); journal the result (every attempt:
+        a timeout is retried, :data:`RECONCILE_ATTEMPTS` in all, before trading is refused)."""
         adopted: list[str] = []
         missing: list[str] = []
         try:
@@ -163,8 +171,11 @@ class OmsActor:
                                           tuple(adopted), tuple(missing), tuple(str(i) for i in range(inferred)),
                                           detail=f"balances {balances}")
         except Exception as exc:  # noqa: BLE001 - the reason is journaled; trading does not start
+            first_line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+            cause = type(getattr(exc, "cause", None) or exc).__name__
             result = ReconciliationResult(venue, False, 0, tuple(adopted), tuple(missing),
-                                          detail=f"{type(exc).__name__}: {exc}"[:500])
+                                          detail=f"attempt {attempt}/{RECONCILE_ATTEMPTS}: {cause}: "
+                                                 f"{first_line}"[:300])
         self.journal.append(EntryKind.RECONCILIATION, result)
         return result
 
