@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "cluster.commands.exchange",
     "cluster.commands.keys",
     "cluster.commands.sweep",
+    "cluster.commands.train_rl",
     "cluster.commands.optimize",
     "cluster.commands.serve",
     "cluster.commands.tokens",
