@@ -87,7 +87,6 @@ class OmsActor:
         self.latency_ms: list[float] = []
         self.started_ms = _now()
         self._ready = asyncio.Event()
-        self._lock = asyncio.Lock()
         self._tasks = [asyncio.get_running_loop().create_task(self._boot())]
 
     # ------------------------------------------------------------ journal
@@ -205,8 +204,9 @@ class OmsActor:
         self._write(step)
 
     async def _pull_fills(self, venue: str) -> None:
-        fills = await self._exchange(venue).fills.remote(self.cursor[venue])
-        self.cursor[venue] += len(fills)
+        start = self.cursor[venue]
+        fills = await self._exchange(venue).fills.remote(start)
+        self.cursor[venue] = max(self.cursor[venue], start + len(fills))  # two pulls may overlap: never skip
         for fill in fills:
             self._apply_fill(fill)
 
@@ -219,10 +219,8 @@ class OmsActor:
                     order = self.state.orders.get(update.client_order_id)
                     if order is not None and order.state in IN_FLIGHT and update.status in ("open", "canceled",
                                                                                             "rejected"):
-                        async with self._lock:
-                            self._apply_update(update)
-            async with self._lock:
-                await self._pull_fills(venue)
+                        self._apply_update(update)
+            await self._pull_fills(venue)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -236,8 +234,11 @@ class OmsActor:
 
     # ------------------------------------------------------------ the decision path
     def _view(self) -> RiskView:
-        positions = {(p.venue, p.symbol): p.qty for p in self.ledger.positions()}
-        return RiskView(positions=positions, last_prices=dict(self.marks))
+        held = self.ledger.positions()
+        positions = {(p.venue, p.symbol): p.qty for p in held}
+        # the strategies' bar closes; until one came (after a restart), the last fill price the ledger has
+        last = {(p.venue, p.symbol): p.mark_price for p in held if p.mark_price}
+        return RiskView(positions=positions, last_prices={**last, **self.marks})
 
     async def _send(self, actions: tuple[Any, ...]) -> list[OrderUpdate]:
         updates = []
@@ -258,17 +259,17 @@ class OmsActor:
         return updates
 
     async def _submit(self, intent: OrderIntent, t0: float | None = None) -> dict[str, Any]:
-        async with self._lock:
-            self.state, step = om.submit(self.state, intent, self._view(), _now())
-            self._write(step)  # durable before it is sent
-            cid = om.client_order_id(self.config.namespace, intent.intent_id)
-            self.intents.setdefault(cid, intent)
-            if t0 is not None and step.actions:
-                self.latency_ms.append((time.perf_counter() - t0) * 1000)
-            await self._send(step.actions)
-            order = self.state.orders[cid]
-            return {"client_order_id": cid, "state": order.state.value, "filled": order.filled,
-                    "reason": order.last_reason, "ignored": step.ignored}
+        # step -> journal -> state with no await in between: atomic on this actor's loop, no lock needed
+        self.state, step = om.submit(self.state, intent, self._view(), _now())
+        self._write(step)  # durable before it is sent
+        cid = om.client_order_id(self.config.namespace, intent.intent_id)
+        self.intents.setdefault(cid, intent)
+        if t0 is not None and step.actions:
+            self.latency_ms.append((time.perf_counter() - t0) * 1000)
+        await self._send(step.actions)
+        order = self.state.orders[cid]
+        return {"client_order_id": cid, "state": order.state.value, "filled": order.filled,
+                "reason": order.last_reason, "ignored": step.ignored}
 
     async def _gate(self) -> str | None:
         await self._ready.wait()
@@ -308,12 +309,11 @@ class OmsActor:
     async def cancel(self, client_order_id: str, reason: str = "user") -> dict[str, Any]:
         """Cancel one open order (passes in every trading state, HALTED included)."""
         await self._ready.wait()
-        async with self._lock:
-            self.state, step = om.cancel(self.state, client_order_id, reason, self._view(), _now())
-            self._write(step)
-            await self._send(step.actions)
-            order = self.state.orders[client_order_id]
-            return {"client_order_id": client_order_id, "state": order.state.value, "filled": order.filled}
+        self.state, step = om.cancel(self.state, client_order_id, reason, self._view(), _now())
+        self._write(step)
+        await self._send(step.actions)
+        order = self.state.orders[client_order_id]
+        return {"client_order_id": client_order_id, "state": order.state.value, "filled": order.filled}
 
     async def cancel_all(self, reason: str = "kill_switch") -> list[dict[str, Any]]:
         """Cancel every open order on every venue."""

@@ -72,26 +72,32 @@ class StrategyRunner:
                 self.after = items[-1].seq
                 closed = [b for item in items if isinstance(item, MarketEvent) and item.bar is not None
                           for b in self.closed.push(item.bar)]
-                target = None
+                todo = []
                 for bar in closed:
                     self.window.append(bar)
                     if len(self.window) >= self.min_bars:
                         target = float(self.strategy.run(window_bars(self.window), self.params)[-1])
                         self.decisions.append((bar.timestamp_ms, target))
-                if target is not None and target != self.last_target:
-                    bar = closed[-1]
-                    oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
-                    answer = await oms.on_target.remote(self.spec.key, self.spec.venue, self.spec.symbol, target,
-                                                        bar.close, bar.timestamp_ms)
-                    self.sent.append({"bar_ts": bar.timestamp_ms, "target": target, **answer})
-                    if answer.get("status") == "on_target" or answer.get("state") not in (None, "DENIED"):
-                        self.last_target = target  # refused or denied: the next closed bar tries again
+                        todo.append((bar, target))
+                if not self.sent:  # the buffered history at (re)start: only its latest decision is acted on
+                    todo = todo[-1:]
+                for bar, target in todo:  # when behind, every change in order, each on its own bar
+                    if target != self.last_target:
+                        await self._send(bar, target)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - an actor (re)starting; the next round retries
                 self.errors += 1
                 log.warning("%s: %s", self.spec.key, type(exc).__name__)
                 await asyncio.sleep(0.2)
+
+    async def _send(self, bar: Any, target: float) -> None:
+        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        answer = await oms.on_target.remote(self.spec.key, self.spec.venue, self.spec.symbol, target, bar.close,
+                                            bar.timestamp_ms)
+        self.sent.append({"bar_ts": bar.timestamp_ms, "target": target, **answer})
+        if answer.get("status") == "on_target" or answer.get("state") not in (None, "DENIED"):
+            self.last_target = target  # refused or denied: the next closed bar tries again
 
     async def status(self) -> dict[str, Any]:
         """Bars seen, window size, seq holes, decisions and what the OMS answered; this PID."""

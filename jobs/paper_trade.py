@@ -226,7 +226,14 @@ class PaperSession:
             venue.advance_to(venue.start_ms + req.warmup_bars * bars.timeframe_ms)
             self.venues[name] = venue
             self._stack.enter_context(EmulatorServer(venue, ServerConfig(port=port, replay_speed=req.speed)))
-        ray.get([e.start.remote() for e in exchanges.values()], timeout=60)
+        for attempt in range(3):  # load_markets may time out on a loaded machine; start() is idempotent
+            try:
+                ray.get([e.start.remote() for e in exchanges.values()], timeout=120)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
         self._stack.callback(lambda: ray.get([e.stop.remote() for e in exchanges.values()], timeout=30))
 
         step = float(inst.step_size)

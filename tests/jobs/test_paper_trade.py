@@ -125,7 +125,7 @@ def test_entries_and_exits_match_the_backtest_on_the_same_bars(session: Any) -> 
     paper = sorted(int(e.payload.intent_id.rsplit("#", 1)[1]) + tf for e in journal.entries()
                    if e.kind is EntryKind.INTENT and e.payload.intent_id.startswith(key + "#")
                    and max(first, live) < int(e.payload.intent_id.rsplit("#", 1)[1]) + tf <= last)
-    assert expected and paper == expected
+    assert expected and paper == expected, (sorted(set(paper) - set(expected)), sorted(set(expected) - set(paper)))
 
 
 @pytest.mark.parametrize("name", ["oms", "portfolio", "risk", "strategy:sma_cross:XRP/ETH@binance"])
