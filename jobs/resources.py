@@ -301,7 +301,9 @@ def _own_placed_work() -> int | None:
         tasks = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
                            filters=[("job_id", "=", job)], raise_on_missing_output=False)
         placed = sum(1 for t in tasks if str(t.state) in _PLACED)
-        return placed + sum(1 for h in cpu_holders() if h.job == "this job")
+        # this job's placement groups and Tune trials count; its other actors (long-lived helpers that
+        # hold CPUs) are exactly what can starve its tasks, so they do not
+        return placed + sum(1 for h in cpu_holders() if h.job == "this job" and not h.label.startswith("actor "))
     except Exception:  # noqa: BLE001 - unknown: the watchdog then keeps waiting
         return None
 
