@@ -108,6 +108,7 @@ class _OtherDeployment(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.timeout(600)  # a replica restart on a loaded machine, plus `serve up` on the first use
 def test_serve_port_answers_again_after_the_replica_is_sigkilled(
         deployed_api: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     port = deployed_api["port"]
@@ -138,6 +139,7 @@ def test_serve_port_answers_again_after_the_replica_is_sigkilled(
     assert code == 0 and after["serving"] is True
 
 
+@pytest.mark.timeout(600)  # a replica restart on a loaded machine, plus `serve up` on the first use
 def test_another_deployment_on_the_port_is_named_and_never_vouched_for(
         deployed_api: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     port = deployed_api["port"]
