@@ -44,12 +44,54 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
     # run by hand (not as a Ray job that already ships them): the user's strategy files go to the workers
     runtime_env = None if os.environ.get(SHIPPED_ENV) else shipping_runtime_env()
     ray.init(address=args.address, log_to_driver=False, runtime_env=runtime_env)
+    record = _start_record(name, argv)
     try:
         result = run(prepared)
     except InputError as exc:  # e.g. no CPU free for the job's tasks (jobs.resources names the holders)
+        _end_record(record, error=str(exc))
         sys.stderr.write(f"jobs.{name}: error: {' '.join(str(exc).split())}\n")
         return 2
+    except BaseException as exc:
+        _end_record(record, error=f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         ray.shutdown()
+    _end_record(record, result=result)
     sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
     return 0
+
+
+def _start_record(name: str, argv: Sequence[str] | None) -> Any:
+    """A ``running`` run record in the config's run folder (``raytrader runs``), for the kinds it lists.
+
+    Best effort: a job whose run folder cannot be written still runs.
+    """
+    import shlex  # noqa: PLC0415
+
+    from raytrader.runs import KINDS, start_record  # noqa: PLC0415
+
+    if name not in KINDS:
+        return None
+    try:
+        from raytrader.config import load_config  # noqa: PLC0415
+
+        home = load_config().cluster.home
+        words = list(sys.argv[1:] if argv is None else argv)
+        return home, start_record(home, name, f"python -m jobs.{name} {shlex.join(words)}".strip())
+    except (OSError, InputError):
+        return None
+
+
+def _end_record(record: Any, *, result: dict[str, Any] | None = None, error: str = "") -> None:
+    from raytrader.runs import fail_record, finish_record  # noqa: PLC0415
+
+    if record is None:
+        return
+    home, started = record
+    try:
+        if result is not None:
+            finish_record(home, started, result)
+        else:
+            fail_record(home, started, error)
+    except (OSError, ValueError):
+        pass
