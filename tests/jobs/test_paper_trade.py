@@ -207,3 +207,35 @@ def test_after_the_session_the_venues_books_equal_the_journal(session: Any) -> N
     for venue in session.request.venues:
         assert any(p["venue"] == venue for p in summary["positions"])
     assert ray.get(session.oms.status.remote(), timeout=30)["trading"]
+
+
+def test_kill_switch_cancels_every_open_order_flattens_and_halts(session: Any) -> None:
+    """After the strategies stopped: a resting order on each venue, then ``risk.kill(flatten=True)``."""
+    import ray
+
+    risk, oms = session.actor("risk"), session.oms
+    resting = []
+    for venue in session.request.venues:
+        trades = ray.get(session.actor(f"exchange:{venue}").poll.remote(f"trades:{session.symbol}", 0, 5.0, 100_000))
+        last = trades[-1].trade.price
+        intent = OrderIntent(venue, session.symbol, "buy", "limit", 10, f"kill-test-{venue}-{time.time_ns()}",
+                             round(last * 0.96, 8))
+        placed = ray.get(oms.submit_intent.remote(intent, last), timeout=60)
+        assert placed["state"] == "ACCEPTED", placed
+        resting.append((venue, placed["client_order_id"]))
+    report = ray.get(risk.kill.remote(flatten=True), timeout=120)
+    assert report["trading_state"] == "HALTED" and report["canceled"] == len(resting)
+    session.settle()
+    books = session.venue_orders()
+    for venue, cid in resting:
+        assert {o.client_order_id: o.status for o in books[venue]}[cid] == "CANCELED"
+    _wait(lambda: all(p["qty"] == 0 for p in
+                      ray.get(session.actor("portfolio").snapshot.remote(), timeout=60)["positions"]),
+          30, "every position flat")
+    checks = session.checks()
+    assert checks["lost"] == [] and checks["duplicated"] == [] and checks["balances_match"] and checks["chain_ok"]
+    base = session.symbol.split("/")[0]
+    fees = ray.get(session.actor("portfolio").snapshot.remote(), timeout=60)["fees"]
+    for venue in session.request.venues:  # flat: the venue holds its base deposit less the base fees charged
+        change = session.venue_balance_changes()[f"{venue}:{base}"]
+        assert change == pytest.approx(-fees.get(f"{venue}:{base}", 0.0), abs=1e-6)
