@@ -162,9 +162,13 @@ class PolicyMetrics:
 
 @dataclass(frozen=True)
 class SeedResult:
-    """One seed of one fold: the greedy policy out-of-sample, and what training did in-sample."""
+    """One seed of one fold: the greedy policy out-of-sample, and what training did in-sample.
+
+    ``train_env_bars`` is how many bars the training environment held (``train_end``: none of the test window).
+    """
 
     seed: int
+    train_env_bars: int
     test: PolicyMetrics
     iterations: int
     env_steps: int
@@ -396,12 +400,13 @@ def _train_one(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, sp
         random_ = float(np.mean(random_episode_returns(train_env, starts, seed)))
         test_env = _test_env(request, open_, close, span)
         metrics, actions = play(test_env, span.test_start, policy, periods_per_year)
-        out = {"seed": SeedResult(seed=seed, test=metrics, iterations=iterations, env_steps=steps,
+        out = {"seed": SeedResult(seed=seed, train_env_bars=int(train_env._close.size), test=metrics,
+                                  iterations=iterations, env_steps=steps,
                                   first_iteration_return=returns[0] if returns else None,
                                   last_iteration_return=returns[-1] if returns else None,
                                   greedy_train_return=greedy, random_train_return=random_,
                                   seconds=round(time.perf_counter() - started, 3)),
-               "actions": actions, "train_bars_seen": int(train_env._close.size)}
+               "actions": actions}
         if save:
             with tempfile.TemporaryDirectory() as tmp:
                 algo.save_to_path(tmp)
@@ -447,7 +452,7 @@ def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
     bh_parts, flat_parts = [], []
     for span in spans:
         for s in seeds:
-            if by_key[(span.fold, s)]["train_bars_seen"] > span.test_start:
+            if by_key[(span.fold, s)]["seed"].train_env_bars > span.test_start:
                 raise AssertionError(f"fold {span.fold}: the training environment held bars of the test window")
         env = _test_env(request, open_, close, span)
         bh, bh_actions = play(env, span.test_start, lambda _o: _ACTION_LONG[request.action], ppy)
