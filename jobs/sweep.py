@@ -279,10 +279,15 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         if request.folds > 1:
             raise SweepRequestError("--folds: only used with --scheduler asha")
         folds = 1
-    if not (request.fees_bps >= 0) or not np.isfinite(request.fees_bps):
-        raise SweepRequestError(f"--fees-bps: must be a finite number >= 0, got {request.fees_bps}")
-    if not (request.cash > 0) or not np.isfinite(request.cash):
-        raise SweepRequestError(f"--cash: must be a finite amount > 0, got {request.cash}")
+    from backtest.costs import fee_fraction  # noqa: PLC0415 - numba-compiled module, loaded only to plan
+    from backtest.errors import BacktestInputError  # noqa: PLC0415 - loaded with the line above
+    from backtest.inputs import start_cash  # noqa: PLC0415 - loaded with the line above
+
+    try:  # the engine's own checks, so the sweep refuses exactly what a backtest refuses, before Ray starts
+        fee_fraction(request.fees_bps, name="--fees-bps")
+        start_cash(request.cash)
+    except BacktestInputError as exc:
+        raise SweepRequestError(str(exc).replace("cash:", "--cash:", 1)) from None
     axes = parse_grid(request.grid)
     if request.search == "random":
         names, params = sample_configs(strategy, axes, request.samples or DEFAULT_RANDOM_SAMPLES, seed=request.seed)
