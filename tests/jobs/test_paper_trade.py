@@ -115,17 +115,25 @@ def test_entries_and_exits_match_the_backtest_on_the_same_bars(session: Any) -> 
         (ts, x, target[index[ts]]) for ts, x in compared if target[index[ts]] != x][:5]
     # orders: the bars the backtest enters or exits in (fill at t+1's open), over the span the runner was
     # live (its first message to the OMS came after the buffered history it started with)
+    # Compared up to the last bar the OMS has answered for (a decision is recorded before it is sent).
     tf = 60_000
-    live = ray.get(runner.status.remote(), timeout=30)["sent"][0]["bar_ts"] + tf
+    sent = ray.get(runner.status.remote(), timeout=30)["sent"]
+    live, last = sent[0]["bar_ts"] + tf, sent[-1]["bar_ts"] + tf
     result = run_backtest(bars, target, fill="open")
-    last = decisions[-1][0]
     expected = sorted({t for tr in result.trades for t in (tr.entry_time, tr.exit_time)
                        if t is not None and max(first, live) < t <= last})
     journal = Journal.from_url(redis_url(), session.stream)
-    paper = sorted(int(e.payload.intent_id.rsplit("#", 1)[1]) + tf for e in journal.entries()
+    entries = list(journal.entries())
+    submitted = {e.payload.client_order_id for e in entries
+                 if e.kind is EntryKind.STATE_CHANGE and e.payload.to_state == "SUBMITTED"}
+    paper = sorted(int(e.payload.intent_id.rsplit("#", 1)[1]) + tf for e in entries
                    if e.kind is EntryKind.INTENT and e.payload.intent_id.startswith(key + "#")
+                   and client_order_id(session.config.namespace, e.payload.intent_id) in submitted
                    and max(first, live) < int(e.payload.intent_id.rsplit("#", 1)[1]) + tf <= last)
-    assert expected and paper == expected, (sorted(set(paper) - set(expected)), sorted(set(expected) - set(paper)))
+    denied = [(e.payload.intent_id, e.payload.reason.value, e.payload.detail) for e in entries
+              if e.kind is EntryKind.RISK_DECISION and not e.payload.approved]
+    assert expected and paper == expected, (sorted(set(paper) - set(expected)), sorted(set(expected) - set(paper)),
+                                            denied, [s for s in sent if s.get("status") != "order"][:5])
 
 
 @pytest.mark.parametrize("name", ["oms", "portfolio", "risk", "strategy:sma_cross:XRP/ETH@binance"])
