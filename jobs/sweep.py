@@ -173,6 +173,7 @@ class SweepRequest:
     folds: int = 0
     out: str = ""
     holdout: float = 0.3
+    periods_per_year: float | None = None  # bars per year for Sharpe/Sortino/volatility; None: measured on the data
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -215,7 +216,8 @@ def request_from_args(args: argparse.Namespace) -> SweepRequest:
                         fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                         search=args.search, samples=args.samples, seed=args.seed, metric=args.metric,
                         trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout,
-                        batch=args.batch, scheduler=args.scheduler, folds=args.folds)
+                        batch=args.batch, scheduler=args.scheduler, folds=args.folds,
+                        periods_per_year=getattr(args, "periods_per_year", None))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +233,7 @@ class SweepPlan:
     n_configs: int = 0  # configurations that will be evaluated (0: params.shape[0])
     folds: int = 1  # sequential folds a trial reports after (> 1 only with ASHA)
     axes: Any = None  # typed values per parameter (optuna's space)
+    periods_per_year: float = 0.0  # one value for every fold and the holdout: the flag, else measured on all bars
 
 
 def plan_sweep(request: SweepRequest) -> SweepPlan:
@@ -298,6 +301,12 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     if not (0.0 <= request.holdout <= 0.8):
         raise SweepRequestError(f"--holdout: must be a fraction in [0, 0.8], got {request.holdout}")
     bars = load_request_bars(request)
+    from backtest.metrics import resolve_periods_per_year  # noqa: PLC0415 - loaded with the lines above
+
+    try:
+        ppy = resolve_periods_per_year(bars.timestamp, bars.timeframe_ms, request.periods_per_year)
+    except InputError as exc:
+        raise SweepRequestError(f"--periods-per-year: {exc}") from None
     holdout_bars = None
     if request.holdout > 0:
         cut = len(bars) - int(round(len(bars) * request.holdout))
@@ -315,7 +324,7 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
             raise SweepRequestError(f"--folds {folds}: the first fold ({first} bars) is too short: {exc}") from None
     return SweepPlan(request=request, bars=bars, strategy=strategy, param_names=names, params=params,
                      holdout_bars=holdout_bars, n_configs=int(n_configs), folds=folds,
-                     axes=grid_axes(strategy, axes)[1])
+                     axes=grid_axes(strategy, axes)[1], periods_per_year=ppy)
 
 
 def fold_ends(n_bars: int, folds: int) -> list[int]:
@@ -339,18 +348,19 @@ def _out_of_sample(plan: SweepPlan, rows: list[dict[str, Any]]) -> list[dict[str
     request = plan.request
     res = evaluate_configs(plan.holdout_bars, plan.strategy, plan.param_names, params,
                            timeframe_ms=plan.holdout_bars.timeframe_ms, fees_bps=request.fees_bps,
-                           fill=request.fill, cash=request.cash)
+                           fill=request.fill, cash=request.cash, periods_per_year=plan.periods_per_year)
     out = [{m: getattr(res, m)[i].item() for m in METRICS} for i in range(len(rows))]
     if request.metric not in METRICS:
         extra = engine_metric(plan.holdout_bars, plan.strategy, plan.param_names, params, request.metric,
-                              fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
+                              fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
+                              periods_per_year=plan.periods_per_year)
         for row, value in zip(out, extra):
             row[request.metric] = _json_number(value)
     return out
 
 
 def engine_metric(bars: Any, strategy: Any, names: Sequence[str], params: np.ndarray, metric: str, *,
-                  fees_bps: float, fill: str, cash: float) -> np.ndarray:
+                  fees_bps: float, fill: str, cash: float, periods_per_year: float | None = None) -> np.ndarray:
     """``metric`` of ``backtest.metrics.summary`` for every row of ``params``: one engine backtest each.
 
     For ranking metrics the batched kernel does not compute (sortino, calmar, profit_factor, ...). A
@@ -363,7 +373,7 @@ def engine_metric(bars: Any, strategy: Any, names: Sequence[str], params: np.nda
     for i in range(params.shape[0]):
         values = {n: params[i, j].item() for j, n in enumerate(names)}
         stats = summary(run_backtest(bars, strategy.run(bars, values), fees_bps=fees_bps, fill=fill, cash=cash),
-                        bars.timeframe_ms)
+                        bars.timeframe_ms, periods_per_year=periods_per_year)
         value = stats.get(metric)
         out[i] = np.inf if value is None else float(value)
     return out
@@ -411,13 +421,14 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
         t0 = time.perf_counter()
         result = evaluate_configs(part, strategy, options["param_names"], params, timeframe_ms=bars.timeframe_ms,
                                   fees_bps=options["fees_bps"], fill=options["fill"], cash=options["cash"],
-                                  threads=options["threads"])
+                                  threads=options["threads"], periods_per_year=options["ppy"])
         extra = {}
         if metric in METRICS:
             values = getattr(result, metric)
         else:  # a metric beyond the kernel's: the engine, one backtest per configuration
             values = engine_metric(part, strategy, options["param_names"], params, metric,
-                                   fees_bps=options["fees_bps"], fill=options["fill"], cash=options["cash"])
+                                   fees_bps=options["fees_bps"], fill=options["fill"], cash=options["cash"],
+                                   periods_per_year=options["ppy"])
             extra = {metric: values.tolist()}
         eval_s += time.perf_counter() - t0
         tune.report({
@@ -503,7 +514,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     mode = ranking_mode(request.metric)
     options = {"strategy": plan.strategy.name, "param_names": plan.param_names, "fees_bps": request.fees_bps,
                "fill": request.fill, "cash": request.cash, "metric": request.metric, "threads": threads,
-               "fold_ends": ends, "dtype": plan.params.dtype.str}
+               "fold_ends": ends, "dtype": plan.params.dtype.str, "ppy": plan.periods_per_year}
     core = None
     if request.search == "optuna":
         n_batches = request.trials or 4 * parallel
@@ -605,6 +616,8 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         "out_of_sample": _span(plan.holdout_bars) if plan.holdout_bars is not None else None,
         "fees_bps": request.fees_bps,
         "fill": request.fill,
+        "periods_per_year": plan.periods_per_year,
+        "periods_per_year_source": "given" if request.periods_per_year is not None else "measured",
         "search": request.search,
         "scheduler": request.scheduler,
         "grid": list(request.grid),

@@ -7,8 +7,9 @@ race with another process is possible and callers retry or fail loudly.
 from __future__ import annotations
 
 import socket
+from typing import Iterable
 
-__all__ = ["free_port", "free_port_block", "port_open"]
+__all__ = ["free_port", "free_ports", "free_port_block", "port_open"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -18,6 +19,31 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(count: int, *, exclude: Iterable[int] = ()) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 now, none in ``exclude``.
+
+    The sockets are held until all are found, so the kernel cannot hand the
+    same port out twice (separate :func:`free_port` calls can repeat one).
+    """
+    banned = set(exclude)
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(s)
+            s.bind((LOOPBACK, 0))
+            port = int(s.getsockname()[1])
+            if port not in banned:
+                ports.append(port)
+            if len(held) > count + 1000:
+                raise RuntimeError(f"no {count} free loopback ports outside the excluded ones")
+    finally:
+        for s in held:
+            s.close()
+    return ports
 
 
 def free_port_block(size: int, *, attempts: int = 50) -> int:

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from raytrader.ports import free_port, free_port_block
+from raytrader.ports import free_port, free_port_block, free_ports  # noqa: F401 - free_port is re-exported to the tests
 
 # Property tests: deterministic example generation, and no per-example deadline (a loaded
 # 2-core CI machine makes timing-based failures meaningless; speed lives in benchmarks/).
@@ -30,17 +30,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cluster_env(home: Path) -> dict[str, str]:
-    """Environment for a private raytrader cluster in ``home`` on free ports."""
+    """Environment for a private raytrader cluster in ``home`` on free, pairwise distinct ports."""
+    # the API's direct-ingress ports are SERVE__PORT..+9 and Serve's proxy +10 (see cluster/rayenv.serve_env)
+    serve = free_port_block(11)
+    gcs, dashboard, client, agent = free_ports(4, exclude=range(serve, serve + 11))
     return {
         "RAYTRADER_CLUSTER__HOME": str(home),
         "RAYTRADER_CLUSTER__TEMP_DIR": str(home / "ray"),
-        "RAYTRADER_CLUSTER__GCS_PORT": str(free_port()),
-        "RAYTRADER_CLUSTER__DASHBOARD_PORT": str(free_port()),
-        "RAYTRADER_CLUSTER__CLIENT_PORT": str(free_port()),
-        "RAYTRADER_CLUSTER__AGENT_PORT": str(free_port()),
+        "RAYTRADER_CLUSTER__GCS_PORT": str(gcs),
+        "RAYTRADER_CLUSTER__DASHBOARD_PORT": str(dashboard),
+        "RAYTRADER_CLUSTER__CLIENT_PORT": str(client),
+        "RAYTRADER_CLUSTER__AGENT_PORT": str(agent),
         "RAYTRADER_CLUSTER__NUM_CPUS": "2",
-        # the API's direct-ingress ports are SERVE__PORT..+9 and Serve's proxy +10 (see cluster/rayenv.serve_env)
-        "RAYTRADER_SERVE__PORT": str(free_port_block(11)),
+        "RAYTRADER_SERVE__PORT": str(serve),
         "RAYTRADER_DATA__STORE": str(home / "store"),
     }
 

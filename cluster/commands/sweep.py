@@ -133,7 +133,8 @@ def format_sweep(r: dict[str, Any]) -> str:
         return _metrics_text(row) + (f"  {extra} {shown}" if extra else "")
     ins, oos = r["in_sample"], r["out_of_sample"]
     lines = [f"{r['strategy']} {r['search']} sweep on {r['symbol']} {r['timeframe']} ({r['bars']} bars, {r['source']}), "
-             f"fees {r['fees_bps']:g} bps",
+             f"fees {r['fees_bps']:g} bps"
+             + (f", {r['periods_per_year']:,.2f} bars/year ({r['periods_per_year_source']})" if "periods_per_year" in r else ""),
              f"  {r['n_configs']} configs in {r['seconds']:.1f} s: {r['n_trials']} Ray Tune trial(s) x "
              f"{r['trial_cpus']:g} CPU ({r.get('threads_per_trial', 1)} thread(s)), "
              f"Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",

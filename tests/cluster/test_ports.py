@@ -41,3 +41,14 @@ def test_a_free_block_is_consecutive_and_bindable() -> None:
 def test_a_block_of_nothing_is_refused() -> None:
     with pytest.raises(ValueError, match="size"):
         free_port_block(0)
+
+
+def test_free_ports_are_distinct_and_avoid_the_excluded() -> None:
+    from raytrader.ports import free_ports
+
+    block = free_port_block(11)
+    ports = free_ports(20, exclude=range(block, block + 11))
+    assert len(set(ports)) == 20 and not set(ports) & set(range(block, block + 11))
+    for port in ports[:3]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # each is free

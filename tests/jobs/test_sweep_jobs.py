@@ -11,7 +11,7 @@ import pytest
 
 import strategies  # noqa: F401
 from backtest.engine import run_backtest
-from backtest.metrics import summary
+from backtest.metrics import measured_periods_per_year, summary
 from backtest.grid import expand_grid, parse_grid
 from cluster import cli
 from cluster.jobs import submit_and_wait
@@ -53,9 +53,13 @@ def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_sessio
     assert np.array_equal(frame[["fast", "slow"]].to_numpy(), params)  # one row per config, grid order
     full = load_sample("ETH-BTC-5m")
     bars, tail = full.take(slice(0, 4032)), full.take(slice(4032, None))
+    # one bars-per-year for in-sample and holdout: measured once on all 5760 bars
+    ppy = measured_periods_per_year(full.timestamp, full.timeframe_ms)
+    assert out["periods_per_year"] == ppy and out["periods_per_year_source"] == "measured"
     for i in (0, 17, 63):  # what ran inside Tune trials equals the engine here, exactly
         fast, slow = params[i].tolist()
-        ref = summary(run_backtest(bars, sma_cross(bars, fast=fast, slow=slow), fees_bps=10), bars.timeframe_ms)
+        ref = summary(run_backtest(bars, sma_cross(bars, fast=fast, slow=slow), fees_bps=10), bars.timeframe_ms,
+                      periods_per_year=ppy)
         for m in ("total_return", "sharpe", "max_drawdown", "n_trades"):
             assert frame[m].iloc[i] == ref[m], (i, m)
     best = int(frame["sharpe"].to_numpy().argmax())
@@ -64,7 +68,8 @@ def test_sweep_runs_through_ray_tune_and_matches_the_engine(commands, ray_sessio
     assert json.loads(Path(out["summary_path"]).read_text())["best"] == out["best"]
     # the best configuration measured on the held-out bars, from flat, equals the engine there
     fast, slow = params[best].tolist()
-    ref = summary(run_backtest(tail, sma_cross(tail, fast=fast, slow=slow), fees_bps=10), tail.timeframe_ms)
+    ref = summary(run_backtest(tail, sma_cross(tail, fast=fast, slow=slow), fees_bps=10), tail.timeframe_ms,
+                  periods_per_year=ppy)
     for m in ("total_return", "sharpe", "max_drawdown", "n_trades"):
         assert out["best"]["out_of_sample"][m] == ref[m], m
     assert all(row["out_of_sample"] is not None for row in out["top"])
