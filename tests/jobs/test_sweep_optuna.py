@@ -11,12 +11,17 @@ import pytest
 
 import strategies  # noqa: F401
 from backtest.grid import expand_grid, parse_grid
+from backtest.metrics import measured_periods_per_year
 from backtest.sweep import METRICS, evaluate_configs
 from cluster import cli
 from jobs._optuna import OptunaBatches
 from jobs.sweep import SweepRequest, fold_ends, plan_sweep
 from market.samples import load_sample
 from strategies.registry import get_strategy
+
+# the sweep measures bars per year once, on all bars of the sample (in-sample and holdout)
+_FULL = load_sample("ETH-BTC-5m")
+_PPY = measured_periods_per_year(_FULL.timestamp, _FULL.timeframe_ms)
 
 SMA = get_strategy("sma_cross")
 GRID = ["-g", "fast=5:100:5", "-g", "slow=10:100:10"]  # about half of the raw (fast, slow) pairs break fast < slow
@@ -55,7 +60,7 @@ def test_optuna_search_honours_constraints_counts_and_is_reproducible(ray_sessio
     # every evaluated row is exactly what the kernel gives for that configuration on the in-sample bars
     bars = _in_sample()
     ref = evaluate_configs(bars, SMA, ("fast", "slow"), fa[["fast", "slow"]].to_numpy(), timeframe_ms=bars.timeframe_ms,
-                           fees_bps=10)
+                           fees_bps=10, periods_per_year=_PPY)
     for m in METRICS:
         assert np.array_equal(fa[m].to_numpy(), getattr(ref, m)), m
     assert a["best"]["sharpe"] == fa["sharpe"].max() and a["best"]["out_of_sample"] is not None
@@ -91,7 +96,7 @@ def test_asha_stops_trials_early_and_keeps_out_of_sample(ray_session, tmp_path: 
         part = frame[frame["folds"] == k]
         if len(part):
             ref = evaluate_configs(bars.take(slice(0, end)), SMA, ("fast", "slow"), part[["fast", "slow"]].to_numpy(),
-                                   timeframe_ms=bars.timeframe_ms, fees_bps=10)
+                                   timeframe_ms=bars.timeframe_ms, fees_bps=10, periods_per_year=_PPY)
             assert np.array_equal(part["sharpe"].to_numpy(), ref.sharpe), k
     full = frame[frame["folds"] == 4]
     assert res["best"]["sharpe"] == full["sharpe"].max()  # best is chosen among configurations that saw every fold
