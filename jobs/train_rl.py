@@ -56,8 +56,8 @@ __all__ = ["TrainRLRequest", "FoldSpan", "PolicyMetrics", "SeedResult", "FoldRes
            "add_train_rl_arguments", "request_from_args", "plan_folds", "play", "random_episode_returns",
            "run_train_rl", "module_policy", "MODULE_PATH", "main"]
 
-#: algorithms this job trains
-ALGOS = ("ppo",)
+#: algorithms this job trains: PPO (on-policy) and DQN (off-policy, double and dueling Q by RLlib's defaults)
+ALGOS = ("ppo", "dqn")
 
 #: where the RLModule lives inside an ``Algorithm.save_to_path`` checkpoint
 MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
@@ -328,12 +328,15 @@ def _episode_return(env: Any, start: int, policy: Callable[[np.ndarray], int]) -
 
 
 def module_policy(module: Any) -> Callable[[np.ndarray], int]:
-    """The greedy action of an RLModule: argmax of ``forward_inference``'s action logits."""
+    """The greedy action of an RLModule: argmax of ``forward_inference``'s action logits (PPO), or the action it
+    returns itself (DQN's module answers the argmax of its Q-values)."""
     import torch  # noqa: PLC0415
 
     def act(obs: np.ndarray) -> int:
         with torch.no_grad():
             out = module.forward_inference({"obs": torch.from_numpy(np.asarray(obs, dtype=np.float32)[None])})
+        if "actions" in out:
+            return int(out["actions"][0].item())
         return int(torch.argmax(out["action_dist_inputs"][0]).item())
 
     return act
@@ -351,17 +354,30 @@ def _env_dict(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, sta
 
 
 def _algo_config(request: TrainRLRequest, env_config: dict[str, Any], seed: int) -> Any:
-    from ray.rllib.algorithms.ppo import PPOConfig  # noqa: PLC0415
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig  # noqa: PLC0415
 
     per_iter_episodes = max(1, request.batch // request.episode_bars)
-    return (PPOConfig()
+    if request.algo == "dqn":
+        from ray.rllib.algorithms.dqn import DQNConfig  # noqa: PLC0415
+
+        config = DQNConfig().training(
+            lr=request.lr, train_batch_size_per_learner=32, n_step=1, target_network_update_freq=500,
+            num_steps_sampled_before_learning_starts=min(1000, request.timesteps // 4),
+            epsilon=[(0, 1.0), (max(1, request.timesteps // 2), 0.05)],
+            replay_buffer_config={"type": "PrioritizedEpisodeReplayBuffer", "capacity": 50_000,
+                                  "alpha": 0.6, "beta": 0.4})
+        config = config.reporting(min_sample_timesteps_per_iteration=request.batch)
+    else:
+        from ray.rllib.algorithms.ppo import PPOConfig  # noqa: PLC0415
+
+        config = PPOConfig().training(lr=request.lr, train_batch_size_per_learner=request.batch,
+                                      minibatch_size=min(128, request.batch), num_epochs=5, gamma=0.99,
+                                      entropy_coeff=0.0)
+    return (config
             .environment(_ENV_NAME, env_config=env_config)
             .framework("torch")
             .env_runners(num_env_runners=0, num_envs_per_env_runner=1)
             .learners(num_learners=0)
-            .training(lr=request.lr, train_batch_size_per_learner=request.batch,
-                      minibatch_size=min(128, request.batch), num_epochs=5, gamma=0.99, entropy_coeff=0.0)
             .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[request.hidden, request.hidden]))
             .reporting(metrics_num_episodes_for_smoothing=per_iter_episodes)
             .debugging(seed=seed, log_level="ERROR"))

@@ -87,6 +87,18 @@ def test_train_rl_learns_evaluates_out_of_sample_and_round_trips(cluster, tmp_pa
     assert np.mean(greedy_returns) > np.mean(random_episode_returns(train_env, starts, seed=11))
 
 
+def test_train_rl_dqn_checkpoint_round_trips_on_the_cluster(cluster, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["train-rl", "--algo", "dqn", "--timesteps", "500", "--batch", "250", "--folds", "1",
+                     "--seeds", "1", "--checkpoint", str(tmp_path), "--json"]) == 0
+    r = _json(capsys)
+    assert r["algo"] == "dqn" and r["request"]["algo"] == "dqn"
+    (fold,) = r["folds"]
+    assert fold["seeds"][0]["env_steps"] >= 500
+    assert fold["seeds"][0]["train_env_bars"] == fold["train_end"] <= fold["test_start"]
+    assert r["roundtrip_identical"] is True and r["roundtrip_actions"] == fold["test_end"] - 1 - fold["test_start"]
+
+
 @pytest.mark.parametrize(("flags", "named"), [
     (["--timesteps", "0"], "--timesteps"),
     (["--algo", "a2c"], "--algo"),
