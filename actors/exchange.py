@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ray
@@ -148,7 +148,7 @@ class ExchangeConfig:
 
 def _make_client(config: ExchangeConfig) -> Any:
     """The ccxt.pro client for ``config`` (no credentials yet)."""
-    import ccxt.pro as ccxtpro  # noqa: PLC0415
+    import ccxt.pro as ccxtpro  # noqa: PLC0415 - late: loads inside the actor process only
 
     cls = getattr(ccxtpro, config.exchange_id, None)
     if cls is None:
@@ -156,7 +156,7 @@ def _make_client(config: ExchangeConfig) -> Any:
     options: dict[str, Any] = {"recvWindow": config.resolution.recv_window_ms, "warnOnFetchOpenOrdersWithoutSymbol": False}
     settings: dict[str, Any] = {"enableRateLimit": True, "timeout": config.timeout_ms}
     if config.base_url is not None:
-        from market.emulator.client import ccxt_config, point_at  # noqa: PLC0415
+        from market.emulator.client import ccxt_config, point_at  # noqa: PLC0415 - late: loads inside the actor process only
 
         exchange = cls(ccxt_config(options=options, **settings))
         point_at(exchange, config.base_url, config.ws_url)
@@ -194,9 +194,9 @@ class ExchangeActor:
         cfg = self.config
         exchange = _make_client(cfg)
         if cfg.key_name is not None:
-            from pathlib import Path  # noqa: PLC0415
+            from pathlib import Path  # noqa: PLC0415 - late: loads inside the actor process only
 
-            from actors.keystore import KeyStore  # noqa: PLC0415
+            from actors.keystore import KeyStore  # noqa: PLC0415 - late: loads inside the actor process only
 
             creds = KeyStore(Path(cfg.keystore_home)).credentials(cfg.key_name)
             exchange.apiKey, exchange.secret = creds.api_key, creds.secret
@@ -476,7 +476,6 @@ class ExchangeActor:
 
         (The background fill sync can see an execution while ``place`` is still resolving a lost answer.)
         """
-        from dataclasses import replace  # noqa: PLC0415
 
         self._orders[update.client_order_id] = update
         if update.order_id is not None:
@@ -596,7 +595,7 @@ class ExchangeActor:
                 self._remember(res.update)
                 del self._intents[cid]
             elif res.outcome == "absent":
-                from actors.exchange_core import rejected_update  # noqa: PLC0415
+                from actors.exchange_core import rejected_update  # noqa: PLC0415 - late: loads inside the actor process only
 
                 self._orders[cid] = rejected_update(intent, cid, OrderRejected(
                     "not placed: not found after the recvWindow horizon", "ABSENT"), resolved_by="absent")

@@ -39,7 +39,7 @@ import hashlib
 import re
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
@@ -243,7 +243,6 @@ def unknown_update(venue: str, symbol: str, cid: str, last: OrderUpdate | None, 
     (no order id, nothing filled, amount 0) when this actor never knew the order; ``rejection``
     carries ``reason`` and ``code``. Nothing is guessed: the caller must ask again later.
     """
-    from dataclasses import replace  # noqa: PLC0415
 
     why = OrderRejected(reason, code)
     if last is not None:
@@ -277,7 +276,6 @@ async def place_order(intent: OrderIntent, cid: str, *, submit: Query, query: Qu
         return rejected_update(intent, cid, OrderRejected(verdict.reason, verdict.code))
     res = await resolve_unknown(query, failed_at=failed_at, policy=policy, clock=clock, sleep=sleep)
     if res.outcome == "found" and res.update is not None:
-        from dataclasses import replace  # noqa: PLC0415
 
         return replace(res.update, resolved_by="query")
     if res.outcome == "absent":

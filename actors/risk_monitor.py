@@ -82,7 +82,7 @@ class RiskMonitor:
 
     async def state(self) -> dict[str, Any]:
         """The trading state, the limits, the kill-switch history and this PID."""
-        from dataclasses import asdict  # noqa: PLC0415
+        from dataclasses import asdict  # noqa: PLC0415 - late: loads inside the actor process only
 
         return {"trading_state": self.trading.value, "limits": asdict(self.config.limits),
                 "max_loss": self.config.max_loss, "kills": list(self.kills), "pid": os.getpid()}

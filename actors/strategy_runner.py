@@ -43,7 +43,7 @@ class StrategyRunner:
 
     def __init__(self, config: TradingConfig, spec: StrategySpec) -> None:
         import strategies  # noqa: F401, PLC0415 - registers the built-in strategies in this worker
-        from strategies.registry import get_strategy  # noqa: PLC0415
+        from strategies.registry import get_strategy  # noqa: PLC0415 - late: loads inside the actor process only
 
         self.config, self.spec = config, spec
         self.strategy = get_strategy(spec.name)

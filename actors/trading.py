@@ -208,7 +208,7 @@ def redis_url() -> str:
     """The cluster's Redis URL as this process sees it (``REDIS_URL``/config, else the run folder's
     0600 state of ``raytrader up``); resolved inside the actor so the password never travels as an argument."""
     from raytrader.config import load_config  # noqa: PLC0415 - only the actors need the config
-    from raytrader.state import read_state  # noqa: PLC0415
+    from raytrader.state import read_state  # noqa: PLC0415 - late: loads inside the actor process only
 
     config = load_config()
     if config.redis.url:

@@ -61,7 +61,7 @@ def upload_runtime_env(dashboard_url: str, runtime_env: dict[str, Any] | None) -
     """
     if not runtime_env or not runtime_env.get("py_modules"):
         return runtime_env
-    from ray.job_submission import JobSubmissionClient  # noqa: PLC0415
+    from ray.job_submission import JobSubmissionClient  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     env = copy.deepcopy(runtime_env)
     JobSubmissionClient(dashboard_url)._upload_py_modules_if_needed(env)  # the Jobs SDK's own upload step
@@ -77,7 +77,7 @@ def submit_and_wait(dashboard_url: str, entrypoint: str, *, name: str, timeout_s
     Raises:
         ClusterError: the job failed, was stopped, timed out, or printed no JSON result.
     """
-    from ray.job_submission import JobSubmissionClient  # noqa: PLC0415
+    from ray.job_submission import JobSubmissionClient  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     from strategies.user import shipping_runtime_env  # noqa: PLC0415 - imports the strategies (numba)
 

@@ -274,7 +274,7 @@ def _start_ray_once(config: Config) -> RayRecord:
 
 
 def _redis_ping(url: str, timeout_s: float) -> bool:
-    import redis  # noqa: PLC0415
+    import redis  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     deadline = time.monotonic() + timeout_s

@@ -25,7 +25,7 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
                  prepare: Callable[[argparse.Namespace], Any], run: Callable[[Any], dict[str, Any]],
                  argv: Sequence[str] | None = None) -> int:
     """``prepare(args)`` validates without Ray and returns what ``run`` needs; ``run`` returns the JSON result."""
-    from raytrader.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     parser = CommandParser(prog=f"python -m jobs.{name}", description=doc.splitlines()[0])
     add_arguments(parser)
@@ -37,9 +37,9 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
     except InputError as exc:
         sys.stderr.write(f"jobs.{name}: error: {' '.join(str(exc).split())}\n")
         return 2
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from strategies.user import SHIPPED_ENV, shipping_runtime_env  # noqa: PLC0415
+    from strategies.user import SHIPPED_ENV, shipping_runtime_env  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     # run by hand (not as a Ray job that already ships them): the user's strategy files go to the workers
     runtime_env = None if os.environ.get(SHIPPED_ENV) else shipping_runtime_env()
@@ -66,14 +66,14 @@ def _start_record(name: str, argv: Sequence[str] | None) -> Any:
 
     Best effort: a job whose run folder cannot be written still runs.
     """
-    import shlex  # noqa: PLC0415
+    import shlex  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from raytrader.runs import KINDS, start_record  # noqa: PLC0415
+    from raytrader.runs import KINDS, start_record  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if name not in KINDS:
         return None
     try:
-        from raytrader.config import load_config  # noqa: PLC0415
+        from raytrader.config import load_config  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         home = load_config().cluster.home
         words = list(sys.argv[1:] if argv is None else argv)
@@ -83,7 +83,7 @@ def _start_record(name: str, argv: Sequence[str] | None) -> Any:
 
 
 def _end_record(record: Any, *, result: dict[str, Any] | None = None, error: str = "") -> None:
-    from raytrader.runs import fail_record, finish_record  # noqa: PLC0415
+    from raytrader.runs import fail_record, finish_record  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if record is None:
         return

@@ -40,7 +40,7 @@ class OptunaBatches:
     def __init__(self, *, strategy: Any, names: tuple[str, ...], axes: list[list[Any]], grid: np.ndarray,
                  n_configs: int, batch: int, parallel: int, metric: str, folds: int, seed: int,
                  max_asks: int = 200) -> None:
-        import optuna  # noqa: PLC0415
+        import optuna  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
@@ -161,7 +161,7 @@ def _distribution(optuna: Any, values: list[Any]) -> Any:
 
 def tune_searcher(core: OptunaBatches, mode: str) -> Any:
     """A Ray Tune ``Searcher`` around :class:`OptunaBatches` (defined lazily: Ray is imported here)."""
-    from ray.tune.search import Searcher  # noqa: PLC0415
+    from ray.tune.search import Searcher  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     class _BatchedOptuna(Searcher):
         def __init__(self) -> None:

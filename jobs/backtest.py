@@ -101,12 +101,12 @@ def request_from_args(args: argparse.Namespace) -> BacktestRequest:
 def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     """Load the bars, run the strategy and the engine; return the JSON-able result."""
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from backtest.engine import run_backtest  # noqa: PLC0415
-    from backtest.metrics import summary  # noqa: PLC0415
-    from backtest.trades import ms_to_iso, trade_to_json  # noqa: PLC0415
-    from market.timeframe import timeframe_ms  # noqa: PLC0415
-    from strategies.params import validate_params  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from backtest.engine import run_backtest  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.metrics import summary  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.trades import ms_to_iso, trade_to_json  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from market.timeframe import timeframe_ms  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.params import validate_params  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     strategy = get_strategy(request.strategy)
@@ -155,13 +155,13 @@ def _names(value: str | Sequence[str]) -> list[str]:
 def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], datas: list[str], samples: list[str],
                started: float) -> dict[str, Any]:
     """A multi-asset strategy on several series through the shared-cash portfolio engine."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from backtest import metrics  # noqa: PLC0415
-    from backtest.portfolio import align_bars as to_panel  # noqa: PLC0415
-    from backtest.portfolio import run_portfolio  # noqa: PLC0415
-    from backtest.trades import ms_to_iso  # noqa: PLC0415
-    from strategies.align import align_series  # noqa: PLC0415
+    from backtest import metrics  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.portfolio import align_bars as to_panel  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.portfolio import run_portfolio  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.trades import ms_to_iso  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.align import align_series  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     for flag, value in (("--slippage-bps", request.slippage_bps), ("--slippage-k-bps", request.slippage_k_bps)):
         if value:
@@ -247,7 +247,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.backtest``: print one JSON object; exit 2 on bad input."""
-    from raytrader.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     parser = CommandParser(prog="python -m jobs.backtest", description=__doc__.splitlines()[0])
     add_backtest_arguments(parser)

@@ -28,8 +28,8 @@ def read_bars_dataset(store_root: str | Path, *, venue: str | None = None, symbo
     Raises:
         InputError: nothing in the store matches; the message lists what is there.
     """
-    import ray.data  # noqa: PLC0415
-    from ray.data.datasource.partitioning import Partitioning  # noqa: PLC0415
+    import ray.data  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from ray.data.datasource.partitioning import Partitioning  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     store = ParquetStore(store_root)
     entries = store.entries()

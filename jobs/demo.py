@@ -38,7 +38,7 @@ TASK_CPUS = 0.5
 
 def demo_samples() -> list[str]:
     """The bundled 5-minute alt/BTC samples (ten pairs, 2018-01-10 .. 2018-01-30)."""
-    from market.samples import list_samples  # noqa: PLC0415
+    from market.samples import list_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     return sorted(s.name for s in list_samples() if s.kind == "ohlcv" and s.timeframe == "5m"
                   and s.symbol.endswith("/BTC"))
@@ -50,7 +50,7 @@ def _compact(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from raytrader.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     parser = CommandParser(prog="python -m jobs.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--fast", type=int, default=12, help="fast SMA window in bars (default 12 = 1 hour)")
@@ -59,17 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
     args = parser.parse_args(argv)
 
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     ray.init(address="auto", log_to_driver=False)
     samples = demo_samples()
     requests = [BacktestRequest(strategy="sma_cross", params=(("fast", str(args.fast)), ("slow", str(args.slow))),
                                 sample=name, fees_bps=args.fees_bps) for name in samples]
-    from jobs.optimize_portfolio import demo_selection  # noqa: PLC0415
-    from jobs.walkforward import demo_walkforward  # noqa: PLC0415
+    from jobs.optimize_portfolio import demo_selection  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from jobs.walkforward import demo_walkforward  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from jobs.resources import gather, plan_tasks  # noqa: PLC0415
+    from jobs.resources import gather, plan_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     try:
         # sized to the CPUs free now (a Serve replica may hold some): a task asking for more waits silently
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         walkforward = demo_walkforward(fees_bps=args.fees_bps)
         results = gather(refs, what="demo backtests", task_cpus=task_cpus)
         [quantum] = gather([quantum_ref], what="demo quantum selection", task_cpus=quantum_cpus)
-        from jobs.demo_exchange import demo_exchange  # noqa: PLC0415
+        from jobs.demo_exchange import demo_exchange  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         exchange = demo_exchange()
     except ray.exceptions.RayTaskError as exc:

@@ -57,7 +57,7 @@ class DemoExchangeRequest:
 
 
 def _venue(name: str, api_key: str, secret: str, bars: Any, trades: Any) -> Any:
-    from market.emulator import (  # noqa: PLC0415
+    from market.emulator import (  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         ApiKey, FeeSchedule, Instrument, MarketSpec, ReplayConfig, Venue, VenueConfig)
 
     maker, taker, offset = VENUES[name]
@@ -81,15 +81,15 @@ def _order_row(update: Any) -> dict[str, Any]:
 
 def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[str, Any]:
     """Run the demo (module docstring) on the Ray cluster this process is attached to; returns the summary."""
-    import ray  # noqa: PLC0415
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from actors.exchange import ExchangeActor, ExchangeConfig  # noqa: PLC0415
-    from actors.exchange_core import SeqChecker  # noqa: PLC0415
-    from actors.keystore import Credentials, KeyStore  # noqa: PLC0415
-    from actors.messages import MarketEvent, OrderIntent, stream_name  # noqa: PLC0415
-    from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415
-    from market.samples import load_sample, load_sample_frame  # noqa: PLC0415
+    from actors.exchange import ExchangeActor, ExchangeConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from actors.exchange_core import SeqChecker  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from actors.keystore import Credentials, KeyStore  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from actors.messages import MarketEvent, OrderIntent, stream_name  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from market.samples import load_sample, load_sample_frame  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     marks: dict[str, float] = {}
@@ -175,7 +175,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.demo_exchange``: one JSON object; exit 2 on bad input (before Ray starts)."""
-    from jobs._entry import run_job_main  # noqa: PLC0415
+    from jobs._entry import run_job_main  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     return run_job_main("demo_exchange", __doc__, _add_arguments,
                         lambda a: DemoExchangeRequest(stream_s=a.seconds, speed=a.speed), demo_exchange, argv)

@@ -165,7 +165,7 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
 
 def file_symbol(path: Path) -> str:
     """``AAPL.csv.gz`` -> ``AAPL``: the file name without its bar-file extension."""
-    from market.io import BAR_FILE_SUFFIXES  # noqa: PLC0415
+    from market.io import BAR_FILE_SUFFIXES  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     name = path.name
     suffix = next((s for s in sorted(BAR_FILE_SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), "")
@@ -173,7 +173,7 @@ def file_symbol(path: Path) -> str:
 
 
 def _read_file(data: str, symbol: str | None, timeframe: str | None, columns: Sequence[tuple[str, str]]):
-    from market.io import read_bars  # noqa: PLC0415
+    from market.io import read_bars  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     path = Path(data)
     if not path.is_file():
@@ -189,8 +189,8 @@ def _read_file(data: str, symbol: str | None, timeframe: str | None, columns: Se
 
 def _read_store(symbol: str, timeframe: str | None, venue: str | None):
     """The stored series of ``symbol`` (and ``timeframe``/``venue`` when given; exactly one must match)."""
-    from market.store import ParquetStore  # noqa: PLC0415
-    from raytrader.config import load_config  # noqa: PLC0415
+    from market.store import ParquetStore  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from raytrader.config import load_config  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     store = ParquetStore(load_config().data.store)
     entry = store.find(symbol, timeframe, venue)
@@ -208,12 +208,12 @@ def load_bars(data: str = "", sample: str = "", symbol: str | None = None, timef
     if data:
         return _read_file(data, symbol, timeframe, columns)
     if sample:
-        from market.samples import load_sample  # noqa: PLC0415
+        from market.samples import load_sample  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         return load_sample(sample)
     if symbol:
         return _read_store(symbol, timeframe, venue)
-    from market.samples import load_sample  # noqa: PLC0415
+    from market.samples import load_sample  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     return load_sample(DEFAULT_SAMPLE)
 

@@ -103,11 +103,11 @@ def prepare(request: MonteCarloRequest) -> MonteCarloInput:
         InputError: bad strategy/params/data, or settings out of range (MonteCarloError names the flag).
     """
     import strategies  # noqa: F401, PLC0415
-    from backtest.engine import run_backtest  # noqa: PLC0415
-    from backtest.metrics import periods_per_year, summary  # noqa: PLC0415
-    from backtest.montecarlo import METHODS, MonteCarloError, bar_returns, trade_multipliers  # noqa: PLC0415
-    from strategies.params import validate_params  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from backtest.engine import run_backtest  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.metrics import periods_per_year, summary  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.montecarlo import METHODS, MonteCarloError, bar_returns, trade_multipliers  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.params import validate_params  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if request.method not in METHODS:
         raise MonteCarloError(f"--method: expected one of {', '.join(METHODS)}, got {request.method!r}")
@@ -150,7 +150,7 @@ def prepare(request: MonteCarloRequest) -> MonteCarloInput:
 
 
 def _simulate_task(series: np.ndarray, n_paths: int, seed: Any, options: dict[str, Any]) -> Any:
-    from backtest.montecarlo import simulate_block_bootstrap, simulate_trades  # noqa: PLC0415
+    from backtest.montecarlo import simulate_block_bootstrap, simulate_trades  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if options["method"] == "trades":
         return simulate_trades(series, n_paths=n_paths, seed=seed, replace=options["replace"],
@@ -166,9 +166,9 @@ def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None 
     ``progress(done, total, info)`` counts paths as tasks finish. Raises ResourcesUnavailableError (an
     InputError) when no CPU is free for a task within a few seconds, naming what holds them.
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from backtest.montecarlo import MonteCarloPaths, summarize_paths  # noqa: PLC0415
+    from backtest.montecarlo import MonteCarloPaths, summarize_paths  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     prepared = prepared or prepare(request)

@@ -129,7 +129,7 @@ def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
             holdings = tuple(int(v) for v in _csv(args.holdings))
         except ValueError as exc:
             raise InputError(f"holdings: expected comma-separated integers, got {args.holdings!r}") from exc
-    from quantum.sectors import parse_sector_caps, parse_sectors  # noqa: PLC0415
+    from quantum.sectors import parse_sector_caps, parse_sectors  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     caps = parse_sector_caps(args.sector_caps) if args.sector_caps else {}
     sectors = parse_sectors(args.sectors) if args.sectors else {}
@@ -145,9 +145,9 @@ def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
 
 
 def _problem(request: OptimizeRequest, panel=None):
-    from quantum.problem import problem_from_estimate  # noqa: PLC0415
-    from quantum.returns import estimate_returns, load_panel  # noqa: PLC0415
-    from quantum.sectors import sectors_for  # noqa: PLC0415
+    from quantum.problem import problem_from_estimate  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from quantum.returns import estimate_returns, load_panel  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from quantum.sectors import sectors_for  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if panel is None:
         panel = load_panel(request.data or None)
@@ -162,9 +162,9 @@ def _problem(request: OptimizeRequest, panel=None):
 
 def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]:
     """Estimate μ, Σ, build the problem, solve it exactly and with ``request.solver``; JSON-able result."""
-    from quantum.classical import solve_exact, solve_milp  # noqa: PLC0415
-    from quantum.errors import SolverOptionError  # noqa: PLC0415
-    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415
+    from quantum.classical import solve_exact, solve_milp  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from quantum.errors import SolverOptionError  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     if request.solver not in SOLVER_CHOICES:
@@ -218,9 +218,9 @@ def optimize_many(requests: Sequence[OptimizeRequest], *, task_cpus: float = 1.0
     Each task asks for ``task_cpus``, or what a node has free when that is less (a task asking for more
     would wait silently); with no CPU free for a few seconds, ResourcesUnavailableError names the holders.
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from jobs.resources import gather, plan_tasks  # noqa: PLC0415
+    from jobs.resources import gather, plan_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     cpus = plan_tasks(task_cpus, what="optimize")
     task = ray.remote(num_cpus=cpus)(run_optimize_request)
@@ -234,7 +234,7 @@ def optimize_many(requests: Sequence[OptimizeRequest], *, task_cpus: float = 1.0
 
 
 def frontier_points(request: OptimizeRequest, points: int) -> list[dict[str, Any]]:
-    from quantum.classical import efficient_frontier  # noqa: PLC0415
+    from quantum.classical import efficient_frontier  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     estimate, _problem_ = _problem(request)
     return [{"expected_return": p.expected_return, "volatility": p.volatility,
@@ -244,7 +244,7 @@ def frontier_points(request: OptimizeRequest, points: int) -> list[dict[str, Any
 
 def _portfolio_point(request: OptimizeRequest, weights: dict[str, float]) -> tuple[float, float]:
     """Daily (volatility, mean return) of ``weights`` on the request's window."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     estimate, _problem_ = _problem(request)
     w = np.array([weights.get(a, 0.0) for a in estimate.assets])
@@ -254,7 +254,7 @@ def _portfolio_point(request: OptimizeRequest, weights: dict[str, float]) -> tup
 def plot_results(requests: Sequence[OptimizeRequest], results: Sequence[dict[str, Any]],
                  frontier: Sequence[dict[str, Any]], path: str) -> str:
     """Write the first window's frontier with that window's selections (and exact ones) marked; returns the path."""
-    from quantum.plot import plot_frontier  # noqa: PLC0415
+    from quantum.plot import plot_frontier  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     marks = []
     for request, result in zip(requests, results):
@@ -278,8 +278,8 @@ def demo_selection(solvers: Sequence[str] = ("qaoa", "cvar-vqe"), seed: int = 7)
     ``exact_objective``, ``runs`` (per solver: ``solver, selected, objective, approx_ratio, p_optimal,
     seconds``), ``text`` (a few printable lines), ``seconds``.
     """
-    from quantum.classical import solve_exact  # noqa: PLC0415
-    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415
+    from quantum.classical import solve_exact  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     request = OptimizeRequest(assets=DEMO_ASSETS, budget=4)
@@ -316,7 +316,7 @@ def _windows(text: str) -> list[tuple[str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.optimize_portfolio``: one JSON object; exit 2 on bad input."""
-    from raytrader.cli import CommandParser  # noqa: PLC0415
+    from raytrader.cli import CommandParser  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     parser = CommandParser(prog="python -m jobs.optimize_portfolio", description=__doc__.splitlines()[0])
     add_optimize_arguments(parser)
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = request_from_args(args)
         if args.plot:
-            from quantum.plot import check_plot_path  # noqa: PLC0415
+            from quantum.plot import check_plot_path  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
             check_plot_path(args.plot)
             if args.frontier_points < 2:
@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             raise InputError(f"risk-aversions: expected numbers, got {args.risk_aversions!r}") from exc
         requests = [replace(base, start=s, end=e, risk_aversion=q) for s, e in windows for q in qs]
-        import ray  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         started = time.perf_counter()
         if not ray.is_initialized():

@@ -105,9 +105,9 @@ class PaperRequest:
             raise PaperInputError(f"venues {','.join(self.venues)}: expected distinct names among "
                                   f"{', '.join(VENUE_FEES)}")
         import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-        from market.samples import list_samples  # noqa: PLC0415
-        from strategies.registry import get_strategy  # noqa: PLC0415
-        from strategies.params import validate_params  # noqa: PLC0415
+        from market.samples import list_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from strategies.params import validate_params  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         bars = [s.name for s in list_samples() if s.kind == "ohlcv"]
         if self.sample not in bars:
@@ -119,7 +119,7 @@ class PaperRequest:
 
 
 def _instrument(symbol: str, price: float) -> Any:
-    from market.emulator import Instrument  # noqa: PLC0415
+    from market.emulator import Instrument  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     step = Decimal(1) if price < 1 else Decimal("0.001")
     return Instrument(symbol, tick_size=Decimal("0.00000001") if price < 1 else Decimal("0.01"), step_size=step,
@@ -127,7 +127,7 @@ def _instrument(symbol: str, price: float) -> Any:
 
 
 def _trades_for(sample_symbol: str, sample_name: str) -> Any:
-    from market.samples import list_samples, load_sample_frame  # noqa: PLC0415
+    from market.samples import list_samples, load_sample_frame  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     for s in list_samples():
         if s.kind == "trades" and s.symbol == sample_symbol and s.name.split("-")[:2] == sample_name.split("-")[:2]:
@@ -171,20 +171,20 @@ class PaperSession:
         self._stack.close()
 
     def _start(self) -> None:
-        import ray  # noqa: PLC0415
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-        from actors.exchange import ExchangeActor, ExchangeConfig  # noqa: PLC0415
-        from actors.keystore import Credentials, KeyStore  # noqa: PLC0415
-        from actors.oms import OmsActor  # noqa: PLC0415
-        from actors.portfolio import PortfolioActor  # noqa: PLC0415
-        from actors.risk_monitor import RiskMonitor  # noqa: PLC0415
-        from actors.strategy_runner import StrategyRunner  # noqa: PLC0415
-        from actors.trading import (  # noqa: PLC0415
+        from actors.exchange import ExchangeActor, ExchangeConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.keystore import Credentials, KeyStore  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.oms import OmsActor  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.portfolio import PortfolioActor  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.risk_monitor import RiskMonitor  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.strategy_runner import StrategyRunner  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.trading import (  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
             OMS_NAME, PORTFOLIO_NAME, RISK_NAME, Sizing, StrategySpec, TradingConfig, exchange_name)
-        from market.emulator import ApiKey, FeeSchedule, MarketSpec, ReplayConfig, Venue, VenueConfig  # noqa: PLC0415
-        from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415
-        from market.samples import load_sample  # noqa: PLC0415
+        from market.emulator import ApiKey, FeeSchedule, MarketSpec, ReplayConfig, Venue, VenueConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from market.samples import load_sample  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         req = self.request
         bars = load_sample(req.sample)
@@ -264,7 +264,7 @@ class PaperSession:
 
     def wait_trading(self, timeout_s: float = 120.0) -> dict[str, Any]:
         """Poll the OMS until it answers and trades (after a restart: rebuilt and reconciled)."""
-        import ray  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         deadline = time.monotonic() + timeout_s
         last: Exception | None = None
@@ -282,14 +282,14 @@ class PaperSession:
         raise InputError(f"paper: the oms did not come back within {timeout_s:g} s ({type(last).__name__})")
 
     def stop_strategies(self) -> None:
-        import ray  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         for handle in self.runners().values():
             ray.kill(handle, no_restart=True)
 
     def settle(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """Sync the OMS with the venues until no order is in flight (or ``timeout_s``); its status."""
-        import ray  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         deadline = time.monotonic() + timeout_s
         while True:
@@ -315,11 +315,11 @@ class PaperSession:
 
     def checks(self) -> dict[str, Any]:
         """The journal against the venues: orders (none lost, none duplicated), balances, chain."""
-        import ray  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-        from actors.journal import EntryKind, Journal  # noqa: PLC0415
-        from actors.ledger import ledger_from_entries  # noqa: PLC0415
-        from actors.trading import redis_url  # noqa: PLC0415
+        from actors.journal import EntryKind, Journal  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.ledger import ledger_from_entries  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.trading import redis_url  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         journal = Journal.from_url(redis_url(), self.stream)
         entries = list(journal.entries())
@@ -350,9 +350,9 @@ class PaperSession:
                 "oms_orders": len(oms_orders)}
 
     def summary(self) -> dict[str, Any]:
-        import ray  # noqa: PLC0415
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-        from actors.trading import PORTFOLIO_NAME, RISK_NAME  # noqa: PLC0415
+        from actors.trading import PORTFOLIO_NAME, RISK_NAME  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         status = self.settle()
         snap = ray.get(self.handles[PORTFOLIO_NAME].snapshot.remote(), timeout=60)
@@ -403,7 +403,7 @@ def request_from_args(args: argparse.Namespace) -> PaperRequest:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.paper_trade``: one JSON object; exit 2 on bad input (before Ray starts)."""
-    from jobs._entry import run_job_main  # noqa: PLC0415
+    from jobs._entry import run_job_main  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     return run_job_main("paper_trade", __doc__, _add_arguments, request_from_args, paper_trade, argv)
 

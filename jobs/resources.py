@@ -188,7 +188,7 @@ def _job_text(entrypoint: str | None, job_id: str, own: str) -> str:
 
 def cluster_cpus() -> list[NodeCpus]:
     """Total and free CPUs of every alive node (Ray initialised)."""
-    from ray._private.state import available_resources_per_node, total_resources_per_node  # noqa: PLC0415
+    from ray._private.state import available_resources_per_node, total_resources_per_node  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     totals = total_resources_per_node()
     free = available_resources_per_node()
@@ -202,10 +202,10 @@ def cpu_holders() -> list[Holder]:
 
     Best effort: an unreachable state API gives an empty list (the message then says no holder was found).
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     try:
-        from ray.util.state import list_actors, list_jobs, list_placement_groups, list_tasks  # noqa: PLC0415
+        from ray.util.state import list_actors, list_jobs, list_placement_groups, list_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         address = ray.get_runtime_context().gcs_address
         own = ray.get_runtime_context().get_job_id()
@@ -292,10 +292,10 @@ _PLACED = ("SUBMITTED_TO_WORKER", "PENDING_ARGS_FETCH", "PENDING_OBJ_STORE_MEM_A
 def _own_placed_work() -> int | None:
     """Tasks, actors and placement groups of this driver's job that hold CPUs or are starting on a node
     (None: the state API did not answer). Work that is placed is progress, however slowly it starts."""
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     try:
-        from ray.util.state import list_tasks  # noqa: PLC0415
+        from ray.util.state import list_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         job = ray.get_runtime_context().get_job_id()
         tasks = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
@@ -317,7 +317,7 @@ def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callab
     and :class:`ResourcesUnavailableError` names what holds the CPUs. Slow tasks, and tasks whose
     workers are slow to start, are never interrupted.
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     stall_s = GRACE_S if stall_s is None else stall_s
     pending = list(refs)
@@ -348,7 +348,7 @@ def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callab
 
 def tune_watchdog(*, what: str, trial_cpus: float, stall_s: float | None = None) -> Any:
     """A Tune ``Callback`` that fails the fit when trials wait for CPUs that do not come (see :func:`gather`)."""
-    from ray.tune import Callback  # noqa: PLC0415
+    from ray.tune import Callback  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     stall = GRACE_S if stall_s is None else stall_s
 

@@ -244,10 +244,10 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
         SweepRequestError, FeeError, CashError and data errors (all InputError).
     """
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from backtest.metrics import RANKING_METRICS  # noqa: PLC0415
-    from backtest.grid import expand_grid, grid_axes, parse_grid, sample_configs  # noqa: PLC0415
-    from backtest.sweep import require_bars  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from backtest.metrics import RANKING_METRICS  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.grid import expand_grid, grid_axes, parse_grid, sample_configs  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.sweep import require_bars  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     strategy = get_strategy(request.strategy)
     if request.search not in SEARCH_MODES:
@@ -333,14 +333,14 @@ def fold_ends(n_bars: int, folds: int) -> list[int]:
 
 
 def _span(bars: Any) -> dict[str, Any]:
-    from backtest.trades import ms_to_iso  # noqa: PLC0415
+    from backtest.trades import ms_to_iso  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     return {"bars": len(bars), "start": ms_to_iso(int(bars.timestamp[0])), "end": ms_to_iso(int(bars.timestamp[-1]))}
 
 
 def _out_of_sample(plan: SweepPlan, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     """Metrics of each row's parameters on the held-out bars, from flat (indicators warm up inside them)."""
-    from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415
+    from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if plan.holdout_bars is None:
         return [None] * len(rows)
@@ -366,8 +366,8 @@ def engine_metric(bars: Any, strategy: Any, names: Sequence[str], params: np.nda
     For ranking metrics the batched kernel does not compute (sortino, calmar, profit_factor, ...). A
     value ``summary`` reports as None (infinite: a profit factor with no losing trade) is ``inf``.
     """
-    from backtest.engine import run_backtest  # noqa: PLC0415
-    from backtest.metrics import summary  # noqa: PLC0415
+    from backtest.engine import run_backtest  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.metrics import summary  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     out = np.empty(params.shape[0], dtype=np.float64)
     for i in range(params.shape[0]):
@@ -401,10 +401,10 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
     t_enter = time.time()
     cpu0 = time.process_time()
     import strategies  # noqa: F401, PLC0415
-    from backtest.metrics import rank_order  # noqa: PLC0415
-    from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415
-    from ray import tune  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from backtest.metrics import rank_order  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from ray import tune  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     t_imported = time.time()
     index = int(config["batch"])
@@ -483,12 +483,12 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
             free for a trial within a few seconds, naming what holds them (see :mod:`jobs.resources`).
         RuntimeError: a Tune trial failed (its error is in the message).
     """
-    import pandas as pd  # noqa: PLC0415
-    import ray  # noqa: PLC0415
-    from ray import tune  # noqa: PLC0415
-    from ray.tune.logger import JsonLoggerCallback  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from ray import tune  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from ray.tune.logger import JsonLoggerCallback  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from backtest.sweep import METRICS, SweepResult  # noqa: PLC0415
+    from backtest.sweep import METRICS, SweepResult  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     plan = plan or plan_sweep(request)
@@ -496,7 +496,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         run_dir = Path(request.out).expanduser().absolute()
     else:
         if home is None:
-            from raytrader.config import load_config  # noqa: PLC0415
+            from raytrader.config import load_config  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
             home = load_config().cluster.home
         run_dir = default_run_dir(home, "sweep")
@@ -509,7 +509,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     trial_cpus, threads, parallel = sizing.trial_cpus, sizing.threads, sizing.concurrent
     n = plan.n_configs or plan.params.shape[0]
     ends = fold_ends(len(plan.bars), plan.folds)
-    from backtest.metrics import rank_order, ranking_mode  # noqa: PLC0415
+    from backtest.metrics import rank_order, ranking_mode  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     mode = ranking_mode(request.metric)
     options = {"strategy": plan.strategy.name, "param_names": plan.param_names, "fees_bps": request.fees_bps,
@@ -534,7 +534,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         search_alg = None
     scheduler = None
     if request.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415
+        from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=plan.folds, grace_period=1,
                                   reduction_factor=2)
@@ -661,7 +661,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
 
 def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
     """A Tune callback that counts configurations done (rows reported after their last fold) and trials running."""
-    from ray.tune import Callback  # noqa: PLC0415
+    from ray.tune import Callback  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     class _Progress(Callback):
         # no closure over the bar: Tune pickles its run config, and the bar (a rich Live) cannot be pickled

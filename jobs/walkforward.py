@@ -80,9 +80,9 @@ def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:
 def plan_walkforward(request: WalkForwardRequest, bars: Any = None) -> tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]:
     """Validate before Ray: (bars, strategy, param names, params, folds)."""
     import strategies  # noqa: F401, PLC0415
-    from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415
-    from backtest.walkforward import check_fold_bars, make_splits  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.walkforward import check_fold_bars, make_splits  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     strategy = get_strategy(request.strategy)
     names, params = expand_grid(strategy, parse_grid(request.grid))
@@ -98,8 +98,8 @@ def plan_walkforward(request: WalkForwardRequest, bars: Any = None) -> tuple[Any
 def _fold_task(bars: Any, strategy_name: str, names: tuple[str, ...], params: Any, fold: Any,
                options: dict[str, Any]) -> Any:
     import strategies  # noqa: F401, PLC0415
-    from backtest.walkforward import run_fold  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from backtest.walkforward import run_fold  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     return run_fold(bars, get_strategy(strategy_name), names, params, fold, **options)
 
@@ -112,7 +112,7 @@ def _run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]
     Each task asks for :data:`TASK_CPUS`, or less when fewer are free (never more than a node has
     free: a task that cannot be placed would wait silently); see :mod:`jobs.resources`.
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     cpus = plan_tasks(TASK_CPUS, what="walk-forward")
     task = ray.remote(num_cpus=cpus)(_fold_task)
@@ -137,7 +137,7 @@ def run_walkforward(request: WalkForwardRequest,
     ``progress(done, total, info)`` is called as folds finish. Raises ResourcesUnavailableError (an
     InputError) when no CPU is free for a fold within a few seconds, naming what holds them.
     """
-    from backtest.walkforward import summarize  # noqa: PLC0415
+    from backtest.walkforward import summarize  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     plan = plan_walkforward(request)
@@ -175,11 +175,11 @@ def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", 
     parameters and their share). Connects to the running cluster when Ray is
     not initialised yet. Takes a few seconds on 2 CPUs.
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from backtest.walkforward import summarize  # noqa: PLC0415
-    from jobs.demo import demo_samples  # noqa: PLC0415
-    from market.samples import load_sample  # noqa: PLC0415
+    from backtest.walkforward import summarize  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from jobs.demo import demo_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from market.samples import load_sample  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
     if not ray.is_initialized():

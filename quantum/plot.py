@@ -40,10 +40,10 @@ def plot_frontier(frontier: Sequence[tuple[float, float]], marks: Sequence[tuple
     out = check_plot_path(path)
     if len(frontier) < 2:
         raise PlotPathError("plot: needs at least 2 frontier points (--frontier-points >= 2)")
-    import matplotlib  # noqa: PLC0415
+    import matplotlib  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
     def ann(vol: float, ret: float) -> tuple[float, float]:
         return vol * math.sqrt(TRADING_DAYS) * 100, ret * TRADING_DAYS * 100

@@ -47,11 +47,11 @@ class ReturnEstimate:
 def load_panel(path: str | Path | None = None) -> pd.DataFrame:
     """The bundled panel (``path=None``) or a CSV/Parquet/Feather panel file, validated as daily closes."""
     if path is None:
-        from market.samples import load_sample_frame  # noqa: PLC0415
+        from market.samples import load_sample_frame  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
         return load_sample_frame(DEFAULT_PANEL)
-    from market.io import read_table  # noqa: PLC0415
-    from market.validate import validate_close_panel  # noqa: PLC0415
+    from market.io import read_table  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
+    from market.validate import validate_close_panel  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
     frame, _meta = read_table(path)
     validate_close_panel(frame, "1d", source=str(path))

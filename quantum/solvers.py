@@ -116,18 +116,18 @@ class QuantumResult:
 def make_sampler(backend: str, shots: int, seed: int):
     """qiskit-aer ``SamplerV2`` or ``StatevectorSampler``, seeded."""
     if backend == "statevector":
-        from qiskit.primitives import StatevectorSampler  # noqa: PLC0415
+        from qiskit.primitives import StatevectorSampler  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
         return StatevectorSampler(default_shots=shots, seed=seed)
-    from qiskit_aer.primitives import SamplerV2  # noqa: PLC0415
+    from qiskit_aer.primitives import SamplerV2  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
     # one thread: 2-3x faster than Aer's default for ≤ 16 qubits on a small machine, and one Ray CPU per task
     return SamplerV2(default_shots=shots, seed=seed, options={"backend_options": {"max_parallel_threads": 1}})
 
 
 def _pass_manager():
-    from qiskit.transpiler import generate_preset_pass_manager  # noqa: PLC0415
-    from qiskit_aer import AerSimulator  # noqa: PLC0415
+    from qiskit.transpiler import generate_preset_pass_manager  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
+    from qiskit_aer import AerSimulator  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
     return generate_preset_pass_manager(optimization_level=1, backend=AerSimulator())
 
@@ -180,7 +180,7 @@ def _exact(problem: PortfolioProblem, exact: ExactResult | None) -> ExactResult:
         return exact
     if (problem.lot_bits == 1 and problem.n_assets <= 25) or problem.n_vars <= 24:
         return solve_exact(problem)
-    from quantum.classical import solve_milp  # noqa: PLC0415
+    from quantum.classical import solve_milp  # noqa: PLC0415 - late: Qiskit, matplotlib and file readers load only when used
 
     return solve_milp(problem)
 

@@ -66,7 +66,7 @@ def format_ms(ms: int | None) -> str:
 
 
 def _store(config: Any):
-    from market.store import ParquetStore  # noqa: PLC0415
+    from market.store import ParquetStore  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     root = getattr(getattr(config, "data", None), "store", None)
     if root is None or str(root) in ("", "."):
@@ -100,7 +100,7 @@ def _gaps_text(report: Any, limit: int = 5) -> list[str]:
 
 # ----------------------------------------------------------------------------- handlers
 def _list(args: argparse.Namespace, config: Any) -> Output:
-    from market.samples import list_samples  # noqa: PLC0415
+    from market.samples import list_samples  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     samples = list_samples()
     store = _store(config)
@@ -152,13 +152,13 @@ def _write_result(bars: Any, report: Any, path: Path, store: Any, mode: str, sou
 
 
 def _columns(args: argparse.Namespace) -> dict[str, str] | None:
-    from market.io import parse_columns  # noqa: PLC0415
+    from market.io import parse_columns  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     return parse_columns(args.columns) if args.columns else None
 
 
 def _import(args: argparse.Namespace, config: Any) -> Output:
-    from market.io import bars_from_table, read_table  # noqa: PLC0415
+    from market.io import bars_from_table, read_table  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     frame, meta = read_table(args.file, _columns(args))
     symbol = args.symbol or meta.get("symbol")
@@ -181,8 +181,8 @@ def _detect_kind(columns: list[str]) -> str:
 
 
 def _validate(args: argparse.Namespace, config: Any) -> Output:
-    from market.io import bars_from_table, read_table, require_rows  # noqa: PLC0415
-    from market.validate import validate_funding, validate_trades  # noqa: PLC0415
+    from market.io import bars_from_table, read_table, require_rows  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.validate import validate_funding, validate_trades  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     source = str(args.file)
     frame, meta = read_table(args.file, _columns(args))
@@ -209,8 +209,8 @@ def _validate(args: argparse.Namespace, config: Any) -> Output:
 
 
 def _resample(args: argparse.Namespace, config: Any) -> Output:
-    from market.resample import resample  # noqa: PLC0415
-    from market.validate import validate_bars  # noqa: PLC0415
+    from market.resample import resample  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.validate import validate_bars  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     store = _store(config)
     entry = store.find(args.symbol, args.timeframe, args.venue)
@@ -223,10 +223,10 @@ def _resample(args: argparse.Namespace, config: Any) -> Output:
 
 
 def _download(args: argparse.Namespace, config: Any) -> Output:
-    from cluster.progress import progress_bar  # noqa: PLC0415
-    from market.download import download_ohlcv  # noqa: PLC0415
-    from market.timeframe import parse_timeframe  # noqa: PLC0415
-    from market.validate import validate_bars  # noqa: PLC0415
+    from cluster.progress import progress_bar  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.download import download_ohlcv  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.timeframe import parse_timeframe  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.validate import validate_bars  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     since = parse_utc_ms(args.since, "--since")
     until = parse_utc_ms(args.until, "--until") if args.until else None

@@ -139,7 +139,7 @@ def _accounts(args: argparse.Namespace, config: Config | None) -> list[tuple[str
 
 def _market_symbol(name: str) -> str:
     """``BTC-USDT`` (a file name or a Yahoo ticker) -> ``BTC/USDT``; ``name`` itself when not two parts."""
-    import re  # noqa: PLC0415
+    import re  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     match = re.fullmatch(r"([A-Za-z0-9]+)[-_]([A-Za-z0-9]+)", name)
     return f"{match.group(1).upper()}/{match.group(2).upper()}" if match else name
@@ -150,8 +150,8 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None, timefra
     """Bars of each market: a sample, one file or every bar file in a folder (read as ``market.io`` reads
     them; timeframe from --timeframe, the file, else inferred and said; symbol from --symbol for one
     file, the file, else its name ``BASE-QUOTE.csv``)."""
-    from market.io import BAR_FILE_SUFFIXES, read_bars  # noqa: PLC0415
-    from market.samples import load_sample  # noqa: PLC0415
+    from market.io import BAR_FILE_SUFFIXES, read_bars  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.samples import load_sample  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     if sample:
         return [load_sample(sample)]
@@ -163,7 +163,7 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None, timefra
     for f in files:
         one, report = read_bars(f, symbol=symbol if len(files) == 1 else None, timeframe=timeframe, columns=columns)
         if "/" not in one.symbol:
-            from jobs.inputs import file_symbol  # noqa: PLC0415
+            from jobs.inputs import file_symbol  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
             one = one.with_meta(symbol=_market_symbol(one.symbol or file_symbol(f)))
         if one.symbol.count("/") != 1:
@@ -181,10 +181,10 @@ def _load_bars(data: str | None, sample: str | None, symbol: str | None, timefra
 
 def build_venue(args: argparse.Namespace, config: Config | None = None):
     """The venue described by the command-line flags (markets, keys, deposits, fees)."""
-    from market.emulator.instruments import instrument_for  # noqa: PLC0415
-    from market.emulator.matching import FeeSchedule  # noqa: PLC0415
-    from market.emulator.replay import ReplayConfig  # noqa: PLC0415
-    from market.emulator.venue import ApiKey, MarketSpec, Venue, VenueConfig  # noqa: PLC0415
+    from market.emulator.instruments import instrument_for  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.emulator.matching import FeeSchedule  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.emulator.replay import ReplayConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.emulator.venue import ApiKey, MarketSpec, Venue, VenueConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     accounts = _accounts(args, config)  # first: a refused secret form fails before any data is read
     bars = _load_bars(args.data, args.sample, args.symbol, getattr(args, "timeframe", None),
@@ -203,8 +203,8 @@ def build_venue(args: argparse.Namespace, config: Config | None = None):
 
 def _faults(args: argparse.Namespace):
     """The fault injection asked for by ``--fault-rate/--fault-seed/--fault-kinds`` (none by default)."""
-    from market.emulator.faults import FAULT_KINDS, RandomFaults  # noqa: PLC0415
-    from market.emulator.server import FaultConfig  # noqa: PLC0415
+    from market.emulator.faults import FAULT_KINDS, RandomFaults  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.emulator.server import FaultConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     if not 0.0 <= args.fault_rate <= 1.0:
         raise InputError(f"--fault-rate {args.fault_rate:g}: must be a probability in [0, 1] (0.05 = 5 %)")
@@ -216,7 +216,7 @@ def _faults(args: argparse.Namespace):
 
 
 def _serve(args: argparse.Namespace, config: Config) -> Output:
-    from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415
+    from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     faults = _faults(args)
     if args.port < 0 or args.port > 65535:

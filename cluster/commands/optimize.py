@@ -38,12 +38,12 @@ def format_result(r: dict) -> str:
 def _optimize(args: argparse.Namespace, config: Config) -> Output:
     request = request_from_args(args)
     if args.plot:
-        from quantum.plot import check_plot_path  # noqa: PLC0415
+        from quantum.plot import check_plot_path  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
         check_plot_path(args.plot)
     result = run_optimize_request(request)
     if args.plot:
-        from jobs.optimize_portfolio import frontier_points  # noqa: PLC0415
+        from jobs.optimize_portfolio import frontier_points  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
         result["plot"] = plot_results([request], [result], frontier_points(request, 20), args.plot)
     text = format_result(result) + (f"\n  frontier plot: {result['plot']}" if args.plot else "")

@@ -57,8 +57,8 @@ def format_paper(r: dict[str, Any]) -> str:
 
 def _paper(args: argparse.Namespace, config: Config) -> Output:
     from cluster.jobs import submit_and_wait  # noqa: PLC0415 - keeps `raytrader --help` fast
-    from cluster.lifecycle import live_state  # noqa: PLC0415
-    from jobs.paper_trade import request_from_args  # noqa: PLC0415
+    from cluster.lifecycle import live_state  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.paper_trade import request_from_args  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     request_from_args(args)  # bad flags exit 2 here, before the cluster is asked
     state, ray_ok, _ = live_state(config)

@@ -199,10 +199,10 @@ def _port_check(config: Config, deployment_id: str) -> dict[str, Any]:
 
 def demo_token(config: Config) -> Path:
     """Replace the ``demo`` token (scopes read, signal) and write it to ``<run folder>/demo.token`` (0600)."""
-    import os  # noqa: PLC0415
+    import os  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    from api.auth import TokenError, create_token, revoke_token  # noqa: PLC0415
-    from cluster.commands.tokens import redis_client  # noqa: PLC0415
+    from api.auth import TokenError, create_token, revoke_token  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from cluster.commands.tokens import redis_client  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     client = redis_client(config)
     try:
@@ -226,8 +226,8 @@ def _up(args: argparse.Namespace, config: Config) -> Output:
     deployment_id = _deployed_id(apps) or secrets.token_hex(8)  # kept across `serve up`: no needless redeploy
     doc = serve_deploy_config(config, deployment_id)
     ours = next(a for a in doc["applications"] if a["name"] == APP_NAME)
-    from cluster.jobs import upload_runtime_env  # noqa: PLC0415
-    from strategies.user import shipping_runtime_env  # noqa: PLC0415
+    from cluster.jobs import upload_runtime_env  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from strategies.user import shipping_runtime_env  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     # the user's own strategy files go to the replicas (uploaded: the REST API takes no local paths)
     ours["runtime_env"] = upload_runtime_env(dashboard, shipping_runtime_env(ours.get("runtime_env"))) or {}

@@ -34,7 +34,7 @@ class StrategyCommandError(InputError):
 def strategy_rows() -> list[dict[str, Any]]:
     """Every registered strategy as a JSON-able row (loads the user's strategy files first)."""
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from strategies.registry import get_strategy, list_strategies  # noqa: PLC0415
+    from strategies.registry import get_strategy, list_strategies  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     rows = []
     for name in list_strategies():
@@ -50,7 +50,7 @@ def strategy_rows() -> list[dict[str, Any]]:
 
 
 def _list(args: argparse.Namespace, config: Config) -> Output:
-    from strategies.user import strategy_path  # noqa: PLC0415
+    from strategies.user import strategy_path  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     rows = strategy_rows()
     where = strategy_path()
@@ -69,10 +69,10 @@ def _list(args: argparse.Namespace, config: Config) -> Output:
 
 
 def _new(args: argparse.Namespace, config: Config) -> Output:
-    import keyword  # noqa: PLC0415
+    import keyword  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from strategies.registry import list_strategies  # noqa: PLC0415
+    from strategies.registry import list_strategies  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     name = args.name
     if not name.isidentifier() or keyword.iskeyword(name) or not name.islower():
@@ -105,12 +105,12 @@ def _new(args: argparse.Namespace, config: Config) -> Output:
 
 def _check(args: argparse.Namespace, config: Config) -> Output:
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from backtest.strategy_check import check_strategy  # noqa: PLC0415
-    from types import SimpleNamespace  # noqa: PLC0415
+    from backtest.strategy_check import check_strategy  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from types import SimpleNamespace  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    from jobs.inputs import data_fields, describe_source, load_request_series  # noqa: PLC0415
-    from strategies.align import align_series  # noqa: PLC0415
-    from strategies.registry import get_strategy  # noqa: PLC0415
+    from jobs.inputs import data_fields, describe_source, load_request_series  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from strategies.align import align_series  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     record = get_strategy(args.name)
     request = SimpleNamespace(**data_fields(args))  # files (--symbol per file), samples, or stored series
@@ -148,7 +148,7 @@ def _check(args: argparse.Namespace, config: Config) -> Output:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from jobs.inputs import add_data_arguments, parse_param  # noqa: PLC0415
+    from jobs.inputs import add_data_arguments, parse_param  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     group = add_group(sub, "strategy", "the built-in strategies and your own: list, new, check")
     add_command(group, "list", _list, "list the strategies (built-in and yours) with their parameters")

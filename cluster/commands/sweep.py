@@ -40,7 +40,7 @@ def quiet_ray(verbose: bool) -> None:
 @contextmanager
 def _ray_driver(config: Config, verbose: bool = False) -> Iterator[None]:
     """Attach to the running raytrader cluster unless this process already is a Ray driver."""
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     if ray.is_initialized():
         yield
@@ -48,7 +48,7 @@ def _ray_driver(config: Config, verbose: bool = False) -> Iterator[None]:
     state, ray_ok, _ = live_state(config)
     if not (state and state.ray and ray_ok):
         raise InputError("the cluster is not running: start it with `raytrader up`")
-    from strategies.user import shipping_runtime_env  # noqa: PLC0415
+    from strategies.user import shipping_runtime_env  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     quiet_ray(verbose)
     # the user's strategy files travel to every worker (Tune trials, fold and path tasks) on any node
@@ -71,12 +71,12 @@ def apply_research_defaults(args: argparse.Namespace, config: Config) -> argpars
     The parsers of these commands default those flags to None (or an empty list for ``-p``/``-g``),
     so a flag given on the command line always wins, even when it equals the built-in default.
     """
-    from jobs.inputs import parse_param  # noqa: PLC0415
-    from jobs.sweep import KERNEL_METRICS  # noqa: PLC0415
+    from jobs.inputs import parse_param  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.sweep import KERNEL_METRICS  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     research = config.research
     values = vars(args)
-    from jobs.sweep import METRIC_CHOICES  # noqa: PLC0415
+    from jobs.sweep import METRIC_CHOICES  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     for name in _RESEARCH_FLAGS:
         if name in values and values[name] is None:
@@ -101,9 +101,9 @@ def apply_research_defaults(args: argparse.Namespace, config: Config) -> argpars
 def save_run_folder(kind: str, result: dict[str, Any], home: Path) -> dict[str, Any]:
     """Write ``result`` as ``summary.json`` in a fresh run folder ``<home>/results/<kind>-...``; adds
     ``run_dir`` and ``summary_path`` to it (``raytrader runs`` shows where a run's files are)."""
-    import json  # noqa: PLC0415
+    import json  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    from jobs.sweep import default_run_dir  # noqa: PLC0415
+    from jobs.sweep import default_run_dir  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     run_dir = default_run_dir(home, kind)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +191,7 @@ def check_out_dir(out: str) -> None:
 
 def _sweep(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
-    from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415
+    from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     check_out_dir(args.out)
     request = request_from_args(apply_research_defaults(args, config))
@@ -238,7 +238,7 @@ def format_walkforward(r: dict[str, Any]) -> str:
 
 def _walkforward(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
-    from jobs.walkforward import plan_walkforward, request_from_args, run_walkforward  # noqa: PLC0415
+    from jobs.walkforward import plan_walkforward, request_from_args, run_walkforward  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     request = request_from_args(apply_research_defaults(args, config))
     plan_walkforward(request)  # bad input exits 2 before Ray
@@ -293,7 +293,7 @@ def format_montecarlo(r: dict[str, Any]) -> str:
 
 def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
-    from jobs.montecarlo import prepare, request_from_args, run_montecarlo  # noqa: PLC0415
+    from jobs.montecarlo import prepare, request_from_args, run_montecarlo  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     request = request_from_args(apply_research_defaults(args, config))
     prepared = prepare(request)
@@ -305,9 +305,9 @@ def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from jobs.montecarlo import add_montecarlo_arguments  # noqa: PLC0415
-    from jobs.sweep import add_sweep_arguments  # noqa: PLC0415
-    from jobs.walkforward import add_walkforward_arguments  # noqa: PLC0415
+    from jobs.montecarlo import add_montecarlo_arguments  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.sweep import add_sweep_arguments  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.walkforward import add_walkforward_arguments  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     p = add_command(sub, "sweep", _sweep, "sweep a strategy's parameter grid on one series through Ray Tune")
     add_sweep_arguments(p)
