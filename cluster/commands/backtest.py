@@ -39,10 +39,14 @@ def format_result(r: dict) -> str:
 
 
 def _backtest(args: argparse.Namespace, config: Config) -> Output:
-    result = run_backtest_request(request_from_args(args))
+    from cluster.commands.sweep import apply_research_defaults  # noqa: PLC0415 - late: keeps the CLI and --help fast
+
+    result = run_backtest_request(request_from_args(apply_research_defaults(args, config)))
     return Output(data=result, text=format_result(result))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "backtest", _backtest, "backtest one strategy on one bar series (several for multi-asset strategies)")
     add_backtest_arguments(parser)
+    # not given -> the config's [research] value (strategy, -p, fees, cash, fill), whose defaults are the old ones
+    parser.set_defaults(**{f: None for f in ("strategy", "fees_bps", "cash", "fill") if any(a.dest == f for a in parser._actions)})
