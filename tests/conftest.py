@@ -94,3 +94,15 @@ def ray_session(cluster) -> Iterator[None]:
         yield None
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _strategy_path_does_not_leak() -> Iterator[None]:
+    """``cluster.cli.main`` exports the config's strategy folder (for Ray workers and subprocesses); a test that
+    calls it in-process must not hand that folder to the tests after it."""
+    before = os.environ.get("RAYTRADER_STRATEGIES__PATH")
+    yield
+    if before is None:
+        os.environ.pop("RAYTRADER_STRATEGIES__PATH", None)
+    else:
+        os.environ["RAYTRADER_STRATEGIES__PATH"] = before

@@ -100,6 +100,8 @@ def test_entries_and_exits_match_the_backtest_on_the_same_bars(session: Any) -> 
           120, "three orders from the binance strategy")
     bars = load_sample(session.request.sample)
     index = {int(t): i for i, t in enumerate(bars.timestamp)}
+    _wait(lambda: len(ray.get(runner.bars_seen.remote(), timeout=30)) >= 100, 300,
+          "100 bars through the binance strategy runner")  # a loaded machine replays slower than x600
     seen = ray.get(runner.bars_seen.remote(), timeout=30)
     assert len(seen) >= 100
     for ts, o, h, lo, c in seen:  # the emulator served the bundled bars, through ccxt, unchanged
