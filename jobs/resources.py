@@ -244,7 +244,9 @@ def _notice(text: str) -> None:
 
 def wait_for_cpus(fit: Callable[[list[NodeCpus]], T | None], *, what: str, need: float, grace_s: float | None = None,
                   hint: str = "", notice: Callable[[str], None] = _notice) -> T:
-    """``fit(nodes)`` on the current CPUs until it returns a sizing, for at most ``grace_s`` seconds.
+    """``fit(nodes)`` on the current CPUs until it returns a sizing, for at most ``grace_s`` seconds of
+    waiting on *other* work: while this job's own tasks hold the CPUs (the demo's backtests before its
+    walk-forward), the wait goes on, since they will free them.
 
     Raises:
         ResourcesUnavailableError: ``need`` CPUs exceed every node's total (at once), or nothing fitted in time.
@@ -260,6 +262,9 @@ def wait_for_cpus(fit: Callable[[list[NodeCpus]], T | None], *, what: str, need:
         if sized is not None:
             return sized
         waited = time.monotonic() - started
+        if waited >= grace_s and (_own_placed_work() or 0) > 0:
+            started = time.monotonic()  # this job's own tasks hold the CPUs: they will free them, keep waiting
+            waited = 0.0
         if waited >= grace_s:
             raise ResourcesUnavailableError(unavailable_message(what, need, nodes, cpu_holders(), waited_s=waited,
                                                                 hint=hint))
