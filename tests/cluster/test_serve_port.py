@@ -143,9 +143,19 @@ def test_serve_port_answers_again_after_the_replica_is_sigkilled(
 def test_another_deployment_on_the_port_is_named_and_never_vouched_for(
         deployed_api: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     port = deployed_api["port"]
-    _kill_replica(deployed_api["dashboard"], port)
     http.server.HTTPServer.allow_reuse_address = True  # as our replica does: TIME_WAIT does not block the bind
-    other = http.server.HTTPServer(("127.0.0.1", port), _OtherDeployment)
+    other = None
+    for _ in range(3):  # the killed process may take a moment to let go, and its successor may win the race
+        _kill_replica(deployed_api["dashboard"], port)
+        deadline = time.monotonic() + 10
+        while other is None and time.monotonic() < deadline:
+            try:
+                other = http.server.HTTPServer(("127.0.0.1", port), _OtherDeployment)
+            except OSError:
+                time.sleep(0.05)
+        if other is not None:
+            break
+    assert other is not None, f"could not bind {port} after killing the replica three times"
     serving = threading.Thread(target=other.serve_forever, daemon=True)
     serving.start()
     try:
@@ -177,4 +187,7 @@ def test_a_serve_port_changed_since_up_is_refused(deployed_api: dict[str, Any], 
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"'serve.port' is {moved}" in err[0] and f"started with {deployed_api['port']}" in err[0]
+    deadline = time.monotonic() + RECOVERY_BOUND_S  # a replica killed by an earlier test may still be coming back
+    while (_ready(deployed_api["port"]) or (0,))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.3)
     assert _ready(moved) is None and _ready(deployed_api["port"])[0] == 200  # nothing moved
