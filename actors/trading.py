@@ -207,13 +207,6 @@ def window_bars(bars: Sequence[BarTick]) -> WindowBars:
 def redis_url() -> str:
     """The cluster's Redis URL as this process sees it (``REDIS_URL``/config, else the run folder's
     0600 state of ``raytrader up``); resolved inside the actor so the password never travels as an argument."""
-    from raytrader.config import load_config  # noqa: PLC0415 - only the actors need the config
-    from raytrader.state import read_state  # noqa: PLC0415 - late: loads inside the actor process only
+    from raytrader.state import cluster_redis_url  # noqa: PLC0415 - the config is read only when Redis is needed
 
-    config = load_config()
-    if config.redis.url:
-        return config.redis.url
-    state = read_state(config.cluster.home)
-    if state is None or state.redis is None:
-        raise InputError(f"redis: no REDIS_URL and no cluster state in {config.cluster.home}; run `raytrader up`")
-    return state.redis.url()
+    return cluster_redis_url()

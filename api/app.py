@@ -44,7 +44,6 @@ from api.services import Services
 from api.settings import ApiSettings
 from api.signals import compute_signal
 from market.bars import Bars
-from raytrader.errors import InputError
 
 __all__ = ["SignalsIngress", "app", "redis_url_in_cluster", "settings_from_config", "LISTEN_ENV", "DEPLOYMENT_ID_ENV"]
 
@@ -58,16 +57,9 @@ def redis_url_in_cluster() -> str:
     Raises:
         InputError: no Redis is configured or recorded.
     """
-    from raytrader.config import load_config  # noqa: PLC0415 - deferred: keeps this module cheap to import
-    from raytrader.state import read_state  # noqa: PLC0415 - deferred: keeps this module cheap to import
+    from raytrader.state import cluster_redis_url  # noqa: PLC0415 - the config is read only when Redis is needed
 
-    config = load_config()
-    if config.redis.url:
-        return config.redis.url
-    state = read_state(config.cluster.home)
-    if state is None or state.redis is None:
-        raise InputError(f"redis: no REDIS_URL and no cluster state in {config.cluster.home}; run `raytrader up`")
-    return state.redis.url()
+    return cluster_redis_url()
 
 
 def settings_from_config() -> ApiSettings:

@@ -16,6 +16,9 @@ from urllib.parse import quote
 
 import psutil
 
+from raytrader.config import load_config
+from raytrader.errors import InputError
+
 __all__ = ["ProcessRecord", "RayRecord", "RedisRecord", "ClusterState", "read_state", "write_state",
            "clear_state", "state_path", "ensure_home", "redact_url"]
 
@@ -137,3 +140,19 @@ def read_state(home: Path) -> ClusterState | None:
 
 def clear_state(home: Path) -> None:
     state_path(home).unlink(missing_ok=True)
+
+
+def cluster_redis_url() -> str:
+    """The cluster's Redis URL as this process sees it: ``REDIS_URL``/config, else the one ``raytrader up``
+    recorded in the run folder's 0600 state. Read where it is used, so the password never travels as an argument.
+
+    Raises:
+        InputError: no Redis is configured or recorded.
+    """
+    config = load_config()
+    if config.redis.url:
+        return config.redis.url
+    state = read_state(config.cluster.home)
+    if state is None or state.redis is None:
+        raise InputError(f"redis: no REDIS_URL and no cluster state in {config.cluster.home}; run `raytrader up`")
+    return state.redis.url()
