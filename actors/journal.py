@@ -66,9 +66,14 @@ __all__ = [
     "SCHEMA_VERSION", "GENESIS_HASH", "EntryKind", "PAYLOAD_TYPES", "JournalEntry", "BrokenEntry", "VerifyReport",
     "JournalError", "JournalNotDurableError", "JournalContentionError", "JournalDecodeError",
     "Journal", "chain_hash", "entry_body", "decode_body", "encode_payload", "DEFAULT_STREAM",
+    "READABLE_VERSIONS",
 ]
 
-SCHEMA_VERSION = 1
+#: 2: an ``intent`` payload may carry ``context`` (:class:`actors.messages.IntentContext`, the strategy's
+#: bar, signal and sizing); schema-1 entries (no ``context``) still read, with ``context`` None.
+SCHEMA_VERSION = 2
+#: the schema versions this reader decodes
+READABLE_VERSIONS = (1, 2)
 #: The trading journal's stream in the cluster's Redis (``raytrader audit`` reads it by default).
 DEFAULT_STREAM = "raytrader:journal"
 GENESIS_HASH = "0" * 64
@@ -213,20 +218,26 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
-def decode_body(body: str) -> tuple[int, EntryKind, int, Any]:
-    """``(seq, kind, ts_ms, payload)`` of a stored body; :class:`JournalDecodeError` if it is not one."""
+def _decode_versioned(body: str) -> tuple[int, int, EntryKind, int, Any]:
+    """``(version, seq, kind, ts_ms, payload)`` of a stored body (any of :data:`READABLE_VERSIONS`)."""
     try:
         doc = json.loads(body)
         version = doc["v"]
-        if version != SCHEMA_VERSION:
-            raise JournalDecodeError(f"schema version {version!r} (this reader knows {SCHEMA_VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise JournalDecodeError(f"schema version {version!r} (this reader knows "
+                                     f"{', '.join(map(str, READABLE_VERSIONS))})")
         kind = EntryKind(doc["kind"])
         payload = _decode(PAYLOAD_TYPES[kind], doc["payload"])
-        return int(doc["seq"]), kind, int(doc["ts_ms"]), payload
+        return int(version), int(doc["seq"]), kind, int(doc["ts_ms"]), payload
     except JournalDecodeError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise JournalDecodeError(f"undecodable body: {type(exc).__name__}: {exc}") from None
+
+
+def decode_body(body: str) -> tuple[int, EntryKind, int, Any]:
+    """``(seq, kind, ts_ms, payload)`` of a stored body; :class:`JournalDecodeError` if it is not one."""
+    return _decode_versioned(body)[1:]
 
 
 # ---- the stream ----------------------------------------------------------------------------------------
@@ -360,9 +371,9 @@ class Journal:
 
     def _entry(self, sid: str, fields: dict[str, str]) -> JournalEntry:
         try:
-            seq, kind, ts, payload = decode_body(fields["body"])
+            version, seq, kind, ts, payload = _decode_versioned(fields["body"])
             return JournalEntry(seq=seq, kind=kind, ts_ms=ts, payload=payload, prev_hash=fields["prev"],
-                                hash=fields["hash"], stream_id=sid)
+                                hash=fields["hash"], stream_id=sid, version=version)
         except KeyError as exc:
             raise JournalDecodeError(f"journal {self.stream} entry {sid}: field {exc} missing") from None
         except JournalDecodeError as exc:

@@ -35,7 +35,7 @@ __all__ = [
     "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "Fill", "AssetBalance",
     "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
     "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
-    "TradingStateChange",
+    "TradingStateChange", "IntentContext",
 ]
 
 Side = Literal["buy", "sell"]
@@ -79,6 +79,7 @@ class OrderIntent:
     amount: float
     intent_id: str
     price: float | None = None
+    context: IntentContext | None = None
 
     def __post_init__(self) -> None:
         if not self.venue:
@@ -97,6 +98,31 @@ class OrderIntent:
         if not isinstance(self.intent_id, str) or not self.intent_id or len(self.intent_id) > 200:
             raise OrderIntentError(f"OrderIntent.intent_id must be a non-empty string of <= 200 chars, "
                                    f"got {self.intent_id!r}")
+
+
+@dataclass(frozen=True)
+class IntentContext:
+    """Why a strategy's order is what it is: journaled inside its :class:`OrderIntent` (journal schema 2;
+    None for hand-made and flatten orders and in schema-1 entries).
+
+    ``strategy``: the runner's key ``strategy:<name>:<symbol>@<venue>``; ``bar``: the closed bar it decided
+    on (None when the caller did not pass it); ``target``: the strategy's output on that bar (the signal,
+    a fraction of the full size, sign = direction); ``price``: the bar close the order was sized at (quote
+    per base); ``position``: the ledger's position before the order and ``pending``: the signed remaining
+    amount of orders still in flight (base units; sizing moved ``position + pending`` to the target);
+    ``equity``: the account's equity in the quote currency (None in ``notional`` mode);
+    ``sizing_mode`` / ``sizing_value`` / ``sizing_step``: :class:`actors.trading.Sizing` at the time."""
+
+    strategy: str
+    target: float
+    price: float
+    position: float
+    pending: float
+    equity: float | None
+    sizing_mode: str
+    sizing_value: float
+    sizing_step: float
+    bar: BarTick | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from actors import order_manager as om
 from actors.exchange import UnknownClientOrder
 from actors.journal import EntryKind, Journal
 from actors.ledger import Ledger, ledger_from_entries
-from actors.messages import Fill, OrderIntent, OrderUpdate, ReconciliationResult
+from actors.messages import BarTick, Fill, IntentContext, OrderIntent, OrderUpdate, ReconciliationResult
 from actors.order_state import OrderState
 from actors.trading import (
     ACTOR_CPUS,
@@ -276,9 +276,11 @@ class OmsActor:
         return None if self.trading_ok else f"trading not started: {self.reason}"
 
     async def on_target(self, strategy_key: str, venue: str, symbol: str, target: float, price: float,
-                        bar_ts_ms: int) -> dict[str, Any]:
+                        bar_ts_ms: int, bar: BarTick | None = None) -> dict[str, Any]:
         """The hot path (module docstring): the strategy's ``target`` on the bar opened at ``bar_ts_ms``
-        (close ``price``) becomes at most one market order. Returns what happened."""
+        (close ``price``; ``bar`` itself when the runner passes it) becomes at most one market order, whose
+        journaled intent carries the bar, the signal and the sizing (:class:`IntentContext`). Returns what
+        happened."""
         t0 = time.perf_counter()
         why = await self._gate()
         if why:
@@ -286,7 +288,8 @@ class OmsActor:
         self.marks[(venue, symbol)] = price
         pending = sum((o.remaining if o.side == "buy" else -o.remaining) for o in self.state.orders.values()
                       if o.venue == venue and o.symbol == symbol and o.state in IN_FLIGHT)
-        position = self.ledger.position(venue, symbol).qty + pending
+        held = self.ledger.position(venue, symbol).qty
+        position = held + pending
         equity = self._equity(venue, symbol, price)
         if equity is None and self.config.sizing.mode == "equity":
             return {"status": "refused", "reason": f"no equity known for {venue} yet"}
@@ -294,7 +297,11 @@ class OmsActor:
         if sized is None:
             return {"status": "on_target", "position": position}
         side, amount = sized
-        intent = OrderIntent(venue, symbol, side, "market", amount, target_intent_id(strategy_key, bar_ts_ms))
+        sizing = self.config.sizing
+        context = IntentContext(strategy_key, target, price, held, pending, equity, sizing.mode,
+                                sizing.value, sizing.step, bar)
+        intent = OrderIntent(venue, symbol, side, "market", amount, target_intent_id(strategy_key, bar_ts_ms),
+                             context=context)
         return {"status": "order", **await self._submit(intent, t0)}
 
     async def submit_intent(self, intent: OrderIntent, last_price: float | None = None) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class StrategyRunner:
     async def _send(self, bar: Any, target: float) -> None:
         oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
         answer = await oms.on_target.remote(self.spec.key, self.spec.venue, self.spec.symbol, target, bar.close,
-                                            bar.timestamp_ms)
+                                            bar.timestamp_ms, bar)
         self.sent.append({"bar_ts": bar.timestamp_ms, "target": target, **answer})
         if answer.get("status") == "on_target" or answer.get("state") not in (None, "DENIED"):
             self.last_target = target  # refused or denied: the next closed bar tries again

@@ -18,6 +18,7 @@ import redis
 
 from actors.journal import (
     GENESIS_HASH,
+    SCHEMA_VERSION,
     EntryKind,
     Journal,
     JournalEntry,
@@ -89,7 +90,7 @@ def test_every_kind_round_trips_typed_and_chained(private_redis: PrivateRedis) -
         assert fields[b"prev"].decode() == prev
         prev = chain_hash(prev, fields[b"body"].decode())
         assert fields[b"hash"].decode() == prev
-        assert json.loads(fields[b"body"])["v"] == 1
+        assert json.loads(fields[b"body"])["v"] == SCHEMA_VERSION
     report = journal.verify()
     assert report.ok and report.entries == 8 and report.head_hash == written[-1].hash
 
@@ -172,7 +173,7 @@ def test_verify_names_the_first_broken_entry(private_redis: PrivateRedis) -> Non
 
     def bad_version(index: int, fields: dict) -> dict:
         if index == 0:
-            fields[b"body"] = fields[b"body"].replace(b'"v":1', b'"v":9')
+            fields[b"body"] = fields[b"body"].replace(f'"v":{SCHEMA_VERSION}'.encode(), b'"v":9')
             fields[b"hash"] = chain_hash(GENESIS_HASH, fields[b"body"].decode()).encode()
         return fields
 
