@@ -5,7 +5,7 @@ Precedence, lowest to highest:
 1. the defaults declared on the dataclasses below;
 2. a TOML file: ``--config FILE``, else ``$RAYTRADER_CONFIG``, else
    ``./raytrader.toml`` when it exists (sections ``[cluster]``, ``[redis]``,
-   ``[data]``, ``[serve]``, ``[strategies]``);
+   ``[data]``, ``[serve]``, ``[strategies]``, ``[prometheus]``);
 3. environment variables ``RAYTRADER_<SECTION>__<FIELD>`` (for example
    ``RAYTRADER_CLUSTER__NUM_CPUS=2``), and ``REDIS_URL`` for ``redis.url``.
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 from raytrader.errors import InputError
 
 __all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "StrategiesConfig", "ResearchConfig",
-           "ConfigError", "load_config", "ENV_PREFIX"]
+           "PrometheusConfig", "ConfigError", "load_config", "ENV_PREFIX"]
 
 ENV_PREFIX = "RAYTRADER_"
 
@@ -210,6 +211,24 @@ class ResearchConfig:
         "metric that ranks sweep and walk-forward configurations (e.g. sharpe, sortino, calmar, profit_factor)"))
 
 
+def _retention(v: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]+(ms|s|m|h|d|w|y)", v) else "must be a duration like 15d or 12h"
+
+
+@dataclass(frozen=True)
+class PrometheusConfig:
+    """The Prometheus ``raytrader up`` starts beside the Ray head (see ``cluster.prometheus``)."""
+
+    enabled: bool = field(default=True, metadata=_doc(
+        "start Debian's prometheus at `up`, scraping Ray's metrics, and point the dashboard at it"))
+    port: int = field(default=0, metadata=_doc(
+        "its port on 127.0.0.1; 0 picks a free port at `up` (kept while the run folder's cluster lives)",
+        _port(True)))
+    scrape_interval_s: float = field(default=5.0, metadata=_doc("seconds between two scrapes", _positive))
+    retention: str = field(default="15d", metadata=_doc(
+        "how long samples are kept (Prometheus duration, e.g. 15d)", _retention))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration. Paths are absolute and ``~``-expanded after load."""
@@ -220,6 +239,7 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
     research: ResearchConfig = field(default_factory=ResearchConfig)
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
 
     @property
     def home(self) -> Path:
@@ -231,7 +251,8 @@ class Config:
 
 
 _SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig, "serve": ServeConfig,
-                         "strategies": StrategiesConfig, "research": ResearchConfig}
+                         "strategies": StrategiesConfig, "research": ResearchConfig,
+                         "prometheus": PrometheusConfig}
 
 
 def _coerce(section: str, name: str, typ: Any, raw: Any, source: str) -> Any:
@@ -332,6 +353,8 @@ def _port_ranges(sections: Mapping[str, Any]) -> list[tuple[str, int, int]]:
               for n in ("gcs_port", "dashboard_port", "client_port", "agent_port")]
     if r.port:
         ranges.append(("redis.port", r.port, r.port))
+    if sections["prometheus"].port:
+        ranges.append(("prometheus.port", sections["prometheus"].port, sections["prometheus"].port))
     ranges.append(("serve.port", sv.port, sv.port + 10))  # the API port, Serve's replica ports and its proxy
     return ranges
 
@@ -396,4 +419,4 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     store = data.store.expanduser().absolute() if str(data.store) not in ("", ".") else home / "store"
     strategies = replace(sections["strategies"], path=sections["strategies"].path.expanduser().absolute())
     return Config(cluster=cluster, redis=sections["redis"], data=replace(data, store=store), serve=sections["serve"],
-                  strategies=strategies, research=sections["research"])
+                  strategies=strategies, research=sections["research"], prometheus=sections["prometheus"])
