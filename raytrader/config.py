@@ -63,6 +63,20 @@ def _loopback_host(v: str) -> str | None:
     return None if ip.is_loopback else "must be a loopback address: raytrader binds its servers to this machine only"
 
 
+def _node_host(v: str) -> str | None:
+    """Loopback (one machine) or an address on a private network; never 0.0.0.0 or a public address."""
+    try:
+        ip = ipaddress.ip_address(v)
+    except ValueError:
+        return "must be an IP address (e.g. 127.0.0.1, or this machine's address on a private network)"
+    if ip.is_loopback:
+        return None
+    if ip.is_unspecified or ip.is_multicast or ip.is_link_local or not ip.is_private:
+        return ("must be a loopback address or this machine's address on a private network (10/8, 172.16/12, "
+                "192.168/16, fd00::/8): other nodes join there; never all interfaces or a public address")
+    return None
+
+
 def _api_port(v: int) -> str | None:
     return None if 1 <= v <= 65525 else "must be a TCP port 1..65525 (port+10 is Serve's proxy)"
 
@@ -111,6 +125,12 @@ class ClusterConfig:
     temp_dir: str = field(default="", metadata=_doc(
         "Ray's temp/session folder; empty means Ray's default (/tmp/ray). Keep it short: Ray puts unix sockets in it"))
     start_timeout_s: float = field(default=90.0, metadata=_doc("seconds to wait for Ray and Redis to answer", _positive))
+    node_ip: str = field(default="127.0.0.1", metadata=_doc(
+        "address this node's Ray (GCS, raylet, object manager, workers) and the private Redis listen on: 127.0.0.1 "
+        "keeps everything on this machine; this machine's address on a private network lets other nodes "
+        "`raytrader join` (README \"Scaling out\"). The dashboard stays on dashboard_host", _node_host))
+    autoscaling_config: str = field(default="", metadata=_doc(
+        "`ray up`'s autoscaler config on the head (~/ray_bootstrap_config.yaml); empty: no autoscaler"))
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,9 @@ class RedisConfig:
     url: str = field(default="", metadata=_doc(
         "external Redis URL (env REDIS_URL); empty means raytrader starts a private one", _redis_url))
     port: int = field(default=0, metadata=_doc("private Redis port; 0 picks a free port at `up`", _port(True)))
+    password_file: str = field(default="", metadata=_doc(
+        "file holding the private Redis password (the same on every node, e.g. copied by `ray up`); "
+        "empty: `raytrader up` generates one"))
     appendfsync: str = field(default="always", metadata=_doc(
         "AOF fsync policy of the private Redis; the trading journal (actors.journal) refuses anything but always, "
         "so that no acknowledged entry is lost in a crash", _fsync))
