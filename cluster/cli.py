@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "cluster.commands.audit",
     "cluster.commands.paper",
     "cluster.commands.runs",
+    "cluster.commands.report",
 )
 
 

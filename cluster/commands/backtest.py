@@ -6,6 +6,7 @@ import argparse
 
 from raytrader.cli import Output, add_command
 from raytrader.config import Config
+from cluster.commands.report import add_report_flag
 from jobs.backtest import add_backtest_arguments, request_from_args, run_backtest_request
 
 __all__ = ["register", "format_result"]
@@ -48,5 +49,6 @@ def _backtest(args: argparse.Namespace, config: Config) -> Output:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "backtest", _backtest, "backtest one strategy on one bar series (several for multi-asset strategies)")
     add_backtest_arguments(parser)
+    add_report_flag(parser, "backtest")
     # not given -> the config's [research] value (strategy, -p, fees, cash, fill), whose defaults are the old ones
     parser.set_defaults(**{f: None for f in ("strategy", "fees_bps", "cash", "fill") if any(a.dest == f for a in parser._actions)})

@@ -9,6 +9,7 @@ import argparse
 
 from raytrader.cli import Output, add_command
 from raytrader.config import Config
+from cluster.commands.report import add_report_flag
 from jobs.optimize_portfolio import add_optimize_arguments, plot_results, request_from_args, run_optimize_request
 
 __all__ = ["register", "format_result"]
@@ -54,3 +55,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "optimize", _optimize,
                          "select assets by QAOA/VQE on a Qiskit simulator, beside the exact optimum")
     add_optimize_arguments(parser)
+    add_report_flag(parser, "optimize")

@@ -17,6 +17,7 @@ from typing import Any
 from raytrader.cli import Output, add_command
 from raytrader.config import Config
 from raytrader.errors import InputError
+from cluster.commands.report import add_report_flag
 
 __all__ = ["register", "format_paper"]
 
@@ -80,6 +81,7 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "paper", _paper, "paper-trade a strategy on emulated venues through the trading actors")
+    add_report_flag(p, "paper")
     p.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="strategy parameter (repeatable), e.g. -p fast=10 -p slow=30")

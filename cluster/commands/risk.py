@@ -6,6 +6,7 @@ import argparse
 
 from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
+from cluster.commands.report import add_report_flag
 
 __all__ = ["register"]
 
@@ -110,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(group, "var", _var, "VaR and expected shortfall of a portfolio by several methods")
     add_risk_arguments(p)
+    add_report_flag(p, "risk-var")
     p.add_argument("--method", default="all", help="historical,parametric,cornish-fisher,fhs,mc or all (default)")
     p.add_argument("--confidence", type=float, default=0.99, help="VaR level (default 0.99)")
     p.add_argument("--horizon", type=int, default=1, help="horizon in bars (default 1)")
@@ -120,6 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(group, "backtest", _backtest, "rolling VaR backtest: exceptions, Kupiec, Christoffersen, traffic light")
     add_risk_arguments(p)
+    add_report_flag(p, "risk-backtest")
     p.add_argument("--method", default="historical,parametric,cornish-fisher,fhs", help="methods to test")
     p.add_argument("--confidence", type=float, default=0.99)
     p.add_argument("--window", type=int, default=500, help="estimation window in bars (default 500)")

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from raytrader.cli import Output, add_command
 from raytrader.config import Config
+from cluster.commands.report import add_report_flag
 from cluster.lifecycle import live_state
 from raytrader.errors import InputError
 from raytrader.runs import fmt_return
@@ -319,6 +320,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_montecarlo_arguments(p)
     for name in ("sweep", "walkforward", "montecarlo"):
         parser = sub.choices[name]
+        add_report_flag(parser, name)
         parser.add_argument("-v", "--verbose", action="store_true",
                             help="show Ray's INFO and WARNING log lines (hidden by default)")
         # not given -> the config's [research] value (apply_research_defaults), whose defaults are the old ones
