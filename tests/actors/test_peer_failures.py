@@ -207,3 +207,28 @@ def test_fills_are_counted_once_across_streams_and_restarts(server: PrivateRedis
     assert s.state.orders[cid].state is OrderState.FILLED and s.state.orders[cid].filled == 1000.0
     assert s.ledger().position("binance", "XRP/ETH").qty == 1000.0
     assert s.journal.verify().ok
+
+
+def test_an_order_open_across_a_restart_is_asked_about_not_assumed_unfilled(server: PrivateRedis) -> None:
+    """freqtrade dry run (TRADING-NOTES' list; the behaviour of its dry-run wallet, no issue number): open
+    orders stay open across a restart and the bot assumes nothing filled while it was down. Here the rebuilt
+    order is still in flight, so the restarted OMS asks the venue about it (:data:`actors.oms.IN_FLIGHT`,
+    reconciliation by client order id); the venue's ``closed`` answer alone moves nothing (its fills settle
+    it), the fill made while we were down is counted once, and a second restart keeps it."""
+    from actors.oms import IN_FLIGHT
+
+    s = Session(server)
+    s(submit(s.state, _intent("rest"), VIEW, T0))
+    cid = client_order_id(NS, "rest")
+    s(on_update(s.state, _update(cid, "open"), T0))
+    s.restart()  # we were down; meanwhile the venue filled the order
+    assert s.state.orders[cid].state is OrderState.ACCEPTED and s.state.orders[cid].state in IN_FLIGHT
+    closed = s(on_update(s.state, _update(cid, "closed", filled=1000.0), T0 + 60_000))
+    assert closed.ignored and s.state.orders[cid].state is OrderState.ACCEPTED
+    s(on_fill(s.state, _fill(cid, "t-while-down"), T0 + 60_000))
+    s(on_fill(s.state, _fill(cid, "t-while-down"), T0 + 61_000))  # the venue reports it again: once
+    assert s.state.orders[cid].state is OrderState.FILLED and s.state.orders[cid].filled == 1000.0
+    s.restart()
+    assert s.state.orders[cid].state is OrderState.FILLED
+    assert s.ledger().position("binance", "XRP/ETH").qty == 1000.0
+    assert s.history(cid) == ["SUBMITTED", "ACCEPTED", "FILLED"]
