@@ -43,10 +43,10 @@ class StrategyRunner:
 
     def __init__(self, config: TradingConfig, spec: StrategySpec) -> None:
         import strategies  # noqa: F401, PLC0415 - registers the built-in strategies in this worker
-        from strategies.registry import get_strategy  # noqa: PLC0415 - late: loads inside the actor process only
+        from backtest.rl_policy import resolve_strategy  # noqa: PLC0415 - late: loads inside the actor process only
 
         self.config, self.spec = config, spec
-        self.strategy = get_strategy(spec.name)
+        self.strategy = resolve_strategy(spec.name)  # a registered strategy, or rl:<name> (an exported RL policy)
         self.params = dict(spec.params)
         self.min_bars = int(self.strategy.min_bars({**self.strategy.defaults(), **self.params}))
         self.window: deque = deque(maxlen=max(spec.window, self.min_bars))

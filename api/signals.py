@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 import numpy as np
 
 import strategies  # noqa: F401  (registers the built-in strategies)
+from backtest.rl_policy import resolve_strategy
 from raytrader.errors import InputError
 from strategies.indicators import ema, sma
 from strategies.params import ParamValue, validate_params
-from strategies.registry import Strategy, get_strategy
+from strategies.registry import Strategy
 
 __all__ = ["Signal", "compute_signal", "iso_utc", "INDICATOR_READERS", "ServedStrategyError"]
 
@@ -94,13 +95,14 @@ def compute_signal(strategy: str | Strategy, bars: object, params: Mapping[str, 
     six column arrays). Missing parameters take their defaults.
 
     Raises:
-        UnknownStrategyError: no strategy of that name.
+        UnknownStrategyError: no strategy of that name (``rl:<name>``: no exported policy, see
+            :mod:`backtest.rl_policy`).
         ServedStrategyError: a multi-asset strategy (takes several series).
         ParamError: a parameter unknown, malformed, out of range or
             breaking a constraint.
         InsufficientDataError: fewer bars than the strategy needs.
     """
-    record = strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
+    record = strategy if isinstance(strategy, Strategy) else resolve_strategy(strategy)  # rl:<name> too
     if record.multi_asset:
         raise ServedStrategyError(
             f"strategy: {record.name} takes {record.min_assets}+ aligned series; signals serve single-asset strategies")

@@ -106,13 +106,13 @@ class PaperRequest:
                                   f"{', '.join(VENUE_FEES)}")
         import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
         from market.samples import list_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-        from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from backtest.rl_policy import resolve_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from strategies.params import validate_params  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         bars = [s.name for s in list_samples() if s.kind == "ohlcv"]
         if self.sample not in bars:
             raise PaperInputError(f"sample {self.sample!r}: expected one of {', '.join(bars)}")
-        strategy = get_strategy(self.strategy)
+        strategy = resolve_strategy(self.strategy)  # rl:<name>: an exported RL policy
         if strategy.multi_asset:
             raise PaperInputError(f"strategy {self.strategy!r} is multi-asset; paper trading runs one symbol")
         validate_params(strategy, dict(self.params))

@@ -42,7 +42,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -61,6 +62,16 @@ ALGOS = ("ppo", "dqn")
 
 #: where the RLModule lives inside an ``Algorithm.save_to_path`` checkpoint
 MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
+
+#: the rule baseline's grid (``--rule-grid``), chosen per fold on the training window by in-sample Sharpe
+RULE_GRID = ("fast=5:40:5", "slow=20:160:20")
+
+#: what ``--tune N`` samples N configurations from (PPO): learning rate, entropy bonus, epochs per batch
+TUNE_SPACE: dict[str, tuple[float | int, ...]] = {"lr": (1e-4, 3e-4, 1e-3, 3e-3), "entropy": (0.0, 0.01, 0.05),
+                                                   "epochs": (3, 5, 10)}
+_TUNE_KEYS = {"lr": "lr", "entropy": "entropy_coeff", "epochs": "num_epochs"}
+#: what ASHA ranks trials by: the mean training-episode return (log return net of costs, per episode)
+TUNE_METRIC = "env_runners/episode_return_mean"
 
 #: CPUs a training task asks for when free (less is fine: the largest free share is used)
 TASK_CPUS = 1.0
@@ -96,6 +107,12 @@ class TrainRLRequest:
     hidden: int = 64
     eval_episodes: int = 8
     checkpoint: str = ""
+    name: str = ""
+    entropy: float = 0.0
+    epochs: int = 5
+    tune: int = 0
+    rule: str = "sma_cross"
+    rule_grid: tuple[str, ...] = RULE_GRID
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -105,12 +122,27 @@ class TrainRLRequest:
         checks = (("--timesteps", self.timesteps, 100, 10_000_000), ("--folds", self.folds, 1, 50),
                   ("--seeds", self.seeds, 1, 20), ("--seed", self.seed, 0, MAX_SEED),
                   ("--episode-bars", self.episode_bars, 10, 100_000), ("--batch", self.batch, 64, 1_000_000),
-                  ("--hidden", self.hidden, 4, 1024), ("--eval-episodes", self.eval_episodes, 1, 1000))
+                  ("--hidden", self.hidden, 4, 1024), ("--eval-episodes", self.eval_episodes, 1, 1000),
+                  ("--epochs", self.epochs, 1, 100), ("--tune", self.tune, 0, 64))
         for flag, value, lo, hi in checks:
             if isinstance(value, bool) or not isinstance(value, int) or not (lo <= value <= hi):
                 raise InputError(f"{flag}: must be an integer in {lo}..{hi}, got {value!r}")
         if not (isinstance(self.lr, float) and math.isfinite(self.lr) and 0.0 < self.lr < 1.0):
             raise InputError(f"--lr: must be a number in (0, 1), got {self.lr!r}")
+        if self.name:
+            from backtest.rl_policy import policy_dir  # noqa: PLC0415 - the name rule lives with the policies
+
+            try:
+                policy_dir(self.name, "/")
+            except InputError as exc:
+                raise InputError(f"--name: {str(exc).partition(': ')[2]}") from None
+        if not (isinstance(self.entropy, float) and math.isfinite(self.entropy) and 0.0 <= self.entropy < 1.0):
+            raise InputError(f"--entropy: must be a number in [0, 1), got {self.entropy!r}")
+        if self.tune and self.algo != "ppo":
+            raise InputError(f"--tune: tunes PPO's hyperparameters; not with --algo {self.algo}")
+        if self.tune and self.batch < self.episode_bars:
+            raise InputError(f"--tune: needs --batch >= --episode-bars ({self.episode_bars}) so that every "
+                             f"iteration reports an episode return for ASHA, got --batch {self.batch}")
         if self.batch > self.timesteps:
             raise InputError(f"--batch: {self.batch} steps per iteration exceeds --timesteps {self.timesteps}")
         try:
@@ -192,12 +224,15 @@ class FoldResult:
     seeds: tuple[SeedResult, ...]
     buy_hold: PolicyMetrics
     flat: PolicyMetrics
+    rule: PolicyMetrics
+    rule_params: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         returns = [s.test.total_return for s in self.seeds]
         return {**self.span.to_json(), "train_time": list(self.train_time), "test_time": list(self.test_time),
                 "seeds": [s.to_json() for s in self.seeds], "buy_hold": self.buy_hold.to_json(),
-                "flat": self.flat.to_json(), "agent_return_mean": float(np.mean(returns)),
+                "flat": self.flat.to_json(), "rule": {**self.rule.to_json(), "params": dict(self.rule_params)},
+                "agent_return_mean": float(np.mean(returns)),
                 "agent_return_min": float(np.min(returns)), "agent_return_max": float(np.max(returns))}
 
 
@@ -215,6 +250,7 @@ class TrainRLReport:
     total_agent: tuple[PolicyMetrics, ...]
     total_buy_hold: PolicyMetrics
     total_flat: PolicyMetrics
+    total_rule: PolicyMetrics
     task_cpus: float
     checkpoint: str
     roundtrip_actions: int
@@ -232,7 +268,10 @@ class TrainRLReport:
                 "total": {"agent": [m.to_json() for m in self.total_agent],
                           "agent_return_mean": float(np.mean(returns)), "agent_return_min": float(np.min(returns)),
                           "agent_return_max": float(np.max(returns)), "agent_sharpe_mean": float(np.mean(sharpes)),
-                          "buy_hold": self.total_buy_hold.to_json(), "flat": self.total_flat.to_json()},
+                          "agent_sharpe_min": float(np.min(sharpes)), "agent_sharpe_max": float(np.max(sharpes)),
+                          "buy_hold": self.total_buy_hold.to_json(), "flat": self.total_flat.to_json(),
+                          "rule": self.total_rule.to_json()},
+                "rule": self.request.rule, "rule_grid": list(self.request.rule_grid),
                 "task_cpus": self.task_cpus, "checkpoint": self.checkpoint,
                 "roundtrip_actions": self.roundtrip_actions, "roundtrip_identical": self.roundtrip_identical,
                 "seconds": self.seconds, **self.extra}
@@ -268,7 +307,7 @@ def play(env: Any, start: int, policy: Callable[[np.ndarray], int], periods_per_
     held = info["target"]
     done = False
     while not done:
-        action = int(policy(obs))
+        action = policy(obs)
         obs, _, terminated, truncated, info = env.step(action)
         actions.append(action)
         trades += info["target"] != held
@@ -295,6 +334,38 @@ def _chain(parts: Sequence[tuple[np.ndarray, PolicyMetrics]], periods_per_year: 
                          fees=float(sum(m.fees for _, m in parts)), trades=int(sum(m.trades for _, m in parts)))
 
 
+def rule_fold(request: TrainRLRequest, bars: Any, span: FoldSpan, periods_per_year: float
+              ) -> tuple[PolicyMetrics, list[float], dict[str, Any]]:
+    """The rule baseline of a fold, chosen by walk-forward on the same fold.
+
+    :func:`backtest.walkforward.run_fold` sweeps ``request.rule`` over ``request.rule_grid`` on the fold's
+    training bars and keeps the best in-sample Sharpe; the chosen configuration's targets (computed on the bars
+    before ``test_end``, causal) then play the test window from flat through the same environment as the agent
+    (its costs and fills; the continuous action space takes any target). Returns (metrics, targets played,
+    chosen parameters).
+    """
+    import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
+    from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415
+    from backtest.rl_env import TradingEnv  # noqa: PLC0415
+    from backtest.walkforward import Fold, run_fold  # noqa: PLC0415
+    from strategies.registry import get_strategy  # noqa: PLC0415
+
+    strategy = get_strategy(request.rule)
+    names, params = expand_grid(strategy, parse_grid(request.rule_grid))
+    fold = Fold(index=span.fold, train_start=span.train_start, train_end=span.train_end,
+                test_start=span.test_start, test_end=span.test_end)
+    chosen = run_fold(bars, strategy, names, params, fold, metric="sharpe", fees_bps=request.fees_bps,
+                      periods_per_year=periods_per_year).params
+    targets = np.asarray(strategy.run(bars.take(slice(0, span.test_end)), chosen), dtype=np.float64)
+    targets = np.nan_to_num(targets, nan=0.0)
+    cfg = replace(request.env_config(episode_bars=span.test_end - span.test_start), action="continuous")
+    env = TradingEnv(np.asarray(bars.open[: span.test_end], dtype=np.float64),
+                     np.asarray(bars.close[: span.test_end], dtype=np.float64), cfg)
+    at = iter(range(span.test_start, span.test_end))
+    metrics, played = play(env, span.test_start, lambda _obs: np.array([targets[next(at)]]), periods_per_year)
+    return metrics, [float(a[0]) for a in played], dict(chosen)
+
+
 def _test_env(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, span: FoldSpan) -> Any:
     """The evaluation environment of a fold: the bars before ``test_end``, one episode spanning the test window."""
     from backtest.rl_env import TradingEnv  # noqa: PLC0415
@@ -303,7 +374,7 @@ def _test_env(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, spa
                       request.env_config(episode_bars=span.test_end - span.test_start))
 
 
-def _curve(env: Any, start: int, actions: Sequence[int]) -> np.ndarray:
+def _curve(env: Any, start: int, actions: Sequence[Any]) -> np.ndarray:
     env.reset(options={"start": start})
     out = [1.0]
     for a in actions:
@@ -371,8 +442,8 @@ def _algo_config(request: TrainRLRequest, env_config: dict[str, Any], seed: int)
         from ray.rllib.algorithms.ppo import PPOConfig  # noqa: PLC0415
 
         config = PPOConfig().training(lr=request.lr, train_batch_size_per_learner=request.batch,
-                                      minibatch_size=min(128, request.batch), num_epochs=5, gamma=0.99,
-                                      entropy_coeff=0.0)
+                                      minibatch_size=min(128, request.batch), num_epochs=request.epochs,
+                                      gamma=0.99, entropy_coeff=request.entropy)
     return (config
             .environment(_ENV_NAME, env_config=env_config)
             .framework("torch")
@@ -435,6 +506,54 @@ def _train_one(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, sp
         algo.stop()
 
 
+def tune_ppo(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, span: FoldSpan, cpus: float,
+             storage: Path) -> dict[str, Any]:
+    """Ray Tune over :data:`TUNE_SPACE` with ASHA on the first fold's training window only (runs in the driver).
+
+    ``request.tune`` configurations are sampled (seeded by ``request.seed``); each is a PPO trial of up to
+    ``timesteps // batch`` iterations on the bars before ``span.train_end`` (never a test bar), ranked by
+    :data:`TUNE_METRIC`; ASHA (grace 1 iteration, reduction factor 2) stops the weaker ones early. Each trial
+    checkpoints at its end under ``storage``. Returns the trials and the best configuration (flag names).
+    """
+    from ray import tune  # noqa: PLC0415
+    from ray.tune.registry import register_env  # noqa: PLC0415
+    from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415
+    from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: PLC0415
+
+    register_env(_ENV_NAME, _make_env)
+    train_cfg = _env_dict(request, open_[: span.train_end], close[: span.train_end], span.train_start)
+    config = (_algo_config(request, train_cfg, request.seed)
+              .learners(num_learners=0, num_cpus_per_learner=cpus)
+              .resources(num_cpus_for_main_process=cpus)
+              .training(**{_TUNE_KEYS[k]: tune.choice(list(v)) for k, v in TUNE_SPACE.items()}))
+    iterations = max(1, request.timesteps // request.batch)
+    tuner = tune.Tuner(
+        config.algo_class, param_space=config,
+        tune_config=tune.TuneConfig(
+            metric=TUNE_METRIC, mode="max", num_samples=request.tune,
+            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=iterations, grace_period=1,
+                                    reduction_factor=2),
+            search_alg=BasicVariantGenerator(random_state=request.seed)),
+        run_config=tune.RunConfig(name="tune", storage_path=str(storage), stop={"training_iteration": iterations},
+                                  checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=1),
+                                  verbose=0))
+    grid = tuner.fit()
+    trials = []
+    for r in grid:
+        if r.error is not None:
+            raise RuntimeError(f"tune trial failed: {r.error}")
+        cfg = r.config
+        trials.append({**{k: cfg[_TUNE_KEYS[k]] for k in TUNE_SPACE},
+                       "iterations": int(r.metrics.get("training_iteration", 0)),
+                       "episode_return_mean": float((r.metrics.get("env_runners") or {}).get(
+                           "episode_return_mean", float("nan"))),
+                       "checkpoint": r.checkpoint.path if r.checkpoint else None})
+    best = grid.get_best_result(metric=TUNE_METRIC, mode="max")
+    best_cfg = {k: best.config[_TUNE_KEYS[k]] for k in TUNE_SPACE}
+    return {"trials": trials, "best": best_cfg, "max_iterations": iterations, "scheduler": "ASHA",
+            "metric": TUNE_METRIC, "train_end": span.train_end, "storage": str(storage / "tune")}
+
+
 # ---------------------------------------------------------------------------------------------------- the job
 def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -455,6 +574,12 @@ def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
     seeds = [request.seed + i for i in range(request.seeds)]
 
     cpus = plan_tasks(TASK_CPUS, what="train-rl")
+    ckpt_dir = _checkpoint_dir(request, home)
+    tuned: dict[str, Any] = {}
+    if request.tune:
+        tuned = tune_ppo(request, open_, close, spans[0], cpus, ckpt_dir)
+        best = tuned["best"]
+        request = replace(request, lr=float(best["lr"]), entropy=float(best["entropy"]), epochs=int(best["epochs"]))
     task = ray.remote(_train_one).options(num_cpus=cpus, max_retries=0)
     o_ref, c_ref = ray.put(open_), ray.put(close)
     jobs = [(span, s) for span in spans for s in seeds]
@@ -465,7 +590,7 @@ def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
 
     folds: list[FoldResult] = []
     agent_parts: dict[int, list] = {s: [] for s in seeds}
-    bh_parts, flat_parts = [], []
+    bh_parts, flat_parts, rule_parts = [], [], []
     for span in spans:
         for s in seeds:
             if by_key[(span.fold, s)]["seed"].train_env_bars > span.test_start:
@@ -478,22 +603,30 @@ def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
         for s in seeds:
             out = by_key[(span.fold, s)]
             agent_parts[s].append((_curve(env, span.test_start, out["actions"]), out["seed"].test))
+        rule, rule_targets, rule_params = rule_fold(request, bars, span, ppy)
+        cont = TradingEnv(open_[: span.test_end], close[: span.test_end],
+                          replace(request.env_config(episode_bars=span.test_end - span.test_start), action="continuous"))
+        rule_parts.append((_curve(cont, span.test_start, [np.array([a]) for a in rule_targets]), rule))
         folds.append(FoldResult(span=span, train_time=(int(ts[span.train_start]), int(ts[span.train_end - 1])),
                                 test_time=(int(ts[span.test_start]), int(ts[span.test_end - 1])),
-                                seeds=tuple(by_key[(span.fold, s)]["seed"] for s in seeds), buy_hold=bh, flat=fl))
+                                seeds=tuple(by_key[(span.fold, s)]["seed"] for s in seeds), buy_hold=bh, flat=fl,
+                                rule=rule, rule_params=rule_params))
 
-    ckpt_dir = _checkpoint_dir(request, home)
     saved = by_key[(last[0].fold, last[1])]
     with tarfile.open(fileobj=io.BytesIO(saved["checkpoint_tar"]), mode="r:gz") as tar:
         tar.extractall(ckpt_dir, filter="data")
     ckpt = ckpt_dir / "checkpoint"
     n, same = _roundtrip(request, open_, close, last[0], ckpt, saved["actions"])
+    extra: dict[str, Any] = {"tune": tuned} if tuned else {}
+    if request.name:
+        extra.update(_export_policy(request, home, ckpt, bars, last[0], saved["actions"]))
     report = TrainRLReport(request=request, source=describe_source(request), symbol=bars.symbol,
                            timeframe=bars.timeframe, bars=int(close.size), periods_per_year=ppy, folds=tuple(folds),
                            total_agent=tuple(_chain(agent_parts[s], ppy) for s in seeds),
-                           total_buy_hold=_chain(bh_parts, ppy), total_flat=_chain(flat_parts, ppy), task_cpus=cpus,
+                           total_buy_hold=_chain(bh_parts, ppy), total_flat=_chain(flat_parts, ppy),
+                           total_rule=_chain(rule_parts, ppy), task_cpus=cpus,
                            checkpoint=str(ckpt), roundtrip_actions=n, roundtrip_identical=same,
-                           seconds=round(time.perf_counter() - started, 3))
+                           seconds=round(time.perf_counter() - started, 3), extra=extra)
     return report.to_json()
 
 
@@ -510,6 +643,63 @@ def _checkpoint_dir(request: TrainRLRequest, home: Path | None) -> Path:
         path = default_run_dir(Path(home), "train_rl")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class _GreedyExport:
+    """Builds the traced greedy policy of an RLModule (a torch.nn.Module made on first use: torch loads late)."""
+
+    @staticmethod
+    def trace(module: Any, obs_dim: int) -> Any:
+        import torch  # noqa: PLC0415
+
+        class Greedy(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, obs: Any) -> Any:
+                out = self.inner.forward_inference({"obs": obs})
+                if "actions" in out:  # DQN answers its own argmax
+                    return out["actions"].long()
+                return torch.argmax(out["action_dist_inputs"], dim=-1)
+
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit: see backtest.rl_policy._JIT_NOTE
+            return torch.jit.trace(Greedy(module).eval(), torch.zeros((1, obs_dim), dtype=torch.float32),
+                                   check_trace=False)
+
+
+def _export_policy(request: TrainRLRequest, home: Path | None, ckpt: Path, bars: Any, span: FoldSpan,
+                   actions: Sequence[int]) -> dict[str, Any]:
+    """Export the checkpoint's RLModule as ``rl:<name>`` (see :mod:`backtest.rl_policy`), then load the export
+    (torch only) and replay the last test window: the actions must be the checkpoint's."""
+    import torch  # noqa: PLC0415
+    from ray.rllib.core.rl_module.rl_module import RLModule  # noqa: PLC0415
+
+    from backtest.rl_policy import PolicyMeta, load_policy, policy_dir, save_policy  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    module = RLModule.from_checkpoint(ckpt.joinpath(*MODULE_PATH))
+    open_, close = np.asarray(bars.open, dtype=np.float64), np.asarray(bars.close, dtype=np.float64)
+    env = _test_env(request, open_, close, span)
+    obs_dim = int(env.observation_space.shape[0])
+    env_settings = {k: v for k, v in asdict(request.env_config()).items() if k not in ("start", "end")}
+    meta = PolicyMeta(name=request.name, algo=request.algo, env=env_settings, obs_dim=obs_dim,
+                      n_actions=int(env.action_space.n), symbol=bars.symbol, timeframe=bars.timeframe,
+                      source=describe_source(request), checkpoint=str(ckpt))
+    folder = save_policy(policy_dir(request.name, _home(home)), _GreedyExport.trace(module, obs_dim), meta)
+    exported = load_policy(request.name, _home(home))
+    _, replay = play(env, span.test_start, exported.act, 1.0)
+    return {"policy": request.name, "policy_strategy": f"rl:{request.name}", "policy_dir": str(folder),
+            "policy_roundtrip_identical": list(replay) == list(actions)}
+
+
+def _home(home: Path | None) -> Path:
+    if home is not None:
+        return Path(home)
+    from raytrader.config import load_config  # noqa: PLC0415
+
+    return load_config().cluster.home
 
 
 def _roundtrip(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, span: FoldSpan, ckpt: Path,
@@ -550,11 +740,23 @@ def add_train_rl_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episode-bars", type=_int, default=250, help="bars per training episode (default 250)")
     parser.add_argument("--batch", type=_int, default=1000, help="environment steps per training iteration (default 1000)")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    parser.add_argument("--entropy", type=float, default=0.0, help="PPO entropy bonus coefficient (default 0)")
+    parser.add_argument("--epochs", type=_int, default=5, help="PPO epochs per training batch (default 5)")
+    parser.add_argument("--tune", type=_int, default=0, metavar="N",
+                        help="first tune PPO (Ray Tune, ASHA) over N sampled configurations of lr, entropy and "
+                             "epochs on the first training window; the best one trains every fold (default 0: off)")
     parser.add_argument("--hidden", type=_int, default=64, help="units in each of the two hidden layers (default 64)")
     parser.add_argument("--eval-episodes", type=_int, default=8,
                         help="training-window episodes for the greedy-vs-random check (default 8)")
     parser.add_argument("--checkpoint", default="", metavar="DIR",
                         help="folder for the final policy's checkpoint (default: a new run folder)")
+    parser.add_argument("--name", default="", metavar="NAME",
+                        help="export the final policy as strategy rl:NAME (<cluster.home>/policies/NAME) for "
+                             "signals and paper trading")
+    parser.add_argument("--rule", default="sma_cross",
+                        help="rule strategy of the walk-forward baseline (default sma_cross)")
+    parser.add_argument("--rule-grid", action="append", default=None, metavar="AXIS",
+                        help=f"grid of the rule baseline, repeatable (default {' '.join(RULE_GRID)})")
 
 
 def request_from_args(args: argparse.Namespace) -> TrainRLRequest:
@@ -563,7 +765,9 @@ def request_from_args(args: argparse.Namespace) -> TrainRLRequest:
                           seeds=args.seeds, seed=args.seed, fees_bps=args.fees_bps, slippage_bps=args.slippage_bps,
                           window=args.window, action=args.action, reward=args.reward, episode_bars=args.episode_bars,
                           batch=args.batch, lr=args.lr, hidden=args.hidden, eval_episodes=args.eval_episodes,
-                          checkpoint=args.checkpoint)
+                          checkpoint=args.checkpoint, name=args.name, entropy=args.entropy, epochs=args.epochs,
+                          tune=args.tune, rule=args.rule,
+                          rule_grid=tuple(args.rule_grid) if args.rule_grid else RULE_GRID)
 
 
 def prepare(args: argparse.Namespace) -> TrainRLRequest:
@@ -574,8 +778,31 @@ def prepare(args: argparse.Namespace) -> TrainRLRequest:
     bars = load_request_bars(request)
     probe = TradingEnv(np.asarray(bars.open, dtype=np.float64), np.asarray(bars.close, dtype=np.float64),
                        request.env_config())
-    plan_folds(len(bars), request.folds, probe._lo)
+    spans = plan_folds(len(bars), request.folds, probe._lo)
+    _check_rule(request, bars, spans)
     return request
+
+
+def _check_rule(request: TrainRLRequest, bars: Any, spans: Sequence[FoldSpan]) -> None:
+    """The rule baseline's strategy, grid and windows, checked before Ray (InputError naming the flag)."""
+    import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
+    from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415
+    from backtest.walkforward import Fold, check_fold_bars  # noqa: PLC0415
+    from strategies.registry import get_strategy  # noqa: PLC0415
+
+    try:
+        strategy = get_strategy(request.rule)
+        if strategy.multi_asset:
+            raise InputError(f"strategy {request.rule!r} is multi-asset; the baseline trades one series")
+    except InputError as exc:
+        raise InputError(f"--rule: {exc}") from None
+    try:
+        names, params = expand_grid(strategy, parse_grid(request.rule_grid))
+        check_fold_bars(bars, strategy, names, params,
+                        [Fold(index=s.fold, train_start=s.train_start, train_end=s.train_end,
+                              test_start=s.test_start, test_end=s.test_end) for s in spans])
+    except InputError as exc:
+        raise InputError(f"--rule-grid: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

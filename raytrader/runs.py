@@ -26,7 +26,7 @@ __all__ = ["RunRecord", "RunNotFoundError", "KINDS", "runs_dir", "new_run_id", "
            "fail_record", "save_record", "load_record", "list_records", "key_numbers", "headline", "fmt_return"]
 
 #: the kinds of run that are recorded
-KINDS: tuple[str, ...] = ("backtest", "sweep", "walkforward", "montecarlo", "optimize")
+KINDS: tuple[str, ...] = ("backtest", "sweep", "walkforward", "montecarlo", "optimize", "train_rl")
 
 #: results larger than this (bytes of JSON) are kept out of the record; their files still are listed
 MAX_RESULT_BYTES = 2_000_000
@@ -207,6 +207,12 @@ def key_numbers(kind: str, r: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         key = {k: _num(first.get(k)) for k in ("solver", "objective", "approx_ratio") if k in first}
         if "selected" in first:
             key["selected"] = first["selected"]
+    elif kind == "train_rl":
+        total = r.get("total") or {}
+        key = {"algo": r.get("algo"), "symbol": r.get("symbol"), "n_folds": len(r.get("folds") or []),
+               "agent_return_mean": _num(total.get("agent_return_mean")),
+               "buy_hold_return": _num((total.get("buy_hold") or {}).get("total_return")),
+               "checkpoint": r.get("checkpoint"), "policy": r.get("policy")}
     files = {k: str(v) for k, v in r.items() if v and isinstance(v, str) and (k.endswith("_path") or k in (
         "run_dir", "plot", "out"))}
     return {k: v for k, v in key.items() if v is not None}, files
@@ -261,6 +267,10 @@ def headline(record: RunRecord) -> str:
         return (f"{k.get('strategy')} {k.get('symbol')} {k.get('n_paths')} paths ({k.get('method')}); return "
                 f"p5 {pct('return_p5')} p50 {pct('return_p50')} p95 {pct('return_p95')}; "
                 f"ruin {k.get('prob_ruin', float('nan')):.1%}")
+    if record.kind == "train_rl":
+        return (f"{str(k.get('algo', '')).upper()} {k.get('symbol')} {k.get('n_folds')} folds; agent (mean of seeds) "
+                f"{pct('agent_return_mean')} vs buy-and-hold {pct('buy_hold_return')}"
+                + (f"; policy rl:{k['policy']}" if k.get("policy") else ""))
     if record.kind == "optimize":
         return f"{k.get('solver', '')} selected {','.join(k.get('selected') or [])} objective {k.get('objective')}"
     return json.dumps(k)[:100]

@@ -38,6 +38,15 @@ def format_train_rl(r: dict[str, Any]) -> str:
              f"{req['seeds']} seeds, {r['task_cpus']:g} CPU per task, {r['seconds']:.0f} s",
              "each fold trains on one window and is evaluated greedily, from flat, on the next (never on its own "
              "bars); returns, turnover and fees as fractions of starting equity, net of costs"]
+    tuned = r.get("tune")
+    if tuned:
+        lines.append(f"Ray Tune ({tuned['scheduler']}, up to {tuned['max_iterations']} iterations, ranked by "
+                     f"{tuned['metric']}) on bars before {tuned['train_end']}; {len(tuned['trials'])} trials:")
+        for t in sorted(tuned["trials"], key=lambda t: -t["episode_return_mean"]):
+            lines.append(f"  lr {t['lr']:g} entropy {t['entropy']:g} epochs {t['epochs']}: {t['iterations']} "
+                         f"iterations, episode return {t['episode_return_mean']:+.4f}")
+        best = tuned["best"]
+        lines.append(f"  best: lr {best['lr']:g} entropy {best['entropy']:g} epochs {best['epochs']} (trains every fold)")
     for f in r["folds"]:
         lines += [f"fold {f['fold']}: train bars [{f['train_start']}, {f['train_end']}) "
                   f"{_when(f['train_time'][0])} .. {_when(f['train_time'][1])}, test bars "
@@ -48,16 +57,25 @@ def format_train_rl(r: dict[str, Any]) -> str:
                          f"   (train: greedy {s['greedy_train_return']:+.3f} vs random "
                          f"{s['random_train_return']:+.3f} log return per episode)")
         lines += [_row("buy-and-hold", f["buy_hold"]), _row("flat", f["flat"])]
+        if "rule" in f:
+            params = " ".join(f"{k}={v}" for k, v in f["rule"]["params"].items())
+            lines.append(_row(r.get("rule", "rule")[:14], f["rule"]) + f"   (chosen on the training window: {params})")
     t = r["total"]
     lines += [f"total over the {len(r['folds'])} test windows, chained", head]
     for s, m in zip(range(req["seed"], req["seed"] + req["seeds"]), t["agent"]):
         lines.append(_row(f"agent seed {s}", m))
-    lines += [_row("buy-and-hold", t["buy_hold"]), _row("flat", t["flat"]),
+    lines += [_row("buy-and-hold", t["buy_hold"]), _row("flat", t["flat"])]
+    if "rule" in t:
+        lines.append(_row(r.get("rule", "rule")[:14], t["rule"]) + "   (walk-forward: re-chosen each fold)")
+    lines += [
               f"agent return over seeds: mean {fmt_return(t['agent_return_mean'])}, min "
               f"{fmt_return(t['agent_return_min'])}, max {fmt_return(t['agent_return_max'])}; buy-and-hold "
               f"{fmt_return(t['buy_hold']['total_return'])}",
               f"checkpoint: {r['checkpoint']} (round trip: {r['roundtrip_actions']} actions, "
               f"{'identical' if r['roundtrip_identical'] else 'DIFFERENT'})"]
+    if r.get("policy"):
+        lines.append(f"policy: strategy {r['policy_strategy']} in {r['policy_dir']} (exported module replays the "
+                     f"checkpoint's actions: {'identical' if r['policy_roundtrip_identical'] else 'DIFFERENT'})")
     return "\n".join(lines)
 
 
@@ -80,4 +98,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "train-rl", _train_rl,
                     "train an RL agent (RLlib PPO) on bars and evaluate it walk-forward against buy-and-hold and flat")
     add_train_rl_arguments(p)
+    p.set_defaults(record="train_rl")  # recorded for `raytrader runs`
     p.add_argument("-v", "--verbose", action="store_true", help="show Ray's INFO and WARNING log lines")
