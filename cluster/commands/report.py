@@ -211,8 +211,8 @@ def _with_report(handler: Callable[[argparse.Namespace, Config], Output], kind: 
         output = handler(args, config)
         if output.exit_code == 0:
             path = write_report(build_report(kind, args, output.data), target)
-            output.data["report_path"] = str(path)
-            output.text = (output.text.rstrip("\n") + "\n" if output.text else "") + f"report: {path}"
+            text = (output.text.rstrip("\n") + "\n" if output.text else "") + f"report: {path}"
+            return replace(output, data={**output.data, "report_path": str(path)}, text=text)
         return output
 
     return run
