@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ import psutil
 
 from raytrader.config import RAY_MAX_WORKER_PORT, RAY_MIN_WORKER_PORT, Config
 from raytrader.ports import LOOPBACK, free_port, port_open
+from cluster import prometheus
 from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
 from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
                            redact_url, clear_state, write_state)
@@ -59,12 +61,16 @@ class PortInUseError(InputError):
 class UpResult:
     state: ClusterState
     started: tuple[str, ...]  # subset of ("ray", "redis"); empty when all was already running
+    prometheus_started: bool = False  # this call started Prometheus (see cluster.prometheus)
+    prometheus_url: str = ""  # the running Prometheus (empty when off or not started)
+    prometheus_note: str = ""  # why it is not running, when enabled but not started
 
 
 @dataclass(frozen=True)
 class DownResult:
     stopped: tuple[str, ...]
-    pids: tuple[int, ...]  # every PID we ended (leaders and their session members)
+    pids: tuple[int, ...]  # every PID we ended (leaders and their session members, Prometheus)
+    prometheus_stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,8 @@ def _start_ray_once(config: Config) -> RayRecord:
             # A loopback node address keeps Ray's HTTP servers (agent, metrics) on 127.0.0.1;
             # ray_env sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, without which Ray rewrites
             # 127.0.0.1 to the machine's routable IP (services.resolve_ip_for_localhost).
-            "--node-ip-address", LOOPBACK,
+            # cluster.node_ip (README "Scaling out") is 127.0.0.1 unless other nodes are to join.
+            "--node-ip-address", c.node_ip,
             "--port", str(c.gcs_port),
             "--include-dashboard", "true",
             "--dashboard-host", c.dashboard_host,
@@ -252,9 +259,12 @@ def _start_ray_once(config: Config) -> RayRecord:
             "--disable-usage-stats"]
     if c.temp_dir:
         argv += ["--temp-dir", c.temp_dir]
+    if c.autoscaling_config:  # `ray up`: the head runs Ray's autoscaler, which launches the workers
+        argv += ["--autoscaling-config", str(Path(c.autoscaling_config).expanduser())]
     log_path = c.home / "logs" / "ray-head.log"
     env = ray_env(config)
     env.update(DASHBOARD_METRIC_PORT=str(internal.dashboard_metrics), AUTOSCALER_METRIC_PORT=str(internal.autoscaler_metrics))
+    env.update(prometheus.head_env(config))  # RAY_PROMETHEUS_HOST: the dashboard queries our Prometheus
     record = _spawn(argv, log_path, env)
     dashboard_url = f"http://{c.dashboard_host}:{c.dashboard_port}"
     headers = ray_token_headers()
@@ -263,14 +273,53 @@ def _start_ray_once(config: Config) -> RayRecord:
         if not record.alive():
             _stop_session(record, grace_s=RAY_STOP_GRACE_S)  # what it started before it gave up
             raise ClusterError(f"Ray head exited during start; log {log_path}:\n{_tail(log_path)}")
-        if (port_open("127.0.0.1", c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
+        if (port_open(c.node_ip, c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
                 and _head_node_alive(dashboard_url, headers)):
-            return RayRecord(process=record, gcs_address=f"127.0.0.1:{c.gcs_port}", dashboard_url=dashboard_url,
+            return RayRecord(process=record, gcs_address=f"{c.node_ip}:{c.gcs_port}", dashboard_url=dashboard_url,
                              num_cpus=config.effective_num_cpus(), temp_dir=c.temp_dir or "/tmp/ray",
                              log_path=str(log_path), serve_port=config.serve.port)
         time.sleep(0.5)
     _stop_session(record, grace_s=10)
     raise ClusterError(f"Ray head did not answer within {c.start_timeout_s:.0f}s; log {log_path}:\n{_tail(log_path)}")
+
+
+def node_ip_if_shared(config: Config) -> list[str]:
+    """``[cluster.node_ip]`` when other nodes are to reach this one there (not loopback), else ``[]``."""
+    return [] if config.cluster.node_ip.startswith("127.") else [config.cluster.node_ip]
+
+
+def check_node_ip(config: Config) -> None:
+    """Refuse a ``cluster.node_ip`` that is not an address of this machine (a typo would bind nothing).
+
+    Raises:
+        InputError: naming the field and the machine's IPv4 addresses.
+    """
+    ip = config.cluster.node_ip
+    mine = sorted({a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family == socket.AF_INET})
+    if ip not in mine and not ip.startswith("127."):
+        raise InputError(f"config field 'cluster.node_ip': {ip} is not an address of this machine "
+                         f"(its IPv4 addresses: {', '.join(mine)})")
+
+
+def _password_from_file(config: Config) -> str:
+    """The Redis password from ``redis.password_file`` ('' when none is configured).
+
+    Raises:
+        InputError: the file is missing, empty, or readable by others.
+    """
+    if not config.redis.password_file:
+        return ""
+    path = Path(config.redis.password_file).expanduser()
+    try:
+        mode = path.stat().st_mode & 0o077
+        password = path.read_text().strip()
+    except OSError as exc:
+        raise InputError(f"config field 'redis.password_file': cannot read {path} ({exc.strerror})") from None
+    if mode:
+        raise InputError(f"config field 'redis.password_file': {path} is readable by others; chmod 600 it")
+    if not password:
+        raise InputError(f"config field 'redis.password_file': {path} is empty")
+    return password
 
 
 def _redis_ping(url: str, timeout_s: float) -> bool:
@@ -313,12 +362,12 @@ def _start_redis(config: Config, previous: RedisRecord | None = None) -> RedisRe
     data_dir = home / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    password = restart.password if restart else secrets.token_urlsafe(32)
+    password = restart.password if restart else (_password_from_file(config) or secrets.token_urlsafe(32))
     conf = data_dir / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:  # the password goes in a 0600 file, never on a command line
         fh.write("\n".join([
-            "bind 127.0.0.1", f"port {port}", "protected-mode yes", f"requirepass {password}",
+            " ".join(["bind 127.0.0.1", *node_ip_if_shared(config)]), f"port {port}", "protected-mode yes", f"requirepass {password}",
             "appendonly yes", f"appendfsync {config.redis.appendfsync}", f'dir "{data_dir}"',
             "daemonize no", 'save ""', "",
         ]))
@@ -363,6 +412,7 @@ def live_state(config: Config) -> tuple[ClusterState | None, bool, bool]:
 def up(config: Config) -> UpResult:
     """Start what is not running yet; return the state and what was started."""
     home = config.cluster.home
+    check_node_ip(config)
     with _locked(home):
         state, ray_ok, redis_ok = live_state(config)
         # An external REDIS_URL that changed since the last `up` replaces the recorded one.
@@ -379,6 +429,9 @@ def up(config: Config) -> UpResult:
             redis_rec = _start_redis(config, previous=state.redis if state else None)
             started.append("redis")
         if ray_rec is None:
+            if config.prometheus.enabled:
+                prometheus.stop(config)  # one left from a head that died: the new head gets a port of its own
+                prometheus.reserve_port(config)
             try:
                 ray_rec = _start_ray(config)
             except BaseException:
@@ -396,7 +449,18 @@ def up(config: Config) -> UpResult:
         new_state = ClusterState(started_at=state.started_at if (state and not started) else time.time(),
                                  ray=ray_rec, redis=redis_rec)
         write_state(home, new_state)
-        return UpResult(state=new_state, started=tuple(started))
+        prom_url, prom_note, prom_started = "", "", False
+        if config.prometheus.enabled:
+            record = prometheus.read_record(config)
+            if not prometheus.alive(record):
+                try:
+                    record = prometheus.start(config, ray_rec.process, ray_rec.temp_dir)
+                    prom_started = True
+                except prometheus.PrometheusMissing as exc:
+                    prom_note = str(exc)
+            prom_url = record.url if prometheus.alive(record) and record else ""
+        return UpResult(state=new_state, started=tuple(started), prometheus_started=prom_started,
+                        prometheus_url=prom_url, prometheus_note=prom_note)
 
 
 def down(config: Config) -> DownResult:
@@ -404,10 +468,12 @@ def down(config: Config) -> DownResult:
     home = config.cluster.home
     with _locked(home):
         state = read_state(home)
-        if state is None:
-            return DownResult(stopped=(), pids=())
         stopped: list[str] = []
         pids: list[int] = []
+        pids += prometheus.stop(config)
+        prom_stopped = bool(pids)
+        if state is None:
+            return DownResult(stopped=(), pids=tuple(pids), prometheus_stopped=prom_stopped)
         if state.ray:
             # Ray's state is ephemeral (durable state is in Redis): a few of its processes sit out
             # SIGTERM for 20 s, so they get 5 s before SIGKILL.
@@ -421,4 +487,4 @@ def down(config: Config) -> DownResult:
                 stopped.append("redis")
                 pids += ended
         clear_state(home)
-        return DownResult(stopped=tuple(stopped), pids=tuple(pids))
+        return DownResult(stopped=tuple(stopped), pids=tuple(pids), prometheus_stopped=prom_stopped)

@@ -26,23 +26,29 @@ def _up(args: argparse.Namespace, config: Config) -> Output:
         "num_cpus": st.ray.num_cpus,
         "redis_url": redact_url(st.redis.url()),
         "home": str(config.cluster.home),
+        "prometheus_url": result.prometheus_url,
+        "prometheus_started": result.prometheus_started,
     }
-    verb = "already running" if not result.started else "started " + " and ".join(result.started)
+    parts = list(result.started) + (["prometheus"] if result.prometheus_started else [])
+    verb = "already running" if not parts else "started " + " and ".join(parts)
     text = (f"raytrader cluster {verb}\n"
             f"  Ray address   {st.ray.gcs_address}  ({st.ray.num_cpus} CPUs)\n"
             f"  dashboard     {st.ray.dashboard_url}\n"
             f"  redis         {data['redis_url']}\n"
-            f"  run folder    {config.cluster.home}\n"
+            + (f"  prometheus    {result.prometheus_url}\n" if result.prometheus_url else "")
+            + (f"  warning       {result.prometheus_note}\n" if result.prometheus_note else "")
+            + f"  run folder    {config.cluster.home}\n"
             f"stop it with: raytrader down")
     return Output(data=data, text=text)
 
 
 def _down(args: argparse.Namespace, config: Config) -> Output:
     result = down(config)
-    data = {"stopped": list(result.stopped), "pids": list(result.pids)}
+    data = {"stopped": list(result.stopped), "pids": list(result.pids), "prometheus_stopped": result.prometheus_stopped}
+    parts = list(result.stopped) + (["prometheus"] if result.prometheus_stopped else [])
     text = ("nothing to stop: no raytrader cluster is recorded in " + str(config.cluster.home)
-            if not result.stopped else
-            f"stopped {' and '.join(result.stopped)} ({len(result.pids)} processes)")
+            if not parts else
+            f"stopped {' and '.join(parts)} ({len(result.pids)} processes)")
     return Output(data=data, text=text)
 
 
