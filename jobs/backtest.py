@@ -73,6 +73,7 @@ class BacktestRequest:
     take_profit: float | None = None
     trailing_stop: float | None = None
     periods_per_year: float | None = None  # None: measured from the timestamps
+    sizing: str = ""  # --sizing spec (backtest.sizing), e.g. "vol-target:0.2"; "" = the strategy's own targets
 
 
 def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +89,10 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit when price moves this fraction in favour of the entry")
     parser.add_argument("--trailing-stop", type=float, default=None, metavar="FRACTION",
                         help="exit when price falls this fraction from the best price since entry")
+    parser.add_argument("--sizing", default="", metavar="SPEC",
+                        help="scale the strategy's targets: fixed:W, vol-target:SIGMA[,lam=,max=,warmup=,ppy=], "
+                             "kelly:FRACTION[,window=,cap=] (one asset), risk-parity[,window=,every=] (several); "
+                             "bar t uses data up to t only (see backtest.sizing)")
 
 
 def request_from_args(args: argparse.Namespace) -> BacktestRequest:
@@ -95,7 +100,7 @@ def request_from_args(args: argparse.Namespace) -> BacktestRequest:
                            fees_bps=args.fees_bps, fill=args.fill, cash=args.cash,
                            slippage_bps=args.slippage_bps, slippage_k_bps=args.slippage_k_bps,
                            stop_loss=args.stop_loss, take_profit=args.take_profit, trailing_stop=args.trailing_stop,
-                           periods_per_year=args.periods_per_year)
+                           periods_per_year=args.periods_per_year, sizing=getattr(args, "sizing", "") or "")
 
 
 def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
@@ -111,6 +116,10 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     started = time.perf_counter()
     strategy = get_strategy(request.strategy)
     params = validate_params(strategy, dict(request.params))
+    if request.sizing:
+        from backtest.sizing import parse_sizing, sized_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast
+
+        strategy = sized_strategy(strategy, parse_sizing(request.sizing))
     datas, samples = _names(request.data), _names(request.sample)
     if strategy.multi_asset:
         return _run_multi(request, strategy, params, datas, samples, started)
@@ -126,7 +135,7 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
     stats = summary(result, timeframe_ms(bars.timeframe), periods_per_year=request.periods_per_year)
     ruined_ms = stats.pop("ruined_at_ms")
     return {
-        "strategy": strategy.name,
+        "strategy": strategy.name.partition("@")[0],
         "params": params,
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
@@ -135,6 +144,7 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
         "fees_bps": request.fees_bps,
         "fill": request.fill,
         "slippage_bps": request.slippage_bps,
+        "sizing": request.sizing or None,
         "stops": {"stop_loss": request.stop_loss, "take_profit": request.take_profit,
                   "trailing_stop": request.trailing_stop},
         **stats,
@@ -224,7 +234,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
                        "exposure": float(np.mean(res.units[:, j] != 0.0))})
     trades.sort(key=lambda tr: (tr["entry_time"], tr["symbol"]))
     return {
-        "strategy": strategy.name,
+        "strategy": strategy.name.partition("@")[0],
         "params": params,
         "symbol": "+".join(panel.symbols),
         "symbols": list(panel.symbols),
@@ -234,6 +244,7 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
         "fees_bps": request.fees_bps,
         "fill": request.fill,
         "cash": request.cash,
+        "sizing": request.sizing or None,
         **stats,
         "ruined_at_time": None if ruined_ms is None else ms_to_iso(ruined_ms),
         "ruin_shortfall": res.ruin_shortfall,

@@ -174,6 +174,7 @@ class SweepRequest:
     out: str = ""
     holdout: float = 0.3
     periods_per_year: float | None = None  # bars per year for Sharpe/Sortino/volatility; None: measured on the data
+    sizing: str = ""  # --sizing spec (backtest.sizing); set: every configuration runs through the engine, sized
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +210,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                              "on it, out-of-sample (default 0.3; 0 = none: every number is then in-sample)")
     parser.add_argument("--out", default="", metavar="DIR",
                         help="run folder for results.parquet and summary.json (default <home>/results/sweep-...)")
+    parser.add_argument("--sizing", default="", metavar="SPEC",
+                        help="size every configuration's targets (see raytrader backtest --sizing); the sized "
+                             "configurations run one engine backtest each (no batched kernel)")
 
 
 def request_from_args(args: argparse.Namespace) -> SweepRequest:
@@ -217,7 +221,8 @@ def request_from_args(args: argparse.Namespace) -> SweepRequest:
                         search=args.search, samples=args.samples, seed=args.seed, metric=args.metric,
                         trials=args.trials, trial_cpus=args.trial_cpus, out=args.out or "", holdout=args.holdout,
                         batch=args.batch, scheduler=args.scheduler, folds=args.folds,
-                        periods_per_year=getattr(args, "periods_per_year", None))
+                        periods_per_year=getattr(args, "periods_per_year", None),
+                        sizing=getattr(args, "sizing", "") or "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,6 +255,10 @@ def plan_sweep(request: SweepRequest) -> SweepPlan:
     from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     strategy = get_strategy(request.strategy)
+    if request.sizing:
+        from backtest.sizing import parse_sizing, sized_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast
+
+        strategy = sized_strategy(strategy, parse_sizing(request.sizing))
     if request.search not in SEARCH_MODES:
         raise SweepRequestError(f"--search: expected one of {', '.join(SEARCH_MODES)}, got {request.search!r}")
     if request.metric not in RANKING_METRICS:
@@ -414,6 +423,10 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
     else:
         rows, params = batches[index]
     strategy = get_strategy(options["strategy"])
+    if options.get("sizing"):
+        from backtest.sizing import parse_sizing, sized_strategy  # noqa: PLC0415 - late, as above
+
+        strategy = sized_strategy(strategy, parse_sizing(options["sizing"]))
     metric = options["metric"]
     eval_s = 0.0
     for fold, end in enumerate(options["fold_ends"], start=1):
@@ -512,7 +525,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     from backtest.metrics import rank_order, ranking_mode  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     mode = ranking_mode(request.metric)
-    options = {"strategy": plan.strategy.name, "param_names": plan.param_names, "fees_bps": request.fees_bps,
+    options = {"strategy": request.strategy, "sizing": request.sizing, "param_names": plan.param_names, "fees_bps": request.fees_bps,
                "fill": request.fill, "cash": request.cash, "metric": request.metric, "threads": threads,
                "fold_ends": ends, "dtype": plan.params.dtype.str, "ppy": plan.periods_per_year}
     core = None
@@ -607,7 +620,8 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     enter = [float(m_["t_enter"]) for m_ in reports]
     summary = {
         "job": "sweep",
-        "strategy": plan.strategy.name,
+        "strategy": request.strategy,
+        "sizing": request.sizing or None,
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
         "source": describe_source(request),

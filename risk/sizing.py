@@ -17,7 +17,6 @@ are per bar unless a ``periods_per_year`` is given.
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
 
 from risk.errors import RiskInputError
 
@@ -106,15 +105,20 @@ def risk_parity_weights(cov: object, *, tol: float = 1e-12) -> np.ndarray:
     if np.any(np.diag(S) <= 0):
         raise RiskInputError(f"cov[{int(np.flatnonzero(np.diag(S) <= 0)[0])}]: zero variance")
 
-    # minimise ½ yᵀΣy − (1/n) Σ ln y over y > 0; then w = y / Σy has equal risk contributions
-    def f(y: np.ndarray) -> float:
-        return 0.5 * float(y @ S @ y) - float(np.log(y).sum()) / n
-
-    def g(y: np.ndarray) -> np.ndarray:
-        return S @ y - 1.0 / (n * y)
-
-    y0 = 1.0 / np.sqrt(np.diag(S))
-    res = optimize.minimize(f, y0, jac=g, method="L-BFGS-B", bounds=[(1e-12, None)] * n,
-                            options={"ftol": tol, "gtol": 1e-12, "maxiter": 10_000})
-    y = res.x
+    # minimise ½ yᵀΣy − (1/n) Σ ln y over y > 0 (strictly convex); then w = y / Σy has equal risk contributions.
+    # Damped Newton: a handful of n x n solves (scipy's L-BFGS took ~100 ms for 3 assets; this takes well under 1 ms)
+    y = 1.0 / np.sqrt(np.diag(S))
+    y *= 1.0 / np.sqrt(n * float(y @ S @ y))  # scaled so that yᵀΣy = 1/n, where the optimum lies
+    for _ in range(100):
+        g = S @ y - 1.0 / (n * y)
+        H = S + np.diag(1.0 / (n * y * y))
+        step = np.linalg.solve(H, g)
+        t = 1.0
+        while np.any(y - t * step <= 0):  # stay inside y > 0
+            t *= 0.5
+        y = y - t * step
+        if float(np.abs(g).max()) * float(y.max()) < tol:
+            break
+    if not np.all(np.isfinite(y)):
+        raise RiskInputError("cov: risk parity did not converge (is the matrix positive definite?)")
     return y / y.sum()

@@ -24,6 +24,8 @@ def format_result(r: dict) -> str:
         cagr = "n/a" if r["cagr"] is None else f"{r['cagr']:+.2%}"
         lines.append(f"  cagr {cagr} over {r['years']:.2f} calendar years   sortino {r['sortino']:.2f}   "
                      f"periods/year {r['periods_per_year']:,.2f} ({r['periods_per_year_source']})")
+    if r.get("sizing"):
+        lines.append(f"  sizing {r['sizing']}")
     if r.get("ruined_at") is not None:
         lines.append(f"  RUINED at bar {r['ruined_at']} ({r['ruined_at_time']}): equity reached 0, positions "
                      f"liquidated, no trades after; shortfall {r['ruin_shortfall']:.2f} not carried")

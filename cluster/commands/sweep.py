@@ -140,6 +140,8 @@ def format_sweep(r: dict[str, Any]) -> str:
              f"{r['trial_cpus']:g} CPU ({r.get('threads_per_trial', 1)} thread(s)), "
              f"Tune {r['tune_seconds']:.1f} s ({r['configs_per_second']} configs/s)",
              f"  searched on {ins['bars']} bars {ins['start']} .. {ins['end']} (in-sample)"]
+    if r.get("sizing"):
+        lines.insert(1, f"  sizing {r['sizing']} (each configuration's targets sized; one engine backtest each)")
     opt = r.get("optuna")
     if opt:
         lines.insert(2, f"  optuna TPE seed {opt['seed']}, batches of {opt['batch']}: {opt['suggestions']} suggestions, "
