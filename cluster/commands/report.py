@@ -136,7 +136,7 @@ def _risk_backtest_html(args: argparse.Namespace, result: dict[str, Any]) -> str
             return _estimate(m, PanelReturns(("portfolio",), (), np.empty((0, 1)), x[:, None], np.ones(1), ""), sub)
 
         forecasts[m] = rolling_forecasts(rp, est, req.window)
-    ts = pd.to_datetime(list(p.timestamps[1:]), utc=True).asi8 // 1_000_000
+    ts = pd.to_datetime(list(p.timestamps[1:]), utc=True).as_unit("ms").asi8  # returns[i] is into timestamps[i + 1]
     series = VarBacktestSeries(timestamp=ts, returns=rp, forecasts=forecasts, window=req.window,
                                confidence=req.confidence, results=result.get("results", []))
     weights = ", ".join(f"{a} {w:.0%}" for a, w in zip(p.assets, p.weights))
@@ -158,10 +158,11 @@ def _optimize_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
 
     request = request_from_args(args)
     marks = []
-    for label, key in ((result.get("solver", "solver"), "selected"), (f"exact ({result.get('exact_method')})",
-                                                                        "exact_selected")):
+    same = sorted(result.get("selected") or []) == sorted(result.get("exact_selected") or [])
+    for label, key in ((result.get("solver", "solver") + (" = exact optimum" if same else ""), "selected"),
+                       (f"exact optimum ({result.get('exact_method')})", "exact_selected")):
         chosen = result.get(key) or []
-        if chosen:
+        if chosen and not (same and key == "exact_selected"):
             vol, ret = _portfolio_point(request, {a: 1.0 / len(chosen) for a in chosen})
             marks.append((label, vol, ret))
     return frontier_report(result, frontier_points(request, 20), marks)
