@@ -31,6 +31,7 @@ __all__ = ["Output", "main", "build_parser", "CommandParser", "add_command", "ad
 #: command modules, in the order their commands appear in ``--help``
 COMMAND_MODULES = (
     "cluster.commands.lifecycle",
+    "cluster.commands.join",
     "cluster.commands.demo",
     "cluster.commands.data",
     "cluster.commands.backtest",

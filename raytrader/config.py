@@ -69,11 +69,13 @@ def _node_host(v: str) -> str | None:
         ip = ipaddress.ip_address(v)
     except ValueError:
         return "must be an IP address (e.g. 127.0.0.1, or this machine's address on a private network)"
+    if ip.version != 4:
+        return "must be an IPv4 address (Ray's node addresses are IPv4 here)"
     if ip.is_loopback:
         return None
     if ip.is_unspecified or ip.is_multicast or ip.is_link_local or not ip.is_private:
         return ("must be a loopback address or this machine's address on a private network (10/8, 172.16/12, "
-                "192.168/16, fd00::/8): other nodes join there; never all interfaces or a public address")
+                "192.168/16): other nodes join there; never all interfaces or a public address")
     return None
 
 
