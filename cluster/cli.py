@@ -46,6 +46,8 @@ COMMAND_MODULES = (
     "cluster.commands.risk",
     "cluster.commands.audit",
     "cluster.commands.paper",
+    "cluster.commands.trade",
+    "cluster.commands.portfolio",
     "cluster.commands.runs",
     "cluster.commands.report",
 )

@@ -54,12 +54,13 @@ def cluster_status(config: Config) -> dict[str, Any]:
         for n in raw_nodes:
             nodes.append({"node_id": n.get("node_id"), "ip": n.get("node_ip"), "alive": n.get("state") == "ALIVE",
                           "head": bool(n.get("is_head_node")), "cpus": float((n.get("resources_total") or {}).get("CPU", 0))})
+        # every named actor not DEAD (a restarting trading actor shows as RESTARTING), with its state and PID
         raw_actors, err = _safe(lambda: dashboard_get(
-            url, "/api/v0/actors?limit=1000&filter_keys=state&filter_predicates=%3D&filter_values=ALIVE")["data"]["result"]["result"], [])
+            url, "/api/v0/actors?limit=1000&filter_keys=state&filter_predicates=!%3D&filter_values=DEAD")["data"]["result"]["result"], [])
         if err:
             out["errors"].append(f"actors: {err}")
         actors = [{"name": a.get("name"), "namespace": a.get("ray_namespace"), "class": a.get("class_name"),
-                   "pid": a.get("pid")} for a in raw_actors if a.get("name")]
+                   "state": a.get("state"), "pid": a.get("pid")} for a in raw_actors if a.get("name")]
         raw_jobs, err = _safe(lambda: dashboard_get(url, "/api/jobs/"), [])
         if err:
             out["errors"].append(f"jobs: {err}")
