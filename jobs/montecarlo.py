@@ -150,13 +150,18 @@ def prepare(request: MonteCarloRequest) -> MonteCarloInput:
 
 
 def _simulate_task(series: np.ndarray, n_paths: int, seed: Any, options: dict[str, Any]) -> Any:
+    """One task's share of the paths, and the Ray node id it ran on."""
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
     from backtest.montecarlo import simulate_block_bootstrap, simulate_trades  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     if options["method"] == "trades":
-        return simulate_trades(series, n_paths=n_paths, seed=seed, replace=options["replace"],
-                               periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
-    return simulate_block_bootstrap(series, n_paths=n_paths, block_bars=options["block_bars"], seed=seed,
-                                    periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
+        paths = simulate_trades(series, n_paths=n_paths, seed=seed, replace=options["replace"],
+                                periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
+    else:
+        paths = simulate_block_bootstrap(series, n_paths=n_paths, block_bars=options["block_bars"], seed=seed,
+                                         periods_per_year=options["ppy"], ruin_level=options["ruin_level"])
+    return paths, ray.get_runtime_context().get_node_id()
 
 
 def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None = None,
@@ -184,7 +189,8 @@ def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None 
     bounds = np.cumsum([0, *shares])
     show = (lambda done, _total: progress(int(bounds[done]), request.paths, f"{done}/{n_tasks} tasks")) \
         if progress else None
-    paths = MonteCarloPaths.concat(gather(refs, what="monte carlo", task_cpus=cpus, progress=show))
+    results = gather(refs, what="monte carlo", task_cpus=cpus, progress=show)
+    paths = MonteCarloPaths.concat([p for p, _ in results])
     out = {
         "job": "montecarlo",
         "backtest": prepared.backtest,
@@ -194,6 +200,7 @@ def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None 
         "seed": request.seed,
         "tasks": n_tasks,
         "task_cpus": cpus,
+        "task_nodes": [node for _, node in results],  # per task: the Ray node id it ran on
         **summarize_paths(paths, confidence=request.confidence),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -99,6 +99,9 @@ SCHEDULERS: tuple[str, ...] = ("none", "asha")
 #: configurations ``--search random`` draws when ``--samples`` is not given
 DEFAULT_RANDOM_SAMPLES = 100
 
+#: times Tune reruns a trial that failed (its node or worker died) before the sweep fails (README "Scaling out")
+TRIAL_RETRIES = 3
+
 #: ASHA folds when ``--scheduler asha`` is given without ``--folds``
 DEFAULT_ASHA_FOLDS = 4
 
@@ -412,6 +415,7 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
     import strategies  # noqa: F401, PLC0415
     from backtest.metrics import rank_order  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from backtest.sweep import METRICS, evaluate_configs  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from ray import tune  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
@@ -447,6 +451,7 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
         tune.report({
             "batch": index,
             "fold": fold,
+            "node_id": ray.get_runtime_context().get_node_id(),  # the Ray node this trial ran on
             "score": float(values[rank_order(values, metric)[0]]),
             "n_configs": len(result),
             "threads": options["threads"],
@@ -561,6 +566,9 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
                                     max_concurrent_trials=parallel if core is not None else None,
                                     reuse_actors=n_trials > parallel),
         run_config=tune.RunConfig(name="tune", storage_path=str(run_dir), verbose=0, log_to_file=True,
+                                  # a trial whose node is lost is run again on another (it is deterministic:
+                                  # the same rows, the same numbers); a trial that raises fails at once
+                                  failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
                                   callbacks=[JsonLoggerCallback(),  # see quiet_tune_env
                                              tune_watchdog(what="sweep", trial_cpus=trial_cpus),
                                              *([_progress_callback(progress, n, plan.folds)] if progress else [])]),
@@ -646,6 +654,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
         "concurrent_trials": parallel,
         "cluster_cpus": cpus,
         "tune_seconds": round(tune_seconds, 3),
+        "trial_nodes": [str(m_["node_id"]) for m_ in reports],  # per batch: the Ray node id it ran on
         "trial_eval_seconds": [round(float(m_["eval_seconds"]), 4) for m_ in reports],
         "trial_eval_cpu_seconds": [round(float(m_["eval_cpu_seconds"]), 4) for m_ in reports],
         "phases": {  # seconds, wall clock, from Tuner.fit's start

@@ -101,13 +101,17 @@ def _fold_task(bars: Any, strategy_name: str, names: tuple[str, ...], params: An
     from backtest.walkforward import run_fold  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    return run_fold(bars, get_strategy(strategy_name), names, params, fold, **options)
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    return run_fold(bars, get_strategy(strategy_name), names, params, fold, **options), \
+        ray.get_runtime_context().get_node_id()
 
 
 def _run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]],
                request: WalkForwardRequest, progress: Callable[[int, int, str], None] | None = None,
-               ) -> list[list[Any]]:
-    """Submit every fold of every plan as a Ray task; results grouped per plan.
+               nodes: list[list[str]] | None = None) -> list[list[Any]]:
+    """Submit every fold of every plan as a Ray task; results grouped per plan (``nodes``, when given, gets
+    the Ray node id each fold ran on, grouped the same way).
 
     Each task asks for :data:`TASK_CPUS`, or less when fewer are free (never more than a node has
     free: a task that cannot be placed would wait silently); see :mod:`jobs.resources`.
@@ -125,7 +129,9 @@ def _run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]
     flat = gather([r for group in refs for r in group], what="walk-forward", task_cpus=cpus, progress=show)
     out, start = [], 0
     for group in refs:
-        out.append(flat[start:start + len(group)])
+        out.append([result for result, _ in flat[start:start + len(group)]])
+        if nodes is not None:
+            nodes.append([node for _, node in flat[start:start + len(group)]])
         start += len(group)
     return out
 
@@ -142,7 +148,8 @@ def run_walkforward(request: WalkForwardRequest,
     started = time.perf_counter()
     plan = plan_walkforward(request)
     bars, strategy, names, params, folds = plan
-    [results] = _run_folds([plan], request, progress)
+    nodes: list[list[str]] = []
+    [results] = _run_folds([plan], request, progress, nodes)
     summary = summarize(results, request.metric)
     return {
         "job": "walkforward",
@@ -158,6 +165,7 @@ def run_walkforward(request: WalkForwardRequest,
         "fees_bps": request.fees_bps,
         "fill": request.fill,
         **summary.to_dict(),
+        "fold_nodes": nodes[0],  # per fold: the Ray node id it ran on
         "seconds": round(time.perf_counter() - started, 3),
     }
 
