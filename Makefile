@@ -6,17 +6,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install up down status clean
+.PHONY: run test install up down status clean system-packages
 
-run: $(STAMP)
+run: $(STAMP) system-packages
 	$(BIN)/raytrader up
 	$(BIN)/raytrader demo
 	$(BIN)/raytrader serve up --demo-token
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
-install: $(STAMP)
+install: $(STAMP) system-packages
+
+# Debian's prometheus (`raytrader up` starts it; the tests query it and run promtool), where it is missing and we
+# may install packages (root with apt-get); otherwise a note, and `raytrader up` runs without it.
+system-packages:
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's prometheus (apt-get)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; } || \
+	      echo "note: could not install prometheus; raytrader up will run without it"; \
+	  else \
+	    echo "note: prometheus is not installed (as root: apt-get install prometheus); raytrader up runs without it"; \
+	  fi; }
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "raytrader needs Python 3.11, found " + sys.version.split()[0])'
