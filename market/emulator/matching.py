@@ -23,7 +23,11 @@ Rules (Binance Spot semantics where they exist):
 * **Fees** are charged on the asset *received* (base for the buyer, quote for
   the seller, as Binance does without BNB), at the account's maker or taker
   rate in bps, rounded *down* to the instrument's asset precision, into the
-  ledger's fee pool. Conservation therefore holds exactly.
+  ledger's fee pool. Conservation therefore holds exactly. With
+  ``fee_asset="quote"`` (Coinbase Exchange's rule) both sides pay in the quote
+  asset: a buy then also locks a fee reserve (its notional x the account's
+  larger rate, rounded *up*), each fill's fee comes out of it, and what is
+  left is unlocked when the order closes.
 * **Client order ids** are unique per account among the orders the venue
   remembers (open or closed): a reuse is rejected with ``-2010``
   ("Duplicate order sent."). Missing ids get a generated one.
@@ -39,7 +43,7 @@ import decimal
 import itertools
 from collections import deque
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from typing import Callable, Iterable, Literal
 
 from market.emulator.accounts import DECIMAL_CONTEXT, ZERO, Ledger
@@ -56,6 +60,7 @@ from market.emulator.errors import (
 
 __all__ = [
     "VenueOrderType",
+    "FeeAsset",
     "TimeInForce",
     "OrderStatus",
     "FeeSchedule",
@@ -68,6 +73,8 @@ __all__ = [
 
 #: the venue's order types (Binance spelling); the trading system's are ``actors.messages.OrderType``
 VenueOrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
+#: the asset each fee is charged in: the one received (Binance) or always the quote asset (Coinbase Exchange)
+FeeAsset = Literal["received", "quote"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "REJECTED"]
 _OPEN: frozenset[str] = frozenset({"NEW", "PARTIALLY_FILLED"})
@@ -174,9 +181,9 @@ class _SymbolState:
     fills: list[VenueFill] = field(default_factory=list)
 
 
-def _fee(amount: Decimal, bps: Decimal, precision: int) -> Decimal:
+def _fee(amount: Decimal, bps: Decimal, precision: int, rounding: str = ROUND_DOWN) -> Decimal:
     with decimal.localcontext(DECIMAL_CONTEXT):
-        return (amount * bps / Decimal(10000)).quantize(Decimal(1).scaleb(-precision), rounding=ROUND_DOWN)
+        return (amount * bps / Decimal(10000)).quantize(Decimal(1).scaleb(-precision), rounding=rounding)
 
 
 class MatchingEngine:
@@ -188,6 +195,7 @@ class MatchingEngine:
         fees: default maker/taker fees; ``account_fees`` overrides per account.
         clock: returns the venue time in UTC ms (used for every timestamp).
         max_closed_orders: closed orders remembered per account for queries.
+        fee_asset: ``received`` (Binance) or ``quote`` (Coinbase Exchange); see the module docstring.
     """
 
     def __init__(
@@ -199,7 +207,12 @@ class MatchingEngine:
         account_fees: dict[str, FeeSchedule] | None = None,
         clock: Callable[[], int] = lambda: 0,
         max_closed_orders: int = 100_000,
+        fee_asset: FeeAsset = "received",
     ) -> None:
+        if fee_asset not in ("received", "quote"):
+            raise BadParameter(f"fee_asset must be 'received' or 'quote', got {fee_asset!r}")
+        self.fee_asset = fee_asset
+        self._fee_reserve: dict[int, Decimal] = {}  # order id -> quote still locked for its fees (fee_asset quote)
         self.ledger = ledger if ledger is not None else Ledger()
         self.fees = fees
         self.account_fees: dict[str, FeeSchedule] = dict(account_fees or {})
@@ -367,9 +380,13 @@ class MatchingEngine:
             else:
                 need = inst.qty(lots)  # type: ignore[arg-type]
             lock_asset = inst.base
-        if need > self.ledger.free(account, lock_asset):
+        reserve = ZERO
+        if side == BUY and self.fee_asset == "quote" and need > 0:
+            fees = self.fee_schedule(account)
+            reserve = _fee(need, max(fees.maker_bps, fees.taker_bps), inst.asset_precision, ROUND_UP)
+        if need + reserve > self.ledger.free(account, lock_asset):
             raise InsufficientBalance("Account has insufficient balance for requested action.")
-        self.ledger.lock(account, lock_asset, need)
+        self.ledger.lock(account, lock_asset, need + reserve)
 
         now = self.clock()
         oid = next(self._order_ids)
@@ -383,6 +400,8 @@ class MatchingEngine:
         )
         self._orders[oid] = order
         self._client_ids[(account, coid)] = oid
+        if reserve > 0:
+            self._fee_reserve[oid] = reserve
 
         fills: list[VenueFill] = []
         with decimal.localcontext(DECIMAL_CONTEXT):
@@ -459,7 +478,11 @@ class MatchingEngine:
         buyer_is_maker = taker_side == SELL
         buyer_fees = self.fee_schedule(buyer)
         seller_fees = self.fee_schedule(seller)
-        buyer_fee = _fee(qty, buyer_fees.maker_bps if buyer_is_maker else buyer_fees.taker_bps, inst.asset_precision)
+        buyer_bps = buyer_fees.maker_bps if buyer_is_maker else buyer_fees.taker_bps
+        if self.fee_asset == "quote":
+            buyer_fee, buyer_fee_asset = _fee(notional, buyer_bps, inst.asset_precision), inst.quote
+        else:
+            buyer_fee, buyer_fee_asset = _fee(qty, buyer_bps, inst.asset_precision), inst.base
         seller_fee = _fee(notional, seller_fees.taker_bps if buyer_is_maker else seller_fees.maker_bps,
                           inst.asset_precision)
         ledger = self.ledger
@@ -467,7 +490,9 @@ class MatchingEngine:
         ledger.settle(buyer, inst.quote, notional, seller)
         if taker_side == BUY and taker_limit_ticks is not None and taker_limit_ticks > ticks:
             ledger.unlock(buyer, inst.quote, inst.notional(taker_limit_ticks - ticks, lots))  # price improvement
-        ledger.charge_fee(buyer, inst.base, buyer_fee)
+        if buyer_fee_asset == inst.quote and buyer_fee > 0:  # out of the buy order's fee reserve
+            self._spend_reserve(taker_order if taker_side == BUY else maker.order_id, buyer, inst.quote, buyer_fee)
+        ledger.charge_fee(buyer, buyer_fee_asset, buyer_fee)
         ledger.charge_fee(seller, inst.quote, seller_fee)
         state.book.reduce(maker, lots)
         self.update_id += 1
@@ -485,7 +510,7 @@ class MatchingEngine:
             (maker.account, maker.order_id, SELL if taker_side == BUY else BUY, True),
             (taker_account, taker_order, taker_side, False),
         ):
-            fee, fee_asset = (buyer_fee, inst.base) if side == BUY else (seller_fee, inst.quote)
+            fee, fee_asset = (buyer_fee, buyer_fee_asset) if side == BUY else (seller_fee, inst.quote)
             fills.append(VenueFill(trade_id, order_id, account, inst.symbol, side, inst.price(ticks), qty, notional,
                               fee, fee_asset, is_maker, now))
         state.fills.extend(fills)
@@ -498,7 +523,23 @@ class MatchingEngine:
         return replace(order, executed_qty=executed, cumulative_quote_qty=order.cumulative_quote_qty + notional,
                        status=status, update_time_ms=now)
 
+    def fee_reserve(self, order_id: int) -> Decimal:
+        """Quote still locked for an open buy's fees (``fee_asset="quote"``; zero otherwise and once closed)."""
+        return self._fee_reserve.get(order_id, ZERO)
+
+    def _spend_reserve(self, order_id: int, account: str, asset: str, fee: Decimal) -> None:
+        """Unlock ``fee`` of the order's fee reserve, to be charged (fee_asset quote)."""
+        left = self._fee_reserve.get(order_id, ZERO)
+        if fee > left:  # the reserve is the larger rate rounded up: a fill's fee never exceeds it
+            raise InsufficientBalance(f"fee of {fee} {asset} exceeds the reserve {left} of order {order_id}")
+        self._fee_reserve[order_id] = left - fee
+        self.ledger.unlock(account, asset, fee)
+
     def _remember_closed(self, order_id: int) -> None:
+        left = self._fee_reserve.pop(order_id, ZERO)
+        if left > 0:  # the fee reserve a closed buy did not spend
+            closed = self._orders[order_id]
+            self.ledger.unlock(closed.account, self.instrument(closed.symbol).quote, left)
         self._closed.append(order_id)
         while len(self._closed) > self._max_closed:
             old = self._orders.pop(self._closed.popleft(), None)

@@ -151,7 +151,7 @@ def _reserved(e: MatchingEngine, account: str, asset: str) -> D:
     total = D(0)
     for o in e.open_orders(account, SYM):
         if o.side == BUY and asset == "ETH":
-            total += o.price * o.remaining_qty
+            total += o.price * o.remaining_qty + e.fee_reserve(o.order_id)
         if o.side == SELL and asset == "XRP":
             total += o.remaining_qty
     return total
@@ -170,9 +170,13 @@ def _check_invariants(e: MatchingEngine, deposits: dict[str, D]) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(op, min_size=1, max_size=40), fees=FEES, maker_fees=FEES)
-def test_properties_hold_for_any_order_flow(ops: list[tuple], fees: FeeSchedule, maker_fees: FeeSchedule) -> None:
-    e = MatchingEngine([INST], fees=fees, account_fees={"carol": maker_fees})
+@given(ops=st.lists(op, min_size=1, max_size=40), fees=FEES, maker_fees=FEES,
+       fee_asset=st.sampled_from(["received", "quote"]))
+def test_properties_hold_for_any_order_flow(ops: list[tuple], fees: FeeSchedule, maker_fees: FeeSchedule,
+                                            fee_asset: str) -> None:
+    """Both fee rules (Binance: the asset received; Coinbase Exchange: always quote, from a reserve locked with the
+    buy) keep conservation, reservation == open orders (+ their fee reserves) and price-time priority."""
+    e = MatchingEngine([INST], fees=fees, account_fees={"carol": maker_fees}, fee_asset=fee_asset)
     for acc in ACCOUNTS:
         e.ledger.deposit(acc, "ETH", D("3"))
         e.ledger.deposit(acc, "XRP", D("3000"))
@@ -228,3 +232,26 @@ def test_properties_hold_for_any_order_flow(ops: list[tuple], fees: FeeSchedule,
                 if i < len(consumed) - 1:
                     assert INST.qty(before[i][1]) == qty  # every maker but the last is exhausted
         _check_invariants(e, deposits)
+
+
+def test_quote_fee_rule_charges_both_sides_in_quote_from_a_reserve_released_on_close() -> None:
+    """Coinbase Exchange's rule: a buy locks notional + fee at the larger rate; fills charge the quote asset."""
+    e = MatchingEngine([INST], fees=FeeSchedule(D("10"), D("20")), fee_asset="quote")
+    for acc in ACCOUNTS:
+        e.ledger.deposit(acc, "ETH", D("10"))
+        e.ledger.deposit(acc, "XRP", D("10000"))
+    buy = e.submit("alice", SYM, BUY, "LIMIT", qty=D(1000), price=D("0.00140000"))
+    assert e.ledger.locked("alice", "ETH") == D("1.4") + D("0.0028")  # 20 bps reserve on 1.4 ETH
+    sell = e.submit("bob", SYM, SELL, "MARKET", qty=D(400))
+    [taker] = sell.fills
+    assert (taker.commission, taker.commission_asset) == (D("0.00112"), "ETH")  # 20 bps of 0.56 ETH
+    [maker] = [f for f in e.fills("alice", SYM)]
+    assert (maker.commission, maker.commission_asset) == (D("0.00056"), "ETH")  # 10 bps of 0.56 ETH
+    assert e.ledger.free("alice", "XRP") == D(10400)  # the buyer receives the whole quantity
+    assert e.fee_reserve(buy.order.order_id) == D("0.0028") - D("0.00056")
+    e.cancel("alice", SYM, order_id=buy.order.order_id)
+    assert e.ledger.locked("alice", "ETH") == 0 and e.fee_reserve(buy.order.order_id) == 0
+    assert e.ledger.free("alice", "ETH") == D(10) - D("0.56") - D("0.00056")
+    with pytest.raises(InsufficientBalance):  # 9.43 ETH fits in alice's 9.43944 free, with its 20 bps reserve not
+        e.submit("alice", SYM, BUY, "LIMIT", qty=D(1000), price=D("0.00943000"))
+    e.submit("alice", SYM, BUY, "LIMIT", qty=D(1000), price=D("0.00940000"))  # 9.40 + 0.0188 fits
