@@ -1,0 +1,176 @@
+"""``raytrader audit ledger | taxlots | attribution | explain`` on the journal of a real paper session.
+
+One short session on the shared test cluster (real Ray actors, the cluster's Redis, real ccxt against two
+emulated venues replaying the bundled XRP/ETH bars) trades sma_cross(3, 8) until each venue has filled a few
+orders; then the commands read its journal stream and are checked against the venues' own books and the
+bundled bars."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pytest
+
+from cluster.cli import main
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+MIN_FILLS = 3  # per venue
+
+
+def _venue_fills(session: Any) -> dict[str, list[Any]]:
+    from jobs.paper_trade import ACCOUNT, _retrying
+
+    return {name: _retrying(lambda v=v: v.engine.fills(ACCOUNT, session.symbol)) for name, v in session.venues.items()}
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Any]:
+    import ray
+
+    from jobs.paper_trade import PaperRequest, PaperSession
+
+    request = PaperRequest(params=(("fast", 3), ("slow", 8)), speed=600.0, seconds=60, warmup_bars=30)
+    with PaperSession(request) as s:
+        deadline = time.monotonic() + 150
+        while min(len(f) for f in _venue_fills(s).values()) < MIN_FILLS:
+            assert time.monotonic() < deadline, f"venues filled {[len(f) for f in _venue_fills(s).values()]}"
+            time.sleep(0.5)
+        s.stop_strategies()
+        s.settle()
+        want = sum(len(f) for f in _venue_fills(s).values())
+        deadline = time.monotonic() + 60
+        while ray.get(s.oms.status.remote(), timeout=60)["fills"] < want:  # the OMS pulls the last fills
+            assert time.monotonic() < deadline, "the OMS did not journal every venue fill"
+            ray.get(s.oms.sync.remote(), timeout=60)
+            time.sleep(0.3)
+        yield s
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def ledger_frame(session: Any, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("ledger") / "ledger.parquet"
+    assert main(["audit", "ledger", "--stream", session.stream, "--out", str(out)]) == 0
+    return pd.read_parquet(out)
+
+
+def test_ledger_rows_equal_the_venues_fills(session: Any, ledger_frame: pd.DataFrame, capsys, tmp_path: Path) -> None:
+    from jobs.paper_trade import ACCOUNT, _retrying
+
+    venue_rows = {}  # the venue's own record of each of our fills (its sides are BUY / SELL)
+    for name, fills in _venue_fills(session).items():
+        orders = {o.order_id: o.client_order_id
+                  for o in _retrying(lambda n=name: session.venues[n].engine.orders(ACCOUNT, session.symbol))}
+        for f in fills:
+            venue_rows[(name, str(f.trade_id))] = (session.symbol, str(f.order_id), orders[f.order_id],
+                                                   f.side.lower(), float(f.price), float(f.qty), float(f.commission),
+                                                   f.commission_asset, f.is_maker, f.time_ms)
+    frame = ledger_frame
+    ours = {(r.venue, r.trade_id): (r.symbol, r.order_id, r.client_order_id, r.side, r.price, r.amount, r.fee_cost,
+                                    r.fee_currency, r.is_maker, r.timestamp_ms) for r in frame.itertuples()}
+    assert len(frame) == len(venue_rows) >= 2 * MIN_FILLS
+    assert ours.keys() == venue_rows.keys()
+    differ = [(key, ours[key], venue_rows[key]) for key in ours if ours[key] != venue_rows[key]]
+    assert not differ, differ[:3]
+    # every fill is one of a strategy's orders: its intent, signal, bar and approved risk decision are joined
+    keys = {spec.key for spec in session.specs}
+    assert set(frame["strategy"]) == keys
+    for r in frame.itertuples():
+        assert r.strategy.endswith(f"@{r.venue}") and r.intent_id.startswith(r.strategy + "#")
+        assert r.signal in (-1.0, 0.0, 1.0) and r.bar_ts_ms == int(r.intent_id.rsplit("#", 1)[1])
+        assert r.risk_approved and r.risk_reason == "APPROVED" and r.intent_entry_id and r.risk_entry_id
+        assert r.notional == pytest.approx(r.price * r.amount)
+    # the CSV holds the same rows
+    csv_path = tmp_path / "ledger.csv"
+    code, out, _ = _cli(capsys, "audit", "ledger", "--stream", session.stream, "--format", "csv", "--out",
+                        str(csv_path), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["fills"] == len(frame) and result["chain_ok"] and result["strategies"] == sorted(keys)
+    csv = pd.read_csv(csv_path, dtype={"trade_id": str, "order_id": str})
+    assert list(csv["trade_id"]) == list(frame["trade_id"]) and list(csv["price"]) == list(frame["price"])
+
+
+def test_explain_shows_the_whole_chain(session: Any, ledger_frame: pd.DataFrame, capsys) -> None:
+    from market.samples import load_sample
+
+    row = ledger_frame[ledger_frame["venue"] == "binance"].iloc[0]
+    code, out, _ = _cli(capsys, "audit", "explain", row["client_order_id"], "--stream", session.stream, "--json")
+    story = json.loads(out)
+    assert code == 0 and story["chain_ok"] and story["client_order_id"] == row["client_order_id"]
+    assert story["strategy"] == row["strategy"] and story["state"] == "FILLED"
+    events = story["events"]
+    kinds = [e["kind"] for e in events]
+    assert kinds[:3] == ["intent", "risk_decision", "state_change"] and "fill" in kinds
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    assert events[0]["entry_id"] == row["intent_entry_id"] and events[1]["entry_id"] == row["risk_entry_id"]
+    order_fills = ledger_frame[ledger_frame["client_order_id"] == row["client_order_id"]]
+    assert {e["entry_id"] for e in events if e["kind"] == "fill"} == set(order_fills["fill_entry_id"])
+    assert story["filled"] == pytest.approx(order_fills["amount"].sum())
+    states = [(e["payload"]["from_state"], e["payload"]["to_state"]) for e in events if e["kind"] == "state_change"]
+    assert states[0] == ("INITIALIZED", "SUBMITTED") and states[-1][1] == "FILLED"
+    # the bar it acted on is the bundled sample's bar at that time (binance replays it unchanged)
+    ctx = story["context"]
+    bars = load_sample(session.request.sample)
+    i = list(bars.timestamp).index(ctx["bar"]["timestamp_ms"])
+    assert (ctx["bar"]["open"], ctx["bar"]["close"]) == (float(bars.open[i]), float(bars.close[i]))
+    assert ctx["price"] == ctx["bar"]["close"] and ctx["target"] == row["signal"]
+    assert ctx["sizing_mode"] == "equity" and ctx["sizing_value"] == session.request.size and ctx["equity"] > 0
+    # the venue's order id and the intent id find the same order; the text names every entry
+    for other in (row["order_id"], row["intent_id"]):
+        code, out, _ = _cli(capsys, "audit", "explain", other, "--stream", session.stream, "--json")
+        assert code == 0 and json.loads(out)["client_order_id"] == row["client_order_id"]
+    code, out, _ = _cli(capsys, "audit", "explain", row["client_order_id"], "--stream", session.stream)
+    assert code == 0 and f"strategy: {row['strategy']}" in out and "signal (target)" in out
+    assert all(e["entry_id"] in out for e in events)
+
+
+def test_explain_of_an_unknown_order_exits_2(session: Any, capsys) -> None:
+    code, out, err = _cli(capsys, "audit", "explain", "paper-000000000000000000000000", "--stream", session.stream)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "paper-000000000000000000000000" in err and "no client order id" in err
+
+
+def test_taxlots_and_attribution_agree_with_the_journal(session: Any, ledger_frame: pd.DataFrame, capsys) -> None:
+    from actors.journal import Journal
+    from actors.ledger import ledger_from_entries
+    from actors.trading import redis_url
+
+    ledger = ledger_from_entries(Journal.from_url(redis_url(), session.stream).entries())
+    code, out, _ = _cli(capsys, "audit", "attribution", "--stream", session.stream, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["fills"] == len(ledger_frame)
+    by_venue = {(r["key"], r["quote"]): r for r in result["by_venue"]}
+    for (venue, quote), pnl in ledger.pnl_by_venue().items():  # one strategy per venue: the same books
+        assert by_venue[(venue, quote)]["realized"] == pytest.approx(pnl.realized, rel=1e-9, abs=1e-12)
+        assert by_venue[(venue, quote)]["unrealized"] == pytest.approx(pnl.unrealized, rel=1e-9, abs=1e-12)
+    for (venue, ccy), paid in ledger.fees().items():
+        assert by_venue[(venue, "ETH")]["fees"][ccy] == pytest.approx(paid)
+    [total] = result["total"]
+    for group in ("by_strategy", "by_venue", "by_symbol"):
+        assert sum(r["total"] for r in result[group]) == pytest.approx(total["total"], rel=1e-9, abs=1e-12)
+    code, out, _ = _cli(capsys, "audit", "taxlots", "--stream", session.stream, "--method", "fifo", "--json")
+    lots = json.loads(out)
+    assert code == 0 and lots["fills"] == len(ledger_frame) and lots["by_year"]
+    # every unit traded is either closed twice over (by its lot and by the closing fill) or still open
+    traded = ledger_frame["amount"].sum()
+    disposed = sum(y["quantity"] for y in lots["by_year"])
+    still_open = sum(o["quantity"] for o in lots["open_lots"])
+    assert 2 * disposed + still_open == pytest.approx(traded)
+    assert sum(y["gain"] for y in lots["by_year"]) == pytest.approx(sum(d["gain"] for d in lots["disposals"]))
+    code, out, _ = _cli(capsys, "audit", "taxlots", "--stream", session.stream, "--method", "average")
+    assert code == 0 and "realised gains by tax lot (average)" in out and "XRP" in out
+
+
+def test_bad_mark_exits_2(capsys) -> None:
+    code, out, err = _cli(capsys, "audit", "attribution", "--mark", "binance-XRP/ETH=1")
+    assert code == 2 and out == "" and "binance-XRP/ETH=1" in err and err.count("\n") == 1
