@@ -11,26 +11,42 @@ Kill switch (:meth:`RiskMonitor.kill`, or automatically when the portfolio's
 total loss in a quote currency exceeds ``max_loss``): HALTED (or REDUCING
 while it flattens), then every open order on every venue is canceled; with
 ``flatten`` each position is closed by a market order, then HALTED.
-Portfolio risk (VaR/ES limits, the risk issue) plugs in as more
-:class:`risk.pretrade.Rule`\\ s in the OMS's check and as more triggers in
-:meth:`RiskMonitor._watch_loop`.
+
+Live risk (:mod:`risk.live`, pure): VaR/ES and drawdown per quote currency,
+recomputed when a fill or a mark changed the portfolio's snapshot, at most
+once per ``interval_s`` (the rate limit), against the
+:class:`risk.live.LiveRiskLimits` (constructor, or :meth:`RiskMonitor.set_live_limits`
+at run time). A breach raises an alert three ways: a log line (WARNING
+``risk alert: ...``), the Ray metrics ``raytrader_var``/``raytrader_var_limit``,
+``raytrader_es`` and ``raytrader_drawdown`` (the Prometheus rule
+``RaytraderVarOverLimit`` fires on the first pair), and a JSON message on the
+Redis pub/sub channel :func:`alert_channel` (``{"reason", "quote", "risk",
+"limits", "ts_ms"}``); then the kill switch runs. All of it is in
+:meth:`RiskMonitor.state` (``live``, ``live_limits``, ``alerts``), which the
+API serves at ``GET /v1/risk``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import time
+from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import ray
 
+from actors import metrics
 from actors.journal import EntryKind, Journal
 from actors.messages import TradingStateChange
 from actors.trading import ACTOR_CPUS, OMS_NAME, PORTFOLIO_NAME, TradingConfig, redis_url, trading_state_of
+from risk.live import Holding, LiveRiskLimits, breaches, live_risk
 from risk.pretrade import TradingState
 
-__all__ = ["RiskMonitor", "loss_breach"]
+__all__ = ["RiskMonitor", "loss_breach", "alert_channel", "holdings_of"]
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +61,35 @@ def loss_breach(pnl_by_quote: dict[str, dict[str, float]], max_loss: float | Non
     return None
 
 
+def alert_channel(stream: str) -> str:
+    """The Redis pub/sub channel a session's risk alerts are published on (one per journal stream)."""
+    return f"raytrader:risk-alerts:{stream}"
+
+
+def holdings_of(snapshot: dict[str, Any]) -> list[Holding]:
+    """The positions of a portfolio snapshot (:func:`actors.portfolio.ledger_snapshot`) that have a mark."""
+    return [Holding(f"{p['venue']}:{p['symbol']}", p["quote"], float(p["qty"]), float(p["mark"]))
+            for p in snapshot.get("positions", []) if p.get("mark") is not None]
+
+
 @ray.remote(num_cpus=ACTOR_CPUS)
 class RiskMonitor:
     """See the module docstring."""
 
-    def __init__(self, config: TradingConfig) -> None:
+    def __init__(self, config: TradingConfig, live_limits: LiveRiskLimits | None = None) -> None:
         self.config = config
         self.journal = Journal.from_url(redis_url(), config.stream)
         self.trading = trading_state_of(self.journal.entries())
         self.kills: list[dict[str, Any]] = []
+        self.live_limits = live_limits or LiveRiskLimits()
+        self.live: dict[str, Any] = {}
+        self.alerts: list[dict[str, Any]] = []
+        self._marks: dict[str, deque[float]] = {}
+        self._pnl: dict[str, deque[float]] = {}
+        self._last_sig: Any = None
+        self.recomputations = 0
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._publish_retrying())]
+        self._tasks = [loop.create_task(self._publish_retrying()), loop.create_task(self._live_loop())]
         if config.max_loss is not None:
             self._tasks.append(loop.create_task(self._watch_loop()))
 
@@ -85,7 +119,19 @@ class RiskMonitor:
         from dataclasses import asdict  # noqa: PLC0415 - late: loads inside the actor process only
 
         return {"trading_state": self.trading.value, "limits": asdict(self.config.limits),
-                "max_loss": self.config.max_loss, "kills": list(self.kills), "pid": os.getpid()}
+                "max_loss": self.config.max_loss, "kills": list(self.kills), "pid": os.getpid(),
+                "live": self.live, "live_limits": self.live_limits.to_json(), "alerts": list(self.alerts[-50:]),
+                "recomputations": self.recomputations}
+
+    async def set_live_limits(self, **changes: Any) -> dict[str, Any]:
+        """Change live risk limits now (``max_var=..., max_drawdown=...``; None turns one off); returns them all.
+
+        Raises:
+            RiskInputError: a value out of range (nothing is changed).
+        """
+        self.live_limits = replace(self.live_limits, **changes)
+        self._last_sig = None  # judge the current numbers against the new limits at the next round
+        return self.live_limits.to_json()
 
     async def halt(self, reason: str = "manual") -> str:
         """HALTED: new orders are refused, cancels pass."""
@@ -131,6 +177,63 @@ class RiskMonitor:
             if why:
                 log.warning("kill switch: %s", why)
                 await self.kill(reason=why)
+
+    async def _live_loop(self) -> None:
+        """Recompute live risk when a fill or a mark changed the snapshot, at most every ``interval_s``."""
+        while True:
+            await asyncio.sleep(self.live_limits.interval_s)
+            try:
+                snap = await ray.get_actor(PORTFOLIO_NAME, namespace=self.config.ray_namespace).snapshot.remote()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the portfolio is (re)starting
+                continue
+            try:
+                await self._on_snapshot(snap)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not stop the loop (the kill switch depends on it)
+                log.exception("live risk round failed")
+
+    async def _on_snapshot(self, snap: dict[str, Any]) -> None:
+        holdings = holdings_of(snap)
+        pnl = {q: float(v["total"]) for q, v in snap.get("pnl", {}).items()}
+        sig = (snap.get("fills"), tuple(sorted((h.key, h.qty, h.mark) for h in holdings)), tuple(sorted(pnl.items())))
+        if sig == self._last_sig:
+            return  # no fill, no new mark: nothing to recompute
+        limits = self.live_limits
+        if self._last_sig is not None or not self._pnl:  # a limits change re-judges without adding a sample
+            for h in holdings:
+                self._marks.setdefault(h.key, deque(maxlen=limits.window + 1)).append(h.mark)
+            for q, v in pnl.items():
+                self._pnl.setdefault(q, deque(maxlen=100_000)).append(v)
+        self._last_sig = sig
+        risk = live_risk(holdings, self._marks, self._pnl, limits)
+        self.recomputations += 1
+        self.live = {q: {**r.to_json(), "ts_ms": int(time.time() * 1000)} for q, r in risk.items()}
+        for q, r in risk.items():
+            if r.var is not None:
+                metrics.set_var(r.var, limits.max_var, quote=q)
+            if r.es is not None:
+                metrics.set_gauge("raytrader_es", r.es, quote=q, method="historical")
+            if r.drawdown is not None:
+                metrics.set_gauge("raytrader_drawdown", r.drawdown, quote=q)
+        why = breaches(risk, limits)
+        if why and self.trading is not TradingState.HALTED:
+            reason = "; ".join(why)
+            await self._alert(reason, risk)
+            await self.kill(reason=reason)
+
+    async def _alert(self, reason: str, risk: dict[str, Any]) -> None:
+        """A log line, and a message on :func:`alert_channel` (the metrics are set on every round)."""
+        log.warning("risk alert: %s", reason)
+        msg = {"reason": reason, "risk": {q: r.to_json() for q, r in risk.items()},
+               "limits": self.live_limits.to_json(), "ts_ms": int(time.time() * 1000), "stream": self.config.stream}
+        self.alerts.append(msg)
+        try:
+            await asyncio.to_thread(self.journal.client.publish, alert_channel(self.config.stream), json.dumps(msg))
+        except Exception as exc:  # noqa: BLE001 - Redis down: the log line and the kill still happen
+            log.warning("risk alert not published: %s", type(exc).__name__)
 
     async def ping(self) -> int:
         return os.getpid()
