@@ -1,4 +1,4 @@
-"""Point a real ccxt ``binance`` client (sync or ccxt.pro/async) at an emulator.
+"""Point a real ccxt ``binance`` or ``coinbaseexchange`` client (sync or ccxt.pro/async) at an emulator.
 
 ccxt is not imported here: callers build the exchange themselves::
 
@@ -9,14 +9,16 @@ ccxt is not imported here: callers build the exchange themselves::
 :func:`ccxt_config` keeps ``load_markets`` to ``/api/v3/exchangeInfo`` only
 (spot markets, no currencies endpoint, no margin pairs);
 :func:`point_at` rewrites every ``https://api.binance.com`` URL of the
-client (REST) and, when given, the WebSocket base.
+client (REST) and, when given, the WebSocket base; for ``coinbaseexchange``
+(:func:`coinbase_config`) it points the ``public`` and ``private`` REST bases
+at the Coinbase-dialect server (:class:`market.emulator.coinbase.CoinbaseServer`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ccxt_config", "point_at", "BINANCE_REST"]
+__all__ = ["ccxt_config", "coinbase_config", "point_at", "BINANCE_REST"]
 
 BINANCE_REST = "https://api.binance.com"
 
@@ -33,6 +35,16 @@ def ccxt_config(api_key: str | None = None, secret: str | None = None, **extra: 
     return config
 
 
+def coinbase_config(api_key: str | None = None, secret: str | None = None, password: str | None = None,
+                    **extra: Any) -> dict[str, Any]:
+    """ccxt ``coinbaseexchange`` constructor config (``password`` is Coinbase's passphrase; ``secret`` base64)."""
+    config: dict[str, Any] = dict(extra)
+    for name, value in (("apiKey", api_key), ("secret", secret), ("password", password)):
+        if value is not None:
+            config[name] = value
+    return config
+
+
 def point_at(exchange: Any, base_url: str, ws_url: str | None = None) -> Any:
     """Replace ``https://api.binance.com`` with ``base_url`` in every string of ``exchange.urls['api']``.
 
@@ -40,6 +52,9 @@ def point_at(exchange: Any, base_url: str, ws_url: str | None = None) -> Any:
     ccxt.pro client points there too.
     """
     api = exchange.urls["api"]
+    if getattr(exchange, "id", "") == "coinbaseexchange":
+        api["public"] = api["private"] = base_url.rstrip("/")
+        return exchange
     for name, value in list(api.items()):
         if isinstance(value, str):
             api[name] = value.replace(BINANCE_REST, base_url.rstrip("/"))

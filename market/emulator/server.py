@@ -161,7 +161,13 @@ class EmulatorServer:
     thread while the server runs. ``requests`` records ``(method, path)`` of
     every request received. ``faults`` (a :class:`~market.emulator.faults.FaultInjector`)
     takes scripted faults from any thread and counts what it injected.
+
+    A dialect (:class:`market.emulator.coinbase.CoinbaseServer`) subclasses it and replaces the edge
+    (:meth:`_answer`, :meth:`_fault_429`, :attr:`ORDER_POST`); the venue, replay, faults and lifecycle stay.
     """
+
+    #: the request whose response ``lose_order_response_every`` loses
+    ORDER_POST: tuple[str, str] = ("POST", "/api/v3/order")
 
     def __init__(self, venue: Venue, config: ServerConfig = ServerConfig(),
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
@@ -290,17 +296,14 @@ class EmulatorServer:
         if kind == "5xx" or (faults.fail_every and self._count % faults.fail_every == 0):
             return self._html(503, "503 Service Unavailable")
         if kind == "429":
-            resp = self._json(429, {"code": -1003, "msg": "Too many requests; current limit is exceeded. "
-                                    "Please use WebSocket Streams for live updates to avoid polling the API."}, None)
-            resp.headers["Retry-After"] = "1"
-            return resp
+            return self._fault_429()
         if kind == "timeout":
             await asyncio.sleep(faults.hang_ms / 1000)  # then processed: a stale signature is refused below
         if kind == "drop_ws" and self.streams is not None:
             asyncio.get_running_loop().create_task(self.streams.drop_all())
         resp = self._answer(request, method, path, raw_body)
         lose_every = faults.lose_order_response_every
-        if lose_every and method == "POST" and path == "/api/v3/order" and resp.status == 200:
+        if lose_every and (method, path) == self.ORDER_POST and resp.status == 200:
             self._order_posts += 1
             if self._order_posts % lose_every == 0:
                 kind = "lost_response"
@@ -339,6 +342,13 @@ class EmulatorServer:
         except EmulatorError as exc:
             return self._json(400, {"code": exc.code, "msg": exc.msg}, used)
         return self._json(status, body, used)
+
+    def _fault_429(self) -> web.Response:
+        """An injected ``429`` in this dialect's words."""
+        resp = self._json(429, {"code": -1003, "msg": "Too many requests; current limit is exceeded. "
+                                "Please use WebSocket Streams for live updates to avoid polling the API."}, None)
+        resp.headers["Retry-After"] = "1"
+        return resp
 
     @staticmethod
     def _html(status: int, title: str) -> web.Response:

@@ -21,7 +21,7 @@ import pandas as pd
 from market.bars import Bars
 from market.emulator.book import Instrument
 from market.emulator.errors import BadParameter, UnknownSymbol
-from market.emulator.matching import FeeSchedule, MatchingEngine
+from market.emulator.matching import FeeAsset, FeeSchedule, MatchingEngine
 from market.emulator.replay import MarketReplay, ReplayConfig
 from raytrader.errors import InputError
 from market.resample import resample
@@ -43,11 +43,16 @@ class MarketSpec:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """An API key pair bound to one account. Never log ``secret``."""
+    """An API key pair bound to one account. Never log ``secret`` or ``passphrase``.
+
+    ``passphrase``: the third credential of the Coinbase Exchange dialect (``CB-ACCESS-PASSPHRASE``);
+    ``secret`` is then base64 (the HMAC key is its decoded bytes). The Binance dialect ignores it.
+    """
 
     key: str
     secret: str = field(repr=False)
     account: str
+    passphrase: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,13 @@ class VenueConfig:
         name: venue id for people and logs.
         fees: maker/taker fees (bps) of every user account.
         replay: the synthetic book and print rules, shared by the markets.
+        fee_asset: ``received`` (Binance) or ``quote`` (Coinbase Exchange): see :mod:`market.emulator.matching`.
     """
 
     name: str = "emulator"
     fees: FeeSchedule = FeeSchedule()
     replay: ReplayConfig = ReplayConfig()
+    fee_asset: FeeAsset = "received"
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,8 @@ class Venue:
         zero = FeeSchedule(Decimal(0), Decimal(0))
         self.engine = MatchingEngine(
             [m.instrument for m in markets], fees=config.fees,
-            account_fees={rcfg.maker_account: zero, rcfg.tape_account: zero}, clock=lambda: self.now_ms)
+            account_fees={rcfg.maker_account: zero, rcfg.tape_account: zero}, clock=lambda: self.now_ms,
+            fee_asset=config.fee_asset)
         self._now = min(int(m.bars.timestamp[0]) for m in markets)
         self.replays = {m.instrument.symbol: MarketReplay(self.engine, m.instrument, m.bars, m.trades, rcfg)
                         for m in markets}
