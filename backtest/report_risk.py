@@ -108,10 +108,11 @@ def var_sections(report: dict[str, Any], returns: np.ndarray | None = None) -> l
                         f"{e0['confidence']:.1%} confidence, horizon {e0['horizon']} bar(s), value "
                         f"{report.get('value', 0):,.0f}; losses as positive fractions", bars)]
     if returns is not None and np.asarray(returns).size:
-        hist = go.Figure(go.Histogram(x=np.asarray(returns) * 100, nbinsx=80, marker={"color": "#999"},
+        hist = go.Figure(go.Histogram(x=np.asarray(returns) * 100, nbinsx=80, marker={"color": "#4c78a8"},
                                       name="returns"))
-        for e in est:
-            hist.add_vline(x=-e["var"] * 100, line={"dash": "dash", "width": 1},
+        palette = ("#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b")
+        for i, e in enumerate(est):
+            hist.add_vline(x=-e["var"] * 100, line={"dash": "dash", "width": 1.5, "color": palette[i % len(palette)]},
                            annotation_text=e["method"], annotation_textangle=-90)
         hist.update_layout(xaxis_title="portfolio return, %", yaxis_title="bars", bargap=0.02)
         sections.append(Section("Returns and -VaR", "each dashed line is one method's -VaR", hist))

@@ -1,0 +1,212 @@
+"""Every kind of HTML report, made by the real commands, opened in a real headless Chromium.
+
+For each report: no console error and no uncaught exception (read over the
+DevTools protocol), no request leaves the file (plotly.js is inlined: no
+CDN), every chart box was drawn by plotly (its SVG is there with data), and
+a full-page screenshot has coloured pixels (the traces) inside every chart
+box, not a blank page. One Chromium (a fresh profile, the flags below) opens
+each report in its own tab. Chromium is installed by `make test` (see the
+Makefile); the screenshots are kept in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+from websockets.sync.client import connect
+
+from backtest.report import CHART_CLASS
+from cluster.cli import main
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0")
+#: a pixel is "coloured" (part of a trace, not text, grid or background) when its channels differ this much
+COLOURED = 60
+#: share of coloured pixels every chart box must have
+MIN_COLOURED_SHARE = 0.005
+
+
+class Browser:
+    """A headless Chromium driven over the DevTools protocol (one websocket, flat sessions)."""
+
+    def __init__(self, profile: Path, log: Path) -> None:
+        exe = shutil.which("chromium")
+        assert exe, "chromium is not installed: `make test` installs it (apt-get install -y chromium)"
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):
+            assert self.proc.poll() is None, f"chromium exited with {self.proc.returncode}; see {log}"
+            assert time.monotonic() < deadline, "chromium did not open its DevTools port within 60 s"
+            time.sleep(0.1)
+        port, path = port_file.read_text().split()[:2]
+        self.ws = connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=30, legacy=True)
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, session: str | None = None, events: list | None = None, **params: Any) -> dict:
+        """Send one command; returns its result; events read meanwhile are appended to ``events``."""
+        msg_id = next(self.ids)
+        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        self.ws.send(json.dumps(msg))
+        while True:
+            reply = json.loads(self.ws.recv(timeout=60))
+            if reply.get("id") == msg_id:
+                assert "error" not in reply, f"{method}: {reply['error']}"
+                return reply["result"]
+            if events is not None and "method" in reply:
+                events.append(reply)
+
+    def wait_for(self, event: str, events: list, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(e["method"] == event for e in events):
+            assert time.monotonic() < deadline, f"no {event} within {timeout_s} s"
+            try:
+                events.append(json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(20)
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    folder = tmp_path_factory.mktemp("chromium")
+    b = Browser(folder / "profile", folder / "chromium.log")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def _evaluate(b: Browser, session: str, expression: str, events: list) -> Any:
+    out = b.call("Runtime.evaluate", session, events, expression=expression, returnByValue=True)
+    return out["result"].get("value")
+
+
+_CHARTS_JS = f"""JSON.stringify([...document.querySelectorAll('.{CHART_CLASS}')].map(e => {{
+  const r = e.getBoundingClientRect(); const plot = e.querySelector('.js-plotly-plot');
+  return {{x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height,
+           svg: e.querySelectorAll('.main-svg').length, traces: plot && plot.data ? plot.data.length : 0}}; }}))"""
+
+
+def render(b: Browser, page: Path, shot: Path) -> dict[str, Any]:
+    """Open ``page`` in a new tab; returns its errors, requests, charts and the coloured share of each."""
+    target = b.call("Target.createTarget", url="about:blank")["targetId"]
+    session = b.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+    events: list[dict] = []
+    try:
+        for domain in ("Runtime", "Log", "Page", "Network"):
+            b.call(f"{domain}.enable", session, events)
+        b.call("Emulation.setDeviceMetricsOverride", session, events, width=1280, height=900, deviceScaleFactor=1,
+               mobile=False)
+        b.call("Page.navigate", session, events, url=page.as_uri())
+        b.wait_for("Page.loadEventFired", events)
+        deadline = time.monotonic() + 60
+        while True:  # plotly draws after load: wait until every chart box holds its SVG
+            charts = json.loads(_evaluate(b, session, _CHARTS_JS, events))
+            if charts and all(c["svg"] > 0 and c["traces"] > 0 for c in charts):
+                break
+            assert time.monotonic() < deadline, f"{page.name}: charts not drawn within 60 s: {charts}"
+            time.sleep(0.2)
+        height = int(b.call("Page.getLayoutMetrics", session, events)["cssContentSize"]["height"])
+        png = b.call("Page.captureScreenshot", session, events, format="png", captureBeyondViewport=True,
+                     clip={"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1})["data"]
+        shot.write_bytes(base64.b64decode(png))
+        _evaluate(b, session, "1", events)  # collect late console messages
+    finally:
+        b.call("Target.closeTarget", targetId=target)
+    rgb = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB"), dtype=np.int16)
+    coloured = (rgb.max(axis=2) - rgb.min(axis=2)) >= COLOURED
+    shares = [float(coloured[int(c["y"]):int(c["y"] + c["h"]), int(c["x"]):int(c["x"] + c["w"])].mean())
+              for c in charts]
+    errors = [e["params"] for e in events if e["method"] == "Runtime.exceptionThrown"
+              or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+              or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    requests = [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
+    return {"errors": errors, "requests": requests, "charts": charts, "shares": shares}
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
+    lines = [x for x in out.out.splitlines() if x.strip()]
+    return json.loads(lines[-1])
+
+
+SAMPLE = ["--sample", "ETH-BTC-5m"]
+COMMANDS: dict[str, list[str]] = {
+    "backtest": ["backtest", *SAMPLE, "-p", "fast=10", "-p", "slow=30"],
+    "risk-backtest": ["risk", "backtest", "--start", "2019-01-01", "--window", "150", "--method",
+                      "historical,parametric"],
+    "risk-var": ["risk", "var", "--start", "2019-01-01", "--scenarios", "20000"],
+    "optimize": ["optimize", "--assets", "AAPL,MSFT,JPM,XOM", "--budget", "2", "--solver", "exact"],
+    "sweep": ["sweep", *SAMPLE, "-g", "fast=5:25:5", "-g", "slow=30:90:20", "--trials", "1"],
+    "walkforward": ["walkforward", *SAMPLE, "-g", "fast=5:25:10", "-g", "slow=40:120:40", "--folds", "3",
+                    "--train-bars", "2400"],
+    "montecarlo": ["montecarlo", *SAMPLE, "-p", "fast=10", "-p", "slow=30", "--paths", "200", "--tasks", "2",
+                   "--seed", "1"],
+    "paper": ["paper", "-p", "fast=5", "-p", "slow=15", "--seconds", "10", "--speed", "600"],
+}
+#: charts each kind draws (from backtest.report*)
+CHARTS = {"backtest": 5, "risk-backtest": 1, "risk-var": 2, "optimize": 1, "sweep": 2, "walkforward": 1,
+          "montecarlo": 1, "paper": 2}
+NEEDS_RAY = {"sweep", "walkforward", "montecarlo", "paper"}
+
+
+@pytest.mark.parametrize("kind", list(COMMANDS))
+def test_each_report_renders_in_chromium(kind: str, request: pytest.FixtureRequest, browser: Browser,
+                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if kind in NEEDS_RAY:
+        request.getfixturevalue("ray_session")
+    path = tmp_path / f"{kind}.html"
+    result = _cli([*COMMANDS[kind], "--report", str(path)], capsys)
+    assert result["report_path"] == str(path) and path.stat().st_size > 3_000_000
+    seen = render(browser, path, tmp_path / f"{kind}.png")
+    assert seen["errors"] == [], seen["errors"]
+    assert all(u.startswith(("file:", "data:", "about:")) for u in seen["requests"]), seen["requests"]
+    assert len(seen["charts"]) == CHARTS[kind], seen["charts"]
+    assert all(c["w"] > 300 and c["h"] > 200 for c in seen["charts"]), seen["charts"]
+    assert min(seen["shares"]) >= MIN_COLOURED_SHARE, (seen["shares"], tmp_path / f"{kind}.png")
+
+
+def test_report_of_a_recorded_backtest_redraws_the_same_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("RAYTRADER_CLUSTER__HOME", str(home))
+    first = tmp_path / "first.html"
+    _cli([*COMMANDS["backtest"], "--report", str(first)], capsys)
+    run = _cli(["runs"], capsys)["runs"][0]
+    assert run["kind"] == "backtest" and run["files"]["report_path"] == str(first)
+    again = _cli(["report", run["id"][:-1]], capsys)
+    assert again["report_path"] == str(home / "reports" / f"{run['id']}.html")
+    # the backtest ran again from its recorded command: the same numbers, so the same page byte for byte
+    assert Path(again["report_path"]).read_bytes() == first.read_bytes()
+    assert main(["report", "backtest-nope"]) == 2
+    assert "no such run" in capsys.readouterr().err
