@@ -6,14 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install up down status clean system-packages
+.PHONY: run test install up down status clean system-packages chromium
 
 run: $(STAMP) system-packages
 	$(BIN)/raytrader up
 	$(BIN)/raytrader demo
 	$(BIN)/raytrader serve up --demo-token
 
-test: $(STAMP) system-packages
+test: $(STAMP) system-packages chromium
 	$(BIN)/python -m pytest
 
 install: $(STAMP) system-packages
@@ -30,6 +30,20 @@ system-packages:
 	      echo "note: could not install prometheus; raytrader up will run without it"; \
 	  else \
 	    echo "note: prometheus is not installed (as root: apt-get install prometheus); raytrader up runs without it"; \
+	  fi; }
+
+# Debian's chromium: tests/cluster/test_report_browser.py opens every kind of HTML report in it (headless), where it
+# is missing and we may install packages (root with apt-get); otherwise a note (that test then fails saying why).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium (apt-get) for the report browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
+	      echo "note: could not install chromium; tests/cluster/test_report_browser.py will fail until it is installed"; \
+	  else \
+	    echo "note: chromium is not installed (as root: apt-get install -y chromium); the report browser tests need it"; \
 	  fi; }
 
 $(STAMP): pyproject.toml constraints.txt
