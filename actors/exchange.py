@@ -39,6 +39,7 @@ from typing import Any
 
 import ray
 
+from actors import metrics
 from actors.exchange_core import (
     ResolutionPolicy,
     StreamLog,
@@ -446,8 +447,10 @@ class ExchangeActor:
 
         self._counts["orders"] += 1
         policy = self.config.resolution
+        t0 = time.perf_counter()
         update = await place_order(intent, cid, submit=submit, query=lambda: self._query(cid, intent.symbol),
                                    policy=policy)
+        metrics.observe("raytrader_order_latency_ms", (time.perf_counter() - t0) * 1000, venue=self.config.venue)
         self._remember(update)
         if update.status == "unknown":
             self._intents[cid] = (intent, time.monotonic())

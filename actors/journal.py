@@ -50,6 +50,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence, TypeVar
 
 import redis
 
+from actors import metrics
 from actors.messages import (
     CancelRequest,
     Fill,
@@ -350,7 +351,9 @@ class Journal:
                                          stream_id=""))
                 argv += [digest, body]
                 prev = digest
+            t0 = time.perf_counter()
             answer = self._script(keys=[self.stream], args=argv)
+            metrics.observe("raytrader_journal_append_ms", (time.perf_counter() - t0) * 1000)
             if int(answer[0]) == 1:
                 self._head = (rows[-1].seq, rows[-1].hash)
                 return [dataclasses.replace(row, stream_id=_s(sid)) for row, sid in zip(rows, answer[1:])]

@@ -34,6 +34,7 @@ from typing import Any
 
 import ray
 
+from actors import metrics
 from actors import order_manager as om
 from actors.exchange import UnknownClientOrder
 from actors.journal import EntryKind, Journal
@@ -95,6 +96,7 @@ class OmsActor:
         if not step.entries:
             return
         self.journal.append_many(list(step.entries))
+        metrics.count_order_events(step.entries)
         for kind, payload in step.entries:
             if kind is EntryKind.FILL:
                 self.fill_ids.add((payload.venue, payload.trade_id))
@@ -133,6 +135,7 @@ class OmsActor:
             log.warning("oms start-up failed: %s", self.reason)
         finally:
             self._ready.set()
+            metrics.set_trading_state(self.state.risk.trading.value)
         if self.trading_ok:
             self._tasks.append(asyncio.get_running_loop().create_task(self._sync_loop()))
 
@@ -176,6 +179,7 @@ class OmsActor:
                                           detail=f"attempt {attempt}/{RECONCILE_ATTEMPTS}: {cause}: "
                                                  f"{first_line}"[:300])
         self.journal.append(EntryKind.RECONCILIATION, result)
+        metrics.count_order_events([(EntryKind.RECONCILIATION, result)])
         return result
 
     def _equity(self, venue: str, symbol: str, price: float) -> float | None:
@@ -267,9 +271,18 @@ class OmsActor:
         if t0 is not None and step.actions:
             self.latency_ms.append((time.perf_counter() - t0) * 1000)
         await self._send(step.actions)
+        if t0 is not None and step.actions:
+            metrics.observe("raytrader_tick_to_order_ms", (time.perf_counter() - t0) * 1000, venue=intent.venue)
         order = self.state.orders[cid]
         return {"client_order_id": cid, "state": order.state.value, "filled": order.filled,
                 "reason": order.last_reason, "ignored": step.ignored}
+
+    def _publish_equity(self) -> None:
+        """``raytrader_equity`` per venue: reconciled balances + booked since, at the strategies' last closes."""
+        for (venue, quote), value in metrics.equity_by_venue(
+                {v: b for v, (b, _) in self.balances0.items()}, {v: o for v, (_, o) in self.balances0.items()},
+                self.ledger.balances(), self.marks).items():
+            metrics.set_gauge("raytrader_equity", value, venue=venue, quote=quote)
 
     async def _gate(self) -> str | None:
         await self._ready.wait()
@@ -286,6 +299,7 @@ class OmsActor:
         if why:
             return {"status": "refused", "reason": why}
         self.marks[(venue, symbol)] = price
+        self._publish_equity()
         pending = sum((o.remaining if o.side == "buy" else -o.remaining) for o in self.state.orders.values()
                       if o.venue == venue and o.symbol == symbol and o.state in IN_FLIGHT)
         held = self.ledger.position(venue, symbol).qty
@@ -349,6 +363,7 @@ class OmsActor:
         """The RiskMonitor publishes its trading state here (it journaled it first)."""
         await self._ready.wait()
         self.state = replace(self.state, risk=replace(self.state.risk, trading=TradingState(trading)))
+        metrics.set_trading_state(self.state.risk.trading.value)
         return self.state.risk.trading.value
 
     async def sync(self) -> None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any
 
 import ray
 
+from actors import metrics
 from actors.journal import Journal
 from actors.ledger import Ledger, ledger_from_entries
 from actors.messages import MarketEvent, stream_name
@@ -56,8 +58,9 @@ class PortfolioActor:
         self.ledger = ledger_from_entries(entries)
         self.last_id = entries[-1].stream_id if entries else "0-0"
         self.rebuilt_from = len(entries)
+        self.booked_seq = entries[-1].seq if entries else 0
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._tail_loop())]
+        self._tasks = [loop.create_task(self._tail_loop()), loop.create_task(self._metrics_loop())]
         self._tasks += [loop.create_task(self._mark_loop(v, s)) for v in config.venues for s in symbols]
 
     async def _tail_loop(self) -> None:
@@ -73,6 +76,29 @@ class PortfolioActor:
             if new:
                 ledger_from_entries(new, self.ledger)
                 self.last_id = new[-1].stream_id
+                self.booked_seq = new[-1].seq
+                metrics.set_gauge("raytrader_journal_lag_ms", max(0.0, time.time() * 1000 - new[-1].ts_ms),
+                                  consumer="portfolio")
+
+    async def _metrics_loop(self) -> None:
+        """Once a second: PnL and gross exposure per quote currency, and how far this tail is behind the journal."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                for quote, pnl in self.ledger.pnl_total().items():
+                    for kind, value in (("realized", pnl.realized), ("unrealized", pnl.unrealized),
+                                        ("total", pnl.total)):
+                        metrics.set_gauge("raytrader_pnl", value, quote=quote, kind=kind)
+                    metrics.set_gauge("raytrader_exposure", pnl.gross_notional, quote=quote)
+                head_seq, _ = await asyncio.to_thread(self.journal.head)
+                behind = max(0, head_seq - self.booked_seq)
+                metrics.set_gauge("raytrader_journal_lag_entries", behind, consumer="portfolio")
+                if behind == 0:
+                    metrics.set_gauge("raytrader_journal_lag_ms", 0.0, consumer="portfolio")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis restarting: the next round sets them
+                log.debug("portfolio metrics not set: %s", type(exc).__name__)
 
     async def _mark_loop(self, venue: str, symbol: str) -> None:
         after = 0

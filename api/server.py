@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.errors import LOGGER_NAME, ApiError, error_body
 from api.guard import Guard
 from api.inflight import InflightLimits, OpenStreams
+from api.metrics import RequestMetrics
 from api.routes import ROUTERS
 from api.routes.signals import REQUEST_MODELS
 from api.routes._errors import to_api_error
@@ -138,4 +139,5 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(Guard, allowlist=settings.allowlist, max_body_bytes=settings.max_body_bytes,
                        routes=[r for router in ROUTERS for r in router.routes], authenticator=lambda: services.authenticator,
                        limits=limits, body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(RequestMetrics, routes=app.routes)  # outermost: counts what the guard refuses too
     return app
