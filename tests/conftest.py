@@ -79,6 +79,11 @@ def cluster() -> Iterator["object"]:
         yield result.state
     finally:
         leaders = [p.process for p in (result.state.ray, result.state.redis) if p and p.process]
+        from cluster.prometheus import read_record
+
+        prom = read_record(config)
+        if prom and prom.process:
+            leaders.append(prom.process)  # Prometheus, started by `up` in a session of its own
         down(config)
         left = [proc.pid for leader in leaders for proc in session_members(leader)]
         assert not left, f"processes of the test cluster survived `down`: {left}"

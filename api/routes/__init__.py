@@ -6,9 +6,9 @@ running trading deployment). A new area is a module with a ``router`` and its en
 :func:`api.guard.requires` (``read`` / ``trade`` / ``admin``), added to :data:`ROUTERS`.
 """
 
-from api.routes import meta, signals, stream, trading
+from api.routes import meta, reports, signals, stream, trading
 
 __all__ = ["ROUTERS"]
 
 #: (router, its tag) in the order they appear in the OpenAPI document
-ROUTERS = (signals.router, meta.router, meta.ready_router, stream.router, trading.router)
+ROUTERS = (signals.router, meta.router, meta.ready_router, stream.router, trading.router, reports.router)
