@@ -114,8 +114,10 @@ def _read_accounts_file(path_text: str) -> str:
         raise InputError(f"--accounts-file {path_text}: cannot read it ({type(exc).__name__})") from None
 
 
-def _accounts(args: argparse.Namespace, config: Config | None) -> list[tuple[str, str, dict[str, Decimal]]]:
-    """(api key, secret, balances) of every account asked for, from the key store, a file or stdin."""
+def _accounts(args: argparse.Namespace, config: Config | None,
+              passphrases: dict[str, str] | None = None) -> list[tuple[str, str, dict[str, Decimal]]]:
+    """(api key, secret, balances) of every account asked for, from the key store, a file or stdin;
+    ``passphrases`` (when given) receives api key -> the key store entry's passphrase (Coinbase's third secret)."""
     refs = [parse_account_ref(text) for text in args.account]
     out: list[tuple[str, str, dict[str, Decimal]]] = []
     if refs:
@@ -126,6 +128,8 @@ def _accounts(args: argparse.Namespace, config: Config | None) -> list[tuple[str
         for name, balances in refs:
             creds = store.credentials(name)
             out.append((creds.api_key, creds.secret, balances))
+            if passphrases is not None:
+                passphrases[creds.api_key] = creds.password
     if getattr(args, "accounts_file", None):
         out += read_account_lines(_read_accounts_file(args.accounts_file), f"--accounts-file {args.accounts_file}")
     if getattr(args, "accounts_stdin", False):
@@ -186,16 +190,31 @@ def build_venue(args: argparse.Namespace, config: Config | None = None):
     from market.emulator.replay import ReplayConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
     from market.emulator.venue import ApiKey, MarketSpec, Venue, VenueConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    accounts = _accounts(args, config)  # first: a refused secret form fails before any data is read
+    passphrases: dict[str, str] = {}
+    accounts = _accounts(args, config, passphrases)  # first: a refused secret form fails before any data is read
+    coinbase = getattr(args, "dialect", "binance") == "coinbase"
+    if coinbase:
+        import base64  # noqa: PLC0415 - late: keeps the CLI and --help fast
+        import binascii  # noqa: PLC0415 - late: keeps the CLI and --help fast
+
+        for key, secret, _ in accounts:
+            if not passphrases.get(key):
+                raise InputError(f"account {key[:40]!r}: the coinbase dialect signs with a passphrase too; store the "
+                                 "account with `raytrader keys add NAME --password ...` and pass --account NAME:...")
+            try:
+                base64.b64decode(secret, validate=True)
+            except (binascii.Error, ValueError):
+                raise InputError(f"account {key[:40]!r}: a Coinbase secret is base64 (its bytes are the HMAC key)") from None
     bars = _load_bars(args.data, args.sample, args.symbol, getattr(args, "timeframe", None),
                       dict(getattr(args, "columns", ())) or None)
     keys, deposits = [], {}
     for i, (key, secret, balances) in enumerate(accounts):
         account = f"account-{i + 1}"
-        keys.append(ApiKey(key=key, secret=secret, account=account))
+        keys.append(ApiKey(key=key, secret=secret, account=account, passphrase=passphrases.get(key, "")))
         deposits[account] = balances
     config = VenueConfig(name=args.venue, fees=FeeSchedule(Decimal(str(args.maker_bps)), Decimal(str(args.taker_bps))),
-                         replay=ReplayConfig(price_offset_bps=Decimal(str(args.offset_bps))))
+                         replay=ReplayConfig(price_offset_bps=Decimal(str(args.offset_bps))),
+                         fee_asset="quote" if coinbase else "received")
     venue = Venue([MarketSpec(instrument_for(b), b) for b in bars], keys=keys, config=config, deposits=deposits)
     venue.advance_to(venue.start_ms + args.warmup_bars * bars[0].timeframe_ms)
     return venue
@@ -216,6 +235,7 @@ def _faults(args: argparse.Namespace):
 
 
 def _serve(args: argparse.Namespace, config: Config) -> Output:
+    from market.emulator.coinbase import CoinbaseServer  # noqa: PLC0415 - late: keeps the CLI and --help fast
     from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     faults = _faults(args)
@@ -230,8 +250,11 @@ def _serve(args: argparse.Namespace, config: Config) -> Output:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmulatorServer(venue, ServerConfig(port=args.port, replay_speed=speed, faults=faults)) as server:
-        info = {"venue": args.venue, "url": server.url, "ws_url": server.ws_url, "markets": sorted(venue.markets),
+    server_class = CoinbaseServer if args.dialect == "coinbase" else EmulatorServer
+    with server_class(venue, ServerConfig(port=args.port, replay_speed=speed, faults=faults)) as server:
+        ws_url = server.ws_url if args.dialect == "binance" else None  # the coinbase dialect has no WebSocket yet
+        info = {"venue": args.venue, "dialect": args.dialect, "url": server.url, "ws_url": ws_url,
+                "markets": sorted(venue.markets),
                 "accounts": [k.key for k in venue.keys.values()], "speed": "max" if speed == math.inf else speed,
                 "venue_time_ms": venue.now_ms,
                 "faults": {"rate": args.fault_rate, "seed": args.fault_seed,
@@ -239,7 +262,8 @@ def _serve(args: argparse.Namespace, config: Config) -> Output:
         if args.json:
             sys.stdout.write(json.dumps(info) + "\n")
         else:
-            sys.stdout.write(f"{args.venue} emulator listening on {server.url} (streams {server.ws_url})\n"
+            streams = f"streams {ws_url}" if ws_url else "REST only"
+            sys.stdout.write(f"{args.venue} emulator ({args.dialect} dialect) listening on {server.url} ({streams})\n"
                              f"markets: {', '.join(info['markets'])}; accounts: {', '.join(info['accounts']) or 'none'}\n"
                              f"replay speed: {info['speed'] or 'paused'}; Ctrl-C stops it\n")
         sys.stdout.flush()
@@ -257,7 +281,7 @@ def _speed(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    group = add_group(sub, "exchange", "the Binance-dialect exchange emulator")
+    group = add_group(sub, "exchange", "the exchange emulator (Binance or Coinbase Exchange dialect)")
     p = add_command(group, "serve", _serve, "run one emulated venue on 127.0.0.1 until Ctrl-C")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="FILE_OR_DIR", help="bar file, or a folder of bar files (one market each)")
@@ -267,6 +291,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", type=parse_columns_arg, default=(), metavar="NAME=COLUMN,...",
                    help="map the files' column names, e.g. --columns timestamp=Date,close='Adj Close'")
     p.add_argument("--venue", default="binance", help="venue name (default binance)")
+    p.add_argument("--dialect", choices=("binance", "coinbase"), default="binance",
+                   help="the API it speaks: binance (api.binance.com, REST + WebSocket) or coinbase (Coinbase "
+                        "Exchange REST, ccxt's coinbaseexchange; fees in the quote asset) (default binance)")
     p.add_argument("--port", type=int, default=9001, help="port on 127.0.0.1 (default 9001; 0 = any free)")
     p.add_argument("--speed", type=_speed, default=None,
                    help="replay speed: 1 = real time, N = N x, 'max' = as fast as possible (default: paused)")

@@ -169,3 +169,39 @@ def test_bad_fault_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[s
     except SystemExit as exc:  # argparse's own refusal
         code = exc.code
     assert code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_coinbase_dialect_serves_ccxt_coinbaseexchange_with_a_key_store_passphrase(tmp_path: Path) -> None:
+    """`--dialect coinbase`: the real ccxt coinbaseexchange client trades; fees are paid in the quote asset."""
+    import base64
+
+    from market.emulator.client import coinbase_config
+
+    home = tmp_path / "home"
+    env = {**os.environ, "RAYTRADER_CLUSTER__HOME": str(home)}
+    env.pop(MASTER_KEY_ENV, None)
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    store = KeyStore(home, env={})
+    store.add("cb", "coinbaseexchange", Credentials("cbkey", secret, password="pass-" + secrets.token_hex(4)))
+    store.add("nopass", "coinbaseexchange", Credentials("cbkey2", secret))
+    proc, info = _start(["--dialect", "coinbase", "--venue", "coinbase", "--account", "cb:BTC=2,ETH=0"], env)
+    try:
+        assert info["dialect"] == "coinbase" and info["ws_url"] is None
+        passphrase = store.credentials("cb").password
+        ex = point_at(ccxt.coinbaseexchange(coinbase_config("cbkey", secret, passphrase)), info["url"])
+        ex.load_markets()
+        assert ex.market("ETH/BTC")["id"] == "ETH-BTC" and ex.fetch_balance()["BTC"]["free"] == 2.0
+        order = ex.create_order("ETH/BTC", "market", "buy", 1.0)
+        assert order["status"] == "closed" and order["filled"] == 1.0
+        balance = ex.fetch_balance()
+        assert balance["ETH"]["total"] == 1.0  # the whole quantity arrives: the fee is paid in BTC
+        fee = sum(t["fee"]["cost"] for t in ex.fetch_my_trades("ETH/BTC"))
+        assert fee > 0 and balance["BTC"]["total"] == pytest.approx(2.0 - order["cost"] - fee)
+        with pytest.raises(ccxt.AuthenticationError):
+            point_at(ccxt.coinbaseexchange(coinbase_config("cbkey", secret, "wrong")), info["url"]).fetch_balance()
+    finally:
+        out, err = _stop(proc)
+    assert secret not in out + err and passphrase not in out + err
+    bad = subprocess.run([RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--dialect", "coinbase",
+                          "--account", "nopass:BTC=1"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "passphrase" in bad.stderr
