@@ -253,9 +253,12 @@ def _recorded_args(record: Any, config: Config) -> argparse.Namespace:
 
 def _report(args: argparse.Namespace, config: Config) -> Output:
     from backtest.report import write_report  # noqa: PLC0415 - plotly loads when a report is drawn
-    from raytrader.runs import load_record  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from raytrader.runs import RunNotFoundError, load_record  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    record = load_record(config.cluster.home, args.run)
+    try:
+        record = load_record(config.cluster.home, args.run)
+    except RunNotFoundError as exc:
+        raise RunNotFoundError(str(exc).replace("runs show ", "report ", 1)) from None
     target = Path(args.out) if args.out else reports_dir(config.cluster.home) / f"{record.id}.html"
     if not args.out:
         target.parent.mkdir(parents=True, exist_ok=True)
