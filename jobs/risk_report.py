@@ -16,6 +16,7 @@ the sample or the file.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -185,8 +186,16 @@ def _estimate(method: str, p: PanelReturns, req: RiskRequest) -> rv.RiskEstimate
         return rv.cornish_fisher(rp, req.confidence, req.horizon)
     if method == "fhs":
         return rv.filtered_historical(rp, req.confidence, req.horizon, vol=str(req.extra.get("vol", "ewma")))
-    return rv.monte_carlo(p.returns, p.weights, req.confidence, req.horizon, n_scenarios=req.scenarios,
-                          copula=str(req.extra.get("copula", "t")), marginals="empirical", seed=req.seed)
+    mc = rv.monte_carlo
+    if req.scenarios >= MC_RAY_THRESHOLD and _ray_connected():
+        mc = monte_carlo_ray  # type: ignore[assignment]
+    return mc(p.returns, p.weights, req.confidence, req.horizon, n_scenarios=req.scenarios,
+              copula=str(req.extra.get("copula", "t")), marginals="empirical", seed=req.seed)
+
+
+def _ray_connected() -> bool:
+    ray = sys.modules.get("ray")  # never imported here: a process that did not start Ray stays single-process
+    return bool(ray is not None and ray.is_initialized())
 
 
 @dataclass(frozen=True)
@@ -321,3 +330,85 @@ def plot_regimes(report: RegimeReport, path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return out
+
+
+#: candidates of ``raytrader risk switch`` when no ``--candidate`` is given (long-only: a short side ruins
+#: bollinger_reversion on BTC's 2013-2024 trend)
+DEFAULT_SWITCH_CANDIDATES = ("sma_cross:fast=10,slow=50", "donchian_breakout:short=0", "bollinger_reversion:short=0")
+
+
+def parse_candidate(text: str) -> tuple[str, dict[str, str]]:
+    """``"NAME[:K=V,...]"`` -> ``(NAME, {K: V})`` (values validated later by the strategy's own parameter specs)."""
+    name, _, rest = text.partition(":")
+    params: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise RiskRequestError(f"--candidate {text!r}: expected NAME[:PARAM=VALUE,...], got {part!r}")
+        params[key.strip()] = value.strip()
+    if not name.strip():
+        raise RiskRequestError(f"--candidate {text!r}: no strategy name")
+    return name.strip(), params
+
+
+def run_regime_switch(*, sample: str | None, data: str | None, candidates: tuple[str, ...], n_states: int,
+                      method: str, train: int, refit_every: int, fees_bps: float, seed: int = 0) -> dict[str, object]:
+    """The regime-switching strategy and each candidate alone, out of sample (:mod:`backtest.regime_switch`)."""
+    import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
+    from backtest.costs import fee_fraction  # noqa: PLC0415 - numba-compiled; loaded only for this command
+    from backtest.regime_switch import candidates_from, evaluate_out_of_sample  # noqa: PLC0415 - as above
+    from backtest.trades import ms_to_iso  # noqa: PLC0415 - as above
+    from market.samples import load_sample  # noqa: PLC0415 - as above
+    from strategies.registry import get_strategy  # noqa: PLC0415 - as above
+
+    fee_fraction(fees_bps, name="--fees-bps")
+    specs = []
+    for text in candidates or DEFAULT_SWITCH_CANDIDATES:
+        name, params = parse_candidate(text)
+        record = get_strategy(name)
+        if record.multi_asset:
+            raise RiskRequestError(f"--candidate {text!r}: {name} is a multi-asset strategy; the switch trades one series")
+        specs.append((record, params))
+    cands = candidates_from(specs)
+    if data:
+        from market.io import read_bars  # noqa: PLC0415 - as above
+
+        bars, source = read_bars(data)[0], data
+    else:
+        bars, source = load_sample(sample or "BTC-USD-1d"), f"sample:{sample or 'BTC-USD-1d'}"
+    rep = evaluate_out_of_sample(bars, cands, fees_bps=fees_bps, n_states=n_states, train=train,
+                                 refit_every=refit_every, method=method, seed=seed)
+    return {"symbol": bars.symbol, "timeframe": bars.timeframe, "source": source, "n_states": n_states,
+            "method": method, "train": train, "refit_every": refit_every, "fees_bps": fees_bps,
+            **rep, "start": ms_to_iso(rep["start"]), "end": ms_to_iso(rep["end"]),
+            "refits": [{**r, "timestamp": ms_to_iso(r["timestamp"])} for r in rep["refits"]]}
+
+
+#: Monte Carlo runs of at least this many scenarios (4 blocks of ``risk.var.MC_BLOCK``) go to Ray tasks, one
+#: task per block, when this process is connected to Ray (`raytrader risk var` connects when a cluster is up);
+#: below it a task's start-up (~10-50 ms) and the transfer cost more than the work (100,000 x 50 assets take
+#: under 100 ms on one core)
+MC_RAY_THRESHOLD = 1_000_000
+
+
+def monte_carlo_ray(asset_returns: np.ndarray, weights: np.ndarray, confidence: float = 0.99, horizon: int = 1, *,
+                    n_scenarios: int, copula: str = "gaussian", dof: float = 5.0, marginals: str = "gaussian",
+                    seed: int = 0) -> rv.RiskEstimate:
+    """:func:`risk.var.monte_carlo` with its blocks as Ray tasks (Ray initialised): the same numbers for the same seed.
+
+    The returns go to the object store once; each task returns its block's
+    portfolio returns, which are joined in block order before the tail.
+    """
+    import ray  # noqa: PLC0415 - only when Monte Carlo runs on the cluster
+
+    R = np.asarray(asset_returns, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    rv.portfolio_returns(R, w)  # shape checks, before Ray
+    rv.monte_carlo_tail(np.zeros(int(n_scenarios)), confidence, horizon, copula, R.shape[0])  # likewise
+    block = ray.remote(num_cpus=1)(rv.monte_carlo_block)
+    ref = ray.put(R)
+    futures = [block.remote(ref, w, b, n, horizon, copula=copula, dof=dof, marginals=marginals, seed=seed)
+               for b, n in rv.mc_blocks(n_scenarios)]
+    parts = ray.get(futures)
+    return rv.monte_carlo_tail(parts[0] if len(parts) == 1 else np.concatenate(parts), confidence, horizon, copula,
+                               R.shape[0])

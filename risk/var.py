@@ -51,6 +51,10 @@ __all__ = [
     "ewma_volatility",
     "garch_volatility",
     "monte_carlo",
+    "monte_carlo_block",
+    "monte_carlo_tail",
+    "mc_blocks",
+    "MC_BLOCK",
     "simulate_returns",
     "component_var_gaussian",
     "component_es",
@@ -293,9 +297,24 @@ def filtered_historical(returns: object, confidence: float = 0.99, horizon: int 
 
 
 # ------------------------------------------------------------------ Monte Carlo with correlated shocks
+#: scenarios per Monte Carlo block: block 0 draws from ``default_rng(seed)``, block ``b >= 1`` from
+#: ``default_rng([seed, b])``, so a run is the same numbers whether its blocks run in one process or as Ray tasks
+MC_BLOCK = 250_000
+
+
+def mc_blocks(n_scenarios: int) -> list[tuple[int, int]]:
+    """``(block index, scenarios)`` of a Monte Carlo run of ``n_scenarios``, in order (all full but the last)."""
+    n = int(n_scenarios)
+    return [(b, min(MC_BLOCK, n - b * MC_BLOCK)) for b in range(-(-n // MC_BLOCK))]
+
+
+def _block_seed(seed: int, block: int) -> int | list[int]:
+    return int(seed) if block == 0 else [int(seed), int(block)]
+
+
 def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copula: Literal["gaussian", "t"] = "gaussian",
                      dof: float = 5.0, marginals: Literal["gaussian", "empirical"] = "gaussian",
-                     horizon: int = 1, seed: int = 0, dtype: type = np.float64) -> np.ndarray:
+                     horizon: int = 1, seed: int = 0, dtype: type = np.float64, block: int = 0) -> np.ndarray:
     """Scenario returns per asset, shape (n_scenarios, assets), from a copula fitted to history.
 
     * ``copula="gaussian"``, ``marginals="gaussian"``: multivariate normal with
@@ -305,7 +324,8 @@ def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copul
     * ``marginals="empirical"``: the uniforms are mapped through each asset's
       historical quantile function (linear interpolation).
 
-    Horizon scaling: mean × h, deviations from the mean × √h.
+    Horizon scaling: mean × h, deviations from the mean × √h. ``block``: the
+    Monte Carlo block these scenarios are (its random stream, see :data:`MC_BLOCK`).
     """
     R = np.asarray(asset_returns, dtype=np.float64)
     if R.ndim != 2 or R.shape[0] < 3:
@@ -321,7 +341,7 @@ def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copul
     if copula == "t" and not (dof > 2.0):
         raise RiskInputError(f"dof: the t copula needs dof > 2, got {dof!r}")
     h = _horizon(horizon)
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(_block_seed(seed, block))
     mu = R.mean(axis=0)
     cov = np.cov(R, rowvar=False, ddof=1).reshape(R.shape[1], R.shape[1])
     sd = np.sqrt(np.diag(cov))
@@ -350,13 +370,11 @@ def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copul
     return (mu * h + (x - mu) * np.sqrt(h)).astype(dtype)
 
 
-def monte_carlo(asset_returns: object, weights: object, confidence: float = 0.99, horizon: int = 1, *,
-                n_scenarios: int = 100_000, copula: Literal["gaussian", "t"] = "gaussian", dof: float = 5.0,
-                marginals: Literal["gaussian", "empirical"] = "gaussian", seed: int = 0) -> RiskEstimate:
-    """Monte Carlo VaR/ES of a portfolio over scenarios from :func:`simulate_returns` (seeded, reproducible)."""
-    c = _confidence(confidence)
+def monte_carlo_block(asset_returns: object, weights: object, block: int, n: int, horizon: int = 1, *,
+                      copula: Literal["gaussian", "t"] = "gaussian", dof: float = 5.0,
+                      marginals: Literal["gaussian", "empirical"] = "gaussian", seed: int = 0) -> np.ndarray:
+    """Portfolio returns of the ``n`` scenarios of Monte Carlo block ``block`` (see :data:`MC_BLOCK`)."""
     R, w = _returns_2d(asset_returns, weights)
-    _tail_count(int(n_scenarios), c)
     if copula == "gaussian" and marginals == "gaussian":
         # the same scenarios as simulate_returns, projected on the weights before the Cholesky product:
         # portfolio = mu·w·h + √h · z · (Lᵀw), so the (scenarios x assets) product is never formed
@@ -364,12 +382,39 @@ def monte_carlo(asset_returns: object, weights: object, confidence: float = 0.99
         if int(seed) < 0:
             raise RiskInputError(f"seed: must be >= 0, got {seed!r}")
         cov = np.cov(R, rowvar=False, ddof=1).reshape(R.shape[1], R.shape[1])
-        z = np.random.default_rng(int(seed)).standard_normal((int(n_scenarios), R.shape[1]))
-        rp = float(R.mean(axis=0) @ w) * h + (z @ (np.linalg.cholesky(cov).T @ w)) * np.sqrt(h)
-    else:
-        rp = simulate_returns(R, n_scenarios, copula=copula, dof=dof, marginals=marginals, horizon=horizon, seed=seed) @ w
+        z = np.random.default_rng(_block_seed(seed, block)).standard_normal((int(n), R.shape[1]))
+        return float(R.mean(axis=0) @ w) * h + (z @ (np.linalg.cholesky(cov).T @ w)) * np.sqrt(h)
+    return simulate_returns(R, n, copula=copula, dof=dof, marginals=marginals, horizon=horizon, seed=seed,
+                            block=block) @ w
+
+
+def monte_carlo_tail(portfolio_returns: object, confidence: float, horizon: int, copula: str,
+                     n_obs: int) -> RiskEstimate:
+    """VaR/ES of simulated portfolio returns (all blocks, in block order)."""
+    rp = np.asarray(portfolio_returns, dtype=np.float64)
+    c = _confidence(confidence)
+    _tail_count(rp.size, c)
     var, es = _tail(rp, c)
-    return RiskEstimate(f"mc-{copula}", c, _horizon(horizon), var, es, int(R.shape[0]))
+    return RiskEstimate(f"mc-{copula}", c, _horizon(horizon), var, es, int(n_obs))
+
+
+def monte_carlo(asset_returns: object, weights: object, confidence: float = 0.99, horizon: int = 1, *,
+                n_scenarios: int = 100_000, copula: Literal["gaussian", "t"] = "gaussian", dof: float = 5.0,
+                marginals: Literal["gaussian", "empirical"] = "gaussian", seed: int = 0) -> RiskEstimate:
+    """Monte Carlo VaR/ES of a portfolio over scenarios from :func:`simulate_returns` (seeded, reproducible).
+
+    The scenarios are drawn in blocks of :data:`MC_BLOCK` (one block up to
+    250,000 scenarios); ``jobs.risk_report.monte_carlo_ray`` runs the same
+    blocks as Ray tasks and gives the same numbers.
+    """
+    c = _confidence(confidence)
+    R, w = _returns_2d(asset_returns, weights)
+    _tail_count(int(n_scenarios), c)
+    if int(n_scenarios) < 100:
+        raise RiskInputError(f"n_scenarios: need at least 100, got {n_scenarios!r}")
+    parts = [monte_carlo_block(R, w, b, n, horizon, copula=copula, dof=dof, marginals=marginals, seed=seed)
+             for b, n in mc_blocks(n_scenarios)]
+    return monte_carlo_tail(parts[0] if len(parts) == 1 else np.concatenate(parts), c, horizon, copula, R.shape[0])
 
 
 # ------------------------------------------------------------------ decomposition

@@ -1,4 +1,4 @@
-"""``raytrader risk var | backtest | stress | regimes``: risk analytics on bundled or user data (see ``jobs.risk_report``)."""
+"""``raytrader risk var | backtest | stress | regimes | switch``: risk analytics on bundled or user data (see ``jobs.risk_report``)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,22 @@ def _header(j: dict) -> str:
 
 
 def _var(args: argparse.Namespace, config: Config) -> Output:
-    from jobs.risk_report import request_from_args, run_var  # noqa: PLC0415 - keeps `raytrader --help` fast
+    import contextlib  # noqa: PLC0415 - keeps `raytrader --help` fast
 
-    rep = run_var(request_from_args(args, vol=args.vol, copula=args.copula)).to_json()
+    from jobs.risk_report import MC_RAY_THRESHOLD, request_from_args, run_var  # noqa: PLC0415 - keeps `raytrader --help` fast
+
+    req = request_from_args(args, vol=args.vol, copula=args.copula)
+    on_ray = "mc" in req.methods and req.scenarios >= MC_RAY_THRESHOLD and _cluster_up(config)
+    if on_ray:
+        from cluster.commands.sweep import _ray_driver  # noqa: PLC0415 - Ray loads only for a large Monte Carlo
+
+        driver: contextlib.AbstractContextManager[None] = _ray_driver(config, getattr(args, "verbose", False))
+    else:
+        driver = contextlib.nullcontext()
+    with driver:
+        rep = run_var(req).to_json()
+    if "mc" in req.methods:
+        rep["mc_backend"] = "ray" if on_ray else "local"
     e0 = rep["estimates"][0]
     lines = [_header(rep),
              f"  value {rep['value']:,.0f}; {e0['confidence']:.1%} confidence, horizon {e0['horizon']} bar(s); "
@@ -35,10 +48,20 @@ def _var(args: argparse.Namespace, config: Config) -> Output:
              f"  {'method':16s} {'VaR':>7s} {'ES':>7s} {'VaR value':>14s} {'ES value':>14s}"]
     for e in rep["estimates"]:
         lines.append(f"  {e['method']:16s} {_pct(e['var'])} {_pct(e['es'])} {_money(e['var_value'])} {_money(e['es_value'])}")
+    if rep.get("mc_backend") == "ray":
+        lines.append(f"  Monte Carlo: {req.scenarios:,} scenarios as Ray tasks (blocks of 250,000; same numbers as "
+                     "one process)")
     cv = rep["component_var"]
     lines.append(f"  component VaR (Gaussian, Euler; sums to {cv['total']:.2%}): "
                  + ", ".join(f"{a} {v:+.2%}" for a, v in cv["by_asset"].items()))
     return Output(data=rep, text="\n".join(lines))
+
+
+def _cluster_up(config: Config) -> bool:
+    from cluster.lifecycle import live_state  # noqa: PLC0415 - only for a large Monte Carlo
+
+    state, ray_ok, _ = live_state(config)
+    return bool(state and state.ray and ray_ok)
 
 
 def _backtest(args: argparse.Namespace, config: Config) -> Output:
@@ -94,6 +117,27 @@ def _regimes(args: argparse.Namespace, config: Config) -> Output:
     return Output(data=data, text="\n".join(lines))
 
 
+def _switch(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.risk_report import run_regime_switch  # noqa: PLC0415 - keeps `raytrader --help` fast
+
+    rep = run_regime_switch(sample=args.sample, data=args.data, candidates=tuple(args.candidate),
+                            n_states=args.states, method=args.regime_method, train=args.train,
+                            refit_every=args.refit_every, fees_bps=args.fees_bps, seed=args.seed)
+    lines = [f"regime switch on {rep['symbol']} {rep['timeframe']} ({rep['source']}): {rep['n_states']} "
+             f"{rep['method'].upper()} regimes refitted every {rep['refit_every']} bars on past bars only; "
+             f"fees {rep['fees_bps']:g} bps",
+             f"  out of sample: {rep['bars']} bars {rep['start'][:10]} .. {rep['end'][:10]} (after {rep['start_bar']} "
+             "training bars), each from flat",
+             f"  {'strategy':44s} {'return':>12s} {'sharpe':>7s} {'max DD':>7s} {'trades':>7s} {'exposure':>9s}"]
+    for r in rep["rows"]:
+        lines.append(f"  {r['name'][:44]:44s} {r['total_return']:+12.2%} {r['sharpe']:7.2f} {r['max_drawdown']:7.2%} "
+                     f"{r['n_trades']:7d} {r['exposure']:9.1%}")
+    last = rep["refits"][-1]
+    lines.append(f"  last refit {last['timestamp'][:10]}: " + ", ".join(
+        f"regime {k} -> {c}" for k, c in enumerate(last["choice"])))
+    return Output(data=rep, text="\n".join(lines))
+
+
 def add_risk_arguments(parser: argparse.ArgumentParser) -> None:
     """The data and portfolio flags every ``raytrader risk`` command shares (read by ``jobs.risk_report.request_from_args``)."""
     src = parser.add_mutually_exclusive_group()
@@ -144,3 +188,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refit-every", type=int, default=250, help="refit the model every N bars (default 250)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", default=None, metavar="FILE.png", help="price coloured by regime")
+
+    p = add_command(group, "switch", _switch,
+                    "regime-switching strategy (a candidate per walk-forward regime) vs each candidate, out of sample")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--sample", default=None, help="bundled bar sample (default BTC-USD-1d)")
+    src.add_argument("--data", default=None, metavar="FILE", help="a bar file (CSV/Parquet/Feather)")
+    p.add_argument("--candidate", action="append", default=[], metavar="NAME[:K=V,...]",
+                   help="a candidate strategy (repeat); default sma_cross:fast=10,slow=50, donchian_breakout:short=0, "
+                        "bollinger_reversion:short=0; 'flat' is always a candidate")
+    p.add_argument("--states", type=int, default=2, help="number of regimes (default 2)")
+    p.add_argument("--method", dest="regime_method", choices=("hmm", "gmm"), default="hmm")
+    p.add_argument("--train", type=int, default=750, help="bars before the first refit (default 750)")
+    p.add_argument("--refit-every", type=int, default=500, help="refit the regimes every N bars (default 500)")
+    p.add_argument("--fees-bps", type=float, default=10.0, help="fee per side, bps (default 10)")
+    p.add_argument("--seed", type=int, default=0)

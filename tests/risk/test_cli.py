@@ -75,3 +75,30 @@ def test_backtest_stress_and_regimes_text(tmp_path: Path, capsys: pytest.Capture
 def test_bad_input_exits_2_naming_the_flag(argv: list[str], field: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, *argv)
     assert code == 2 and field in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_switch_prints_the_out_of_sample_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from backtest.engine import run_backtest
+    from backtest.metrics import summary
+    from market.samples import load_sample
+    from strategies.registry import get_strategy
+
+    code, j, _ = _run(capsys, "risk", "switch", "--sample", "BTC-USD-1d", "--method", "gmm", "--train", "400",
+                      "--refit-every", "1500", "--candidate", "sma_cross:fast=10,slow=50", "--json")
+    assert code == 0 and [r["name"] for r in j["rows"]] == ["regime_switch", "sma_cross(fast=10,slow=50)", "flat"]
+    bars = load_sample("BTC-USD-1d")
+    start = j["start_bar"]
+    assert start == 420 and j["bars"] == len(bars) - start and len(j["refits"]) == 4
+    oos = bars.take(slice(start, None))
+    ref = summary(run_backtest(oos, get_strategy("sma_cross").run(bars, {"fast": 10, "slow": 50})[start:], fees_bps=10),
+                  oos.timeframe_ms, periods_per_year=j["periods_per_year"])
+    assert j["rows"][1]["total_return"] == ref["total_return"] and j["rows"][2]["total_return"] == 0.0
+
+
+@pytest.mark.parametrize(("argv", "reason"), [(["--candidate", "nope"], "unknown strategy"),
+                                              (["--candidate", "sma_cross:fast"], "expected NAME"),
+                                              (["--candidate", "xs_momentum"], "multi-asset"),
+                                              (["--states", "1"], "states"), (["--fees-bps", "-1"], "fees")])
+def test_switch_bad_input_exits_2(argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "risk", "switch", *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and reason in err
