@@ -44,7 +44,7 @@ RAYTRADER = str(Path(sys.executable).with_name("raytrader"))
 SKIP = {("up",): "starts a cluster"}
 #: commands whose examples are slow when the input is valid (they really compute): fewer examples
 SLOW = {("optimize",), ("data", "download"), ("exchange", "serve"), ("risk", "regimes"), ("risk", "backtest"),
-        ("risk", "var"), ("strategy", "check"), ("backtest",)}
+        ("risk", "var"), ("risk", "switch"), ("strategy", "check"), ("backtest",)}
 EXAMPLES, SLOW_EXAMPLES = 8, 4
 
 EDGE = ("-1", "0", "1", "2", "3", "10", "0.5", "1e308", "-1e308", "nan", "inf", "-inf", "", " ", "x", "1,2",
