@@ -33,10 +33,14 @@ pytestmark = pytest.mark.slow
 #: requests per endpoint in-process (the issue asks for >= 1,000); RAYTRADER_FUZZ_EXAMPLES overrides
 PER_ENDPOINT = int(os.environ.get("RAYTRADER_FUZZ_EXAMPLES", "1000"))
 LIVE_PER_ENDPOINT = 100
+#: the trading routes answer 503 while no trading deployment runs (as here): tests/api/test_trading_routes.py
+#: fuzzes them against a running one
+TRADING = ("GET /v1/portfolio", "GET /v1/orders", "POST /v1/orders", "GET /v1/risk", "POST /v1/risk/halt",
+           "POST /v1/risk/resume")
 ENDPOINTS = ("POST /v1/signals/{strategy}", "POST /v1/signals/{strategy}/batch", "GET /v1/strategies",
-             "GET /v1/health", "GET /v1/ready")
+             "GET /v1/health", "GET /v1/ready", *TRADING)
 #: endpoints with inputs to generate (``GET /v1/ready`` takes none, not even a token: one fixed request, fuzzed live)
-GENERATED = tuple(e for e in ENDPOINTS if e != "GET /v1/ready")
+GENERATED = tuple(e for e in ENDPOINTS if e != "GET /v1/ready" and e not in TRADING)
 
 
 def _loopback(app: Any) -> Any:
@@ -89,9 +93,11 @@ def test_fuzz_live_serve_deployment(live_api: LiveApi) -> None:
     statuses: dict[int, int] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.label in TRADING:
+            continue
         counts[operation.label] = fuzz_operation(
             operation, lambda case: case.call(base_url=live_api.base_url,
                                               headers={"Authorization": f"Bearer {token}"}),
             at_least=LIVE_PER_ENDPOINT, max_examples=LIVE_PER_ENDPOINT, statuses=statuses)
     print(f"live fuzz: {counts} statuses {dict(sorted(statuses.items()))}")
-    assert set(counts) == set(ENDPOINTS) and min(counts.values()) >= LIVE_PER_ENDPOINT
+    assert set(counts) == set(ENDPOINTS) - set(TRADING) and min(counts.values()) >= LIVE_PER_ENDPOINT

@@ -137,3 +137,12 @@ def test_start_status_halt_resume_stop_on_a_separately_started_venue(tmp_path: P
     journal = started["journal"]
     code, verified = cli_json("audit", "verify", "--stream", journal)
     assert code == 0 and verified["ok"] and verified["entries"] > len(done)
+
+
+def test_the_example_file_is_valid() -> None:
+    from jobs.trade_config import load_trade_config
+
+    dep = load_trade_config(Path(__file__).resolve().parents[2] / "cluster" / "trade.example.toml")
+    assert [(v.name, v.url, v.live) for v in dep.venues] == [("emu", "http://127.0.0.1:9001", False)]
+    assert dep.strategies[0].params == (("fast", 10), ("slow", 30)) and dep.limits.max_order_notional == 5.0
+    assert dep.venues[0].ws_url == "ws://127.0.0.1:9001/stream/ws" and dep.max_loss == 2.0
