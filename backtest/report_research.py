@@ -142,12 +142,19 @@ def montecarlo_sections(result: dict[str, Any]) -> list[Section]:
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
     ps = ("p5", "p25", "p50", "p75", "p95")
     for i, n in enumerate(names, start=1):
-        d = result[n]
+        d = {p: result[n][p] for p in ps}
+        mark = b.get(n) if isinstance(b.get(n), (int, float)) else None
+        # returns spanning orders of magnitude (x325 .. x1.3M) read better as equity multiples on a log axis
+        log = n == "total_return" and d["p5"] > -1 and (1 + d["p95"]) / (1 + d["p5"]) > 50
+        if log:
+            d = {p: 1 + v for p, v in d.items()}
+            mark = None if mark is None else 1 + mark
+            fig.update_yaxes(type="log", title_text="equity multiple (1 + return, log)", row=1, col=i)
         fig.add_trace(go.Box(name=n, q1=[d["p25"]], median=[d["p50"]], q3=[d["p75"]], lowerfence=[d["p5"]],
                              upperfence=[d["p95"]], x=[n], showlegend=False, marker={"color": "#1f77b4"}),
                       row=1, col=i)
-        if isinstance(b.get(n), (int, float)):
-            fig.add_trace(go.Scatter(x=[n], y=[b[n]], mode="markers", name="backtest", showlegend=i == 1,
+        if mark is not None:
+            fig.add_trace(go.Scatter(x=[n], y=[mark], mode="markers", name="backtest", showlegend=i == 1,
                                      marker={"symbol": "diamond", "size": 12, "color": "red"}), row=1, col=i)
     sections = [Section("Distribution over the resampled paths",
                         f"{result.get('n_paths')} paths ({result.get('method')}); boxes p25..p75, whiskers p5..p95; "
