@@ -87,13 +87,22 @@ def test_a_var_breach_halts_trading_and_leaves_no_open_order(session: Any) -> No
         known = [(q, r["var"]) for q, r in live.items() if r["var"]]
         return known[0] if known else None
 
-    quote, var = _wait(live_var, 300, "a live VaR (a position held and 10 sample returns)")
-    # a resting order that the kill switch must cancel
+    _wait(live_var, 300, "a live VaR (a position held and 10 sample returns)")
+    # the strategies stop so the position cannot go flat (VaR 0) between reading the VaR and breaching it;
+    # the venues keep replaying trades, so the marks (and the VaR) keep moving
+    session.stop_strategies()
     venue = session.request.venues[0]
     last = ray.get(session.actor(f"exchange:{venue}").poll.remote(f"trades:{session.symbol}", 0, 5.0, 100_000))[-1]
+    held = [p for p in ray.get(session.actor("portfolio").snapshot.remote(), timeout=30)["positions"] if p["qty"]]
+    if not held:  # the strategies were flat when they stopped: hold something
+        buy = OrderIntent(venue, session.symbol, "buy", "market", 10, f"var-test-buy-{time.time_ns()}")
+        assert ray.get(oms.submit_intent.remote(buy, last.trade.price), timeout=60)["state"] in ("FILLED", "ACCEPTED")
+    quote, var = _wait(live_var, 120, "a live VaR of the position held")
+    # a resting order that the kill switch must cancel
     rest = OrderIntent(venue, session.symbol, "buy", "limit", 10, f"var-test-rest-{time.time_ns()}",
                        round(last.trade.price * 0.96, 8))
-    assert ray.get(oms.submit_intent.remote(rest, last.trade.price), timeout=60)["state"] == "ACCEPTED"
+    placed = ray.get(oms.submit_intent.remote(rest, last.trade.price), timeout=60)
+    assert placed["state"] == "ACCEPTED", placed
     sub = redis.Redis.from_url(cluster_redis_url()).pubsub()
     sub.subscribe(alert_channel(session.stream))
     assert sub.get_message(timeout=5)["type"] == "subscribe"
@@ -118,11 +127,9 @@ def test_a_var_breach_halts_trading_and_leaves_no_open_order(session: Any) -> No
     msg = _wait(lambda: sub.get_message(timeout=1), 30, "the alert on the Redis channel")
     body = json.loads(msg["data"])
     assert body["reason"].startswith("var_limit") and body["risk"][quote]["var"] > var / 2
+    ours = {o["client_order_id"]: o["state"] for o in ray.get(oms.orders.remote(), timeout=30)}
     at_venue = {o.client_order_id: o.status for o in session.venue_orders()[venue]}
-    placed = [o for o in ray.get(oms.orders.remote(), timeout=30) if o["client_order_id"].endswith(rest.intent_id[-8:])
-              or o["state"] == "CANCELED"]
-    assert placed and all(at_venue.get(o["client_order_id"], "CANCELED") == "CANCELED" for o in placed
-                          if o["state"] == "CANCELED")
+    assert ours[placed["client_order_id"]] == "CANCELED" and at_venue[placed["client_order_id"]] == "CANCELED"
     # halted: a new order is refused
     new = OrderIntent(venue, session.symbol, "buy", "limit", 10, f"var-test-new-{time.time_ns()}",
                       round(last.trade.price * 0.96, 8))
