@@ -47,6 +47,11 @@ from raytrader.state import ClusterState, ProcessRecord, RayRecord, RedisRecord,
 __all__ = ["register", "JoinError", "parse_head_address", "join"]
 
 
+#: attempts at starting the node when Ray gives up on its own startup (it waits a hard-coded 30 s for the
+#: raylet to register, which a loaded machine exceeds), all within ``cluster.start_timeout_s``
+START_ATTEMPTS = 3
+
+
 class JoinError(InputError):
     """A ``join`` argument or prerequisite is wrong; the message names it."""
 
@@ -133,15 +138,23 @@ def join(config: Config, head_address: str, *, num_cpus: int | None = None, reso
         env = ray_env(config)
         env["REDIS_URL"] = url  # the node's workers find the journal's Redis here; never in argv
         log_path = home / "logs" / "ray-worker.log"
-        offset = log_path.stat().st_size if log_path.exists() else 0
-        record: ProcessRecord = _spawn(argv, log_path, env)
         deadline = time.monotonic() + config.cluster.start_timeout_s
-        while not _started(log_path, offset):
-            if not record.alive() or time.monotonic() > deadline:
-                _stop_session(record, grace_s=5)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            record: ProcessRecord = _spawn(argv, log_path, env)
+            while not _started(log_path, offset):
+                if not record.alive() or time.monotonic() > deadline:
+                    _stop_session(record, grace_s=5)
+                    break
+                time.sleep(0.3)
+            else:
+                break
+            with open(log_path, "rb") as fh:
+                fh.seek(offset)
+                timed_out = b"timed out during startup" in fh.read()
+            if attempt == START_ATTEMPTS or not timed_out or time.monotonic() > deadline:
                 raise ClusterError(f"worker node did not start (joining {host}:{port}); log {log_path}:\n"
                                    f"{_tail(log_path)}")
-            time.sleep(0.3)
         new_state = ClusterState(
             started_at=time.time(),
             ray=RayRecord(process=record, gcs_address=f"{host}:{port}", dashboard_url="", num_cpus=cpus,
