@@ -7,7 +7,12 @@
   Qiskit Aer beside the exact (brute-force) optimum (one task);
 * two emulated Binance-dialect venues on loopback with one ExchangeActor
   each (real ccxt): market data streamed with sequence numbers, a few
-  orders placed and cancelled on both, the fills (``jobs.demo_exchange``).
+  orders placed and cancelled on both, the fills (``jobs.demo_exchange``);
+* a short paper-trading session (``jobs.paper_trade``): sma_cross on the
+  bundled XRP/ETH minute bars replayed on two emulated venues, through the
+  StrategyRunner, the OMS's pre-trade risk check and Redis journal, and the
+  PortfolioActor; it ends with PnL, orders by state and the check of the
+  journal against the venues' own order books (``--paper-seconds 0`` skips it).
 
 Submitted by ``raytrader demo`` through the Jobs API, or by hand::
 
@@ -16,7 +21,8 @@ Submitted by ``raytrader demo`` through the Jobs API, or by hand::
 Prints one JSON object (its last stdout line): the strategy, its parameters
 and, per pair, total return, Sharpe, max drawdown and trade count; the
 ``walkforward`` out-of-sample table; the ``quantum`` selection result; the
-``exchange`` summary (per venue: streams, orders, fills, balances); and the
+``exchange`` summary (per venue: streams, orders, fills, balances); the
+``paper`` session summary (see :func:`jobs.paper_trade.paper_trade`); and the
 cluster's node and CPU count as the job saw them.
 """
 
@@ -56,8 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fast", type=int, default=12, help="fast SMA window in bars (default 12 = 1 hour)")
     parser.add_argument("--slow", type=int, default=48, help="slow SMA window in bars (default 48 = 4 hours)")
     parser.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional, each side")
+    parser.add_argument("--paper-seconds", type=float, default=20.0,
+                        help="seconds of the paper-trading session (default 20; 0 skips it)")
     parser.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
     args = parser.parse_args(argv)
+    if not (args.paper_seconds == 0 or 1 <= args.paper_seconds <= 3600):
+        parser.error(f"--paper-seconds: expected 0 (skip) or 1..3600, got {args.paper_seconds:g}")
 
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
@@ -84,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from jobs.demo_exchange import demo_exchange  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         exchange = demo_exchange()
+        paper = None
+        if args.paper_seconds:
+            from jobs.paper_trade import PaperRequest, paper_trade  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+            paper = paper_trade(PaperRequest(seconds=args.paper_seconds, speed=600.0))
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         if isinstance(cause, InputError):
@@ -104,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "walkforward": walkforward,
         "quantum": quantum,
         "exchange": exchange,
+        "paper": paper,
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU", 0.0),
                     "task_cpus": task_cpus},
         "seconds": round(time.perf_counter() - started, 3),

@@ -42,6 +42,10 @@ def format_demo(result: dict[str, Any]) -> str:
         lines += ["", result["quantum"]["text"]]
     if result.get("exchange"):
         lines += ["", *format_exchange(result["exchange"])]
+    if result.get("paper"):
+        from cluster.commands.paper import format_paper  # noqa: PLC0415 - keeps `raytrader --help` fast
+
+        lines += ["", format_paper(result["paper"])]
     return "\n".join(lines)
 
 
@@ -67,7 +71,8 @@ def _demo(args: argparse.Namespace, config: Config) -> Output:
     state, ray_ok, _ = live_state(config)
     if not (state and state.ray and ray_ok):
         raise InputError("the cluster is not running: start it with `raytrader up` (`make run` does both)")
-    entrypoint = f"python -m jobs.demo --fast {args.fast} --slow {args.slow} --fees-bps {args.fees_bps:g} --json"
+    entrypoint = (f"python -m jobs.demo --fast {args.fast} --slow {args.slow} --fees-bps {args.fees_bps:g} "
+                  f"--paper-seconds {args.paper_seconds:g} --json")
     outcome: JobOutcome = submit_and_wait(state.ray.dashboard_url, entrypoint, name="demo",
                                           timeout_s=args.timeout, show_progress=not args.json)
     result = outcome.result
@@ -88,4 +93,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", type=int, default=12, help="fast SMA window (default 12)")
     p.add_argument("--slow", type=int, default=48, help="slow SMA window (default 48)")
     p.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps, each side (default 10)")
+    p.add_argument("--paper-seconds", type=float, default=20.0,
+                   help="seconds of the demo's paper-trading session (default 20; 0 skips it)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the job (default 600)")

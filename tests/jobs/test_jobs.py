@@ -51,6 +51,15 @@ def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.Ca
     cvar = next(r for r in q["runs"] if r["solver"] == "cvar-vqe")
     assert cvar["selected"] == q["exact_selected"] and cvar["p_optimal"] > 0.2
 
+    # the short paper session traded through the journal, and the venues agree with it order by order
+    paper = result["paper"]
+    assert paper["venues"] == ["binance", "binanceus"] and paper["trading_state"] == "ACTIVE"
+    checks = paper["checks"]
+    assert checks["chain_ok"] and checks["balances_match"]
+    assert checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
+    assert checks["orders_sent"] == checks["venue_orders"] > 0, (checks, paper["orders_by_state"], paper["seconds"])
+    assert checks["journal_entries"] > checks["orders_sent"]
+
     # the job is listed by `raytrader status`, with nothing secret in its metadata
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
