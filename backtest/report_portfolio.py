@@ -65,19 +65,23 @@ def paper_sections(result: dict[str, Any]) -> list[Section]:
     import plotly.graph_objects as go  # noqa: PLC0415 - plotly loads when a report is drawn
 
     by_venue = result.get("pnl_by_venue") or {}
-    if not by_venue and not result.get("pnl"):
-        raise ReportInputError("paper result: no pnl")
-    keys = list(by_venue)
-    pnl = go.Figure([go.Bar(name="realized", x=keys, y=[by_venue[k]["realized"] or 0.0 for k in keys]),
-                     go.Bar(name="unrealized", x=keys, y=[by_venue[k]["unrealized"] or 0.0 for k in keys])])
-    pnl.update_layout(barmode="relative", yaxis_title="PnL (quote)")
-    sections = [Section("PnL by venue", "realized + unrealized at the session's end, quote currency; the session's "
-                                        "result holds no equity series, so no curve is drawn", pnl)]
+    sections: list[Section] = []
+    if by_venue:
+        keys = list(by_venue)
+        pnl = go.Figure([go.Bar(name="realized", x=keys, y=[by_venue[k]["realized"] or 0.0 for k in keys]),
+                         go.Bar(name="unrealized", x=keys, y=[by_venue[k]["unrealized"] or 0.0 for k in keys])])
+        pnl.update_layout(barmode="relative", yaxis_title="PnL (quote)")
+        sections.append(Section("PnL by venue", "realized + unrealized at the session's end, quote currency; the "
+                                                "session's result holds no equity series, so no curve is drawn", pnl))
+    else:
+        sections.append(Section("PnL by venue", "no position was opened: no PnL"))
     states = result.get("orders_by_state") or {}
     if states:
         orders = go.Figure(go.Bar(x=list(states), y=list(states.values()), marker={"color": "#2ca02c"}))
         orders.update_layout(yaxis_title="orders")
         sections.append(Section("Orders by state", f"{result.get('fills', 0)} fills", orders))
+    else:
+        sections.append(Section("Orders by state", "no orders were sent"))
     pos = result.get("positions") or []
     sections.append(Section("Positions", table=[["venue", "symbol", "qty", "avg price", "mark"],
                                                 *[[p["venue"], p["symbol"], format_value(p["qty"]),

@@ -176,7 +176,7 @@ COMMANDS: dict[str, list[str]] = {
 }
 #: charts each kind draws (from backtest.report*)
 CHARTS = {"backtest": 5, "risk-backtest": 1, "risk-var": 2, "optimize": 1, "sweep": 2, "walkforward": 1,
-          "montecarlo": 1, "paper": 2}
+          "montecarlo": 1, "paper": 2}  # paper: fewer when the session opened no position
 NEEDS_RAY = {"sweep", "walkforward", "montecarlo", "paper"}
 
 
@@ -188,10 +188,15 @@ def test_each_report_renders_in_chromium(kind: str, request: pytest.FixtureReque
     path = tmp_path / f"{kind}.html"
     result = _cli([*COMMANDS[kind], "--report", str(path)], capsys)
     assert result["report_path"] == str(path) and path.stat().st_size > 3_000_000
+    charts = CHARTS[kind]
+    if kind == "paper":  # PnL by venue once a position was opened, orders by state once an order was sent
+        session = result["result"]
+        assert session["orders_by_state"], f"the paper session sent no orders: {session}"
+        charts = 1 + bool(session["pnl_by_venue"])
     seen = render(browser, path, tmp_path / f"{kind}.png")
     assert seen["errors"] == [], seen["errors"]
     assert all(u.startswith(("file:", "data:", "about:")) for u in seen["requests"]), seen["requests"]
-    assert len(seen["charts"]) == CHARTS[kind], seen["charts"]
+    assert len(seen["charts"]) == charts, seen["charts"]
     assert all(c["w"] > 300 and c["h"] > 200 for c in seen["charts"]), seen["charts"]
     assert min(seen["shares"]) >= MIN_COLOURED_SHARE, (seen["shares"], tmp_path / f"{kind}.png")
 
@@ -210,3 +215,101 @@ def test_report_of_a_recorded_backtest_redraws_the_same_page(tmp_path: Path, mon
     assert Path(again["report_path"]).read_bytes() == first.read_bytes()
     assert main(["report", "backtest-nope"]) == 2
     assert "no such run" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The Serve API's FastAPI app under uvicorn on loopback, over a private password-protected redis-server
+    (the binary `raytrader up` uses); yields its base URL and a Redis client for tokens."""
+    import secrets
+    import threading
+
+    import redis as redis_lib
+    import uvicorn
+
+    from api.server import create_app
+    from api.services import Services
+    from api.settings import ApiSettings
+    from cluster.lifecycle import redis_server_binary
+    from raytrader.ports import free_ports
+
+    redis_port, api_port = free_ports(2)
+    password = secrets.token_hex(16)
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([redis_server_binary(), "--bind", "127.0.0.1", "--port", str(redis_port), "--requirepass",
+                             password, "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://:{password}@127.0.0.1:{redis_port}/0"
+    client = redis_lib.Redis.from_url(url, decode_responses=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(Services.connect(ApiSettings(), url)), host="127.0.0.1",
+                                           port=api_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis_lib.exceptions.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        thread.start()
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+        yield {"url": f"http://127.0.0.1:{api_port}", "redis": client}
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _get(url: str, token: str | None) -> tuple[int, str, str]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.headers.get("content-type", ""), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("content-type", ""), err.read().decode()
+
+
+def test_the_api_serves_reports_by_run_id(api_server: dict[str, Any], browser: Browser, tmp_path: Path,
+                                          ray_session: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.auth import create_token
+    from raytrader.config import load_config
+
+    base, redis = api_server["url"] + "/v1/reports/", api_server["redis"]
+    reader = create_token(redis, "report-reader", "read", rate_per_s=100, burst=100)
+    signaller = create_token(redis, "signaller", "signal", rate_per_s=100, burst=100)
+    home = load_config().cluster.home  # the session's run folder: the API and the commands share it
+
+    backtest = _cli(COMMANDS["backtest"], capsys)  # recorded, no report written yet
+    run_id = _cli(["runs", "--kind", "backtest", "--limit", "1"], capsys)["runs"][0]["id"]
+    status, _, body = _get(base + run_id, reader)
+    assert status == 404 and f"raytrader report {run_id}" in body  # a backtest's report needs the command
+    written = Path(_cli(["report", run_id], capsys)["report_path"])
+    status, ctype, body = _get(base + run_id, reader)
+    assert status == 200 and ctype.startswith("text/html") and body == written.read_text()
+    assert backtest["strategy"] in body
+
+    mc = _cli(COMMANDS["montecarlo"], capsys)  # drawn by the API itself from the record
+    mc_id = _cli(["runs", "--kind", "montecarlo", "--limit", "1"], capsys)["runs"][0]["id"]
+    assert not (home / "reports" / f"{mc_id}.html").exists()
+    status, ctype, body = _get(base + mc_id, reader)
+    assert status == 200 and "<h2>Distribution over the resampled paths</h2>" in body
+    assert f"{mc['n_paths']} paths" in body
+    assert (home / "reports" / f"{mc_id}.html").read_text() == body  # kept for the next request
+    seen = render(browser, home / "reports" / f"{mc_id}.html", tmp_path / "api-montecarlo.png")
+    assert seen["errors"] == [] and min(seen["shares"]) >= MIN_COLOURED_SHARE
+
+    for bad in ("nope", "..%2F..%2Fetc%2Fpasswd", "backtest-20261201-000000-zzzz", "x" * 200):
+        status, _, body = _get(base + bad, reader)
+        assert status in (404, 422) and json.loads(body)["error"]["field"] in ("id", "run_id", None), (bad, body)
+    assert _get(base + "sweep-20000101-000000-abcd", reader)[0] == 404
+    assert _get(base + run_id, None)[0] == 401
+    assert _get(base + run_id, signaller)[0] == 403
