@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import math
 import sys
 import tarfile
@@ -515,12 +516,17 @@ def tune_ppo(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, span
     :data:`TUNE_METRIC`; ASHA (grace 1 iteration, reduction factor 2) stops the weaker ones early. Each trial
     checkpoints at its end under ``storage``. Returns the trials and the best configuration (flag names).
     """
+    from jobs.sweep import quiet_tune_env  # noqa: PLC0415
+
+    quiet_tune_env()  # the classic, quiet reporter: nothing of Tune's on stdout (--json prints one object)
     from ray import tune  # noqa: PLC0415
+    from ray.tune.logger import JsonLoggerCallback  # noqa: PLC0415
     from ray.tune.registry import register_env  # noqa: PLC0415
     from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415
     from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: PLC0415
 
     register_env(_ENV_NAME, _make_env)
+    logging.getLogger("ray.rllib").setLevel(logging.ERROR)  # the driver: no "new API stack" notice on the CLI
     train_cfg = _env_dict(request, open_[: span.train_end], close[: span.train_end], span.train_start)
     config = (_algo_config(request, train_cfg, request.seed)
               .learners(num_learners=0, num_cpus_per_learner=cpus)
@@ -536,7 +542,7 @@ def tune_ppo(request: TrainRLRequest, open_: np.ndarray, close: np.ndarray, span
             search_alg=BasicVariantGenerator(random_state=request.seed)),
         run_config=tune.RunConfig(name="tune", storage_path=str(storage), stop={"training_iteration": iterations},
                                   checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=1),
-                                  verbose=0))
+                                  verbose=0, log_to_file=True, callbacks=[JsonLoggerCallback()]))
     grid = tuner.fit()
     trials = []
     for r in grid:
