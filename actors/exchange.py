@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from dataclasses import dataclass, field, replace
+import uuid
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -69,82 +71,11 @@ from actors.messages import (
     StreamItem,
     stream_name,
 )
-from raytrader.errors import InputError
+from actors.exchange_config import ExchangeConfig, ExchangeConfigError, UnknownClientOrder, dialect_of
 
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
 
 log = logging.getLogger(__name__)
-
-
-class ExchangeConfigError(InputError):
-    """An :class:`ExchangeConfig` field (named in the message) is invalid, or a call names an unconfigured symbol."""
-
-
-class UnknownClientOrder(InputError):
-    """The venue does not know this client order id for this symbol."""
-
-
-@dataclass(frozen=True)
-class ExchangeConfig:
-    """One venue connection. Holds no secret (only the key-store entry's name).
-
-    Attributes:
-        venue: our name for the venue (``binance``, ``binanceus-paper``); stamped on every message.
-        exchange_id: the ccxt.pro class (``binance``).
-        symbols: unified symbols to stream and trade (``("XRP/ETH",)``).
-        base_url: REST base of an emulator (``http://127.0.0.1:9001``); None = the venue's own URLs (live).
-        ws_url: WebSocket base of an emulator (``EmulatorServer.ws_url``); None = the venue's own.
-        key_name: key-store entry to trade with; None = market data only.
-        keystore_home: folder of the key store (``raytrader keys`` uses the cluster home).
-        namespace: prefix of client order ids (account/strategy; 1..11 of A-Z a-z 0-9 _).
-        streams: which of ``trades``, ``book``, ``bars`` to stream per symbol.
-        bar_timeframe: kline interval streamed (ccxt form, ``1m``).
-        book_depth: levels per side in published book snapshots.
-        timeout_ms: ccxt request timeout, ms.
-        buffer: events kept per stream for ``poll``.
-        poll_s: period of the background fill sync and unknown-order resolution, seconds.
-        reconnect_s: wait after a stream error before re-subscribing, seconds.
-        fills_from_id_param: request param for "trades from id", for our fills and for public-trade gap
-            recovery (Binance ``fromId``), or None.
-        resolution: bounds of the unknown-outcome protocol, and (``resolution.recv_window_ms``) the
-            Binance ``recvWindow`` the client signs with, ms (it bounds the absent-order rule).
-    """
-
-    venue: str
-    exchange_id: str = "binance"
-    symbols: tuple[str, ...] = ()
-    base_url: str | None = None
-    ws_url: str | None = None
-    key_name: str | None = None
-    keystore_home: str | None = None
-    namespace: str = "rt"
-    streams: tuple[str, ...] = ("trades", "book", "bars")
-    bar_timeframe: str = "1m"
-    book_depth: int = 10
-    timeout_ms: int = 10_000
-    buffer: int = 10_000
-    poll_s: float = 0.5
-    reconnect_s: float = 0.2
-    fills_from_id_param: str | None = "fromId"
-    resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
-
-    def __post_init__(self) -> None:
-        if not self.venue:
-            raise ExchangeConfigError("ExchangeConfig.venue is empty")
-        if not self.exchange_id.isidentifier():
-            raise ExchangeConfigError(f"ExchangeConfig.exchange_id {self.exchange_id!r}: expected a ccxt id")
-        if isinstance(self.symbols, str) or any("/" not in s for s in self.symbols):
-            raise ExchangeConfigError(f"ExchangeConfig.symbols {self.symbols!r}: expected unified symbols")
-        bad = [s for s in self.streams if s not in ("trades", "book", "bars")]
-        if bad:
-            raise ExchangeConfigError(f"ExchangeConfig.streams: unknown kind(s) {bad}; use trades, book, bars")
-        if self.key_name is not None and not self.keystore_home:
-            raise ExchangeConfigError("ExchangeConfig.keystore_home is required with key_name")
-        if (self.ws_url is None) != (self.base_url is None):
-            raise ExchangeConfigError("ExchangeConfig.base_url and ws_url: give both (emulator) or neither (live)")
-        client_order_id(self.namespace, "check")  # raises on a bad namespace
-        if self.book_depth < 1 or self.buffer < 1 or self.timeout_ms < 1 or self.resolution.recv_window_ms < 1:
-            raise ExchangeConfigError("ExchangeConfig: book_depth, buffer, timeout_ms, resolution.recv_window_ms must be >= 1")
 
 
 def _make_client(config: ExchangeConfig) -> Any:
@@ -172,6 +103,7 @@ class ExchangeActor:
 
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
+        self.dialect = dialect_of(config.exchange_id)
         self._log = StreamLog(config.buffer)
         self._changed = asyncio.Event()
         self._ex: Any = None
@@ -183,13 +115,45 @@ class ExchangeActor:
         self._fills: list[Fill] = []
         self._fill_ids: set[tuple[str, str]] = set()
         self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0}
+        self._incarnation = uuid.uuid4().hex  # a new one per process: fill indexes restart with it
+        self._start_lock = asyncio.Lock()
+        self._restarting: asyncio.Task | None = None
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            # Ray restarted this actor after a crash: nobody will call start() again, so start here
+            # (retried until the venue answers); calls that need the venue wait for it (_started)
+            self._restarting = asyncio.get_running_loop().create_task(self._restart())
 
     def __repr__(self) -> str:
         return f"ExchangeActor({self.config.venue})"
 
     # ------------------------------------------------------------ lifecycle
+    async def _restart(self) -> None:
+        """start() after Ray restarted this actor, retried every second until it succeeds; then fetch our
+        recent fills at once (the crash may have come between an execution and its fill sync)."""
+        while True:
+            try:
+                await self.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged by class name only; the venue may be busy
+                log.warning("%s: start after a restart failed (%s); retrying", self.config.venue,
+                            type(exc).__name__)
+                await asyncio.sleep(1.0)
+        self._fills_due.update(self.config.symbols)
+
+    async def _started(self) -> None:
+        """Wait (up to 60 s) for a start after a restart that is still under way."""
+        task = self._restarting
+        if self._ex is None and task is not None and not task.done():
+            await asyncio.wait_for(asyncio.shield(task), 60)
+
     async def start(self) -> dict[str, Any]:
         """Load markets, decrypt the key (if any) here, start the streams and the order sync; idempotent."""
+        async with self._start_lock:
+            return await self._start_locked()
+
+    async def _start_locked(self) -> dict[str, Any]:
         if self._ex is not None:
             return self.info()
         cfg = self.config
@@ -421,7 +385,7 @@ class ExchangeActor:
             raise ExchangeConfigError(f"ExchangeConfig.key_name is not set on {self.config.venue}: market data only")
 
     async def _query(self, cid: str, symbol: str) -> OrderUpdate:
-        order = await self._ex.fetch_order(None, symbol, {"origClientOrderId": cid})
+        order = await self._ex.fetch_order(None, symbol, {self.dialect.query_client_id: cid})
         return parse_order(self.config.venue, order)
 
     def client_order_id(self, intent_id: str) -> str:
@@ -434,6 +398,7 @@ class ExchangeActor:
         Retrying the same intent returns the order the first attempt created
         (``resolved_by="query"``) instead of opening a second one.
         """
+        await self._started()
         if intent.venue != self.config.venue:
             raise ExchangeConfigError(f"OrderIntent.venue {intent.venue!r} sent to the {self.config.venue} actor")
         self._check_symbol(intent.symbol)
@@ -493,9 +458,10 @@ class ExchangeActor:
         ``unknown`` (the cancel may or may not have happened) and the background sync keeps
         asking until the venue says.
         """
+        await self._started()
         self._check_symbol(symbol)
         try:
-            order = await self._ex.cancel_order(None, symbol, {"origClientOrderId": client_order_id})
+            order = await self._ex.cancel_order(None, symbol, {self.dialect.query_client_id: client_order_id})
             update = parse_order(self.config.venue, order)
             if not update.client_order_id:
                 update = await self._query(client_order_id, symbol)
@@ -517,6 +483,7 @@ class ExchangeActor:
         reason in ``rejection``) and the background sync keeps asking: a network error is never
         raised from here.
         """
+        await self._started()
         self._check_symbol(symbol)
         errors: list[str] = []
 
@@ -546,6 +513,7 @@ class ExchangeActor:
 
     async def open_orders(self) -> tuple[OrderUpdate, ...]:
         """Open orders of the account on every configured symbol, oldest first."""
+        await self._started()
         out: list[OrderUpdate] = []
         for symbol in self.config.symbols:
             self._check_symbol(symbol)
@@ -554,6 +522,7 @@ class ExchangeActor:
 
     async def balance(self) -> tuple[AssetBalance, ...]:
         """Account balances with a non-zero total."""
+        await self._started()
         if self._ex is None or self.config.key_name is None:
             raise ExchangeConfigError(f"ExchangeActor({self.config.venue}): balance needs start() and a key_name")
         return parse_balance(await self._ex.fetch_balance())
@@ -562,9 +531,22 @@ class ExchangeActor:
         """Our fills in the order they were learnt, from index ``after`` (pass ``len`` of what you have)."""
         return tuple(self._fills[after:])
 
+    def fills_since(self, after: int, incarnation: str | None) -> tuple[str, tuple[Fill, ...]]:
+        """``(incarnation, fills)``: :meth:`fills` from index ``after`` when ``incarnation`` names this process,
+        else every fill it learnt (a restarted actor's index starts again at 0; callers dedup by trade id)."""
+        return self._incarnation, tuple(self._fills[after if incarnation == self._incarnation else 0:])
+
+    def ping(self) -> int:
+        """This actor's PID (a restart answers from a new one)."""
+        return os.getpid()
+
     def orders(self) -> tuple[OrderUpdate, ...]:
         """The last known state of every order this actor placed or touched."""
         return tuple(self._orders.values())
+
+    def orders_of(self, client_order_ids: tuple[str, ...]) -> tuple[OrderUpdate, ...]:
+        """The last known state of those of ``client_order_ids`` this actor placed or touched."""
+        return tuple(self._orders[c] for c in client_order_ids if c in self._orders)
 
     # ------------------------------------------------------------ background order sync
     async def _sync_fills(self, symbol: str) -> int:
