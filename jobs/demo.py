@@ -34,20 +34,13 @@ import time
 from typing import Any, Sequence
 
 from jobs.backtest import BacktestRequest, run_backtest_request
+from jobs.demo_parts import demo_samples
 from raytrader.errors import InputError
 
-__all__ = ["demo_samples", "main"]
+__all__ = ["main"]
 
 #: CPUs each backtest task asks for: 4 run at once on a 2-CPU node.
 TASK_CPUS = 0.5
-
-
-def demo_samples() -> list[str]:
-    """The bundled 5-minute alt/BTC samples (ten pairs, 2018-01-10 .. 2018-01-30)."""
-    from market.samples import list_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    return sorted(s.name for s in list_samples() if s.kind == "ohlcv" and s.timeframe == "5m"
-                  and s.symbol.endswith("/BTC"))
 
 
 def _compact(result: dict[str, Any]) -> dict[str, Any]:
@@ -76,8 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = demo_samples()
     requests = [BacktestRequest(strategy="sma_cross", params=(("fast", str(args.fast)), ("slow", str(args.slow))),
                                 sample=name, fees_bps=args.fees_bps) for name in samples]
-    from jobs.optimize_portfolio import demo_selection  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from jobs.walkforward import demo_walkforward  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from jobs.demo_parts import demo_selection, demo_walkforward  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     from jobs.resources import gather, plan_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 

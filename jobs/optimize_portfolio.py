@@ -8,7 +8,7 @@ Runs the same code three ways:
   With several ``--windows`` and/or ``--risk-aversions`` the job solves every
   combination as a parallel Ray task (1 CPU each) and adds the long-only
   efficient frontier of the first window.
-* :func:`run_optimize_request` / :func:`demo_selection` from Python.
+* :func:`run_optimize_request` from Python (the demo's small selection is :func:`jobs.demo_parts.demo_selection`).
 
 One instance's JSON: ``assets``, ``selected`` (names), ``objective`` and
 ``exact_objective`` (``q·xᵀΣx − μᵀx`` in daily-return units, lower is
@@ -31,8 +31,8 @@ from typing import Any, Sequence
 from jobs.inputs import parse_seed
 from raytrader.errors import InputError
 
-__all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "add_optimize_arguments", "request_from_args",
-           "run_optimize_request", "optimize_many", "frontier_points", "plot_results", "demo_selection", "main"]
+__all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "selection_problem", "add_optimize_arguments", "request_from_args",
+           "run_optimize_request", "optimize_many", "frontier_points", "plot_results", "main"]
 
 SOLVER_CHOICES = ("qaoa", "xy-qaoa", "cvar-vqe", "warm-qaoa", "exact", "milp")
 #: upper bounds of the variational flags: the circuit depth and the work per solve grow with each
@@ -144,7 +144,7 @@ def request_from_args(args: argparse.Namespace) -> OptimizeRequest:
     )
 
 
-def _problem(request: OptimizeRequest, panel=None):
+def selection_problem(request: OptimizeRequest, panel=None):
     from quantum.problem import problem_from_estimate  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from quantum.returns import estimate_returns, load_panel  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from quantum.sectors import sectors_for  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
@@ -174,7 +174,7 @@ def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]
         low = 0 if name == "seed" else 1
         if value is not None and not low <= value <= high:
             raise SolverOptionError(name, f"must be in {low}..{high}, got {value}")
-    estimate, problem = _problem(request, panel)
+    estimate, problem = selection_problem(request, panel)
     small = problem.n_assets <= 25 if problem.lot_bits == 1 else problem.n_vars <= 24
     # the reference: brute force where it fits, else the MILP; a classical solver's own answer is
     # computed separately, so `milp` on a small problem is checked against the brute force
@@ -236,7 +236,7 @@ def optimize_many(requests: Sequence[OptimizeRequest], *, task_cpus: float = 1.0
 def frontier_points(request: OptimizeRequest, points: int) -> list[dict[str, Any]]:
     from quantum.classical import efficient_frontier  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    estimate, _problem_ = _problem(request)
+    estimate, _problem_ = selection_problem(request)
     return [{"expected_return": p.expected_return, "volatility": p.volatility,
              "weights": {a: round(float(w), 6) for a, w in zip(estimate.assets, p.weights) if w > 1e-6}}
             for p in efficient_frontier(estimate.mu, estimate.sigma, points)]
@@ -246,7 +246,7 @@ def _portfolio_point(request: OptimizeRequest, weights: dict[str, float]) -> tup
     """Daily (volatility, mean return) of ``weights`` on the request's window."""
     import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    estimate, _problem_ = _problem(request)
+    estimate, _problem_ = selection_problem(request)
     w = np.array([weights.get(a, 0.0) for a in estimate.assets])
     return float(np.sqrt(w @ estimate.sigma @ w)), float(estimate.mu @ w)
 
@@ -269,39 +269,6 @@ def plot_results(requests: Sequence[OptimizeRequest], results: Sequence[dict[str
     first = results[0]
     title = f"{len(first['assets'])} assets, {first['window']['start']}..{first['window']['end']}"
     return str(plot_frontier([(p["volatility"], p["expected_return"]) for p in frontier], marks, path, title=title))
-
-
-def demo_selection(solvers: Sequence[str] = ("qaoa", "cvar-vqe"), seed: int = 7) -> dict[str, Any]:
-    """One small selection (4 of 8 stocks, 2020-01..2022-12, q = 0.5) by each solver beside the exact answer.
-
-    Fast (about 5 s on 2 cores). Keys: ``assets``, ``budget``, ``window``, ``exact_selected``,
-    ``exact_objective``, ``runs`` (per solver: ``solver, selected, objective, approx_ratio, p_optimal,
-    seconds``), ``text`` (a few printable lines), ``seconds``.
-    """
-    from quantum.classical import solve_exact  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    started = time.perf_counter()
-    request = OptimizeRequest(assets=DEMO_ASSETS, budget=4)
-    estimate, problem = _problem(request)
-    exact = solve_exact(problem)
-    runs = []
-    for solver in solvers:
-        r = solve_quantum(problem, solver, SolverConfig(maxiter=100, seed=seed), exact=exact)
-        runs.append({"solver": solver, "selected": list(r.selected), "objective": r.objective,
-                     "approx_ratio": round(exact.approx_ratio(r.objective), 6), "p_optimal": round(r.p_optimal, 6),
-                     "seconds": round(r.seconds, 3)})
-    exact_sel = [a for a, b in zip(problem.assets, exact.bits) if b]
-    lines = [f"portfolio selection: {problem.budget} of {', '.join(problem.assets)} "
-             f"({estimate.start}..{estimate.end}, q = {problem.risk_aversion:g})",
-             f"  {'exact':9s} {', '.join(exact_sel):28s} objective {exact.objective:+.6f}"]
-    for run in runs:
-        lines.append(f"  {run['solver']:9s} {', '.join(run['selected']):28s} objective {run['objective']:+.6f}  "
-                     f"P(optimum) {run['p_optimal']:.3f}  {run['seconds']:.1f} s")
-    return {"assets": list(problem.assets), "budget": problem.budget,
-            "window": {"start": estimate.start, "end": estimate.end, "days": estimate.n_days},
-            "exact_selected": exact_sel, "exact_objective": exact.objective, "runs": runs,
-            "text": "\n".join(lines), "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _windows(text: str) -> list[tuple[str, str]]:

@@ -2,9 +2,9 @@
 
 * ``raytrader walkforward --sample ETH-BTC-5m -g fast=4:40:4 -g slow=20:200:20 --folds 4 --train-bars 2000 --json``
 * ``python -m jobs.walkforward ...`` (same flags), e.g. as a Ray job;
-* :func:`run_walkforward` from Python (Ray initialised), and
-  :func:`demo_walkforward` for the demo (every bundled alt/BTC 5-minute
-  pair, folds as Ray tasks, an out-of-sample table).
+* :func:`run_walkforward` from Python (Ray initialised); :func:`run_folds` runs
+  the folds of several planned studies as one set of Ray tasks (the demo's
+  walk-forward over every bundled pair, :mod:`jobs.demo_parts`).
 
 The bars go into the object store once; each fold is one Ray task that
 sweeps the grid on its training window with the batched kernel, keeps the
@@ -29,7 +29,7 @@ from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
 
 __all__ = ["WalkForwardRequest", "add_walkforward_arguments", "request_from_args", "run_walkforward",
-           "demo_walkforward", "main", "TASK_CPUS"]
+           "plan_walkforward", "run_folds", "main", "TASK_CPUS"]
 
 #: CPUs each fold task asks for
 TASK_CPUS = 0.5
@@ -107,7 +107,7 @@ def _fold_task(bars: Any, strategy_name: str, names: tuple[str, ...], params: An
         ray.get_runtime_context().get_node_id()
 
 
-def _run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]],
+def run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]],
                request: WalkForwardRequest, progress: Callable[[int, int, str], None] | None = None,
                nodes: list[list[str]] | None = None) -> list[list[Any]]:
     """Submit every fold of every plan as a Ray task; results grouped per plan (``nodes``, when given, gets
@@ -149,7 +149,7 @@ def run_walkforward(request: WalkForwardRequest,
     plan = plan_walkforward(request)
     bars, strategy, names, params, folds = plan
     nodes: list[list[str]] = []
-    [results] = _run_folds([plan], request, progress, nodes)
+    [results] = run_folds([plan], request, progress, nodes)
     summary = summarize(results, request.metric)
     return {
         "job": "walkforward",
@@ -168,48 +168,6 @@ def run_walkforward(request: WalkForwardRequest,
         "fold_nodes": nodes[0],  # per fold: the Ray node id it ran on
         "seconds": round(time.perf_counter() - started, 3),
     }
-
-
-def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", "slow=24:192:24"),
-                     fees_bps: float = 10.0) -> dict[str, Any]:
-    """Walk forward on every bundled alt/BTC 5-minute pair; all folds of all pairs as Ray tasks.
-
-    Rolling folds: 2,880 training bars (10 days), then ``folds`` test windows
-    tiling the rest (about 720 bars = 2.5 days each for 4 folds). Returns
-    ``{grid, n_configs, folds, fees_bps, table, pairs, seconds}`` where
-    ``table`` has one row per pair and fold (chosen ``fast``/``slow``,
-    in-sample Sharpe, out-of-sample return/Sharpe/trades) and ``pairs`` one
-    row per pair (compounded out-of-sample return, efficiency, modal
-    parameters and their share). Connects to the running cluster when Ray is
-    not initialised yet. Takes a few seconds on 2 CPUs.
-    """
-    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    from backtest.walkforward import summarize  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from jobs.demo import demo_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from market.samples import load_sample  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    started = time.perf_counter()
-    if not ray.is_initialized():
-        ray.init(address="auto", log_to_driver=False)
-    request = WalkForwardRequest(grid=grid, folds=folds, train_bars=2880, metric="sharpe", fees_bps=fees_bps)
-    names = demo_samples()
-    plans = [plan_walkforward(request, bars=load_sample(name)) for name in names]
-    grouped = _run_folds(plans, request)
-    table, pairs = [], []
-    for (bars, _s, _n, _p, _f), results in zip(plans, grouped):
-        summary = summarize(results, request.metric)
-        for r in summary.folds:
-            table.append({"symbol": bars.symbol, "fold": r.fold.index, "test_start": r.test_time[0],
-                          "test_end": r.test_time[1], **r.params, "is_sharpe": r.in_sample["sharpe"],
-                          "oos_return": r.out_of_sample["total_return"], "oos_sharpe": r.out_of_sample["sharpe"],
-                          "oos_trades": r.out_of_sample["n_trades"]})
-        pairs.append({"symbol": bars.symbol, "oos_total_return": summary.oos_total_return,
-                      "efficiency": summary.efficiency, "modal_params": summary.stability["modal_params"],
-                      "modal_share": summary.stability["modal_share"]})
-    return {"job": "walkforward-demo", "strategy": "sma_cross", "grid": list(grid),
-            "n_configs": int(plans[0][3].shape[0]), "folds": folds, "train_bars": 2880, "fees_bps": fees_bps,
-            "table": table, "pairs": pairs, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def _prepare(args: argparse.Namespace) -> WalkForwardRequest:

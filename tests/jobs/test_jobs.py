@@ -12,7 +12,7 @@ import pytest
 
 from cluster.cli import main
 from jobs.backtest import BacktestRequest, run_backtest_request
-from jobs.demo import demo_samples
+from jobs.demo_parts import demo_samples
 
 REPO = Path(__file__).resolve().parents[2]
 

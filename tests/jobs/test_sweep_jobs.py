@@ -15,7 +15,7 @@ from backtest.metrics import measured_periods_per_year, summary
 from backtest.grid import expand_grid, parse_grid
 from cluster import cli
 from cluster.jobs import submit_and_wait
-from jobs.walkforward import demo_walkforward
+from jobs.demo_parts import demo_walkforward
 from market.samples import load_sample
 from strategies.registry import get_strategy
 from strategies.sma_cross import sma_cross

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import cluster.cli as cli
-from jobs.optimize_portfolio import OptimizeRequest, demo_selection, main, optimize_many
+from jobs.demo_parts import demo_selection
+from jobs.optimize_portfolio import OptimizeRequest, main, optimize_many
 from jobs.optimize_portfolio import run_optimize_request as run_optimize_request_
 
 
