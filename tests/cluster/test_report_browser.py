@@ -130,7 +130,7 @@ def render(b: Browser, page: Path, shot: Path) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while True:  # plotly draws after load: wait until every chart box holds its SVG
             charts = json.loads(_evaluate(b, session, _CHARTS_JS, events))
-            if charts and all(c["svg"] > 0 and c["traces"] > 0 for c in charts):
+            if all(c["svg"] > 0 and c["traces"] > 0 for c in charts):
                 break
             assert time.monotonic() < deadline, f"{page.name}: charts not drawn within 60 s: {charts}"
             time.sleep(0.2)
@@ -149,7 +149,8 @@ def render(b: Browser, page: Path, shot: Path) -> dict[str, Any]:
               or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
               or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
     requests = [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
-    return {"errors": errors, "requests": requests, "charts": charts, "shares": shares}
+    ink = float(((255 - rgb.min(axis=2)) > 40).mean())  # share of the page that is not white background
+    return {"errors": errors, "requests": requests, "charts": charts, "shares": shares, "ink": ink}
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
@@ -191,14 +192,17 @@ def test_each_report_renders_in_chromium(kind: str, request: pytest.FixtureReque
     charts = CHARTS[kind]
     if kind == "paper":  # PnL by venue once a position was opened, orders by state once an order was sent
         session = result["result"]
-        assert session["orders_by_state"], f"the paper session sent no orders: {session}"
-        charts = 1 + bool(session["pnl_by_venue"])
+        charts = bool(session["orders_by_state"]) + bool(session["pnl_by_venue"])
+        text = path.read_text()
+        assert ("no orders were sent" in text) == (not session["orders_by_state"])
+        assert ("no position was opened" in text) == (not session["pnl_by_venue"])
     seen = render(browser, path, tmp_path / f"{kind}.png")
     assert seen["errors"] == [], seen["errors"]
     assert all(u.startswith(("file:", "data:", "about:")) for u in seen["requests"]), seen["requests"]
     assert len(seen["charts"]) == charts, seen["charts"]
     assert all(c["w"] > 300 and c["h"] > 200 for c in seen["charts"]), seen["charts"]
-    assert min(seen["shares"]) >= MIN_COLOURED_SHARE, (seen["shares"], tmp_path / f"{kind}.png")
+    assert min(seen["shares"], default=1.0) >= MIN_COLOURED_SHARE, (seen["shares"], tmp_path / f"{kind}.png")
+    assert seen["ink"] >= 0.01, (seen["ink"], tmp_path / f"{kind}.png")  # text and tables at least: not blank
 
 
 def test_report_of_a_recorded_backtest_redraws_the_same_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
