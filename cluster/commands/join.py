@@ -124,7 +124,7 @@ def join(config: Config, head_address: str, *, num_cpus: int | None = None, reso
         if state and state.ray:
             _stop_session(state.ray.process, grace_s=5)
         if not _redis_ping(url, timeout_s=5):
-            raise ClusterError(f"the head's Redis {redact_url(url)} does not answer PING with that password")
+            raise ClusterError(f"the cluster's Redis {redact_url(url)} does not answer PING with that password")
         agent, agent_grpc, runtime_env, metrics = free_ports(4)  # several nodes may share one machine
         cpus = config.effective_num_cpus() if num_cpus is None else num_cpus
         spec = {"gcs_address": f"{host}:{port}", "node_ip_address": config.cluster.node_ip, "num_cpus": cpus,
@@ -153,7 +153,7 @@ def join(config: Config, head_address: str, *, num_cpus: int | None = None, reso
                 fh.seek(offset)
                 timed_out = b"timed out during startup" in fh.read()
             if attempt == START_ATTEMPTS or not timed_out or time.monotonic() > deadline:
-                raise ClusterError(f"worker node did not start (joining {host}:{port}); log {log_path}:\n"
+                raise ClusterError(f"worker node did not join the cluster at {host}:{port}; log {log_path}:\n"
                                    f"{_tail(log_path)}")
         new_state = ClusterState(
             started_at=time.time(),
@@ -208,7 +208,7 @@ def _join(args: argparse.Namespace, config: Config) -> Output:
     resources = _parse_resources(args.resources) if args.resources else None
     if args.num_cpus is not None and args.num_cpus < 0:
         raise JoinError(f"--num-cpus {args.num_cpus}: must be >= 0")
-    if args.object_store_mb < 0:
+    if not args.object_store_mb >= 0:  # NaN too
         raise JoinError(f"--object-store-mb {args.object_store_mb}: must be >= 0")
     state, started = join(config, args.head_address, num_cpus=args.num_cpus, resources=resources,
                           redis_port=args.redis_port, redis_password_file=args.redis_password_file,
