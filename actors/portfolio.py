@@ -103,10 +103,17 @@ class PortfolioActor:
     async def _mark_loop(self, venue: str, symbol: str) -> None:
         after = 0
         stream = stream_name("trades", symbol)
+        ex_pid = None  # the ExchangeActor process whose seq numbers ``after`` counts
         while True:
             try:
                 ex = ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
+                if ex_pid is None:
+                    ex_pid = await ex.ping.remote()
                 items = await ex.poll.remote(stream, after, 1.0, 1000)
+                if not items:
+                    pid = await ex.ping.remote()
+                    if pid != ex_pid:  # the ExchangeActor restarted: its stream counts from seq 1 again
+                        ex_pid, after = pid, 0
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the venue's actor is (re)starting

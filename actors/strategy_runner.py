@@ -12,6 +12,10 @@ one hop), which sizes it, checks it and sends a market order - so it fills at
 the next trades, the paper counterpart of the backtest's fill at ``t + 1``'s
 open.
 
+When the ExchangeActor restarts (a new PID; its stream numbers start
+again at 1) the runner reads the new stream from its start; bars at or
+before its last closed bar are ignored.
+
 On a restart the runner re-reads the ExchangeActor's buffered bars and
 rebuilds its window; it sends the latest target again, which the OMS treats
 as a no-op when the position is already there (and the intent id of a bar
@@ -53,6 +57,7 @@ class StrategyRunner:
         self.closed = ClosedBars(spec.bars_closed_on_publish)
         self.checker = SeqChecker()
         self.after = 0
+        self.ex_pid: int | None = None  # the ExchangeActor process whose seq numbers ``after`` counts
         self.holes: list[tuple[str, int, int]] = []
         self.decisions: list[tuple[int, float]] = []  # (bar open time ms, target) for every closed bar
         self.sent: list[dict[str, Any]] = []
@@ -65,8 +70,13 @@ class StrategyRunner:
         while True:
             try:
                 ex = ray.get_actor(exchange_name(self.spec.venue), namespace=self.config.ray_namespace)
+                if self.ex_pid is None:
+                    self.ex_pid = await ex.ping.remote()
                 items = await ex.poll.remote(stream, self.after, 1.0, 10_000)
                 if not items:
+                    pid = await ex.ping.remote()
+                    if pid != self.ex_pid:  # the ExchangeActor restarted: its streams count from seq 1 again
+                        self.ex_pid, self.after, self.checker = pid, 0, SeqChecker()
                     continue
                 self.holes += self.checker.check(items)
                 self.after = items[-1].seq

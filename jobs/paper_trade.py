@@ -10,16 +10,19 @@
    the actors, named and detached in a Ray namespace of this session:
    ``exchange:<venue>`` (:class:`actors.exchange.ExchangeActor`), ``risk``,
    ``oms``, ``portfolio``, and one ``strategy:<name>:<symbol>@<venue>`` per
-   venue; the trading actors restart on a crash (``max_restarts=-1``) and
-   rebuild from this session's journal stream in the cluster's Redis;
+   venue; every actor restarts on a crash (``max_restarts=-1``): the trading
+   actors rebuild from this session's journal stream in the cluster's Redis,
+   an ExchangeActor reconnects to its venue by itself;
 3. waits until the OMS has reconciled every venue (if one fails, the session
    stops with the reason: trading does not start), then replays for ``seconds``;
 4. stops the strategies, settles the orders, and reports PnL, positions,
    orders by state, fills, the journal (entries, chain verified), the OMS's
    decision time (target received -> order handed to the venue actor, ms),
-   and three checks against the venues' own books: every order the venue has
-   is in the journal and vice versa (none lost, none duplicated), and each
-   venue's balance changes equal the ledger's.
+   and checks against the venues' own books: every order the venue has
+   is in the journal and vice versa (none lost, none duplicated), each order
+   has the same state and filled amount at the venue and in the OMS, none is
+   still in a state whose outcome we do not know, and each venue's balance
+   changes equal the ledger's.
 
 Command line: ``python -m jobs.paper_trade --strategy sma_cross -p fast=10 -p slow=30
 --sample XRP-ETH-1m --venues binance,binanceus --speed 300 --seconds 30``.
@@ -49,6 +52,12 @@ __all__ = ["PaperRequest", "PaperSession", "paper_trade", "main", "VENUE_FEES", 
 #: venue -> (maker bps, taker bps, price offset bps) of the emulated venues
 VENUE_FEES = {"binance": ("10", "10", "0"), "binanceus": ("0", "20", "5")}
 ACCOUNT = "paper"
+#: the emulator's order status -> the OMS state that agrees with it (ccxt reports an expired order, e.g. a
+#: market order the book could not fill, as canceled)
+_VENUE_STATE = {"NEW": "ACCEPTED", "PARTIALLY_FILLED": "PARTIALLY_FILLED", "FILLED": "FILLED",
+                "CANCELED": "CANCELED", "EXPIRED": "CANCELED", "REJECTED": "REJECTED"}
+#: OMS states whose outcome the venue has not told us yet
+_UNSETTLED = ("SUBMITTED", "UNKNOWN", "PENDING_CANCEL", "PENDING_UPDATE")
 
 
 class PaperInputError(InputError):
@@ -153,6 +162,7 @@ class PaperSession:
         self.ray_namespace = f"paper-{request.session}"
         self.stream = f"raytrader:journal:paper:{request.session}"
         self.venues: dict[str, Any] = {}
+        self.servers: dict[str, Any] = {}  # venue -> its EmulatorServer (``.faults`` injects faults)
         self.handles: dict[str, Any] = {}
         self.deposits: dict[str, dict[str, float]] = {}
         self._stack = ExitStack()
@@ -214,8 +224,8 @@ class PaperSession:
             cfg = ExchangeConfig(venue=name, symbols=(symbol,), base_url=url,
                                  ws_url=url.replace("http://", "ws://") + "/stream/ws", key_name="paper",
                                  keystore_home=str(home), namespace="paper", streams=("trades", "bars"))
-            # not restarted by Ray: a restarted ExchangeActor would come back without start() (its owner's call)
-            exchanges[name] = named(ExchangeActor, exchange_name(name), 0, cfg)
+            # restarted by Ray like the others: a restarted ExchangeActor starts itself (see its module)
+            exchanges[name] = named(ExchangeActor, exchange_name(name), -1, cfg)
         self.deposits = {v: {quote: req.cash, base: req.cash / first} for v in req.venues}
         for name, port in ports.items():
             maker, taker, offset = VENUE_FEES[name]
@@ -225,7 +235,8 @@ class PaperSession:
                           deposits={ACCOUNT: {a: Decimal(repr(x)) for a, x in self.deposits[name].items()}})
             venue.advance_to(venue.start_ms + req.warmup_bars * bars.timeframe_ms)
             self.venues[name] = venue
-            self._stack.enter_context(EmulatorServer(venue, ServerConfig(port=port, replay_speed=req.speed)))
+            self.servers[name] = self._stack.enter_context(
+                EmulatorServer(venue, ServerConfig(port=port, replay_speed=req.speed)))
         for attempt in range(3):  # load_markets may time out on a loaded machine; start() is idempotent
             try:
                 ray.get([e.start.remote() for e in exchanges.values()], timeout=120)
@@ -343,11 +354,22 @@ class PaperSession:
         # the venue keeps Decimal amounts rounded to 8 places per trade and fee; the ledger adds floats
         tolerance = 1e-8 * max(1, ledger.fills_booked())
         oms_orders = ray.get(self.oms.orders.remote(), timeout=60)
+        ours = {o["client_order_id"]: o for o in oms_orders}
+        # each order the venue has: the same state and filled amount in the OMS
+        mismatched = []
+        for name, orders in self.venue_orders().items():
+            for o in orders:
+                mine = ours.get(o.client_order_id)
+                if mine is not None and (_VENUE_STATE.get(o.status) != mine["state"]
+                                         or abs(float(o.executed_qty) - mine["filled"]) > 1e-9):
+                    mismatched.append(f"{name} {o.client_order_id}: venue {o.status} {o.executed_qty}, "
+                                      f"oms {mine['state']} {mine['filled']}")
+        unsettled = sorted(f"{c} {o['state']}" for c, o in ours.items() if o["state"] in _UNSETTLED)
         return {"journal_entries": report.entries, "chain_ok": report.ok, "head": report.head_hash,
                 "orders_sent": len(sent), "venue_orders": sum(len(w) for w in at_venue.values()),
                 "lost": lost, "duplicated": duplicated, "not_in_journal": unknown,
                 "balance_diffs": diffs, "balances_match": worst <= tolerance, "balance_worst_diff": worst,
-                "oms_orders": len(oms_orders)}
+                "oms_orders": len(oms_orders), "state_mismatches": mismatched, "unsettled": unsettled}
 
     def summary(self) -> dict[str, Any]:
         import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
