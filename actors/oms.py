@@ -82,6 +82,12 @@ class OmsActor:
         # venue -> (its balances at reconciliation, this ledger's balances then): equity for ``equity`` sizing
         self.balances0: dict[str, tuple[dict[str, float], dict[tuple[str, str], float]]] = {}
         self.cursor = {v: 0 for v in config.venues}
+        self.incarnation: dict[str, str | None] = {v: None for v in config.venues}  # of each ExchangeActor
+        self.order_ids: dict[tuple[str, str], str] = {}  # (venue, venue order id) -> our client order id
+        # fills the venue reported without naming our order (an ExchangeActor restarted between the order
+        # and its fill sync): journaled (money moved) and attached once an update names the order
+        self.orphans: dict[tuple[str, str], list[Fill]] = {}
+        self._sending: set[str] = set()  # client order ids whose place/cancel call is under way
         self.trading_ok = False
         self.reason = "starting"
         self.reconciliations: list[ReconciliationResult] = []
@@ -102,6 +108,14 @@ class OmsActor:
                 self.fill_ids.add((payload.venue, payload.trade_id))
                 self.ledger.apply_fill(payload)
 
+    def _commit(self, result: tuple[om.OmsState, om.Step]) -> om.Step:
+        """Journal a pure step's entries, then take its state: when the append fails (Redis down) this
+        process's orders stay as the journal has them, and the caller's input is retried later."""
+        state, step = result
+        self._write(step)
+        self.state = state
+        return step
+
     def _exchange(self, venue: str) -> Any:
         return ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
 
@@ -118,6 +132,9 @@ class OmsActor:
                     self.intents[om.client_order_id(self.config.namespace, e.payload.intent_id)] = e.payload
                 elif e.kind is EntryKind.FILL:
                     self.fill_ids.add((e.payload.venue, e.payload.trade_id))
+                    self._note_fill(e.payload)
+                elif e.kind is EntryKind.ACK and e.payload.order_id:
+                    self.order_ids[(e.payload.venue, e.payload.order_id)] = e.payload.client_order_id
             results = []
             for venue in self.config.venues:
                 for attempt in range(1, RECONCILE_ATTEMPTS + 1):
@@ -197,34 +214,76 @@ class OmsActor:
         return held(quote) + held(base) * price
 
     # ------------------------------------------------------------ venue events
+    def _note_fill(self, fill: Fill) -> None:
+        """Track a journaled fill's order id (or, without our order's id, keep it as an orphan)."""
+        key = (fill.venue, fill.order_id)
+        if fill.client_order_id:
+            self.order_ids[key] = fill.client_order_id
+            self.orphans.pop(key, None)
+        elif fill.order_id:
+            self.orphans.setdefault(key, []).append(fill)
+
     def _apply_update(self, update: OrderUpdate) -> None:
-        self.state, step = om.on_update(self.state, update, _now())
-        self._write(step)
+        self._commit(om.on_update(self.state, update, _now()))
+        if update.order_id and update.client_order_id in self.state.orders:
+            key = (update.venue, update.order_id)
+            self.order_ids[key] = update.client_order_id
+            for fill in list(self.orphans.get(key, [])):  # now we know whose they are: count them on the order
+                self._commit(om.on_fill(self.state, replace(fill, client_order_id=update.client_order_id), _now()))
+            self.orphans.pop(key, None)
 
     def _apply_fill(self, fill: Fill) -> None:
         if (fill.venue, fill.trade_id) in self.fill_ids:
             return
-        self.state, step = om.on_fill(self.state, fill, _now())
-        self._write(step)
+        if fill.client_order_id is None and (fill.venue, fill.order_id) in self.order_ids:
+            fill = replace(fill, client_order_id=self.order_ids[(fill.venue, fill.order_id)])
+        self._commit(om.on_fill(self.state, fill, _now()))
+        self._note_fill(fill)
 
     async def _pull_fills(self, venue: str) -> None:
-        start = self.cursor[venue]
-        fills = await self._exchange(venue).fills.remote(start)
-        self.cursor[venue] = max(self.cursor[venue], start + len(fills))  # two pulls may overlap: never skip
-        for fill in fills:
-            self._apply_fill(fill)
+        start, known = self.cursor[venue], self.incarnation[venue]
+        incarnation, fills = await self._exchange(venue).fills_since.remote(start, known)
+        # a restarted ExchangeActor answers from index 0 (fills are idempotent by trade id); two pulls may
+        # overlap: never skip
+        base = start if incarnation == known else 0
+        if incarnation != self.incarnation[venue]:
+            self.incarnation[venue], self.cursor[venue] = incarnation, 0
+        for i, fill in enumerate(fills):
+            self._apply_fill(fill)  # raises when the journal cannot take it: the cursor stays before it
+            self.cursor[venue] = max(self.cursor[venue], base + i + 1)
 
     async def _sync_once(self) -> None:
         for venue in self.config.venues:
             ex = self._exchange(venue)
             ours = {cid: o for cid, o in self.state.orders.items() if o.venue == venue and o.state in IN_FLIGHT}
             if ours:
-                for update in await ex.orders.remote():
+                listed = set()
+                for update in await ex.orders_of.remote(tuple(ours)):
+                    listed.add(update.client_order_id)
                     order = self.state.orders.get(update.client_order_id)
                     if order is not None and order.state in IN_FLIGHT and update.status in ("open", "canceled",
                                                                                             "rejected"):
                         self._apply_update(update)
+                # in flight here, unknown to the venue's actor and no call under way: the call's answer was
+                # lost (the ExchangeActor died during it). Ask the venue; send a durable intent it never got.
+                for cid, order in ours.items():
+                    if cid not in listed and cid not in self._sending and self.state.orders[cid].state in IN_FLIGHT:
+                        await self._resolve(ex, cid, order.symbol)
             await self._pull_fills(venue)
+
+    async def _resolve(self, ex: Any, cid: str, symbol: str) -> None:
+        self._sending.add(cid)
+        try:
+            try:
+                update = await ex.order_status.remote(cid, symbol)
+            except UnknownClientOrder:
+                intent = self.intents.get(cid)
+                if intent is None:
+                    return
+                update = await ex.place.remote(intent)  # same client order id: the venue refuses a second copy
+            self._apply_update(update)
+        finally:
+            self._sending.discard(cid)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -248,15 +307,18 @@ class OmsActor:
         updates = []
         for action in actions:
             ex = self._exchange(action.intent.venue if isinstance(action, om.PlaceOrder) else action.venue)
-            if isinstance(action, om.PlaceOrder):
-                update = await ex.place.remote(action.intent)
-            else:
-                update = await ex.cancel.remote(action.client_order_id, action.symbol)
+            self._sending.add(action.client_order_id)
+            try:
+                if isinstance(action, om.PlaceOrder):
+                    update = await ex.place.remote(action.intent)
+                else:
+                    update = await ex.cancel.remote(action.client_order_id, action.symbol)
+            finally:
+                self._sending.discard(action.client_order_id)
             self._apply_update(update)
             if isinstance(action, om.CancelOrder) and update.status == "open":
-                self.state, step = om.on_cancel_rejected(self.state, action.client_order_id,
-                                                         "venue says still open", _now())
-                self._write(step)
+                self._commit(om.on_cancel_rejected(self.state, action.client_order_id, "venue says still open",
+                                                   _now()))
             updates.append(update)
             if update.filled:
                 await self._pull_fills(update.venue)
@@ -264,8 +326,7 @@ class OmsActor:
 
     async def _submit(self, intent: OrderIntent, t0: float | None = None) -> dict[str, Any]:
         # step -> journal -> state with no await in between: atomic on this actor's loop, no lock needed
-        self.state, step = om.submit(self.state, intent, self._view(), _now())
-        self._write(step)  # durable before it is sent
+        step = self._commit(om.submit(self.state, intent, self._view(), _now()))  # durable before it is sent
         cid = om.client_order_id(self.config.namespace, intent.intent_id)
         self.intents.setdefault(cid, intent)
         if t0 is not None and step.actions:
@@ -330,8 +391,7 @@ class OmsActor:
     async def cancel(self, client_order_id: str, reason: str = "user") -> dict[str, Any]:
         """Cancel one open order (passes in every trading state, HALTED included)."""
         await self._ready.wait()
-        self.state, step = om.cancel(self.state, client_order_id, reason, self._view(), _now())
-        self._write(step)
+        step = self._commit(om.cancel(self.state, client_order_id, reason, self._view(), _now()))
         await self._send(step.actions)
         order = self.state.orders[client_order_id]
         return {"client_order_id": client_order_id, "state": order.state.value, "filled": order.filled}
