@@ -252,7 +252,7 @@ def _serve(args: argparse.Namespace, config: Config) -> Output:
         signal.signal(sig, lambda *_: stop.set())
     server_class = CoinbaseServer if args.dialect == "coinbase" else EmulatorServer
     with server_class(venue, ServerConfig(port=args.port, replay_speed=speed, faults=faults)) as server:
-        ws_url = server.ws_url if args.dialect == "binance" else None  # the coinbase dialect has no WebSocket yet
+        ws_url = server.ws_url
         info = {"venue": args.venue, "dialect": args.dialect, "url": server.url, "ws_url": ws_url,
                 "markets": sorted(venue.markets),
                 "accounts": [k.key for k in venue.keys.values()], "speed": "max" if speed == math.inf else speed,
@@ -262,7 +262,7 @@ def _serve(args: argparse.Namespace, config: Config) -> Output:
         if args.json:
             sys.stdout.write(json.dumps(info) + "\n")
         else:
-            streams = f"streams {ws_url}" if ws_url else "REST only"
+            streams = f"streams {ws_url}"
             sys.stdout.write(f"{args.venue} emulator ({args.dialect} dialect) listening on {server.url} ({streams})\n"
                              f"markets: {', '.join(info['markets'])}; accounts: {', '.join(info['accounts']) or 'none'}\n"
                              f"replay speed: {info['speed'] or 'paused'}; Ctrl-C stops it\n")

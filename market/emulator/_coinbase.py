@@ -23,7 +23,7 @@ from market.emulator.matching import FeeSchedule, Order, Trade, VenueFill
 from market.emulator.venue import Ticker24h, Venue
 
 __all__ = ["product_id", "order_uuid", "order_number", "iso", "product", "currency", "candles", "book", "ticker",
-           "stats", "public_trade", "order", "fill", "accounts", "fees", "GRANULARITIES"]
+           "stats", "public_trade", "order", "fill", "accounts", "fees", "profile_id", "GRANULARITIES"]
 
 #: Coinbase candle granularities (seconds) -> the venue's interval names
 GRANULARITIES: dict[int, str] = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 21600: "6h", 86400: "1d"}
@@ -110,7 +110,7 @@ _STATUS = {"NEW": "open", "PARTIALLY_FILLED": "open", "FILLED": "done", "CANCELE
 
 def order(o: Order, inst: Instrument, fee_paid: Decimal, client_oid: str | None) -> dict:
     """An order as ``GET /orders/{id}`` answers; ``fee_paid``: the sum of its fills' fees (quote)."""
-    body: dict = {"id": order_uuid(o.order_id), "product_id": product_id(inst), "profile_id": _profile(o.account),
+    body: dict = {"id": order_uuid(o.order_id), "product_id": product_id(inst), "profile_id": profile_id(o.account),
                   "side": o.side.lower(), "type": "market" if o.type == "MARKET" else "limit",
                   "post_only": o.type == "LIMIT_MAKER", "created_at": iso(o.time_ms), "fill_fees": _s(fee_paid),
                   "filled_size": _s(o.executed_qty), "executed_value": _s(o.cumulative_quote_qty),
@@ -130,19 +130,20 @@ def order(o: Order, inst: Instrument, fee_paid: Decimal, client_oid: str | None)
 
 def fill(f: VenueFill, inst: Instrument) -> dict:
     return {"created_at": iso(f.time_ms), "trade_id": f.trade_id, "product_id": product_id(inst),
-            "order_id": order_uuid(f.order_id), "user_id": _profile(f.account), "profile_id": _profile(f.account),
+            "order_id": order_uuid(f.order_id), "user_id": profile_id(f.account), "profile_id": profile_id(f.account),
             "liquidity": "M" if f.is_maker else "T", "price": _s(f.price), "size": _s(f.qty), "fee": _s(f.commission),
             "side": "buy" if f.side == BUY else "sell", "settled": True, "usd_volume": None}
 
 
-def _profile(account: str) -> str:
+def profile_id(account: str) -> str:
+    """The stable profile (and user) id of an account."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"raytrader-emulator:{account}"))
 
 
 def accounts(venue: Venue, account: str) -> list[dict]:
     return [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"raytrader-emulator:{account}:{b.asset}")),
              "currency": b.asset, "balance": _s(b.total), "hold": _s(b.locked), "available": _s(b.free),
-             "profile_id": _profile(account), "trading_enabled": True, "pending_deposit": "0"}
+             "profile_id": profile_id(account), "trading_enabled": True, "pending_deposit": "0"}
             for b in venue.engine.ledger.balances(account)]
 
 

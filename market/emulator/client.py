@@ -54,6 +54,8 @@ def point_at(exchange: Any, base_url: str, ws_url: str | None = None) -> Any:
     api = exchange.urls["api"]
     if getattr(exchange, "id", "") == "coinbaseexchange":
         api["public"] = api["private"] = base_url.rstrip("/")
+        if ws_url is not None:
+            api["ws"] = ws_url
         return exchange
     for name, value in list(api.items()):
         if isinstance(value, str):

@@ -25,7 +25,10 @@ Coinbase behaviour kept:
   the quote asset on both sides (the venue must be built with
   ``VenueConfig(fee_asset="quote")``, which :func:`coinbase_venue_config` gives).
 
-Not served (yet): WebSocket channels, stop orders (``stop_price``: 400),
+WebSocket feed at :attr:`CoinbaseServer.ws_url`: ``matches``, ``level2``, ``ticker``
+and the authenticated ``user`` channel (pushed fills); see :mod:`market.emulator._coinbase_ws`.
+
+Not served (yet): stop orders (``stop_price``: 400),
 ``GTT`` time in force (400). A canceled order stays queryable (real Coinbase
 forgets canceled orders that never filled).
 """
@@ -48,6 +51,7 @@ import numpy as np
 from aiohttp import web
 
 from market.emulator import _coinbase as cb
+from market.emulator._coinbase_ws import CoinbaseStreamHub
 from market.emulator.book import BUY, SELL, Instrument
 from market.emulator.errors import (
     CancelRejected,
@@ -134,6 +138,15 @@ class CoinbaseServer(EmulatorServer):
     """Serves ``venue`` in the Coinbase Exchange dialect on ``http://127.0.0.1:<port>`` (module docstring)."""
 
     ORDER_POST = ("POST", "/orders")
+    STREAM_PATHS = ("/ws",)
+
+    def _make_streams(self) -> CoinbaseStreamHub:  # type: ignore[override]
+        return CoinbaseStreamHub(self.venue, self.lock, self.wall_ms)
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket feed (``ws://127.0.0.1:<port>/ws``; Coinbase's ``wss://ws-feed.exchange.coinbase.com``)."""
+        return self.url.replace("http://", "ws://") + "/ws"
 
     def __init__(self, venue: Venue, config: ServerConfig | None = None,
                  wall_ms: Callable[[], int] | None = None, limits: CoinbaseRateLimits | None = None) -> None:

@@ -163,11 +163,18 @@ class EmulatorServer:
     takes scripted faults from any thread and counts what it injected.
 
     A dialect (:class:`market.emulator.coinbase.CoinbaseServer`) subclasses it and replaces the edge
-    (:meth:`_answer`, :meth:`_fault_429`, :attr:`ORDER_POST`); the venue, replay, faults and lifecycle stay.
+    (:meth:`_answer`, :meth:`_fault_429`, :attr:`ORDER_POST`, :meth:`_make_streams`, :attr:`STREAM_PATHS`);
+    the venue, replay, faults and lifecycle stay.
     """
 
     #: the request whose response ``lose_order_response_every`` loses
     ORDER_POST: tuple[str, str] = ("POST", "/api/v3/order")
+    #: where the WebSocket feed is served (ccxt.pro appends a stream index to Binance's)
+    STREAM_PATHS: tuple[str, ...] = ("/stream/ws", "/stream/ws/{index}")
+
+    def _make_streams(self) -> StreamHub:
+        """The WebSocket feed of this dialect."""
+        return StreamHub(self.venue, self.lock)
 
     def __init__(self, venue: Venue, config: ServerConfig = ServerConfig(),
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
@@ -211,9 +218,9 @@ class EmulatorServer:
 
     async def start(self) -> None:
         app = web.Application()
-        self.streams = StreamHub(self.venue, self.lock)
-        app.router.add_get("/stream/ws", self.streams.handle)
-        app.router.add_get("/stream/ws/{index}", self.streams.handle)
+        self.streams = self._make_streams()
+        for path in self.STREAM_PATHS:
+            app.router.add_get(path, self.streams.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

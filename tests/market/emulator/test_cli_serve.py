@@ -186,7 +186,7 @@ def test_coinbase_dialect_serves_ccxt_coinbaseexchange_with_a_key_store_passphra
     store.add("nopass", "coinbaseexchange", Credentials("cbkey2", secret))
     proc, info = _start(["--dialect", "coinbase", "--venue", "coinbase", "--account", "cb:BTC=2,ETH=0"], env)
     try:
-        assert info["dialect"] == "coinbase" and info["ws_url"] is None
+        assert info["dialect"] == "coinbase" and info["ws_url"] == info["url"].replace("http://", "ws://") + "/ws"
         passphrase = store.credentials("cb").password
         ex = point_at(ccxt.coinbaseexchange(coinbase_config("cbkey", secret, passphrase)), info["url"])
         ex.load_markets()

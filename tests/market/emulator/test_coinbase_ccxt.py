@@ -197,3 +197,66 @@ def test_rate_limits_per_second_answer_429(xrp_eth_bars, xrp_eth_trades) -> None
         with pytest.raises(ccxt.RateLimitExceeded):
             for _ in range(20):  # far more than 3 in any one second
                 ex.publicGetTime()
+
+
+def test_ccxt_pro_streams_matches_level2_ticker_and_pushes_our_own_fills(server: CoinbaseServer) -> None:
+    """ccxt.pro coinbaseexchange on the feed: public matches equal the venue's tape, the level2 book equals the
+    venue's, and our own fill arrives on the authenticated user channel with our order id (pushed, not polled)."""
+    import asyncio
+
+    import ccxt.pro as ccxtpro
+
+    venue = server.venue
+
+    def advance(minutes: int) -> None:
+        with server.lock:
+            venue.advance_to(venue.now_ms + minutes * 60_000)
+
+    async def run() -> None:
+        ex = point_at(ccxtpro.coinbaseexchange(coinbase_config("bob-key", SECRET, "bob-pass")), server.url,
+                      server.ws_url)
+        try:
+            await ex.load_markets()
+            book = await asyncio.wait_for(ex.watch_order_book(SYM), 30)
+            with server.lock:
+                bids, asks = venue.engine.depth(SYM, 50)
+            assert book["bids"][0] == [float(bids[0][0]), float(bids[0][1])]
+            assert book["asks"][0] == [float(asks[0][0]), float(asks[0][1])]
+            trades_task = asyncio.ensure_future(ex.watch_trades(SYM))
+            ticker_task = asyncio.ensure_future(ex.watch_ticker(SYM))
+            mine_task = asyncio.ensure_future(ex.watch_my_trades(SYM))
+            await asyncio.sleep(0.5)  # subscribed before anything trades
+            await asyncio.to_thread(advance, 3)
+            trades = await asyncio.wait_for(trades_task, 30)
+            with server.lock:
+                tape = {t.trade_id: t for t in venue.engine.trades(SYM, 5000)}
+            for t in trades:
+                check_trade(ex, {}, "watchTrades", t, SYM, now_ms(), True)
+                ours = tape[int(t["id"])]
+                assert t["price"] == float(ours.price) and t["side"] == ("sell" if ours.buyer_is_maker else "buy")
+            ticker = await asyncio.wait_for(ticker_task, 30)
+            assert ticker["last"] == float(venue.replays[SYM].last_price)
+            order = await ex.create_order(SYM, "market", "buy", 20)  # takes from the synthetic asks at once
+            mine = await asyncio.wait_for(mine_task, 30)
+            assert {t["order"] for t in mine} == {order["id"]}
+            assert sum(t["amount"] for t in mine) == 20 and all(t["side"] == "buy" for t in mine)
+            assert all(t["takerOrMaker"] == "taker" and t["fee"]["currency"] == "ETH" for t in mine)
+            with server.lock:
+                _, asks = venue.engine.depth(SYM, 50)
+            top = [float(asks[0][0]), float(asks[0][1])]
+            deadline = time.monotonic() + 30
+            while ex.orderbooks[SYM]["asks"][0] != top and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # the l2update our order caused reaches the local book
+            assert ex.orderbooks[SYM]["asks"][0] == top
+            bad = point_at(ccxtpro.coinbaseexchange(coinbase_config("bob-key", SECRET, "wrong")), server.url,
+                           server.ws_url)
+            try:
+                await bad.load_markets()
+                with pytest.raises(ccxt.AuthenticationError):
+                    await asyncio.wait_for(bad.watch_my_trades(SYM), 30)
+            finally:
+                await bad.close()
+        finally:
+            await ex.close()
+
+    asyncio.run(run())
