@@ -584,6 +584,7 @@ def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
     tuned: dict[str, Any] = {}
     if request.tune:
         tuned = tune_ppo(request, open_, close, spans[0], cpus, ckpt_dir)
+        _wait_for_free_cpus(cpus, timeout_s=120.0)  # Tune's trial actors and placement groups go away async
         best = tuned["best"]
         request = replace(request, lr=float(best["lr"]), entropy=float(best["entropy"]), epochs=int(best["epochs"]))
     task = ray.remote(_train_one).options(num_cpus=cpus, max_retries=0)
@@ -634,6 +635,16 @@ def run_train_rl(request: TrainRLRequest, *, home: Path | None = None,
                            checkpoint=str(ckpt), roundtrip_actions=n, roundtrip_identical=same,
                            seconds=round(time.perf_counter() - started, 3), extra=extra)
     return report.to_json()
+
+
+def _wait_for_free_cpus(cpus: float, timeout_s: float) -> None:
+    """Poll until ``cpus`` CPUs are free on the cluster again (after Tune released its trials), or ``timeout_s``;
+    the training tasks' own wait (:mod:`jobs.resources`) then names whatever still holds them."""
+    import ray  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and float(ray.available_resources().get("CPU", 0.0)) < cpus - 1e-9:
+        time.sleep(0.5)
 
 
 def _checkpoint_dir(request: TrainRLRequest, home: Path | None) -> Path:
