@@ -71,6 +71,7 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+@pytest.mark.timeout(900)  # the module's paper session starts inside this test's time (minutes on a loaded machine)
 def test_a_var_breach_halts_trading_and_leaves_no_open_order(session: Any) -> None:
     import ray
     import redis
