@@ -1,0 +1,188 @@
+"""Recovery time of the trading actors after a SIGKILL, per actor type (issue 13's benchmark).
+
+A private raytrader cluster (``cluster.lifecycle.up`` in a temp run folder on free ports: Ray head and the
+journal's redis-server, ``appendfsync always``) runs a paper session (:class:`jobs.paper_trade.PaperSession`:
+two emulated Binance-dialect venues replaying the bundled XRP/ETH bars at ``--speed`` x, ``sma_cross`` 2/3,
+which trades about every 2.4 bars). Then, ``--kills`` times per type, in turn (exchange, oms, portfolio, risk,
+strategy runner; the venue of an exchange or runner drawn from a seeded generator), after a seeded-random
+pause of 0.2-2 s: the actor's OS process (PID from Ray's state API) gets ``SIGKILL``, and two times are taken
+from the kill:
+
+* **answers**: the restarted actor answers ``ping`` from a new PID (Ray's restart, the actor's rebuild from
+  the journal; the OMS's reconciliation with both venues happens after this);
+* **trading again**: a new order of ours reached the venue(s) the actor serves (the killed exchange's or
+  runner's venue, else either) after the actor answered: the emulator's own order book, not our view.
+
+Medians and maxima per type go to ``benchmarks/RESULTS.md`` (section ``recovery``). At the end the session's
+books are checked as in the crash test (none lost, none duplicated, balances equal), so the numbers are of a
+recovery that was correct. Usage: ``.venv/bin/python -m benchmarks.recovery [--kills 3] [--speed 600]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._results import machine_line, write_section
+from raytrader.ports import free_port_block, free_ports
+
+KINDS = ("exchange", "oms", "portfolio", "risk", "strategy")
+
+
+def _env(home: Path) -> dict[str, str]:
+    serve = free_port_block(11)
+    gcs, dashboard, client, agent = free_ports(4, exclude=range(serve, serve + 11))
+    return {"RAYTRADER_CLUSTER__HOME": str(home), "RAYTRADER_CLUSTER__TEMP_DIR": str(home / "ray"),
+            "RAYTRADER_CLUSTER__GCS_PORT": str(gcs), "RAYTRADER_CLUSTER__DASHBOARD_PORT": str(dashboard),
+            "RAYTRADER_CLUSTER__CLIENT_PORT": str(client), "RAYTRADER_CLUSTER__AGENT_PORT": str(agent),
+            "RAYTRADER_CLUSTER__NUM_CPUS": "2", "RAYTRADER_SERVE__PORT": str(serve),
+            "RAYTRADER_DATA__STORE": str(home / "store")}
+
+
+def _wait(predicate: Any, timeout_s: float, what: str, every_s: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _pid(session: Any, name: str) -> int:
+    import ray
+    from ray.util.state import list_actors
+
+    def alive() -> int | None:
+        rows = list_actors(address=ray.get_runtime_context().gcs_address,
+                           filters=[("name", "=", name), ("state", "=", "ALIVE")], detail=True, timeout=30)
+        rows = [r for r in rows if r.ray_namespace == session.ray_namespace and r.pid]
+        return int(rows[0].pid) if len(rows) == 1 else None
+
+    return _wait(alive, 60, f"{name} ALIVE", every_s=0.2)
+
+
+def _orders(session: Any, venues: tuple[str, ...]) -> int:
+    books = session.venue_orders()
+    return sum(len(books[v]) for v in venues)
+
+
+def _kill(session: Any, name: str) -> tuple[float, float]:
+    """SIGKILL ``name``; (s until it answers from a new PID, s until an order reached its venue(s))."""
+    import ray
+
+    venues = session.request.venues
+    served = tuple(v for v in venues if name.endswith(f"@{v}") or name == f"exchange:{v}") or venues
+    pid = _pid(session, name)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    handle = session.actor(name)
+
+    def back() -> bool:
+        try:
+            return ray.get(handle.ping.remote(), timeout=5) != pid
+        except Exception:  # noqa: BLE001 - restarting
+            return False
+
+    _wait(back, 120, f"{name} to answer")
+    answered = time.monotonic() - killed
+    count = _orders(session, served)
+    _wait(lambda: _orders(session, served) > count, 120, f"an order on {served} after {name} came back")
+    return answered, time.monotonic() - killed
+
+
+def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
+    import ray
+
+    from cluster.lifecycle import down, up
+    from jobs.paper_trade import PaperRequest, PaperSession
+    from raytrader.config import load_config
+
+    home = Path(tempfile.mkdtemp(prefix="rt-bench-rec-", dir="/tmp"))
+    os.environ.update(_env(home))
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    config = load_config()
+    try:
+        state = up(config).state
+        ray.init(address=state.ray.gcs_address, log_to_driver=False)
+        rng = random.Random(seed)
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
+        request = PaperRequest(params=(("fast", 2), ("slow", 3)), speed=speed, seconds=600, warmup_bars=30)
+        with PaperSession(request) as session:
+            venues = session.request.venues
+            _wait(lambda: _orders(session, venues) >= 20, 120, "the first 20 orders", every_s=0.2)
+            for _ in range(kills):
+                for kind in KINDS:
+                    venue = rng.choice(venues)
+                    name = {"exchange": f"exchange:{venue}",
+                            "strategy": f"strategy:sma_cross:{session.symbol}@{venue}"}.get(kind, kind)
+                    time.sleep(rng.uniform(0.2, 2.0))
+                    times[kind].append(_kill(session, name))
+                    print(f"killed {name}: answers after {times[kind][-1][0]:.2f} s, trading after "
+                          f"{times[kind][-1][1]:.2f} s", flush=True)
+            orders = _orders(session, venues)
+            session.stop_strategies()
+            session.settle(timeout_s=90)
+            checks = session.checks()
+        print({k: v for k, v in checks.items() if k not in ("balance_diffs",)}, flush=True)
+        ok = (checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
+              and checks["balances_match"] and checks["chain_ok"] and checks["unsettled"] == []
+              and checks["state_mismatches"] == [])
+        return {"times": times, "orders": orders, "checks_ok": ok, "speed": speed, "kills": kills}
+    finally:
+        ray.shutdown()
+        down(config)
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    rows = ["| actor killed | kills | answers again: median / max (s) | trading again: median / max (s) |",
+            "|---|---|---|---|"]
+    every_a, every_t = [], []
+    for kind, pairs in result["times"].items():
+        a, t = [p[0] for p in pairs], [p[1] for p in pairs]
+        every_a += a
+        every_t += t
+        rows.append(f"| {kind} | {len(pairs)} | {statistics.median(a):.2f} / {max(a):.2f} | "
+                    f"{statistics.median(t):.2f} / {max(t):.2f} |")
+    rows.append(f"| **all** | {len(every_t)} | {statistics.median(every_a):.2f} / {max(every_a):.2f} | "
+                f"{statistics.median(every_t):.2f} / {max(every_t):.2f} |")
+    verdict = ("none lost, none duplicated, every order settled and equal at the venue, balances equal, "
+               "chain verified" if result["checks_ok"] else "**the end-of-session checks FAILED**")
+    return "\n".join([
+        "## Recovery after SIGKILL, per trading actor (`benchmarks/recovery.py`)",
+        "",
+        f"{machine_line()}. A paper session on a private cluster (two emulated venues, `sma_cross` 2/3, "
+        f"replay x{result['speed']:g}); each actor type SIGKILLed {result['kills']} times in turn at seeded-random "
+        "moments. *Answers*: kill -> the restarted actor answers from a new PID. *Trading again*: kill -> a new "
+        "order of ours at the venue(s) the actor serves (the emulator's own book). "
+        f"{result['orders']} orders at the venues; after the kills: {verdict}.",
+        "",
+        *rows,
+        "",
+        "Reproduce: `.venv/bin/python -m benchmarks.recovery --kills 3`.",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=3, help="SIGKILLs per actor type (default 3)")
+    parser.add_argument("--speed", type=float, default=600.0, help="replay speed, x real time (default 600)")
+    parser.add_argument("--seed", type=int, default=13, help="seed of the pauses and venues (default 13)")
+    args = parser.parse_args(argv)
+    result = run(args.kills, args.speed, args.seed)
+    text = _markdown(result)
+    path = write_section("recovery", text)
+    print(text)
+    print(f"\nwritten to {path}")
+    return 0 if result["checks_ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
