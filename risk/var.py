@@ -330,7 +330,7 @@ def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copul
     R = np.asarray(asset_returns, dtype=np.float64)
     if R.ndim != 2 or R.shape[0] < 3:
         raise RiskInputError(f"asset_returns: expected a (bars x assets) matrix with >= 3 bars, got shape {R.shape}")
-    if int(n_scenarios) < 100:
+    if int(n_scenarios) < (100 if block == 0 else 1):  # a run's last block may be small
         raise RiskInputError(f"n_scenarios: need at least 100, got {n_scenarios!r}")
     if int(seed) < 0:
         raise RiskInputError(f"seed: must be >= 0, got {seed!r}")
