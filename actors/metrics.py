@@ -15,10 +15,10 @@ state, a consumer name; never an order or client order id.
 
 Recording is a no-op in a process that is not connected to Ray (the CLI
 reading the journal, unit tests of the pure cores), so callers never guard.
-A gauge keeps its last value: Ray's agent drops a gauge series that was not
-reported for two export intervals, so every gauge set in a process is set
-again every :data:`GAUGE_REFRESH_S` seconds by one daemon thread, until the
-process ends.
+Ray's agent drops a gauge series that was not reported for two export
+intervals, so gauges are set again where the numbers change: the OMS on every
+bar (equity, trading state), the PortfolioActor every second (PnL, exposure,
+journal lag).
 Counts of order events come from the journal entries the OMS writes
 (:func:`order_event_counts`, pure), so a count means "journaled".
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
@@ -51,8 +50,6 @@ log = logging.getLogger(__name__)
 PROMETHEUS_PREFIX = "ray_"
 #: histogram buckets of every latency here, milliseconds
 LATENCY_BOUNDARIES_MS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0)
-#: seconds between two re-reports of every gauge's last value (Ray's agent forgets a gauge after 2 x 10 s)
-GAUGE_REFRESH_S = 5.0
 #: the trading states of :class:`risk.pretrade.TradingState`: ``raytrader_trading_state`` is 1 for the current one
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 
@@ -164,30 +161,9 @@ def observe(name: str, value: float, **tags: str) -> None:
     _record(name, "observe", value, tags)
 
 
-_gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-_gauges_lock = threading.Lock()
-_refresher: list[threading.Thread] = []
-
-
-def _refresh_gauges() -> None:
-    while True:
-        threading.Event().wait(GAUGE_REFRESH_S)
-        with _gauges_lock:
-            current = list(_gauges.items())
-        for (name, tags), value in current:
-            _record(name, "set", value, dict(tags))
-
-
 def set_gauge(name: str, value: float, **tags: str) -> None:
-    """Set the gauge ``name``; its value is reported again every :data:`GAUGE_REFRESH_S` s until set anew."""
+    """Set the gauge ``name`` (callers set their gauges again on each bar or each second: see the module doc)."""
     _record(name, "set", value, tags)
-    if not _connected():
-        return
-    with _gauges_lock:
-        _gauges[(name, tuple(sorted(tags.items())))] = value
-        if not _refresher:
-            _refresher.append(threading.Thread(target=_refresh_gauges, name="raytrader-gauges", daemon=True))
-            _refresher[0].start()
 
 
 def set_trading_state(state: str) -> None:

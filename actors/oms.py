@@ -339,7 +339,9 @@ class OmsActor:
                 "reason": order.last_reason, "ignored": step.ignored}
 
     def _publish_equity(self) -> None:
-        """``raytrader_equity`` per venue: reconciled balances + booked since, at the strategies' last closes."""
+        """``raytrader_equity`` per venue: reconciled balances + booked since, at the strategies' last closes;
+        and the trading state again (Ray forgets a gauge that is not re-reported)."""
+        metrics.set_trading_state(self.state.risk.trading.value)
         for (venue, quote), value in metrics.equity_by_venue(
                 {v: b for v, (b, _) in self.balances0.items()}, {v: o for v, (_, o) in self.balances0.items()},
                 self.ledger.balances(), self.marks).items():
