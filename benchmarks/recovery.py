@@ -70,8 +70,14 @@ def _pid(session: Any, name: str) -> int:
 
 
 def _orders(session: Any, venues: tuple[str, ...]) -> int:
-    books = session.venue_orders()
-    return sum(len(books[v]) for v in venues)
+    """Our orders in the venues' own books (retried while a read races the emulator thread's new order)."""
+    from jobs.paper_trade import ACCOUNT
+
+    while True:
+        try:
+            return sum(len(session.venues[v].engine.orders(ACCOUNT, session.symbol)) for v in venues)
+        except RuntimeError:  # "dictionary changed size during iteration"
+            time.sleep(0.001)
 
 
 def _kill(session: Any, name: str) -> tuple[float, float]:

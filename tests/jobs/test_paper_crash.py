@@ -103,8 +103,13 @@ def _pid(session: Any, name: str) -> int:
 
 
 def _venue_orders(session: Any, venues: tuple[str, ...]) -> int:
-    books = session.venue_orders()
-    return sum(len(books[v]) for v in venues)
+    """Our orders in the venues' own books (read while the emulators' threads trade: retried until a read
+    does not race a new order)."""
+    while True:
+        try:
+            return sum(len(session.venues[v].engine.orders("paper", session.symbol)) for v in venues)
+        except RuntimeError:  # "dictionary changed size during iteration": the venue took an order
+            time.sleep(0.001)
 
 
 def _kill_plan(session: Any) -> list[tuple[str, float]]:
