@@ -1,11 +1,19 @@
-"""RL training (RLlib PPO on TradingEnv) on the shared test cluster: learning, walk-forward hygiene, checkpoints, flags."""
+"""RL training (RLlib PPO on TradingEnv) on the shared test cluster: learning, walk-forward hygiene,
+checkpoints, the rule baseline, the exported policy as strategy rl:<name> (served and paper-traded), flags.
+
+One seeded PPO run (module fixture ``ppo``) serves every test that needs a trained policy; the DQN run is the
+one that goes through Ray job submission (``python -m jobs.train_rl``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -17,6 +25,9 @@ from market.samples import load_sample
 
 REPO = Path(__file__).resolve().parents[2]
 
+# training on a loaded 2-core machine: the PPO fixture took 3-5 min there
+pytestmark = pytest.mark.timeout(900)
+
 
 def _json(capsys: pytest.CaptureFixture[str]) -> dict:
     lines = [x for x in capsys.readouterr().out.splitlines() if x.strip()]
@@ -24,16 +35,31 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict:
     return json.loads(lines[0])
 
 
-def test_train_rl_learns_evaluates_out_of_sample_and_round_trips(cluster, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def ppo(cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One seeded PPO run: 2 folds x 1 seed, the last policy exported as rl:<name>. Yields the JSON result with the checkpoint folder and the name."""
+    import contextlib
+    import io
+
+    assert "cluster.commands.train_rl" in cli.COMMAND_MODULES
+    ckpt_dir = tmp_path_factory.mktemp("ppo") / "ckpt"
+    name = f"t{uuid.uuid4().hex[:8]}"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main(["train-rl", "--sample", "ETH-BTC-5m", "--algo", "ppo", "--timesteps", "3000", "--batch", "500",
+                       "--folds", "2", "--seeds", "1", "--seed", "3", "--checkpoint", str(ckpt_dir),
+                       "--name", name, "--json"])
+    assert rc == 0, out.getvalue()[-2000:]
+    lines = [x for x in out.getvalue().splitlines() if x.strip()]
+    assert len(lines) == 1, lines[-20:]
+    yield {**json.loads(lines[0]), "ckpt_dir": ckpt_dir, "name": name}
+
+
+def test_train_rl_learns_evaluates_out_of_sample_and_round_trips(ppo: dict[str, Any]) -> None:
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    assert "cluster.commands.train_rl" in cli.COMMAND_MODULES
-    ckpt_dir = tmp_path / "ckpt"
-    assert cli.main(["train-rl", "--sample", "ETH-BTC-5m", "--algo", "ppo", "--timesteps", "3000", "--batch", "500",
-                     "--folds", "2", "--seeds", "1", "--seed", "3", "--checkpoint", str(ckpt_dir), "--json"]) == 0
-    r = _json(capsys)
+    r, ckpt_dir = ppo, ppo["ckpt_dir"]
     bars = load_sample("ETH-BTC-5m")
     n = len(bars)
     assert r["bars"] == n and len(r["folds"]) == 2
@@ -87,16 +113,106 @@ def test_train_rl_learns_evaluates_out_of_sample_and_round_trips(cluster, tmp_pa
     assert np.mean(greedy_returns) > np.mean(random_episode_returns(train_env, starts, seed=11))
 
 
-def test_train_rl_dqn_checkpoint_round_trips_on_the_cluster(cluster, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["train-rl", "--algo", "dqn", "--timesteps", "500", "--batch", "250", "--folds", "1",
-                     "--seeds", "1", "--checkpoint", str(tmp_path), "--json"]) == 0
-    r = _json(capsys)
+def test_rule_baseline_is_chosen_per_fold_and_played_like_the_engine(ppo: dict[str, Any]) -> None:
+    """The rule row: sma_cross re-chosen on each fold's training window, its test return the engine's own."""
+    from backtest.engine import run_backtest
+    from strategies.registry import get_strategy
+
+    bars = load_sample("ETH-BTC-5m")
+    sma = get_strategy("sma_cross")
+    assert ppo["rule"] == "sma_cross" and ppo["total"]["rule"]["trades"] == sum(
+        f["rule"]["trades"] for f in ppo["folds"])
+    for f in ppo["folds"]:
+        params = f["rule"]["params"]
+        assert set(params) == {"fast", "slow"} and params["fast"] < params["slow"]
+        target = np.nan_to_num(np.asarray(sma.run(bars.take(slice(0, f["test_end"])), params), dtype=np.float64))
+        target[: f["test_start"]] = 0.0  # from flat at the test window's first bar
+        ref = run_backtest(bars.take(slice(0, f["test_end"])), target, fees_bps=10.0, cash=1.0)
+        expected = ref.equity[f["test_end"] - 1] / ref.equity[f["test_start"]] - 1.0
+        assert f["rule"]["total_return"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert f["rule"]["fees"] == pytest.approx(float(ref.fees.sum()), rel=1e-9, abs=1e-12)
+
+
+def test_exported_policy_is_strategy_rl_name_and_the_run_is_recorded(ppo: dict[str, Any],
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from backtest.rl_policy import resolve_strategy, warmup_bars
+
+    name = ppo["name"]
+    assert ppo["policy_strategy"] == f"rl:{name}" and ppo["policy_roundtrip_identical"] is True
+    # the strategy's targets are the checkpoint's RLModule (loaded by RLlib here) played through the environment
+    bars = load_sample("ETH-BTC-5m").take(slice(0, 1500))
+    targets = resolve_strategy(f"rl:{name}").run(bars)
+    torch.set_num_threads(1)
+    module = RLModule.from_checkpoint(Path(ppo["checkpoint"]).joinpath(*MODULE_PATH))
+    lo = warmup_bars(16)
+    env = TradingEnv(bars.open, bars.close, TrainRLRequest().env_config(episode_bars=len(bars)))
+    _, actions = play(env, lo, module_policy(module), 1.0)
+    assert list(targets[lo:-1]) == [(-1.0, 0.0, 1.0)[a] for a in actions]
+
+    assert cli.main(["runs", "--kind", "train_rl", "--json"]) == 0
+    runs = _json(capsys)["runs"]
+    mine = [x for x in runs if x["key"].get("policy") == name]
+    assert len(mine) == 1 and mine[0]["status"] == "ok" and mine[0]["kind"] == "train_rl"
+    assert mine[0]["key"]["agent_return_mean"] == pytest.approx(ppo["total"]["agent_return_mean"], rel=1e-6)
+
+
+def test_paper_session_trades_the_policy(ppo: dict[str, Any], ray_session: None) -> None:
+    """`raytrader paper --strategy rl:<name>`'s session: the StrategyRunner decides with the exported policy."""
+    import ray
+
+    from actors.trading import WindowBars
+    from backtest.rl_policy import resolve_strategy
+    from jobs.paper_trade import PaperRequest, PaperSession
+
+    strategy = f"rl:{ppo['name']}"
+    with PaperSession(PaperRequest(strategy=strategy, params=(), speed=120.0, seconds=30, warmup_bars=80)) as s:
+        runner = s.runners()[f"strategy:{strategy}:XRP/ETH@binance"]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            status = ray.get(runner.status.remote(), timeout=60)
+            if status["decisions"] >= 40 and status["sent"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"the runner did not decide 40 bars and send a target: {status}")
+        seen = ray.get(runner.bars_seen.remote(), timeout=60)  # first: a decision exists for its last bar
+        decisions = dict(ray.get(runner.decisions_made.remote(), timeout=60))
+    assert set(decisions.values()) <= {-1.0, 0.0, 1.0}
+    assert status["errors"] == 0
+    assert status["sent"][0]["status"] in ("order", "on_target", "refused")  # the OMS answered the policy's target
+    # the decision on the window's last bar is the policy's target on exactly that window
+    window = WindowBars(*(np.asarray(col, dtype=np.float64) for col in zip(*[(ts, o, h, lo, c, 0.0)
+                                                                             for ts, o, h, lo, c in seen])))
+    assert decisions[seen[-1][0]] == resolve_strategy(strategy).run(window)[-1]
+
+
+def test_python_m_jobs_train_rl_as_a_ray_job_dqn_round_trips(cluster, tmp_path: Path) -> None:
+    """DQN through `ray job submit ... -- python -m jobs.train_rl` (the Jobs API), recorded for `raytrader runs`."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    proc = subprocess.run(
+        [str(ray_cli), "job", "submit", "--address", cluster.ray.dashboard_url, "--working-dir", ".", "--",
+         "python", "-m", "jobs.train_rl", "--algo", "dqn", "--timesteps", "500", "--batch", "250", "--folds", "1",
+         "--seeds", "1", "--checkpoint", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    r = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith('{"job": "train_rl"')))
     assert r["algo"] == "dqn" and r["request"]["algo"] == "dqn"
     (fold,) = r["folds"]
     assert fold["seeds"][0]["env_steps"] >= 500
     assert fold["seeds"][0]["train_env_bars"] == fold["train_end"] <= fold["test_start"]
     assert r["roundtrip_identical"] is True and r["roundtrip_actions"] == fold["test_end"] - 1 - fold["test_start"]
+    assert Path(r["checkpoint"]).is_relative_to(tmp_path)
+    from raytrader.config import load_config
+    from raytrader.runs import list_records
+
+    records = [x for x in list_records(load_config().cluster.home, kind="train_rl")
+               if x.result and x.result.get("checkpoint") == r["checkpoint"]]
+    assert len(records) == 1 and records[0].status == "ok"
+    assert records[0].command.startswith("python -m jobs.train_rl --algo dqn")
 
 
 @pytest.mark.parametrize(("flags", "named"), [
@@ -110,6 +226,12 @@ def test_train_rl_dqn_checkpoint_round_trips_on_the_cluster(cluster, tmp_path: P
     (["--action", "continuous"], "--action"),
     (["--timesteps", "500", "--batch", "1000"], "--batch"),
     (["--episode-bars", "5"], "--episode-bars"),
+    (["--tune", "2", "--algo", "dqn"], "--tune"),
+    (["--tune", "-1"], "--tune"),
+    (["--name", "../x"], "--name"),
+    (["--entropy", "2"], "--entropy"),
+    (["--rule", "no_such_rule"], "--rule"),
+    (["--rule-grid", "fast=5:900:5"], "--rule-grid"),
 ])
 def test_bad_flags_exit_2_naming_the_flag(flags: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
     try:
