@@ -88,7 +88,8 @@ class RequestMetrics:
 
     def _record(self, scope: dict[str, Any], code: int, elapsed_ms: float) -> None:
         try:
-            route = route_template(self.routes, scope)
+            matched = scope.get("route")  # set by the router on the shared scope once it matched
+            route = str(getattr(matched, "path", "")) or route_template(self.routes, scope)
             method = str(scope.get("method", "GET"))
             _metric("raytrader_api_requests").inc(1, tags={"route": route, "method": method,
                                                           "status": status_class(code)})
