@@ -41,6 +41,7 @@ from typing import Callable
 from aiohttp import WSMsgType, web
 
 from market.emulator import _coinbase as cb
+from market.emulator._ws import FeedLifecycle
 from market.emulator.book import BUY
 from market.emulator.venue import Venue
 
@@ -61,7 +62,7 @@ class _Client:
     account: str | None = None
 
 
-class CoinbaseStreamHub:
+class CoinbaseStreamHub(FeedLifecycle):
     """Subscriptions per WebSocket, and the publisher that feeds them (module docstring)."""
 
     def __init__(self, venue: Venue, lock: threading.RLock, wall_ms: Callable[[], int], interval_s: float = 0.05) -> None:
@@ -160,24 +161,6 @@ class CoinbaseStreamHub:
             by_channel.setdefault(channel, []).append(cb.product_id(self.venue.engine.instrument(symbol)))
         return json.dumps({"type": "subscriptions",
                            "channels": [{"name": c, "product_ids": p} for c, p in by_channel.items()]})
-
-    async def drop_all(self) -> int:
-        sockets = list(self.clients)
-        for ws in sockets:
-            await ws.close()
-        return len(sockets)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.drop_all()
 
     # ---------------------------------------------------------- publishing (venue lock held)
     def _newest_trade(self, symbol: str) -> int:

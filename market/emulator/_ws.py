@@ -33,14 +33,44 @@ from market.emulator._binance import fmt
 from market.emulator.errors import EmulatorError
 from market.emulator.venue import Venue
 
-__all__ = ["StreamHub"]
+__all__ = ["FeedLifecycle", "StreamHub"]
+
+
+class FeedLifecycle:
+    """Start, stop and drop-all of a WebSocket feed: ``clients`` (open sockets) and ``_run`` (the publisher)
+    come from the subclass (the Binance :class:`StreamHub`, the Coinbase hub)."""
+
+    clients: dict
+    _task: asyncio.Task | None
+
+    async def _run(self) -> None:  # pragma: no cover - every feed defines its publisher
+        raise NotImplementedError
+
+    async def drop_all(self) -> int:
+        """Close every connection (clients see the socket drop); returns how many were closed."""
+        sockets = list(self.clients)
+        for ws in sockets:
+            await ws.close()
+        return len(sockets)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.drop_all()
 
 
 def _num(x: float) -> str:
     return np.format_float_positional(float(x), unique=True, trim="-")
 
 
-class StreamHub:
+class StreamHub(FeedLifecycle):
     """Subscriptions per WebSocket, and the publishers that feed them."""
 
     def __init__(self, venue: Venue, lock: threading.RLock, interval_s: float = 0.05) -> None:
@@ -86,24 +116,6 @@ class StreamHub:
             self.clients.pop(ws, None)
         return ws
 
-    async def drop_all(self) -> int:
-        """Close every connection (clients see the socket drop); returns how many were closed."""
-        sockets = list(self.clients)
-        for ws in sockets:
-            await ws.close()
-        return len(sockets)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.drop_all()
 
     # ---------------------------------------------------------- publishing
     def _symbol_of(self, stream: str) -> str | None:
