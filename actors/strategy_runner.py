@@ -51,6 +51,10 @@ class StrategyRunner:
 
         self.config, self.spec = config, spec
         self.strategy = resolve_strategy(spec.name)  # a registered strategy, or rl:<name> (an exported RL policy)
+        if spec.target_sizing:  # the backtests' sizing rule, on the runner's window (actors.trading.StrategySpec)
+            from backtest.sizing import parse_sizing, sized_strategy  # noqa: PLC0415 - late: loads inside the actor process only
+
+            self.strategy = sized_strategy(self.strategy, parse_sizing(spec.target_sizing))
         self.params = dict(spec.params)
         self.min_bars = int(self.strategy.min_bars({**self.strategy.defaults(), **self.params}))
         self.window: deque = deque(maxlen=max(spec.window, self.min_bars))

@@ -75,7 +75,11 @@ class Sizing:
 class StrategySpec:
     """One StrategyRunner: the registered strategy ``name`` with ``params`` on ``symbol`` at ``venue``;
     ``window``: bars kept for the strategy function (>= its ``min_bars``); ``bars_closed_on_publish``:
-    the venue's kline stream carries closed bars only (the emulator), see :class:`ClosedBars`."""
+    the venue's kline stream carries closed bars only (the emulator), see :class:`ClosedBars`;
+    ``target_sizing``: a sizing rule applied to the strategy's targets, in the words of ``raytrader backtest
+    --sizing`` (``vol-target:0.2``, ``kelly:0.5``, ``fixed:0.5``; :mod:`backtest.sizing`), empty = none. The
+    rule runs on the runner's window, so a rule with memory (the EWMA of ``vol-target``) starts from the
+    window's first bar rather than the sample's: live and backtest agree once that memory has faded."""
 
     name: str
     symbol: str
@@ -83,6 +87,7 @@ class StrategySpec:
     params: tuple[tuple[str, float | int | str | bool], ...] = ()
     window: int = 300
     bars_closed_on_publish: bool = False
+    target_sizing: str = ""
 
     @property
     def key(self) -> str:

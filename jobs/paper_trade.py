@@ -98,6 +98,7 @@ class PaperRequest:
     cash: float = 10.0
     size: float = 0.25
     warmup_bars: int = 30
+    target_sizing: str = ""
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
 
     def __post_init__(self) -> None:
@@ -125,6 +126,12 @@ class PaperRequest:
         if strategy.multi_asset:
             raise PaperInputError(f"strategy {self.strategy!r} is multi-asset; paper trading runs one symbol")
         validate_params(strategy, dict(self.params))
+        if self.target_sizing:
+            from backtest.sizing import parse_sizing  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+            if parse_sizing(self.target_sizing).method == "risk-parity":
+                raise PaperInputError(f"sizing {self.target_sizing!r}: risk-parity splits risk across assets; "
+                                      "a paper session trades one symbol (use fixed, vol-target or kelly)")
 
 
 def _instrument(symbol: str, price: float) -> Any:
@@ -257,8 +264,8 @@ class PaperSession:
         status = ray.get(self.oms.status.remote(), timeout=120)
         if not status["trading"]:
             raise InputError(f"paper: trading did not start: {status['reason']}")
-        self.specs = [StrategySpec(req.strategy, symbol, v, req.params, bars_closed_on_publish=True)
-                      for v in req.venues]
+        self.specs = [StrategySpec(req.strategy, symbol, v, req.params, bars_closed_on_publish=True,
+                                   target_sizing=req.target_sizing) for v in req.venues]
         for spec in self.specs:
             named(StrategyRunner, spec.key, -1, config, spec)
         self.started = time.monotonic()
@@ -405,7 +412,8 @@ def paper_trade(request: PaperRequest) -> dict[str, Any]:
         return session.summary()
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of a paper session: ``python -m jobs.paper_trade`` and ``raytrader paper`` declare them here."""
     parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="strategy parameter (repeatable)")
@@ -415,19 +423,22 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
     parser.add_argument("--size", type=float, default=0.25,
                         help="fraction of equity a full target holds (default 0.25)")
+    parser.add_argument("--sizing", default="", metavar="RULE",
+                        help="size the strategy's targets as backtests do: vol-target:0.2, kelly:0.5, fixed:0.5 "
+                             "(default: none)")
 
 
 def request_from_args(args: argparse.Namespace) -> PaperRequest:
     return PaperRequest(strategy=args.strategy, params=parse_params(args.param), sample=args.sample,
                         venues=tuple(v.strip() for v in args.venues.split(",") if v.strip()), speed=args.speed,
-                        seconds=args.seconds, size=args.size)
+                        seconds=args.seconds, size=args.size, target_sizing=args.sizing)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.paper_trade``: one JSON object; exit 2 on bad input (before Ray starts)."""
     from jobs._entry import run_job_main  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    return run_job_main("paper_trade", __doc__, _add_arguments, request_from_args, paper_trade, argv)
+    return run_job_main("paper_trade", __doc__, add_paper_arguments, request_from_args, paper_trade, argv)
 
 
 if __name__ == "__main__":

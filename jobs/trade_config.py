@@ -82,13 +82,15 @@ class VenueEntry:
 @dataclass(frozen=True)
 class StrategyEntry:
     """One StrategyRunner: registered strategy ``name`` with ``params`` on ``symbol`` at ``venue``;
-    ``window``: closed bars kept for the strategy function."""
+    ``window``: closed bars kept for the strategy function; ``sizing``: a sizing rule for its targets
+    (``vol-target:0.2``; the text ``raytrader backtest --sizing`` takes), empty = none."""
 
     name: str
     symbol: str
     venue: str
     params: tuple[tuple[str, float | int], ...] = ()
     window: int = 300
+    sizing: str = ""
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ def _strategy(table: Any, i: int, source: str, venues: tuple[str, ...]) -> Strat
     from strategies.params import validate_params  # noqa: PLC0415 - late: keeps the CLI's --help fast
     from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps the CLI's --help fast
 
-    f = _Fields(table, f"strategies[{i}]", source, ("name", "symbol", "venue", "params", "window"))
+    f = _Fields(table, f"strategies[{i}]", source, ("name", "symbol", "venue", "params", "window", "sizing"))
     name = f.text("name")
     try:
         record = get_strategy(name)
@@ -245,8 +247,20 @@ def _strategy(table: Any, i: int, source: str, venues: tuple[str, ...]) -> Strat
         param = getattr(exc, "param", None)
         raise f.error(f"params.{param}" if isinstance(param, str) and param.isidentifier() else "params",
                       str(exc)) from None
+    sizing = f.table.get("sizing", "")
+    if not isinstance(sizing, str):
+        raise f.error("sizing", f"expected text such as \"vol-target:0.2\", got {sizing!r}")
+    if sizing:
+        from backtest.sizing import parse_sizing  # noqa: PLC0415 - late: keeps the CLI's --help fast
+
+        try:
+            spec = parse_sizing(sizing)
+        except InputError as exc:
+            raise f.error("sizing", str(exc)) from None
+        if spec.method == "risk-parity":
+            raise f.error("sizing", "risk-parity splits risk across assets; a StrategyRunner trades one symbol")
     return StrategyEntry(name=name, symbol=symbol, venue=venue, params=tuple(raw.items()),
-                         window=f.number("window", 300, integer=True))
+                         window=f.number("window", 300, integer=True), sizing=sizing)
 
 
 def _dataclass_section(cls: type, table: Any, where: str, source: str, extra: tuple[str, ...] = ()) -> tuple[Any, dict]:

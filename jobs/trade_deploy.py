@@ -119,7 +119,8 @@ def start_deployment(dep: TradeDeployment, *, keystore_home: Path, confirm_live:
                                 namespace=dep.namespace, streams=("trades", "bars")) for v in dep.venues]
     live = {v.name: v.live for v in dep.venues}
     # an emulator's kline stream carries closed bars only; a real venue re-publishes the forming bar
-    specs = [StrategySpec(s.name, s.symbol, s.venue, s.params, window=s.window, bars_closed_on_publish=not live[s.venue])
+    specs = [StrategySpec(s.name, s.symbol, s.venue, s.params, window=s.window, bars_closed_on_publish=not live[s.venue],
+                          target_sizing=s.sizing)
              for s in dep.strategies]
     info = {"file": source or dep.source, "started_ms": int(time.time() * 1000), "journal": dep.journal,
             "namespace": dep.namespace,

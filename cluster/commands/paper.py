@@ -14,6 +14,7 @@ import argparse
 import shlex
 from typing import Any
 
+from jobs.paper_trade import add_paper_arguments
 from raytrader.cli import Output, add_command
 from raytrader.config import Config
 from raytrader.errors import InputError
@@ -68,6 +69,8 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
     argv = ["python", "-m", "jobs.paper_trade", "--strategy", args.strategy, "--sample", args.sample,
             "--venues", args.venues, "--speed", f"{args.speed:g}", "--seconds", f"{args.seconds:g}",
             "--size", f"{args.size:g}", "--json"]
+    if args.sizing:
+        argv += ["--sizing", args.sizing]
     for item in args.param:
         argv += ["-p", item]
     outcome = submit_and_wait(state.ray.dashboard_url, shlex.join(argv), name="paper",
@@ -82,13 +85,6 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "paper", _paper, "paper-trade a strategy on emulated venues through the trading actors")
     add_report_flag(p, "paper")
-    p.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="strategy parameter (repeatable), e.g. -p fast=10 -p slow=30")
-    p.add_argument("--sample", default="XRP-ETH-1m", help="bundled bar sample to replay (default XRP-ETH-1m)")
-    p.add_argument("--venues", default="binance,binanceus", help="emulated venues (default binance,binanceus)")
-    p.add_argument("--speed", type=float, default=300.0, help="replay speed, x real time (default 300)")
-    p.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
-    p.add_argument("--size", type=float, default=0.25, help="fraction of equity a full target holds (default 0.25)")
+    add_paper_arguments(p)  # the job's own flags, declared once
     p.add_argument("--timeout", type=float, default=300.0,
                    help="seconds to wait for the job beyond --seconds (default 300)")

@@ -35,6 +35,9 @@ params = { fast = 5, slow = 20 }
     (GOOD.replace("fast = 5", 'fast = "x"'), "strategies[0].params.fast"),
     (GOOD.replace("fast = 5", "fast = 50"), "strategies[0].params"),
     (GOOD.replace('"XRP/ETH"', '"XRPETH"'), "strategies[0].symbol"),
+    (GOOD.replace("[[strategies]]\n", '[[strategies]]\nsizing = "vol-target:abc"\n'), "strategies[0].sizing"),
+    (GOOD.replace("[[strategies]]\n", '[[strategies]]\nsizing = "risk-parity"\n'), "strategies[0].sizing"),
+    (GOOD.replace("[[strategies]]\n", "[[strategies]]\nsizing = 0.2\n"), "strategies[0].sizing"),
     (GOOD + '\n[sizing]\nmode = "percent"\n', "sizing.mode"),
     (GOOD + "\n[sizing]\nvalue = -1\n", "sizing.value"),
     (GOOD + "\n[risk]\nmax_order_notional = 0\n", "risk.max_order_notional"),
@@ -146,3 +149,20 @@ def test_the_example_file_is_valid() -> None:
     assert [(v.name, v.url, v.live) for v in dep.venues] == [("emu", "http://127.0.0.1:9001", False)]
     assert dep.strategies[0].params == (("fast", 10), ("slow", 30)) and dep.limits.max_order_notional == 5.0
     assert dep.venues[0].ws_url == "ws://127.0.0.1:9001/stream/ws" and dep.max_loss == 2.0
+
+
+def test_a_strategy_sizing_rule_reaches_its_runner_spec(tmp_path: Path) -> None:
+    """`sizing = "vol-target:0.2"` under a strategy: parsed with the backtests' parser, handed to the StrategyRunner
+    (which wraps the strategy with backtest.sizing.sized_strategy, the function backtests and sweeps use)."""
+    import tomllib
+
+    from actors.trading import StrategySpec
+    from backtest.sizing import parse_sizing
+    from jobs.trade_config import parse_trade_config
+
+    text = GOOD.replace("[[strategies]]\n", '[[strategies]]\nsizing = "vol-target:0.2,warmup=10"\n')
+    dep = parse_trade_config(tomllib.loads(text), "t.toml")
+    assert dep.strategies[0].sizing == "vol-target:0.2,warmup=10"
+    assert parse_sizing(dep.strategies[0].sizing).option("warmup") == 10
+    assert parse_trade_config(tomllib.loads(GOOD), "t.toml").strategies[0].sizing == ""
+    assert StrategySpec("sma_cross", "XRP/ETH", "emu", target_sizing="kelly:0.5").target_sizing == "kelly:0.5"

@@ -30,7 +30,7 @@ def test_paper_needs_a_running_cluster(tmp_path: Path) -> None:
 @pytest.mark.parametrize("flags, names", [
     (["-p", "fast=x"], "fast=x"), (["--venues", "kraken"], "venues kraken"), (["--speed", "0"], "speed"),
     (["-p", "fast=40", "-p", "slow=30"], "fast < slow"), (["--sample", "NOPE"], "sample 'NOPE'"),
-    (["--size", "2"], "size"),
+    (["--size", "2"], "size"), (["--sizing", "vol-target:abc"], "vol-target"), (["--sizing", "risk-parity"], "risk-parity"),
 ])
 def test_bad_flags_exit_2_naming_the_flag_before_ray(tmp_path: Path, flags: list[str], names: str) -> None:
     for argv in ([sys.executable, "-m", "cluster.cli", "paper", *flags],
