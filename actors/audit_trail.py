@@ -122,13 +122,18 @@ class _Index:
                 if cid:
                     self.by_cid.setdefault(cid, []).append(e)
                     namespaces.add(cid.split("-", 1)[0])
+        # an intent's client order id is client_order_id(namespace, intent id) for the namespace its order was
+        # sent under: only ids that some entry carries count (an external order's namespace, "web-1" -> "web",
+        # must not claim our intents), in a fixed order (a set's order changes with the hash seed)
         self.cid_intent: dict[str, JournalEntry] = {}
-        for ns in namespaces:
+        for ns in sorted(namespaces):
             for intent_id, e in self.intents.items():
                 try:
-                    self.cid_intent.setdefault(client_order_id(ns, intent_id), e)
+                    cid = client_order_id(ns, intent_id)
                 except InputError:
                     continue
+                if cid in self.by_cid:
+                    self.cid_intent.setdefault(cid, e)
         self.intent_cid = {e.payload.intent_id: cid for cid, e in self.cid_intent.items()}
 
 
