@@ -90,12 +90,24 @@ def test_prometheus_names_follow_rays_export() -> None:
 
 
 def test_recording_outside_ray_is_a_no_op_but_an_undeclared_name_is_an_error() -> None:
-    import ray
+    """In a fresh interpreter (earlier tests of this session may have initialised Ray in this one)."""
+    import subprocess
+    import sys
 
-    assert not ray.is_initialized()
-    metrics.inc("raytrader_orders_sent", venue="binance")
-    metrics.observe("raytrader_journal_append_ms", 1.5)
-    metrics.set_trading_state("HALTED")
-    metrics.set_var(10.0, 20.0, quote="USDT")
-    with pytest.raises(KeyError, match="raytrader_nope"):
-        metrics.inc("raytrader_nope")
+    code = """
+import ray
+from actors import metrics
+assert not ray.is_initialized()
+metrics.inc("raytrader_orders_sent", venue="binance")
+metrics.observe("raytrader_journal_append_ms", 1.5)
+metrics.set_trading_state("HALTED")
+metrics.set_var(10.0, 20.0, quote="USDT")
+assert not ray.is_initialized()  # recording did not start Ray either
+try:
+    metrics.inc("raytrader_nope")
+except KeyError as exc:
+    assert "raytrader_nope" in str(exc)
+    print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
