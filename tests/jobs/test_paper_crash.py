@@ -224,6 +224,7 @@ def test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes(session: 
     Journal.from_url(url, side.stream).client.delete(side.stream)
 
 
+@pytest.mark.open_defect  # fails today: see the issue 13 note (the 1,000-order session is not reached)
 @pytest.mark.timeout(900)  # ~3 min on a quiet machine; the suite's 300 s default is per test, and this one is long
 def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
     import ray

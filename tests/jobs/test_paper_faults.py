@@ -41,6 +41,7 @@ def _wait(predicate: Any, timeout_s: float, what: str, every_s: float = 0.2) -> 
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+@pytest.mark.open_defect  # fails today: see the issue 13 note
 @pytest.mark.timeout(600)  # session start, 45 s of faults, settling: ~2 min quiet, more on a loaded machine
 def test_five_percent_faults_leave_no_unknown_order_and_no_untracked_position() -> None:
     import ray
