@@ -123,7 +123,8 @@ def check_outcome(path: tuple[str, ...], argv: list[str], code: int, err: str) -
         assert len(lines) == 1, where
         return
     if code == 1:
-        assert path == ("status",) or (len(lines) == 1 and "cluster" in lines[0]), where
+        # `status` and `trade status` exit 1 for "not running" and say so on stdout
+        assert path in (("status",), ("trade", "status")) or (len(lines) == 1 and "cluster" in lines[0]), where
         return
     raise AssertionError(where)
 
