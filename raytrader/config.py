@@ -133,6 +133,9 @@ class ClusterConfig:
         "`raytrader join` (README \"Scaling out\"). The dashboard stays on dashboard_host", _node_host))
     autoscaling_config: str = field(default="", metadata=_doc(
         "`ray up`'s autoscaler config on the head (~/ray_bootstrap_config.yaml); empty: no autoscaler"))
+    gcs_fault_tolerance: bool = field(default=False, metadata=_doc(
+        "keep Ray's GCS state in a Redis of its own (started by `up` on 127.0.0.1, not the journal's), so a "
+        "crashed GCS or head is restarted by `raytrader up` with detached actors kept (README \"Scaling out\")"))
 
 
 @dataclass(frozen=True)
