@@ -37,7 +37,7 @@ from backtest.engine import run_backtest
 from backtest.errors import BacktestInputError
 from backtest.metrics import resolve_periods_per_year, summary
 from risk.regime import features, filtered_probabilities, fit
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.params import validate_params
 from strategies.registry import Strategy
 

@@ -45,7 +45,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backtest.rl_env import EnvConfig, TradingEnv
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.errors import UnknownStrategyError
 from strategies.registry import Strategy, get_strategy
 

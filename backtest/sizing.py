@@ -40,7 +40,7 @@ import numpy as np
 from backtest.engine import MAX_ABS_TARGET
 from backtest.errors import BacktestInputError
 from risk.sizing import risk_parity_weights, vol_target_weights
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.registry import Strategy
 
 __all__ = ["SizingSpec", "SizingSpecError", "SIZING_METHODS", "parse_sizing", "size_targets", "sized_strategy"]

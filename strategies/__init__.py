@@ -22,7 +22,7 @@ from strategies import rsi_reversion as _builtin_rsi_reversion  # noqa: F401
 from strategies import sma_cross as _builtin_sma_cross  # noqa: F401  (registers "sma_cross")
 from strategies import vw_momentum as _builtin_vw_momentum  # noqa: F401
 from strategies import xs_momentum as _builtin_xs_momentum  # noqa: F401
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.align import align_series
 from strategies.registry import Strategy, get_strategy, list_strategies, register
 

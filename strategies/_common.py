@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numba import njit
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.align import check_aligned
 from strategies.errors import InsufficientDataError
 from strategies.params import ParamValue, validate_params

@@ -1,4 +1,4 @@
-"""Read one price array from anything shaped like ``market.bars.Bars``.
+"""Read one price array from anything shaped like ``market.bars.Bars`` (shared by strategies and the backtest engines).
 
 Strategies accept any object with 1-D float64 array attributes
 ``timestamp open high low close volume``; this module does not import

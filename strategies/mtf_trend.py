@@ -25,7 +25,7 @@ import numpy as np
 
 from raytrader.errors import InputError
 from market.timeframe import parse_timeframe
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies._common import short_param_doc, single_entry
 from strategies.errors import BarsFieldError
 from strategies.indicators import ema

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies._common import multi_entry
 from strategies.errors import IndicatorError
 from strategies.params import Constraint, ParamSpec, ParamValue

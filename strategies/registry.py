@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.align import check_aligned
 from strategies.capabilities import MovingAverageCross
 from strategies.errors import (

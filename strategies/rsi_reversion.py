@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies._common import position_state, short_param_doc, single_entry
 from strategies.indicators import rsi
 from strategies.params import Constraint, ParamSpec, ParamValue

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.capabilities import MovingAverageCross
 from strategies.errors import InsufficientDataError
 from strategies.indicators import sma

@@ -54,7 +54,7 @@ import numpy as np
 import talib
 from talib import abstract
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies.errors import IndicatorError
 from strategies.indicators._common import prepare_many
 

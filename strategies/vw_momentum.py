@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from strategies._bars import bar_field
+from strategies.bar_field import bar_field
 from strategies._common import short_param_doc, single_entry
 from strategies.indicators import vwap
 from strategies.params import ParamSpec, ParamValue
