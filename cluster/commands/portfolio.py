@@ -50,10 +50,10 @@ def format_orders(orders: list[dict]) -> str:
 def _call(config: Config, method: str, *args: object) -> object:
     import ray  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    from cluster.commands.sweep import _ray_driver  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from cluster.driver import ray_driver  # noqa: PLC0415 - late: keeps the CLI and --help fast
     from jobs.trade_deploy import control  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    with _ray_driver(config):
+    with ray_driver(config):
         return ray.get(getattr(control(), method).remote(*args), timeout=120)
 
 

@@ -32,9 +32,9 @@ def _var(args: argparse.Namespace, config: Config) -> Output:
     req = request_from_args(args, vol=args.vol, copula=args.copula)
     on_ray = "mc" in req.methods and req.scenarios >= MC_RAY_THRESHOLD and _cluster_up(config)
     if on_ray:
-        from cluster.commands.sweep import _ray_driver  # noqa: PLC0415 - Ray loads only for a large Monte Carlo
+        from cluster.driver import ray_driver  # noqa: PLC0415 - Ray loads only for a large Monte Carlo
 
-        driver: contextlib.AbstractContextManager[None] = _ray_driver(config, getattr(args, "verbose", False))
+        driver: contextlib.AbstractContextManager[None] = ray_driver(config, getattr(args, "verbose", False))
     else:
         driver = contextlib.nullcontext()
     with driver:

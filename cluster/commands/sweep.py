@@ -10,56 +10,21 @@ then attaches this process as a Ray driver to the cluster that
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from raytrader.cli import Output, add_command
 from raytrader.config import Config
 from cluster.commands.report import add_report_flag
-from cluster.lifecycle import live_state
+from cluster.driver import ray_driver
 from raytrader.errors import InputError
 from raytrader.runs import fmt_return
 
 __all__ = ["register", "format_sweep", "format_walkforward", "format_montecarlo", "fmt_return", "fmt_number",
-           "montecarlo_method", "quiet_ray"]
-
-
-def quiet_ray(verbose: bool) -> None:
-    """Keep Ray's INFO and WARNING lines (``Connecting to existing Ray cluster``, Tune's state writes, the
-    core worker's C++ warnings) off the user's terminal unless ``-v``; errors still show."""
-    if verbose:
-        return
-    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-@contextmanager
-def _ray_driver(config: Config, verbose: bool = False) -> Iterator[None]:
-    """Attach to the running raytrader cluster unless this process already is a Ray driver."""
-    import ray  # noqa: PLC0415 - late: keeps the CLI and --help fast
-
-    if ray.is_initialized():
-        yield
-        return
-    state, ray_ok, _ = live_state(config)
-    if not (state and state.ray and ray_ok):
-        raise InputError("the cluster is not running: start it with `raytrader up`")
-    from strategies.user import shipping_runtime_env  # noqa: PLC0415 - late: keeps the CLI and --help fast
-
-    quiet_ray(verbose)
-    # the user's strategy files travel to every worker (Tune trials, fold and path tasks) on any node
-    ray.init(address=state.ray.gcs_address, log_to_driver=False, runtime_env=shipping_runtime_env(),
-             logging_level=logging.INFO if verbose else logging.ERROR)
-    quiet_ray(verbose)  # ray.init configures the "ray" logger again
-    try:
-        yield
-    finally:
-        ray.shutdown()
+           "montecarlo_method"]
 
 
 #: flags whose default comes from the config's ``[research]`` section when not given
@@ -199,7 +164,7 @@ def _sweep(args: argparse.Namespace, config: Config) -> Output:
     check_out_dir(args.out)
     request = request_from_args(apply_research_defaults(args, config))
     plan = plan_sweep(request)
-    with _ray_driver(config, args.verbose), \
+    with ray_driver(config, args.verbose), \
             progress_bar("sweep", plan.n_configs, enabled=progress_enabled(args.json), unit="configs") as update:
         result = run_sweep(request, home=config.cluster.home, plan=plan, progress=update)
     return Output(data=result, text=format_sweep(result))
@@ -245,7 +210,7 @@ def _walkforward(args: argparse.Namespace, config: Config) -> Output:
 
     request = request_from_args(apply_research_defaults(args, config))
     plan_walkforward(request)  # bad input exits 2 before Ray
-    with _ray_driver(config, args.verbose), \
+    with ray_driver(config, args.verbose), \
             progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
         result = run_walkforward(request, progress=lambda done, total, info: update(done, total))
     save_run_folder("walkforward", result, config.cluster.home)
@@ -300,7 +265,7 @@ def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
 
     request = request_from_args(apply_research_defaults(args, config))
     prepared = prepare(request)
-    with _ray_driver(config, args.verbose), \
+    with ray_driver(config, args.verbose), \
             progress_bar("monte carlo", request.paths, enabled=progress_enabled(args.json), unit="paths") as update:
         result = run_montecarlo(request, prepared, progress=update)
     save_run_folder("montecarlo", result, config.cluster.home)

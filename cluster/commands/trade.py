@@ -41,9 +41,9 @@ def deployment_actors(config: Config) -> list[dict[str, Any]]:
 
 
 def _driver(config: Config) -> Any:
-    from cluster.commands.sweep import _ray_driver  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from cluster.driver import ray_driver  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    return _ray_driver(config)
+    return ray_driver(config)
 
 
 def _start(args: argparse.Namespace, config: Config) -> Output:

@@ -80,13 +80,13 @@ def format_train_rl(r: dict[str, Any]) -> str:
 
 
 def _train_rl(args: argparse.Namespace, config: Config) -> Output:
-    from cluster.commands.sweep import _ray_driver  # noqa: PLC0415 - attaching to the cluster: one shared rule
+    from cluster.driver import ray_driver  # noqa: PLC0415 - attaching to the cluster: one shared rule
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.train_rl import prepare, run_train_rl  # noqa: PLC0415
 
     request = prepare(args)  # bad input exits 2 before Ray
     total = request.folds * request.seeds
-    with _ray_driver(config, args.verbose), \
+    with ray_driver(config, args.verbose), \
             progress_bar("train-rl", total, enabled=progress_enabled(args.json), unit="fold x seed") as update:
         result = run_train_rl(request, home=config.cluster.home, progress=update)
     return Output(data=result, text=format_train_rl(result))
