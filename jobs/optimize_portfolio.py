@@ -32,7 +32,7 @@ from jobs.inputs import parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "selection_problem", "add_optimize_arguments", "request_from_args",
-           "run_optimize_request", "optimize_many", "frontier_points", "plot_results", "main"]
+           "run_optimize_request", "optimize_many", "frontier_points", "portfolio_point", "plot_results", "main"]
 
 SOLVER_CHOICES = ("qaoa", "xy-qaoa", "cvar-vqe", "warm-qaoa", "exact", "milp")
 #: upper bounds of the variational flags: the circuit depth and the work per solve grow with each
@@ -242,8 +242,9 @@ def frontier_points(request: OptimizeRequest, points: int) -> list[dict[str, Any
             for p in efficient_frontier(estimate.mu, estimate.sigma, points)]
 
 
-def _portfolio_point(request: OptimizeRequest, weights: dict[str, float]) -> tuple[float, float]:
-    """Daily (volatility, mean return) of ``weights`` on the request's window."""
+def portfolio_point(request: OptimizeRequest, weights: dict[str, float]) -> tuple[float, float]:
+    """Daily (volatility, mean return) of ``weights`` (fractions by asset; missing = 0) on the request's window:
+    a point beside :func:`frontier_points` (the HTML report and ``--plot`` mark selections with it)."""
     import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     estimate, _problem_ = selection_problem(request)
@@ -262,10 +263,10 @@ def plot_results(requests: Sequence[OptimizeRequest], results: Sequence[dict[str
             continue  # the frontier is the first window's; other windows' points would not belong on it
         tag = f"q={result['risk_aversion']:g} {result['window']['start']}..{result['window']['end']}"
         marks.append((f"{result['solver']}: {','.join(result['selected'])} ({tag})",
-                      *_portfolio_point(request, result["target_weights"])))
+                      *portfolio_point(request, result["target_weights"])))
         if result["exact_selected"] != result["selected"]:
             marks.append((f"exact: {','.join(result['exact_selected'])} ({tag})",
-                          *_portfolio_point(request, result["exact_target_weights"])))
+                          *portfolio_point(request, result["exact_target_weights"])))
     first = results[0]
     title = f"{len(first['assets'])} assets, {first['window']['start']}..{first['window']['end']}"
     return str(plot_frontier([(p["volatility"], p["expected_return"]) for p in frontier], marks, path, title=title))

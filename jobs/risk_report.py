@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from risk import stress as st
 from risk import var as rv
 from risk import var_backtest as vb
 
-__all__ = ["RiskRequest", "PanelReturns", "request_from_args", "load_returns",
+__all__ = ["RiskRequest", "PanelReturns", "request_from_args", "load_returns", "estimate", "one_bar_estimator",
            "run_var", "run_backtest", "run_stress", "run_regimes", "DEFAULT_SAMPLE"]
 
 DEFAULT_SAMPLE = "sp500-close-1d"
@@ -176,7 +177,9 @@ def load_returns(req: RiskRequest) -> PanelReturns:
     return PanelReturns(tuple(wanted), tuple(t.isoformat() for t in stamps), px, px[1:] / px[:-1] - 1.0, w, source)
 
 
-def _estimate(method: str, p: PanelReturns, req: RiskRequest) -> rv.RiskEstimate:
+def estimate(method: str, p: PanelReturns, req: RiskRequest) -> rv.RiskEstimate:
+    """VaR/ES of the weighted portfolio ``p`` by ``method`` (one of ``risk.var.METHODS``) with the request's
+    confidence, horizon and method settings; Monte Carlo goes to Ray tasks when large and Ray is connected."""
     rp = p.returns @ p.weights
     if method == "historical":
         return rv.historical(rp, req.confidence, req.horizon)
@@ -225,7 +228,7 @@ class VarReport:
 
 def run_var(req: RiskRequest) -> VarReport:
     p = load_returns(req)
-    ests = tuple(_estimate(m, p, req) for m in req.methods)
+    ests = tuple(estimate(m, p, req) for m in req.methods)
     comps = rv.component_var_gaussian(p.returns, p.weights, req.confidence, req.horizon)
     pos = rv.position_var(p.returns, p.weights, req.confidence, req.horizon)
     return VarReport(p.source, p.assets, tuple(p.weights.tolist()), p.timestamps[0][:10], p.timestamps[-1][:10],
@@ -238,18 +241,19 @@ def run_backtest(req: RiskRequest) -> list[vb.VarBacktest]:
     rp = p.returns @ p.weights
     if not (50 <= req.window < rp.size - 20):
         raise RiskRequestError(f"--window: must be 50..{rp.size - 21} bars for {rp.size} returns, got {req.window}")
-    out = []
-    for m in req.methods:
-        if m == "mc":
-            continue
-        sub = RiskRequest(**{**asdict(req), "methods": (m,), "horizon": 1, "extra": req.extra})
+    return [vb.backtest(rp, one_bar_estimator(m, req), req.window, confidence=req.confidence, method=m)
+            for m in req.methods if m != "mc"]
 
-        def est(x: np.ndarray, m: str = m, sub: RiskRequest = sub) -> rv.RiskEstimate:
-            single = PanelReturns(("portfolio",), (), np.empty((0, 1)), x[:, None], np.ones(1), "")
-            return _estimate(m, single, sub)
 
-        out.append(vb.backtest(rp, est, req.window, confidence=req.confidence, method=m))
-    return out
+def one_bar_estimator(method: str, req: RiskRequest) -> Callable[[np.ndarray], rv.RiskEstimate]:
+    """``f(returns) -> RiskEstimate``: one-bar VaR/ES of a return series by ``method`` with the request's
+    settings; what a VaR backtest re-estimates on each rolling window (:func:`run_backtest`, its report)."""
+    sub = replace(req, methods=(method,), horizon=1)
+
+    def est(x: np.ndarray) -> rv.RiskEstimate:
+        return estimate(method, PanelReturns(("portfolio",), (), np.empty((0, 1)), x[:, None], np.ones(1), ""), sub)
+
+    return est
 
 
 def run_stress(req: RiskRequest, *, shock: float = -0.2, vol_k: float = 2.0, window: int = 1,

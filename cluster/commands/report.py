@@ -115,27 +115,16 @@ def _sweep_html(result: dict[str, Any]) -> str:
 
 
 def _risk_backtest_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
-    import numpy as np  # noqa: PLC0415 - late: keeps the CLI and --help fast
     import pandas as pd  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     from backtest.report import VarBacktestSeries, var_backtest_report  # noqa: PLC0415 - plotly loads when drawn
-    from jobs.risk_report import RiskRequest, _estimate, load_returns, request_from_args  # noqa: PLC0415 - late
-    from jobs.risk_report import PanelReturns  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.risk_report import load_returns, one_bar_estimator, request_from_args  # noqa: PLC0415 - late
     from risk.var_backtest import rolling_forecasts  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     req = request_from_args(args, vol=args.vol)
     p = load_returns(req)
     rp = p.returns @ p.weights
-    forecasts = {}
-    for m in req.methods:
-        if m == "mc":
-            continue
-        sub = replace(req, methods=(m,), horizon=1)
-
-        def est(x: np.ndarray, m: str = m, sub: RiskRequest = sub) -> Any:
-            return _estimate(m, PanelReturns(("portfolio",), (), np.empty((0, 1)), x[:, None], np.ones(1), ""), sub)
-
-        forecasts[m] = rolling_forecasts(rp, est, req.window)
+    forecasts = {m: rolling_forecasts(rp, one_bar_estimator(m, req), req.window) for m in req.methods if m != "mc"}
     ts = pd.to_datetime(list(p.timestamps[1:]), utc=True).as_unit("ms").asi8  # returns[i] is into timestamps[i + 1]
     series = VarBacktestSeries(timestamp=ts, returns=rp, forecasts=forecasts, window=req.window,
                                confidence=req.confidence, results=result.get("results", []))
@@ -154,7 +143,7 @@ def _risk_var_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
 
 def _optimize_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
     from backtest.report import frontier_report  # noqa: PLC0415 - plotly loads when a report is drawn
-    from jobs.optimize_portfolio import _portfolio_point, frontier_points, request_from_args  # noqa: PLC0415 - late
+    from jobs.optimize_portfolio import frontier_points, portfolio_point, request_from_args  # noqa: PLC0415 - late
 
     request = request_from_args(args)
     marks = []
@@ -163,7 +152,7 @@ def _optimize_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
                        (f"exact optimum ({result.get('exact_method')})", "exact_selected")):
         chosen = result.get(key) or []
         if chosen and not (same and key == "exact_selected"):
-            vol, ret = _portfolio_point(request, {a: 1.0 / len(chosen) for a in chosen})
+            vol, ret = portfolio_point(request, {a: 1.0 / len(chosen) for a in chosen})
             marks.append((label, vol, ret))
     return frontier_report(result, frontier_points(request, 20), marks)
 
