@@ -26,7 +26,11 @@ venue's REST klines do hold the bars in between) the stream gets a
 since the last id, bars since the last bar, a book snapshot), publishes it in
 order with ``recovered=True``, then a ``Resynced``, and carries on live. Bars: the
 kline stream may publish a forming bar more than once; the last event per
-``timestamp_ms`` wins.
+``timestamp_ms`` wins. Those decisions are the per-stream trackers of
+:mod:`actors.stream_trackers` (``on_live`` -> what to publish and what to fetch,
+``on_fetched`` -> what to publish); the actor only waits, fetches and publishes.
+Venue API differences (parameter names, client-id form, fills paging) come from
+the dialect table :data:`actors.exchange_config.DIALECTS`.
 """
 
 from __future__ import annotations
@@ -45,9 +49,7 @@ from actors import metrics
 from actors.exchange_core import (
     ResolutionPolicy,
     StreamLog,
-    bar_time_gap,
     client_order_id,
-    merge_recovered,
     parse_balance,
     parse_bar,
     parse_book,
@@ -56,7 +58,6 @@ from actors.exchange_core import (
     parse_trade,
     place_order,
     resolve_unknown,
-    trade_id_gap,
     unknown_update,
 )
 from actors.messages import (
@@ -72,6 +73,7 @@ from actors.messages import (
     stream_name,
 )
 from actors.exchange_config import ExchangeConfig, ExchangeConfigError, UnknownClientOrder, dialect_of
+from actors.stream_trackers import Emit, Fetch, Gap, Out, make_tracker
 
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
 
@@ -95,6 +97,11 @@ def _make_client(config: ExchangeConfig) -> Any:
     else:
         exchange = cls({**settings, "options": options})
     return exchange
+
+
+async def _parsed(raw: Any, parse: Any) -> list[Any]:
+    """``parse(await raw)``: a ccxt answer into ticks."""
+    return parse(await raw)
 
 
 @ray.remote(num_cpus=0.05)
@@ -247,25 +254,21 @@ class ExchangeActor:
         self._publish(stream, lambda seq: Resynced(stream, seq, self.config.venue, symbol, recovered,
                                                    None if resumed_from is None else str(resumed_from)))
 
-    async def _watch(self, stream: str, symbol: str, watch: Any, gap_open: bool, last_good: Any) -> tuple[Any, bool]:
-        """One watch call; on an error publish GapDetected once and back off. Returns (data or None, gap_open)."""
-        try:
-            return await watch(), gap_open
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any stream failure is a potential gap
-            self._counts["stream_errors"] += 1
-            if not gap_open:
-                self._gap(stream, symbol, f"stream error: {type(exc).__name__}", last_good)
-            await asyncio.sleep(self.config.reconnect_s)
-            return None, True
+    def _apply(self, stream: str, symbol: str, out: tuple[Out, ...]) -> None:
+        """Publish what a tracker answered, in order."""
+        for o in out:
+            if isinstance(o, Emit):
+                self._event(stream, symbol, o.kind, recovered=o.recovered, **{o.kind: o.payload})
+            elif isinstance(o, Gap):
+                self._gap(stream, symbol, o.reason, o.last_good)
+            else:
+                self._resynced(stream, symbol, o.recovered, o.resumed_from)
 
     async def _supervised(self, kind: str, symbol: str) -> None:
         """Run one stream loop; if it dies of a bug, report a gap (no resync is claimed) and restart it."""
-        loops = {"trades": self._trades_loop, "book": self._book_loop, "bars": self._bars_loop}
         while True:
             try:
-                await loops[kind](symbol)
+                await self._stream_loop(kind, symbol)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged by class name only: messages may quote venue data
@@ -275,104 +278,55 @@ class ExchangeActor:
                 self._gap(stream_name(kind, symbol), symbol, f"stream task failed: {type(exc).__name__}", None)
                 await asyncio.sleep(self.config.reconnect_s)
 
-    async def _trades_loop(self, symbol: str) -> None:
-        stream = stream_name("trades", symbol)
-        last_id: int | None = None
-        gap_open = False
-        while True:
-            raw, gap_open = await self._watch(stream, symbol, lambda: self._ex.watch_trades(symbol), gap_open,
-                                              last_id)
-            if raw is None:
-                continue
-            ticks = sorted((parse_trade(t) for t in raw), key=lambda t: int(t.trade_id))
-            jump = trade_id_gap(last_id, [int(t.trade_id) for t in ticks])
-            if jump is not None and not gap_open:
-                self._gap(stream, symbol, f"trade id jump: {jump[0]}..{jump[1]} missing", last_id)
-                gap_open = True
-            fetched: list = []
-            if gap_open and last_id is not None:
-                try:
-                    param = self.config.fills_from_id_param
-                    params = {param: last_id + 1} if param else {}
-                    fetched = [parse_trade(t) for t in await self._ex.fetch_trades(symbol, limit=1000, params=params)]
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - REST down too: keep the gap open, retry next round
-                    await asyncio.sleep(self.config.reconnect_s)
-                    continue
-            merged = merge_recovered(ticks, fetched, lambda t: int(t.trade_id), last_id)
-            for tick, recovered in merged:
-                self._event(stream, symbol, "trade", recovered=recovered, trade=tick)
-                last_id = int(tick.trade_id)
-            if gap_open and (last_id is not None or merged):
-                self._resynced(stream, symbol, sum(r for _, r in merged), last_id)
-                gap_open = False
+    def _live(self, kind: str, symbol: str) -> Any:
+        """The coroutine function that waits for the next live batch of ``kind``, parsed into ticks."""
+        ex, tf, depth = self._ex, self.config.bar_timeframe, self.config.book_depth
+        if kind == "trades":
+            return lambda: _parsed(ex.watch_trades(symbol), lambda raw: [parse_trade(t) for t in raw])
+        if kind == "book":
+            return lambda: _parsed(ex.watch_order_book(symbol), lambda raw: [parse_book(raw, depth)])
+        return lambda: _parsed(ex.watch_ohlcv(symbol, tf), lambda raw: [parse_bar(tf, r) for r in raw])
 
-    async def _book_loop(self, symbol: str) -> None:
-        stream = stream_name("book", symbol)
-        depth = self.config.book_depth
-        nonce: int | None = None
-        gap_open = False
-        while True:
-            raw, gap_open = await self._watch(stream, symbol, lambda: self._ex.watch_order_book(symbol), gap_open,
-                                              nonce)
-            if raw is None:
-                continue
-            if gap_open:
-                try:
-                    snap = parse_book(await self._ex.fetch_order_book(symbol, max(depth, 5)), depth)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(self.config.reconnect_s)
-                    continue
-                self._event(stream, symbol, "book", recovered=True, book=snap)
-                nonce = snap.nonce
-                self._resynced(stream, symbol, 1, nonce)
-                gap_open = False
-                continue
-            snap = parse_book(raw, depth)
-            if snap.nonce is None or nonce is None or snap.nonce > nonce:
-                self._event(stream, symbol, "book", book=snap)
-                nonce = snap.nonce
+    async def _fetch(self, fetch: Fetch, symbol: str) -> list[Any]:
+        """A tracker's REST fetch, parsed into ticks."""
+        ex, tf, depth = self._ex, self.config.bar_timeframe, self.config.book_depth
+        if fetch.kind == "trades":
+            param = self.dialect.fills_from_id_param
+            params = {param: fetch.after + 1} if param and fetch.after is not None else {}
+            return [parse_trade(t) for t in await ex.fetch_trades(symbol, limit=1000, params=params)]
+        if fetch.kind == "book":
+            return [parse_book(await ex.fetch_order_book(symbol, max(depth, 5)), depth)]
+        since = None if fetch.after is None else fetch.after + 1
+        return [parse_bar(tf, r) for r in await ex.fetch_ohlcv(symbol, tf, since=since, limit=1000)]
 
-    async def _bars_loop(self, symbol: str) -> None:
-        stream = stream_name("bars", symbol)
-        tf = self.config.bar_timeframe
-        tf_ms = self._ex.parse_timeframe(tf) * 1000
-        last_ts: int | None = None
-        gap_open = False
+    async def _stream_loop(self, kind: str, symbol: str) -> None:
+        """Live batches into the stream's tracker (:mod:`actors.stream_trackers`); its fetches over REST."""
+        stream = stream_name(kind, symbol)
+        tracker = make_tracker(kind, self._ex.parse_timeframe(self.config.bar_timeframe) * 1000)
+        live = self._live(kind, symbol)
         while True:
-            raw, gap_open = await self._watch(stream, symbol, lambda: self._ex.watch_ohlcv(symbol, tf), gap_open,
-                                              last_ts)
-            if raw is None:
+            try:
+                batch = await live()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any stream failure is a potential gap
+                self._counts["stream_errors"] += 1
+                self._apply(stream, symbol, tracker.on_error(type(exc).__name__))
+                await asyncio.sleep(self.config.reconnect_s)
                 continue
-            bars = sorted((parse_bar(tf, row) for row in raw), key=lambda b: b.timestamp_ms)
-            times = ([] if last_ts is None else [last_ts]) + [b.timestamp_ms for b in bars]
-            jump = any(bar_time_gap(a, b, tf_ms) for a, b in zip(times, times[1:]))
-            fetched: list = []
-            if (gap_open or jump) and last_ts is not None:
-                try:
-                    rows = await self._ex.fetch_ohlcv(symbol, tf, since=last_ts + 1, limit=1000)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(self.config.reconnect_s)
-                    continue
-                fetched = [parse_bar(tf, r) for r in rows]
-            # a forming bar may come again (same timestamp): republish it; older ones are ignored
-            live = [b for b in bars if last_ts is None or b.timestamp_ms >= last_ts]
-            merged = merge_recovered(live, fetched, lambda b: b.timestamp_ms, None if last_ts is None else last_ts - 1)
-            missed = sum(r for _, r in merged)
-            if missed and not gap_open:  # a time jump is a gap only if the venue has the bars in between
-                self._gap(stream, symbol, f"kline time jump: {missed} bar(s) missed", last_ts)
-                gap_open = True
-            for bar, recovered in merged:
-                self._event(stream, symbol, "bar", recovered=recovered, bar=bar)
-                last_ts = bar.timestamp_ms
-            if gap_open:
-                self._resynced(stream, symbol, missed, last_ts)
-                gap_open = False
+            step = tracker.on_live(batch)
+            self._apply(stream, symbol, step.out)
+            if step.fetch is None:
+                continue
+            try:
+                rows = await self._fetch(step.fetch, symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - REST down too: keep the gap open, retry next round
+                tracker.on_fetch_failed()
+                await asyncio.sleep(self.config.reconnect_s)
+                continue
+            self._apply(stream, symbol, tracker.on_fetched(rows))
 
     # ------------------------------------------------------------ orders
     def _check_symbol(self, symbol: str) -> None:
@@ -407,7 +361,7 @@ class ExchangeActor:
 
         async def submit() -> OrderUpdate:
             order = await ex.create_order(intent.symbol, intent.type, intent.side, intent.amount, intent.price,
-                                          {"clientOrderId": cid})
+                                          {self.dialect.create_client_id: cid})
             return parse_order(self.config.venue, order)
 
         self._counts["orders"] += 1
@@ -553,7 +507,7 @@ class ExchangeActor:
         """Fetch our trades on ``symbol`` and record the new ones; returns how many were new."""
         ours = [f for f in self._fills if f.symbol == symbol]
         params: dict[str, Any] = {}
-        param = self.config.fills_from_id_param
+        param = self.dialect.fills_from_id_param
         if param and ours:
             params[param] = max(int(f.trade_id) for f in ours) + 1
         trades = await self._ex.fetch_my_trades(symbol, limit=1000, params=params)

@@ -25,6 +25,7 @@ class Dialect:
 
     Attributes:
         name: the dialect (``binance``, ``coinbase``).
+        create_client_id: the ccxt ``params`` key that sets our client id on a new order.
         query_client_id: the ccxt ``params`` key that looks an order up (or cancels it) by client id.
         client_id_form: ``free`` (any string the namespace rules allow) or ``uuid`` (Coinbase ``client_oid``).
         fills_from_id_param: request parameter for "trades from id" (Binance ``fromId``), or None.
@@ -33,6 +34,7 @@ class Dialect:
     """
 
     name: str
+    create_client_id: str
     query_client_id: str
     client_id_form: str
     fills_from_id_param: str | None
@@ -40,8 +42,8 @@ class Dialect:
     fee_asset: str
 
 
-_BINANCE = Dialect("binance", "origClientOrderId", "free", "fromId", True, "received")
-_COINBASE = Dialect("coinbase", "clientOrderId", "uuid", None, False, "quote")
+_BINANCE = Dialect("binance", "clientOrderId", "origClientOrderId", "free", "fromId", True, "received")
+_COINBASE = Dialect("coinbase", "clientOrderId", "clientOrderId", "uuid", None, False, "quote")
 
 #: ccxt exchange id -> its dialect
 DIALECTS: dict[str, Dialect] = {"binance": _BINANCE, "binanceus": _BINANCE, "coinbaseexchange": _COINBASE}
@@ -92,8 +94,6 @@ class ExchangeConfig:
         buffer: events kept per stream for ``poll``.
         poll_s: period of the background fill sync and unknown-order resolution, seconds.
         reconnect_s: wait after a stream error before re-subscribing, seconds.
-        fills_from_id_param: request param for "trades from id", for our fills and for public-trade gap
-            recovery (Binance ``fromId``), or None.
         resolution: bounds of the unknown-outcome protocol, and (``resolution.recv_window_ms``) the
             Binance ``recvWindow`` the client signs with, ms (it bounds the absent-order rule).
     """
@@ -113,7 +113,6 @@ class ExchangeConfig:
     buffer: int = 10_000
     poll_s: float = 0.5
     reconnect_s: float = 0.2
-    fills_from_id_param: str | None = "fromId"
     resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
 
     def __post_init__(self) -> None:
