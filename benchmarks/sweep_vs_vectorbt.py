@@ -124,7 +124,7 @@ def run_ours(bars, params, names, *, trials: int, trial_cpus: float, out: Path,
     request = SweepRequest(grid=grid, fees_bps=FEES_BPS, trials=trials, trial_cpus=trial_cpus, out=str(out),
                            sample="synthetic", holdout=0.0)
     plan = SweepPlan(request=request, bars=bars, strategy=get_strategy("sma_cross"), param_names=names, params=params)
-    return run_sweep(request, plan=plan)
+    return run_sweep(plan).to_json()
 
 
 def vbt_sweep(vbt, bars, pairs: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, float]:

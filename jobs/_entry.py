@@ -3,7 +3,10 @@
 Parse the flags; validate everything before Ray starts (bad input exits 2
 with one line on stderr and never touches the cluster); attach to the
 cluster (``--address``, default ``auto``: the cluster a Ray job runs in);
-run; print exactly one JSON object on stdout. An InputError raised while
+run; print exactly one JSON object on stdout: the report's ``to_json()``
+(every job has the same shape: a frozen ``*Request`` from the flags, a
+``plan_*`` step that validates before Ray and returns a frozen ``*Plan``,
+and a run step that returns a frozen ``*Report`` with ``to_json()``). An InputError raised while
 running (no CPU free for the job's work, see :mod:`jobs.resources`) also
 exits 2 with one line.
 """
@@ -14,17 +17,24 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from raytrader.errors import InputError
 
-__all__ = ["run_job_main"]
+__all__ = ["run_job_main", "JobReport"]
+
+
+class JobReport(Protocol):
+    """What a job's run step returns: a frozen report whose ``to_json()`` is the job's one JSON object."""
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None],
-                 prepare: Callable[[argparse.Namespace], Any], run: Callable[[Any], dict[str, Any]],
+                 prepare: Callable[[argparse.Namespace], Any], run: Callable[[Any], JobReport | dict[str, Any]],
                  argv: Sequence[str] | None = None) -> int:
-    """``prepare(args)`` validates without Ray and returns what ``run`` needs; ``run`` returns the JSON result."""
+    """``prepare(args)`` validates without Ray and returns the plan ``run`` needs; ``run`` returns the report
+    (or, for the jobs not yet on the shape, the JSON object itself)."""
     from raytrader.cli import CommandParser  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     parser = CommandParser(prog=f"python -m jobs.{name}", description=doc.splitlines()[0])
@@ -46,7 +56,8 @@ def run_job_main(name: str, doc: str, add_arguments: Callable[[argparse.Argument
     ray.init(address=args.address, log_to_driver=False, runtime_env=runtime_env)
     record = _start_record(name, argv)
     try:
-        result = run(prepared)
+        report = run(prepared)
+        result = report if isinstance(report, dict) else report.to_json()
     except InputError as exc:  # e.g. no CPU free for the job's tasks (jobs.resources names the holders)
         _end_record(record, error=str(exc))
         sys.stderr.write(f"jobs.{name}: error: {' '.join(str(exc).split())}\n")

@@ -5,7 +5,8 @@ Runs the same code three ways:
 * ``raytrader backtest --data FILE --strategy sma_cross -p fast=10 -p slow=30 --fees-bps 10 --json``
 * ``python -m jobs.backtest ...`` (same flags), e.g. as a Ray job:
   ``ray job submit --address http://127.0.0.1:8265 -- python -m jobs.backtest --sample ETH-BTC-5m --json``
-* :func:`run_backtest_request` from Python.
+* :func:`plan_backtest` then :func:`run_backtest` from Python (request, plan, report), or
+  :func:`run_backtest_request` for the JSON object in one call.
 
 A single backtest is small, so it runs in the calling process (the job's
 driver when submitted as a Ray job). Output: one JSON object with
@@ -45,8 +46,8 @@ from jobs.inputs import (add_data_arguments, add_strategy_arguments, data_fields
                           load_request_series)
 from raytrader.errors import InputError
 
-__all__ = ["BacktestRequest", "MultiSeriesError", "add_backtest_arguments", "request_from_args",
-           "run_backtest_request", "main"]
+__all__ = ["BacktestRequest", "BacktestPlan", "BacktestReport", "MultiSeriesError", "add_backtest_arguments",
+           "request_from_args", "plan_backtest", "run_backtest", "run_backtest_request", "main"]
 
 
 class MultiSeriesError(InputError):
@@ -103,17 +104,32 @@ def request_from_args(args: argparse.Namespace) -> BacktestRequest:
                            periods_per_year=args.periods_per_year, sizing=getattr(args, "sizing", "") or "")
 
 
-def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
-    """Load the bars, run the strategy and the engine; return the JSON-able result."""
+@dataclass(frozen=True)
+class BacktestPlan:
+    """A validated backtest: the strategy (sized when ``--sizing`` is given), its checked parameters and the
+    bars: one series, or for a multi-asset strategy the series cut to their common timestamps."""
+
+    request: BacktestRequest
+    strategy: Any
+    params: dict[str, Any]
+    series: tuple[Any, ...]  # market.bars.Bars; one unless the strategy is multi-asset (then aligned)
+
+    @property
+    def multi(self) -> bool:
+        return bool(self.strategy.multi_asset)
+
+
+def plan_backtest(request: BacktestRequest) -> BacktestPlan:
+    """Validate the request and load its bars (no Ray).
+
+    Raises:
+        InputError: an unknown strategy or parameter, bad data, or a flag the strategy's engine does not take
+            (:class:`MultiSeriesError` names the flag).
+    """
     import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from backtest.engine import run_backtest  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from backtest.metrics import summary  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from backtest.trades import ms_to_iso, trade_to_json  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from market.timeframe import timeframe_ms  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from strategies.params import validate_params  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    started = time.perf_counter()
     strategy = get_strategy(request.strategy)
     params = validate_params(strategy, dict(request.params))
     if request.sizing:
@@ -122,37 +138,109 @@ def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
         strategy = sized_strategy(strategy, parse_sizing(request.sizing))
     datas, samples = _names(request.data), _names(request.sample)
     if strategy.multi_asset:
-        return _run_multi(request, strategy, params, datas, samples, started)
+        return BacktestPlan(request, strategy, params, _plan_multi(request, strategy, params, datas, samples))
     if len(datas) + len(samples) > 1:
         raise MultiSeriesError(f"--sample/--data: strategy {strategy.name!r} takes one series, got "
                                f"{len(datas) + len(samples)}; the multi-asset strategies take several")
-    bars = load_request_bars(request)
-    target = strategy.run(bars, params)
-    result = run_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
-                          slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,
-                          stop_loss=request.stop_loss, take_profit=request.take_profit,
-                          trailing_stop=request.trailing_stop)
+    return BacktestPlan(request, strategy, params, (load_request_bars(request),))
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """A finished backtest: the engine's result (``backtest.engine.BacktestResult``, or for several series
+    ``backtest.portfolio.PortfolioResult`` over ``panel``), its metrics (``backtest.metrics.summary``), the
+    trades as JSON rows, and the wall time in seconds (planning included)."""
+
+    plan: BacktestPlan
+    result: Any
+    metrics: dict[str, Any]
+    trades: tuple[dict[str, Any], ...]
+    seconds: float
+    panel: Any = None  # multi-asset: the aligned backtest.portfolio.Panel
+    assets: tuple[dict[str, Any], ...] = ()  # multi-asset: per symbol n_trades, fills, fees_paid, traded, exposure
+
+    def to_json(self) -> dict[str, Any]:
+        """The job's JSON object (see the module docstring for its keys)."""
+        from backtest.trades import ms_to_iso  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        plan, request, res = self.plan, self.plan.request, self.result
+        stats = dict(self.metrics)
+        ruined_ms = stats.pop("ruined_at_ms")
+        ruined_time = None if ruined_ms is None else ms_to_iso(ruined_ms)
+        head = {"strategy": plan.strategy.name.partition("@")[0], "params": plan.params}
+        if not plan.multi:
+            bars = plan.series[0]
+            return {**head, "symbol": bars.symbol, "timeframe": bars.timeframe, "source": describe_source(request),
+                    "bars": len(bars), "fees_bps": request.fees_bps, "fill": request.fill,
+                    "slippage_bps": request.slippage_bps, "sizing": request.sizing or None,
+                    "stops": {"stop_loss": request.stop_loss, "take_profit": request.take_profit,
+                              "trailing_stop": request.trailing_stop},
+                    **stats, "ruined_at_time": ruined_time, "ruin_shortfall": res.ruin_shortfall,
+                    "trades": list(self.trades), "seconds": self.seconds}
+        return {**head, "symbol": "+".join(self.panel.symbols), "symbols": list(self.panel.symbols),
+                "timeframe": plan.series[0].timeframe, "source": describe_source(request), "bars": len(plan.series[0]),
+                "fees_bps": request.fees_bps, "fill": request.fill, "cash": request.cash,
+                "sizing": request.sizing or None, **stats, "ruined_at_time": ruined_time,
+                "ruin_shortfall": res.ruin_shortfall, "fees_paid": res.fees_paid, "n_trades": len(self.trades),
+                "assets": list(self.assets), "trades": list(self.trades), "seconds": self.seconds}
+
+    def equity_input(self, shown: dict[str, Any]) -> Any:
+        """The per-bar series the HTML report draws (``backtest.report.EquityInput``); ``shown`` is the JSON
+        object whose metrics the report lists (this run's, or the recorded run's)."""
+        import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        from backtest.report import EquityInput  # noqa: PLC0415 - plotly loads when a report is drawn
+
+        res = self.result
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.plan.multi:
+                exposure = np.where(res.equity > 0, np.abs(res.units * self.panel.close).sum(axis=1) / res.equity,
+                                    0.0)
+            else:
+                exposure = np.where(res.equity > 0, res.units * np.asarray(self.plan.series[0].close) / res.equity,
+                                    0.0)
+        if self.plan.multi:
+            sign = {"long": 1.0, "short": -1.0}
+            trade_returns = np.array([sign[t["side"]] * (t["exit_price"] / t["entry_price"] - 1.0)
+                                      for t in shown.get("trades", []) if t.get("exit_price")])
+        else:
+            closed = res.trade_records[res.trade_records["exit_time"] >= 0]
+            trade_returns = np.asarray(closed["ret"], dtype=np.float64)
+        return EquityInput(timestamp=np.asarray(res.timestamp), equity=np.asarray(res.equity),
+                           initial_cash=float(res.initial_cash), exposure=exposure, trade_returns=trade_returns,
+                           periods_per_year=float(shown.get("periods_per_year") or 365.0), metrics=shown,
+                           title=f"{shown.get('strategy')} on {shown.get('symbol')}")
+
+
+def run_backtest(plan: BacktestPlan, started: float | None = None) -> BacktestReport:
+    """Run the planned strategy through the engine (one series) or the shared-cash portfolio engine (several).
+
+    ``started``: a ``time.perf_counter()`` reading the report's ``seconds`` count from (default: now).
+    """
+    from backtest.engine import run_backtest as engine_backtest  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.metrics import summary  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.trades import trade_to_json  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from market.timeframe import timeframe_ms  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    started = time.perf_counter() if started is None else started
+    request = plan.request
+    if plan.multi:
+        return _run_multi(plan, started)
+    bars = plan.series[0]
+    target = plan.strategy.run(bars, plan.params)
+    result = engine_backtest(bars, target, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash,
+                             slippage_bps=request.slippage_bps, slippage_k_bps=request.slippage_k_bps,
+                             stop_loss=request.stop_loss, take_profit=request.take_profit,
+                             trailing_stop=request.trailing_stop)
     stats = summary(result, timeframe_ms(bars.timeframe), periods_per_year=request.periods_per_year)
-    ruined_ms = stats.pop("ruined_at_ms")
-    return {
-        "strategy": strategy.name.partition("@")[0],
-        "params": params,
-        "symbol": bars.symbol,
-        "timeframe": bars.timeframe,
-        "source": describe_source(request),
-        "bars": len(bars),
-        "fees_bps": request.fees_bps,
-        "fill": request.fill,
-        "slippage_bps": request.slippage_bps,
-        "sizing": request.sizing or None,
-        "stops": {"stop_loss": request.stop_loss, "take_profit": request.take_profit,
-                  "trailing_stop": request.trailing_stop},
-        **stats,
-        "ruined_at_time": None if ruined_ms is None else ms_to_iso(ruined_ms),
-        "ruin_shortfall": result.ruin_shortfall,
-        "trades": [{**trade_to_json(t), "exit_reason": t.exit_reason} for t in result.trades],
-        "seconds": round(time.perf_counter() - started, 4),
-    }
+    trades = tuple({**trade_to_json(t), "exit_reason": t.exit_reason} for t in result.trades)
+    return BacktestReport(plan, result, stats, trades, round(time.perf_counter() - started, 4))
+
+
+def run_backtest_request(request: BacktestRequest) -> dict[str, Any]:
+    """Plan and run ``request`` in this process; its JSON object (what a Ray task or a caller in Python wants)."""
+    started = time.perf_counter()
+    return run_backtest(plan_backtest(request), started).to_json()
 
 
 def _names(value: str | Sequence[str]) -> list[str]:
@@ -162,15 +250,9 @@ def _names(value: str | Sequence[str]) -> list[str]:
     return [v for v in value if v]
 
 
-def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], datas: list[str], samples: list[str],
-               started: float) -> dict[str, Any]:
-    """A multi-asset strategy on several series through the shared-cash portfolio engine."""
-    import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    from backtest import metrics  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from backtest.portfolio import align_bars as to_panel  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from backtest.portfolio import run_portfolio  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from backtest.trades import ms_to_iso  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+def _plan_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], datas: list[str],
+                samples: list[str]) -> tuple[Any, ...]:
+    """The series of a multi-asset strategy, checked and cut to their common timestamps."""
     from strategies.align import align_series  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     for flag, value in (("--slippage-bps", request.slippage_bps), ("--slippage-k-bps", request.slippage_k_bps)):
@@ -200,13 +282,26 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
     if n < needed:
         raise MultiSeriesError(f"--sample/--data: the series share only {n} timestamps; strategy {strategy.name!r} "
                                f"needs at least {needed} common bars")
-    weights = strategy.run(list(aligned), params)
+    return tuple(aligned)
+
+
+def _run_multi(plan: BacktestPlan, started: float) -> BacktestReport:
+    """A multi-asset strategy on its aligned series through the shared-cash portfolio engine."""
+    import numpy as np  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    from backtest import metrics  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.portfolio import align_bars as to_panel  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.portfolio import run_portfolio  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.trades import ms_to_iso  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    request, aligned = plan.request, list(plan.series)
+    n = len(aligned[0])
+    weights = plan.strategy.run(aligned, plan.params)
     panel = to_panel(aligned)
     res = run_portfolio(panel, weights, fees_bps=request.fees_bps, fill=request.fill, cash=request.cash)
     curve = np.concatenate([[res.initial_cash], res.equity])
     stats = metrics.equity_summary(curve, panel.timestamp, panel.timeframe_ms,
                                    periods_per_year=request.periods_per_year)
-    ruined_ms = stats.pop("ruined_at_ms")
     prices = panel.close if request.fill == "close" else panel.open
     trades, assets = [], []
     for j, sym in enumerate(panel.symbols):
@@ -233,27 +328,8 @@ def _run_multi(request: BacktestRequest, strategy: Any, params: dict[str, Any], 
                        "fees_paid": float(res.fees[:, j].sum()), "traded": float(res.traded[:, j].sum()),
                        "exposure": float(np.mean(res.units[:, j] != 0.0))})
     trades.sort(key=lambda tr: (tr["entry_time"], tr["symbol"]))
-    return {
-        "strategy": strategy.name.partition("@")[0],
-        "params": params,
-        "symbol": "+".join(panel.symbols),
-        "symbols": list(panel.symbols),
-        "timeframe": series[0].timeframe,
-        "source": describe_source(request),
-        "bars": n,
-        "fees_bps": request.fees_bps,
-        "fill": request.fill,
-        "cash": request.cash,
-        "sizing": request.sizing or None,
-        **stats,
-        "ruined_at_time": None if ruined_ms is None else ms_to_iso(ruined_ms),
-        "ruin_shortfall": res.ruin_shortfall,
-        "fees_paid": res.fees_paid,
-        "n_trades": len(trades),
-        "assets": assets,
-        "trades": trades,
-        "seconds": round(time.perf_counter() - started, 4),
-    }
+    return BacktestReport(plan, res, stats, tuple(trades), round(time.perf_counter() - started, 4), panel=panel,
+                          assets=tuple(assets))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

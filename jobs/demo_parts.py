@@ -43,9 +43,10 @@ def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", 
     request = WalkForwardRequest(grid=grid, folds=folds, train_bars=2880, metric="sharpe", fees_bps=fees_bps)
     names = demo_samples()
     plans = [plan_walkforward(request, bars=load_sample(name)) for name in names]
-    grouped = run_folds(plans, request)
+    grouped = run_folds(plans)
     table, pairs = [], []
-    for (bars, _s, _n, _p, _f), results in zip(plans, grouped):
+    for plan, results in zip(plans, grouped):
+        bars = plan.bars
         summary = summarize(results, request.metric)
         for r in summary.folds:
             table.append({"symbol": bars.symbol, "fold": r.fold.index, "test_start": r.test_time[0],
@@ -56,7 +57,7 @@ def demo_walkforward(*, folds: int = 4, grid: tuple[str, ...] = ("fast=6:48:6", 
                       "efficiency": summary.efficiency, "modal_params": summary.stability["modal_params"],
                       "modal_share": summary.stability["modal_share"]})
     return {"job": "walkforward-demo", "strategy": "sma_cross", "grid": list(grid),
-            "n_configs": int(plans[0][3].shape[0]), "folds": folds, "train_bars": 2880, "fees_bps": fees_bps,
+            "n_configs": int(plans[0].params.shape[0]), "folds": folds, "train_bars": 2880, "fees_bps": fees_bps,
             "table": table, "pairs": pairs, "seconds": round(time.perf_counter() - started, 3)}
 
 

@@ -30,8 +30,8 @@ from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields,
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
 
-__all__ = ["MonteCarloRequest", "MonteCarloInput", "add_montecarlo_arguments", "request_from_args", "prepare",
-           "run_montecarlo", "main", "TASK_CPUS"]
+__all__ = ["MonteCarloRequest", "MonteCarloPlan", "MonteCarloReport", "add_montecarlo_arguments", "request_from_args",
+           "plan_montecarlo", "run_montecarlo", "main", "TASK_CPUS"]
 
 #: CPUs each simulation task asks for
 TASK_CPUS = 0.5
@@ -87,16 +87,18 @@ def request_from_args(args: argparse.Namespace) -> MonteCarloRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MonteCarloInput:
-    """The backtest behind a Monte Carlo run and the series it resamples."""
+class MonteCarloPlan:
+    """A validated Monte Carlo run, ready for Ray: the backtest behind it (its JSON object, run once in the
+    driver) and the series the tasks resample (per-trade equity multipliers or per-bar returns)."""
 
+    request: MonteCarloRequest
     backtest: dict[str, Any]
     series: np.ndarray
     periods_per_year: float
-    block_bars: int
+    block_bars: int  # bootstrap block length in bars (0 for --method trades)
 
 
-def prepare(request: MonteCarloRequest) -> MonteCarloInput:
+def plan_montecarlo(request: MonteCarloRequest) -> MonteCarloPlan:
     """Validate the request and run the backtest once; return what the tasks resample.
 
     Raises:
@@ -139,14 +141,14 @@ def prepare(request: MonteCarloRequest) -> MonteCarloInput:
         if series.shape[0] < 2:
             raise MonteCarloError(f"--method trades: the backtest made {series.shape[0]} trade(s); need at least 2 "
                                   f"(try --method bootstrap)")
-        return MonteCarloInput(backtest=backtest, series=series, periods_per_year=series.shape[0] / years,
-                               block_bars=0)
+        return MonteCarloPlan(request=request, backtest=backtest, series=series,
+                              periods_per_year=series.shape[0] / years, block_bars=0)
     series = bar_returns(result.equity, result.initial_cash)
     ppy = periods_per_year(bars.timeframe_ms)
     block = request.block_bars or max(1, min(int(86_400_000 // bars.timeframe_ms), len(series) // 10))
     if block > len(series):
         raise MonteCarloError(f"--block-bars: {block} is longer than the series ({len(series)} returns)")
-    return MonteCarloInput(backtest=backtest, series=series, periods_per_year=ppy, block_bars=block)
+    return MonteCarloPlan(request=request, backtest=backtest, series=series, periods_per_year=ppy, block_bars=block)
 
 
 def _simulate_task(series: np.ndarray, n_paths: int, seed: Any, options: dict[str, Any]) -> Any:
@@ -164,58 +166,77 @@ def _simulate_task(series: np.ndarray, n_paths: int, seed: Any, options: dict[st
     return paths, ray.get_runtime_context().get_node_id()
 
 
-def run_montecarlo(request: MonteCarloRequest, prepared: MonteCarloInput | None = None,
-                   progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Run the backtest, then the simulations as Ray tasks (Ray must be initialised).
+@dataclass(frozen=True, kw_only=True)
+class MonteCarloReport:
+    """A finished Monte Carlo run: the simulated paths (``backtest.montecarlo.MonteCarloPaths``), how they were
+    split (``tasks`` Ray tasks of ``task_cpus`` CPUs; ``task_nodes[i]`` the node task ``i`` ran on) and the wall
+    time of the simulation in seconds."""
+
+    plan: MonteCarloPlan
+    paths: Any
+    tasks: int
+    task_cpus: float
+    task_nodes: tuple[str, ...]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The job's JSON object: the backtest, the resampling, and the distribution of the paths'
+        total return, Sharpe and max drawdown (:func:`backtest.montecarlo.summarize_paths`)."""
+        from backtest.montecarlo import summarize_paths  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        plan, request = self.plan, self.plan.request
+        return {
+            "job": "montecarlo",
+            "backtest": plan.backtest,
+            "method": request.method,
+            "replace": request.replace if request.method == "trades" else None,
+            "block_bars": plan.block_bars if request.method == "bootstrap" else None,
+            "seed": request.seed,
+            "tasks": self.tasks,
+            "task_cpus": self.task_cpus,
+            "task_nodes": list(self.task_nodes),  # per task: the Ray node id it ran on
+            **summarize_paths(self.paths, confidence=request.confidence),
+            "seconds": self.seconds,
+        }
+
+
+def run_montecarlo(plan: MonteCarloPlan, progress: Callable[[int, int, str], None] | None = None) -> MonteCarloReport:
+    """Run the planned simulations as Ray tasks (Ray must be initialised).
 
     ``progress(done, total, info)`` counts paths as tasks finish. Raises ResourcesUnavailableError (an
     InputError) when no CPU is free for a task within a few seconds, naming what holds them.
     """
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    from backtest.montecarlo import MonteCarloPaths, summarize_paths  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from backtest.montecarlo import MonteCarloPaths  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
-    prepared = prepared or prepare(request)
+    request = plan.request
     n_tasks = min(request.tasks, request.paths)
     shares = [len(a) for a in np.array_split(np.arange(request.paths), n_tasks)]
     seeds = np.random.SeedSequence(request.seed).spawn(n_tasks)
-    options = {"method": request.method, "replace": request.replace, "ppy": prepared.periods_per_year,
-               "ruin_level": request.ruin_level, "block_bars": prepared.block_bars}
+    options = {"method": request.method, "replace": request.replace, "ppy": plan.periods_per_year,
+               "ruin_level": request.ruin_level, "block_bars": plan.block_bars}
     cpus = plan_tasks(TASK_CPUS, what="monte carlo")  # never more than a node has free (jobs.resources)
     task = ray.remote(num_cpus=cpus)(_simulate_task)
-    series_ref = ray.put(prepared.series)
+    series_ref = ray.put(plan.series)
     refs = [task.remote(series_ref, k, s, options) for k, s in zip(shares, seeds)]
     bounds = np.cumsum([0, *shares])
     show = (lambda done, _total: progress(int(bounds[done]), request.paths, f"{done}/{n_tasks} tasks")) \
         if progress else None
     results = gather(refs, what="monte carlo", task_cpus=cpus, progress=show)
-    paths = MonteCarloPaths.concat([p for p, _ in results])
-    out = {
-        "job": "montecarlo",
-        "backtest": prepared.backtest,
-        "method": request.method,
-        "replace": request.replace if request.method == "trades" else None,
-        "block_bars": prepared.block_bars if request.method == "bootstrap" else None,
-        "seed": request.seed,
-        "tasks": n_tasks,
-        "task_cpus": cpus,
-        "task_nodes": [node for _, node in results],  # per task: the Ray node id it ran on
-        **summarize_paths(paths, confidence=request.confidence),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    return out
+    return MonteCarloReport(plan=plan, paths=MonteCarloPaths.concat([p for p, _ in results]), tasks=n_tasks,
+                            task_cpus=cpus, task_nodes=tuple(node for _, node in results),
+                            seconds=round(time.perf_counter() - started, 3))
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, Any]:
-    request = request_from_args(args)
-    return request, prepare(request)
+def _prepare(args: argparse.Namespace) -> MonteCarloPlan:
+    return plan_montecarlo(request_from_args(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.montecarlo``: print one JSON object; exit 2 on bad input (before Ray starts)."""
-    return run_job_main("montecarlo", __doc__, add_montecarlo_arguments, _prepare,
-                        lambda prepared: run_montecarlo(*prepared), argv)
+    return run_job_main("montecarlo", __doc__, add_montecarlo_arguments, _prepare, run_montecarlo, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

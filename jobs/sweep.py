@@ -85,7 +85,8 @@ from jobs.resources import plan_trials, tune_watchdog
 from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from raytrader.errors import InputError
 
-__all__ = ["SweepRequest", "SweepPlan", "SweepRequestError", "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
+__all__ = ["SweepRequest", "SweepPlan", "SweepReport", "AshaSummary", "OptunaSummary", "SweepRequestError",
+           "SEARCH_MODES", "SCHEDULERS", "METRIC_CHOICES",
            "add_sweep_arguments", "request_from_args", "plan_sweep", "fold_ends", "run_sweep",
            "default_run_dir", "main"]
 
@@ -344,6 +345,115 @@ def fold_ends(n_bars: int, folds: int) -> list[int]:
     return [int(round(n_bars * (k + 1) / folds)) for k in range(folds)]
 
 
+@dataclass(frozen=True, kw_only=True)
+class AshaSummary:
+    """What ASHA did: per trial the folds it ran (``trial_folds``), how many it stopped early, and how many
+    configurations saw every fold (only those compete for ``best``)."""
+
+    folds: int
+    fold_ends: tuple[int, ...]
+    trial_folds: tuple[int, ...]
+    stopped_trials: int
+    configs_all_folds: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"folds": self.folds, "fold_ends": list(self.fold_ends), "trial_folds": list(self.trial_folds),
+                "stopped_trials": self.stopped_trials, "configs_all_folds": self.configs_all_folds}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptunaSummary:
+    """What Optuna's TPE sampler suggested: batches of ``batch``, suggestions asked, infeasible ones (told as
+    pruned, never run), repeats, and seeded uniform draws that filled a batch."""
+
+    seed: int
+    batch: int
+    suggestions: int
+    infeasible_pruned: int
+    repeats: int
+    random_fill: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sampler": "TPESampler", "seed": self.seed, "batch": self.batch, "suggestions": self.suggestions,
+                "infeasible_pruned": self.infeasible_pruned, "repeats": self.repeats, "random_fill": self.random_fill}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepReport:
+    """A finished sweep: the best and top rows (parameters, in-sample metrics, ``out_of_sample`` on the held-out
+    bars), how Tune ran it, and where its files are. Times are seconds; ``trial_*`` are per batch, in batch order.
+    """
+
+    plan: SweepPlan
+    n_configs: int
+    best: dict[str, Any]
+    top: tuple[dict[str, Any], ...]
+    n_trials: int
+    trial_cpus: float
+    threads_per_trial: int
+    concurrent_trials: int
+    cluster_cpus: float
+    tune_seconds: float
+    configs_per_second: float | None  # n_configs over the unrounded Tune time; None if it took no time
+    trial_nodes: tuple[str, ...]  # per batch: the Ray node id it ran on
+    trial_eval_seconds: tuple[float, ...]
+    trial_eval_cpu_seconds: tuple[float, ...]
+    phases: dict[str, float]  # wall clock from Tuner.fit's start
+    seconds: float
+    run_dir: Path
+    results_path: Path  # one row per configuration (Parquet)
+    asha: AshaSummary | None = None
+    optuna: OptunaSummary | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The job's JSON object (printed by ``--json``, written to ``summary.json``)."""
+        plan, request = self.plan, self.plan.request
+        bars = plan.bars
+        out: dict[str, Any] = {
+            "job": "sweep",
+            "strategy": request.strategy,
+            "sizing": request.sizing or None,
+            "symbol": bars.symbol,
+            "timeframe": bars.timeframe,
+            "source": describe_source(request),
+            "bars": len(bars) + (len(plan.holdout_bars) if plan.holdout_bars is not None else 0),
+            "in_sample": _span(bars),
+            "out_of_sample": _span(plan.holdout_bars) if plan.holdout_bars is not None else None,
+            "fees_bps": request.fees_bps,
+            "fill": request.fill,
+            "periods_per_year": plan.periods_per_year,
+            "periods_per_year_source": "given" if request.periods_per_year is not None else "measured",
+            "search": request.search,
+            "scheduler": request.scheduler,
+            "grid": list(request.grid),
+            "param_names": list(plan.param_names),
+            "n_configs": self.n_configs,
+            "metric": request.metric,
+            "best": self.best,
+            "top": list(self.top),
+            "n_trials": self.n_trials,
+            "trial_cpus": self.trial_cpus,
+            "threads_per_trial": self.threads_per_trial,
+            "concurrent_trials": self.concurrent_trials,
+            "cluster_cpus": self.cluster_cpus,
+            "tune_seconds": self.tune_seconds,
+            "trial_nodes": list(self.trial_nodes),
+            "trial_eval_seconds": list(self.trial_eval_seconds),
+            "trial_eval_cpu_seconds": list(self.trial_eval_cpu_seconds),
+            "phases": dict(self.phases),
+            "seconds": self.seconds,
+            "configs_per_second": self.configs_per_second,
+            "run_dir": str(self.run_dir),
+            "results_path": str(self.results_path),
+            "summary_path": str(self.run_dir / "summary.json"),
+        }
+        if self.asha is not None:
+            out["asha"] = self.asha.to_json()
+        if self.optuna is not None:
+            out["optuna"] = self.optuna.to_json()
+        return out
+
+
 def _span(bars: Any) -> dict[str, Any]:
     from backtest.trades import ms_to_iso  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
@@ -488,16 +598,15 @@ def _batches(params: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(idx[k::n], params[k::n]) for k in range(n) if idx[k::n].size]
 
 
-def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPlan | None = None,
-              progress: Progress | None = None) -> dict[str, Any]:
-    """Run the sweep through Ray Tune (Ray must be initialised) and write the run folder.
+def run_sweep(plan: SweepPlan, *, home: Path | None = None, progress: Progress | None = None) -> SweepReport:
+    """Run the planned sweep through Ray Tune (Ray must be initialised) and write the run folder.
 
-    Returns the JSON-able summary (also written to ``summary.json``). ``progress(done, total, info)``,
+    Returns the report (its ``to_json()`` is also written to ``summary.json``). ``progress(done, total, info)``,
     when given, is called from the driver as trials report: configurations done (reported after their
     last fold), of ``total``, and ``info`` (trials running).
 
     Raises:
-        InputError: see :func:`plan_sweep`; ResourcesUnavailableError (an InputError) when no CPUs are
+        InputError: ResourcesUnavailableError when no CPUs are
             free for a trial within a few seconds, naming what holds them (see :mod:`jobs.resources`).
         RuntimeError: a Tune trial failed (its error is in the message).
     """
@@ -509,7 +618,7 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
     from backtest.sweep import METRICS, SweepResult  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
-    plan = plan or plan_sweep(request)
+    request = plan.request
     if request.out:
         run_dir = Path(request.out).expanduser().absolute()
     else:
@@ -623,63 +732,36 @@ def run_sweep(request: SweepRequest, *, home: Path | None = None, plan: SweepPla
             row[request.metric] = _json_number(extra[int(i)])
     for row, oos in zip(rows_out, _out_of_sample(plan, rows_out)):
         row["out_of_sample"] = oos
-    bars = plan.bars
-    seconds = time.perf_counter() - started
     enter = [float(m_["t_enter"]) for m_ in reports]
-    summary = {
-        "job": "sweep",
-        "strategy": request.strategy,
-        "sizing": request.sizing or None,
-        "symbol": bars.symbol,
-        "timeframe": bars.timeframe,
-        "source": describe_source(request),
-        "bars": len(bars) + (len(plan.holdout_bars) if plan.holdout_bars is not None else 0),
-        "in_sample": _span(bars),
-        "out_of_sample": _span(plan.holdout_bars) if plan.holdout_bars is not None else None,
-        "fees_bps": request.fees_bps,
-        "fill": request.fill,
-        "periods_per_year": plan.periods_per_year,
-        "periods_per_year_source": "given" if request.periods_per_year is not None else "measured",
-        "search": request.search,
-        "scheduler": request.scheduler,
-        "grid": list(request.grid),
-        "param_names": list(plan.param_names),
-        "n_configs": n,
-        "metric": request.metric,
-        "best": rows_out[0],
-        "top": rows_out[1:],
-        "n_trials": n_trials,
-        "trial_cpus": trial_cpus,
-        "threads_per_trial": threads,
-        "concurrent_trials": parallel,
-        "cluster_cpus": cpus,
-        "tune_seconds": round(tune_seconds, 3),
-        "trial_nodes": [str(m_["node_id"]) for m_ in reports],  # per batch: the Ray node id it ran on
-        "trial_eval_seconds": [round(float(m_["eval_seconds"]), 4) for m_ in reports],
-        "trial_eval_cpu_seconds": [round(float(m_["eval_cpu_seconds"]), 4) for m_ in reports],
-        "phases": {  # seconds, wall clock, from Tuner.fit's start
+    asha = None
+    if plan.folds > 1:
+        iterations = [int(m_["fold"]) for m_ in reports]
+        asha = AshaSummary(folds=plan.folds, fold_ends=tuple(ends), trial_folds=tuple(iterations),
+                           stopped_trials=sum(1 for i in iterations if i < plan.folds),
+                           configs_all_folds=int(complete.size))
+    optuna = None
+    if core is not None:
+        optuna = OptunaSummary(seed=request.seed, batch=core.batch, suggestions=core.counts["asked"],
+                               infeasible_pruned=core.counts["infeasible"], repeats=core.counts["repeated"],
+                               random_fill=core.counts["random_fill"])
+    report = SweepReport(
+        plan=plan, n_configs=n, best=rows_out[0], top=tuple(rows_out[1:]), n_trials=n_trials,
+        trial_cpus=trial_cpus, threads_per_trial=threads, concurrent_trials=parallel, cluster_cpus=cpus,
+        tune_seconds=round(tune_seconds, 3),
+        configs_per_second=round(n / tune_seconds, 1) if tune_seconds > 0 else None,
+        trial_nodes=tuple(str(m_["node_id"]) for m_ in reports),
+        trial_eval_seconds=tuple(round(float(m_["eval_seconds"]), 4) for m_ in reports),
+        trial_eval_cpu_seconds=tuple(round(float(m_["eval_cpu_seconds"]), 4) for m_ in reports),
+        phases={  # seconds, wall clock, from Tuner.fit's start
             "fit_to_first_trial": round(min(enter) - fit_wall, 3),
             "fit_to_last_trial": round(max(enter) - fit_wall, 3),
             "trial_imports_max": round(max(float(m_["t_imported"]) - float(m_["t_enter"]) for m_ in reports), 3),
             "last_report_to_fit_end": round(fit_end - max(float(m_["t_reported"]) for m_ in reports), 3),
         },
-        "seconds": round(seconds, 3),
-        "configs_per_second": round(n / tune_seconds, 1) if tune_seconds > 0 else None,
-        "run_dir": str(run_dir),
-        "results_path": str(results_path),
-        "summary_path": str(run_dir / "summary.json"),
-    }
-    if plan.folds > 1:
-        iterations = [int(m_["fold"]) for m_ in reports]
-        summary["asha"] = {"folds": plan.folds, "fold_ends": ends, "trial_folds": iterations,
-                           "stopped_trials": sum(1 for i in iterations if i < plan.folds),
-                           "configs_all_folds": int(complete.size)}
-    if core is not None:
-        summary["optuna"] = {"sampler": "TPESampler", "seed": request.seed, "batch": core.batch,
-                             "suggestions": core.counts["asked"], "infeasible_pruned": core.counts["infeasible"],
-                             "repeats": core.counts["repeated"], "random_fill": core.counts["random_fill"]}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    return summary
+        seconds=round(time.perf_counter() - started, 3), run_dir=run_dir, results_path=results_path,
+        asha=asha, optuna=optuna)
+    (run_dir / "summary.json").write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    return report
 
 
 def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
@@ -730,8 +812,7 @@ def _prepare(args: argparse.Namespace) -> SweepPlan:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.sweep``: print one JSON object; exit 2 on bad input (before Ray starts)."""
-    return run_job_main("sweep", __doc__, add_sweep_arguments, _prepare,
-                        lambda plan: run_sweep(plan.request, plan=plan), argv)
+    return run_job_main("sweep", __doc__, add_sweep_arguments, _prepare, run_sweep, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

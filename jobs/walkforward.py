@@ -28,8 +28,8 @@ from jobs.sweep import KERNEL_METRICS
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
 
-__all__ = ["WalkForwardRequest", "add_walkforward_arguments", "request_from_args", "run_walkforward",
-           "plan_walkforward", "run_folds", "main", "TASK_CPUS"]
+__all__ = ["WalkForwardRequest", "WalkForwardPlan", "WalkForwardReport", "add_walkforward_arguments",
+           "request_from_args", "plan_walkforward", "run_walkforward", "run_folds", "main", "TASK_CPUS"]
 
 #: CPUs each fold task asks for
 TASK_CPUS = 0.5
@@ -77,8 +77,24 @@ def request_from_args(args: argparse.Namespace) -> WalkForwardRequest:
                               fill=args.fill, cash=args.cash)
 
 
-def plan_walkforward(request: WalkForwardRequest, bars: Any = None) -> tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]:
-    """Validate before Ray: (bars, strategy, param names, params, folds)."""
+@dataclass(frozen=True, kw_only=True)
+class WalkForwardPlan:
+    """A validated walk-forward, ready for Ray: the bars, the strategy, the grid (rows of ``params``) and the folds."""
+
+    request: WalkForwardRequest
+    bars: Any
+    strategy: Any
+    param_names: tuple[str, ...]
+    params: Any  # np.ndarray, one configuration per row
+    folds: tuple[Any, ...]  # backtest.walkforward.Fold
+
+
+def plan_walkforward(request: WalkForwardRequest, bars: Any = None) -> WalkForwardPlan:
+    """Validate everything before Ray (strategy, grid, fold sizes against the bars; ``bars`` given: not loaded).
+
+    Raises:
+        InputError: a bad strategy, grid, data or fold setting (the error names the flag).
+    """
     import strategies  # noqa: F401, PLC0415
     from backtest.grid import expand_grid, parse_grid  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from backtest.walkforward import check_fold_bars, make_splits  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
@@ -92,7 +108,44 @@ def plan_walkforward(request: WalkForwardRequest, bars: Any = None) -> tuple[Any
     folds = make_splits(len(bars), n_folds=request.folds, train_bars=train, test_bars=request.test_bars or None,
                         mode=request.mode)
     check_fold_bars(bars, strategy, names, params, folds)
-    return bars, strategy, names, params, folds
+    return WalkForwardPlan(request=request, bars=bars, strategy=strategy, param_names=names, params=params,
+                           folds=tuple(folds))
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalkForwardReport:
+    """A finished walk-forward on one series: what ran, the combined folds, where each fold ran.
+
+    ``summary`` is :class:`backtest.walkforward.WalkForwardSummary` (folds, out-of-sample return
+    compounded, efficiency, stability); ``fold_nodes[i]`` is the Ray node id fold ``i`` ran on;
+    ``seconds`` is the wall time of the folds (planning excluded).
+    """
+
+    plan: WalkForwardPlan
+    summary: Any
+    fold_nodes: tuple[str, ...]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The job's JSON object (printed by ``--json``, stored as the run's ``summary.json``)."""
+        plan, request = self.plan, self.plan.request
+        return {
+            "job": "walkforward",
+            "strategy": plan.strategy.name,
+            "symbol": plan.bars.symbol,
+            "timeframe": plan.bars.timeframe,
+            "source": describe_source(request),
+            "bars": len(plan.bars),
+            "grid": list(request.grid),
+            "n_configs": int(plan.params.shape[0]),
+            "mode": request.mode,
+            "n_folds": len(plan.folds),
+            "fees_bps": request.fees_bps,
+            "fill": request.fill,
+            **self.summary.to_dict(),
+            "fold_nodes": list(self.fold_nodes),
+            "seconds": self.seconds,
+        }
 
 
 def _fold_task(bars: Any, strategy_name: str, names: tuple[str, ...], params: Any, fold: Any,
@@ -107,9 +160,8 @@ def _fold_task(bars: Any, strategy_name: str, names: tuple[str, ...], params: An
         ray.get_runtime_context().get_node_id()
 
 
-def run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]],
-               request: WalkForwardRequest, progress: Callable[[int, int, str], None] | None = None,
-               nodes: list[list[str]] | None = None) -> list[list[Any]]:
+def run_folds(plans: Sequence[WalkForwardPlan], progress: Callable[[int, int, str], None] | None = None,
+              nodes: list[list[str]] | None = None) -> list[list[Any]]:
     """Submit every fold of every plan as a Ray task; results grouped per plan (``nodes``, when given, gets
     the Ray node id each fold ran on, grouped the same way).
 
@@ -120,11 +172,13 @@ def run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]
 
     cpus = plan_tasks(TASK_CPUS, what="walk-forward")
     task = ray.remote(num_cpus=cpus)(_fold_task)
-    options = {"metric": request.metric, "fees_bps": request.fees_bps, "fill": request.fill, "cash": request.cash}
     refs = []
-    for bars, strategy, names, params, folds in plans:
-        bars_ref = ray.put(bars)  # once per series, shared by its folds
-        refs.append([task.remote(bars_ref, strategy.name, names, params, f, options) for f in folds])
+    for plan in plans:
+        r = plan.request
+        options = {"metric": r.metric, "fees_bps": r.fees_bps, "fill": r.fill, "cash": r.cash}
+        bars_ref = ray.put(plan.bars)  # once per series, shared by its folds
+        refs.append([task.remote(bars_ref, plan.strategy.name, plan.param_names, plan.params, f, options)
+                     for f in plan.folds])
     show = (lambda done, total: progress(done, total, "folds")) if progress else None
     flat = gather([r for group in refs for r in group], what="walk-forward", task_cpus=cpus, progress=show)
     out, start = [], 0
@@ -136,9 +190,9 @@ def run_folds(plans: list[tuple[Any, Any, tuple[str, ...], Any, tuple[Any, ...]]
     return out
 
 
-def run_walkforward(request: WalkForwardRequest,
-                    progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Walk forward on one series with the folds as Ray tasks (Ray must be initialised).
+def run_walkforward(plan: WalkForwardPlan,
+                    progress: Callable[[int, int, str], None] | None = None) -> WalkForwardReport:
+    """Walk forward on one planned series with the folds as Ray tasks (Ray must be initialised).
 
     ``progress(done, total, info)`` is called as folds finish. Raises ResourcesUnavailableError (an
     InputError) when no CPU is free for a fold within a few seconds, naming what holds them.
@@ -146,34 +200,14 @@ def run_walkforward(request: WalkForwardRequest,
     from backtest.walkforward import summarize  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     started = time.perf_counter()
-    plan = plan_walkforward(request)
-    bars, strategy, names, params, folds = plan
     nodes: list[list[str]] = []
-    [results] = run_folds([plan], request, progress, nodes)
-    summary = summarize(results, request.metric)
-    return {
-        "job": "walkforward",
-        "strategy": strategy.name,
-        "symbol": bars.symbol,
-        "timeframe": bars.timeframe,
-        "source": describe_source(request),
-        "bars": len(bars),
-        "grid": list(request.grid),
-        "n_configs": int(params.shape[0]),
-        "mode": request.mode,
-        "n_folds": len(folds),
-        "fees_bps": request.fees_bps,
-        "fill": request.fill,
-        **summary.to_dict(),
-        "fold_nodes": nodes[0],  # per fold: the Ray node id it ran on
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    [results] = run_folds([plan], progress, nodes)
+    return WalkForwardReport(plan=plan, summary=summarize(results, plan.request.metric), fold_nodes=tuple(nodes[0]),
+                             seconds=round(time.perf_counter() - started, 3))
 
 
-def _prepare(args: argparse.Namespace) -> WalkForwardRequest:
-    request = request_from_args(args)
-    plan_walkforward(request)
-    return request
+def _prepare(args: argparse.Namespace) -> WalkForwardPlan:
+    return plan_walkforward(request_from_args(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,54 +49,19 @@ def reports_dir(home: Path) -> Path:
 
 # ---------------------------------------------------------------- the numbers each kind draws
 def _backtest_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
-    """Run the backtest of ``args`` again (in this process) for its per-bar arrays."""
+    """Run the backtest of ``args`` again (in this process, :mod:`jobs.backtest`) for its per-bar arrays."""
     import numpy as np  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
-    from backtest.report import EquityInput, backtest_report  # noqa: PLC0415 - plotly loads when a report is drawn
-    from jobs.backtest import request_from_args  # noqa: PLC0415 - late: keeps the CLI and --help fast
-    from strategies.params import validate_params  # noqa: PLC0415 - late: keeps the CLI and --help fast
-    from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from backtest.report import backtest_report  # noqa: PLC0415 - plotly loads when a report is drawn
+    from jobs.backtest import plan_backtest, request_from_args, run_backtest  # noqa: PLC0415 - late: keeps the CLI fast
 
-    request = request_from_args(args)
-    strategy = get_strategy(request.strategy)
-    params = validate_params(strategy, dict(request.params))
-    if strategy.multi_asset:
-        from backtest.portfolio import align_bars, run_portfolio  # noqa: PLC0415 - late: keeps the CLI fast
-        from jobs.inputs import load_request_series  # noqa: PLC0415 - late: keeps the CLI and --help fast
-        from strategies.align import align_series  # noqa: PLC0415 - late: keeps the CLI and --help fast
-
-        aligned = align_series(load_request_series(request))
-        panel = align_bars(aligned)
-        res = run_portfolio(panel, strategy.run(list(aligned), params), fees_bps=request.fees_bps, fill=request.fill,
-                            cash=request.cash)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            exposure = np.where(res.equity > 0, np.abs(res.units * panel.close).sum(axis=1) / res.equity, 0.0)
-        sign = {"long": 1.0, "short": -1.0}
-        trade_returns = np.array([sign[t["side"]] * (t["exit_price"] / t["entry_price"] - 1.0)
-                                  for t in result.get("trades", []) if t.get("exit_price")])
-    else:
-        from backtest.engine import run_backtest  # noqa: PLC0415 - late: keeps the CLI and --help fast
-        from jobs.inputs import load_request_bars  # noqa: PLC0415 - late: keeps the CLI and --help fast
-
-        bars = load_request_bars(request)
-        res = run_backtest(bars, strategy.run(bars, params), fees_bps=request.fees_bps, fill=request.fill,
-                           cash=request.cash, slippage_bps=request.slippage_bps,
-                           slippage_k_bps=request.slippage_k_bps, stop_loss=request.stop_loss,
-                           take_profit=request.take_profit, trailing_stop=request.trailing_stop)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            exposure = np.where(res.equity > 0, res.units * np.asarray(bars.close) / res.equity, 0.0)
-        closed = res.trade_records[res.trade_records["exit_time"] >= 0]
-        trade_returns = np.asarray(closed["ret"], dtype=np.float64)
+    again = run_backtest(plan_backtest(request_from_args(args)))
+    res = again.result
     final = result.get("final_equity")
     if isinstance(final, (int, float)) and not np.isclose(float(res.equity[-1]), final, rtol=1e-9, atol=1e-6):
         raise ReportDataError(f"report: running the backtest again ends at equity {float(res.equity[-1]):.6f}, the "
                               f"recorded run at {final:.6f}: its data changed since")
-    inp = EquityInput(timestamp=np.asarray(res.timestamp), equity=np.asarray(res.equity),
-                      initial_cash=float(res.initial_cash), exposure=exposure, trade_returns=trade_returns,
-                      periods_per_year=float(result.get("periods_per_year") or 365.0), metrics=result,
-                      title=f"{result.get('strategy')} on {result.get('symbol')}")
-    return backtest_report(inp)
+    return backtest_report(again.equity_input(result))
 
 
 def _sweep_html(result: dict[str, Any]) -> str:

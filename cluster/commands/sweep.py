@@ -4,7 +4,10 @@ Each validates its input first (bad input exits 2 even without a cluster),
 then attaches this process as a Ray driver to the cluster that
 ``raytrader up`` started and runs the job in ``jobs.sweep``,
 ``jobs.walkforward`` or ``jobs.montecarlo`` (the same code that
-``python -m jobs.<name>`` runs as a Ray job).
+``python -m jobs.<name>`` runs as a Ray job): request, plan (validated before
+Ray), report. The ``format_*`` functions render the report's ``to_json()``,
+the same object a run folder stores, so ``raytrader runs show`` prints a
+stored run exactly as the command printed it.
 """
 
 from __future__ import annotations
@@ -162,11 +165,10 @@ def _sweep(args: argparse.Namespace, config: Config) -> Output:
     from jobs.sweep import plan_sweep, request_from_args, run_sweep  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     check_out_dir(args.out)
-    request = request_from_args(apply_research_defaults(args, config))
-    plan = plan_sweep(request)
+    plan = plan_sweep(request_from_args(apply_research_defaults(args, config)))  # bad input exits 2 before Ray
     with ray_driver(config, args.verbose), \
             progress_bar("sweep", plan.n_configs, enabled=progress_enabled(args.json), unit="configs") as update:
-        result = run_sweep(request, home=config.cluster.home, plan=plan, progress=update)
+        result = run_sweep(plan, home=config.cluster.home, progress=update).to_json()
     return Output(data=result, text=format_sweep(result))
 
 
@@ -208,12 +210,11 @@ def _walkforward(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
     from jobs.walkforward import plan_walkforward, request_from_args, run_walkforward  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    request = request_from_args(apply_research_defaults(args, config))
-    plan_walkforward(request)  # bad input exits 2 before Ray
+    plan = plan_walkforward(request_from_args(apply_research_defaults(args, config)))  # bad input exits 2 before Ray
     with ray_driver(config, args.verbose), \
             progress_bar("walk-forward", None, enabled=progress_enabled(args.json), unit="folds") as update:
-        result = run_walkforward(request, progress=lambda done, total, info: update(done, total))
-    save_run_folder("walkforward", result, config.cluster.home)
+        report = run_walkforward(plan, progress=lambda done, total, info: update(done, total))
+    result = save_run_folder("walkforward", report.to_json(), config.cluster.home)
     return Output(data=result, text=format_walkforward(result))
 
 
@@ -261,14 +262,13 @@ def format_montecarlo(r: dict[str, Any]) -> str:
 
 def _montecarlo(args: argparse.Namespace, config: Config) -> Output:
     from cluster.progress import progress_bar, progress_enabled  # noqa: PLC0415 - rich only when it runs
-    from jobs.montecarlo import prepare, request_from_args, run_montecarlo  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.montecarlo import plan_montecarlo, request_from_args, run_montecarlo  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
-    request = request_from_args(apply_research_defaults(args, config))
-    prepared = prepare(request)
+    plan = plan_montecarlo(request_from_args(apply_research_defaults(args, config)))  # bad input exits 2 before Ray
     with ray_driver(config, args.verbose), \
-            progress_bar("monte carlo", request.paths, enabled=progress_enabled(args.json), unit="paths") as update:
-        result = run_montecarlo(request, prepared, progress=update)
-    save_run_folder("montecarlo", result, config.cluster.home)
+            progress_bar("monte carlo", plan.request.paths, enabled=progress_enabled(args.json), unit="paths") as update:
+        report = run_montecarlo(plan, progress=update)
+    result = save_run_folder("montecarlo", report.to_json(), config.cluster.home)
     return Output(data=result, text=format_montecarlo(result))
 
 
