@@ -72,7 +72,14 @@ from actors.messages import (
     StreamItem,
     stream_name,
 )
-from actors.exchange_config import ExchangeConfig, ExchangeConfigError, UnknownClientOrder, dialect_of
+from actors.exchange_config import (
+    ExchangeConfig,
+    ExchangeConfigError,
+    UnknownClientOrder,
+    dialect_of,
+    our_client_id,
+    venue_client_id,
+)
 from actors.stream_trackers import Emit, Fetch, Gap, Out, make_tracker
 
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
@@ -278,9 +285,17 @@ class ExchangeActor:
                 self._gap(stream_name(kind, symbol), symbol, f"stream task failed: {type(exc).__name__}", None)
                 await asyncio.sleep(self.config.reconnect_s)
 
-    def _live(self, kind: str, symbol: str) -> Any:
-        """The coroutine function that waits for the next live batch of ``kind``, parsed into ticks."""
+    def _live(self, kind: str, symbol: str, tracker: Any) -> Any:
+        """The coroutine function that waits for the next live batch of ``kind``, parsed into ticks: from the
+        venue's WebSocket, or (kinds the dialect does not stream) a REST poll every ``rest_poll_s``."""
         ex, tf, depth = self._ex, self.config.bar_timeframe, self.config.book_depth
+        if kind not in self.dialect.streamed:
+            async def polled() -> list[Any]:
+                await asyncio.sleep(self.config.rest_poll_s)
+                if kind == "bars" and tracker.last is None:  # the first poll: the newest closed bars only
+                    return [parse_bar(tf, r) for r in await ex.fetch_ohlcv(symbol, tf, limit=2)]
+                return await self._fetch(Fetch(kind, None if kind == "book" else tracker.last), symbol)
+            return polled
         if kind == "trades":
             return lambda: _parsed(ex.watch_trades(symbol), lambda raw: [parse_trade(t) for t in raw])
         if kind == "book":
@@ -303,7 +318,7 @@ class ExchangeActor:
         """Live batches into the stream's tracker (:mod:`actors.stream_trackers`); its fetches over REST."""
         stream = stream_name(kind, symbol)
         tracker = make_tracker(kind, self._ex.parse_timeframe(self.config.bar_timeframe) * 1000)
-        live = self._live(kind, symbol)
+        live = self._live(kind, symbol, tracker)
         while True:
             try:
                 batch = await live()
@@ -338,9 +353,22 @@ class ExchangeActor:
         if self.config.key_name is None:
             raise ExchangeConfigError(f"ExchangeConfig.key_name is not set on {self.config.venue}: market data only")
 
+    def _parse_order(self, order: dict[str, Any]) -> OrderUpdate:
+        """A ccxt order -> OrderUpdate named by our client order id (a ``uuid`` venue's id read back)."""
+        update = parse_order(self.config.venue, order)
+        ours = our_client_id(self.dialect, self.config.namespace, update.client_order_id)
+        return update if ours == update.client_order_id else replace(update, client_order_id=ours)
+
+    def _policy(self) -> ResolutionPolicy:
+        """The unknown-outcome bounds; the absent rule's window is the venue's own where it fixes one."""
+        window = self.dialect.sign_window_ms
+        policy = self.config.resolution
+        return policy if window is None else replace(policy, recv_window_ms=max(window, policy.recv_window_ms))
+
     async def _query(self, cid: str, symbol: str) -> OrderUpdate:
-        order = await self._ex.fetch_order(None, symbol, {self.dialect.query_client_id: cid})
-        return parse_order(self.config.venue, order)
+        venue_cid = venue_client_id(self.dialect, cid)
+        order = await self._ex.fetch_order(None, symbol, {self.dialect.query_client_id: venue_cid})
+        return self._parse_order(order)
 
     def client_order_id(self, intent_id: str) -> str:
         """The client order id this actor sends for ``intent_id`` (pure; see ``exchange_core.client_order_id``)."""
@@ -361,11 +389,11 @@ class ExchangeActor:
 
         async def submit() -> OrderUpdate:
             order = await ex.create_order(intent.symbol, intent.type, intent.side, intent.amount, intent.price,
-                                          {self.dialect.create_client_id: cid})
-            return parse_order(self.config.venue, order)
+                                          {self.dialect.create_client_id: venue_client_id(self.dialect, cid)})
+            return self._parse_order(order)
 
         self._counts["orders"] += 1
-        policy = self.config.resolution
+        policy = self._policy()
         t0 = time.perf_counter()
         update = await place_order(intent, cid, submit=submit, query=lambda: self._query(cid, intent.symbol),
                                    policy=policy)
@@ -415,8 +443,9 @@ class ExchangeActor:
         await self._started()
         self._check_symbol(symbol)
         try:
-            order = await self._ex.cancel_order(None, symbol, {self.dialect.query_client_id: client_order_id})
-            update = parse_order(self.config.venue, order)
+            order = await self._ex.cancel_order(None, symbol, {self.dialect.query_client_id:
+                                                               venue_client_id(self.dialect, client_order_id)})
+            update = self._parse_order(order)
             if not update.client_order_id:
                 update = await self._query(client_order_id, symbol)
         except asyncio.CancelledError:
@@ -471,7 +500,7 @@ class ExchangeActor:
         out: list[OrderUpdate] = []
         for symbol in self.config.symbols:
             self._check_symbol(symbol)
-            out += [parse_order(self.config.venue, o) for o in await self._ex.fetch_open_orders(symbol)]
+            out += [self._parse_order(o) for o in await self._ex.fetch_open_orders(symbol)]
         return tuple(sorted(out, key=lambda u: (u.timestamp_ms or 0, u.order_id or "")))
 
     async def balance(self) -> tuple[AssetBalance, ...]:
@@ -507,10 +536,13 @@ class ExchangeActor:
         """Fetch our trades on ``symbol`` and record the new ones; returns how many were new."""
         ours = [f for f in self._fills if f.symbol == symbol]
         params: dict[str, Any] = {}
+        since: int | None = None
         param = self.dialect.fills_from_id_param
         if param and ours:
             params[param] = max(int(f.trade_id) for f in ours) + 1
-        trades = await self._ex.fetch_my_trades(symbol, limit=1000, params=params)
+        elif ours:  # no "from id" on this venue: from the newest fill's time on (repeats are deduplicated)
+            since = max(f.timestamp_ms for f in ours)
+        trades = await self._ex.fetch_my_trades(symbol, since=since, limit=1000, params=params)
         by_order = {u.order_id: cid for cid, u in self._orders.items() if u.order_id}
         new = 0
         for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
@@ -524,7 +556,7 @@ class ExchangeActor:
 
     async def sync(self) -> dict[str, Any]:
         """One round of the background work now: resolve unknown orders, refresh open orders, fetch fills."""
-        policy = self.config.resolution
+        policy = self._policy()
         for cid, (intent, failed_at) in list(self._intents.items()):
             res = await resolve_unknown(lambda cid=cid, symbol=intent.symbol: self._query(cid, symbol), failed_at=failed_at,
                                         policy=ResolutionPolicy(max_queries=1, recv_window_ms=policy.recv_window_ms,
@@ -552,7 +584,7 @@ class ExchangeActor:
             open_ids = {u.client_order_id for u in self._orders.values() if u.symbol == symbol and u.status == "open"}
             if not open_ids and symbol not in self._fills_due:
                 continue
-            venue_open = {u.client_order_id for u in [parse_order(self.config.venue, o)
+            venue_open = {u.client_order_id for u in [self._parse_order(o)
                                                       for o in await self._ex.fetch_open_orders(symbol)]}
             for cid in open_ids - venue_open:  # filled or canceled since we last looked
                 self._remember(await self._query(cid, symbol))

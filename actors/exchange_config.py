@@ -9,6 +9,7 @@ whether market data streams over WebSocket. A venue not in the table is refused 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from actors.exchange_core import ResolutionPolicy, client_order_id
 from raytrader.errors import InputError
 
 __all__ = ["ExchangeConfig", "ExchangeConfigError", "UnknownClientOrder", "Dialect", "DIALECTS", "dialect_of",
-           "venue_client_id"]
+           "venue_client_id", "our_client_id"]
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,16 @@ class Dialect:
         create_client_id: the ccxt ``params`` key that sets our client id on a new order.
         query_client_id: the ccxt ``params`` key that looks an order up (or cancels it) by client id.
         client_id_form: ``free`` (any string the namespace rules allow) or ``uuid`` (Coinbase ``client_oid``).
-        fills_from_id_param: request parameter for "trades from id" (Binance ``fromId``), or None.
-        websocket: market data and fills can stream over WebSocket (else REST polling only).
+        fills_from_id_param: request parameter for "trades from id" (Binance ``fromId``), or None: our fills
+            are then fetched by time (from the newest fill's timestamp, ms) and deduplicated by trade id.
+        streamed: the market-data kinds the venue streams over WebSocket; the others are polled over REST
+            (Coinbase Exchange has no candle channel: ``bars`` are polled).
         fee_asset: ``received`` (Binance) or ``quote`` (Coinbase: fees always in the quote asset).
+        sign_window_ms: how long a signed request stays valid at the venue when the venue fixes it (Coinbase:
+            30 s from ``CB-ACCESS-TIMESTAMP``), ms; None: the client chooses it (Binance ``recvWindow``, the
+            ExchangeConfig's ``resolution.recv_window_ms``). Bounds the absent-order rule.
+        user_stream: the venue pushes our own fills over an authenticated WebSocket channel that ccxt.pro reads
+            with ``watch_my_trades``; REST polling then only fills gaps.
     """
 
     name: str
@@ -38,12 +46,21 @@ class Dialect:
     query_client_id: str
     client_id_form: str
     fills_from_id_param: str | None
-    websocket: bool
+    streamed: tuple[str, ...]
     fee_asset: str
+    sign_window_ms: int | None
+    user_stream: bool
+
+    @property
+    def websocket(self) -> bool:
+        """Every market-data kind streams over WebSocket."""
+        return set(self.streamed) == {"trades", "book", "bars"}
 
 
-_BINANCE = Dialect("binance", "clientOrderId", "origClientOrderId", "free", "fromId", True, "received")
-_COINBASE = Dialect("coinbase", "clientOrderId", "clientOrderId", "uuid", None, False, "quote")
+_BINANCE = Dialect("binance", "clientOrderId", "origClientOrderId", "free", "fromId", ("trades", "book", "bars"),
+                   "received", None, False)
+_COINBASE = Dialect("coinbase", "clientOrderId", "clientOrderId", "uuid", None, ("trades", "book"), "quote",
+                    30_000, True)
 
 #: ccxt exchange id -> its dialect
 DIALECTS: dict[str, Dialect] = {"binance": _BINANCE, "binanceus": _BINANCE, "coinbaseexchange": _COINBASE}
@@ -58,12 +75,57 @@ def dialect_of(exchange_id: str) -> Dialect:
                                   f"{', '.join(sorted(DIALECTS))}") from None
 
 
+# A uuid-form client id carries our id itself, so it maps back without any state (a restarted actor reads the
+# venue's orders back into our ids): RFC 9562 version 8 (vendor-defined); its 122 free bits hold the 96-bit
+# digest of our id (client_order_id's 24 hex chars) and a 26-bit tag of the namespace.
+_TAG_BITS, _LOW62 = 26, (1 << 62) - 1
+
+
+def _namespace_tag(namespace: str) -> int:
+    return int.from_bytes(hashlib.blake2b(namespace.encode(), digest_size=4).digest(), "big") >> (32 - _TAG_BITS)
+
+
+def _uuid8(payload: int) -> uuid.UUID:
+    """A version-8, RFC-variant UUID holding the 122-bit ``payload``."""
+    value = ((payload >> 74) << 80) | (8 << 76) | (((payload >> 62) & 0xFFF) << 64) | (0b10 << 62) | (payload & _LOW62)
+    return uuid.UUID(int=value)
+
+
+def _payload(u: uuid.UUID) -> int:
+    i = u.int
+    return ((i >> 80) << 74) | (((i >> 64) & 0xFFF) << 62) | (i & _LOW62)
+
+
 def venue_client_id(dialect: Dialect, ours: str) -> str:
-    """The client id sent to the venue for our deterministic id ``ours``: itself, or (``uuid`` venues) the
-    UUID derived from it by name (so a restart derives the same one, and the mapping is one-to-one)."""
-    if dialect.client_id_form == "uuid":
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"raytrader:{ours}"))
-    return ours
+    """The client id sent to the venue for our deterministic id ``ours`` (``exchange_core.client_order_id``).
+
+    ``free`` venues: ``ours`` itself. ``uuid`` venues: a version-8 UUID that encodes ``ours`` (same id in, same
+    UUID out, one-to-one; :func:`our_client_id` reads it back). An id not of our form becomes a name-based
+    UUID (version 5), which does not map back.
+    """
+    if dialect.client_id_form != "uuid":
+        return ours
+    namespace, _, digest = ours.partition("-")
+    if len(digest) == 24 and all(c in "0123456789abcdef" for c in digest) and namespace:
+        return str(_uuid8((int(digest, 16) << _TAG_BITS) | _namespace_tag(namespace)))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"raytrader:{ours}"))
+
+
+def our_client_id(dialect: Dialect, namespace: str, venue_id: str) -> str:
+    """Our client order id for the id a venue reports: the inverse of :func:`venue_client_id` for ids of
+    ``namespace``; any other id (an order placed by someone else, another namespace) is returned as it is."""
+    if dialect.client_id_form != "uuid" or not venue_id:
+        return venue_id
+    try:
+        u = uuid.UUID(venue_id)
+    except ValueError:
+        return venue_id
+    if u.version != 8:
+        return venue_id
+    payload = _payload(u)
+    if payload & ((1 << _TAG_BITS) - 1) != _namespace_tag(namespace):
+        return venue_id
+    return f"{namespace}-{payload >> _TAG_BITS:024x}"
 
 
 class ExchangeConfigError(InputError):
@@ -94,6 +156,8 @@ class ExchangeConfig:
         buffer: events kept per stream for ``poll``.
         poll_s: period of the background fill sync and unknown-order resolution, seconds.
         reconnect_s: wait after a stream error before re-subscribing, seconds.
+        rest_poll_s: period of the REST poll for market data the venue does not stream (its dialect's
+            ``streamed``), seconds.
         resolution: bounds of the unknown-outcome protocol, and (``resolution.recv_window_ms``) the
             Binance ``recvWindow`` the client signs with, ms (it bounds the absent-order rule).
     """
@@ -113,6 +177,7 @@ class ExchangeConfig:
     buffer: int = 10_000
     poll_s: float = 0.5
     reconnect_s: float = 0.2
+    rest_poll_s: float = 1.0
     resolution: ResolutionPolicy = field(default_factory=ResolutionPolicy)
 
     def __post_init__(self) -> None:
