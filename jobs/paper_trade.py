@@ -343,14 +343,21 @@ class PaperSession:
         entries = list(journal.entries())
         report = journal.verify()
         sent = {}  # client order id -> venue, for every order the journal says went to a venue
+        final: dict[str, str] = {}  # client order id -> its last state in the journal
         for e in entries:
-            if e.kind is EntryKind.STATE_CHANGE and e.payload.to_state == "SUBMITTED":
-                sent[e.payload.client_order_id] = e.payload.venue
+            if e.kind is EntryKind.STATE_CHANGE:
+                final[e.payload.client_order_id] = e.payload.to_state
+                if e.payload.to_state == "SUBMITTED":
+                    sent[e.payload.client_order_id] = e.payload.venue
+        # sent, then refused by the venue (a 4xx such as 429 or a stale recvWindow) or proven absent there: known
+        # not to be at the venue, so not lost (were it there after all, the venue's state would differ from
+        # REJECTED: a state mismatch below)
+        refused = {c for c in sent if final.get(c) == "REJECTED"}
         at_venue: dict[str, list[str]] = {}
         for name, orders in self.venue_orders().items():
             for o in orders:
                 at_venue.setdefault(o.client_order_id, []).append(name)
-        lost = sorted(c for c in sent if c not in at_venue)
+        lost = sorted(c for c in sent if c not in at_venue and c not in refused)
         unknown = sorted(c for c in at_venue if c not in sent)
         duplicated = sorted(c for c, where in at_venue.items() if len(where) > 1)
         ledger = ledger_from_entries(entries)
@@ -373,7 +380,7 @@ class PaperSession:
                                       f"oms {mine['state']} {mine['filled']}")
         unsettled = sorted(f"{c} {o['state']}" for c, o in ours.items() if o["state"] in _UNSETTLED)
         return {"journal_entries": report.entries, "chain_ok": report.ok, "head": report.head_hash,
-                "orders_sent": len(sent), "venue_orders": sum(len(w) for w in at_venue.values()),
+                "orders_sent": len(sent), "orders_rejected": len(refused), "venue_orders": sum(len(w) for w in at_venue.values()),
                 "lost": lost, "duplicated": duplicated, "not_in_journal": unknown,
                 "balance_diffs": diffs, "balances_match": worst <= tolerance, "balance_worst_diff": worst,
                 "oms_orders": len(oms_orders), "state_mismatches": mismatched, "unsettled": unsettled}
