@@ -2,10 +2,13 @@
 
 :class:`PaperSession` (Ray already initialised, this process on a cluster node):
 
-1. starts one Binance-dialect emulator per venue on free loopback ports in
-   this process, replaying the bundled bar sample (and its real trades where
-   the sample has them) at ``speed`` x real time; ``binance`` charges 10/10
-   bps maker/taker, ``binanceus`` 0/20 bps at prices 5 bps higher;
+1. starts one emulator per venue on free loopback ports in this process, in
+   the venue's API dialect (:data:`VENUE_DIALECT`), replaying the bundled bar
+   sample (and its real trades where the sample has them) at ``speed`` x real
+   time; ``binance`` (Binance dialect) charges 10/10 bps maker/taker,
+   ``coinbase`` (Coinbase Exchange dialect: ``client_oid`` UUIDs, fees in the
+   quote asset on both sides) and ``binanceus`` (Binance dialect) 0/20 bps at
+   prices 5 bps higher; the default session trades ``binance`` and ``coinbase``;
 2. stores a throw-away key pair in a temporary encrypted key store; starts
    the actors, named and detached in a Ray namespace of this session:
    ``exchange:<venue>`` (:class:`actors.exchange.ExchangeActor`), ``risk``,
@@ -25,12 +28,13 @@
    changes equal the ledger's.
 
 Command line: ``python -m jobs.paper_trade --strategy sma_cross -p fast=10 -p slow=30
---sample XRP-ETH-1m --venues binance,binanceus --speed 300 --seconds 30``.
+--sample XRP-ETH-1m --venues binance,coinbase --speed 300 --seconds 30``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import math
 import secrets
 import shutil
@@ -39,7 +43,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,10 +51,12 @@ from typing import Any, Sequence
 from raytrader.errors import InputError
 from raytrader.ports import free_port
 
-__all__ = ["PaperRequest", "PaperSession", "paper_trade", "main", "VENUE_FEES", "parse_params"]
+__all__ = ["PaperRequest", "PaperSession", "paper_trade", "main", "VENUE_FEES", "VENUE_DIALECT", "parse_params"]
 
 #: venue -> (maker bps, taker bps, price offset bps) of the emulated venues
-VENUE_FEES = {"binance": ("10", "10", "0"), "binanceus": ("0", "20", "5")}
+VENUE_FEES = {"binance": ("10", "10", "0"), "binanceus": ("0", "20", "5"), "coinbase": ("0", "20", "5")}
+#: venue -> the ccxt exchange id whose API dialect its emulator speaks (see actors.exchange_config.DIALECTS)
+VENUE_DIALECT = {"binance": "binance", "binanceus": "binance", "coinbase": "coinbaseexchange"}
 ACCOUNT = "paper"
 #: the emulator's order status -> the OMS state that agrees with it (ccxt reports an expired order, e.g. a
 #: market order the book could not fill, as canceled)
@@ -92,7 +98,7 @@ class PaperRequest:
     strategy: str = "sma_cross"
     params: tuple[tuple[str, float | int], ...] = (("fast", 10), ("slow", 30))
     sample: str = "XRP-ETH-1m"
-    venues: tuple[str, ...] = ("binance", "binanceus")
+    venues: tuple[str, ...] = ("binance", "coinbase")
     speed: float = 300.0
     seconds: float = 30.0
     cash: float = 10.0
@@ -200,6 +206,7 @@ class PaperSession:
         from actors.trading import (  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
             OMS_NAME, PORTFOLIO_NAME, RISK_NAME, Sizing, StrategySpec, TradingConfig, exchange_name)
         from market.emulator import ApiKey, FeeSchedule, MarketSpec, ReplayConfig, Venue, VenueConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from market.emulator.coinbase import CoinbaseServer, coinbase_venue_config  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from market.samples import load_sample  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
@@ -210,10 +217,13 @@ class PaperSession:
         first = float(bars.close[min(req.warmup_bars, len(bars.close) - 1)])
         inst = _instrument(symbol, first)
         trades = _trades_for(symbol, req.sample)
-        api_key, secret = "paper" + secrets.token_hex(6), secrets.token_hex(24)
+        # one key pair for every venue: a base64 secret (Coinbase signs with its decoded bytes; Binance with the
+        # string) and a passphrase (Coinbase only)
+        api_key, secret = "paper" + secrets.token_hex(6), base64.b64encode(secrets.token_bytes(32)).decode()
+        passphrase = secrets.token_hex(8)
         home = Path(tempfile.mkdtemp(prefix="rt-paper-keys-"))
         self._stack.callback(shutil.rmtree, home, True)
-        KeyStore(home, env={}).add("paper", "binance", Credentials(api_key, secret))
+        KeyStore(home, env={}).add("paper", "binance", Credentials(api_key, secret, passphrase))
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         ns = self.ray_namespace
 
@@ -226,24 +236,30 @@ class PaperSession:
 
         ports = {v: free_port() for v in req.venues}
         exchanges = {}
+        server_class = {v: CoinbaseServer if VENUE_DIALECT[v] == "coinbaseexchange" else EmulatorServer
+                        for v in req.venues}
         for name, port in ports.items():
             url = f"http://127.0.0.1:{port}"
-            cfg = ExchangeConfig(venue=name, symbols=(symbol,), base_url=url,
-                                 ws_url=url.replace("http://", "ws://") + "/stream/ws", key_name="paper",
-                                 keystore_home=str(home), namespace="paper", streams=("trades", "bars"))
+            cfg = ExchangeConfig(venue=name, exchange_id=VENUE_DIALECT[name], symbols=(symbol,), base_url=url,
+                                 ws_url=url.replace("http://", "ws://") + server_class[name].STREAM_PATHS[0],
+                                 key_name="paper", keystore_home=str(home), namespace="paper",
+                                 streams=("trades", "bars"))
             # restarted by Ray like the others: a restarted ExchangeActor starts itself (see its module)
             exchanges[name] = named(ExchangeActor, exchange_name(name), -1, cfg)
         self.deposits = {v: {quote: req.cash, base: req.cash / first} for v in req.venues}
         for name, port in ports.items():
             maker, taker, offset = VENUE_FEES[name]
-            venue = Venue([MarketSpec(inst, bars, trades)], keys=[ApiKey(api_key, secret, ACCOUNT)],
-                          config=VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
-                                             replay=ReplayConfig(price_offset_bps=Decimal(offset))),
+            venue_config = VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
+                                       replay=ReplayConfig(price_offset_bps=Decimal(offset)))
+            if server_class[name] is CoinbaseServer:
+                venue_config = coinbase_venue_config(venue_config)
+            venue = Venue([MarketSpec(inst, bars, trades)], keys=[ApiKey(api_key, secret, ACCOUNT, passphrase=passphrase)],
+                          config=venue_config,
                           deposits={ACCOUNT: {a: Decimal(repr(x)) for a, x in self.deposits[name].items()}})
             venue.advance_to(venue.start_ms + req.warmup_bars * bars.timeframe_ms)
             self.venues[name] = venue
             self.servers[name] = self._stack.enter_context(
-                EmulatorServer(venue, ServerConfig(port=port, replay_speed=req.speed)))
+                server_class[name](venue, ServerConfig(port=port, replay_speed=req.speed)))
         for attempt in range(3):  # load_markets may time out on a loaded machine; start() is idempotent
             try:
                 ray.get([e.start.remote() for e in exchanges.values()], timeout=120)
@@ -321,8 +337,18 @@ class PaperSession:
 
     # ------------------------------------------------------------ checks
     def venue_orders(self) -> dict[str, list[Any]]:
-        """Every order each venue remembers for our account (the venue's own book, not our view of it)."""
-        return {name: _retrying(lambda v=v: v.engine.orders(ACCOUNT, self.symbol)) for name, v in self.venues.items()}
+        """Every order each venue remembers for our account (the venue's own book, not our view of it), each
+        named by our client order id: a Coinbase-dialect venue holds the ``client_oid`` UUID that encodes it,
+        read back with :func:`actors.exchange_config.our_client_id` (other ids are left as the venue has them)."""
+        from actors.exchange_config import dialect_of, our_client_id  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        out = {}
+        for name, v in self.venues.items():
+            dialect = dialect_of(VENUE_DIALECT[name])
+            orders = _retrying(lambda v=v: v.engine.orders(ACCOUNT, self.symbol))
+            out[name] = [replace(o, client_order_id=our_client_id(dialect, "paper", o.client_order_id))
+                         for o in orders]
+        return out
 
     def venue_balance_changes(self) -> dict[str, float]:
         out = {}
@@ -425,7 +451,9 @@ def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="strategy parameter (repeatable)")
     parser.add_argument("--sample", default="XRP-ETH-1m", help="bundled bar sample to replay (default XRP-ETH-1m)")
-    parser.add_argument("--venues", default="binance,binanceus", help="emulated venues (default binance,binanceus)")
+    parser.add_argument("--venues", default="binance,coinbase",
+                        help="emulated venues among binance, coinbase (Coinbase Exchange dialect), binanceus "
+                             "(default binance,coinbase)")
     parser.add_argument("--speed", type=float, default=300.0, help="replay speed, x real time (default 300)")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
     parser.add_argument("--size", type=float, default=0.25,
