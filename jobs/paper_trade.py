@@ -282,8 +282,10 @@ class PaperSession:
             raise InputError(f"paper: trading did not start: {status['reason']}")
         self.specs = [StrategySpec(req.strategy, symbol, v, req.params, bars_closed_on_publish=True,
                                    target_sizing=req.target_sizing) for v in req.venues]
-        for spec in self.specs:
-            named(StrategyRunner, spec.key, -1, config, spec)
+        runners = [named(StrategyRunner, spec.key, -1, config, spec) for spec in self.specs]
+        # the session's clock starts once every runner has loaded its strategy: an rl:<name> runner imports torch
+        # and loads its policy first (over 25 s on a loaded 2-core machine, most of a default 30 s session)
+        ray.get([r.ping.remote() for r in runners], timeout=300)
         self.started = time.monotonic()
 
     def _drop_journal(self) -> None:
