@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import tomllib
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from raytrader.config import read_toml
 from raytrader.errors import InputError
 
 __all__ = ["TradeConfigError", "LiveNotConfirmedError", "VenueEntry", "StrategyEntry", "TradeDeployment",
@@ -346,16 +346,5 @@ def load_trade_config(path: str | Path) -> TradeDeployment:
         TradeConfigError: the file is missing, not TOML, or a field is invalid (named).
     """
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise TradeConfigError(f"trade config {p}: not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TradeConfigError(f"trade config {p}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise TradeConfigError(f"trade config {p}: not valid TOML: not UTF-8 text") from None
-    except OSError as exc:
-        raise TradeConfigError(f"trade config {p}: cannot read it ({exc.strerror or type(exc).__name__})") from None
-    return parse_trade_config(data, str(p))
+    return parse_trade_config(read_toml(p, "trade config", TradeConfigError), str(p))
 

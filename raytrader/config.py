@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from raytrader.errors import InputError
 
 __all__ = ["Config", "ClusterConfig", "RedisConfig", "DataConfig", "ServeConfig", "StrategiesConfig", "ResearchConfig",
-           "PrometheusConfig", "ConfigError", "load_config", "ENV_PREFIX"]
+           "PrometheusConfig", "ConfigError", "load_config", "read_toml", "ENV_PREFIX"]
 
 ENV_PREFIX = "RAYTRADER_"
 
@@ -339,18 +339,25 @@ def _apply(base: Any, section: str, values: Mapping[str, Any], source: Callable[
     return replace(base, **updates)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str, error: type[InputError]) -> dict[str, Any]:
+    """The TOML document at ``path``; a missing, unreadable or invalid file raises ``error`` whose message
+    starts with ``what`` and the path (``config file PATH: not valid TOML: ...``). Shared by this loader and
+    the trading deployment's file (:mod:`jobs.trade_config`)."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path}: not found") from None
+        raise error(f"{what} {path}: not found") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+        raise error(f"{what} {path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path}: not valid TOML: not UTF-8 text") from None
+        raise error(f"{what} {path}: not valid TOML: not UTF-8 text") from None
     except OSError as exc:  # a folder, no permission, ...
-        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+        raise error(f"{what} {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    data = read_toml(path, "config file", ConfigError)
     for key, value in data.items():
         if key not in _SECTIONS:
             raise ConfigError(f"config file {path}: unknown section [{key}]; known: {', '.join(_SECTIONS)}")
