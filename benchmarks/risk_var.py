@@ -7,9 +7,13 @@ Two cases (the risk issue's targets):
   draws the (scenarios x assets) matrix, ``@ w`` makes portfolio returns,
   ``np.quantile`` and a mean give VaR and ES. Ours is
   :func:`risk.var.monte_carlo` (Gaussian copula and marginals): the same
-  model, projected on the weights before the Cholesky product. Both start
-  from the same 2,520 x 50 return history (synthetic: a seeded 5-factor
-  model; speed does not depend on the values) and include estimating μ and Σ.
+  model, projected on the weights before the Cholesky product, the normals
+  drawn and summed in one numba loop (never stored). Both start from the
+  same 2,520 x 50 return history (synthetic: a seeded 5-factor model; speed
+  does not depend on the values) and include estimating μ and Σ. A third
+  column times the same draws done the numpy way (the whole 100,000 x 50
+  matrix, then ``@ Lᵀw``: what ``risk.var`` did before) and must give the
+  same VaR and ES to 1e-9.
 * **Historical VaR/ES over 10 years of daily data** (2,520 returns; target
   < 5 ms): :func:`risk.var.historical` beside ``np.percentile`` plus a mean,
   on the 20 bundled stocks' equal-weight portfolio 2012-2022 (real data).
@@ -47,6 +51,15 @@ def _numpy_mc(R: np.ndarray, w: np.ndarray, confidence: float, n: int, seed: int
     rng = np.random.default_rng(seed)
     sims = rng.multivariate_normal(R.mean(axis=0), np.cov(R, rowvar=False), size=n)
     rp = sims @ w
+    q = np.quantile(rp, 1 - confidence)
+    return -q, -rp[rp <= q].mean()
+
+
+def _draw_then_multiply(R: np.ndarray, w: np.ndarray, confidence: float, n: int, seed: int) -> tuple[float, float]:
+    """risk.var's Gaussian Monte Carlo as it was: the same standard normals as a (n x assets) matrix, then @ Lᵀw."""
+    h = 1
+    v = np.linalg.cholesky(np.cov(R, rowvar=False, ddof=1)).T @ w
+    rp = float(R.mean(axis=0) @ w) * h + (np.random.default_rng(seed).standard_normal((n, R.shape[1])) @ v) * np.sqrt(h)
     q = np.quantile(rp, 1 - confidence)
     return -q, -rp[rp <= q].mean()
 
@@ -90,8 +103,14 @@ def main() -> int:
     with threadpool_limits(limits=1):
         ours_mc = rv.monte_carlo(R, w, 0.99, n_scenarios=100_000, seed=3)
         peer_mc = _numpy_mc(R, w, 0.99, 100_000, 3)
+        before_mc = _draw_then_multiply(R, w, 0.99, 100_000, 3)
+        if not (abs(ours_mc.var - before_mc[0]) <= 1e-9 * abs(before_mc[0])
+                and abs(ours_mc.es - before_mc[1]) <= 1e-9 * abs(before_mc[1])):
+            raise AssertionError(f"risk.var's Monte Carlo {ours_mc} differs from the draw-then-multiply {before_mc}")
         mc = _pair(lambda: rv.monte_carlo(R, w, 0.99, n_scenarios=100_000, seed=3),
                    lambda: _numpy_mc(R, w, 0.99, 100_000, 3), args.repeats)
+        before = _pair(lambda: _draw_then_multiply(R, w, 0.99, 100_000, 3),
+                       lambda: _numpy_mc(R, w, 0.99, 100_000, 3), args.repeats)
         ours_h = rv.historical(rp, 0.99)
         peer_h = _numpy_hist(rp, 0.99)
         hist = _pair(lambda: rv.historical(rp, 0.99), lambda: _numpy_hist(rp, 0.99), args.repeats * 10)
@@ -102,23 +121,28 @@ def main() -> int:
 Medians of {args.repeats} runs per side (historical: {args.repeats * 10}) after a warm-up, the sides alternating;
 wall-clock, and in brackets this process's CPU time (on a loaded machine the wall-clock includes waiting for a core).
 
-| case | raytrader `risk.var` | plain numpy | numpy / raytrader | target |
-|---|---:|---:|---:|---|
+| case | raytrader `risk.var` | plain numpy | numpy / raytrader | same draws, numpy way | target |
+|---|---:|---:|---:|---:|---|
 | Monte Carlo VaR+ES, 50 assets x 100,000 scenarios (Gaussian), incl. μ, Σ | {mc[0] * 1e3:.1f} ms ({mc[2] * 1e3:.1f} CPU) \
-| {mc[1] * 1e3:.1f} ms ({mc[3] * 1e3:.1f} CPU) | {mc[1] / mc[0]:.2f}x | < 100 ms |
+| {mc[1] * 1e3:.1f} ms ({mc[3] * 1e3:.1f} CPU) | {mc[1] / mc[0]:.2f}x | {before[0] * 1e3:.1f} ms ({before[2] * 1e3:.1f} CPU) | < 100 ms |
 | historical VaR+ES, 2,520 daily returns (20 stocks, 2012-2022) | {hist[0] * 1e3:.3f} ms ({hist[2] * 1e3:.3f} CPU) \
-| {hist[1] * 1e3:.3f} ms ({hist[3] * 1e3:.3f} CPU) | {hist[1] / hist[0]:.2f}x | < 5 ms |
+| {hist[1] * 1e3:.3f} ms ({hist[3] * 1e3:.3f} CPU) | {hist[1] / hist[0]:.2f}x | | < 5 ms |
 
 Targets on this run (wall-clock medians): Monte Carlo {"met" if mc[0] < 0.1 else "NOT met"}, historical \
 {"met" if hist[0] < 0.005 else "NOT met"}{"" if max(load0, load) < 2.5 else
-"; the machine was loaded by other work (load above its 2 CPUs), so these times are not those of a quiet core"}.
+"; the machine was loaded by other work (load above its 2 CPUs), so these times are not those of a quiet core: "
+"the CPU times are the closer measure of the work (on CPU time: Monte Carlo "
++ ("met" if mc[2] < 0.1 else "NOT met") + ")"}.
 
 Same numbers on both sides: Monte Carlo 99 % VaR {ours_mc.var:.5f} (raytrader) vs {peer_mc[0]:.5f} (numpy, other draws of the
 same model; the closed form is {rv.component_var_gaussian(R, w, 0.99).total:.5f}); historical 99 % VaR {ours_h.var:.6f} vs
 {peer_h[0]:.6f}, ES {ours_h.es:.6f} vs {peer_h[1]:.6f}.
 Monte Carlo data: a synthetic 2,520 x 50 history (seeded 5-factor model); speed does not depend on the values.
-Where the Monte Carlo time goes: ours draws the same 100,000 x 50 standard normals but projects them on Lᵀw (a
-matrix-vector product) instead of forming the scenario matrix (numpy's `multivariate_normal` also runs an SVD of Σ).
+Where the Monte Carlo time goes: ours draws the same 100,000 x 50 standard normals as numpy's Generator (numba's
+Generator runs the same ziggurat on the same bit stream) but sums each row's products with Lᵀw as it draws, so the
+40 MB normal matrix is never written and read back (the "same draws, numpy way" column: that matrix, then a
+matrix-vector product; same VaR and ES to 1e-9, checked in this run); numpy's `multivariate_normal` also forms the
+full scenario matrix and runs an SVD of Σ.
 
 Reproduce: `.venv/bin/python -m benchmarks.risk_var`.
 """
