@@ -8,6 +8,17 @@ exactly the process sessions that ``up`` started, by PID, and nothing else
 Each server runs in its own process session (``setsid``), so all of its
 descendants, Ray workers and job drivers included, share the session id of
 the process we started; ``down`` ends that whole session.
+
+With ``cluster.gcs_fault_tolerance`` the head's GCS keeps its state in a Redis
+of its own (the *GCS store*: 127.0.0.1 only, its own folder, never the
+journal's Redis; no password, see :func:`_ensure_gcs_store`). Ray itself does not restart a dead GCS: ``ray
+start --block`` sees the GCS exit and ends the rest of the head node, while
+the raylets and workers of the other nodes wait up to
+``RAY_gcs_rpc_server_reconnect_timeout_s`` (Ray's default 60 s) for a GCS at
+the same address. ``up`` is that restart: it finds the head gone and starts a
+new one on the same port against the same GCS store, whose GCS reloads the
+cluster (session, nodes, detached actors) from it. ``down`` deletes the GCS
+store, so the next ``up`` starts a fresh cluster.
 """
 
 from __future__ import annotations
@@ -39,8 +50,8 @@ from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord
                            redact_url, clear_state, write_state)
 from raytrader.errors import InputError
 
-__all__ = ["ClusterError", "PortInUseError", "UpResult", "DownResult", "up", "down", "live_state",
-           "redis_server_binary", "session_members"]
+__all__ = ["ClusterError", "PortInUseError", "UpResult", "DownResult", "GcsStoreRecord", "up", "down", "live_state",
+           "read_gcs_store", "redis_server_binary", "session_members"]
 
 
 #: seconds Ray's processes get between SIGTERM and SIGKILL at `down`
@@ -221,18 +232,18 @@ RAY_START_ATTEMPTS = 3
 _RETRYABLE = ("timed out during startup", "address already in use", "Failed to bind")
 
 
-def _start_ray(config: Config) -> RayRecord:
+def _start_ray(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> RayRecord:
     """Start the head; retry with fresh internal ports when Ray's own startup timed out or lost a port race."""
     for attempt in range(1, RAY_START_ATTEMPTS + 1):
         try:
-            return _start_ray_once(config)
+            return _start_ray_once(config, gcs_store)
         except ClusterError as exc:
             if attempt == RAY_START_ATTEMPTS or not any(m.lower() in str(exc).lower() for m in _RETRYABLE):
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _start_ray_once(config: Config) -> RayRecord:
+def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> RayRecord:
     c = config.cluster
     _check_ports_free(config)
     ensure_ray_token()
@@ -265,6 +276,10 @@ def _start_ray_once(config: Config) -> RayRecord:
     env = ray_env(config)
     env.update(DASHBOARD_METRIC_PORT=str(internal.dashboard_metrics), AUTOSCALER_METRIC_PORT=str(internal.autoscaler_metrics))
     env.update(prometheus.head_env(config))  # RAY_PROMETHEUS_HOST: the dashboard queries our Prometheus
+    if gcs_store is not None:
+        # Ray's documented switch for GCS fault tolerance under `ray start` (no --redis-password: see
+        # _ensure_gcs_store)
+        env["RAY_REDIS_ADDRESS"] = f"127.0.0.1:{gcs_store.port}"
     record = _spawn(argv, log_path, env)
     dashboard_url = f"http://{c.dashboard_host}:{c.dashboard_port}"
     headers = ray_token_headers()
@@ -381,6 +396,84 @@ def _start_redis(config: Config, previous: RedisRecord | None = None) -> RedisRe
     return redis_record
 
 
+@dataclass(frozen=True)
+class GcsStoreRecord:
+    """The Redis that keeps Ray's GCS state (``cluster.gcs_fault_tolerance``): 127.0.0.1 only, no password."""
+
+    port: int
+    process: ProcessRecord
+
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def _gcs_store_dir(config: Config) -> Path:
+    return config.cluster.home / "gcs-redis"
+
+
+def read_gcs_store(config: Config) -> GcsStoreRecord | None:
+    """The GCS store ``up`` recorded (``<home>/gcs-redis/record.json``), or None."""
+    try:
+        raw = json.loads((_gcs_store_dir(config) / "record.json").read_text())
+        return GcsStoreRecord(port=int(raw["port"]), process=ProcessRecord(**raw["process"]))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 (secrets: passwords, configs holding them)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _ensure_gcs_store(config: Config) -> tuple[GcsStoreRecord, bool]:
+    """The running GCS store, else start it (a recorded one comes back on its port, its AOF bringing Ray's
+    tables back); returns it and whether this call started it.
+
+    No password, on purpose: ray 2.60 takes the GCS's Redis password only from ``ray start --redis-password``
+    and passes it as ``--redis_password=...`` on the command lines of gcs_server, the raylets and their
+    workers (``ray/_private/services.py``), where every local user reads it, and raytrader puts no secret in
+    argv. So the store binds 127.0.0.1 only (``protected-mode yes``), holds nothing but Ray's GCS tables (the
+    journal and keys stay in the journal's Redis, with its password), and is reachable by the local users of
+    the head machine, as that password in the process list would make it (README "GCS fault tolerance")."""
+    recorded = read_gcs_store(config)
+    if recorded and recorded.process.alive():
+        return recorded, False
+    if recorded:
+        _stop_session(recorded.process, grace_s=5)  # leftovers of a crashed store
+    data_dir = _gcs_store_dir(config)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    port = recorded.port if recorded else free_port()
+    if recorded and port_open("127.0.0.1", port):
+        raise PortInUseError(f"port {port} (the recorded GCS store port) is in use by a program raytrader did not "
+                             f"start; stop it, or `raytrader down` to start a fresh cluster")
+    conf = data_dir / "redis.conf"
+    # appendfsync everysec: the GCS rewrites its tables on restart; a second of GCS updates lost in a crash of
+    # the store itself costs at most a re-registration, unlike the journal (which stays on `always`)
+    _write_private(conf, "\n".join([
+        "bind 127.0.0.1", f"port {port}", "protected-mode yes", "appendonly yes",
+        "appendfsync everysec", f'dir "{data_dir}"', "daemonize no", 'save ""', ""]))
+    log_path = config.cluster.home / "logs" / "gcs-redis.log"
+    process = _spawn([redis_server_binary(), str(conf)], log_path, dict(os.environ))
+    record = GcsStoreRecord(port=port, process=process)
+    if not _redis_ping(record.url(), timeout_s=config.cluster.start_timeout_s) or not process.alive():
+        _stop_session(process, grace_s=5)
+        raise ClusterError(f"GCS store (Redis) did not answer on 127.0.0.1:{port}; log {log_path}:\n{_tail(log_path)}")
+    _write_private(data_dir / "record.json", json.dumps(
+        {"port": port, "process": {"pid": process.pid, "create_time": process.create_time}}))
+    return record, True
+
+
+def _stop_gcs_store(config: Config) -> list[int]:
+    """Stop the GCS store and delete its data (the next ``up`` starts a fresh cluster); the PIDs ended."""
+    recorded = read_gcs_store(config)
+    pids = _stop_session(recorded.process, grace_s=REDIS_STOP_GRACE_S) if recorded else []
+    shutil.rmtree(_gcs_store_dir(config), ignore_errors=True)
+    return pids
+
+
 def _gcs_answers(gcs_address: str) -> bool:
     host, _, port = gcs_address.rpartition(":")
     try:
@@ -409,6 +502,19 @@ def live_state(config: Config) -> tuple[ClusterState | None, bool, bool]:
     return state, ray_ok, redis_ok
 
 
+def _forget_dead_head(ray_rec: RayRecord) -> None:
+    """Remove the dead head's address from ``<temp_dir>/ray_current_cluster`` (only when it names that head).
+
+    ``ray start --head`` refuses an address that its last start wrote there while any local process still
+    names it in ``--gcs-address``: with several nodes on one machine, the other nodes' raylets and workers
+    waiting for the restarted GCS (``cluster.gcs_fault_tolerance``) do, so the head could not come back.
+    """
+    path = Path(ray_rec.temp_dir) / "ray_current_cluster"
+    with contextlib.suppress(OSError):
+        if path.read_text().strip() == ray_rec.gcs_address:
+            path.unlink()
+
+
 def up(config: Config) -> UpResult:
     """Start what is not running yet; return the state and what was started."""
     home = config.cluster.home
@@ -425,6 +531,7 @@ def up(config: Config) -> UpResult:
             _stop_session(state.redis.process, grace_s=5)  # leftovers of a crashed Redis
         if state and state.ray and not ray_ok:
             _stop_session(state.ray.process, grace_s=10)
+            _forget_dead_head(state.ray)
         if redis_rec is None:
             redis_rec = _start_redis(config, previous=state.redis if state else None)
             started.append("redis")
@@ -432,11 +539,15 @@ def up(config: Config) -> UpResult:
             if config.prometheus.enabled:
                 prometheus.stop(config)  # one left from a head that died: the new head gets a port of its own
                 prometheus.reserve_port(config)
+            gcs_store, gcs_started = (_ensure_gcs_store(config) if config.cluster.gcs_fault_tolerance
+                                      else (None, False))
             try:
-                ray_rec = _start_ray(config)
+                ray_rec = _start_ray(config, gcs_store)
             except BaseException:
-                # A failed `up` stops what it started (Redis, when this call started it) and
-                # records only what was running before it.
+                # A failed `up` stops what it started (Redis, the GCS store, when this call started
+                # them) and records only what was running before it.
+                if gcs_started:
+                    _stop_gcs_store(config)
                 if "redis" in started and redis_rec.process:
                     _stop_session(redis_rec.process, grace_s=REDIS_STOP_GRACE_S)
                     redis_rec = state.redis if (state and state.redis and state.redis.managed) else None
@@ -473,7 +584,9 @@ def down(config: Config) -> DownResult:
         pids += prometheus.stop(config)
         prom_stopped = bool(pids)
         if state is None:
-            return DownResult(stopped=(), pids=tuple(pids), prometheus_stopped=prom_stopped)
+            ended = _stop_gcs_store(config)  # a store left by a head that never recorded its state
+            return DownResult(stopped=("gcs-store",) if ended else (), pids=tuple(pids + ended),
+                              prometheus_stopped=prom_stopped)
         if state.ray:
             # Ray's state is ephemeral (durable state is in Redis): a few of its processes sit out
             # SIGTERM for 20 s, so they get 5 s before SIGKILL.
@@ -481,6 +594,10 @@ def down(config: Config) -> DownResult:
             if ended:
                 stopped.append("ray")
                 pids += ended
+        ended = _stop_gcs_store(config)  # after the head: its GCS writes there until it stops
+        if ended:
+            stopped.append("gcs-store")
+            pids += ended
         if state.redis and state.redis.managed and state.redis.process:
             ended = _stop_session(state.redis.process, grace_s=REDIS_STOP_GRACE_S)
             if ended:
