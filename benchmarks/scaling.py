@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,27 +55,27 @@ def _env(home: Path) -> dict[str, str]:
 
     env = cluster_env(home)
     env["RAYTRADER_CLUSTER__NUM_CPUS"] = "1"
+    env["RAYTRADER_CLUSTER__START_TIMEOUT_S"] = "300"  # `join` retries Ray's own 30 s start wait within this
     return env
 
 
 def _sweep(bars: Any, out: Path, nodes: int) -> dict[str, Any]:
-    from jobs.sweep import SweepPlan, SweepRequest, plan_sweep, run_sweep
-    from strategies.registry import get_strategy
+    from dataclasses import replace
+
+    from jobs.sweep import SweepRequest, plan_sweep, run_sweep
 
     request = SweepRequest(grid=GRID, fees_bps=FEES_BPS, trial_cpus=1.0, trials=nodes, out=str(out),
                            sample="ETH-BTC-5m", holdout=0.0, periods_per_year=525_600.0)
-    grid = plan_sweep(request)  # the constrained grid, as the CLI plans it
-    plan = SweepPlan(request=request, bars=bars, strategy=get_strategy("sma_cross"), param_names=grid.param_names,
-                     params=grid.params, periods_per_year=525_600.0)
-    return run_sweep(request, plan=plan)
+    plan = plan_sweep(request)  # the constrained grid, as the CLI plans it; then the synthetic bars instead
+    return run_sweep(replace(plan, bars=bars, holdout_bars=None)).to_json()
 
 
 def _montecarlo(paths: int, tasks: int) -> dict[str, Any]:
-    from jobs.montecarlo import MonteCarloRequest, run_montecarlo
+    from jobs.montecarlo import MonteCarloRequest, plan_montecarlo, run_montecarlo
 
     request = MonteCarloRequest(sample="ETH-BTC-5m", params=(("fast", "10"), ("slow", "30")), method="bootstrap",
                                 paths=paths, tasks=tasks, seed=7)
-    return run_montecarlo(request)
+    return run_montecarlo(plan_montecarlo(request)).to_json()
 
 
 def _measure(bars: Any, root: Path, nodes: int, repeats: int, paths: int) -> dict[str, Any]:
@@ -103,6 +105,7 @@ def _measure(bars: Any, root: Path, nodes: int, repeats: int, paths: int) -> dic
         "mc_seconds": [round(m["seconds"], 3) for m in mcs],
         "mc_best_s": min(m["seconds"] for m in mcs),
         "mc_nodes_used": max(m["nodes_used"] for m in mcs),
+        "load_after": round(os.getloadavg()[0], 1),  # 1-minute load average when this node count was done
     }
 
 
@@ -126,7 +129,8 @@ def _markdown(rows: list[dict[str, Any]], est: dict[str, float], args: argparse.
     lines = [
         "## Scaling out: 1, 2, 3 local Ray nodes (`benchmarks/scaling.py`)",
         "",
-        f"{machine_line()}; load average before the run {load}. Reproduce: `{REPRODUCE} --bars {args.bars}"
+        f"{machine_line()}; load average before the run {load}, 1-minute load after each node count "
+        f"{', '.join(str(r['load_after']) for r in rows)} (other work shared the machine). Reproduce: `{REPRODUCE} --bars {args.bars}"
         f" --repeats {args.repeats} --paths {args.paths}`.",
         "",
         f"Sweep: `sma_cross`, fast 5..500 × slow 5..1000 step 5 = {one['n_configs']:,} configurations, "
@@ -201,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
     args = parser.parse_args(argv)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still stops its nodes (finally)
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # the driver joins the loopback head (cluster/rayenv.py)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
