@@ -8,7 +8,9 @@ Runs the same code three ways:
   With several ``--windows`` and/or ``--risk-aversions`` the job solves every
   combination as a parallel Ray task (1 CPU each) and adds the long-only
   efficient frontier of the first window.
-* :func:`run_optimize_request` from Python (the demo's small selection is :func:`jobs.demo_parts.demo_selection`).
+* :func:`plan_optimize` then :func:`run_optimize` from Python (request, plan, report), or
+  :func:`run_optimize_request` for one instance's JSON object in one call (what each Ray task returns; the
+  demo's small selection is :func:`jobs.demo_parts.demo_selection`).
 
 One instance's JSON: ``assets``, ``selected`` (names), ``objective`` and
 ``exact_objective`` (``q·xᵀΣx − μᵀx`` in daily-return units, lower is
@@ -31,8 +33,9 @@ from typing import Any, Sequence
 from jobs.inputs import parse_seed
 from raytrader.errors import InputError
 
-__all__ = ["OptimizeRequest", "SOLVER_CHOICES", "DEMO_ASSETS", "selection_problem", "add_optimize_arguments", "request_from_args",
-           "run_optimize_request", "optimize_many", "frontier_points", "portfolio_point", "plot_results", "main"]
+__all__ = ["OptimizeRequest", "OptimizePlan", "OptimizeReport", "plan_optimize", "run_optimize", "SOLVER_CHOICES",
+           "DEMO_ASSETS", "selection_problem", "add_optimize_arguments", "request_from_args", "run_optimize_request",
+           "optimize_many", "frontier_points", "portfolio_point", "plot_results", "main"]
 
 SOLVER_CHOICES = ("qaoa", "xy-qaoa", "cvar-vqe", "warm-qaoa", "exact", "milp")
 #: upper bounds of the variational flags: the circuit depth and the work per solve grow with each
@@ -160,13 +163,24 @@ def selection_problem(request: OptimizeRequest, panel=None):
     return estimate, problem
 
 
-def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]:
-    """Estimate μ, Σ, build the problem, solve it exactly and with ``request.solver``; JSON-able result."""
-    from quantum.classical import solve_exact, solve_milp  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from quantum.errors import SolverOptionError  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+@dataclass(frozen=True)
+class OptimizePlan:
+    """A validated selection problem: the estimate of μ and Σ on the window (``quantum.returns``) and the
+    QUBO built from it (``quantum.problem``)."""
 
-    started = time.perf_counter()
+    request: OptimizeRequest
+    estimate: Any
+    problem: Any
+
+
+def plan_optimize(request: OptimizeRequest, panel=None) -> OptimizePlan:
+    """Check the solver settings, estimate the window and build the problem (no Ray, no solving).
+
+    Raises:
+        InputError: a bad solver setting (``SolverOptionError`` names it), asset, window or constraint.
+    """
+    from quantum.errors import SolverOptionError  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
     if request.solver not in SOLVER_CHOICES:
         raise SolverOptionError("solver", f"unknown solver {request.solver!r}; use one of {', '.join(SOLVER_CHOICES)}")
     for name, value, high in (("reps", request.reps, MAX_REPS), ("shots", request.shots, MAX_SHOTS),
@@ -175,41 +189,80 @@ def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]
         if value is not None and not low <= value <= high:
             raise SolverOptionError(name, f"must be in {low}..{high}, got {value}")
     estimate, problem = selection_problem(request, panel)
+    return OptimizePlan(request, estimate, problem)
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    """One solved selection: the solver's bitstring and objective beside the exact reference (brute force where
+    it fits, else the MILP); quantum diagnostics are None for classical solvers; ``seconds`` is wall time."""
+
+    plan: OptimizePlan
+    exact: Any  # quantum.classical's result: bits, objective, method, approx_ratio()
+    bits: Any
+    objective: float
+    p_optimal: float | None
+    feasibility_rate: float
+    evaluations: int
+    n_qubits: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """One instance's JSON object (see the module docstring)."""
+        problem, estimate, request, exact = self.plan.problem, self.plan.estimate, self.plan.request, self.exact
+        lots = problem.lots(self.bits)[0]
+        exact_lots = problem.lots(exact.bits)[0]
+        out: dict[str, Any] = {
+            "assets": list(problem.assets), "budget": problem.budget, "risk_aversion": problem.risk_aversion,
+            "window": {"start": estimate.start, "end": estimate.end, "days": estimate.n_days},
+            "solver": request.solver, "exact_method": exact.method,
+            "p_optimal": self.p_optimal, "feasibility_rate": self.feasibility_rate, "evaluations": self.evaluations,
+            "n_qubits": self.n_qubits,
+            "selected": [a for a, n in zip(problem.assets, lots) if n > 0],
+            "exact_selected": [a for a, n in zip(problem.assets, exact_lots) if n > 0],
+            "objective": self.objective if math.isfinite(self.objective) else None,
+            "exact_objective": exact.objective,
+            "approx_ratio": round(exact.approx_ratio(self.objective), 6),
+            "target_weights": problem.weights(self.bits), "exact_target_weights": problem.weights(exact.bits),
+            "seconds": self.seconds,
+        }
+        if problem.sector_caps:
+            out["sector_caps"] = dict(problem.sector_caps)
+            out["selected_sectors"] = {a: s for a, s, n in zip(problem.assets, problem.sectors or (), lots) if n > 0}
+        return out
+
+
+def run_optimize(plan: OptimizePlan, started: float | None = None) -> OptimizeReport:
+    """Solve the planned problem exactly and with the request's solver, in this process.
+
+    ``started``: a ``time.perf_counter()`` reading the report's ``seconds`` count from (default: now).
+    """
+    from quantum.classical import solve_exact, solve_milp  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from quantum.solvers import SolverConfig, solve_quantum  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    started = time.perf_counter() if started is None else started
+    request, problem = plan.request, plan.problem
     small = problem.n_assets <= 25 if problem.lot_bits == 1 else problem.n_vars <= 24
     # the reference: brute force where it fits, else the MILP; a classical solver's own answer is
     # computed separately, so `milp` on a small problem is checked against the brute force
     exact = solve_exact(problem) if small else solve_milp(problem)
-    out: dict[str, Any] = {
-        "assets": list(problem.assets), "budget": problem.budget, "risk_aversion": problem.risk_aversion,
-        "window": {"start": estimate.start, "end": estimate.end, "days": estimate.n_days},
-        "solver": request.solver, "exact_method": exact.method,
-    }
     if request.solver in ("exact", "milp"):
         own = exact if request.solver == exact.method else (solve_milp(problem) if request.solver == "milp"
                                                             else solve_exact(problem))
-        bits, objective = own.bits, own.objective
-        out.update(p_optimal=None, feasibility_rate=1.0, evaluations=0, n_qubits=0)
-    else:
-        config = SolverConfig(reps=request.reps, shots=request.shots, maxiter=request.maxiter, seed=request.seed,
-                              backend=request.backend)
-        result = solve_quantum(problem, request.solver, config, exact=exact)
-        bits, objective = result.bits, result.objective
-        out.update(p_optimal=round(result.p_optimal, 6), feasibility_rate=round(result.feasibility_rate, 6),
-                   evaluations=result.evaluations, n_qubits=result.n_qubits)
-    lots = problem.lots(bits)[0]
-    exact_lots = problem.lots(exact.bits)[0]
-    out.update(
-        selected=[a for a, n in zip(problem.assets, lots) if n > 0],
-        exact_selected=[a for a, n in zip(problem.assets, exact_lots) if n > 0],
-        objective=objective if math.isfinite(objective) else None, exact_objective=exact.objective,
-        approx_ratio=round(exact.approx_ratio(objective), 6),
-        target_weights=problem.weights(bits), exact_target_weights=problem.weights(exact.bits),
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    if problem.sector_caps:
-        out["sector_caps"] = dict(problem.sector_caps)
-        out["selected_sectors"] = {a: s for a, s, n in zip(problem.assets, problem.sectors or (), lots) if n > 0}
-    return out
+        return OptimizeReport(plan, exact, own.bits, own.objective, None, 1.0, 0, 0,
+                              round(time.perf_counter() - started, 3))
+    config = SolverConfig(reps=request.reps, shots=request.shots, maxiter=request.maxiter, seed=request.seed,
+                          backend=request.backend)
+    result = solve_quantum(problem, request.solver, config, exact=exact)
+    return OptimizeReport(plan, exact, result.bits, result.objective, round(result.p_optimal, 6),
+                          round(result.feasibility_rate, 6), result.evaluations, result.n_qubits,
+                          round(time.perf_counter() - started, 3))
+
+
+def run_optimize_request(request: OptimizeRequest, panel=None) -> dict[str, Any]:
+    """Plan and solve ``request`` in this process; one instance's JSON object (what a Ray task returns)."""
+    started = time.perf_counter()
+    return run_optimize(plan_optimize(request, panel), started).to_json()
 
 
 def optimize_many(requests: Sequence[OptimizeRequest], *, task_cpus: float = 1.0) -> list[dict[str, Any]]:
