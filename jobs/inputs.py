@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from raytrader.errors import InputError
 
-__all__ = ["DEFAULT_SAMPLE", "MAX_SEED", "parse_param", "parse_seed", "add_data_arguments", "add_strategy_arguments",
+__all__ = ["DEFAULT_SAMPLE", "MAX_SEED", "SeriesRequest", "parse_param", "parse_seed", "add_data_arguments", "add_strategy_arguments",
            "load_bars", "data_fields", "load_request_bars", "load_request_series", "parse_columns_arg",
            "describe_source", "file_symbol"]
 
@@ -109,6 +110,26 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, multi: bool = False) 
     parser.add_argument("--venue", help="venue of the stored series when several hold --symbol")
     parser.add_argument("--columns", type=parse_columns_arg, default=(), metavar="NAME=COLUMN,...",
                         help="map the file's column names, e.g. --columns timestamp=Date,close='Adj Close'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeriesRequest:
+    """What every one-series research request names (the sweep, walk-forward and Monte Carlo requests extend it):
+    the strategy, where its bars come from (exactly one of ``data``, a file, and ``sample``, a bundled sample; or
+    ``symbol`` alone, a stored series: see :func:`data_fields`), and how it trades: ``fees_bps`` per side in
+    basis points of notional, ``fill`` at the next bar's ``"open"`` or this bar's ``"close"``, starting ``cash``
+    in the quote currency."""
+
+    strategy: str = "sma_cross"
+    data: str = ""
+    sample: str = ""
+    symbol: str | None = None  # of a --data file; alone: a stored series
+    timeframe: str | None = None
+    venue: str | None = None  # of a stored series
+    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
+    fees_bps: float = 10.0
+    fill: str = "open"
+    cash: float = 10_000.0
 
 
 def data_fields(args: argparse.Namespace) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
+from jobs.inputs import SeriesRequest, add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
 
@@ -38,20 +38,10 @@ TASK_CPUS = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
-class MonteCarloRequest:
+class MonteCarloRequest(SeriesRequest):
     """What to simulate: the backtest (strategy, params, bars, costs) and the resampling."""
 
-    strategy: str = "sma_cross"
     params: tuple[tuple[str, str], ...] = ()
-    data: str = ""
-    sample: str = ""
-    symbol: str | None = None  # of a --data file; alone: a stored series
-    timeframe: str | None = None
-    venue: str | None = None  # of a stored series
-    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
-    fees_bps: float = 10.0
-    fill: str = "open"
-    cash: float = 10_000.0
     method: str = "bootstrap"
     paths: int = 10_000
     block_bars: int = 0

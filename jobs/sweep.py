@@ -82,7 +82,7 @@ import numpy as np
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
 from jobs.resources import plan_trials, tune_watchdog
-from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
+from jobs.inputs import SeriesRequest, add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars, parse_seed
 from raytrader.errors import InputError
 
 __all__ = ["SweepRequest", "SweepPlan", "SweepReport", "AshaSummary", "OptunaSummary", "SweepRequestError",
@@ -128,7 +128,7 @@ class SweepRequestError(InputError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SweepRequest:
+class SweepRequest(SeriesRequest):
     """What to sweep. Exactly one of ``data`` (a file) and ``sample`` (a bundled sample) is set.
 
     Attributes:
@@ -155,17 +155,7 @@ class SweepRequest:
             and the output says every number is in-sample.
     """
 
-    strategy: str = "sma_cross"
     grid: tuple[str, ...] = ()
-    data: str = ""
-    sample: str = ""
-    symbol: str | None = None  # of a --data file; alone: a stored series
-    timeframe: str | None = None
-    venue: str | None = None  # of a stored series
-    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
-    fees_bps: float = 10.0
-    fill: str = "open"
-    cash: float = 10_000.0
     search: str = "grid"
     samples: int | None = None
     seed: int = 0

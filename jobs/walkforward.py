@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from jobs.inputs import add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
+from jobs.inputs import SeriesRequest, add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars
 from jobs.sweep import KERNEL_METRICS
 from jobs._entry import run_job_main
 from jobs.resources import gather, plan_tasks
@@ -36,25 +36,15 @@ TASK_CPUS = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
-class WalkForwardRequest:
+class WalkForwardRequest(SeriesRequest):
     """What to walk forward. ``train_bars`` 0 means half the series; ``test_bars`` 0 tiles the rest."""
 
-    strategy: str = "sma_cross"
     grid: tuple[str, ...] = ()
-    data: str = ""
-    sample: str = ""
-    symbol: str | None = None  # of a --data file; alone: a stored series
-    timeframe: str | None = None
-    venue: str | None = None  # of a stored series
-    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
     folds: int = 4
     train_bars: int = 0
     test_bars: int = 0
     mode: str = "rolling"
     metric: str = "sharpe"
-    fees_bps: float = 10.0
-    fill: str = "open"
-    cash: float = 10_000.0
 
 
 def add_walkforward_arguments(parser: argparse.ArgumentParser) -> None:
