@@ -225,7 +225,10 @@ class MatchingEngine:
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._max_closed = max_closed_orders
-        self._closed: deque[int] = deque()
+        # per account: its closed order ids, oldest first (each account forgets only its own oldest), and
+        # every order id it holds (so one account's orders are listed without scanning the liquidity's churn)
+        self._closed: dict[str, deque[int]] = {}
+        self._by_account: dict[str, dict[int, None]] = {}
         self.update_id = 1  # bumps on every book change (Binance lastUpdateId)
 
     # ----------------------------------------------------------- lookups
@@ -289,7 +292,8 @@ class MatchingEngine:
     def orders(self, account: str, symbol: str) -> list[Order]:
         """Every order of ``account`` on ``symbol`` the venue remembers (open and closed), oldest first."""
         self._state(symbol)
-        return [o for o in self._orders.values() if o.account == account and o.symbol == symbol]
+        orders = self._orders
+        return [o for o in map(orders.__getitem__, self._by_account.get(account, ())) if o.symbol == symbol]
 
     def _resolve(self, account: str, order_id: int | None, client_order_id: str | None) -> int | None:
         if order_id is not None:
@@ -399,6 +403,7 @@ class MatchingEngine:
             executed_qty=ZERO, cumulative_quote_qty=ZERO, status="NEW", time_ms=now, update_time_ms=now,
         )
         self._orders[oid] = order
+        self._by_account.setdefault(account, {})[oid] = None
         self._client_ids[(account, coid)] = oid
         if reserve > 0:
             self._fee_reserve[oid] = reserve
@@ -536,15 +541,17 @@ class MatchingEngine:
         self.ledger.unlock(account, asset, fee)
 
     def _remember_closed(self, order_id: int) -> None:
+        closed = self._orders[order_id]
         left = self._fee_reserve.pop(order_id, ZERO)
         if left > 0:  # the fee reserve a closed buy did not spend
-            closed = self._orders[order_id]
             self.ledger.unlock(closed.account, self.instrument(closed.symbol).quote, left)
-        self._closed.append(order_id)
-        while len(self._closed) > self._max_closed:
-            old = self._orders.pop(self._closed.popleft(), None)
+        queue = self._closed.setdefault(closed.account, deque())
+        queue.append(order_id)
+        while len(queue) > self._max_closed:  # this account's oldest closed order is forgotten
+            old = self._orders.pop(queue.popleft(), None)
             if old is not None:
                 self._client_ids.pop((old.account, old.client_order_id), None)
+                self._by_account[old.account].pop(old.order_id, None)
 
     # ------------------------------------------------------------ cancelling
     def cancel(self, account: str, symbol: str, *, order_id: int | None = None,
@@ -602,6 +609,7 @@ class MatchingEngine:
             oid = next(self._order_ids)
             self._orders[oid] = Order(oid, f"tape{oid}", counterparty, symbol, aggressor, "MARKET", "GTC", None,
                                       inst.qty(sum(n for _, n in plan)), ZERO, ZERO, ZERO, "NEW", now, now)
+            self._by_account.setdefault(counterparty, {})[oid] = None
             with decimal.localcontext(DECIMAL_CONTEXT):
                 for maker, n in plan:
                     self._execute(state, taker_order=oid, taker_account=counterparty, taker_side=aggressor,

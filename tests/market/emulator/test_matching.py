@@ -255,3 +255,23 @@ def test_quote_fee_rule_charges_both_sides_in_quote_from_a_reserve_released_on_c
     with pytest.raises(InsufficientBalance):  # 9.43 ETH fits in alice's 9.43944 free, with its 20 bps reserve not
         e.submit("alice", SYM, BUY, "LIMIT", qty=D(1000), price=D("0.00943000"))
     e.submit("alice", SYM, BUY, "LIMIT", qty=D(1000), price=D("0.00940000"))  # 9.40 + 0.0188 fits
+
+
+def test_closed_orders_are_forgotten_per_account_not_by_another_accounts_churn() -> None:
+    """``max_closed_orders`` counts each account's closed orders: a liquidity account quoting and canceling
+    thousands of orders must not evict a user's order (the venue's order list is what the paper crash test
+    compares with the journal)."""
+    e = MatchingEngine([INST], fees=FeeSchedule(D("10"), D("20")), max_closed_orders=3)
+    for acc in ACCOUNTS:
+        e.ledger.deposit(acc, "ETH", D("10"))
+        e.ledger.deposit(acc, "XRP", D("10000"))
+    mine = e.submit("alice", SYM, BUY, "LIMIT", qty=D(10), price=D("0.00100000"), client_order_id="keep-me")
+    e.cancel("alice", SYM, client_order_id="keep-me")
+    for i in range(10):  # bob's churn: 10 closed orders, far over the limit of 3
+        e.submit("bob", SYM, SELL, "LIMIT", qty=D(10), price=D("0.00200000"), client_order_id=f"q{i}")
+        e.cancel("bob", SYM, client_order_id=f"q{i}")
+    assert [o.client_order_id for o in e.orders("alice", SYM)] == ["keep-me"]
+    assert e.get_order("alice", SYM, client_order_id="keep-me").order_id == mine.order.order_id
+    assert [o.client_order_id for o in e.orders("bob", SYM)] == ["q7", "q8", "q9"]  # bob forgets his own oldest
+    with pytest.raises(UnknownOrder):
+        e.get_order("bob", SYM, client_order_id="q0")
