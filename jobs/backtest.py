@@ -39,10 +39,10 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from jobs.inputs import (add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars,
+from jobs.inputs import (SeriesRequest, add_data_arguments, add_strategy_arguments, data_fields, describe_source, load_request_bars,
                           load_request_series)
 from raytrader.errors import InputError
 
@@ -53,21 +53,15 @@ __all__ = ["BacktestRequest", "BacktestPlan", "BacktestReport", "MultiSeriesErro
 class MultiSeriesError(InputError):
     """The number of series (``--sample``/``--data``) or an option does not fit the strategy (the flag is named)."""
 
-@dataclass(frozen=True)
-class BacktestRequest:
+@dataclass(frozen=True, kw_only=True)
+class BacktestRequest(SeriesRequest):
     """What to backtest. Exactly one of ``data`` (a file) and ``sample`` (a bundled sample name) is set."""
 
-    strategy: str
-    params: tuple[tuple[str, str], ...]
+    strategy: str = field()  # required here (no default)
     data: str | tuple[str, ...] = ""  # one file, or several for a multi-asset strategy
     sample: str | tuple[str, ...] = ""  # one sample name, or several
     symbol: str | tuple[str, ...] | None = None  # one, or one per --data file; alone: a stored series
-    timeframe: str | None = None
-    venue: str | None = None  # of a stored series
-    columns: tuple[tuple[str, str], ...] = ()  # --columns: (name, file column) pairs
-    fees_bps: float = 10.0
-    fill: str = "open"
-    cash: float = 10_000.0
+    params: tuple[tuple[str, str], ...]
     slippage_bps: float = 0.0
     slippage_k_bps: float = 0.0
     stop_loss: float | None = None
