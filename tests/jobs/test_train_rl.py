@@ -159,34 +159,88 @@ def test_exported_policy_is_strategy_rl_name_and_the_run_is_recorded(ppo: dict[s
     assert mine[0]["key"]["agent_return_mean"] == pytest.approx(ppo["total"]["agent_return_mean"], rel=1e-6)
 
 
+def _placed(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runner's sends that became an order the risk check let through."""
+    return [x for x in sent if x["status"] == "order" and x["state"] != "DENIED"]
+
+
 def test_paper_session_trades_the_policy(ppo: dict[str, Any], ray_session: None) -> None:
-    """`raytrader paper --strategy rl:<name>`'s session: the StrategyRunner decides with the exported policy."""
+    """`raytrader paper --strategy rl:<name>`'s session: the StrategyRunner decides with the exported policy, its
+    target changes become market orders, and every order is journaled and known to the venue."""
     import ray
 
-    from actors.trading import WindowBars
+    from actors.journal import EntryKind, Journal
+    from actors.trading import WindowBars, redis_url
     from backtest.rl_policy import resolve_strategy
     from jobs.paper_trade import PaperRequest, PaperSession
 
     strategy = f"rl:{ppo['name']}"
-    with PaperSession(PaperRequest(strategy=strategy, params=(), speed=120.0, seconds=30, warmup_bars=80)) as s:
+    request = PaperRequest(strategy=strategy, params=(), venues=("binance",), speed=120.0, seconds=30,
+                           warmup_bars=80)
+    with PaperSession(request) as s:
         runner = s.runners()[f"strategy:{strategy}:XRP/ETH@binance"]
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             status = ray.get(runner.status.remote(), timeout=60)
-            if status["decisions"] >= 40 and status["sent"]:
+            if status["decisions"] >= 40 and len(_placed(status["sent"])) >= 2:
                 break
             time.sleep(0.5)
         else:
-            raise AssertionError(f"the runner did not decide 40 bars and send a target: {status}")
+            raise AssertionError(f"the runner did not decide 40 bars and place 2 orders: {status}")
         seen = ray.get(runner.bars_seen.remote(), timeout=60)  # first: a decision exists for its last bar
+        status = ray.get(runner.status.remote(), timeout=60)  # then: a decision exists for each bar it sent
         decisions = dict(ray.get(runner.decisions_made.remote(), timeout=60))
+        s.stop_strategies()
+        s.settle()
+        checks = s.checks()
+        submitted = {e.payload.client_order_id for e in Journal.from_url(redis_url(), s.stream).entries()
+                     if e.kind is EntryKind.STATE_CHANGE and e.payload.to_state == "SUBMITTED"}
+        at_venue = {o.client_order_id for orders in s.venue_orders().values() for o in orders}
     assert set(decisions.values()) <= {-1.0, 0.0, 1.0}
     assert status["errors"] == 0
-    assert status["sent"][0]["status"] in ("order", "on_target", "refused")  # the OMS answered the policy's target
+    # each target sent is the policy's decision on its bar and, after an accepted one, a change of target
+    sent = status["sent"]
+    assert all(x["target"] == decisions[x["bar_ts"]] for x in sent)
+    assert all(a["target"] != b["target"] for a, b in zip(sent, sent[1:])
+               if a["status"] == "on_target" or a.get("state") not in (None, "DENIED"))
+    orders = _placed(sent)
+    assert len(orders) >= 2
+    # every order the policy placed is journaled as sent and is in the venue's own order list
+    ids = {x["client_order_id"] for x in orders}
+    assert ids <= submitted and ids <= at_venue
+    assert checks["chain_ok"] and checks["orders_sent"] == checks["venue_orders"] >= len(orders)
+    assert checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
+    assert checks["balances_match"], checks["balance_diffs"]
     # the decision on the window's last bar is the policy's target on exactly that window
     window = WindowBars(*(np.asarray(col, dtype=np.float64) for col in zip(*[(ts, o, h, lo, c, 0.0)
                                                                              for ts, o, h, lo, c in seen])))
     assert decisions[seen[-1][0]] == resolve_strategy(strategy).run(window)[-1]
+
+
+def test_tune_gives_its_cpus_back(ray_session: None, tmp_path: Path) -> None:
+    """`--tune`'s Ray Tune step (2 sampled PPO configurations, 1 iteration each): when it returns, the CPUs its
+    trials held are free again and no placement group of this job is left."""
+    import ray
+    from ray.util.state import list_placement_groups
+
+    from jobs.train_rl import plan_folds, tune_ppo
+
+    request = TrainRLRequest(sample="ETH-BTC-5m", timesteps=250, batch=250, tune=2, folds=1, seeds=1, seed=1)
+    bars = load_sample("ETH-BTC-5m")
+    o, c = np.asarray(bars.open, dtype=np.float64), np.asarray(bars.close, dtype=np.float64)
+    (span,) = plan_folds(c.size, 1, TradingEnv(o, c, request.env_config())._lo)
+    free_before = float(ray.available_resources().get("CPU", 0.0))
+    tuned = tune_ppo(request, o, c, span, 1.0, tmp_path)
+    assert len(tuned["trials"]) == 2 and all(t["iterations"] == 1 for t in tuned["trials"])
+    assert tuned["best"] in [{k: t[k] for k in ("lr", "entropy", "epochs")} for t in tuned["trials"]]
+    ctx = ray.get_runtime_context()
+    pgs = list_placement_groups(address=ctx.gcs_address, filters=[("creator_job_id", "=", ctx.get_job_id())],
+                                limit=10_000, raise_on_missing_output=False)
+    assert pgs and all(str(p.state) == "REMOVED" for p in pgs), pgs  # Tune's trials had some; none is held
+    deadline = time.monotonic() + 60  # removal is asynchronous in the raylet
+    while (free := float(ray.available_resources().get("CPU", 0.0))) < free_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert free >= free_before, (free, free_before, ray.cluster_resources().get("CPU"))
 
 
 def test_python_m_jobs_train_rl_as_a_ray_job_dqn_round_trips(cluster, tmp_path: Path) -> None:
