@@ -2,11 +2,12 @@
 
 A private raytrader cluster (``cluster.lifecycle.up`` in a temp run folder on free ports: Ray head and the
 journal's redis-server, ``appendfsync always``) runs a paper session (:class:`jobs.paper_trade.PaperSession`:
-two emulated Binance-dialect venues replaying the bundled XRP/ETH bars at ``--speed`` x, ``sma_cross`` 2/3,
-which trades about every 2.4 bars). Then, ``--kills`` times per type, in turn (exchange, oms, portfolio, risk,
-strategy runner; the venue of an exchange or runner drawn from a seeded generator), after a seeded-random
-pause of 0.2-2 s: the actor's OS process (PID from Ray's state API) gets ``SIGKILL``, and two times are taken
-from the kill:
+two emulated Binance-dialect venues replaying the bundled ALT/BTC 1-minute bars at ``--speed`` x,
+``sma_cross`` 2/3, which trades about every 2.7 bars), the same session as the crash test
+(``tests/jobs/test_paper_crash.py``), killed and timed by the same code (:mod:`jobs.crash_drill`). Then,
+``--kills`` times per type, in turn (exchange, oms, portfolio, risk, strategy runner; the venue of an
+exchange or runner drawn from a seeded generator), after a seeded-random pause of 0.2-2 s: the actor's OS
+process (PID from Ray's state API) gets ``SIGKILL``, and two times are taken from the kill:
 
 * **answers**: the restarted actor answers ``ping`` from a new PID (Ray's restart, the actor's rebuild from
   the journal; the OMS's reconciliation with both venues happens after this);
@@ -15,15 +16,13 @@ from the kill:
 
 Medians and maxima per type go to ``benchmarks/RESULTS.md`` (section ``recovery``). At the end the session's
 books are checked as in the crash test (none lost, none duplicated, balances equal), so the numbers are of a
-recovery that was correct. Usage: ``.venv/bin/python -m benchmarks.recovery [--kills 3] [--speed 600]``.
+recovery that was correct. Usage: ``.venv/bin/python -m benchmarks.recovery [--kills 4] [--speed 900]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
-import signal
 import statistics
 import tempfile
 import time
@@ -33,81 +32,27 @@ from typing import Any
 from benchmarks._results import machine_line, write_section
 from raytrader.ports import free_port_block, free_ports
 
-KINDS = ("exchange", "oms", "portfolio", "risk", "strategy")
+SAMPLE = "ALT-BTC-1m"  # 13,681 one-minute bars: at x900 the replay outlasts the kills (as in the crash test)
 
 
 def _env(home: Path) -> dict[str, str]:
+    """A private cluster's settings: run folder ``home``, free pairwise-distinct ports."""
     serve = free_port_block(11)
     gcs, dashboard, client, agent = free_ports(4, exclude=range(serve, serve + 11))
     return {"RAYTRADER_CLUSTER__HOME": str(home), "RAYTRADER_CLUSTER__TEMP_DIR": str(home / "ray"),
             "RAYTRADER_CLUSTER__GCS_PORT": str(gcs), "RAYTRADER_CLUSTER__DASHBOARD_PORT": str(dashboard),
             "RAYTRADER_CLUSTER__CLIENT_PORT": str(client), "RAYTRADER_CLUSTER__AGENT_PORT": str(agent),
             "RAYTRADER_CLUSTER__NUM_CPUS": "2", "RAYTRADER_SERVE__PORT": str(serve),
-            "RAYTRADER_DATA__STORE": str(home / "store")}
-
-
-def _wait(predicate: Any, timeout_s: float, what: str, every_s: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def _pid(session: Any, name: str) -> int:
-    import ray
-    from ray.util.state import list_actors
-
-    def alive() -> int | None:
-        rows = list_actors(address=ray.get_runtime_context().gcs_address,
-                           filters=[("name", "=", name), ("state", "=", "ALIVE")], detail=True, timeout=30)
-        rows = [r for r in rows if r.ray_namespace == session.ray_namespace and r.pid]
-        return int(rows[0].pid) if len(rows) == 1 else None
-
-    return _wait(alive, 60, f"{name} ALIVE", every_s=0.2)
-
-
-def _orders(session: Any, venues: tuple[str, ...]) -> int:
-    """Our orders in the venues' own books (retried while a read races the emulator thread's new order)."""
-    from jobs.paper_trade import ACCOUNT
-
-    while True:
-        try:
-            return sum(len(session.venues[v].engine.orders(ACCOUNT, session.symbol)) for v in venues)
-        except RuntimeError:  # "dictionary changed size during iteration"
-            time.sleep(0.001)
-
-
-def _kill(session: Any, name: str) -> tuple[float, float]:
-    """SIGKILL ``name``; (s until it answers from a new PID, s until an order reached its venue(s))."""
-    import ray
-
-    venues = session.request.venues
-    served = tuple(v for v in venues if name.endswith(f"@{v}") or name == f"exchange:{v}") or venues
-    pid = _pid(session, name)
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    handle = session.actor(name)
-
-    def back() -> bool:
-        try:
-            return ray.get(handle.ping.remote(), timeout=5) != pid
-        except Exception:  # noqa: BLE001 - restarting
-            return False
-
-    _wait(back, 120, f"{name} to answer")
-    answered = time.monotonic() - killed
-    count = _orders(session, served)
-    _wait(lambda: _orders(session, served) > count, 120, f"an order on {served} after {name} came back")
-    return answered, time.monotonic() - killed
+            "RAYTRADER_DATA__STORE": str(home / "store"),
+            "RAYTRADER_CLUSTER__START_TIMEOUT_S": "600"}  # a loaded machine starts Ray slowly
 
 
 def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
+    """The drill on a private cluster: ``kills`` rounds over every actor type; the times and the checks."""
     import ray
 
     from cluster.lifecycle import down, up
+    from jobs.crash_drill import KINDS, kill_and_recover, kill_plan, venue_order_count, wait_until
     from jobs.paper_trade import PaperRequest, PaperSession
     from raytrader.config import load_config
 
@@ -118,22 +63,19 @@ def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
     try:
         state = up(config).state
         ray.init(address=state.ray.gcs_address, log_to_driver=False)
-        rng = random.Random(seed)
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
-        request = PaperRequest(params=(("fast", 2), ("slow", 3)), speed=speed, seconds=600, warmup_bars=30)
+        request = PaperRequest(params=(("fast", 2), ("slow", 3)), sample=SAMPLE, speed=speed, seconds=600,
+                               warmup_bars=30)
         with PaperSession(request) as session:
             venues = session.request.venues
-            _wait(lambda: _orders(session, venues) >= 20, 120, "the first 20 orders", every_s=0.2)
-            for _ in range(kills):
-                for kind in KINDS:
-                    venue = rng.choice(venues)
-                    name = {"exchange": f"exchange:{venue}",
-                            "strategy": f"strategy:sma_cross:{session.symbol}@{venue}"}.get(kind, kind)
-                    time.sleep(rng.uniform(0.2, 2.0))
-                    times[kind].append(_kill(session, name))
-                    print(f"killed {name}: answers after {times[kind][-1][0]:.2f} s, trading after "
-                          f"{times[kind][-1][1]:.2f} s", flush=True)
-            orders = _orders(session, venues)
+            wait_until(lambda: venue_order_count(session, venues) >= 20, 120, "the first 20 orders", every_s=0.2)
+            for name, pause in kill_plan(session, kills, seed):
+                time.sleep(pause)
+                r = kill_and_recover(session, name)
+                times[r.kind].append((r.answered_s, r.trading_s))
+                print(f"killed {name}: answers after {r.answered_s:.2f} s, trading after {r.trading_s:.2f} s",
+                      flush=True)
+            orders = venue_order_count(session, venues)
             session.stop_strategies()
             session.settle(timeout_s=90)
             checks = session.checks()
@@ -164,22 +106,22 @@ def _markdown(result: dict[str, Any]) -> str:
     return "\n".join([
         "## Recovery after SIGKILL, per trading actor (`benchmarks/recovery.py`)",
         "",
-        f"{machine_line()}. A paper session on a private cluster (two emulated venues, `sma_cross` 2/3, "
-        f"replay x{result['speed']:g}); each actor type SIGKILLed {result['kills']} times in turn at seeded-random "
+        f"{machine_line()}. A paper session on a private cluster (two emulated venues, `sma_cross` 2/3 on "
+        f"{SAMPLE}, replay x{result['speed']:g}); each actor type SIGKILLed {result['kills']} times in turn at seeded-random "
         "moments. *Answers*: kill -> the restarted actor answers from a new PID. *Trading again*: kill -> a new "
         "order of ours at the venue(s) the actor serves (the emulator's own book). "
         f"{result['orders']} orders at the venues; after the kills: {verdict}.",
         "",
         *rows,
         "",
-        "Reproduce: `.venv/bin/python -m benchmarks.recovery --kills 3`.",
+        "Reproduce: `.venv/bin/python -m benchmarks.recovery --kills 4`.",
     ])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=3, help="SIGKILLs per actor type (default 3)")
-    parser.add_argument("--speed", type=float, default=600.0, help="replay speed, x real time (default 600)")
+    parser.add_argument("--kills", type=int, default=4, help="SIGKILLs per actor type (default 4, as the crash test)")
+    parser.add_argument("--speed", type=float, default=900.0, help="replay speed, x real time (default 900)")
     parser.add_argument("--seed", type=int, default=13, help="seed of the pauses and venues (default 13)")
     args = parser.parse_args(argv)
     result = run(args.kills, args.speed, args.seed)
