@@ -15,10 +15,18 @@ state, a consumer name; never an order or client order id.
 
 Recording is a no-op in a process that is not connected to Ray (the CLI
 reading the journal, unit tests of the pure cores), so callers never guard.
-Ray's agent drops a gauge series that was not reported for two export
-intervals, so gauges are set again where the numbers change: the OMS on every
-bar (equity, trading state), the PortfolioActor every second (PnL, exposure,
-journal lag).
+
+A gauge holds its last value until it is set again, for as long as the
+process that set it lives. Ray does not do that by itself: a worker exports a
+gauge only in an export interval (``metrics_report_interval_ms``, 10 s) in
+which it was set, and the node's metrics agent drops a series that no export
+carried for two intervals, after which Prometheus marks it stale. A gauge set
+when something changes (a fill, a bar, a new VaR) therefore vanished from
+Prometheus 20 s after the last change - after a replay ended, while nothing
+filled, while the RiskMonitor skipped an unchanged snapshot: the
+"intermittent gauges" of issue 16. So :func:`set_gauge` remembers each
+series' last value and one daemon thread per process reports them all again
+every :func:`gauge_refresh_s` seconds (half the export interval).
 Counts of order events come from the journal entries the OMS writes
 (:func:`order_event_counts`, pure), so a count means "journaled".
 
@@ -37,12 +45,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
 __all__ = ["MetricSpec", "METRICS", "PROMETHEUS_PREFIX", "prometheus_names", "order_event_counts",
            "count_order_events", "inc", "observe", "set_gauge", "set_trading_state", "set_var",
-           "equity_by_venue", "TRADING_STATES", "LATENCY_BOUNDARIES_MS"]
+           "equity_by_venue", "gauge_refresh_s", "TRADING_STATES", "LATENCY_BOUNDARIES_MS"]
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +170,52 @@ def observe(name: str, value: float, **tags: str) -> None:
     _record(name, "observe", value, tags)
 
 
+#: Ray's default ``metrics_report_interval_ms`` (used when the running Ray does not say), milliseconds
+_RAY_EXPORT_INTERVAL_MS = 10_000
+#: (gauge name, sorted tags) -> the last value this process set
+_gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+_gauges_lock = threading.Lock()
+_refresher: list[threading.Thread] = []
+
+
+def gauge_refresh_s() -> float:
+    """Seconds between two re-reports of this process' gauges: half of Ray's export interval (at least 1 s), so
+    every interval carries each gauge although the agent keeps a series only two intervals."""
+    try:
+        import ray  # noqa: PLC0415 - only called in processes already connected to Ray
+
+        interval_ms = float(ray._config.metrics_report_interval_ms())
+    except Exception:  # noqa: BLE001 - a Ray without this private accessor: its documented default
+        interval_ms = _RAY_EXPORT_INTERVAL_MS
+    return max(1.0, interval_ms / 2000.0)
+
+
+def _refresh_gauges(every_s: float) -> None:
+    wake = threading.Event()
+    while True:
+        wake.wait(every_s)
+        if not _connected():
+            continue
+        with _gauges_lock:
+            current = list(_gauges.items())
+        for (name, tags), value in current:
+            _record(name, "set", value, dict(tags))
+
+
 def set_gauge(name: str, value: float, **tags: str) -> None:
-    """Set the gauge ``name`` (callers set their gauges again on each bar or each second: see the module doc)."""
+    """Set the gauge ``name``; the process reports this value again every :func:`gauge_refresh_s` seconds until
+    it sets a new one for the same tags (see the module doc: Ray alone would forget it 20 s after)."""
+    value = float(value)  # numpy integers are not int: Ray's Gauge.set would refuse them
     _record(name, "set", value, tags)
+    if not _connected():
+        return
+    with _gauges_lock:
+        _gauges[(name, tuple(sorted((k, str(v)) for k, v in tags.items())))] = value
+        if not _refresher:
+            thread = threading.Thread(target=_refresh_gauges, args=(gauge_refresh_s(),), name="raytrader-gauges",
+                                      daemon=True)
+            _refresher.append(thread)
+            thread.start()
 
 
 def set_trading_state(state: str) -> None:

@@ -41,14 +41,20 @@ def status_class(code: int) -> str:
 
 
 def route_template(routes: Iterable[Any], scope: dict[str, Any]) -> str:
-    """The path template of the first route that fully matches ``scope`` (``unmatched`` when none does)."""
+    """The path template of the first route that fully matches ``scope`` (``unmatched`` when none does).
+
+    Routes without a ``path`` template are skipped: FastAPI (0.165) puts an included router into ``app.routes``
+    as one lazy container that matches its routes' paths but names none of them, so the API's own routes must
+    be among ``routes`` (see :func:`api.server.create_app`)."""
     partial = None
     for route in routes:
+        if not isinstance(getattr(route, "path", None), str):
+            continue
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
+            return str(route.path)
         if match is Match.PARTIAL and partial is None:  # the path matches, the method does not (405)
-            partial = str(getattr(route, "path", "unmatched"))
+            partial = str(route.path)
     return partial or "unmatched"
 
 

@@ -136,8 +136,10 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     settings = services.settings
     limits = InflightLimits(per_token_limit=settings.max_inflight_per_token, total_limit=settings.max_inflight)
+    api_routes = [r for router in ROUTERS for r in router.routes]
     app.add_middleware(Guard, allowlist=settings.allowlist, max_body_bytes=settings.max_body_bytes,
-                       routes=[r for router in ROUTERS for r in router.routes], authenticator=lambda: services.authenticator,
+                       routes=api_routes, authenticator=lambda: services.authenticator,
                        limits=limits, body_timeout_s=settings.body_timeout_s)
-    app.add_middleware(RequestMetrics, routes=app.routes)  # outermost: counts what the guard refuses too
+    # outermost: counts what the guard refuses too; the API's routes by name (app.routes holds them in a container)
+    app.add_middleware(RequestMetrics, routes=[*app.routes, *api_routes])
     return app

@@ -102,7 +102,10 @@ metrics.inc("raytrader_orders_sent", venue="binance")
 metrics.observe("raytrader_journal_append_ms", 1.5)
 metrics.set_trading_state("HALTED")
 metrics.set_var(10.0, 20.0, quote="USDT")
+metrics.set_gauge("raytrader_equity", 12.5, venue="binance", quote="ETH")
 assert not ray.is_initialized()  # recording did not start Ray either
+import threading
+assert "raytrader-gauges" not in [t.name for t in threading.enumerate()]  # nothing to re-report outside Ray
 try:
     metrics.inc("raytrader_nope")
 except KeyError as exc:
