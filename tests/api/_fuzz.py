@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+
+from api.server import create_app
+from api.services import Services
+from api.settings import ApiSettings
 
 #: text that would betray a stack trace in a response
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "site-packages", ".py\", line ")
@@ -34,14 +40,15 @@ def check_response(status: int, text: str, headers: Any, busy_ok: bool = False) 
 
 
 def fuzz_operation(operation: Any, send: Callable[[Any], Any], at_least: int, max_examples: int,
-                   statuses: dict[int, int]) -> int:
+                   statuses: dict[int, int], first_seed: int = 0) -> int:
     """Run generated cases (positive and negative) through ``send(case) -> response`` until ``at_least`` were sent.
 
     Hypothesis may exhaust a small input space (a GET without parameters)
     before ``max_examples``; further rounds use other seeds. An operation
     with nothing to break (no parameters, no token: ``GET /v1/ready``) has
-    no negative case; those rounds are skipped. Returns the number of
-    requests sent.
+    no negative case; those rounds are skipped. Round ``k`` is seeded
+    ``first_seed + k`` (parts of one fuzz run in parallel processes pass
+    distinct ranges). Returns the number of requests sent.
     """
     sent = 0
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
@@ -53,7 +60,7 @@ def fuzz_operation(operation: Any, send: Callable[[Any], Any], at_least: int, ma
         except Exception:  # noqa: BLE001 - an operation without a negative space
             continue
 
-        @seed(round_)
+        @seed(first_seed + round_)
         @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
         @given(case=strategy)
@@ -72,3 +79,37 @@ def fuzz_operation(operation: Any, send: Callable[[Any], Any], at_least: int, ma
         if sent >= at_least:
             break
     return sent
+
+
+def loopback(app: Any) -> Any:
+    """The ASGI test transport reports the peer as 'testclient'; present it as 127.0.0.1 like a real socket."""
+    async def wrapped(scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") in ("http", "websocket"):
+            scope = {**scope, "client": ("127.0.0.1", 50000)}
+        await app(scope, receive, send)
+    return wrapped
+
+
+#: the in-process fuzz's worker processes: the app and its schema, built once per process
+_WORKER: dict[str, Any] = {}
+#: seeds of the second half of an endpoint's rounds (the first half uses 0, 1, ...)
+SECOND_HALF_SEEDS = 1_000_000
+
+
+def start_worker(redis_url: str, token: str) -> None:
+    """A worker process's start: the API app (on ``redis_url``) through ASGI, its schema, the fuzz token."""
+    app = loopback(create_app(Services.connect(ApiSettings(), redis_url)))
+    _WORKER.update(schema=schemathesis.openapi.from_asgi("/openapi.json", app), token=token)
+
+
+def fuzz_part(label: str, requests: int, first_seed: int) -> tuple[int, dict[int, int], str | None]:
+    """In a worker: ``requests`` generated requests at ``label``; (sent, statuses, the failure's text or None)."""
+    schema, token = _WORKER["schema"], _WORKER["token"]
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().label == label)
+    statuses: dict[int, int] = {}
+    try:
+        sent = fuzz_operation(operation, lambda case: case.call(headers={"Authorization": f"Bearer {token}"}),
+                              at_least=requests, max_examples=requests, statuses=statuses, first_seed=first_seed)
+    except BaseException as exc:  # noqa: BLE001 - handed to the test in the parent process, with hypothesis' notes
+        return 0, statuses, "".join(traceback.format_exception(exc))
+    return sent, statuses, None
