@@ -40,6 +40,7 @@ import logging
 import os
 import time
 import uuid
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -85,6 +86,8 @@ from actors.stream_trackers import Emit, Fetch, Gap, Out, make_tracker
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
 
 log = logging.getLogger(__name__)
+#: bars remembered for tick-to-order, and tick-to-order samples kept (the latest)
+TICK_MEMORY = 20_000
 
 
 def _make_client(config: ExchangeConfig) -> Any:
@@ -130,6 +133,8 @@ class ExchangeActor:
         self._fill_ids: set[tuple[str, str]] = set()
         self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0}
         self._incarnation = uuid.uuid4().hex  # a new one per process: fill indexes restart with it
+        self._bar_seen: dict[tuple[str, int], float] = {}  # (symbol, bar open ms) -> perf_counter when received
+        self._tick_to_order: deque[float] = deque(maxlen=TICK_MEMORY)  # ms, the latest orders' tick-to-order
         self._start_lock = asyncio.Lock()
         self._restarting: asyncio.Task | None = None
         if ray.get_runtime_context().was_current_actor_reconstructed:
@@ -248,6 +253,10 @@ class ExchangeActor:
                 pass
 
     def _event(self, stream: str, symbol: str, kind: str, recovered: bool = False, **payload: Any) -> StreamItem:
+        if kind == "bar":  # when this bar reached us: the "tick" of tick-to-order (see place)
+            self._bar_seen[(symbol, payload["bar"].timestamp_ms)] = time.perf_counter()
+            if len(self._bar_seen) > TICK_MEMORY:
+                self._bar_seen.pop(next(iter(self._bar_seen)))
         return self._publish(stream, lambda seq: MarketEvent(kind, stream, seq, self.config.venue, symbol,
                                                               recovered=recovered, **payload))
 
@@ -374,6 +383,12 @@ class ExchangeActor:
         """The client order id this actor sends for ``intent_id`` (pure; see ``exchange_core.client_order_id``)."""
         return client_order_id(self.config.namespace, intent_id)
 
+    async def tick_to_order_ms(self) -> list[float]:
+        """Tick-to-order of the latest orders (at most :data:`TICK_MEMORY`), ms: from this actor receiving the bar
+        an order's strategy decided on (``intent.context.bar``) until it sends the order to the venue. Exact for
+        streams whose bars are closed when published (the emulator); hand-made orders carry no bar."""
+        return list(self._tick_to_order)
+
     async def place(self, intent: OrderIntent) -> OrderUpdate:
         """Place ``intent`` with its deterministic client order id; never leaves an unknown unrecorded.
 
@@ -395,6 +410,11 @@ class ExchangeActor:
         self._counts["orders"] += 1
         policy = self._policy()
         t0 = time.perf_counter()
+        bar = intent.context.bar if intent.context else None
+        seen = self._bar_seen.get((intent.symbol, bar.timestamp_ms)) if bar else None
+        if seen is not None:  # tick-to-order: the bar the strategy decided on reached us -> its order goes out now
+            self._tick_to_order.append((t0 - seen) * 1000)
+            metrics.observe("raytrader_tick_to_order_ms", (t0 - seen) * 1000, venue=self.config.venue)
         update = await place_order(intent, cid, submit=submit, query=lambda: self._query(cid, intent.symbol),
                                    policy=policy)
         metrics.observe("raytrader_order_latency_ms", (time.perf_counter() - t0) * 1000, venue=self.config.venue)

@@ -91,7 +91,8 @@ METRICS: dict[str, MetricSpec] = _specs(
                "ExchangeActor.place: from the call until the venue's answer (or its resolution), ms", ("venue",),
                LATENCY_BOUNDARIES_MS),
     MetricSpec("raytrader_tick_to_order_ms", "histogram",
-               "OMS: from a strategy's target arriving (a closed bar) until the venue answered its order, ms",
+               "ExchangeActor: from receiving the bar a strategy decided on until sending its order to the venue "
+               "(through runner, risk check, order manager, journal), ms",
                ("venue",), LATENCY_BOUNDARIES_MS),
     MetricSpec("raytrader_equity", "gauge",
                "account equity on a venue in its quote currency: the reconciled balances plus what was booked "

@@ -331,9 +331,7 @@ class OmsActor:
         self.intents.setdefault(cid, intent)
         if t0 is not None and step.actions:
             self.latency_ms.append((time.perf_counter() - t0) * 1000)
-        await self._send(step.actions)
-        if t0 is not None and step.actions:
-            metrics.observe("raytrader_tick_to_order_ms", (time.perf_counter() - t0) * 1000, venue=intent.venue)
+        await self._send(step.actions)  # tick-to-order is observed by the ExchangeActor as it sends (place)
         order = self.state.orders[cid]
         return {"client_order_id": cid, "state": order.state.value, "filled": order.filled,
                 "reason": order.last_reason, "ignored": step.ignored}
