@@ -1,11 +1,12 @@
-"""Exchange demo: two emulated venues, one ExchangeActor per venue, market data and orders through ccxt.
+"""Exchange demo: two emulated venues in two API dialects, one ExchangeActor per venue, through ccxt.
 
 :func:`demo_exchange` (run inside a Ray job, Ray already initialised):
 
-1. starts two Binance-dialect emulators on free loopback ports in this
-   process - ``binance`` (maker 10 / taker 10 bps) and ``binanceus`` (maker 0
-   / taker 20 bps, prices 5 bps higher) - replaying the bundled XRP/ETH
-   trades at ``speed`` x real time;
+1. starts two emulators on free loopback ports in this process - ``binance``
+   (Binance dialect, maker 10 / taker 10 bps) and ``coinbase`` (Coinbase
+   Exchange dialect, maker 0 / taker 20 bps charged in the quote asset,
+   prices 5 bps higher) - replaying the bundled XRP/ETH trades at ``speed`` x
+   real time;
 2. stores a throw-away API key pair (random secret) in a temporary encrypted
    key store and starts an :class:`actors.exchange.ExchangeActor` per venue,
    pinned to this node (the emulators and the key store live here);
@@ -21,6 +22,7 @@ Command line: ``python -m jobs.demo_exchange [--seconds 2] [--speed 300] --json`
 from __future__ import annotations
 
 import argparse
+import base64
 import secrets
 import shutil
 import sys
@@ -39,7 +41,9 @@ __all__ = ["demo_exchange", "DemoExchangeRequest", "main"]
 
 SYMBOL = "XRP/ETH"
 #: venue -> (maker bps, taker bps, price offset bps)
-VENUES = {"binance": ("10", "10", "0"), "binanceus": ("0", "20", "5")}
+VENUES = {"binance": ("10", "10", "0"), "coinbase": ("0", "20", "5")}
+#: venue -> the ccxt exchange id whose API dialect its emulator speaks
+DIALECT = {"binance": "binance", "coinbase": "coinbaseexchange"}
 
 
 @dataclass(frozen=True)
@@ -56,17 +60,19 @@ class DemoExchangeRequest:
             raise InputError(f"speed: expected 1..3600 x real time, got {self.speed}")
 
 
-def _venue(name: str, api_key: str, secret: str, bars: Any, trades: Any) -> Any:
+def _venue(name: str, api_key: str, secret: str, passphrase: str, bars: Any, trades: Any) -> Any:
     from market.emulator import (  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         ApiKey, FeeSchedule, Instrument, MarketSpec, ReplayConfig, Venue, VenueConfig)
+    from market.emulator.coinbase import coinbase_venue_config  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     maker, taker, offset = VENUES[name]
     inst = Instrument(SYMBOL, tick_size=Decimal("0.00000001"), step_size=Decimal("1"), min_qty=Decimal("1"),
                       min_notional=Decimal("0.001"))
+    config = VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
+                         replay=ReplayConfig(price_offset_bps=Decimal(offset)))
     venue = Venue([MarketSpec(inst, bars, trades)],
-                  keys=[ApiKey(api_key, secret, "demo")],
-                  config=VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
-                                     replay=ReplayConfig(price_offset_bps=Decimal(offset))),
+                  keys=[ApiKey(api_key, secret, "demo", passphrase=passphrase)],
+                  config=coinbase_venue_config(config) if DIALECT[name] == "coinbaseexchange" else config,
                   deposits={"demo": {"ETH": Decimal("10"), "XRP": Decimal("20000")}})
     venue.advance_to(venue.start_ms + 30 * 60_000)  # a warm book and some bars before the demo starts
     return venue
@@ -88,6 +94,7 @@ def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[
     from actors.exchange_core import SeqChecker  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from actors.keystore import Credentials, KeyStore  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from actors.messages import MarketEvent, OrderIntent, stream_name  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from market.emulator.coinbase import CoinbaseServer  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
     from market.samples import load_sample, load_sample_frame  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
@@ -97,26 +104,29 @@ def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[
     def mark(phase: str) -> None:
         marks[phase] = round(time.perf_counter() - started - sum(marks.values()), 3)
 
-    api_key, secret = "demo" + secrets.token_hex(6), secrets.token_hex(24)
+    # a base64 secret (Coinbase signs with its decoded bytes, Binance with the string) and a passphrase (Coinbase)
+    api_key, secret = "demo" + secrets.token_hex(6), base64.b64encode(secrets.token_bytes(32)).decode()
+    passphrase = secrets.token_hex(8)
     home = Path(tempfile.mkdtemp(prefix="rt-demo-keys-"))
     ports = {name: free_port() for name in VENUES}
+    servers = {name: CoinbaseServer if DIALECT[name] == "coinbaseexchange" else EmulatorServer for name in VENUES}
     actors: dict[str, Any] = {}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, home, True)
-        KeyStore(home, env={}).add("demo", "binance", Credentials(api_key, secret))
+        KeyStore(home, env={}).add("demo", "binance", Credentials(api_key, secret, passphrase))
         # the actors' worker processes start while the venues load (the ports are chosen up front)
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         for name, port in ports.items():
             url = f"http://127.0.0.1:{port}"
-            config = ExchangeConfig(venue=name, symbols=(SYMBOL,), base_url=url,
-                                    ws_url=url.replace("http://", "ws://") + "/stream/ws",
-                                    key_name="demo", keystore_home=str(home), namespace="demo")
+            config = ExchangeConfig(venue=name, exchange_id=DIALECT[name], symbols=(SYMBOL,), base_url=url,
+                                    ws_url=url.replace("http://", "ws://") + servers[name].STREAM_PATHS[0],
+                                    key_name="demo", keystore_home=str(home), namespace="demo", rest_poll_s=0.5)
             actors[name] = ExchangeActor.options(scheduling_strategy=here).remote(config)
             stack.callback(ray.kill, actors[name])
         bars, trades = load_sample("XRP-ETH-1m"), load_sample_frame("XRP-ETH-trades")
         for name, port in ports.items():
-            stack.enter_context(EmulatorServer(_venue(name, api_key, secret, bars, trades),
-                                               ServerConfig(port=port, replay_speed=request.speed)))
+            stack.enter_context(servers[name](_venue(name, api_key, secret, passphrase, bars, trades),
+                                              ServerConfig(port=port, replay_speed=request.speed)))
         mark("venues_s")
         ray.get([a.start.remote() for a in actors.values()], timeout=60)
         stack.callback(lambda: ray.get([a.stop.remote() for a in actors.values()], timeout=30))
@@ -156,6 +166,7 @@ def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[
         for name in actors:
             maker, taker, offset = VENUES[name]
             venues[name] = {
+                "dialect": DIALECT[name],
                 "fees_bps": {"maker": float(maker), "taker": float(taker)}, "price_offset_bps": float(offset),
                 "streams": streams[name],
                 "orders": [_order_row(u[name]) for u in (rest, bought, sold)],
