@@ -5,11 +5,12 @@
   in-sample on 10 days, reported out-of-sample on the next 4 windows (40 tasks);
 * one portfolio selection on the bundled 20-stock data: QAOA and CVaR-VQE on
   Qiskit Aer beside the exact (brute-force) optimum (one task);
-* two emulated Binance-dialect venues on loopback with one ExchangeActor
-  each (real ccxt): market data streamed with sequence numbers, a few
-  orders placed and cancelled on both, the fills (``jobs.demo_exchange``);
+* two emulated venues on loopback, one in the Binance and one in the
+  Coinbase Exchange API dialect, with one ExchangeActor each (real ccxt):
+  market data streamed with sequence numbers, a few orders placed and
+  cancelled on both, the fills (``jobs.demo_exchange``);
 * a short paper-trading session (``jobs.paper_trade``): sma_cross on the
-  bundled XRP/ETH minute bars replayed on two emulated venues, through the
+  bundled XRP/ETH minute bars replayed on the same two venue dialects, through the
   StrategyRunner, the OMS's pre-trade risk check and Redis journal, and the
   PortfolioActor; it ends with PnL, orders by state and the check of the
   journal against the venues' own order books (``--paper-seconds 0`` skips it).
