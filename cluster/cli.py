@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "cluster.commands.strategy",
     "cluster.commands.risk",
     "cluster.commands.audit",
+    "cluster.commands.execution",
     "cluster.commands.paper",
     "cluster.commands.trade",
     "cluster.commands.portfolio",

@@ -1,0 +1,101 @@
+"""``raytrader execution report [--stream STREAM | --run RUN] [--json]``: execution quality from the journal.
+
+Reads a trading journal in the running cluster's Redis (``--stream``, default
+the deployment's; ``--run``: the journal of a recorded run whose result names
+its ``journal_stream``) and prints, per venue, per strategy and in total: the
+orders sent, the mean fill ratio, the fill-weighted implementation shortfall
+against the arrival price (bps, fees included, positive = worse), the fees in
+the quote currency, and the median times from the decision to the venue's ack
+and to the first and last fill (:mod:`jobs.execution_report`, numbers from
+:mod:`actors.execution_quality`). It says whether the journal's chain
+verified and changes nothing. Exit 2 with one line when the run or the stream
+has nothing to report from.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from actors.journal import DEFAULT_STREAM, Journal
+from cluster.commands.tokens import redis_client
+from raytrader.cli import Output, add_command, add_group
+from raytrader.config import Config
+from raytrader.errors import InputError
+
+__all__ = ["register", "ExecutionInputError"]
+
+
+class ExecutionInputError(InputError):
+    """The run or journal stream to report on is unknown or empty (the message names it)."""
+
+
+def _stream(args: argparse.Namespace, config: Config) -> str:
+    if not args.run:
+        return str(args.stream)
+    from raytrader.runs import load_record  # noqa: PLC0415 - only with --run
+
+    record = load_record(config.cluster.home, args.run)
+    stream = (record.result or {}).get("journal_stream")
+    if not stream:
+        raise ExecutionInputError(f"run {record.id} ({record.kind}): its record names no journal_stream; "
+                                  "give the journal with --stream")
+    return str(stream)
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
+def _bps(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.2f}"
+
+
+def _line(key: str, row: dict[str, Any]) -> list[str]:
+    return [key, str(row["orders"]), f"{row['fill_ratio']:.3f}", _bps(row["shortfall_bps"]), f"{row['fees']:.6g}",
+            _ms(row["median_ack_ms"]), _ms(row["median_first_fill_ms"]), _ms(row["median_last_fill_ms"])]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *rows]]
+
+
+def _report(args: argparse.Namespace, config: Config) -> Output:
+    from jobs.execution_report import execution_report  # noqa: PLC0415 - loads the actors package; keeps `raytrader --help` fast
+
+    stream = _stream(args, config)
+    journal = Journal(redis_client(config), stream)
+    verified = journal.verify()
+    entries = list(journal.entries())
+    if not entries:
+        raise ExecutionInputError(f"journal {stream}: no entries (is --stream the session's journal?)")
+    report = execution_report(entries)
+    broken = verified.first_broken
+    chain = "chain verified" if broken is None else f"chain BROKEN at entry {broken.stream_id} (seq {broken.seq})"
+    data = {"stream": stream, "chain_ok": broken is None, **report.to_json()}
+    lines = [f"execution quality of journal {stream}: {report.orders} orders sent ({chain}); shortfall in bps of "
+             "the arrival price (fees included, + = worse), times in ms from the decision"]
+    if report.orders:
+        header = ["", "orders", "fill ratio", "shortfall bps", "fees (quote)", "ack ms", "1st fill ms",
+                  "last fill ms"]
+        rows = [_line(f"venue {r['venue']}", r) for r in report.by_venue]
+        rows += [_line(f"strategy {r['strategy']}", r) for r in report.by_strategy]
+        rows.append(_line("total", report.total))
+        lines += _table(header, rows)
+    left = [f"{n} {what}" for n, what in ((report.denied, "denied by risk (never sent)"),
+                                          (report.no_arrival, "without an arrival price (hand-made market orders)"),
+                                          (report.fees_unvalued, "fees in a third asset (left out)")) if n]
+    if left:
+        lines.append("not counted: " + "; ".join(left))
+    return Output(data=data, text="\n".join(lines))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    group = add_group(sub, "execution", "execution quality of the trading journal (arrival price, shortfall, fill "
+                      "ratio, ack and fill times) per venue and strategy")
+    p = add_command(group, "report", _report, "execution quality per venue, per strategy and in total, from the "
+                    "journal")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--stream", default=DEFAULT_STREAM, help=f"journal stream name (default {DEFAULT_STREAM})")
+    where.add_argument("--run", default=None, metavar="RUN", help="a recorded run whose result names its journal")

@@ -1,0 +1,170 @@
+"""Execution quality of a trading journal, per venue and per strategy (issue 15's execution report).
+
+:func:`execution_records` reads the journal the OMS writes into one
+:class:`actors.execution_quality.OrderRecord` per order that was sent to a
+venue (orders the risk check denied never left: they are counted apart);
+:func:`execution_report` computes each order's numbers with
+:func:`actors.execution_quality.order_quality` and summarises them by venue,
+by strategy and in total. Pure over journal entries.
+
+What the journal gives each number:
+
+* **arrival price**: the bar close the strategy decided on and the order was
+  sized at (``intent.context.price``); for a hand-made limit order its limit
+  price. A hand-made market order has no arrival price: it is counted in
+  ``no_arrival`` and left out of the numbers.
+* **times** (ack, first and last fill) run on the journal's clock from the
+  intent's entry: the ack is the first state change that shows the venue
+  took the order (SUBMITTED/UNKNOWN -> ACCEPTED, PARTIALLY_FILLED or FILLED),
+  a fill the moment its FILL entry was written (when we learnt of it; the
+  venue's own trade time is another clock: an emulator's replay time).
+* **fees** in the quote currency: a fee charged in the base asset is valued
+  at its fill's price; one in a third asset is left out and counted in
+  ``fees_unvalued``.
+* **shortfall** (bps of the arrival notional, fees included, positive =
+  worse than arrival) and **fill ratio** as the core defines them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from actors.execution_quality import FillRecord, OrderQuality, OrderRecord, order_quality, summarise
+from actors.journal import EntryKind, JournalEntry
+from actors.messages import Fill, OrderIntent
+from actors.exchange_core import client_order_id
+from raytrader.errors import InputError
+
+__all__ = ["ExecutionReport", "execution_records", "execution_report"]
+
+#: states that show the venue took the order
+_ACKED = ("ACCEPTED", "PARTIALLY_FILLED", "FILLED")
+
+
+@dataclass(frozen=True)
+class _Order:
+    strategy: str
+    record: OrderRecord
+
+
+@dataclass
+class ExecutionReport:
+    """Rows per venue, per strategy and in total (see :func:`execution_report`), and what was left out."""
+
+    orders: int
+    by_venue: list[dict[str, Any]] = field(default_factory=list)
+    by_strategy: list[dict[str, Any]] = field(default_factory=list)
+    total: dict[str, Any] = field(default_factory=dict)
+    denied: int = 0
+    no_arrival: int = 0
+    fees_unvalued: int = 0
+    orders_detail: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"orders": self.orders, "by_venue": self.by_venue, "by_strategy": self.by_strategy,
+                "total": self.total, "denied": self.denied, "no_arrival": self.no_arrival,
+                "fees_unvalued": self.fees_unvalued, "orders_detail": self.orders_detail}
+
+
+def _strategy(intent: OrderIntent) -> str:
+    if intent.context is not None:
+        return intent.context.strategy
+    return "flatten" if intent.intent_id.startswith("flatten:") else "manual"
+
+
+def _fee_quote(fill: Fill) -> float | None:
+    base, _, quote = fill.symbol.partition("/")
+    if not fill.fee_cost:
+        return 0.0
+    if fill.fee_currency in (None, quote):
+        return fill.fee_cost
+    if fill.fee_currency == base:
+        return fill.fee_cost * fill.price
+    return None
+
+
+def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], dict[str, int]]:
+    """The journal's sent orders as records, with their strategy; and counts of what was left out
+    (``denied``, ``no_arrival``, ``fees_unvalued``)."""
+    intents: dict[str, JournalEntry] = {}
+    changes: dict[str, list[JournalEntry]] = {}
+    fills: dict[str, list[JournalEntry]] = {}
+    seen_fills: set[tuple[str, str, str]] = set()
+    for e in entries:
+        p = e.payload
+        if e.kind is EntryKind.INTENT:
+            intents.setdefault(p.intent_id, e)
+        elif e.kind is EntryKind.STATE_CHANGE:
+            changes.setdefault(p.client_order_id, []).append(e)
+        elif e.kind is EntryKind.FILL and p.client_order_id and (p.venue, p.symbol, p.trade_id) not in seen_fills:
+            seen_fills.add((p.venue, p.symbol, p.trade_id))
+            fills.setdefault(p.client_order_id, []).append(e)
+    # an intent's client order id under each namespace the journal's orders carry (fixed order, as audit does)
+    namespaces = sorted({cid.split("-", 1)[0] for cid in changes})
+    left = {"denied": 0, "no_arrival": 0, "fees_unvalued": 0}
+    out: list[_Order] = []
+    for intent_id, entry in intents.items():
+        cid = None
+        for ns in namespaces:
+            try:
+                candidate = client_order_id(ns, intent_id)
+            except InputError:
+                continue
+            if candidate in changes:
+                cid = candidate
+                break
+        if cid is None:
+            continue
+        steps = changes[cid]
+        if not any(s.payload.event == "SUBMIT" for s in steps):
+            left["denied"] += 1  # refused before it was sent
+            continue
+        intent: OrderIntent = entry.payload
+        arrival = intent.context.price if intent.context is not None else intent.price
+        if not arrival or arrival <= 0:
+            left["no_arrival"] += 1
+            continue
+        acked = next((s.ts_ms for s in steps if s.payload.from_state in ("SUBMITTED", "UNKNOWN")
+                      and s.payload.to_state in _ACKED), None)
+        records = []
+        for f in fills.get(cid, []):
+            fee = _fee_quote(f.payload)
+            if fee is None:
+                left["fees_unvalued"] += 1
+            records.append(FillRecord(f.ts_ms, f.payload.price, f.payload.amount, fee or 0.0))
+        out.append(_Order(_strategy(intent), OrderRecord(
+            cid, intent.venue, intent.side, intent.type, intent.amount, arrival, entry.ts_ms, acked,
+            tuple(records))))
+    return out, left
+
+
+def _latency(qs: list[OrderQuality]) -> dict[str, float | None]:
+    def med(xs: list[int | None]) -> float | None:
+        ys = [x for x in xs if x is not None]
+        return float(statistics.median(ys)) if ys else None
+
+    return {"median_ack_ms": med([q.ack_ms for q in qs]), "median_first_fill_ms": med([q.first_fill_ms for q in qs]),
+            "median_last_fill_ms": med([q.last_fill_ms for q in qs])}
+
+
+def _row(qs: list[OrderQuality]) -> dict[str, Any]:
+    row = summarise(qs, by=())[0]
+    return {**row, **_latency(qs)}
+
+
+def execution_report(entries: Iterable[JournalEntry]) -> ExecutionReport:
+    """Every sent order's quality, summarised by venue, by strategy and in total (module docstring)."""
+    orders, left = execution_records(entries)
+    pairs = [(o.strategy, order_quality(o.record)) for o in orders]
+    report = ExecutionReport(orders=len(pairs), **left)
+    if not pairs:
+        return report
+    for venue in sorted({q.venue for _, q in pairs}):
+        report.by_venue.append({"venue": venue, **_row([q for _, q in pairs if q.venue == venue])})
+    for strategy in sorted({s for s, _ in pairs}):
+        report.by_strategy.append({"strategy": strategy, **_row([q for s, q in pairs if s == strategy])})
+    report.total = _row([q for _, q in pairs])
+    report.orders_detail = [{"strategy": s, **q.to_json()} for s, q in pairs]
+    return report
