@@ -1,0 +1,87 @@
+"""jobs/execution_report.py without Ray or Redis: a journal written by the order manager's real pure steps
+(submit, venue updates, fills; a risk denial; a hand-made order) becomes the report's numbers, worked out here
+by hand. The same report on a real paper session's journal is checked in tests/cluster/test_audit_trail.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors import order_manager as om
+from actors.journal import JournalEntry
+from actors.messages import Fill, IntentContext, OrderIntent, OrderUpdate
+from jobs.execution_report import execution_report
+from risk.pretrade import RiskLimits, RiskView
+
+T0 = 1_733_040_000_000
+VIEW = RiskView(positions={}, last_prices={("binance", "XRP/ETH"): 0.0005, ("kraken", "XRP/ETH"): 0.0005})
+
+
+def _ctx(strategy: str) -> IntentContext:
+    return IntentContext(strategy, 1.0, 0.0005, 0.0, 0.0, 10.0, "equity", 0.25, 1.0, None)
+
+
+def _update(cid: str, venue: str, status: str, side: str) -> OrderUpdate:
+    return OrderUpdate(venue, "XRP/ETH", cid, "o-" + cid[-6:], status, side, "market", 100.0, 0.0, 100.0, None,
+                       None, 0.0, None, T0)
+
+
+def _fill(cid: str, trade: str, price: float, qty: float, fee: float, fee_asset: str) -> Fill:
+    return Fill("binance", "XRP/ETH", trade, "o-" + cid[-6:], cid, "buy", price, qty, fee, fee_asset, False, T0)
+
+
+def _journal() -> list[JournalEntry]:
+    state = om.initial_oms_state("t", RiskLimits(), T0)
+    entries: list[JournalEntry] = []
+
+    def at(ts: int, result: tuple[Any, om.Step]) -> None:
+        nonlocal state
+        state, step = result
+        for kind, payload in step.entries:
+            entries.append(JournalEntry(len(entries) + 1, kind, ts, payload, "", "", f"{ts}-{len(entries)}"))
+
+    # 1: binance buy 100 at arrival 0.0005 (strategy a): acked after 10 ms, filled 60 + 40 at 20 and 30 ms;
+    #    the second fill seen twice (counts once)
+    at(T0, om.submit(state, OrderIntent("binance", "XRP/ETH", "buy", "market", 100.0, "i1", context=_ctx("a")),
+                     VIEW, T0))
+    c1 = om.client_order_id("t", "i1")
+    at(T0 + 10, om.on_update(state, _update(c1, "binance", "open", "buy"), T0 + 10))
+    at(T0 + 20, om.on_fill(state, _fill(c1, "f1", 0.000501, 60.0, 0.06, "XRP"), T0 + 20))  # fee in base
+    at(T0 + 30, om.on_fill(state, _fill(c1, "f2", 0.000502, 40.0, 2e-8, "ETH"), T0 + 30))  # fee in quote
+    at(T0 + 40, om.on_fill(state, _fill(c1, "f2", 0.000502, 40.0, 2e-8, "ETH"), T0 + 40))
+    # 2: kraken sell 100 (strategy b), rejected by the venue after 5 ms
+    at(T0 + 100, om.submit(state, OrderIntent("kraken", "XRP/ETH", "sell", "market", 100.0, "i2",
+                                              context=_ctx("b")), VIEW, T0 + 100))
+    at(T0 + 105, om.on_update(state, _update(om.client_order_id("t", "i2"), "kraken", "rejected", "sell"), T0 + 105))
+    # 3: notional 5e6 x 0.0005 = 2,500 > the 1,000 per-order limit: denied, never sent
+    at(T0 + 200, om.submit(state, OrderIntent("binance", "XRP/ETH", "buy", "market", 5e6, "i3", context=_ctx("a")),
+                           VIEW, T0 + 200))
+    # 4: a hand-made market order: sent, but no arrival price to measure it against
+    at(T0 + 300, om.submit(state, OrderIntent("binance", "XRP/ETH", "buy", "market", 10.0, "i4"), VIEW, T0 + 300))
+    return entries
+
+
+def test_the_report_numbers_from_an_order_managers_journal() -> None:
+    report = execution_report(_journal())
+    assert (report.orders, report.denied, report.no_arrival, report.fees_unvalued) == (2, 1, 1, 0)
+    venues = {r["venue"]: r for r in report.by_venue}
+    b, k = venues["binance"], venues["kraken"]
+    # binance: paid 60 x 0.000501 + 40 x 0.000502 = 0.05014 ETH for 100 XRP that cost 0.05 at arrival; fees
+    # 0.06 XRP at 0.000501 + 2e-8 ETH; shortfall (0.00014 + fees) / 0.05 in bps
+    fees = 0.06 * 0.000501 + 2e-8
+    assert b["orders"] == 1 and b["filled"] == pytest.approx(100.0) and b["fill_ratio"] == pytest.approx(1.0)
+    assert b["fees"] == pytest.approx(fees)
+    assert b["shortfall_bps"] == pytest.approx((0.05014 - 0.05 + fees) / 0.05 * 1e4)
+    assert (b["median_ack_ms"], b["median_first_fill_ms"], b["median_last_fill_ms"]) == (10, 20, 30)
+    # kraken: rejected - nothing filled, no shortfall, the venue's answer after 5 ms is not an ack
+    assert k["orders"] == 1 and k["fill_ratio"] == 0.0 and k["shortfall_bps"] is None
+    assert (k["median_ack_ms"], k["median_first_fill_ms"]) == (None, None)
+    assert [(r["strategy"], r["orders"]) for r in report.by_strategy] == [("a", 1), ("b", 1)]
+    assert report.total["orders"] == 2 and report.total["fill_ratio"] == pytest.approx(0.5)
+    assert report.total["shortfall_bps"] == pytest.approx(b["shortfall_bps"])  # the only filled order
+
+
+def test_an_empty_journal_reports_nothing() -> None:
+    report = execution_report([])
+    assert (report.orders, report.by_venue, report.total) == (0, [], {})
