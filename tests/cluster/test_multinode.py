@@ -8,7 +8,11 @@ The research jobs run as real job drivers (``python -m jobs.*``) against it:
   node each trial / fold / task ran on);
 * a worker node SIGKILLed (its whole process session: raylet, object store, workers) while the
   sweep's trial runs on it: the sweep completes, the lost trial rerun on another node, with results
-  identical to the undisturbed run's.
+  identical to the undisturbed run's;
+* the trading actors (``actors.deployment.start_trading_actors``) placed on a worker node, trading
+  on a `raytrader exchange serve` venue; the node SIGKILLed: Ray restarts them on another node, the
+  OMS rebuilds from the journal and reconciles, and no order is lost (journal vs the venue's own
+  order list, by client order id).
 
 Teardown stops every node with `raytrader down` and checks that no process of any node is left.
 Also here: the config and argument checks of multi-node mode (no cluster needed).
@@ -67,6 +71,7 @@ class Nodes:
         self.workers: dict[str, Path] = {}  # resource name -> home
         self.leaders: list[Any] = []
         self.node_ids: dict[str, str] = {}  # "head" | resource name -> Ray node id
+        self.worker_leaders: dict[str, Any] = {}  # resource name -> its `raytrader join` session leader
         self.state: Any = None
 
     def job(self, module: str, args: list[str], out: Path | None = None) -> subprocess.Popen:
@@ -113,6 +118,7 @@ def nodes() -> Iterator[Nodes]:
             home, state = one(name)
             n.workers[name] = home
             n.leaders.append(state.ray.process)
+            n.worker_leaders[name] = state.ray.process
             n.node_ids[name] = _node_id(home / "logs" / "ray-worker.log")
         yield n
     finally:
@@ -178,38 +184,176 @@ def _trial_running_on(leader: Any) -> bool:
     return False
 
 
-def test_sweep_survives_a_worker_node_killed_mid_sweep(nodes: Nodes, reference_sweep: dict[str, Any]) -> None:
+def _kill_node(leader: Any) -> list[int]:
+    """SIGKILL a worker node's whole process session at once (raylet, object store, workers); the PIDs."""
     from cluster.lifecycle import session_members
 
+    killed = [p.pid for p in session_members(leader)]
+    for p in session_members(leader):
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            pass
+    return killed
+
+
+def _wait_node_dead(nodes: Nodes, node_id: str) -> None:
+    """The GCS marks a killed node DEAD only after its health checks fail for a while (seconds to tens of
+    seconds; its actors' workers are seen dead at once): wait for it with a deadline."""
+    gone_by = time.monotonic() + 120
+    while node_id in _alive_nodes(nodes) and time.monotonic() < gone_by:
+        time.sleep(1.0)
+    assert node_id not in _alive_nodes(nodes)
+
+
+def test_sweep_survives_a_worker_node_killed_mid_sweep(nodes: Nodes, reference_sweep: dict[str, Any]) -> None:
+
     victim = nodes.node_ids["node_c"]
-    leader = nodes.leaders[-1]  # node_c's `raytrader join` session
+    leader = nodes.worker_leaders["node_c"]
     proc = nodes.job("sweep", SWEEP, nodes.root / "sweep-node-lost")
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while not _trial_running_on(leader):  # the sweep's trial actor runs on node_c
         assert proc.poll() is None, f"the sweep ended before its trial reached node_c: {proc.communicate()}"
         assert time.monotonic() < deadline, "no sweep trial started on node_c"
         time.sleep(0.2)
-    killed = [p.pid for p in session_members(leader)]
-    for p in session_members(leader):  # the node is lost: raylet, object store, workers, all at once
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.Error:
-            pass
+    killed = _kill_node(leader)
     lost = _result(proc)
     assert killed and not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                               for pid in killed)
     assert victim not in lost["trial_nodes"]  # the lost trial ran again, elsewhere
-    # the trial's actor is seen dead at once (its worker's connection drops); the GCS marks the node DEAD only after
-    # its health checks fail for a while (seconds to tens of seconds): wait for it with a deadline
-    gone_by = time.monotonic() + 120
-    while victim in _alive_nodes(nodes) and time.monotonic() < gone_by:
-        time.sleep(1.0)
-    assert victim not in _alive_nodes(nodes)
+    _wait_node_dead(nodes, victim)
     assert lost["n_configs"] == reference_sweep["n_configs"]
     assert lost["best"] == reference_sweep["best"] and lost["top"] == reference_sweep["top"]
     undisturbed = pd.read_parquet(reference_sweep["results_path"])
     disturbed = pd.read_parquet(lost["results_path"])
     pd.testing.assert_frame_equal(disturbed, undisturbed, check_exact=True)
+
+
+#: the trading actors of a deployment file, started by ``start_trading_actors`` with a soft affinity to one node
+#: (they run there while it lives, anywhere once it is gone); waits for the strategy's first orders
+START_TRADING = r"""
+import dataclasses, json, sys, time
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from actors.deployment import start_trading_actors
+from actors.exchange import ExchangeConfig
+from actors.trading import OMS_NAME, StrategySpec
+from jobs.trade_config import load_trade_config
+from jobs.trade_deploy import trading_config
+
+address, path, keystore, node, ns = sys.argv[1:6]
+ray.init(address=address, namespace=ns, log_to_driver=False)
+dep = load_trade_config(path)
+config = dataclasses.replace(trading_config(dep), ray_namespace=ns)
+exchanges = [ExchangeConfig(venue=v.name, exchange_id=v.exchange, symbols=dep.symbols(v.name), base_url=v.url,
+                            ws_url=v.ws_url, key_name=v.key, keystore_home=keystore, namespace=dep.namespace,
+                            streams=("trades", "bars")) for v in dep.venues]
+specs = [StrategySpec(s.name, s.symbol, s.venue, s.params, window=s.window, bars_closed_on_publish=True)
+         for s in dep.strategies]
+handles = start_trading_actors(config, exchanges, specs, exchange_restarts=-1,
+                               scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True))
+oms = handles[OMS_NAME]
+deadline = time.time() + 180
+while len(ray.get(oms.orders.remote(), timeout=60)) < 2 and time.time() < deadline:
+    time.sleep(0.5)
+orders = ray.get(oms.orders.remote(), timeout=60)
+print(json.dumps({"names": sorted(handles), "pid": ray.get(oms.ping.remote(), timeout=60), "stream": config.stream,
+                  "orders": [o["client_order_id"] for o in orders]}))
+"""
+
+#: after the node loss: the restarted OMS's status (rebuild + reconcile done), the runners stopped, the orders
+#: settled; its orders and the journal's SUBMITTED client order ids; then every trading actor stopped
+AFTER_NODE_LOSS = r"""
+import json, sys, time
+import ray
+from actors.journal import EntryKind, Journal
+from actors.trading import OMS_NAME, redis_url
+
+address, ns, stream, names = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+ray.init(address=address, namespace=ns, log_to_driver=False)
+oms = ray.get_actor(OMS_NAME)
+status = ray.get(oms.status.remote(), timeout=180)  # answers once rebuilt from the journal and reconciled
+for name in names:
+    if name.startswith("strategy:"):
+        ray.kill(ray.get_actor(name), no_restart=True)  # no new orders from here on
+deadline = time.time() + 60
+while True:
+    ray.get(oms.sync.remote(), timeout=60)
+    busy = {s: n for s, n in ray.get(oms.status.remote(), timeout=60)["orders_by_state"].items()
+            if s in ("SUBMITTED", "PENDING_CANCEL", "PENDING_UPDATE", "UNKNOWN")}
+    if not busy or time.time() > deadline:
+        break
+    time.sleep(0.3)
+orders = ray.get(oms.orders.remote(), timeout=60)
+sent = sorted({e.payload.client_order_id for e in Journal.from_url(redis_url(), stream).entries()
+               if e.kind is EntryKind.STATE_CHANGE and e.payload.to_state == "SUBMITTED"})
+for name in names:
+    if not name.startswith("strategy:"):  # the runners are gone already
+        ray.kill(ray.get_actor(name), no_restart=True)
+print(json.dumps({"pid": status["pid"], "trading": status["trading"], "reconciliations": status["reconciliations"],
+                  "busy": busy, "oms": sorted(o["client_order_id"] for o in orders if not o["external"]),
+                  "journal": sent}))
+"""
+
+
+def _actors(nodes: Nodes, ns: str, names: list[str]) -> dict[str, Any]:
+    """The live actor record of each of ``names`` in Ray namespace ``ns`` (state API; DEAD ones left out)."""
+    from ray.util.state import list_actors
+
+    found = list_actors(address=nodes.state.ray.dashboard_url, filters=[("ray_namespace", "=", ns)], limit=1000,
+                        raise_on_missing_output=False)
+    return {a.name: a for a in found if a.name in names and a.state != "DEAD"}
+
+
+def test_trading_actors_on_a_lost_node_come_back_elsewhere_and_lose_no_order(nodes: Nodes, tmp_path: Path) -> None:
+    import secrets
+
+    import ccxt
+
+    from market.emulator.client import ccxt_config, point_at
+    from raytrader.config import load_config as session_config
+    from tests._trade import SYMBOL, add_key, exchange_serve, wait_for, write_toml
+
+    victim = nodes.node_ids["node_b"]
+    ns = f"mn-trade-{secrets.token_hex(3)}"
+    env = _env(nodes.head_home, nodes.base)
+    api_key, secret = add_key("multinode-trade")
+    keystore = str(session_config().cluster.home)
+    with exchange_serve("multinode-trade") as venue:
+        path = write_toml(tmp_path / "trade.toml", venue["url"], "multinode-trade")
+        argv = [sys.executable, "-c", START_TRADING, nodes.state.ray.gcs_address, str(path), keystore, victim, ns]
+        started = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=JOB_TIMEOUT_S)
+        assert started.returncode == 0, started.stderr[-3000:]
+        before = json.loads(started.stdout.strip().splitlines()[-1])
+        names = before["names"]
+        placed = _actors(nodes, ns, names)
+        assert set(placed) == set(names) and {a.node_id for a in placed.values()} == {victim}, placed
+        assert len(before["orders"]) >= 2  # it trades on the node before the node is lost
+
+        _kill_node(nodes.worker_leaders["node_b"])
+
+        def moved() -> dict[str, Any] | None:
+            now = _actors(nodes, ns, names)
+            ok = set(now) == set(names) and all(a.state == "ALIVE" and a.node_id != victim for a in now.values())
+            return now if ok else None
+        after_actors = wait_for(moved, 180, "every trading actor ALIVE on another node")
+        after = json.loads(subprocess.run(
+            [sys.executable, "-c", AFTER_NODE_LOSS, nodes.state.ray.gcs_address, ns, before["stream"],
+             json.dumps(names)], capture_output=True, text=True, env=env, timeout=JOB_TIMEOUT_S, check=True,
+        ).stdout.strip().splitlines()[-1])
+
+        ex = point_at(ccxt.binance(ccxt_config(api_key, secret)), venue["url"])
+        ex.load_markets()
+        at_venue = [o["clientOrderId"] for o in ex.fetch_orders(SYMBOL) if o["clientOrderId"]]
+    assert {a.node_id for a in after_actors.values()} <= _alive_nodes(nodes) - {victim}
+    assert after["pid"] != before["pid"] and after["trading"]  # a new OMS process, trading again
+    assert [r["venue"] for r in after["reconciliations"] if r["ok"]] == ["emu"]  # reconciled with the venue
+    assert set(before["orders"]) <= set(after["oms"])  # rebuilt from the journal: the orders placed before the loss
+    assert after["busy"] == {}
+    # no order lost, none unknown, none twice: the journal's SUBMITTED orders are exactly the venue's own list
+    assert len(at_venue) == len(set(at_venue))
+    assert after["journal"] == sorted(at_venue) == after["oms"]
+    _wait_node_dead(nodes, victim)
 
 
 # --- config and arguments of multi-node mode (no cluster) ---------------------------------------------
