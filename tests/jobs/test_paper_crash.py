@@ -159,7 +159,10 @@ def test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes(session: 
     Journal.from_url(url, side.stream).client.delete(side.stream)
 
 
-@pytest.mark.open_defect  # fails today: see the issue 13 note (the 1,000-order session is not reached)
+# not seen passing yet (2026-12-01, load average 25-77 from other work): every kill recovered (9-12 s each), but
+# at ~1.3 orders a second the session had ~180 orders after 8 kills; then the emulators' thread in this process
+# was starved, orders ended UNKNOWN (timeouts) and no new order reached the venues within 300 s of the 9th kill
+@pytest.mark.open_defect
 @pytest.mark.timeout(2400)  # ~3 min on a quiet machine; a loaded one trades far slower (see the 1,000-order wait)
 def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
     import ray
