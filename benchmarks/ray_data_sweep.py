@@ -3,7 +3,7 @@
 Reproduce::
 
     .venv/bin/python -m benchmarks.ray_data_sweep              # writes the "ray-data-sweep" section of RESULTS.md
-    .venv/bin/python -m benchmarks.ray_data_sweep --copies 40  # a store twice as large
+    .venv/bin/python -m benchmarks.ray_data_sweep --copies 16  # a store twice as large
 
 The store: the ten bundled 5-minute alt/BTC samples (``market/samples``), each written under ``--copies``
 venue names (real bars, repeated to make a store of many series). Each way runs
@@ -38,7 +38,7 @@ def _one(store: str, stream: bool, out: str) -> None:
 
     from jobs.datasets import sweep_series
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a running cluster
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -55,7 +55,7 @@ def _one(store: str, stream: bool, out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=20, help="venue copies of each bundled series (default 20)")
+    parser.add_argument("--copies", type=int, default=8, help="venue copies of each bundled series (default 8)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("STORE", "STREAM", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -157,7 +157,9 @@ def sweep_series(store_root: str | Path, grid: Sequence[str], *, strategy: str =
     if streamed:
         rows = _read(store, chosen).groupby(list(SERIES_COLUMNS)).map_groups(_sweep_group, fn_kwargs={"options": options},
                                                            batch_format="numpy")
-        frame = rows.to_pandas()
+        # numpy batches, as the naive way builds its frame (to_pandas would give Arrow-backed dtypes)
+        frame = pd.concat([pd.DataFrame(b) for b in rows.iter_batches(batch_format="numpy", batch_size=None)],
+                          ignore_index=True)
     else:
         task = ray.remote(num_cpus=1)(_sweep_one)
         loaded = [store.read(e.venue, e.symbol, e.timeframe) for e in chosen]  # every bar, in this process
