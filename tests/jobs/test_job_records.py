@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cluster.jobs import submit_and_wait
@@ -20,11 +21,17 @@ def _record_for(marker: str):
     return found[0]
 
 
-def test_a_sweep_ray_job_is_recorded(cluster, tmp_path: Path) -> None:
+def test_a_sweep_ray_job_runs_and_is_recorded(cluster, tmp_path: Path) -> None:
+    """A sweep as a plain Ray job (two Tune trials of half a CPU): its result, and its record for `runs`.
+    (One job for both: each submission starts a fresh driver process, ~10 s.)"""
     out = tmp_path / "job-ok"
-    entry = f"python -m jobs.sweep --sample XRP-ETH-1m -g fast=5:20:5 -g slow=30:60:10 --out {out} --json"
+    entry = (f"python -m jobs.sweep --sample XRP-ETH-1m -g fast=5:20:5 -g slow=30:60:10 --trials 2 --trial-cpus 0.5 "
+             f"--out {out} --json")
     outcome = submit_and_wait(cluster.ray.dashboard_url, entry, name="sweep", timeout_s=300, show_progress=False)
     assert outcome.status == "SUCCEEDED"
+    result = outcome.result
+    assert result["job"] == "sweep" and result["n_configs"] == 16 and result["symbol"] == "XRP/ETH"
+    assert len(pd.read_parquet(result["results_path"])) == 16
     record = _record_for(str(out))
     assert record.status == "ok" and record.command.startswith("python -m jobs.sweep")
     assert record.key["n_configs"] == outcome.result["n_configs"]

@@ -1,4 +1,6 @@
-"""Sweep (Ray Tune), walk-forward and Monte Carlo on the shared test cluster: CLI, Ray job, exit codes."""
+"""Sweep (Ray Tune), walk-forward and Monte Carlo on the shared test cluster: CLI, Ray job, exit codes.
+
+The sweep as a plain Ray job (`python -m jobs.sweep` through the Jobs API) is in test_job_records.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from backtest.engine import run_backtest
 from backtest.metrics import measured_periods_per_year, summary
 from backtest.grid import expand_grid, parse_grid
 from cluster import cli
-from cluster.jobs import submit_and_wait
 from jobs.demo_parts import demo_walkforward
 from market.samples import load_sample
 from strategies.registry import get_strategy
@@ -155,16 +156,6 @@ def test_demo_walkforward_gives_an_out_of_sample_table(ray_session) -> None:
     assert {"symbol", "fold", "fast", "slow", "is_sharpe", "oos_return", "oos_sharpe", "oos_trades"} <= set(row)
     assert all(r["fast"] < r["slow"] for r in out["table"])
     assert 0 < out["seconds"] < 120  # ~1 s on an idle 2-core machine; a loose bound, as a busy shared one took 26 s
-
-
-def test_sweep_as_a_plain_ray_job(cluster, tmp_path: Path) -> None:
-    entry = (f"python -m jobs.sweep --sample XRP-ETH-1m -g fast=5:20:5 -g slow=30:60:10 --trials 2 --trial-cpus 0.5 "
-             f"--out {tmp_path} --json")
-    outcome = submit_and_wait(cluster.ray.dashboard_url, entry, name="sweep", timeout_s=240, show_progress=False)
-    assert outcome.status == "SUCCEEDED"
-    result = outcome.result
-    assert result["job"] == "sweep" and result["n_configs"] == 16 and result["symbol"] == "XRP/ETH"
-    assert len(pd.read_parquet(result["results_path"])) == 16
 
 
 def test_job_module_bad_input_exits_2_without_ray() -> None:
