@@ -131,7 +131,11 @@ class ExchangeActor:
         self._fills_due: set[str] = set()  # symbols whose fills could not be fetched after an order
         self._fills: list[Fill] = []
         self._fill_ids: set[tuple[str, str]] = set()
-        self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0}
+        self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0, "fills_pushed": 0,
+                        "fills_polled": 0, "user_stream_errors": 0}
+        # symbol -> the newest fill learnt over REST (trade id, or time in ms where the venue pages by time): the
+        # REST fill sync resumes there, so a fill the user stream lost is still fetched
+        self._rest_cursor: dict[str, int] = {}
         self._incarnation = uuid.uuid4().hex  # a new one per process: fill indexes restart with it
         self._bar_seen: dict[tuple[str, int], float] = {}  # (symbol, bar open ms) -> perf_counter when received
         self._tick_to_order: deque[float] = deque(maxlen=TICK_MEMORY)  # ms, the latest orders' tick-to-order
@@ -202,6 +206,8 @@ class ExchangeActor:
                 self._tasks.append(asyncio.create_task(self._supervised(kind, symbol)))
         if cfg.key_name is not None:
             self._tasks.append(asyncio.create_task(self._sync_loop()))
+            if self.dialect.user_stream:
+                self._tasks += [asyncio.create_task(self._user_loop(symbol)) for symbol in cfg.symbols]
         return self.info()
 
     async def stop(self) -> dict[str, Any]:
@@ -552,17 +558,31 @@ class ExchangeActor:
         return tuple(self._orders[c] for c in client_order_ids if c in self._orders)
 
     # ------------------------------------------------------------ background order sync
-    async def _sync_fills(self, symbol: str) -> int:
-        """Fetch our trades on ``symbol`` and record the new ones; returns how many were new."""
-        ours = [f for f in self._fills if f.symbol == symbol]
+    async def _sync_fills(self, symbol: str, counter: str = "fills_polled") -> int:
+        """Fetch our trades on ``symbol`` over REST and record the new ones; returns how many were new
+        (added to ``counter``: ``fills_polled``, or ``fills_pushed`` when a push asked for the fetch).
+
+        Resumes from the newest fill learnt over REST (``fromId`` where the venue has it, else by time with
+        repeats deduplicated), not from pushed fills, so what the user stream lost is found here.
+        """
         params: dict[str, Any] = {}
         since: int | None = None
+        cursor = self._rest_cursor.get(symbol)
         param = self.dialect.fills_from_id_param
-        if param and ours:
-            params[param] = max(int(f.trade_id) for f in ours) + 1
-        elif ours:  # no "from id" on this venue: from the newest fill's time on (repeats are deduplicated)
-            since = max(f.timestamp_ms for f in ours)
+        if cursor is not None and param:
+            params[param] = cursor + 1
+        elif cursor is not None:
+            since = cursor
         trades = await self._ex.fetch_my_trades(symbol, since=since, limit=1000, params=params)
+        for t in trades:
+            mark = int(t["id"]) if param else int(t.get("timestamp") or 0)
+            self._rest_cursor[symbol] = max(self._rest_cursor.get(symbol, mark), mark)
+        new = self._record_fills(symbol, trades)
+        self._counts[counter] += new
+        return new
+
+    def _record_fills(self, symbol: str, trades: list[dict[str, Any]]) -> int:
+        """Record those of ccxt ``trades`` (ours, on ``symbol``) not seen before; returns how many."""
         by_order = {u.order_id: cid for cid, u in self._orders.items() if u.order_id}
         new = 0
         for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
@@ -572,7 +592,44 @@ class ExchangeActor:
             self._fill_ids.add(key)
             self._fills.append(parse_fill(self.config.venue, t, by_order.get(str(t.get("order")))))
             new += 1
+        if new:
+            self._changed.set()
+            self._changed = asyncio.Event()
         return new
+
+    async def _user_loop(self, symbol: str) -> None:
+        """Our fills as the venue pushes them (its authenticated user channel, ccxt.pro ``watch_my_trades``).
+
+        A pushed fill not seen before makes the actor fetch this symbol's fills over REST at once, without
+        waiting for the poll: the channel's ``match`` message carries the fee *rate*, the fill record the
+        fee the venue charged (rounded to the asset's precision), and the ledger books the latter. When that
+        fetch or the channel fails the background sync is asked to fetch them (what was pushed while the
+        channel was down is lost to it), and the channel is subscribed again.
+        """
+        while True:
+            try:
+                trades = await self._ex.watch_my_trades(symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged by class name only; REST recovers the gap
+                self._counts["user_stream_errors"] += 1
+                self._fills_due.add(symbol)
+                log.warning("%s: user stream for %s failed (%s); fills fetched over REST", self.config.venue,
+                            symbol, type(exc).__name__)
+                await asyncio.sleep(self.config.reconnect_s)
+                continue
+            pushed = {(symbol, str(t["id"])) for t in trades if t.get("symbol") == symbol}
+            if pushed <= self._fill_ids:
+                continue
+            try:
+                await self._sync_fills(symbol, "fills_pushed")
+                if not pushed <= self._fill_ids:  # the venue's fill list lags its push: the next sync asks again
+                    self._fills_due.add(symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged by class name only; the background sync retries
+                self._fills_due.add(symbol)
+                log.warning("%s: fill fetch after a push failed (%s)", self.config.venue, type(exc).__name__)
 
     async def sync(self) -> dict[str, Any]:
         """One round of the background work now: resolve unknown orders, refresh open orders, fetch fills."""

@@ -191,3 +191,48 @@ def _answers(actor: Any, old_pid: int) -> bool:
         return call(actor.ping.remote(), 10) != old_pid and call(actor.info.remote(), 10)["running"]
     except Exception:  # noqa: BLE001 - still restarting
         return False
+
+
+def test_a_fill_is_pushed_by_the_user_channel_before_any_rest_poll(side: Side) -> None:
+    """A second actor on the account whose REST fill sync would first run after 10 minutes: a resting order
+    filled by the replay reaches its ``fills()`` over the Coinbase ``user`` channel within seconds."""
+    import dataclasses
+
+    import ray
+
+    from actors.exchange import ExchangeActor
+
+    config = dataclasses.replace(side.config, namespace="cb2", streams=(), poll_s=600.0)
+    pushed = ExchangeActor.remote(config)
+    try:
+        assert call(pushed.start.remote(), 120)["running"]
+        time.sleep(1.0)  # subscribed to the user channel before anything can fill
+        tape = load_sample_frame("XRP-ETH-trades")
+        ts = tape["timestamp"].astype("datetime64[ms, UTC]").astype("int64")
+        with side.server.lock:
+            t0 = side.venue.now_ms
+            ask = float(side.venue.engine.depth(SYM, 1)[1][0][0])
+        ahead = tape[(ts > t0) & (ts <= t0 + 20 * 60_000) & (tape["side"] == "sell")]
+        price = round(float(ahead["price"].min()) + 1e-8, 8)  # one tick above the lowest sell print ahead
+        assert price < ask
+        order = call(pushed.place.remote(OrderIntent(VENUE, SYM, "buy", "limit", 10, "push-1", price)))
+        assert order.status == "open" and order.filled == 0
+        side.advance(20)
+        fills = wait_for("the pushed fill", lambda: [f for f in call(pushed.fills.remote())
+                                                    if f.order_id == order.order_id], timeout=30)
+        info = call(pushed.info.remote())
+        assert info["fills_pushed"] >= len(fills) and info["fills_polled"] == 0  # nothing came by REST
+        assert all(f.client_order_id == order.client_order_id and f.fee_currency == "ETH" for f in fills)
+        with side.server.lock:
+            truth = {str(f.trade_id) for f in side.venue.engine.fills("alice", SYM)
+                     if order_uuid(f.order_id) == order.order_id}
+        wait_for("every fill of the order pushed", lambda: {f.trade_id for f in call(pushed.fills.remote())
+                                                             if f.order_id == order.order_id} == truth, timeout=30)
+        before = len(call(pushed.fills.remote()))
+        call(pushed.sync.remote())  # the REST path finds the same fills: none is counted twice
+        assert len(call(pushed.fills.remote())) == before
+    finally:
+        try:
+            call(pushed.stop.remote(), 30)
+        finally:
+            ray.kill(pushed, no_restart=True)
