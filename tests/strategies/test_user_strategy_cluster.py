@@ -1,7 +1,8 @@
 """A user's own strategy file (written here into a temp folder, the package untouched) on the shared test cluster.
 
 Sweep (the generic path, Tune trials on Ray workers), walk-forward (folds as
-Ray tasks), Monte Carlo, a Ray job and the Serve API's signal endpoint. Ray
+Ray tasks), Monte Carlo, a Ray job and the Serve API's signal endpoint
+(deployed by ``raytrader serve up``). Ray
 workers are started by the raylet: they know neither this test's working
 folder nor its environment, so they can only run the strategy because its
 file travels in the runtime env (``strategies.user.shipping_runtime_env``).
@@ -16,8 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import pytest
 
 import strategies  # noqa: F401
 from backtest.engine import run_backtest
-from cluster.jobs import submit_and_wait, upload_runtime_env
+from cluster.jobs import submit_and_wait
 from market.samples import load_sample
 from strategies import registry, user
 from strategies.registry import Strategy
@@ -113,62 +112,18 @@ def test_a_ray_job_ships_the_user_strategy(cluster, record: Strategy, tmp_path: 
         assert frame["total_return"].iloc[i] == pytest.approx(total, rel=1e-9, abs=1e-12)
 
 
-def test_the_api_serves_the_user_strategy(cluster, ray_session, record: Strategy, user_dir: Path) -> None:
-    import redis as redis_lib
-    from ray import serve
-
-    from api.app import SignalsIngress
-    from api.auth import create_token
-    from api.settings import ApiSettings
-    from cluster.commands.serve import proxy_port
-    from raytrader.config import load_config
-    from tests.api.conftest import bars_payload
-
-    port = proxy_port(load_config())
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    # Serve takes no local paths: the files are uploaded as `raytrader serve up` does (cluster.jobs.upload_runtime_env)
-    env = upload_runtime_env(cluster.ray.dashboard_url, user.shipping_runtime_env(None, user_dir))
-    assert env is not None and env["py_modules"][0].startswith("gcs://")
-    options = {"autoscaling_config": None, "num_replicas": 1,
-               "ray_actor_options": {"num_cpus": 0.1, "runtime_env": env}}
-    app_name = "rt-user-strategy"
-    serve.run(SignalsIngress.options(**options).bind(ApiSettings()), name=app_name, route_prefix="/user")
-    client = redis_lib.Redis.from_url(cluster.redis.url(), decode_responses=True)
-    try:
-        token = create_token(client, "user-strategy-test", "signal,read", rate_per_s=1000, burst=1000)
-        payload = bars_payload(300, seed=3)
-        body = json.dumps({"bars": payload, "params": {"n": 25, "short": 1}}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/user/v1/signals/{NAME}", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            got = json.loads(resp.read())
-        close = np.asarray(payload["close"])
-        mean = close[-25:].mean()
-        expected = 1.0 if close[-1] > mean else (-1.0 if close[-1] < mean else 0.0)  # by hand: close vs SMA(25)
-        assert got["position"] == expected and got["params"] == {"n": 25, "band": 0.0, "short": 1}
-        listing = urllib.request.Request(f"http://127.0.0.1:{port}/user/v1/strategies",
-                                         headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(listing, timeout=60) as resp:
-            names = {s["name"] for s in json.loads(resp.read())["strategies"]}
-        assert NAME in names and "sma_cross" in names
-        bad = urllib.request.Request(req.full_url, data=json.dumps({"bars": payload, "params": {"n": 1}}).encode(),
-                                     method="POST", headers=dict(req.headers))
-        with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(bad, timeout=60)
-        assert info.value.code == 422 and "n=1 is out of range" in info.value.read().decode()
-    finally:
-        client.close()
-        serve.delete(app_name)
-
-
 def test_serve_up_ships_the_user_strategy_to_the_replica(cluster, record: Strategy, user_dir: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """`raytrader serve up` (the Serve REST API, no driver): the replica loads the uploaded copy of the files."""
+    """`raytrader serve up` (the Serve REST API, no driver): the replica loads the uploaded copy of the files,
+    answers the signal (checked by hand), lists the strategy beside the built-ins and names a bad parameter.
+
+    (One deployment for all of it: an in-process ``serve.run`` of the same uploaded files was a second Serve
+    start of 10-15 s for the same property.)"""
     import redis as redis_lib
 
     from api.auth import create_token
-    from api.client import RaytraderClient
+    from api.client import ApiClientError, RaytraderClient
     from cluster.cli import main
     from tests.api.conftest import bars_payload
 
@@ -183,9 +138,19 @@ def test_serve_up_ships_the_user_strategy_to_the_replica(cluster, record: Strate
         assert main(["serve", "up", "--json"]) == 0
         up = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         payload = bars_payload(300, seed=11)
-        got = RaytraderClient(up["url"], token).signal(NAME, payload, {"n": 30})
+        api = RaytraderClient(up["url"], token, timeout_s=60)
+        got = api.signal(NAME, payload, {"n": 30})
         close = np.asarray(payload["close"])
         mean = close[-30:].mean()
         assert got["strategy"] == NAME and got["position"] == (1.0 if close[-1] > mean else 0.0)  # short=0
+        got = api.signal(NAME, payload, {"n": 25, "short": 1})
+        mean = close[-25:].mean()
+        expected = 1.0 if close[-1] > mean else (-1.0 if close[-1] < mean else 0.0)  # by hand: close vs SMA(25)
+        assert got["position"] == expected and got["params"] == {"n": 25, "band": 0.0, "short": 1}
+        names = {s["name"] for s in api.strategies()}
+        assert NAME in names and "sma_cross" in names
+        with pytest.raises(ApiClientError) as info:
+            api.signal(NAME, payload, {"n": 1})
+        assert info.value.status == 422 and "n=1 is out of range" in str(info.value.body)
     finally:
         assert main(["serve", "down", "--json"]) == 0
