@@ -164,7 +164,8 @@ def test_another_deployment_on_the_port_is_named_and_never_vouched_for(
         assert code == 1 and status["serving"] is False and status["port"]["answers"] is True
         assert "another deployment (id 0ther0ther0ther0" in status["port"]["detail"]
 
-        monkeypatch.setenv("RAYTRADER_SERVE__START_TIMEOUT_S", "20")
+        # `serve up` looks at the port until this runs out (another deployment answers there the whole time)
+        monkeypatch.setenv("RAYTRADER_SERVE__START_TIMEOUT_S", "3")
         code = main(["serve", "up"])
         captured = capsys.readouterr()
         assert code == 1 and "another deployment" in captured.err and captured.out == ""
