@@ -33,6 +33,7 @@ from benchmarks._results import machine_line, write_section
 from raytrader.ports import free_port_block, free_ports
 
 SAMPLE = "ALT-BTC-1m"  # 13,681 one-minute bars: at x900 the replay outlasts the kills (as in the crash test)
+VENUES = ("binance", "binanceus")
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -49,6 +50,12 @@ def _env(home: Path) -> dict[str, str]:
 
 def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
     """The drill on a private cluster: ``kills`` rounds over every actor type; the times and the checks."""
+    home = Path(tempfile.mkdtemp(prefix="rt-bench-rec-", dir="/tmp"))
+    os.environ.update(_env(home))
+    # as the test cluster (tests/conftest.py), and before ray is imported: ray reads them at import time (a
+    # driver without the single-machine switch joins on the machine's routable address, not loopback)
+    os.environ.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+                       "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
     import ray
 
     from cluster.lifecycle import down, up
@@ -56,22 +63,19 @@ def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
     from jobs.paper_trade import PaperRequest, PaperSession
     from raytrader.config import load_config
 
-    home = Path(tempfile.mkdtemp(prefix="rt-bench-rec-", dir="/tmp"))
-    os.environ.update(_env(home))
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     config = load_config()
     try:
         state = up(config).state
         ray.init(address=state.ray.gcs_address, log_to_driver=False)
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
-        request = PaperRequest(params=(("fast", 2), ("slow", 3)), sample=SAMPLE, speed=speed, seconds=600,
-                               warmup_bars=30)
+        request = PaperRequest(params=(("fast", 2), ("slow", 3)), sample=SAMPLE, venues=VENUES, speed=speed,
+                               seconds=600, warmup_bars=30)
         with PaperSession(request) as session:
             venues = session.request.venues
             wait_until(lambda: venue_order_count(session, venues) >= 20, 120, "the first 20 orders", every_s=0.2)
             for name, pause in kill_plan(session, kills, seed):
                 time.sleep(pause)
-                r = kill_and_recover(session, name)
+                r = kill_and_recover(session, name, timeout_s=300)
                 times[r.kind].append((r.answered_s, r.trading_s))
                 print(f"killed {name}: answers after {r.answered_s:.2f} s, trading after {r.trading_s:.2f} s",
                       flush=True)
@@ -83,7 +87,8 @@ def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
         ok = (checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
               and checks["balances_match"] and checks["chain_ok"] and checks["unsettled"] == []
               and checks["state_mismatches"] == [])
-        return {"times": times, "orders": orders, "checks_ok": ok, "speed": speed, "kills": kills}
+        return {"times": times, "orders": orders, "checks_ok": ok, "speed": speed, "kills": kills,
+                "load": os.getloadavg()[1]}
     finally:
         ray.shutdown()
         down(config)
@@ -110,7 +115,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"{SAMPLE}, replay x{result['speed']:g}); each actor type SIGKILLed {result['kills']} times in turn at seeded-random "
         "moments. *Answers*: kill -> the restarted actor answers from a new PID. *Trading again*: kill -> a new "
         "order of ours at the venue(s) the actor serves (the emulator's own book). "
-        f"{result['orders']} orders at the venues; after the kills: {verdict}.",
+        f"{result['orders']} orders at the venues; after the kills: {verdict}. Load average (5 min) at the end: "
+        f"{result['load']:.1f} on this machine, from other work: the times are of a loaded machine when it is high.",
         "",
         *rows,
         "",
