@@ -17,8 +17,13 @@ from jobs.demo_parts import demo_samples
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: the demo's paper session here: 10 s at x600 replay is ~100 one-minute bars, several sma_cross(10, 30)
+#: crossings; `make run` keeps its 20 s default (the session's code path is the same)
+PAPER_SECONDS = "10"
+
+
 def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
+    assert main(["demo", "--json", "--paper-seconds", PAPER_SECONDS]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "SUCCEEDED"
     assert out["dashboard_url"] == cluster.ray.dashboard_url
