@@ -174,3 +174,59 @@ def test_taxlots_and_attribution_agree_with_the_journal(session: Any, ledger_fra
 def test_bad_mark_exits_2(capsys) -> None:
     code, out, err = _cli(capsys, "audit", "attribution", "--mark", "binance-XRP/ETH=1")
     assert code == 2 and out == "" and "binance-XRP/ETH=1" in err and err.count("\n") == 1
+
+
+def test_execution_report_agrees_with_the_venues_books_and_the_bundled_bars(
+        session: Any, ledger_frame: pd.DataFrame, capsys) -> None:
+    """``raytrader execution report``: per venue, the orders and fill ratio of the venue's own book, and the
+    shortfall of the venue's own fills against the bundled bar close each order was decided on (fees valued in
+    the quote currency at the fill price), computed here from those sources."""
+    from jobs.paper_trade import ACCOUNT, _retrying
+    from market.samples import load_sample
+
+    code, out, _ = _cli(capsys, "execution", "report", "--stream", session.stream, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["chain_ok"] and report["denied"] == 0 and report["no_arrival"] == 0
+    bars = load_sample(session.request.sample)
+    close_at = dict(zip((int(t) for t in bars.timestamp), (float(c) for c in bars.close)))
+    # each order's arrival price: the close of the bar it was decided on, as the venue published it (binanceus
+    # replays at a 5 bps price offset), which is the bundled bar's close within that offset
+    # (keyed by the venue's trade id: a venue's own order ids and client ids are in its dialect's form)
+    arrival_of = {(r.venue, str(r.trade_id)): float(r.bar_close) for r in ledger_frame.itertuples()}
+    for r in ledger_frame.itertuples():
+        assert r.bar_close == pytest.approx(close_at[int(r.bar_ts_ms)], rel=1e-3)
+    base = session.symbol.split("/")[0]  # fees charged in it are valued at the fill price, in the quote currency
+    rows = {r["venue"]: r for r in report["by_venue"]}
+    assert set(rows) == set(session.request.venues)
+    for name, venue in session.venues.items():
+        orders = list(_retrying(lambda v=venue: v.engine.orders(ACCOUNT, session.symbol)))
+        fills = _venue_fills(session)[name]
+        row = rows[name]
+        assert row["orders"] == len(orders)
+        assert row["fill_ratio"] == pytest.approx(sum(float(o.executed_qty / o.orig_qty) for o in orders) / len(orders))
+        # per order: (cost over the arrival notional in bps, filled value); the report's number is their
+        # fill-weighted mean
+        per_order = []
+        for o in orders:
+            mine = [f for f in fills if f.order_id == o.order_id]
+            if mine:
+                arrival = arrival_of[(name, str(mine[0].trade_id))]
+                qty = sum(float(f.qty) for f in mine)
+                value = sum(float(f.qty) * float(f.price) for f in mine)
+                fees = sum(float(f.commission) * (float(f.price) if f.commission_asset == base else 1.0)
+                           for f in mine)
+                sign = 1.0 if o.side == "BUY" else -1.0
+                per_order.append(((sign * (value - qty * arrival) + fees) / (qty * arrival) * 1e4, value))
+        want = sum(b * w for b, w in per_order) / sum(w for _, w in per_order)
+        assert row["shortfall_bps"] == pytest.approx(want, rel=1e-6, abs=1e-6)
+        assert row["fees"] == pytest.approx(sum(float(f.commission) * (float(f.price) if f.commission_asset == base
+                                                                       else 1.0) for f in fills), rel=1e-9)
+        # times run forward: the ack and fills come after the decision, the last fill not before the first
+        assert row["median_ack_ms"] >= 0 and 0 <= row["median_first_fill_ms"] <= row["median_last_fill_ms"]
+    assert report["total"]["orders"] == sum(r["orders"] for r in rows.values()) == report["orders"]
+    assert {r["strategy"] for r in report["by_strategy"]} == {spec.key for spec in session.specs}
+    # the text table names each venue and strategy; a stream with no entries exits 2 naming it
+    code, out, _ = _cli(capsys, "execution", "report", "--stream", session.stream)
+    assert code == 0 and all(f"venue {v}" in out for v in session.request.venues) and "total" in out
+    code, out, err = _cli(capsys, "execution", "report", "--stream", "raytrader:journal:no-such-session")
+    assert code == 2 and "raytrader:journal:no-such-session" in err and out == ""
