@@ -46,7 +46,8 @@ class LiveRiskLimits:
         capital: quote-currency capital, for the drawdown fraction (> 0), or None.
         confidence: of VaR/ES, in (0.5, 1).
         window: sample returns kept per instrument (>= 10).
-        min_samples: returns needed before VaR/ES are reported (>= 5, <= window).
+        min_samples: returns needed before VaR/ES are reported (>= 5, <= window); they also wait for
+            :attr:`samples_needed` (one return in the tail at ``confidence``: 100 at 0.99).
         interval_s: the fewest seconds between two recomputations (> 0): the rate limit.
     """
 
@@ -78,6 +79,11 @@ class LiveRiskLimits:
             raise RiskInputError(f"min_samples: must be a whole number in [5, window], got {self.min_samples!r}")
         if not (math.isfinite(self.interval_s) and self.interval_s > 0):
             raise RiskInputError(f"interval_s: must be > 0 seconds, got {self.interval_s!r}")
+
+    @property
+    def samples_needed(self) -> int:
+        """Returns needed before VaR/ES are reported: ``min_samples``, and at least one in the tail."""
+        return max(int(self.min_samples), math.ceil(1.0 / (1.0 - self.confidence) - 1e-9))
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -135,7 +141,7 @@ def live_risk(holdings: Sequence[Holding], marks: Mapping[str, Sequence[float]],
                 if np.all(np.isfinite(px)) and np.all(px > 0):
                     r = px[1:] / px[:-1] - 1.0
                     n_ret = int(r.shape[0])
-                    if n_ret >= limits.min_samples and gross > 0:
+                    if n_ret >= limits.samples_needed and gross > 0:
                         scen = r @ np.array([h.qty * h.mark for h in held])  # quote-currency PnL per scenario
                         est = historical(scen / gross, limits.confidence)
                         var, es = max(0.0, est.var * gross), max(0.0, est.es * gross)

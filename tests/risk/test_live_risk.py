@@ -46,6 +46,18 @@ def test_var_waits_for_enough_samples() -> None:
     assert risk["USD"].var is None and risk["USD"].n_returns == 2
 
 
+def test_var_waits_for_one_return_in_the_tail() -> None:
+    """At 99 % a historical VaR needs 100 returns; with fewer (but min_samples met) it is not reported
+    (before: risk.var raised on every recompute and the actor logged a traceback each time)."""
+    limits = LiveRiskLimits(confidence=0.99, min_samples=30, window=500)
+    assert limits.samples_needed == 100
+    marks = 10.0 * np.cumprod(1 + np.random.default_rng(3).normal(0, 0.01, 101))
+    few = live_risk([Holding("k", "USD", 1.0, marks[60])], {"k": marks[:61]}, {"USD": [0.0]}, limits)
+    assert few["USD"].var is None and few["USD"].n_returns == 60
+    enough = live_risk([Holding("k", "USD", 1.0, marks[-1])], {"k": marks}, {"USD": [0.0]}, limits)
+    assert enough["USD"].n_returns == 100 and enough["USD"].var is not None and enough["USD"].var > 0
+
+
 @pytest.mark.parametrize("kwargs", [{"max_var": -1}, {"max_drawdown": 0.5}, {"confidence": 1.0}, {"window": 5},
                                     {"min_samples": 1000}, {"interval_s": 0}])
 def test_bad_limits_are_named(kwargs: dict[str, Any]) -> None:
