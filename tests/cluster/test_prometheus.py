@@ -102,8 +102,10 @@ def test_a_paper_sessions_metrics_are_found_through_prometheus(cluster: Any, ray
     with PaperSession(PaperRequest(speed=600.0, seconds=60, warmup_bars=30)) as session:
         oms, risk = session.oms, session.actor("risk")
         venues = list(session.request.venues)
-        # live VaR from 5 returns on (the default needs 30), a VaR limit and capital for the drawdown fraction
-        limits = ray.get(risk.set_live_limits.remote(min_samples=5, max_var=VAR_LIMIT, capital=100.0), timeout=60)
+        # live VaR from 5 returns on (the default 99 % needs 100: one in the tail), a VaR limit, and capital for
+        # the drawdown fraction
+        limits = ray.get(risk.set_live_limits.remote(min_samples=5, confidence=0.8, max_var=VAR_LIMIT, capital=100.0),
+                         timeout=60)
         assert limits["max_var"] == VAR_LIMIT
 
         def filled_on_every_venue() -> bool:
