@@ -65,14 +65,17 @@ def ledger_frame(session: Any, tmp_path_factory: pytest.TempPathFactory) -> pd.D
 
 
 def test_ledger_rows_equal_the_venues_fills(session: Any, ledger_frame: pd.DataFrame, capsys, tmp_path: Path) -> None:
-    from jobs.paper_trade import ACCOUNT, _retrying
+    from jobs.paper_trade import VENUE_DIALECT
+    from market.emulator._coinbase import order_uuid
 
+    venue_orders = session.venue_orders()  # each named by our client order id (Coinbase's client_oid UUID read back)
     venue_rows = {}  # the venue's own record of each of our fills (its sides are BUY / SELL)
     for name, fills in _venue_fills(session).items():
-        orders = {o.order_id: o.client_order_id
-                  for o in _retrying(lambda n=name: session.venues[n].engine.orders(ACCOUNT, session.symbol))}
+        orders = {o.order_id: o.client_order_id for o in venue_orders[name]}
+        # the order id as the venue's dialect shows it: Binance the engine's integer, Coinbase the UUID of it
+        shown = order_uuid if VENUE_DIALECT[name] == "coinbaseexchange" else str
         for f in fills:
-            venue_rows[(name, str(f.trade_id))] = (session.symbol, str(f.order_id), orders[f.order_id],
+            venue_rows[(name, str(f.trade_id))] = (session.symbol, shown(f.order_id), orders[f.order_id],
                                                    f.side.lower(), float(f.price), float(f.qty), float(f.commission),
                                                    f.commission_asset, f.is_maker, f.time_ms)
     frame = ledger_frame
