@@ -29,6 +29,7 @@ from market.emulator import ApiKey, FeeSchedule, Instrument, MarketSpec, Venue, 
 from market.emulator.coinbase import CoinbaseServer, coinbase_venue_config
 from market.emulator.server import ServerConfig
 from market.samples import load_sample, load_sample_frame
+from tests._trade import wait_for as poll
 
 pytestmark = pytest.mark.ray
 
@@ -62,14 +63,8 @@ class Side:
 
 
 def wait_for(what: str, pred: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.2)
+    """:func:`tests._trade.wait_for`, polled every 0.2 s."""
+    return poll(pred, timeout, what, every_s=0.2)
 
 
 @pytest.fixture(scope="module")
