@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Container, Iterable, Iterator, Sequence
 
 from actors.exchange_core import client_order_id
 from actors.journal import EntryKind, JournalEntry, encode_payload
@@ -32,7 +32,7 @@ from backtest.fill_record import FillRecord
 from backtest.trades import ms_to_iso
 from raytrader.errors import InputError
 
-__all__ = ["LedgerRow", "trade_ledger", "fill_records", "OrderStory", "StoryEvent", "explain_order",
+__all__ = ["intent_client_ids", "LedgerRow", "trade_ledger", "fill_records", "OrderStory", "StoryEvent", "explain_order",
            "UnknownOrderError", "strategy_of", "LEDGER_COLUMNS"]
 
 _STRATEGY_INTENT = re.compile(r"^(strategy:.+)#(\d+)$")
@@ -99,6 +99,23 @@ def _bar_ts(intent: OrderIntent) -> int | None:
     return int(match.group(2)) if match else None
 
 
+def intent_client_ids(intent_ids: Iterable[str], namespaces: Iterable[str],
+                      known: Container[str]) -> Iterator[tuple[str, str]]:
+    """``(intent id, client order id)`` for each intent sent under one of ``namespaces``: the id is
+    ``client_order_id(namespace, intent id)`` and counts only when ``known`` holds it (an external order's
+    namespace, "web-1" -> "web", must not claim our intents). Namespace by namespace in sorted order (a set's
+    order changes with the hash seed), intents in their given order within each."""
+    intent_ids = list(intent_ids)
+    for ns in sorted(namespaces):
+        for intent_id in intent_ids:
+            try:
+                cid = client_order_id(ns, intent_id)
+            except InputError:
+                continue
+            if cid in known:
+                yield intent_id, cid
+
+
 class _Index:
     """The journal's entries indexed by client order id and intent id (first occurrence wins for intents)."""
 
@@ -122,18 +139,10 @@ class _Index:
                 if cid:
                     self.by_cid.setdefault(cid, []).append(e)
                     namespaces.add(cid.split("-", 1)[0])
-        # an intent's client order id is client_order_id(namespace, intent id) for the namespace its order was
-        # sent under: only ids that some entry carries count (an external order's namespace, "web-1" -> "web",
-        # must not claim our intents), in a fixed order (a set's order changes with the hash seed)
+        # each intent's client order id: see intent_client_ids
         self.cid_intent: dict[str, JournalEntry] = {}
-        for ns in sorted(namespaces):
-            for intent_id, e in self.intents.items():
-                try:
-                    cid = client_order_id(ns, intent_id)
-                except InputError:
-                    continue
-                if cid in self.by_cid:
-                    self.cid_intent.setdefault(cid, e)
+        for intent_id, cid in intent_client_ids(self.intents, namespaces, self.by_cid):
+            self.cid_intent.setdefault(cid, self.intents[intent_id])
         self.intent_cid = {e.payload.intent_id: cid for cid, e in self.cid_intent.items()}
 
 

@@ -31,11 +31,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from actors.audit_trail import intent_client_ids
 from actors.execution_quality import FillRecord, OrderQuality, OrderRecord, order_quality, summarise
 from actors.journal import EntryKind, JournalEntry
 from actors.messages import Fill, OrderIntent
-from actors.exchange_core import client_order_id
-from raytrader.errors import InputError
 
 __all__ = ["ExecutionReport", "execution_records", "execution_report"]
 
@@ -101,20 +100,14 @@ def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], di
         elif e.kind is EntryKind.FILL and p.client_order_id and (p.venue, p.symbol, p.trade_id) not in seen_fills:
             seen_fills.add((p.venue, p.symbol, p.trade_id))
             fills.setdefault(p.client_order_id, []).append(e)
-    # an intent's client order id under each namespace the journal's orders carry (fixed order, as audit does)
-    namespaces = sorted({cid.split("-", 1)[0] for cid in changes})
+    # an intent's client order id: under the first namespace (sorted) the journal's orders carry it in
+    cid_of: dict[str, str] = {}
+    for intent_id, cid in intent_client_ids(intents, {c.split("-", 1)[0] for c in changes}, changes):
+        cid_of.setdefault(intent_id, cid)
     left = {"denied": 0, "no_arrival": 0, "fees_unvalued": 0}
     out: list[_Order] = []
     for intent_id, entry in intents.items():
-        cid = None
-        for ns in namespaces:
-            try:
-                candidate = client_order_id(ns, intent_id)
-            except InputError:
-                continue
-            if candidate in changes:
-                cid = candidate
-                break
+        cid = cid_of.get(intent_id)
         if cid is None:
             continue
         steps = changes[cid]
