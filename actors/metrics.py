@@ -46,6 +46,7 @@ import functools
 import logging
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
@@ -192,9 +193,8 @@ def gauge_refresh_s() -> float:
 
 
 def _refresh_gauges(every_s: float) -> None:
-    wake = threading.Event()
     while True:
-        wake.wait(every_s)
+        time.sleep(every_s)
         if not _connected():
             continue
         with _gauges_lock:
