@@ -7,12 +7,13 @@ writes, real actors trading on two emulated venues, the deployed Serve API."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 import pytest
@@ -22,6 +23,7 @@ from cluster import prometheus
 from market.samples import load_sample
 from raytrader.config import load_config
 from raytrader.state import ProcessRecord
+from tests._trade import wait_for
 
 #: seconds after its last ``set`` that Ray alone would have dropped a gauge (two 10 s export intervals), plus a
 #: Prometheus scrape (5 s): gauges checked this long after the numbers stopped changing prove that they are re-reported
@@ -31,16 +33,8 @@ METRICS_DEADLINE_S = 240.0
 #: the VaR limit this test configures (quote currency, ETH): far above any loss of a 10 ETH account, never breached
 VAR_LIMIT = 1000.0
 
-
-def _poll(read: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = read()
-        if last:
-            return last
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}; last: {last!r}")
+#: :func:`tests._trade.wait_for`, polled every 1.0 s
+_poll = functools.partial(wait_for, every_s=1.0)
 
 
 def _value(url: str, promql: str) -> float | None:

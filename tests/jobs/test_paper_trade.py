@@ -7,6 +7,7 @@ order books and balances are compared with the journal."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -16,10 +17,14 @@ import pytest
 
 from actors.exchange_core import client_order_id
 from actors.messages import OrderIntent
+from tests._trade import wait_for
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
 SPEED = 600.0  # 10 one-minute bars a second: sma_cross(10, 30) crosses every few seconds; 4 min of replay
+
+#: :func:`tests._trade.wait_for`, polled every 0.2 s
+_wait = functools.partial(wait_for, every_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +40,6 @@ def _orders_sent(session: Any) -> int:
 
     status = ray.get(session.oms.status.remote(), timeout=60)
     return sum(n for state, n in status["orders_by_state"].items() if state != "DENIED")
-
-
-def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def _pid(session: Any, name: str) -> int:

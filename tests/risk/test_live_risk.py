@@ -3,6 +3,7 @@ session on the shared test cluster (real actors, Redis pub/sub, ccxt against the
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any, Iterator
@@ -12,8 +13,12 @@ import pytest
 
 from risk.errors import RiskInputError
 from risk.live import Holding, LiveRiskLimits, breaches, live_risk
+from tests._trade import wait_for
 
 OPEN_STATES = {"INITIALIZED", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_UPDATE", "PENDING_CANCEL", "UNKNOWN"}
+
+#: :func:`tests._trade.wait_for`, polled every 0.05 s
+_wait = functools.partial(wait_for, every_s=0.05)
 
 
 def test_live_var_es_and_drawdown_by_hand() -> None:
@@ -71,16 +76,6 @@ def session(ray_session) -> Iterator[Any]:
 
     with PaperSession(PaperRequest(speed=600.0, seconds=60, warmup_bars=30)) as s:
         yield s
-
-
-def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.mark.timeout(900)  # the module's paper session starts inside this test's time (minutes on a loaded machine)
