@@ -36,13 +36,20 @@ from raytrader.errors import InputError
 __all__ = ["ResourcesUnavailableError", "NodeCpus", "Holder", "TrialSizing", "MIN_CPUS", "GRACE_S",
            "floor_cpus", "kernel_threads", "size_trials", "size_tasks", "largest_total", "unavailable_message",
            "holder_label", "cluster_cpus", "cpu_holders", "wait_for_cpus", "plan_trials", "plan_tasks", "gather",
-           "tune_watchdog"]
+           "tune_watchdog", "OwnWork", "OWN_WORK_STALL_S"]
 
 #: the smallest CPU share worth scheduling; less free than this counts as nothing free
 MIN_CPUS = 0.05
 
 #: seconds a request waits for CPUs (and a running job for progress) before it fails naming the holders
 GRACE_S = 10.0
+
+#: seconds this job's own placed work may stay unchanged (no task of it started or finished) and still excuse
+#: a wait for CPUs; after that the wait fails naming the holders, so no state can make a job wait for ever
+OWN_WORK_STALL_S = 600.0
+
+#: seconds one state-API call may take (the dashboard answers in well under one on a sound cluster)
+STATE_TIMEOUT_S = 5
 
 T = TypeVar("T")
 
@@ -257,12 +264,13 @@ def wait_for_cpus(fit: Callable[[list[NodeCpus]], T | None], *, what: str, need:
     if need > largest_total(nodes) + 1e-9:
         raise ResourcesUnavailableError(unavailable_message(what, need, nodes, [], hint=hint))
     told = False
+    own = OwnWork()
     while True:
         sized = fit(nodes)
         if sized is not None:
             return sized
         waited = time.monotonic() - started
-        if waited >= grace_s and (_own_placed_work() or 0) > 0:
+        if waited >= grace_s and own.excuses(unknown=False):
             started = time.monotonic()  # this job's own tasks hold the CPUs: they will free them, keep waiting
             waited = 0.0
         if waited >= grace_s:
@@ -293,24 +301,56 @@ def plan_tasks(per_task: float, *, what: str, grace_s: float | None = None) -> f
 #: task states in which a task holds (or is about to hold) a node's CPUs: it is starting or running
 _PLACED = ("SUBMITTED_TO_WORKER", "PENDING_ARGS_FETCH", "PENDING_OBJ_STORE_MEM_AVAIL", "RUNNING")
 
+#: task types whose end frees CPUs: a task, or an actor being created. A method running on a live actor
+#: (an ACTOR_TASK: a stream loop, a long poll) frees nothing when it returns, and may never return.
+_FREEING_TYPES = ("NORMAL_TASK", "ACTOR_CREATION_TASK")
 
-def _own_placed_work() -> int | None:
-    """Tasks, actors and placement groups of this driver's job that hold CPUs or are starting on a node
-    (None: the state API did not answer). Work that is placed is progress, however slowly it starts."""
+
+def _own_placed_work() -> frozenset[str] | None:
+    """Ids of this driver's job's tasks, starting actors and placement groups that hold CPUs or are starting
+    on a node (None: the state API did not answer). Work that is placed is progress, however slowly it starts."""
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     try:
         from ray.util.state import list_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         job = ray.get_runtime_context().get_job_id()
-        tasks = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
+        tasks = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000, timeout=STATE_TIMEOUT_S,
                            filters=[("job_id", "=", job)], raise_on_missing_output=False)
-        placed = sum(1 for t in tasks if str(t.state) in _PLACED)
+        placed = {f"task {t.task_id}" for t in tasks if str(t.state) in _PLACED and str(t.type) in _FREEING_TYPES}
         # this job's placement groups and Tune trials count; its other actors (long-lived helpers that
         # hold CPUs) are exactly what can starve its tasks, so they do not
-        return placed + sum(1 for h in cpu_holders() if h.job == "this job" and not h.label.startswith("actor "))
-    except Exception:  # noqa: BLE001 - unknown: the watchdog then keeps waiting
+        return frozenset(placed | {h.label for h in cpu_holders() if h.job == "this job"
+                                   and not h.label.startswith("actor ")})
+    except Exception:  # noqa: BLE001 - unknown: the caller decides (see OwnWork.excuses)
         return None
+
+
+class OwnWork:
+    """Whether this job's own placed work still excuses waiting for CPUs: some is placed (it will free them)
+    and it changed - a task of it started or finished - within ``stall_s`` seconds. A task the state API
+    shows running for ever (a lost end event, a leak) thus excuses at most ``stall_s`` of waiting.
+
+    ``probe`` returns the ids of the placed work (None: unknown); ``clock`` is in seconds.
+    """
+
+    def __init__(self, probe: Callable[[], frozenset[str] | None] | None = None, *,
+                 stall_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._probe = probe or _own_placed_work
+        self._stall_s = OWN_WORK_STALL_S if stall_s is None else stall_s
+        self._clock = clock
+        self._seen: frozenset[str] | None = None
+        self._since = clock()
+
+    def excuses(self, *, unknown: bool) -> bool:
+        """Probe once. ``unknown``: what an unanswered probe means (it counts as no change)."""
+        own = self._probe()
+        now = self._clock()
+        if own is not None and own != self._seen:
+            self._seen, self._since = own, now
+        if now - self._since >= self._stall_s:
+            return False
+        return unknown if own is None else bool(own)
 
 
 def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callable[[int, int], None] | None = None,
@@ -325,6 +365,7 @@ def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callab
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
     stall_s = GRACE_S if stall_s is None else stall_s
+    own = OwnWork()
     pending = list(refs)
     done: set[Any] = set()
     last = time.monotonic()
@@ -341,7 +382,7 @@ def gather(refs: Sequence[Any], *, what: str, task_cpus: float, progress: Callab
         if time.monotonic() - last < stall_s:
             continue
         nodes = cluster_cpus()
-        if size_tasks(nodes, task_cpus) != task_cpus and _own_placed_work() == 0:
+        if size_tasks(nodes, task_cpus) != task_cpus and not own.excuses(unknown=True):
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise ResourcesUnavailableError(unavailable_message(
@@ -360,6 +401,7 @@ def tune_watchdog(*, what: str, trial_cpus: float, stall_s: float | None = None)
     class _Watchdog(Callback):
         def __init__(self) -> None:
             self.last = time.monotonic()
+            self.own = OwnWork()
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             now = time.monotonic()
@@ -371,7 +413,7 @@ def tune_watchdog(*, what: str, trial_cpus: float, stall_s: float | None = None)
                 return
             nodes = cluster_cpus()
             # trials whose placement groups exist are starting (worker start-up can take many seconds)
-            if size_trials(nodes, requested=trial_cpus) is None and _own_placed_work() == 0:
+            if size_trials(nodes, requested=trial_cpus) is None and not self.own.excuses(unknown=True):
                 raise ResourcesUnavailableError(unavailable_message(
                     f"{what}: Ray Tune trials of {trial_cpus:g} CPU could not start", trial_cpus, nodes,
                     cpu_holders(), waited_s=now - self.last))

@@ -9,6 +9,7 @@ seconds naming the holder, never wait silently.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -35,8 +36,14 @@ def hog(ray_session) -> Iterator[Callable[[float], float]]:
 
     @ray.remote
     class Hog:
-        def ping(self) -> int:
+        async def ping(self) -> int:
             return 1
+
+        async def hold(self) -> None:
+            """Never returns, as a stream loop's method: the state API shows this job's task RUNNING for as
+            long as the actor lives (what hung these tests in CI: it was taken for work that frees CPUs)."""
+            while True:
+                await asyncio.sleep(1)
 
     def start(cpus: float) -> float:
         deadline = time.monotonic() + 60
@@ -48,6 +55,7 @@ def hog(ray_session) -> Iterator[Callable[[float], float]]:
         actor = Hog.options(name=HOG, namespace="tests", num_cpus=cpus, lifetime="detached").remote()
         started.append(actor)
         ray.get(actor.ping.remote(), timeout=60)
+        actor.hold.remote()
         return cpus
 
     yield start

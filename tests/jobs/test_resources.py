@@ -92,3 +92,44 @@ def test_holder_labels_are_for_people() -> None:
 
 def test_the_error_is_an_input_error_so_the_cli_exits_2() -> None:
     assert issubclass(ResourcesUnavailableError, InputError)
+
+
+class _Probe:
+    """Scripted answers of the own-work probe, and a clock the test moves (seconds)."""
+
+    def __init__(self, answers: list[frozenset[str] | None]) -> None:
+        self.answers, self.now = list(answers), 0.0
+
+    def __call__(self) -> frozenset[str] | None:
+        return self.answers.pop(0)
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_own_work_excuses_a_wait_while_it_changes_and_stops_when_it_stands_still() -> None:
+    from jobs.resources import OwnWork
+
+    a, b = frozenset({"task 1"}), frozenset({"task 2"})
+    probe = _Probe([a, a, b, b, b])
+    own = OwnWork(probe, stall_s=100.0, clock=probe.clock)
+    assert own.excuses(unknown=False)  # placed work: it will free the CPUs
+    probe.now = 99.0
+    assert own.excuses(unknown=False)  # unchanged, still within the stall window
+    probe.now = 150.0
+    assert own.excuses(unknown=False)  # task 1 ended, task 2 started: progress, the window starts again
+    probe.now = 249.0
+    assert own.excuses(unknown=False)
+    probe.now = 250.0
+    assert not own.excuses(unknown=False)  # task 2 "running" for 100 s unchanged: a lost end event or a leak
+
+
+def test_own_work_that_is_none_or_unknown() -> None:
+    from jobs.resources import OwnWork
+
+    probe = _Probe([frozenset(), None, None, None])
+    own = OwnWork(probe, stall_s=10.0, clock=probe.clock)
+    assert not own.excuses(unknown=True)  # nothing of this job is placed
+    assert own.excuses(unknown=True) and not own.excuses(unknown=False)  # the state API did not answer
+    probe.now = 10.0
+    assert not own.excuses(unknown=True)  # an unanswered probe is no change: bounded too
