@@ -2,7 +2,9 @@
 
 :func:`execution_records` reads the journal the OMS writes into one
 :class:`actors.execution_quality.OrderRecord` per order that was sent to a
-venue (orders the risk check denied never left: they are counted apart);
+venue and stood on its book (orders the risk check denied never left, and
+orders the venue refused or that were proved never to have arrived never
+stood: both are counted apart);
 :func:`execution_report` computes each order's numbers with
 :func:`actors.execution_quality.order_quality` and summarises them by venue,
 by strategy and in total. Pure over journal entries.
@@ -59,12 +61,13 @@ class ExecutionReport:
     denied: int = 0
     no_arrival: int = 0
     fees_unvalued: int = 0
+    rejected: int = 0
     orders_detail: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"orders": self.orders, "by_venue": self.by_venue, "by_strategy": self.by_strategy,
                 "total": self.total, "denied": self.denied, "no_arrival": self.no_arrival,
-                "fees_unvalued": self.fees_unvalued, "orders_detail": self.orders_detail}
+                "rejected": self.rejected, "fees_unvalued": self.fees_unvalued, "orders_detail": self.orders_detail}
 
 
 def _strategy(intent: OrderIntent) -> str:
@@ -85,8 +88,9 @@ def _fee_quote(fill: Fill) -> float | None:
 
 
 def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], dict[str, int]]:
-    """The journal's sent orders as records, with their strategy; and counts of what was left out
-    (``denied``, ``no_arrival``, ``fees_unvalued``)."""
+    """The journal's orders that stood on a venue's book as records, with their strategy; and counts of what
+    was left out (``denied``, ``rejected``: sent but refused by the venue or proved absent with no ack and no
+    fill, ``no_arrival``, ``fees_unvalued``)."""
     intents: dict[str, JournalEntry] = {}
     changes: dict[str, list[JournalEntry]] = {}
     fills: dict[str, list[JournalEntry]] = {}
@@ -104,7 +108,7 @@ def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], di
     cid_of: dict[str, str] = {}
     for intent_id, cid in intent_client_ids(intents, {c.split("-", 1)[0] for c in changes}, changes):
         cid_of.setdefault(intent_id, cid)
-    left = {"denied": 0, "no_arrival": 0, "fees_unvalued": 0}
+    left = {"denied": 0, "rejected": 0, "no_arrival": 0, "fees_unvalued": 0}
     out: list[_Order] = []
     for intent_id, entry in intents.items():
         cid = cid_of.get(intent_id)
@@ -113,6 +117,10 @@ def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], di
         steps = changes[cid]
         if not any(s.payload.event == "SUBMIT" for s in steps):
             left["denied"] += 1  # refused before it was sent
+            continue
+        if (steps[-1].payload.to_state == "REJECTED" and not fills.get(cid)
+                and not any(s.payload.to_state in _ACKED for s in steps)):
+            left["rejected"] += 1  # sent, but never stood on the venue's book
             continue
         intent: OrderIntent = entry.payload
         arrival = intent.context.price if intent.context is not None else intent.price

@@ -84,6 +84,7 @@ def _report(args: argparse.Namespace, config: Config) -> Output:
         rows.append(_line("total", report.total))
         lines += _table(header, rows)
     left = [f"{n} {what}" for n, what in ((report.denied, "denied by risk (never sent)"),
+                                          (report.rejected, "refused by the venue or proved absent (never stood)"),
                                           (report.no_arrival, "without an arrival price (hand-made market orders)"),
                                           (report.fees_unvalued, "fees in a third asset (left out)")) if n]
     if left:

@@ -59,12 +59,19 @@ def _journal() -> list[JournalEntry]:
                            VIEW, T0 + 200))
     # 4: a hand-made market order: sent, but no arrival price to measure it against
     at(T0 + 300, om.submit(state, OrderIntent("binance", "XRP/ETH", "buy", "market", 10.0, "i4"), VIEW, T0 + 300))
+    # 5: kraken sell 100 (strategy b): acked after 5 ms, then canceled with nothing filled
+    at(T0 + 400, om.submit(state, OrderIntent("kraken", "XRP/ETH", "sell", "limit", 100.0, "i5", 0.0005,
+                                              context=_ctx("b")), VIEW, T0 + 400))
+    c5 = om.client_order_id("t", "i5")
+    at(T0 + 405, om.on_update(state, _update(c5, "kraken", "open", "sell"), T0 + 405))
+    at(T0 + 450, om.on_update(state, _update(c5, "kraken", "canceled", "sell"), T0 + 450))
     return entries
 
 
 def test_the_report_numbers_from_an_order_managers_journal() -> None:
     report = execution_report(_journal())
-    assert (report.orders, report.denied, report.no_arrival, report.fees_unvalued) == (2, 1, 1, 0)
+    # the kraken order the venue rejected never stood on a book: counted apart, not as an unfilled order
+    assert (report.orders, report.denied, report.rejected, report.no_arrival, report.fees_unvalued) == (2, 1, 1, 1, 0)
     venues = {r["venue"]: r for r in report.by_venue}
     b, k = venues["binance"], venues["kraken"]
     # binance: paid 60 x 0.000501 + 40 x 0.000502 = 0.05014 ETH for 100 XRP that cost 0.05 at arrival; fees
@@ -74,9 +81,9 @@ def test_the_report_numbers_from_an_order_managers_journal() -> None:
     assert b["fees"] == pytest.approx(fees)
     assert b["shortfall_bps"] == pytest.approx((0.05014 - 0.05 + fees) / 0.05 * 1e4)
     assert (b["median_ack_ms"], b["median_first_fill_ms"], b["median_last_fill_ms"]) == (10, 20, 30)
-    # kraken: rejected - nothing filled, no shortfall, the venue's answer after 5 ms is not an ack
+    # kraken: the canceled order - nothing filled, no shortfall, acked after 5 ms
     assert k["orders"] == 1 and k["fill_ratio"] == 0.0 and k["shortfall_bps"] is None
-    assert (k["median_ack_ms"], k["median_first_fill_ms"]) == (None, None)
+    assert (k["median_ack_ms"], k["median_first_fill_ms"]) == (5, None)
     assert [(r["strategy"], r["orders"]) for r in report.by_strategy] == [("a", 1), ("b", 1)]
     assert report.total["orders"] == 2 and report.total["fill_ratio"] == pytest.approx(0.5)
     assert report.total["shortfall_bps"] == pytest.approx(b["shortfall_bps"])  # the only filled order
