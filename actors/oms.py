@@ -19,8 +19,12 @@ fill the ExchangeActor learnt (journaled if new), and the balances - and
 journal one ``RECONCILIATION`` entry per venue. An order the journal says was
 SUBMITTED but the venue does not know is sent again with the same client
 order id (the intent was durable before the crash; the venue refuses a second
-copy, so a retry cannot duplicate it). If any venue cannot be reconciled,
-trading does not start: :meth:`status` says why and :meth:`on_target` refuses.
+copy, so a retry cannot duplicate it). If any venue cannot be reconciled
+(:data:`RECONCILE_ATTEMPTS` tries), trading does not start: :meth:`status`
+says why and :meth:`on_target` refuses; the venues that failed are tried
+again every ``config.reconcile_retry_s`` seconds in the background, and
+trading starts once every venue is reconciled (a loaded machine or a venue
+that was down at start no longer needs the actor restarted).
 """
 
 from __future__ import annotations
@@ -143,18 +147,41 @@ class OmsActor:
                         break
                     await asyncio.sleep(0.5 * attempt)
                 results.append(result)
-            self.reconciliations = results
-            bad = [r for r in results if not r.ok]
-            self.trading_ok = not bad
-            self.reason = "; ".join(f"{r.venue}: {r.detail}" for r in bad) if bad else "trading"
+            self._reconciled(results)
+            booted = True
         except Exception as exc:  # noqa: BLE001 - reported by status(); trading does not start
             self.trading_ok, self.reason = False, f"start-up failed: {type(exc).__name__}: {exc}"
             log.warning("oms start-up failed: %s", self.reason)
+            booted = False
         finally:
             self._ready.set()
             metrics.set_trading_state(self.state.risk.trading.value)
         if self.trading_ok:
             self._tasks.append(asyncio.get_running_loop().create_task(self._sync_loop()))
+        elif booted:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._reconcile_later()))
+
+    def _reconciled(self, results: list[ReconciliationResult]) -> None:
+        """Take each venue's latest reconciliation; trading is OK when every venue's is."""
+        latest = {r.venue: r for r in self.reconciliations}
+        latest.update((r.venue, r) for r in results)
+        self.reconciliations = [latest[v] for v in self.config.venues if v in latest]
+        bad = [r for r in self.reconciliations if not r.ok]
+        self.trading_ok = not bad and len(self.reconciliations) == len(self.config.venues)
+        self.reason = "; ".join(f"{r.venue}: {r.detail}" for r in bad) if bad else "trading"
+
+    async def _reconcile_later(self) -> None:
+        """Reconcile the venues that failed at start every ``reconcile_retry_s`` until all are reconciled;
+        then trading starts (the sync loop runs). Every attempt is journaled like the first ones."""
+        attempt = RECONCILE_ATTEMPTS
+        while not self.trading_ok:
+            await asyncio.sleep(self.config.reconcile_retry_s)
+            attempt += 1
+            failed = [r.venue for r in self.reconciliations if not r.ok]
+            self._reconciled([await self._reconcile(venue, attempt) for venue in failed])
+            if self.trading_ok:
+                log.info("oms: reconciled after %d attempts; trading starts", attempt)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._sync_loop()))
 
     async def _reconcile(self, venue: str, attempt: int = 1) -> ReconciliationResult:
         """Align the journal's orders with ``venue`` (module docstring); journal the result (every attempt:
@@ -193,7 +220,8 @@ class OmsActor:
             first_line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
             cause = type(getattr(exc, "cause", None) or exc).__name__
             result = ReconciliationResult(venue, False, 0, tuple(adopted), tuple(missing),
-                                          detail=f"attempt {attempt}/{RECONCILE_ATTEMPTS}: {cause}: "
+                                          detail=f"attempt {attempt} (of {RECONCILE_ATTEMPTS} at start, "
+                                                 f"then every {self.config.reconcile_retry_s:g} s): {cause}: "
                                                  f"{first_line}"[:300])
         self.journal.append(EntryKind.RECONCILIATION, result)
         metrics.count_order_events([(EntryKind.RECONCILIATION, result)])

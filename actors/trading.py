@@ -99,7 +99,9 @@ class TradingConfig:
     """Everything the trading actors share. ``stream``: the journal stream (one per session/account);
     ``namespace``: client-order-id prefix (1..11 of ``A-Z a-z 0-9 _``); ``venues``: venue names (each has
     an ExchangeActor named ``exchange:<venue>``); ``max_loss``: total loss (quote currency, per quote) that
-    trips the kill switch, None = off; ``flatten_on_kill``: the kill switch also closes every position."""
+    trips the kill switch, None = off; ``flatten_on_kill``: the kill switch also closes every position;
+    ``reconcile_retry_s``: seconds between further reconciliations of a venue that failed them all at start
+    (trading starts when every venue is reconciled)."""
 
     stream: str
     venues: tuple[str, ...]
@@ -110,6 +112,7 @@ class TradingConfig:
     max_loss: float | None = None
     flatten_on_kill: bool = False
     poll_s: float = 0.25
+    reconcile_retry_s: float = 15.0
 
     def __post_init__(self) -> None:
         if not self.stream:
@@ -118,6 +121,10 @@ class TradingConfig:
             raise TradingConfigError(f"trading.venues {self.venues!r}: expected distinct venue names")
         if self.max_loss is not None and not (self.max_loss > 0):
             raise TradingConfigError(f"trading.max_loss must be > 0 or None, got {self.max_loss!r}")
+        if not (isinstance(self.reconcile_retry_s, (int, float)) and math.isfinite(self.reconcile_retry_s)
+                and self.reconcile_retry_s > 0):
+            raise TradingConfigError(f"trading.reconcile_retry_s must be a finite number > 0, "
+                                     f"got {self.reconcile_retry_s!r}")
 
 
 def size_order(target: float, position: float, price: float, sizing: Sizing,

@@ -231,3 +231,41 @@ def test_a_fill_is_pushed_by_the_user_channel_before_any_rest_poll(side: Side) -
             call(pushed.stop.remote(), 30)
         finally:
             ray.kill(pushed, no_restart=True)
+
+
+def test_an_oms_that_found_no_venue_at_start_starts_trading_once_it_is_up(side: Side) -> None:
+    """The OMS's start-up reconciliation fails while the venue's ExchangeActor is not there (every one of its
+    tries); the OMS tries again in the background and trading starts once the actor is up, without a restart
+    of the OMS (before, it refused to trade until restarted). Each attempt is journaled."""
+    import dataclasses
+
+    import ray
+
+    from actors.exchange import ExchangeActor
+    from actors.journal import EntryKind, Journal
+    from actors.oms import RECONCILE_ATTEMPTS, OmsActor
+    from actors.trading import TradingConfig, exchange_name, redis_url
+
+    ns = "oms-retry-" + secrets.token_hex(3)
+    config = TradingConfig(stream=f"raytrader:journal:test-{secrets.token_hex(4)}", venues=(VENUE,), namespace=NS,
+                           ray_namespace=ns, reconcile_retry_s=1.0)
+    oms = OmsActor.remote(config)
+    exchange = None
+    try:
+        status = call(oms.status.remote(), 120)  # answers once start-up (every reconciliation try) is done
+        assert not status["trading"] and f"attempt {RECONCILE_ATTEMPTS} " in status["reason"], status
+        refused = call(oms.on_target.remote("s", VENUE, SYM, 0.5, 0.0005, 1))  # no order meanwhile
+        assert refused["status"] == "refused" and refused["reason"].startswith("trading not started"), refused
+        exchange = ExchangeActor.options(name=exchange_name(VENUE), namespace=ns).remote(
+            dataclasses.replace(side.config, namespace=NS))
+        assert call(exchange.start.remote(), 120)["running"]
+        status = wait_for("trading after a background reconciliation",
+                          lambda: (s := call(oms.status.remote()))["trading"] and s, timeout=90)
+        assert status["reason"] == "trading" and [r["ok"] for r in status["reconciliations"]] == [True]
+        results = [e.payload for e in Journal.from_url(redis_url(), config.stream).entries()
+                   if e.kind is EntryKind.RECONCILIATION]
+        assert len(results) > RECONCILE_ATTEMPTS and [r.ok for r in results] == [False] * (len(results) - 1) + [True]
+    finally:
+        for actor in (oms, exchange):
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
