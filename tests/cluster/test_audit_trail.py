@@ -3,52 +3,30 @@
 One short session on the shared test cluster (real Ray actors, the cluster's Redis, real ccxt against two
 emulated venues replaying the bundled XRP/ETH bars) trades sma_cross(3, 8) until each venue has filled a few
 orders; then the commands read its journal stream and are checked against the venues' own books and the
-bundled bars."""
+bundled bars. The session is the finished one of tests/_paper.py (shared with the paper report, then extended by
+the Prometheus and live-risk tests, which run after these)."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from cluster.cli import main
+from tests._paper import FINISHED, MIN_FILLS, SharedPaper
+from tests._paper import venue_fills as _venue_fills
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
-MIN_FILLS = 3  # per venue
-
-
-def _venue_fills(session: Any) -> dict[str, list[Any]]:
-    from jobs.paper_trade import ACCOUNT, _retrying
-
-    return {name: _retrying(lambda v=v: v.engine.fills(ACCOUNT, session.symbol)) for name, v in session.venues.items()}
-
 
 @pytest.fixture(scope="module")
-def session() -> Iterator[Any]:
-    import ray
-
-    from jobs.paper_trade import PaperRequest, PaperSession
-
-    request = PaperRequest(params=(("fast", 3), ("slow", 8)), speed=600.0, seconds=60, warmup_bars=30)
-    with PaperSession(request) as s:
-        deadline = time.monotonic() + 150
-        while min(len(f) for f in _venue_fills(s).values()) < MIN_FILLS:
-            assert time.monotonic() < deadline, f"venues filled {[len(f) for f in _venue_fills(s).values()]}"
-            time.sleep(0.5)
-        s.stop_strategies()
-        s.settle()
-        want = sum(len(f) for f in _venue_fills(s).values())
-        deadline = time.monotonic() + 60
-        while ray.get(s.oms.status.remote(), timeout=60)["fills"] < want:  # the OMS pulls the last fills
-            assert time.monotonic() < deadline, "the OMS did not journal every venue fill"
-            ray.get(s.oms.sync.remote(), timeout=60)
-            time.sleep(0.3)
-        yield s
+def session(paper_pool: SharedPaper) -> Any:
+    """sma_cross(3, 8) traded until each venue filled MIN_FILLS orders, stopped and settled; every venue fill
+    journaled (tests/_paper.py)."""
+    return paper_pool.at(FINISHED)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

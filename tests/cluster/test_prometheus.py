@@ -72,9 +72,14 @@ def _series(url: str, promql: str) -> dict[tuple[str, ...], float]:
 
 
 def test_a_paper_sessions_metrics_are_found_through_prometheus(cluster: Any, ray_session: None,
-                                                                deployed_api: dict[str, Any]) -> None:
+                                                                deployed_api: dict[str, Any],
+                                                                paper_metrics: Any) -> None:
     """Every counter, histogram and gauge the trading actors declare, with plausible values, and the API's
     requests and latency per route template under Serve.
+
+    The paper session is the shared one of tests/_paper.py (sma_cross(3, 8) on binance and coinbase, traded until
+    each venue filled a few orders, strategies stopped; the audit-trail tests read it before this test adds its
+    orders); it stays live after this test for the live-risk test.
 
     The gauges are read after the numbers behind them stopped changing for :data:`QUIET_S` (strategies stopped,
     the trading state last set at the resume): Ray's agent alone would have dropped them by then, so this checks
@@ -82,7 +87,6 @@ def test_a_paper_sessions_metrics_are_found_through_prometheus(cluster: Any, ray
     import ray
 
     from actors.messages import OrderIntent
-    from jobs.paper_trade import PaperRequest, PaperSession
 
     url = prometheus.read_record(load_config()).url
     # the API: a route that answers, one that refuses without a token, one that does not exist
@@ -93,113 +97,113 @@ def test_a_paper_sessions_metrics_are_found_through_prometheus(cluster: Any, ray
         except urllib.error.HTTPError:
             pass
 
-    with PaperSession(PaperRequest(speed=600.0, seconds=60, warmup_bars=30)) as session:
-        oms, risk = session.oms, session.actor("risk")
-        venues = list(session.request.venues)
-        # live VaR from 5 returns on (the default 99 % needs 100: one in the tail), a VaR limit, and capital for
-        # the drawdown fraction
-        limits = ray.get(risk.set_live_limits.remote(min_samples=5, confidence=0.8, max_var=VAR_LIMIT, capital=100.0),
-                         timeout=60)
-        assert limits["max_var"] == VAR_LIMIT
+    session = paper_metrics
+    oms, risk = session.oms, session.actor("risk")
+    venues = list(session.request.venues)
+    # live VaR from 5 returns on (the default 99 % needs 100: one in the tail), a VaR limit, and capital for
+    # the drawdown fraction
+    limits = ray.get(risk.set_live_limits.remote(min_samples=5, confidence=0.8, max_var=VAR_LIMIT, capital=100.0),
+                     timeout=60)
+    assert limits["max_var"] == VAR_LIMIT
 
-        def filled_on_every_venue() -> bool:
-            fills = {o["venue"] for o in ray.get(oms.orders.remote(), timeout=60) if o["state"] == "FILLED"}
-            return set(venues) <= fills
+    def filled_on_every_venue() -> bool:
+        fills = {o["venue"] for o in ray.get(oms.orders.remote(), timeout=60) if o["state"] == "FILLED"}
+        return set(venues) <= fills
 
-        _poll(filled_on_every_venue, 180, "a filled order on every venue")
-        session.stop_strategies()  # from here on no bar reaches the OMS: equity is not set again by the actors
-        venue = venues[0]
-        # hold a position (live VaR needs one): 1,000 XRP at ~0.0014 ETH is ~1.4 ETH, within every limit
-        held = OrderIntent(venue, session.symbol, "buy", "market", 1_000, f"metrics-hold-{time.time_ns()}")
-        holding = ray.get(oms.submit_intent.remote(held), timeout=60)
-        assert holding["state"] == "FILLED", holding
-        # a venue rejection: 100,000 XRP at ~0.0014 ETH is ~140 ETH, more than the session deposited (10 ETH):
-        # within the risk limits, refused by the venue for insufficient balance
-        big = OrderIntent(venue, session.symbol, "buy", "market", 100_000, f"metrics-too-big-{time.time_ns()}")
-        rejected = ray.get(oms.submit_intent.remote(big), timeout=60)
-        assert rejected["state"] == "REJECTED", rejected
-        # a risk denial while HALTED, then ACTIVE again
-        assert ray.get(risk.halt.remote("metrics test"), timeout=60) == "HALTED"
-        try:
-            halted = OrderIntent(venue, session.symbol, "buy", "market", 10, f"metrics-halted-{time.time_ns()}")
-            denied = ray.get(oms.submit_intent.remote(halted), timeout=60)
-            assert denied["state"] == "DENIED", denied
-        finally:
-            assert ray.get(risk.resume.remote("metrics test"), timeout=60) == "ACTIVE"
-        quiet_since = time.monotonic()  # the OMS set its trading state last here, its equity before
-        sent_here = sum(1 for o in ray.get(oms.orders.remote(), timeout=60) if o["state"] != "DENIED")
+    _poll(filled_on_every_venue, 180, "a filled order on every venue")
+    session.stop_strategies()  # from here on no bar reaches the OMS: equity is not set again by the actors
+    venue = venues[0]
+    # hold a position (live VaR needs one): 1,000 XRP at ~0.0014 ETH is ~1.4 ETH, within every limit
+    held = OrderIntent(venue, session.symbol, "buy", "market", 1_000, f"metrics-hold-{time.time_ns()}")
+    holding = ray.get(oms.submit_intent.remote(held), timeout=60)
+    assert holding["state"] == "FILLED", holding
+    # a venue rejection: 100,000 XRP at ~0.0014 ETH is ~140 ETH, more than the session deposited (10 ETH):
+    # within the risk limits, refused by the venue for insufficient balance
+    big = OrderIntent(venue, session.symbol, "buy", "market", 100_000, f"metrics-too-big-{time.time_ns()}")
+    rejected = ray.get(oms.submit_intent.remote(big), timeout=60)
+    assert rejected["state"] == "REJECTED", rejected
+    # a risk denial while HALTED, then ACTIVE again
+    assert ray.get(risk.halt.remote("metrics test"), timeout=60) == "HALTED"
+    try:
+        halted = OrderIntent(venue, session.symbol, "buy", "market", 10, f"metrics-halted-{time.time_ns()}")
+        denied = ray.get(oms.submit_intent.remote(halted), timeout=60)
+        assert denied["state"] == "DENIED", denied
+    finally:
+        assert ray.get(risk.resume.remote("metrics test"), timeout=60) == "ACTIVE"
+    quiet_since = time.monotonic()  # the OMS set its trading state last here, its equity before
+    sent_here = sum(1 for o in ray.get(oms.orders.remote(), timeout=60) if o["state"] != "DENIED")
 
-        # every counter and histogram, on every venue
-        def counted() -> list[str]:
-            need = [f'sum(ray_raytrader_orders_sent_total{{venue="{v}"}})' for v in venues]
-            need += [f'sum(ray_raytrader_orders_filled_total{{venue="{v}"}})' for v in venues]
-            need += [f'sum(ray_raytrader_order_latency_ms_count{{venue="{v}"}})' for v in venues]
-            need += [f'sum(ray_raytrader_tick_to_order_ms_count{{venue="{v}"}})' for v in venues]
-            need += [f'sum(ray_raytrader_reconciliations_total{{venue="{v}", outcome="ok"}})' for v in venues]
-            need += [f'sum(ray_raytrader_orders_acked_total{{venue="{v}"}})' for v in venues]
-            need += [f'sum(ray_raytrader_fills_total{{venue="{v}"}})' for v in venues]
-            need += [f'sum(ray_raytrader_orders_rejected_total{{venue="{venue}"}})',
-                     'sum(ray_raytrader_orders_denied_total{reason="TRADING_HALTED"})']
-            return [q for q in need if (_value(url, q) or 0) < 1]
+    # every counter and histogram, on every venue
+    def counted() -> list[str]:
+        need = [f'sum(ray_raytrader_orders_sent_total{{venue="{v}"}})' for v in venues]
+        need += [f'sum(ray_raytrader_orders_filled_total{{venue="{v}"}})' for v in venues]
+        need += [f'sum(ray_raytrader_order_latency_ms_count{{venue="{v}"}})' for v in venues]
+        need += [f'sum(ray_raytrader_tick_to_order_ms_count{{venue="{v}"}})' for v in venues]
+        need += [f'sum(ray_raytrader_reconciliations_total{{venue="{v}", outcome="ok"}})' for v in venues]
+        need += [f'sum(ray_raytrader_orders_acked_total{{venue="{v}"}})' for v in venues]
+        need += [f'sum(ray_raytrader_fills_total{{venue="{v}"}})' for v in venues]
+        need += [f'sum(ray_raytrader_orders_rejected_total{{venue="{venue}"}})',
+                 'sum(ray_raytrader_orders_denied_total{reason="TRADING_HALTED"})']
+        return [q for q in need if (_value(url, q) or 0) < 1]
 
-        _poll(lambda: not counted(), METRICS_DEADLINE_S, "every counter and histogram on every venue")
-        for name, spec in METRICS.items():
-            if spec.kind != "gauge":
-                assert prometheus.query(url, prometheus_names(spec)[0]), name
-        # counters are cumulative over the shared cluster: at least what this session did
-        _poll(lambda: (_value(url, "sum(ray_raytrader_orders_sent_total)") or 0) >= sent_here, METRICS_DEADLINE_S,
-              f"orders_sent >= this session's {sent_here}")
-        assert _value(url, "sum(ray_raytrader_journal_append_ms_count)") >= sent_here
-        p99 = _value(url, "histogram_quantile(0.99, sum by (le) (ray_raytrader_tick_to_order_ms_bucket))")
-        assert p99 is not None and 0 < p99 <= LATENCY_BOUNDARIES_MS[-1], p99  # over every order since the start
+    _poll(lambda: not counted(), METRICS_DEADLINE_S, "every counter and histogram on every venue")
+    for name, spec in METRICS.items():
+        if spec.kind != "gauge":
+            assert prometheus.query(url, prometheus_names(spec)[0]), name
+    # counters are cumulative over the shared cluster: at least what this session did
+    _poll(lambda: (_value(url, "sum(ray_raytrader_orders_sent_total)") or 0) >= sent_here, METRICS_DEADLINE_S,
+          f"orders_sent >= this session's {sent_here}")
+    assert _value(url, "sum(ray_raytrader_journal_append_ms_count)") >= sent_here
+    p99 = _value(url, "histogram_quantile(0.99, sum by (le) (ray_raytrader_tick_to_order_ms_bucket))")
+    assert p99 is not None and 0 < p99 <= LATENCY_BOUNDARIES_MS[-1], p99  # over every order since the start
 
-        # every gauge, after the numbers behind equity and the trading state stopped changing (docstring)
-        time.sleep(max(0.0, quiet_since + QUIET_S - time.monotonic()))
-        deposited = session.request.cash * 2  # per venue: cash ETH + the same value in XRP at the first close
-        closes = load_sample(session.request.sample).close[session.request.warmup_bars:]
-        base, quote = session.symbol.split("/")
+    # every gauge, after the numbers behind equity and the trading state stopped changing (docstring)
+    time.sleep(max(0.0, quiet_since + QUIET_S - time.monotonic()))
+    deposited = session.request.cash * 2  # per venue: cash ETH + the same value in XRP at the first close
+    closes = load_sample(session.request.sample).close[session.request.warmup_bars:]
+    base, quote = session.symbol.split("/")
 
-        def gauges_plausible() -> list[str]:
-            bad = []
-            # equity: the venue's own balances, XRP at a bar close of the replay (the OMS marks at its last close)
-            change = session.venue_balance_changes()
-            held_at = {v: (session.deposits[v][quote] + change.get(f"{v}:{quote}", 0.0),
-                           session.deposits[v][base] + change.get(f"{v}:{base}", 0.0)) for v in venues}
-            equity = _series(url, "sum by (venue, quote) (ray_raytrader_equity)")
-            for v, (cash, coins) in held_at.items():
-                low, high = cash + coins * float(min(closes)), cash + coins * float(max(closes))
-                if not 0.99 * low <= equity.get((v, quote), -1.0) <= 1.01 * high:
-                    bad.append(f"equity {v}: {equity.get((v, quote))} outside {low:.4f}..{high:.4f}")
-            pnl = _series(url, 'sum by (kind) (ray_raytrader_pnl{quote="ETH"})')
-            if set(pnl) != {("realized",), ("unrealized",), ("total",)} or abs(
-                    pnl[("total",)] - pnl[("realized",)] - pnl[("unrealized",)]) > 1e-9 + 1e-6 * deposited:
-                bad.append(f"pnl {pnl}")
-            elif abs(pnl[("total",)]) > deposited * len(venues):
-                bad.append(f"pnl total {pnl}")
-            exposure = _value(url, 'sum(ray_raytrader_exposure{quote="ETH"})')
-            if exposure is None or not 0.1 < exposure < deposited * len(venues):  # the ~1 ETH held, at least
-                bad.append(f"exposure {exposure}")
-            state = _series(url, "sum by (state) (ray_raytrader_trading_state)")
-            if state != {("ACTIVE",): 1.0, ("REDUCING",): 0.0, ("HALTED",): 0.0}:
-                bad.append(f"trading_state {state}")
-            lag = _value(url, 'sum(ray_raytrader_journal_lag_entries{consumer="portfolio"})')
-            lag_ms = _value(url, 'sum(ray_raytrader_journal_lag_ms{consumer="portfolio"})')
-            if lag is None or lag < 0 or lag_ms is None or not 0 <= lag_ms < METRICS_DEADLINE_S * 1000:
-                bad.append(f"journal lag {lag} entries, {lag_ms} ms")
-            var = _value(url, 'sum(ray_raytrader_var{quote="ETH", method="historical"})')
-            es = _value(url, 'sum(ray_raytrader_es{quote="ETH", method="historical"})')
-            if var is None or es is None or exposure is None or not 0 <= var <= es <= exposure:
-                bad.append(f"var {var} es {es} (exposure {exposure})")
-            if _value(url, 'sum(ray_raytrader_var_limit{quote="ETH"})') != VAR_LIMIT:
-                bad.append(f"var_limit {_value(url, 'sum(ray_raytrader_var_limit)')}")
-            drawdown = _value(url, 'sum(ray_raytrader_drawdown{quote="ETH"})')
-            if drawdown is None or not 0 <= drawdown <= 1:
-                bad.append(f"drawdown {drawdown}")
-            return bad
+    def gauges_plausible() -> list[str]:
+        bad = []
+        # equity: the venue's own balances, XRP at a bar close of the replay (the OMS marks at its last close)
+        change = session.venue_balance_changes()
+        held_at = {v: (session.deposits[v][quote] + change.get(f"{v}:{quote}", 0.0),
+                       session.deposits[v][base] + change.get(f"{v}:{base}", 0.0)) for v in venues}
+        equity = _series(url, "sum by (venue, quote) (ray_raytrader_equity)")
+        for v, (cash, coins) in held_at.items():
+            low, high = cash + coins * float(min(closes)), cash + coins * float(max(closes))
+            if not 0.99 * low <= equity.get((v, quote), -1.0) <= 1.01 * high:
+                bad.append(f"equity {v}: {equity.get((v, quote))} outside {low:.4f}..{high:.4f}")
+        pnl = _series(url, 'sum by (kind) (ray_raytrader_pnl{quote="ETH"})')
+        if set(pnl) != {("realized",), ("unrealized",), ("total",)} or abs(
+                pnl[("total",)] - pnl[("realized",)] - pnl[("unrealized",)]) > 1e-9 + 1e-6 * deposited:
+            bad.append(f"pnl {pnl}")
+        elif abs(pnl[("total",)]) > deposited * len(venues):
+            bad.append(f"pnl total {pnl}")
+        exposure = _value(url, 'sum(ray_raytrader_exposure{quote="ETH"})')
+        if exposure is None or not 0.1 < exposure < deposited * len(venues):  # the ~1 ETH held, at least
+            bad.append(f"exposure {exposure}")
+        state = _series(url, "sum by (state) (ray_raytrader_trading_state)")
+        if state != {("ACTIVE",): 1.0, ("REDUCING",): 0.0, ("HALTED",): 0.0}:
+            bad.append(f"trading_state {state}")
+        lag = _value(url, 'sum(ray_raytrader_journal_lag_entries{consumer="portfolio"})')
+        lag_ms = _value(url, 'sum(ray_raytrader_journal_lag_ms{consumer="portfolio"})')
+        if lag is None or lag < 0 or lag_ms is None or not 0 <= lag_ms < METRICS_DEADLINE_S * 1000:
+            bad.append(f"journal lag {lag} entries, {lag_ms} ms")
+        var = _value(url, 'sum(ray_raytrader_var{quote="ETH", method="historical"})')
+        es = _value(url, 'sum(ray_raytrader_es{quote="ETH", method="historical"})')
+        if var is None or es is None or exposure is None or not 0 <= var <= es <= exposure:
+            bad.append(f"var {var} es {es} (exposure {exposure})")
+        if _value(url, 'sum(ray_raytrader_var_limit{quote="ETH"})') != VAR_LIMIT:
+            bad.append(f"var_limit {_value(url, 'sum(ray_raytrader_var_limit)')}")
+        drawdown = _value(url, 'sum(ray_raytrader_drawdown{quote="ETH"})')
+        if drawdown is None or not 0 <= drawdown <= 1:
+            bad.append(f"drawdown {drawdown}")
+        return bad
 
-        _poll(lambda: not gauges_plausible(), METRICS_DEADLINE_S, "every gauge with a plausible value")
-        assert {prometheus_names(s)[0] for s in METRICS.values() if s.kind == "gauge"} <= {
-            r["metric"]["__name__"] for r in prometheus.query(url, '{__name__=~"ray_raytrader_.+"}')}
+    _poll(lambda: not gauges_plausible(), METRICS_DEADLINE_S, "every gauge with a plausible value")
+    assert {prometheus_names(s)[0] for s in METRICS.values() if s.kind == "gauge"} <= {
+        r["metric"]["__name__"] for r in prometheus.query(url, '{__name__=~"ray_raytrader_.+"}')}
 
     # the API under Serve: requests and latency per route template (the path no route has is "unmatched")
     def api_routes() -> dict[tuple[str, ...], float]:

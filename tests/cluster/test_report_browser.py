@@ -173,12 +173,11 @@ COMMANDS: dict[str, list[str]] = {
                     "--train-bars", "2400"],
     "montecarlo": ["montecarlo", *SAMPLE, "-p", "fast=10", "-p", "slow=30", "--paths", "200", "--tasks", "2",
                    "--seed", "1"],
-    "paper": ["paper", "-p", "fast=5", "-p", "slow=15", "--seconds", "10", "--speed", "600"],
 }
 #: charts each kind draws (from backtest.report*)
 CHARTS = {"backtest": 5, "risk-backtest": 1, "risk-var": 2, "optimize": 1, "sweep": 2, "walkforward": 1,
           "montecarlo": 1, "paper": 2}  # paper: fewer when the session opened no position
-NEEDS_RAY = {"sweep", "walkforward", "montecarlo", "paper"}
+NEEDS_RAY = {"sweep", "walkforward", "montecarlo"}
 
 
 @pytest.mark.parametrize("kind", list(COMMANDS))
@@ -189,20 +188,39 @@ def test_each_report_renders_in_chromium(kind: str, request: pytest.FixtureReque
     path = tmp_path / f"{kind}.html"
     result = _cli([*COMMANDS[kind], "--report", str(path)], capsys)
     assert result["report_path"] == str(path) and path.stat().st_size > 3_000_000
-    charts = CHARTS[kind]
-    if kind == "paper":  # PnL by venue once a position was opened, orders by state once an order was sent
-        session = result["result"]
-        charts = bool(session["orders_by_state"]) + bool(session["pnl_by_venue"])
-        text = path.read_text()
-        assert ("no orders were sent" in text) == (not session["orders_by_state"])
-        assert ("no position was opened" in text) == (not session["pnl_by_venue"])
-    seen = render(browser, path, tmp_path / f"{kind}.png")
+    _assert_drawn(render(browser, path, tmp_path / f"{kind}.png"), CHARTS[kind], tmp_path / f"{kind}.png")
+
+
+def test_the_paper_report_renders_in_chromium(paper_summary: dict[str, Any], browser: Browser,
+                                              tmp_path: Path) -> None:
+    """``raytrader paper --report``'s page, drawn as the command draws it (``cluster.commands.report``: the job's
+    summary under ``result``) from the summary of a finished paper session: the one tests/_paper.py shares
+    (a ``raytrader paper`` job of its own cost ~45 s)."""
+    import argparse
+
+    from backtest.report import write_report
+    from cluster.commands.report import build_report
+
+    path = tmp_path / "paper.html"
+    written = write_report(build_report("paper", argparse.Namespace(), {"result": paper_summary}), path)
+    assert str(written) == str(path) and path.stat().st_size > 3_000_000
+    # PnL by venue once a position was opened, orders by state once an order was sent
+    charts = bool(paper_summary["orders_by_state"]) + bool(paper_summary["pnl_by_venue"])
+    text = path.read_text()
+    assert ("no orders were sent" in text) == (not paper_summary["orders_by_state"])
+    assert ("no position was opened" in text) == (not paper_summary["pnl_by_venue"])
+    assert paper_summary["orders_by_state"]  # the shared session traded: its charts are drawn, not only the text
+    _assert_drawn(render(browser, path, tmp_path / "paper.png"), charts, tmp_path / "paper.png")
+
+
+def _assert_drawn(seen: dict[str, Any], charts: int, shot: Path) -> None:
+    """No error, nothing fetched off the file, ``charts`` chart boxes, each drawn (coloured), not a blank page."""
     assert seen["errors"] == [], seen["errors"]
     assert all(u.startswith(("file:", "data:", "about:")) for u in seen["requests"]), seen["requests"]
     assert len(seen["charts"]) == charts, seen["charts"]
     assert all(c["w"] > 300 and c["h"] > 200 for c in seen["charts"]), seen["charts"]
-    assert min(seen["shares"], default=1.0) >= MIN_COLOURED_SHARE, (seen["shares"], tmp_path / f"{kind}.png")
-    assert seen["ink"] >= 0.01, (seen["ink"], tmp_path / f"{kind}.png")  # text and tables at least: not blank
+    assert min(seen["shares"], default=1.0) >= MIN_COLOURED_SHARE, (seen["shares"], shot)
+    assert seen["ink"] >= 0.01, (seen["ink"], shot)  # text and tables at least: not blank
 
 
 def test_report_of_a_recorded_backtest_redraws_the_same_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
