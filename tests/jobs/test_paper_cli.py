@@ -1,10 +1,15 @@
-"""``raytrader paper`` and ``python -m jobs.paper_trade``: bad input and a missing cluster exit 2 with one line."""
+"""``raytrader paper`` and ``python -m jobs.paper_trade``: bad input and a missing cluster exit 2 with one line.
+
+Each check is a fresh interpreter (seconds of CPU to import the CLI); :func:`runs` starts them all at once, a
+few side by side, so that both cores work, and each test reads its own.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,22 +25,41 @@ def _run(args: list[str], home: Path) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_paper_needs_a_running_cluster(tmp_path: Path) -> None:
-    out = _run([sys.executable, "-m", "cluster.cli", "paper", "--seconds", "5"], tmp_path / "no-cluster")
+NO_CLUSTER = (sys.executable, "-m", "cluster.cli", "paper", "--seconds", "5")
+BAD_FLAGS = [
+    (["-p", "fast=x"], "fast=x"), (["--venues", "kraken"], "venues kraken"), (["--speed", "0"], "speed"),
+    (["-p", "fast=40", "-p", "slow=30"], "fast < slow"), (["--sample", "NOPE"], "sample 'NOPE'"),
+    (["--size", "2"], "size"), (["--sizing", "vol-target:abc"], "vol-target"), (["--sizing", "risk-parity"], "risk-parity"),
+]
+
+
+def _argvs(flags: list[str]) -> list[tuple[str, ...]]:
+    """``raytrader paper FLAGS`` and ``python -m jobs.paper_trade FLAGS``."""
+    return [(sys.executable, "-m", "cluster.cli", "paper", *flags), (sys.executable, "-m", "jobs.paper_trade", *flags)]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], subprocess.CompletedProcess]:
+    """argv -> its finished process, for every command line of this module, each with a run folder where no
+    cluster runs."""
+    home = tmp_path_factory.mktemp("paper-cli") / "no-cluster"
+    argvs = [NO_CLUSTER] + [argv for flags, _ in BAD_FLAGS for argv in _argvs(flags)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(argvs, pool.map(lambda argv: _run(list(argv), home), argvs)))
+
+
+def test_paper_needs_a_running_cluster(runs: dict[tuple[str, ...], subprocess.CompletedProcess]) -> None:
+    out = runs[NO_CLUSTER]
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["raytrader: error: the cluster is not running: start it with "
                                                "`raytrader up`"]
 
 
-@pytest.mark.parametrize("flags, names", [
-    (["-p", "fast=x"], "fast=x"), (["--venues", "kraken"], "venues kraken"), (["--speed", "0"], "speed"),
-    (["-p", "fast=40", "-p", "slow=30"], "fast < slow"), (["--sample", "NOPE"], "sample 'NOPE'"),
-    (["--size", "2"], "size"), (["--sizing", "vol-target:abc"], "vol-target"), (["--sizing", "risk-parity"], "risk-parity"),
-])
-def test_bad_flags_exit_2_naming_the_flag_before_ray(tmp_path: Path, flags: list[str], names: str) -> None:
-    for argv in ([sys.executable, "-m", "cluster.cli", "paper", *flags],
-                 [sys.executable, "-m", "jobs.paper_trade", *flags]):
-        out = _run(argv, tmp_path)
+@pytest.mark.parametrize("flags, names", BAD_FLAGS)
+def test_bad_flags_exit_2_naming_the_flag_before_ray(runs: dict[tuple[str, ...], subprocess.CompletedProcess],
+                                                     flags: list[str], names: str) -> None:
+    for argv in _argvs(flags):
+        out = runs[argv]
         assert out.returncode == 2, out.stderr
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and names in lines[0], lines
