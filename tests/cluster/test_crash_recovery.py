@@ -1,44 +1,70 @@
-"""Faults on a private cluster of the test's own: real SIGKILLs of redis-server and Ray's GCS, real sockets.
+"""A private cluster's whole life, on a cluster of this module's own: real SIGKILLs of redis-server and Ray's
+GCS, real sockets.
 
+The module's tests share one private cluster (run folder and ports of its own, fixture ``crash_home``) and
+run in file order, the destructive ones last; each starts with ``raytrader up``, so each also runs alone:
+
+* ``up`` twice: the second starts nothing (same PIDs); ``status`` reports it (no password in it).
 * Redis SIGKILLed: the API answers 503 with ``Retry-After``, ``/v1/ready``
   says degraded, ``status`` and ``serve status`` exit 1; ``raytrader up``
   restarts Redis on the same address with the same password (its AOF
   brings the tokens back) and the running replica recovers by itself.
 * GCS SIGKILLed: ``up`` replaces Ray without leaving an old process behind,
-  and ``down`` leaves no process of the session and frees every port.
-* A failed ``up`` stops the Redis it started.
+  and ``down`` leaves no process of the session and frees every port; a second ``down`` stops nothing and
+  ``status`` then exits 1.
+* A failed ``up`` stops the Redis it started (a run folder of its own).
+
+One cluster instead of one per test: each whole-cluster start costs 10-20 s on a quiet 2-core machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psutil
 import pytest
 import redis
 
-from api.auth import create_token
+from api.auth import create_token, hash_token, token_key
 from cluster.cli import main
-from cluster.lifecycle import session_members
+from cluster.lifecycle import down, session_members
 from raytrader.config import load_config
 from raytrader.ports import port_open
 from raytrader.state import ProcessRecord, read_state
+from tests.conftest import cluster_env
 
 pytestmark = pytest.mark.ray
 
-#: each test starts (and restarts) a whole private cluster: about 70-100 s on a quiet 2-core machine, several
+#: a test may start (and restart) a whole private cluster: about 70-100 s on a quiet 2-core machine, several
 #: times that when other work loads it, so the per-test limit is above the suite's default of 300 s
 WHOLE_CLUSTER_TIMEOUT_S = 900
 #: generous deadlines for a loaded 2-core machine (seconds)
 OUTAGE_SEEN_WITHIN_S = 30.0
 RECOVERED_WITHIN_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def crash_home() -> Iterator[Path]:
+    """The module's private cluster: its run folder and free ports (environment), shared by the module's tests in
+    file order; whatever is left of it is stopped after the module."""
+    home = Path(tempfile.mkdtemp(prefix="rt-crash-", dir="/tmp"))
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in cluster_env(home).items():
+            env.setenv(key, value)
+        try:
+            yield home
+        finally:
+            down(load_config())  # a no-op when the last test stopped it
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
@@ -94,21 +120,54 @@ def _listening_ports(pids: set[int]) -> set[int]:
 
 
 @pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)
+def test_up_twice_starts_nothing_new_and_status_reports_the_cluster(crash_home: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The first ``up`` of the module's cluster; the GCS test below stops it and checks ``down`` leaves nothing."""
+    code, first = _cli(capsys, "up")
+    assert code == 0 and sorted(first["started"]) == ["ray", "redis"]
+    state = read_state(crash_home)
+    assert state is not None and state.ray and state.redis and state.redis.process
+    leaders = [state.ray.process, state.redis.process]
+    members_before = {p.pid for leader in leaders for p in session_members(leader)}
+    assert state.ray.process.pid in members_before and len(members_before) > 5  # gcs, raylet, dashboard, ...
+
+    code, second = _cli(capsys, "up")
+    assert code == 0 and second["started"] == [] and second["already_running"] is True
+    again = read_state(crash_home)
+    assert again is not None and again.ray == state.ray and again.redis == state.redis  # same PIDs, nothing new
+
+    code, status = _cli(capsys, "status")
+    assert code == 0 and status["running"] is True
+    assert status["ray"]["cpus"] == 2.0 and len(status["ray"]["nodes"]) == 1 and status["ray"]["nodes"][0]["head"]
+    assert status["redis"]["ok"] is True
+    assert state.redis.password not in json.dumps(status)
+    assert load_config().cluster.home == crash_home
+
+
+def _in_aof(data_dir: str, needle: bytes) -> bool:
+    """True once ``needle`` is written to the Redis append-only file(s) in ``data_dir`` (6.2: appendonly.aof;
+    7.x: appendonlydir/*.aof): a SIGKILL from then on loses nothing of it (the kernel holds the written pages)."""
+    return any(needle in f.read_bytes() for f in Path(data_dir).rglob("*.aof") if f.is_file())
+
+
+@pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)
 def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recovers(
-        own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        crash_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = _cli(capsys, "up")
     assert code == 0
     code, served = _cli(capsys, "serve", "up")
     assert code == 0, served
     base = served["url"]
-    before = read_state(own_cluster_home)
+    before = read_state(crash_home)
     assert before is not None and before.redis is not None and before.redis.process is not None
     client = redis.Redis.from_url(before.redis.url(), decode_responses=True)
     token = create_token(client, "crash-test", "read,signal", rate_per_s=1000.0, burst=1000)
     client.close()
     status, _, health = _get(base + "/v1/health", token)
     assert status == 200 and health["status"] == "ok" and health["redis"]["ok"] is True
-    time.sleep(1.5)  # appendfsync everysec: let the token reach the AOF before the kill
+    # appendfsync everysec may hold the AOF write back (up to 2 s): let the token reach the AOF before the kill
+    _until("the token in the AOF", lambda: _in_aof(before.redis.data_dir, token_key(hash_token(token)).encode()),
+           OUTAGE_SEEN_WITHIN_S)
 
     os.kill(before.redis.process.pid, signal.SIGKILL)
     _until("redis-server is dead", lambda: not _alive({before.redis.process.pid}), OUTAGE_SEEN_WITHIN_S)
@@ -125,7 +184,7 @@ def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recove
 
     code, again = _cli(capsys, "up")
     assert code == 0 and again["started"] == ["redis"]
-    after = read_state(own_cluster_home)
+    after = read_state(crash_home)
     assert after is not None and after.redis is not None and after.redis.process is not None
     assert after.redis.process.pid != before.redis.process.pid
     assert (after.redis.host, after.redis.port, after.redis.password) == (
@@ -148,10 +207,10 @@ def _gcs(leader: ProcessRecord) -> psutil.Process:
 
 
 @pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)
-def test_gcs_sigkill_then_up_and_down_leave_no_orphan(own_cluster_home: Path,
+def test_gcs_sigkill_then_up_and_down_leave_no_orphan(crash_home: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli(capsys, "up")[0] == 0
-    first = read_state(own_cluster_home)
+    first = read_state(crash_home)
     assert first is not None and first.ray is not None
     old_pids = {p.pid for p in session_members(first.ray.process)}
     assert len(old_pids) > 5  # gcs, raylet, dashboard, agents, ...
@@ -164,7 +223,7 @@ def test_gcs_sigkill_then_up_and_down_leave_no_orphan(own_cluster_home: Path,
     assert code == 0 and "ray" in again["started"]
     assert not _alive(old_pids), f"processes of the killed head survived `up`: {_alive(old_pids)}"
 
-    second = read_state(own_cluster_home)
+    second = read_state(crash_home)
     assert second is not None and second.ray is not None and second.redis is not None
     leaders = [second.ray.process, second.redis.process]
     pids = {p.pid for leader in leaders if leader for p in session_members(leader)}
@@ -176,7 +235,12 @@ def test_gcs_sigkill_then_up_and_down_leave_no_orphan(own_cluster_home: Path,
     assert code == 0 and sorted(stopped["stopped"]) == ["ray", "redis"]
     assert not _alive(pids), f"processes survived `down`: {_alive(pids)}"
     assert not [p for p in ports if port_open("127.0.0.1", p)], "a port of the stopped cluster still answers"
-    assert read_state(own_cluster_home) is None
+    assert read_state(crash_home) is None
+
+    code, nothing = _cli(capsys, "down")
+    assert code == 0 and nothing["stopped"] == []
+    code, status = _cli(capsys, "status")
+    assert code == 1 and status["running"] is False
 
 
 @pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)

@@ -1,15 +1,13 @@
 """`raytrader up | down | status` on a real Ray head and a real Redis.
 
-The idempotence test brings up a cluster of its own (own run folder, own
-ports, fixture ``own_cluster_home`` in ``conftest.py``) so that it can take
-it down and check that nothing is left, while the shared session cluster
-keeps serving the other tests.
+The port-refusal test uses a run folder and ports of its own (fixture ``own_cluster_home`` in
+``conftest.py``); the others read the shared session cluster. ``up`` twice, ``status`` and ``down`` leaving
+nothing are tested on the private cluster of ``test_crash_recovery.py``, which also kills and restarts it
+(one whole-cluster start for all of them).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import stat
 from pathlib import Path
 
@@ -19,60 +17,7 @@ import redis
 
 from cluster.cli import main
 from raytrader.config import load_config
-from cluster.lifecycle import session_members
 from raytrader.state import read_state
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
-    code = main([*argv, "--json"])
-    captured = capsys.readouterr()
-    assert captured.out.strip(), f"raytrader {' '.join(argv)} printed nothing; exit {code}, stderr: {captured.err}"
-    return code, json.loads(captured.out)
-
-
-def test_up_twice_then_down_leaves_nothing(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    home = own_cluster_home
-    config = load_config()
-
-    code, first = _run(capsys, "up")
-    assert code == 0 and sorted(first["started"]) == ["ray", "redis"]
-    state = read_state(home)
-    assert state is not None and state.ray and state.redis and state.redis.process
-    leaders = [state.ray.process, state.redis.process]
-    members_before = {p.pid for leader in leaders for p in session_members(leader)}
-    assert state.ray.process.pid in members_before and len(members_before) > 5  # gcs, raylet, dashboard, ...
-
-    code, second = _run(capsys, "up")
-    assert code == 0 and second["started"] == [] and second["already_running"] is True
-    again = read_state(home)
-    assert again is not None and again.ray == state.ray and again.redis == state.redis  # same PIDs, nothing new
-
-    code, status = _run(capsys, "status")
-    assert code == 0 and status["running"] is True
-    assert status["ray"]["cpus"] == 2.0 and len(status["ray"]["nodes"]) == 1 and status["ray"]["nodes"][0]["head"]
-    assert status["redis"]["ok"] is True
-    assert state.redis.password not in json.dumps(status)
-
-    code, stopped = _run(capsys, "down")
-    assert code == 0 and sorted(stopped["stopped"]) == ["ray", "redis"]
-    assert not [p.pid for leader in leaders for p in session_members(leader)]
-    assert not [pid for pid in members_before if psutil.pid_exists(pid) and _same(pid, leaders)]
-    assert read_state(home) is None
-
-    code, nothing = _run(capsys, "down")
-    assert code == 0 and nothing["stopped"] == []
-    code, status = _run(capsys, "status")
-    assert code == 1 and status["running"] is False
-    assert config.cluster.home == home
-
-
-def _same(pid: int, leaders: list) -> bool:
-    """True if ``pid`` is still a live (non-zombie) process of one of our sessions."""
-    try:
-        return (psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                and os.getsid(pid) in {leader.pid for leader in leaders})
-    except (ProcessLookupError, psutil.NoSuchProcess):
-        return False
 
 
 def test_up_refuses_a_port_taken_by_someone_else(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
