@@ -187,7 +187,10 @@ def test_after_the_session_the_venues_books_equal_the_journal(session: Any) -> N
     checks = summary["checks"]
     assert checks["chain_ok"] and checks["journal_entries"] > 0
     assert checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
-    assert checks["orders_sent"] == checks["venue_orders"] >= 6
+    # an order the venue refused (a 429 or a stale recvWindow on a loaded machine) is REJECTED in the journal and
+    # absent at the venue: every other order sent is on a venue's book, once
+    assert checks["orders_sent"] - checks["orders_rejected"] == checks["venue_orders"] >= 6
+    assert checks["orders_rejected"] <= checks["orders_sent"] // 4, checks  # refusals are the exception
     assert checks["balances_match"], checks["balance_diffs"]
     # the portfolio (rebuilt after its SIGKILL) holds what the venues hold: the base asset's balance moved by
     # the position less the fees the venue charged in it
