@@ -14,8 +14,16 @@ The research jobs run as real job drivers (``python -m jobs.*``) against it:
   OMS rebuilds from the journal and reconciles, and no order is lost (journal vs the venue's own
   order list, by client order id).
 
-Teardown stops every node with `raytrader down` and checks that no process of any node is left.
-Also here: the config and argument checks of multi-node mode (no cluster needed).
+* last, GCS fault tolerance (the head runs with ``cluster.gcs_fault_tolerance = true``): a fresh worker node
+  joins, two detached actors run on it, the head's ``gcs_server`` is SIGKILLed; the actors keep answering, and
+  the head restarted by `raytrader up` reloads the cluster from its GCS store and takes new work.
+
+The tests share the cluster in file order, the destructive ones last (each node loss takes a node away for
+good; the GCS test restarts the head). The head's GCS health-checks the raylets every second (Ray's default:
+3 s; still 5 failed checks, each waiting up to Ray's 10 s timeout) so that a killed node is marked DEAD in
+about 5 s instead of 15: the node-loss tests wait for that twice.
+Teardown stops every node with `raytrader down`, checks that no process of any node is left and that the GCS
+store is gone. Also here: the config and argument checks of multi-node mode (no cluster needed).
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ class Nodes:
         self.base = cluster_env(self.head_home)
         self.base["RAYTRADER_CLUSTER__NUM_CPUS"] = "1"
         self.base["RAYTRADER_CLUSTER__START_TIMEOUT_S"] = "300"  # a loaded 2-core machine: minutes, not seconds
+        self.base["RAYTRADER_CLUSTER__GCS_FAULT_TOLERANCE"] = "true"  # the GCS test, last: a GCS store Redis
         self.config = load_config(env=self.base)
         self.workers: dict[str, Path] = {}  # resource name -> home
         self.leaders: list[Any] = []
@@ -88,10 +97,20 @@ def _result(proc: subprocess.Popen) -> dict[str, Any]:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+#: the head's GCS checks each raylet's health this often (ms): a SIGKILLed node is DEAD after 5 failed checks
+HEALTH_CHECK_PERIOD_MS = "1000"
+
+
 @pytest.fixture(scope="module")
 def nodes() -> Iterator[Nodes]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_health_check_period_ms", HEALTH_CHECK_PERIOD_MS)  # read by the head's gcs_server at start
+        yield from _nodes()
+
+
+def _nodes() -> Iterator[Nodes]:
     from cluster.commands.join import join
-    from cluster.lifecycle import ClusterError, down, session_members, up
+    from cluster.lifecycle import ClusterError, down, read_gcs_store, session_members, up
 
     n = Nodes()
     try:
@@ -104,6 +123,9 @@ def nodes() -> Iterator[Nodes]:
                     raise
         n.state = result.state
         n.leaders += [p.process for p in (result.state.ray, result.state.redis) if p and p.process]
+        store = read_gcs_store(n.config)
+        assert store is not None and store.process.alive()
+        n.leaders.append(store.process)
         url = result.state.redis.url()
 
         def one(name: str) -> Any:
@@ -128,6 +150,7 @@ def nodes() -> Iterator[Nodes]:
         left = [p.pid for leader in n.leaders for p in session_members(leader)]
         shutil.rmtree(n.root, ignore_errors=True)
         assert not left, f"processes of the multi-node cluster survived `raytrader down`: {left}"
+    assert read_gcs_store(n.config) is None  # `down` deleted the GCS store: the next `up` is a fresh cluster
 
 
 def _alive_nodes(nodes: Nodes) -> set[str]:
@@ -305,6 +328,7 @@ def _actors(nodes: Nodes, ns: str, names: list[str]) -> dict[str, Any]:
     return {a.name: a for a in found if a.name in names and a.state != "DEAD"}
 
 
+@pytest.mark.timeout(900)  # ~1 min quiet; a node loss, an actor restart and two drivers: minutes loaded
 def test_trading_actors_on_a_lost_node_come_back_elsewhere_and_lose_no_order(nodes: Nodes, tmp_path: Path) -> None:
     import secrets
 
@@ -354,6 +378,157 @@ def test_trading_actors_on_a_lost_node_come_back_elsewhere_and_lose_no_order(nod
     assert len(at_venue) == len(set(at_venue))
     assert after["journal"] == sorted(at_venue) == after["oms"]
     _wait_node_dead(nodes, victim)
+
+
+#: phase 1, before the kill: the two detached actors on the worker node; prints their PIDs and node
+START_ACTORS = r"""
+import json, os, sys, threading, time
+import ray
+
+@ray.remote(num_cpus=0, resources={"ft_node": 0.1}, max_restarts=0)
+class Counter:
+    def __init__(self):
+        self.n = 0
+    def ping(self):
+        self.n += 1
+        return self.n
+    def where(self):
+        return os.getpid(), ray.get_runtime_context().get_node_id()
+
+@ray.remote(num_cpus=0, resources={"ft_node": 0.1}, max_restarts=0)
+class Pinger:
+    def __init__(self, target):
+        self.target, self.log = target, []
+        threading.Thread(target=self._loop, daemon=True).start()
+    def _loop(self):
+        while True:
+            t = time.time()
+            try:
+                self.log.append((t, ray.get(self.target.ping.remote(), timeout=5)))
+            except Exception as exc:  # noqa: BLE001 - a failed call is logged as an answer of -1
+                self.log.append((t, -1))
+            time.sleep(0.2)
+    def answers(self):
+        return list(self.log)
+
+ray.init(address=sys.argv[1], namespace="gcs-ft", log_to_driver=False)
+counter = Counter.options(name="counter", lifetime="detached").remote()
+pinger = Pinger.options(name="pinger", lifetime="detached").remote(counter)
+pid, node = ray.get(counter.where.remote())
+deadline = time.time() + 60
+while len(ray.get(pinger.answers.remote())) < 3 and time.time() < deadline:
+    time.sleep(0.2)
+print(json.dumps({"pid": pid, "node": node, "answers": len(ray.get(pinger.answers.remote()))}))
+"""
+
+#: phase 2, after `up` restarted the head: the same actors, their answers, a new task and a new actor
+AFTER_RESTART = r"""
+import json, os, sys, time
+import ray
+from ray.util.state import list_nodes
+
+ray.init(address=sys.argv[1], namespace="gcs-ft", log_to_driver=False)
+counter = ray.get_actor("counter")
+pinger = ray.get_actor("pinger")
+pid, node = ray.get(counter.where.remote(), timeout=60)
+answers = ray.get(pinger.answers.remote(), timeout=60)
+
+@ray.remote(num_cpus=0.5)
+def square(x):
+    return x * x, ray.get_runtime_context().get_node_id()
+
+@ray.remote(num_cpus=0, resources={"ft_node": 0.1})
+class Fresh:
+    def hello(self):
+        return "fresh"
+
+squares = ray.get([square.remote(i) for i in range(4)], timeout=120)
+fresh = ray.get(Fresh.remote().hello.remote(), timeout=120)
+alive = [n.node_id for n in list_nodes(address=sys.argv[2], raise_on_missing_output=False) if n.state == "ALIVE"]
+for name in ("pinger", "counter"):
+    ray.kill(ray.get_actor(name))
+print(json.dumps({"pid": pid, "node": node, "answers": answers, "squares": [s[0] for s in squares],
+                  "fresh": fresh, "alive": alive}))
+"""
+
+
+def _driver(script: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          timeout=JOB_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _gcs_server(leader: Any) -> psutil.Process:
+    from cluster.lifecycle import session_members
+
+    found = [p for p in session_members(leader) if p.name() == "gcs_server"]
+    assert len(found) == 1, [p.name() for p in session_members(leader)]
+    return found[0]
+
+
+@pytest.mark.timeout(900)  # a node join, a head restart and two drivers: ~1 min quiet, far more on a loaded machine
+def test_detached_actors_keep_answering_through_a_gcs_kill_and_the_restarted_head_takes_new_work(
+        nodes: Nodes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GCS fault tolerance (README "Scaling out"): Ray 2.60 does not restart a dead GCS by itself; the head's
+    ``ray start --block`` sees the GCS exit and ends the rest of the head node, while a worker node's raylet and
+    workers wait ``RAY_gcs_rpc_server_reconnect_timeout_s`` for a GCS at the same address (300 s here: a loaded
+    machine may take a minute to start a head). `raytrader up` is that restart. The actors run on a worker node
+    joined for this test (offering ``ft_node``): the earlier tests' nodes are lost by now. The drivers run as
+    subprocesses: a driver attached to the head's raylet would die with the head."""
+    from cluster.commands.join import join
+    from cluster.lifecycle import ClusterError, read_gcs_store, up
+
+    # the worker node's raylet and workers wait this long for the restarted GCS (Ray's default: 60 s)
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "300")
+    state = nodes.state
+    store = read_gcs_store(nodes.config)
+    assert store is not None and store.process.alive()
+    home = nodes.root / "node_d"
+    wstate, started = join(load_config(env=dict(nodes.base, RAYTRADER_CLUSTER__HOME=str(home),
+                                                REDIS_URL=state.redis.url())),
+                           state.ray.gcs_address, num_cpus=1, resources={"ft_node": 1}, object_store_mb=100)
+    assert started
+    nodes.workers["node_d"] = home  # stopped by the fixture's teardown
+    nodes.leaders.append(wstate.ray.process)
+    env = _env(nodes.head_home, nodes.base)
+    before = _driver(START_ACTORS, state.ray.gcs_address, env=env)
+    assert before["answers"] >= 3
+
+    gcs = _gcs_server(state.ray.process)
+    gcs.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    # Ray does not restart it: `ray start --block` ends the head node (it is gone within seconds)
+    deadline = time.monotonic() + 60
+    while state.ray.process.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not state.ray.process.alive(), "the head's `ray start --block` outlived its GCS"
+    time.sleep(3.0)  # an outage of a few seconds at least, whatever the machine's speed
+    assert wstate.ray.process.alive() and psutil.pid_exists(before["pid"])  # the worker node waits
+
+    for attempt in (1, 2, 3):  # the restart: a new head on the same port, its GCS reloading from the store
+        try:  # (a loaded machine may outlast Ray's own 30 s startup waits, as for the first start)
+            second = up(nodes.config)
+            break
+        except ClusterError:
+            if attempt == 3:
+                raise
+    restarted_at = time.time()
+    nodes.state = second.state
+    nodes.leaders.append(second.state.ray.process)
+    assert second.started == ("ray",)  # the journal Redis was not touched
+    assert read_gcs_store(nodes.config) == store  # the same GCS store, still running
+    after = _driver(AFTER_RESTART, second.state.ray.gcs_address, second.state.ray.dashboard_url, env=env)
+
+    # the same actor process on the same node: nothing was restarted or re-created
+    assert (after["pid"], after["node"]) == (before["pid"], before["node"])
+    during = [(t, v) for t, v in after["answers"] if killed_at + 1.0 < t < restarted_at - 1.0]
+    assert during, f"no call answered between the kill ({killed_at:.1f}) and the restart ({restarted_at:.1f})"
+    assert all(v > 0 for _, v in during), during  # every call made while the GCS was down was answered
+    counts = [v for _, v in after["answers"] if v > 0]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)  # one counter, never reset
+    assert after["squares"] == [0, 1, 4, 9] and after["fresh"] == "fresh"  # new tasks and actors run
+    assert before["node"] in after["alive"]  # the worker node reconnected, not re-registered
 
 
 # --- config and arguments of multi-node mode (no cluster) ---------------------------------------------
