@@ -10,13 +10,18 @@ input, and must exit
 * 1 with exactly one ``raytrader: ...`` line saying there is no cluster
   (``ClusterError``: the run folder here has none), or ``status``'s 1 = not healthy.
 
-Run in-process (``main(argv)``, ``SystemExit`` caught) for speed, in a
-fresh run folder with no cluster, the working directory a temporary folder
-(relative paths land there) and loopback-only network (``data download`` is
-pointed at a closed loopback port). ``up`` is not fuzzed: it starts a
-cluster. Hypothesis runs derandomized with a fixed example budget per
-command, so the test is repeatable and takes well under a minute. A few
-cases run as real subprocesses of the console script.
+Run as ``main(argv)`` (``SystemExit`` caught) for speed, in two worker
+processes (fresh interpreters, each command's examples in one of them, both
+cores busy), each with its own run folder with no cluster, its own working
+directory (relative paths land there) and loopback-only network (``data
+download`` is pointed at a closed loopback port). A worker is never a Ray
+driver, as a real ``raytrader`` process is not when it starts: commands that
+run work on Ray exit 2 ("the cluster is not running") whatever ran before in
+the pytest process (in the whole suite an earlier test has made it a driver
+of the shared test cluster; fuzzing in it once ran valid walk-forwards and
+RL trainings there). ``up`` is not fuzzed: it starts a cluster. Hypothesis
+runs derandomized with a fixed example budget per command, so the test is
+repeatable. A few cases run as real subprocesses of the console script.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import multiprocessing
 import os
 import string
 import subprocess
 import sys
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
 from unittest import mock
@@ -80,14 +88,22 @@ def leaf_commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
 COMMANDS = [(path, parser) for path, parser in leaf_commands() if path not in SKIP]
 
 
+#: variables a fuzzed command must not see (the user's keys, config)
+HIDDEN = ("RAYTRADER_API_KEY", "RAYTRADER_API_SECRET", "RAYTRADER_CONFIG", "RAYTRADER_MASTER_KEY")
+
+
+def sandbox_env(root: Path) -> dict[str, str]:
+    """A run folder with no cluster, a store and a strategies folder, all under ``root``."""
+    return {"RAYTRADER_CLUSTER__HOME": str(root / "home"), "RAYTRADER_DATA__STORE": str(root / "store"),
+            "RAYTRADER_STRATEGIES__PATH": str(root / "strategies")}
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A run folder with no cluster, a store, a strategies folder, and the cwd; env restored after."""
     root = tmp_path_factory.mktemp("fuzz")
-    env = {"RAYTRADER_CLUSTER__HOME": str(root / "home"), "RAYTRADER_DATA__STORE": str(root / "store"),
-           "RAYTRADER_STRATEGIES__PATH": str(root / "strategies")}
-    with mock.patch.dict(os.environ, env):
-        for name in ("RAYTRADER_API_KEY", "RAYTRADER_API_SECRET", "RAYTRADER_CONFIG", "RAYTRADER_MASTER_KEY"):
+    with mock.patch.dict(os.environ, sandbox_env(root)):
+        for name in HIDDEN:
             os.environ.pop(name, None)
         cwd = os.getcwd()
         os.chdir(root)
@@ -95,6 +111,58 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             yield root
         finally:
             os.chdir(cwd)
+
+
+#: the worker's own folder (run folder, store, cwd, the random files): two workers never share a file
+_WORKER_ROOT: list[Path] = []
+
+
+def start_worker(parent: str) -> None:
+    """A fuzz worker's start (a fresh interpreter): its own sandbox under ``parent``, its cwd there."""
+    root = Path(parent) / f"worker-{os.getpid()}"
+    root.mkdir()
+    os.environ.update(sandbox_env(root))
+    for name in HIDDEN:
+        os.environ.pop(name, None)
+    os.chdir(root)
+    _WORKER_ROOT.append(root)
+
+
+def fuzz_command(path: tuple[str, ...]) -> tuple[str | None, int, bool]:
+    """In a worker: the command's examples; (the failure's text or None, examples run, was this a Ray driver)."""
+    parser, root, ran = dict(COMMANDS)[path], _WORKER_ROOT[0], [0]
+
+    @settings(max_examples=SLOW_EXAMPLES if path in SLOW else EXAMPLES, deadline=None, derandomize=True,
+              database=None, suppress_health_check=list(HealthCheck))
+    @given(example(path, parser, root))
+    def fuzz(case: tuple[list[str], str]) -> None:
+        argv, stdin = case
+        ran[0] += 1
+        code, _, err = run_cli(argv, stdin)
+        check_outcome(path, argv, code, err)
+
+    try:
+        fuzz()
+        failure = None
+    except BaseException as exc:  # noqa: BLE001 - handed to the test in the parent process, with hypothesis' notes
+        failure = "".join(traceback.format_exception(exc))
+    ray = sys.modules.get("ray")
+    return failure, ran[0], bool(ray is not None and ray.is_initialized())
+
+
+@pytest.fixture(scope="module")
+def fuzz_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, ...], Future]]:
+    """Every command's fuzz, submitted at once (slow commands first) to two fresh worker processes."""
+    parent = tmp_path_factory.mktemp("fuzz-workers")
+    order = sorted(COMMANDS, key=lambda c: c[0] not in SLOW)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
+                             initargs=(str(parent),)) as pool:
+        runs = {path: pool.submit(fuzz_command, path) for path, _ in order}
+        try:
+            yield runs
+        finally:
+            for run in runs.values():
+                run.cancel()
 
 
 def run_cli(argv: list[str], stdin_text: str = "") -> tuple[int, str, str]:
@@ -194,10 +262,10 @@ def _fences(path: tuple[str, ...], argv: list[str]) -> list[str]:
     return []
 
 
-#: train-rl's size flags and the most a fuzz example may ask for. In the whole suite an earlier test has made
-#: this process a Ray driver, so a valid example really trains on the shared cluster: with the defaults
-#: (8,000 steps x 3 folds x 3 seeds) that took 213 s. ``--tune`` > 0 is capped to 0: Tune's trials leave CPUs
-#: held on the shared cluster (a known defect of issue 17).
+#: train-rl's size flags and the most a fuzz example may ask for. The fuzz workers are no Ray drivers, so a valid
+#: example exits 2 (no cluster); the caps bound it should one ever train (when the pytest process, a driver of the
+#: shared cluster in the whole suite, ran the fuzz, one took 213 s with the defaults: 8,000 steps x 3 folds x
+#: 3 seeds). ``--tune`` > 0 is capped to 0: Tune's trials leave CPUs held on a cluster (a known defect of issue 17).
 RL_CAPS = {"--timesteps": 256, "--batch": 128, "--folds": 1, "--seeds": 1, "--eval-episodes": 1, "--tune": 0}
 
 
@@ -212,17 +280,15 @@ def _cap_ints(argv: list[str], caps: dict[str, int]) -> list[str]:
     return [part for flag, cap in caps.items() if flag not in argv for part in (flag, str(cap))]
 
 
-@pytest.mark.parametrize("path,parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
-def test_random_arguments_and_files_never_give_a_traceback(sandbox: Path, path, parser) -> None:
-    @settings(max_examples=SLOW_EXAMPLES if path in SLOW else EXAMPLES, deadline=None, derandomize=True,
-              database=None, suppress_health_check=list(HealthCheck))
-    @given(example(path, parser, sandbox))
-    def fuzz(case: tuple[list[str], str]) -> None:
-        argv, stdin = case
-        code, _, err = run_cli(argv, stdin)
-        check_outcome(path, argv, code, err)
-
-    fuzz()
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=[" ".join(p) for p, _ in COMMANDS])
+def test_random_arguments_and_files_never_give_a_traceback(fuzz_runs: dict[tuple[str, ...], Future],
+                                                           path: tuple[str, ...]) -> None:
+    failure, examples, ray_driver = fuzz_runs[path].result()
+    assert failure is None, failure
+    assert examples == (SLOW_EXAMPLES if path in SLOW else EXAMPLES)
+    # the outcome does not depend on test order: the pytest process may be a Ray driver (an earlier test used the
+    # shared cluster), the worker never is, so `ray_driver` finds no cluster and valid examples stop before Ray
+    assert not ray_driver, "the fuzz ran in a Ray driver: its valid examples would run on a cluster"
 
 
 def test_every_command_is_fuzzed_but_up() -> None:
