@@ -99,7 +99,7 @@ def test_start_status_halt_resume_stop_on_a_separately_started_venue(tmp_path: P
             def filled() -> list[dict]:
                 orders = cli_json("orders")[1]["orders"]
                 return [o for o in orders if o["state"] == "FILLED"]
-            done = wait_for(filled, 180, "a FILLED order")
+            done = wait_for(filled, 180, "a FILLED order", every_s=0.25)
 
             # the venue's own book, asked through ccxt with the same key, holds every order we list
             ex = point_at(ccxt.binance(ccxt_config(api_key, secret)), venue["url"])
@@ -132,7 +132,7 @@ def test_start_status_halt_resume_stop_on_a_separately_started_venue(tmp_path: P
             code, stopped = cli_json("trade", "stop")
         assert code == 0 and names <= set(stopped["stopped"])
     after = wait_for(lambda: (lambda r: r if r[1]["actors"] == [] else None)(cli_json("trade", "status")), 60,
-                     "every actor of the deployment gone")
+                     "every actor of the deployment gone", every_s=0.25)
     assert after == (1, {"running": False, "actors": []})
     code, _, err = cli("orders")
     assert code == 2 and "no trading deployment is running" in err
