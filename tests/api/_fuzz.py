@@ -92,8 +92,8 @@ def loopback(app: Any) -> Any:
 
 #: the in-process fuzz's worker processes: the app and its schema, built once per process
 _WORKER: dict[str, Any] = {}
-#: seeds of the second half of an endpoint's rounds (the first half uses 0, 1, ...)
-SECOND_HALF_SEEDS = 1_000_000
+#: seed distance between the parts of an endpoint's rounds (part k uses k * PART_SEEDS, +1, ...; at most 200 rounds)
+PART_SEEDS = 1_000_000
 
 
 def start_worker(redis_url: str, token: str) -> None:

@@ -4,9 +4,13 @@
   1,000 generated requests per HTTP endpoint, half schema-conforming, half
   negative (schema-breaking), all with a valid admin token so they reach
   validation and the strategies. Each endpoint's requests are generated in
-  two halves with distinct seeds, in two worker processes at once (the app
-  built in each): generating the bodies is CPU-bound and a 2-core machine
-  would otherwise leave one core idle for about two minutes.
+  four parts with distinct seeds, in two worker processes (the app built in
+  each): generating the bodies is CPU-bound and a 2-core machine would
+  otherwise leave one core idle for about two minutes. Every part is
+  submitted when the module's first test starts, so the workers never wait
+  between endpoints and keep working while the main process waits on the
+  live fuzz (and, run alone, on the test cluster's start); each endpoint's
+  test then collects its own parts.
 * Against the live Ray Serve deployment over real HTTP: a smaller batch per
   endpoint, to cover the proxy and the replica.
 
@@ -19,7 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Iterator
 
 import pytest
@@ -30,7 +34,7 @@ from api.auth import create_token
 from api.server import create_app
 from api.services import Services
 from api.settings import ApiSettings
-from tests.api._fuzz import SECOND_HALF_SEEDS, fuzz_operation, fuzz_part, loopback, start_worker
+from tests.api._fuzz import PART_SEEDS, fuzz_operation, fuzz_part, loopback, start_worker
 from tests.api.conftest import LiveApi
 
 pytestmark = pytest.mark.slow
@@ -48,6 +52,8 @@ ENDPOINTS = ("POST /v1/signals/{strategy}", "POST /v1/signals/{strategy}/batch",
              "GET /v1/health", "GET /v1/ready", *TRADING, *REPORTS)
 #: endpoints with inputs to generate (``GET /v1/ready`` takes none, not even a token: one fixed request, fuzzed live)
 GENERATED = tuple(e for e in ENDPOINTS if e != "GET /v1/ready" and e not in TRADING and e not in REPORTS)
+#: parts of an endpoint's in-process requests, with distinct seeds (four keep both workers busy to the end)
+PARTS = 4
 
 
 @pytest.fixture(scope="module")
@@ -61,40 +67,29 @@ def asgi_schema(redis_url: str) -> Iterator[tuple[Any, str]]:
     client.close()
 
 
-def test_the_document_lists_every_endpoint(asgi_schema: tuple[Any, str]) -> None:
-    schema, _ = asgi_schema
-    assert {r.ok().label for r in schema.get_all_operations()} == set(ENDPOINTS)
-
-
 @pytest.fixture(scope="module")
-def fuzz_workers(asgi_schema: tuple[Any, str], redis_url: str) -> Iterator[ProcessPoolExecutor]:
-    """Two worker processes (fresh interpreters), each with the app on the test Redis and the fuzz token."""
+def in_process_runs(asgi_schema: tuple[Any, str], redis_url: str) -> Iterator[dict[str, list[Future]]]:
+    """Every endpoint's parts, submitted at once in test order to two worker processes (fresh interpreters,
+    each with the app on the test Redis and the fuzz token)."""
     _, token = asgi_schema
+    sizes = [PER_ENDPOINT // PARTS + (1 if k < PER_ENDPOINT % PARTS else 0) for k in range(PARTS)]
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
                              initargs=(redis_url, token)) as pool:
-        yield pool
+        runs = {label: [pool.submit(fuzz_part, label, n, k * PART_SEEDS) for k, n in enumerate(sizes)]
+                for label in GENERATED}
+        try:
+            yield runs
+        finally:
+            for part in (p for parts in runs.values() for p in parts):
+                part.cancel()
 
 
-@pytest.mark.parametrize("label", GENERATED)
-def test_fuzz_in_process_1000_requests(fuzz_workers: ProcessPoolExecutor, label: str) -> None:
-    t0 = time.monotonic()
-    first = PER_ENDPOINT // 2
-    parts = [fuzz_workers.submit(fuzz_part, label, first, 0),
-             fuzz_workers.submit(fuzz_part, label, PER_ENDPOINT - first, SECOND_HALF_SEEDS)]
-    sent, statuses = 0, {}
-    for part in parts:
-        part_sent, part_statuses, failure = part.result()
-        assert failure is None, failure
-        sent += part_sent
-        for status, n in part_statuses.items():
-            statuses[status] = statuses.get(status, 0) + n
-    print(f"{label}: {sent} requests, statuses {dict(sorted(statuses.items()))}, {time.monotonic() - t0:.1f} s")
-    assert sent >= PER_ENDPOINT
-    assert max(statuses) < 500
-    if label.startswith("POST"):
-        assert statuses.get(422, 0) > 0  # negative cases were refused with the field named (checked per response)
-    else:
-        assert statuses.get(200, 0) > 0
+def test_the_document_lists_every_endpoint(asgi_schema: tuple[Any, str],
+                                           in_process_runs: dict[str, list[Future]]) -> None:
+    """Also starts the in-process fuzz: the workers run while the live fuzz below waits on the deployment."""
+    schema, _ = asgi_schema
+    assert {r.ok().label for r in schema.get_all_operations()} == set(ENDPOINTS)
+    assert set(in_process_runs) == set(GENERATED)
 
 
 @pytest.mark.ray
@@ -113,3 +108,22 @@ def test_fuzz_live_serve_deployment(live_api: LiveApi) -> None:
             at_least=LIVE_PER_ENDPOINT, max_examples=LIVE_PER_ENDPOINT, statuses=statuses)
     print(f"live fuzz: {counts} statuses {dict(sorted(statuses.items()))}")
     assert set(counts) == set(ENDPOINTS) - set(TRADING) and min(counts.values()) >= LIVE_PER_ENDPOINT
+
+
+@pytest.mark.parametrize("label", GENERATED)
+def test_fuzz_in_process_1000_requests(in_process_runs: dict[str, list[Future]], label: str) -> None:
+    t0 = time.monotonic()
+    sent, statuses = 0, {}
+    for part in in_process_runs[label]:
+        part_sent, part_statuses, failure = part.result()
+        assert failure is None, failure
+        sent += part_sent
+        for status, n in part_statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    print(f"{label}: {sent} requests, statuses {dict(sorted(statuses.items()))}, waited {time.monotonic() - t0:.1f} s")
+    assert sent >= PER_ENDPOINT
+    assert max(statuses) < 500
+    if label.startswith("POST"):
+        assert statuses.get(422, 0) > 0  # negative cases were refused with the field named (checked per response)
+    else:
+        assert statuses.get(200, 0) > 0
