@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import ccxt
 import psutil
@@ -28,18 +29,78 @@ from raytrader.errors import InputError
 RAYTRADER = str(Path(sys.executable).with_name("raytrader"))
 
 
-def _start(argv: list[str], env: dict[str, str], stdin_text: str | None = None) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--json", *argv],
+def _spawn(argv: list[str], env: dict[str, str], stdin_text: str | None = None) -> subprocess.Popen:
+    # one bar of replayed history, not the default 60: a book to trade against, a quarter of the start-up CPU less
+    proc = subprocess.Popen([RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--json",
+                             "--warmup-bars", "1", *argv],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if stdin_text is not None:
         proc.stdin.write(stdin_text)
     proc.stdin.close()
     proc.stdin = None  # communicate() must not flush it again
+    return proc
+
+
+def _ready(proc: subprocess.Popen) -> tuple[subprocess.Popen, dict]:
+    """The server's first line (it is listening then), read from a process :func:`_spawn` started."""
     line = proc.stdout.readline()
     if not line:
         proc.wait(timeout=20)
         raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read()}")
     return proc, json.loads(line)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The servers (and one refused start) the tests below use, all started at once.
+
+    Each start is seconds of imports and replay set-up; side by side they overlap. Each test reads its
+    own server's first line with :func:`_ready`, trades and stops it as before; whatever a failed test
+    left running is killed here.
+    """
+    procs: dict[str, Any] = {}
+    canary = "s3cret-canary-" + secrets.token_hex(8)
+    procs["stdin"] = (_spawn(["--accounts-stdin"], dict(os.environ), f"# the paper account\nk1:{canary}:BTC=2,ETH=0\n"),
+                      canary)
+
+    tmp = tmp_path_factory.mktemp("keystore")
+    canary = "ks-canary-" + secrets.token_hex(8)
+    home = tmp / "home"
+    env = {**os.environ, "RAYTRADER_CLUSTER__HOME": str(home)}
+    env.pop(MASTER_KEY_ENV, None)
+    KeyStore(home, env={}).add("paper", "binance", Credentials("kstore", canary))
+    file_canary = "file-canary-" + secrets.token_hex(8)
+    accounts = tmp / "accounts.txt"
+    accounts.write_text(f"kfile:{file_canary}:BTC=2\n")
+    accounts.chmod(0o600)
+    procs["keystore"] = (_spawn(["--account", "paper:BTC=2,ETH=0", "--accounts-file", str(accounts)], env),
+                         canary, file_canary)
+
+    procs["faults"] = _spawn(["--fault-rate", "1", "--fault-kinds", "429", "--fault-seed", "3"], dict(os.environ))
+
+    import base64
+
+    home = tmp_path_factory.mktemp("coinbase") / "home"
+    env = {**os.environ, "RAYTRADER_CLUSTER__HOME": str(home)}
+    env.pop(MASTER_KEY_ENV, None)
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    store = KeyStore(home, env={})
+    store.add("cb", "coinbaseexchange", Credentials("cbkey", secret, password="pass-" + secrets.token_hex(4)))
+    store.add("nopass", "coinbaseexchange", Credentials("cbkey2", secret))
+    procs["coinbase"] = (_spawn(["--dialect", "coinbase", "--venue", "coinbase", "--account", "cb:BTC=2,ETH=0"], env),
+                         secret, store)
+    procs["coinbase-nopass"] = subprocess.Popen(
+        [RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--dialect", "coinbase",
+         "--account", "nopass:BTC=1"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env)
+    try:
+        yield procs
+    finally:
+        for entry in procs.values():
+            proc = entry[0] if isinstance(entry, tuple) else entry
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=20)
 
 
 def _stop(proc: subprocess.Popen) -> tuple[str, str]:
@@ -70,9 +131,9 @@ def _trade(url: str, key: str, secret: str) -> None:
         point_at(ccxt.binance(ccxt_config(key, "wrong")), url).fetch_balance()
 
 
-def test_secret_from_stdin_never_reaches_argv_or_output() -> None:
-    canary = "s3cret-canary-" + secrets.token_hex(8)
-    proc, info = _start(["--accounts-stdin"], dict(os.environ), f"# the paper account\nk1:{canary}:BTC=2,ETH=0\n")
+def test_secret_from_stdin_never_reaches_argv_or_output(servers: dict[str, Any]) -> None:
+    started, canary = servers["stdin"]
+    proc, info = _ready(started)
     try:
         assert proc.pid in psutil.pids()
         assert _cmdlines_holding(canary) == []  # the server runs, trading with it, yet no argv shows it
@@ -85,17 +146,9 @@ def test_secret_from_stdin_never_reaches_argv_or_output() -> None:
     assert canary not in out + err
 
 
-def test_secret_from_the_key_store_and_from_a_private_file(tmp_path: Path) -> None:
-    canary = "ks-canary-" + secrets.token_hex(8)
-    home = tmp_path / "home"
-    env = {**os.environ, "RAYTRADER_CLUSTER__HOME": str(home)}
-    env.pop(MASTER_KEY_ENV, None)
-    KeyStore(home, env={}).add("paper", "binance", Credentials("kstore", canary))
-    file_canary = "file-canary-" + secrets.token_hex(8)
-    accounts = tmp_path / "accounts.txt"
-    accounts.write_text(f"kfile:{file_canary}:BTC=2\n")
-    accounts.chmod(0o600)
-    proc, info = _start(["--account", "paper:BTC=2,ETH=0", "--accounts-file", str(accounts)], env)
+def test_secret_from_the_key_store_and_from_a_private_file(servers: dict[str, Any]) -> None:
+    started, canary, file_canary = servers["keystore"]
+    proc, info = _ready(started)
     try:
         assert sorted(info["accounts"]) == ["kfile", "kstore"]
         assert _cmdlines_holding(canary) == [] and _cmdlines_holding(file_canary) == []
@@ -147,11 +200,11 @@ def test_serve_bad_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert len(err) == 4 and all(line.startswith("raytrader: error:") for line in err)
 
 
-def test_serve_injects_seeded_faults_at_a_rate() -> None:
+def test_serve_injects_seeded_faults_at_a_rate(servers: dict[str, Any]) -> None:
     import urllib.error
     import urllib.request
 
-    proc, info = _start(["--fault-rate", "1", "--fault-kinds", "429", "--fault-seed", "3"], dict(os.environ))
+    proc, info = _ready(servers["faults"])
     try:
         assert info["faults"] == {"rate": 1.0, "seed": 3, "kinds": ["429"]}
         with pytest.raises(urllib.error.HTTPError) as err:
@@ -171,20 +224,12 @@ def test_bad_fault_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[s
     assert code == 2 and capsys.readouterr().err.count("\n") == 1
 
 
-def test_coinbase_dialect_serves_ccxt_coinbaseexchange_with_a_key_store_passphrase(tmp_path: Path) -> None:
+def test_coinbase_dialect_serves_ccxt_coinbaseexchange_with_a_key_store_passphrase(servers: dict[str, Any]) -> None:
     """`--dialect coinbase`: the real ccxt coinbaseexchange client trades; fees are paid in the quote asset."""
-    import base64
-
     from market.emulator.client import coinbase_config
 
-    home = tmp_path / "home"
-    env = {**os.environ, "RAYTRADER_CLUSTER__HOME": str(home)}
-    env.pop(MASTER_KEY_ENV, None)
-    secret = base64.b64encode(secrets.token_bytes(32)).decode()
-    store = KeyStore(home, env={})
-    store.add("cb", "coinbaseexchange", Credentials("cbkey", secret, password="pass-" + secrets.token_hex(4)))
-    store.add("nopass", "coinbaseexchange", Credentials("cbkey2", secret))
-    proc, info = _start(["--dialect", "coinbase", "--venue", "coinbase", "--account", "cb:BTC=2,ETH=0"], env)
+    started, secret, store = servers["coinbase"]
+    proc, info = _ready(started)
     try:
         assert info["dialect"] == "coinbase" and info["ws_url"] == info["url"].replace("http://", "ws://") + "/ws"
         passphrase = store.credentials("cb").password
@@ -202,6 +247,6 @@ def test_coinbase_dialect_serves_ccxt_coinbaseexchange_with_a_key_store_passphra
     finally:
         out, err = _stop(proc)
     assert secret not in out + err and passphrase not in out + err
-    bad = subprocess.run([RAYTRADER, "exchange", "serve", "--sample", "ETH-BTC-5m", "--port", "0", "--dialect", "coinbase",
-                          "--account", "nopass:BTC=1"], capture_output=True, text=True, env=env, timeout=60)
-    assert bad.returncode == 2 and "passphrase" in bad.stderr
+    bad = servers["coinbase-nopass"]  # the same store's key without a passphrase, started beside the server above
+    _, bad_err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and "passphrase" in bad_err
