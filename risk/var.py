@@ -199,8 +199,10 @@ def _gaussian_tail(mu: float, sigma: float, confidence: float) -> tuple[float, f
 
 
 def _cf_quantile(z: np.ndarray, skew: float, exkurt: float) -> np.ndarray:
-    return (z + (z**2 - 1.0) * skew / 6.0 + (z**3 - 3.0 * z) * exkurt / 24.0
-            - (2.0 * z**3 - 5.0 * z) * skew**2 / 36.0)
+    z2 = z * z
+    z3 = z2 * z  # not z**3: numpy's pow per element is ~50x slower, and ES evaluates 4,000 levels per call
+    return (z + (z2 - 1.0) * skew / 6.0 + (z3 - 3.0 * z) * exkurt / 24.0
+            - (2.0 * z3 - 5.0 * z) * skew**2 / 36.0)
 
 
 def _sample_skew_kurtosis(r: np.ndarray) -> tuple[float, float]:
