@@ -194,8 +194,10 @@ def gaussian(returns: object, confidence: float = 0.99, horizon: int = 1) -> Ris
 
 
 def _gaussian_tail(mu: float, sigma: float, confidence: float) -> tuple[float, float]:
-    z = float(stats.norm.ppf(confidence))
-    return -mu + sigma * z, -mu + sigma * float(stats.norm.pdf(z)) / (1.0 - confidence)
+    # Φ⁻¹ and φ directly: the same numbers as stats.norm.ppf/pdf (their standard case), without scipy's
+    # per-call argument handling (~0.17 ms a call vs 2 us; a rolling VaR backtest makes thousands)
+    z = float(special.ndtri(confidence))
+    return -mu + sigma * z, -mu + sigma * float(np.exp(-np.square(z) / 2.0) / np.sqrt(2 * np.pi)) / (1.0 - confidence)
 
 
 def _cf_quantile(z: np.ndarray, skew: float, exkurt: float) -> np.ndarray:
