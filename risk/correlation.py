@@ -82,12 +82,23 @@ def rolling_average_correlation(returns: object, window: int) -> np.ndarray:
     if int(window) < 3 or int(window) > R.shape[0]:
         raise RiskInputError(f"window: must be in [3, {R.shape[0]}] bars, got {window!r}")
     w = int(window)
-    out = np.full(R.shape[0], np.nan)
-    for t in range(w - 1, R.shape[0]):
-        block = R[t - w + 1:t + 1]
-        sd = block.std(axis=0, ddof=1)
-        if np.all(sd > 0):
-            out[t] = average_correlation(np.corrcoef(block, rowvar=False))
+    n, k = R.shape
+    out = np.full(n, np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(R, w, axis=0)  # (n - w + 1, k, w), a view
+    # windows in chunks of about 4 MB of demeaned copies: the covariance of each window as np.cov computes it
+    # (demeaned products), then the correlations' off-diagonal mean, as average_correlation(np.corrcoef(...))
+    step = max(1, 4_000_000 // (8 * k * w))
+    for lo in range(0, windows.shape[0], step):
+        block = windows[lo:lo + step]
+        d = block - block.mean(axis=2, keepdims=True)
+        cov = np.matmul(d, d.transpose(0, 2, 1)) / (w - 1)
+        sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+        ok = np.all(sd > 0, axis=1)
+        corr = cov[ok] / (sd[ok, :, None] * sd[ok, None, :])
+        np.clip(corr, -1.0, 1.0, out=corr)  # as np.corrcoef
+        avg = (corr.sum(axis=(1, 2)) - np.trace(corr, axis1=1, axis2=2)) / (k * (k - 1))
+        idx = np.flatnonzero(ok) + lo + w - 1
+        out[idx] = avg
     return out
 
 

@@ -173,3 +173,20 @@ def test_gmm_regimes_order_by_volatility() -> None:
     assert m.means[0, 1] < m.means[1, 1]
     p = rg.filtered_probabilities(m, X)
     assert (p[:300].argmax(axis=1) == 1).mean() > 0.95 and (p[300:].argmax(axis=1) == 0).mean() > 0.95
+
+
+@pytest.mark.parametrize("window", [3, 21, 252])
+def test_rolling_correlation_equals_numpys_corrcoef_window_by_window(window: int) -> None:
+    """The vectorised rolling mean correlation against np.corrcoef on each trailing window (NaN where an asset
+    is flat in the window: no correlation is defined there)."""
+    rng = np.random.default_rng(7)
+    R = rng.standard_t(4, size=(700, 12)) * 0.01 + rng.normal(size=(700, 1)) * 0.005
+    R[100:140, 3] = 0.0
+    want = np.full(R.shape[0], np.nan)
+    for t in range(window - 1, R.shape[0]):
+        block = R[t - window + 1:t + 1]
+        if np.all(block.std(axis=0, ddof=1) > 0):
+            want[t] = rc.average_correlation(np.corrcoef(block, rowvar=False))
+    got = rc.rolling_average_correlation(R, window)
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isnan(want[120])
+    np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], rtol=0, atol=1e-12)
