@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +15,20 @@ from raytrader.config import load_config
 from tests.conftest import cluster_env
 
 
+@contextlib.contextmanager
+def private_cluster_home(prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A run folder and free ports (set in the environment through ``monkeypatch``) for a cluster of one's own;
+    whatever was started there is stopped and the folder removed after."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    for key, value in cluster_env(home).items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield home
+    finally:
+        down(load_config())  # a no-op when the cluster was already stopped
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture
 def own_cluster_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A run folder and free ports for a cluster of the test's own; whatever it started is stopped after.
@@ -21,14 +36,8 @@ def own_cluster_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     For tests that kill Ray's GCS or Redis, or stop the cluster: the shared session
     cluster keeps serving the other tests.
     """
-    home = Path(tempfile.mkdtemp(prefix="rt-life-", dir="/tmp"))
-    for key, value in cluster_env(home).items():
-        monkeypatch.setenv(key, value)
-    try:
+    with private_cluster_home("rt-life-", monkeypatch) as home:
         yield home
-    finally:
-        down(load_config())  # a no-op when the test already stopped it
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")

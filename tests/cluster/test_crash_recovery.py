@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,11 +34,11 @@ import redis
 
 from api.auth import create_token, hash_token, token_key
 from cluster.cli import main
-from cluster.lifecycle import down, session_members
+from cluster.lifecycle import session_members
 from raytrader.config import load_config
 from raytrader.ports import port_open
 from raytrader.state import ProcessRecord, read_state
-from tests.conftest import cluster_env
+from tests.cluster.conftest import private_cluster_home
 
 pytestmark = pytest.mark.ray
 
@@ -56,15 +54,8 @@ RECOVERED_WITHIN_S = 60.0
 def crash_home() -> Iterator[Path]:
     """The module's private cluster: its run folder and free ports (environment), shared by the module's tests in
     file order; whatever is left of it is stopped after the module."""
-    home = Path(tempfile.mkdtemp(prefix="rt-crash-", dir="/tmp"))
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in cluster_env(home).items():
-            env.setenv(key, value)
-        try:
-            yield home
-        finally:
-            down(load_config())  # a no-op when the last test stopped it
-            shutil.rmtree(home, ignore_errors=True)
+    with pytest.MonkeyPatch.context() as env, private_cluster_home("rt-crash-", env) as home:
+        yield home
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
