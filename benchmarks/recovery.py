@@ -45,17 +45,16 @@ def _env(home: Path) -> dict[str, str]:
             "RAYTRADER_CLUSTER__CLIENT_PORT": str(client), "RAYTRADER_CLUSTER__AGENT_PORT": str(agent),
             "RAYTRADER_CLUSTER__NUM_CPUS": "2", "RAYTRADER_SERVE__PORT": str(serve),
             "RAYTRADER_DATA__STORE": str(home / "store"),
-            "RAYTRADER_CLUSTER__START_TIMEOUT_S": "600"}  # a loaded machine starts Ray slowly
+            "RAYTRADER_CLUSTER__START_TIMEOUT_S": "600",  # a loaded machine starts Ray slowly
+            # as the test cluster (tests/conftest.py); set before ray is imported: ray reads them at import time
+            # (a driver without the single-machine switch joins on the machine's routable address, not loopback)
+            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def run(kills: int, speed: float, seed: int) -> dict[str, Any]:
     """The drill on a private cluster: ``kills`` rounds over every actor type; the times and the checks."""
     home = Path(tempfile.mkdtemp(prefix="rt-bench-rec-", dir="/tmp"))
-    os.environ.update(_env(home))
-    # as the test cluster (tests/conftest.py), and before ray is imported: ray reads them at import time (a
-    # driver without the single-machine switch joins on the machine's routable address, not loopback)
-    os.environ.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
-                       "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    os.environ.update(_env(home))  # before ray is imported (see _env)
     import ray
 
     from cluster.lifecycle import down, up

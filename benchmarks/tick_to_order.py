@@ -115,18 +115,17 @@ def _baseline(events: int, rate_per_s: float) -> list[float]:
 
 
 def run(seconds: float, speed: float, running: bool, baseline_events: int) -> dict[str, Any]:
+    home = None
+    if not running:
+        home = Path(tempfile.mkdtemp(prefix="rt-bench-t2o-", dir="/tmp"))
+        os.environ.update(_env(home))  # before ray is imported (see benchmarks.recovery._env)
     import ray
 
     from cluster.lifecycle import down, up
     from jobs.paper_trade import PaperRequest, PaperSession
     from raytrader.config import load_config
 
-    config = None
-    if not running:
-        home = Path(tempfile.mkdtemp(prefix="rt-bench-t2o-", dir="/tmp"))
-        os.environ.update(_env(home))
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-        config = load_config()
+    config = load_config() if home is not None else None
     try:
         if config is not None:
             state = up(config).state

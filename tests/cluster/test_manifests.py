@@ -114,6 +114,9 @@ def test_ray_up_commands_start_raytrader_with_token_auth_and_redis() -> None:
     worker = [_command_argv(c) for c in config["worker_start_ray_commands"]]
     assert head[-1] == ["up"] and "RAYTRADER_CLUSTER__AUTOSCALING_CONFIG=" in config["head_start_ray_commands"][-1]
     assert "RAYTRADER_REDIS__PASSWORD_FILE=" in config["head_start_ray_commands"][-1]
+    # GCS fault tolerance on the head; the workers wait long enough for `raytrader up` to restart a dead head
+    assert "RAYTRADER_CLUSTER__GCS_FAULT_TOLERANCE=true" in config["head_start_ray_commands"][-1]
+    assert "RAY_gcs_rpc_server_reconnect_timeout_s=300" in config["worker_start_ray_commands"][-1]
     args = build_parser().parse_args(worker[-1])  # our own CLI accepts the worker's join command
     assert args.head_address == "$RAY_HEAD_IP:6379"
     assert args.redis_password_file == "~/.raytrader-secrets/redis-password"
