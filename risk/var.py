@@ -37,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 from numba import njit
-from scipy import signal, special, stats
+from scipy import special
 
 from risk.errors import RiskInputError
 
@@ -221,7 +221,7 @@ def _sample_skew_kurtosis(r: np.ndarray) -> tuple[float, float]:
 @lru_cache(maxsize=32)
 def _tail_normal_quantiles(confidence: float, k: int = 4000) -> np.ndarray:
     """Φ⁻¹ at the midpoints of ``k`` equal slices of the tail (0, 1 − α) (read-only, cached)."""
-    z = stats.norm.ppf((1.0 - confidence) * (np.arange(k) + 0.5) / k)
+    z = special.ndtri((1.0 - confidence) * (np.arange(k) + 0.5) / k)  # = stats.norm.ppf, standard case
     z.setflags(write=False)
     return z
 
@@ -256,7 +256,9 @@ def ewma_volatility(returns: object, lam: float = 0.94, seed_bars: int = 30) -> 
         raise RiskInputError(f"lam: the EWMA decay must be in (0, 1), got {lam!r}")
     var0 = float(np.var(r[: max(2, min(seed_bars, r.size))], ddof=1)) or float(np.mean(r**2))
     # the recursion as an IIR filter (scipy's C loop): var[t+1] = lam var[t] + (1 - lam) r[t]^2
-    tail, _ = signal.lfilter([1.0 - lam], [1.0, -lam], r**2, zi=[lam * var0])
+    from scipy.signal import lfilter  # noqa: PLC0415 - scipy.signal costs ~1 s of import; the RiskMonitor's restart does not need it
+
+    tail, _ = lfilter([1.0 - lam], [1.0, -lam], r**2, zi=[lam * var0])
     var = np.concatenate(([var0], tail))
     return np.sqrt(var)
 
@@ -450,7 +452,7 @@ def component_var_gaussian(asset_returns: object, weights: object, confidence: f
     sigma_p = float(np.sqrt(w @ cov @ w))
     if not sigma_p > 0:
         raise RiskInputError("weights: the portfolio has zero variance")
-    z = float(stats.norm.ppf(c))
+    z = float(special.ndtri(c))  # = stats.norm.ppf(c)
     comps = w * (-mu * h + z * np.sqrt(h) * (cov @ w) / sigma_p)
     total = float(-(w @ mu) * h + z * np.sqrt(h) * sigma_p)
     return ComponentRisk("var-gaussian", total, tuple(float(x) for x in comps))
