@@ -59,12 +59,12 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _sweep(bars: Any, out: Path, nodes: int) -> dict[str, Any]:
+def _sweep(bars: Any, out: Path, nodes: int, grid: tuple[str, ...] = GRID) -> dict[str, Any]:
     from dataclasses import replace
 
     from jobs.sweep import SweepRequest, plan_sweep, run_sweep
 
-    request = SweepRequest(grid=GRID, fees_bps=FEES_BPS, trial_cpus=1.0, trials=nodes, out=str(out),
+    request = SweepRequest(grid=grid, fees_bps=FEES_BPS, trial_cpus=1.0, trials=nodes, out=str(out),
                            sample="ETH-BTC-5m", holdout=0.0, periods_per_year=525_600.0)
     plan = plan_sweep(request)  # the constrained grid, as the CLI plans it; then the synthetic bars instead
     return run_sweep(replace(plan, bars=bars, holdout_bars=None)).to_json()
@@ -109,13 +109,38 @@ def _measure(bars: Any, root: Path, nodes: int, repeats: int, paths: int) -> dic
     }
 
 
-def _estimate(rows: list[dict[str, Any]], node_cpus: int, n_nodes: int, n_configs: float) -> dict[str, float]:
+def _after_reports(s: dict[str, Any]) -> float:
+    """Driver-side time after the trials computed: last report -> fit end, then the job's own work after fit."""
+    return s["phases"]["last_report_to_fit_end"] + s["seconds"] - s["tune_seconds"]
+
+
+def _serial_fit(bars: Any, root: Path, repeats: int) -> dict[str, float]:
+    """The driver's serial cost split into a fixed part and a part per configuration row: the same 1-node
+    sweep on the full grid and on a grid 4x coarser (step 10: ~3,700 rows), each the median of ``repeats``
+    runs; per row = the difference of their after-report times over the difference of their rows (a
+    two-point line, not a single ratio, which would count Tune's fixed teardown as per-row work)."""
+    import statistics
+
+    coarse = ("fast=5:500:10", "slow=5:1000:10")
+    runs = {g: [_sweep(bars, root / f"serial-{i}-{j}", 1, g) for j in range(repeats)]
+            for i, g in enumerate((GRID, coarse))}
+    rows = {g: runs[g][0]["n_configs"] for g in runs}
+    after = {g: statistics.median(_after_reports(s) for s in runs[g]) for g in runs}
+    per_row = max(0.0, (after[GRID] - after[coarse]) / (rows[GRID] - rows[coarse]))
+    return {"rows_full": rows[GRID], "rows_coarse": rows[coarse], "after_full_s": after[GRID],
+            "after_coarse_s": after[coarse], "per_row_s": per_row,
+            "fixed_s": max(0.0, after[coarse] - per_row * rows[coarse])}
+
+
+def _estimate(rows: list[dict[str, Any]], serial_fit: dict[str, float], node_cpus: int, n_nodes: int,
+              n_configs: float) -> dict[str, float]:
     """The 100-node x 10M-configuration estimate from the measured 1-node numbers (see the section text)."""
     one = rows[0]
     per_cpu = one["n_configs"] / one["max_trial_eval_s"]               # configs/s of one CPU, in-trial
-    fixed = max(r["fit_to_last_trial_s"] + r["trial_imports_max_s"] for r in rows)  # trial start on a node
-    # driver-side, serial, grows with rows: reports in, parquet and ranking out (measured on 1 node)
-    serial_per_row = (one["last_report_to_fit_end_s"] + one["post_fit_s"]) / one["n_configs"]
+    # trial start on a node, plus the driver's fixed after-report part (Tune's teardown, the job's write-up)
+    fixed = max(r["fit_to_last_trial_s"] + r["trial_imports_max_s"] for r in rows) + serial_fit["fixed_s"]
+    # driver-side, serial, grows with rows: reports in, parquet and ranking out (two-point fit, _serial_fit)
+    serial_per_row = serial_fit["per_row_s"]
     compute = n_configs / (per_cpu * node_cpus * n_nodes)
     serial = serial_per_row * n_configs
     # scaling stops where adding nodes no longer pays: compute on N nodes falls to the serial part
@@ -124,7 +149,8 @@ def _estimate(rows: list[dict[str, Any]], node_cpus: int, n_nodes: int, n_config
             "serial": serial, "total": fixed + compute + serial, "n_stop": n_stop}
 
 
-def _markdown(rows: list[dict[str, Any]], est: dict[str, float], args: argparse.Namespace, load: str) -> str:
+def _markdown(rows: list[dict[str, Any]], est: dict[str, float], fit: dict[str, float], args: argparse.Namespace,
+              load: str) -> str:
     one = rows[0]
     lines = [
         "## Scaling out: 1, 2, 3 local Ray nodes (`benchmarks/scaling.py`)",
@@ -172,10 +198,13 @@ def _markdown(rows: list[dict[str, Any]], est: dict[str, float], args: argparse.
         f"* Compute: {args.est_configs:,.0f} / ({est['per_cpu']:,.0f} × {args.est_cpus} × {args.est_nodes}) = "
         f"**{est['compute']:,.1f} s**, if the work splits evenly (one trial per node holding its CPUs, the "
         "kernel's threads inside, as the sweep does by default).",
-        f"* Fixed start per node, in parallel on every node: about **{est['fixed']:.1f} s** (the largest trial "
-        "start measured here; on a loaded 2-core machine, so an upper bound).",
-        f"* Serial on the driver, growing with the rows: reports in, Parquet and ranking out, measured "
-        f"{est['serial_per_row_us']:.1f} µs per configuration → **{est['serial']:,.1f} s** for "
+        f"* Fixed: about **{est['fixed']:.1f} s** - the largest trial start measured here (in parallel on "
+        f"every node) plus the driver's fixed after-report part, {fit['fixed_s']:.2f} s (Tune's teardown, the "
+        "job's write-up); measured on a 2-core machine, so an upper bound.",
+        f"* Serial on the driver, growing with the rows: reports in, Parquet and ranking out. Measured as a "
+        f"line through two 1-node sweeps: {fit['rows_full']:,} rows -> {fit['after_full_s']:.3f} s after the "
+        f"last report, {fit['rows_coarse']:,} rows -> {fit['after_coarse_s']:.3f} s (medians), so "
+        f"{est['serial_per_row_us']:.2f} µs per configuration → **{est['serial']:,.1f} s** for "
         f"{args.est_configs:,.0f} rows (plus the bars shipped once to each of {args.est_nodes} object stores: "
         "megabytes per node, in parallel).",
         f"* Total ≈ {est['fixed']:.1f} + {est['compute']:,.1f} + {est['serial']:,.1f} = **{est['total']:,.0f} s**.",
@@ -240,14 +269,17 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.5)
             rows.append(_measure(bars, root, k, args.repeats, args.paths))
             print(rows[-1], flush=True)
+            if k == 1:
+                fit = _serial_fit(bars, root, max(3, args.repeats))
+                print(fit, flush=True)
     finally:
         ray.shutdown()
         for home in homes:
             down(load_config(env=dict(head_env, RAYTRADER_CLUSTER__HOME=str(home))))
         down(config)
         shutil.rmtree(root, ignore_errors=True)
-    est = _estimate(rows, args.est_cpus, args.est_nodes, args.est_configs)
-    text = _markdown(rows, est, args, load)
+    est = _estimate(rows, fit, args.est_cpus, args.est_nodes, args.est_configs)
+    text = _markdown(rows, est, fit, args, load)
     print(text)
     if not args.no_write:
         print(f"wrote {write_section('scaling', text)}")
