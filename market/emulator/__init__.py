@@ -10,7 +10,9 @@ Layers (pure cores, thin server):
 * :mod:`market.emulator.server` - ``EmulatorServer``: aiohttp on 127.0.0.1, Binance Spot REST subset.
 * :mod:`market.emulator.errors` - named errors carrying Binance error codes.
 * :mod:`market.emulator.client` - ``ccxt_config`` / ``point_at``: aim a real ccxt (or ccxt.pro) client at it.
-* ``_binance`` (REST JSON shapes) and ``_ws`` (WebSocket trade/depth/kline streams) serve the server.
+* ``_binance`` (REST JSON shapes) and ``_ws`` (WebSocket trade/depth/kline streams) serve the server;
+  ``_binance_user`` (listen keys, ``executionReport``/``outboundAccountPosition`` by difference) and
+  ``_binance_user_ws`` (listen-key streams, the WebSocket API subscription) its user-data stream.
 
 Everything except ``server`` is pure (no I/O, no wall clock, no ray).
 """

@@ -20,7 +20,8 @@ engine's order, Binance's events for what changed since:
   after it; ``X`` ``PARTIALLY_FILLED`` or, at the last fill of a filled order, ``FILLED``), ``CANCELED``,
   ``EXPIRED`` (IOC/FOK remainder, a market order out of liquidity), ``REJECTED`` (an order the engine records
   as rejected; the engine refuses bad orders synchronously, with a REST error and no event, as Binance does
-  outside cancel-replace). Every field ccxt's ``binance`` (ccxt.pro ``parse_ws_order`` / ``parse_ws_trade``)
+  outside cancel-replace). A stop order reads NEW (``P`` its stop price, ``w`` false) when placed; its
+  trigger sends no event of its own, its fills do. Every field ccxt's ``binance`` (ccxt.pro ``parse_ws_order`` / ``parse_ws_trade``)
   reads is there; for ``CANCELED``, ``C`` is the order's client id and ``c`` the cancel's (Binance's rule).
 * ``outboundAccountPosition`` after the execution reports: ``B`` lists the assets whose free or locked amount
   changed (``f``, ``l``), ``u`` is the update time.
@@ -150,22 +151,25 @@ def execution_report(order: Order, inst: Instrument, *, event_ms: int, seq: int,
                      cum_qty: Decimal, cum_quote: Decimal, fill: VenueFill | None = None) -> dict:
     """One ``executionReport`` (Binance Spot field set; ``fill`` for ``x=TRADE``)."""
     canceled = x == "CANCELED"
+    stop = getattr(order, "stop_price", None)  # stop orders (STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT) carry these
+    working_since = getattr(order, "working_time_ms", order.time_ms)
     if fill is not None:
         when, working = fill.time_ms, X == "PARTIALLY_FILLED" and order.type != "MARKET"
     else:
         when = order.time_ms if x == "NEW" else order.update_time_ms
-        working = x == "NEW" and order.type != "MARKET" and order.time_in_force == "GTC"
+        working = (x == "NEW" and order.type != "MARKET" and order.time_in_force == "GTC"
+                   and working_since is not None and stop is None)
     return {
         "e": "executionReport", "E": event_ms, "s": inst.market_id,
         "c": f"cancel-{order.order_id}" if canceled else order.client_order_id, "S": order.side, "o": order.type,
-        "f": order.time_in_force, "q": fmt(order.orig_qty), "p": fmt(order.price), "P": fmt(Decimal(0)),
-        "F": fmt(Decimal(0)), "g": -1, "C": order.client_order_id if canceled else "", "x": x, "X": X, "r": "NONE",
+        "f": order.time_in_force, "q": fmt(order.orig_qty), "p": fmt(order.price), "P": fmt(stop),
+        "F": fmt(Decimal(0)), "g": getattr(order, "order_list_id", -1), "C": order.client_order_id if canceled else "", "x": x, "X": X, "r": "NONE",
         "i": order.order_id, "l": fmt(fill.qty if fill else Decimal(0)), "z": fmt(cum_qty),
         "L": fmt(fill.price if fill else Decimal(0)), "n": fmt(fill.commission) if fill else "0",
         "N": fill.commission_asset if fill else None, "T": when, "t": fill.trade_id if fill else -1, "I": seq,
         "w": working, "m": bool(fill.is_maker) if fill else False, "M": fill is not None, "O": order.time_ms,
         "Z": fmt(cum_quote), "Y": fmt(fill.quote_qty if fill else Decimal(0)), "Q": fmt(order.quote_qty),
-        "W": order.time_ms, "V": "NONE",
+        "W": working_since if working_since is not None else order.time_ms, "V": "NONE",
     }
 
 
@@ -204,7 +208,7 @@ class AccountEvents:
 
     def collect(self, now_ms: int) -> list[dict]:
         """The events since the last call, oldest first (module docstring)."""
-        keyed: list[tuple[tuple, Callable[[int], dict]]] = []
+        groups: list[tuple[tuple[int, int], list[Callable[[int], dict]]]] = []
         newest = self._max_order_id
         for inst in self.engine.instruments:
             symbol = inst.symbol
@@ -217,11 +221,13 @@ class AccountEvents:
                 if o.order_id <= self._max_order_id and o.order_id not in self._open:
                     continue
                 newest = max(newest, o.order_id)
-                keyed += self._order_events(o, inst, by_order.get(o.order_id, []), now_ms)
+                group = self._order_events(o, inst, by_order.get(o.order_id, []), now_ms)
+                if group[1]:
+                    groups.append(group)
         self._max_order_id = newest
-        keyed.sort(key=lambda item: item[0])
+        groups.sort(key=lambda g: g[0])
         out = []
-        for _, make in keyed:
+        for make in (m for _, makers in groups for m in makers):
             self.seq += 1
             out.append(make(self.seq))
         balances = self._balance_map()
@@ -234,10 +240,12 @@ class AccountEvents:
         return out
 
     def _order_events(self, o: Order, inst: Instrument, fills: list[VenueFill],
-                      now_ms: int) -> list[tuple[tuple, Callable[[int], dict]]]:
-        """The (sort key, event maker) pairs of one order's changes."""
+                      now_ms: int) -> tuple[tuple[int, int], list[Callable[[int], dict]]]:
+        """One order's changes: ``((time of the first, order id), event makers in order)``. An order's events
+        stay together (NEW, its fills, its end), and orders follow each other by that key: a new order's
+        immediate fills and expiry come before the next order's NEW, as the engine made them."""
         seen = self._open.pop(o.order_id, None)
-        out: list[tuple[tuple, Callable[[int], dict]]] = []
+        out: list[tuple[int, Callable[[int], dict]]] = []
 
         def report(x: str, X: str, qty: Decimal, quote: Decimal, fill: VenueFill | None = None) -> Callable[[int], dict]:
             return lambda seq: execution_report(o, inst, event_ms=now_ms, seq=seq, x=x, X=X, cum_qty=qty,
@@ -246,15 +254,14 @@ class AccountEvents:
         if seen is None:
             seen = _Seen(Decimal(0), Decimal(0), "NEW")
             if o.status != "REJECTED":
-                out.append(((o.time_ms, 0, o.order_id), report("NEW", "NEW", seen.qty, seen.quote)))
+                out.append((o.time_ms, report("NEW", "NEW", seen.qty, seen.quote)))
         qty, quote = seen.qty, seen.quote
         for f in sorted(fills, key=lambda f: f.trade_id):
             qty, quote = qty + f.qty, quote + f.quote_qty
             last = o.status == "FILLED" and qty >= o.executed_qty
-            out.append(((f.time_ms, 1, f.trade_id), report("TRADE", "FILLED" if last else "PARTIALLY_FILLED",
-                                                          qty, quote, f)))
+            out.append((f.time_ms, report("TRADE", "FILLED" if last else "PARTIALLY_FILLED", qty, quote, f)))
         if o.status in _TERMINAL and seen.status != o.status:
-            out.append(((o.update_time_ms, 2, o.order_id), report(o.status, o.status, qty, quote)))
+            out.append((o.update_time_ms, report(o.status, o.status, qty, quote)))
         if o.is_open:
             self._open[o.order_id] = _Seen(qty, quote, o.status)
-        return out
+        return (min((t for t, _ in out), default=0), o.order_id), [make for _, make in out]

@@ -49,7 +49,8 @@ def point_at(exchange: Any, base_url: str, ws_url: str | None = None) -> Any:
     """Replace ``https://api.binance.com`` with ``base_url`` in every string of ``exchange.urls['api']``.
 
     With ``ws_url`` (``EmulatorServer.ws_url``) the spot WebSocket base of a
-    ccxt.pro client points there too.
+    ccxt.pro client points there too, and its WebSocket API (where ccxt.pro subscribes to the user-data
+    stream: ``watch_my_trades``, ``watch_orders``, ``watch_balance``) at the same server's ``/ws-api/v3``.
     """
     api = exchange.urls["api"]
     if getattr(exchange, "id", "") == "coinbaseexchange":
@@ -62,4 +63,6 @@ def point_at(exchange: Any, base_url: str, ws_url: str | None = None) -> Any:
             api[name] = value.replace(BINANCE_REST, base_url.rstrip("/"))
     if ws_url is not None and isinstance(api.get("ws"), dict):
         api["ws"]["spot"] = ws_url
+        if isinstance(api["ws"].get("ws-api"), dict):  # the user-data stream (ccxt.pro spot), same host and port
+            api["ws"]["ws-api"]["spot"] = ws_url.split("/stream/ws")[0] + "/ws-api/v3"
     return exchange

@@ -21,7 +21,12 @@ Binance behaviour kept:
   ``-1003``.
 
 WebSocket market streams (trade, diff depth, kline) for ccxt.pro live at
-:attr:`EmulatorServer.ws_url` (see :mod:`market.emulator._ws`).
+:attr:`EmulatorServer.ws_url` (see :mod:`market.emulator._ws`). The user-data stream
+(``executionReport``, ``outboundAccountPosition``) is served two ways, as Binance does: listen keys
+(``POST/PUT/DELETE /api/v3/userDataStream``, API-key header, not signed; 60 minutes without keepalive
+expires a key: ``-1125``) with ``/ws/<listenKey>``, and the WebSocket API's
+``userDataStream.subscribe.signature`` at :attr:`EmulatorServer.ws_api_url` (what ccxt.pro uses for spot);
+see :mod:`market.emulator._binance_user_ws`.
 
 Time: ``/api/v3/time`` and the signature window use the *wall* clock (ccxt
 signs with its own wall clock); everything the venue reports (orders, fills,
@@ -49,6 +54,8 @@ from aiohttp import web
 
 from market.emulator import _binance as fmt
 from market.emulator._params import HttpError, authenticate, decimal_param, int_param, required
+from market.emulator._binance_user import ListenKeys, api_key_only
+from market.emulator._binance_user_ws import LISTEN_KEY_PATH, WS_API_PATH, UserDataHub
 from market.emulator._ws import StreamHub
 from market.emulator.book import BUY, SELL, Instrument
 from market.emulator.errors import BadParameter, EmulatorError
@@ -121,6 +128,7 @@ class _Route:
     handler: str
     weight: int | Callable[[dict[str, str]], int]
     signed: bool = False
+    keyed: bool = False  # API key only, not signed (the listen-key endpoints)
 
 
 def _depth_weight(params: dict[str, str]) -> int:
@@ -151,6 +159,9 @@ ROUTES: dict[tuple[str, str], _Route] = {
     ("GET", "/api/v3/allOrders"): _Route("all_orders", 20, True),
     ("GET", "/api/v3/myTrades"): _Route("my_trades", 20, True),
     ("GET", "/api/v3/account"): _Route("account", 20, True),
+    ("POST", "/api/v3/userDataStream"): _Route("user_stream_open", 2, keyed=True),
+    ("PUT", "/api/v3/userDataStream"): _Route("user_stream_keepalive", 2, keyed=True),
+    ("DELETE", "/api/v3/userDataStream"): _Route("user_stream_close", 2, keyed=True),
 }
 
 
@@ -171,6 +182,8 @@ class EmulatorServer:
     ORDER_POST: tuple[str, str] = ("POST", "/api/v3/order")
     #: where the WebSocket feed is served (ccxt.pro appends a stream index to Binance's)
     STREAM_PATHS: tuple[str, ...] = ("/stream/ws", "/stream/ws/{index}")
+    #: the Binance user-data stream (listen-key streams and the WebSocket API); a dialect without it sets False
+    USER_DATA_STREAM: bool = True
 
     def _make_streams(self) -> StreamHub:
         """The WebSocket feed of this dialect."""
@@ -195,6 +208,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.streams: StreamHub | None = None
+        self.user_streams: UserDataHub | None = None  # listen keys, executionReport/outboundAccountPosition
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -202,12 +216,21 @@ class EmulatorServer:
         """Base of the WebSocket streams (``ws://127.0.0.1:<port>/stream/ws``)."""
         return self.url.replace("http://", "ws://") + "/stream/ws"
 
+    @property
+    def ws_api_url(self) -> str:
+        """The WebSocket API (``ws://127.0.0.1:<port>/ws-api/v3``; Binance's ``wss://ws-api.binance.com:443/ws-api/v3``)."""
+        return self.url.replace("http://", "ws://") + WS_API_PATH
+
+    async def _drop_all(self) -> int:
+        hubs = [h for h in (self.streams, self.user_streams) if h is not None]
+        return sum([await h.drop_all() for h in hubs])
+
     def drop_streams(self) -> int:
-        """Close every WebSocket connection now (from any thread); returns how many were open."""
+        """Close every WebSocket connection (market and user-data) now (from any thread); returns how many were open."""
         if self.streams is None:
             return 0
         if self._loop is not None and threading.current_thread() is not self._thread:
-            return asyncio.run_coroutine_threadsafe(self.streams.drop_all(), self._loop).result(timeout=10)
+            return asyncio.run_coroutine_threadsafe(self._drop_all(), self._loop).result(timeout=10)
         raise RuntimeError("inside the server's loop, await server.streams.drop_all() instead")
 
     @property
@@ -221,6 +244,12 @@ class EmulatorServer:
         self.streams = self._make_streams()
         for path in self.STREAM_PATHS:
             app.router.add_get(path, self.streams.handle)
+        if self.USER_DATA_STREAM:
+            cfg = self.config
+            self.user_streams = UserDataHub(self.venue, self.lock, self.wall_ms,
+                                            (cfg.default_recv_window_ms, cfg.max_recv_window_ms, cfg.max_ahead_ms))
+            app.router.add_get(LISTEN_KEY_PATH, self.user_streams.handle_listen)
+            app.router.add_get(WS_API_PATH, self.user_streams.handle_api)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -228,6 +257,8 @@ class EmulatorServer:
         await site.start()
         self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.streams.start()
+        if self.user_streams is not None:
+            self.user_streams.start()
         if self.config.replay_speed is not None:
             self._replay_task = asyncio.create_task(self._drive_replay(self.config.replay_speed))
 
@@ -241,6 +272,8 @@ class EmulatorServer:
             self._replay_task = None
         if self.streams is not None:
             await self.streams.stop()
+        if self.user_streams is not None:
+            await self.user_streams.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -307,7 +340,7 @@ class EmulatorServer:
         if kind == "timeout":
             await asyncio.sleep(faults.hang_ms / 1000)  # then processed: a stale signature is refused below
         if kind == "drop_ws" and self.streams is not None:
-            asyncio.get_running_loop().create_task(self.streams.drop_all())
+            asyncio.get_running_loop().create_task(self._drop_all())
         resp = self._answer(request, method, path, raw_body)
         lose_every = faults.lose_order_response_every
         if lose_every and (method, path) == self.ORDER_POST and resp.status == 200:
@@ -342,6 +375,8 @@ class EmulatorServer:
             return resp
         try:
             key = self._authenticate(request, raw_query, raw_body, params) if route.signed else None
+            if route.keyed:
+                key = api_key_only(self.venue.account_for, request.headers.get("X-MBX-APIKEY", ""))
             with self.lock:
                 status, body = getattr(self, "_h_" + route.handler)(params, key)
         except HttpError as exc:
@@ -539,3 +574,20 @@ class EmulatorServer:
     def _h_account(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
         omit = params.get("omitZeroBalances", "false").lower() == "true"
         return 200, fmt.account(self.venue, key.account, self.venue.now_ms, omit)
+
+    # ------------------------------------------------------------ user-data stream (listen keys; API key, not signed)
+    def _listen_keys(self) -> ListenKeys:
+        if self.user_streams is None:
+            raise RuntimeError("the user-data stream is served while the server runs")
+        return self.user_streams.keys
+
+    def _h_user_stream_open(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        return 200, {"listenKey": self._listen_keys().open(key.account)}
+
+    def _h_user_stream_keepalive(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        self._listen_keys().keepalive(key.account, required(params, "listenKey"))
+        return 200, {}
+
+    def _h_user_stream_close(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        self._listen_keys().close(key.account, required(params, "listenKey"))
+        return 200, {}
