@@ -31,6 +31,13 @@ kline stream may publish a forming bar more than once; the last event per
 ``on_fetched`` -> what to publish); the actor only waits, fetches and publishes.
 Venue API differences (parameter names, client-id form, fills paging) come from
 the dialect table :data:`actors.exchange_config.DIALECTS`.
+
+Our fills and orders: where the dialect has a user stream (Binance: the user-data
+stream's ``executionReport``; Coinbase: the ``user`` channel) the actor learns of a
+fill when the venue pushes it (``watch_my_trades``) and, Binance, of every order
+state change (``watch_orders``); the REST sync (every ``poll_s``) stays as the gap
+filler: it resumes from the newest fill REST returned, and the venue trade id
+makes a fill seen both ways count once.
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ from actors.exchange_config import (
     our_client_id,
     venue_client_id,
 )
-from actors.stream_trackers import Emit, Fetch, Gap, Out, make_tracker
+from actors.stream_trackers import Emit, Fetch, Gap, Out, make_tracker, order_push_supersedes
 
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
 
@@ -132,7 +139,7 @@ class ExchangeActor:
         self._fills: list[Fill] = []
         self._fill_ids: set[tuple[str, str]] = set()
         self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0, "fills_pushed": 0,
-                        "fills_polled": 0, "user_stream_errors": 0}
+                        "fills_polled": 0, "user_stream_errors": 0, "orders_pushed": 0}
         # symbol -> the newest fill learnt over REST (trade id, or time in ms where the venue pages by time): the
         # REST fill sync resumes there, so a fill the user stream lost is still fetched
         self._rest_cursor: dict[str, int] = {}
@@ -208,6 +215,8 @@ class ExchangeActor:
             self._tasks.append(asyncio.create_task(self._sync_loop()))
             if self.dialect.user_stream:
                 self._tasks += [asyncio.create_task(self._user_loop(symbol)) for symbol in cfg.symbols]
+            if self.dialect.order_stream:
+                self._tasks += [asyncio.create_task(self._order_push_loop(symbol)) for symbol in cfg.symbols]
         return self.info()
 
     async def stop(self) -> dict[str, Any]:
@@ -600,11 +609,14 @@ class ExchangeActor:
     async def _user_loop(self, symbol: str) -> None:
         """Our fills as the venue pushes them (its authenticated user channel, ccxt.pro ``watch_my_trades``).
 
-        A pushed fill not seen before makes the actor fetch this symbol's fills over REST at once, without
-        waiting for the poll: the channel's ``match`` message carries the fee *rate*, the fill record the
-        fee the venue charged (rounded to the asset's precision), and the ledger books the latter. When that
-        fetch or the channel fails the background sync is asked to fetch them (what was pushed while the
-        channel was down is lost to it), and the channel is subscribed again.
+        Where the push carries the fee the venue charged (the dialect's ``pushed_fees``: Binance
+        ``executionReport``), a fill not seen before is recorded as it arrives (``fills_pushed``). Else (Coinbase
+        ``match``: the fee *rate* only; the ledger books the fee charged, rounded to the asset's precision) it
+        makes the actor fetch this symbol's fills over REST at once, without waiting for the poll. Either way the
+        venue trade id deduplicates: the REST sync, which resumes from the newest fill *it* saw, finds the
+        pushed ones again and counts none twice. When the channel (or that fetch) fails the background sync
+        is asked to fetch the symbol's fills (what was pushed while the channel was down is lost to it), and
+        the channel is subscribed again.
         """
         while True:
             try:
@@ -618,8 +630,12 @@ class ExchangeActor:
                             symbol, type(exc).__name__)
                 await asyncio.sleep(self.config.reconnect_s)
                 continue
-            pushed = {(symbol, str(t["id"])) for t in trades if t.get("symbol") == symbol}
+            mine = [t for t in trades if t.get("symbol") == symbol]
+            pushed = {(symbol, str(t["id"])) for t in mine}
             if pushed <= self._fill_ids:
+                continue
+            if self.dialect.pushed_fees:
+                self._counts["fills_pushed"] += self._record_fills(symbol, mine)
                 continue
             try:
                 await self._sync_fills(symbol, "fills_pushed")
@@ -630,6 +646,39 @@ class ExchangeActor:
             except Exception as exc:  # noqa: BLE001 - logged by class name only; the background sync retries
                 self._fills_due.add(symbol)
                 log.warning("%s: fill fetch after a push failed (%s)", self.config.venue, type(exc).__name__)
+
+    async def _order_push_loop(self, symbol: str) -> None:
+        """Our orders' states as the venue pushes them (ccxt.pro ``watch_orders``: Binance ``executionReport``).
+
+        A pushed state replaces the known one when :func:`actors.stream_trackers.order_push_supersedes` says it
+        is newer (pushes race the REST answers); its ``resolved_by`` is ``push`` and its fee is the sum of the
+        order's recorded fills when there are any (a push carries only its last fill's commission). Orders this
+        actor neither placed nor touched are not followed. A failed stream is subscribed again; the background
+        sync keeps checking open orders over REST meanwhile.
+        """
+        while True:
+            try:
+                orders = await self._ex.watch_orders(symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged by class name only; REST keeps the states
+                self._counts["user_stream_errors"] += 1
+                log.warning("%s: order stream for %s failed (%s); states follow over REST", self.config.venue,
+                            symbol, type(exc).__name__)
+                await asyncio.sleep(self.config.reconnect_s)
+                continue
+            for raw in orders:
+                if raw.get("symbol") != symbol:
+                    continue
+                update = self._parse_order(raw)
+                if not order_push_supersedes(self._orders.get(update.client_order_id), update):
+                    continue
+                fills = [f for f in self._fills if f.order_id == update.order_id and f.symbol == symbol]
+                if fills:
+                    update = replace(update, fee_cost=sum(f.fee_cost for f in fills), fee_currency=fills[0].fee_currency)
+                self._remember(replace(update, resolved_by="push"))
+                self._recheck.pop(update.client_order_id, None)
+                self._counts["orders_pushed"] += 1
 
     async def sync(self) -> dict[str, Any]:
         """One round of the background work now: resolve unknown orders, refresh open orders, fetch fills."""

@@ -39,6 +39,12 @@ class Dialect:
             ExchangeConfig's ``resolution.recv_window_ms``). Bounds the absent-order rule.
         user_stream: the venue pushes our own fills over an authenticated WebSocket channel that ccxt.pro reads
             with ``watch_my_trades``; REST polling then only fills gaps.
+        pushed_fees: a pushed fill carries the fee the venue charged (Binance ``executionReport`` ``n``/``N``):
+            it is recorded as it arrives; else (Coinbase ``match``: a fee *rate* only) a push makes the actor
+            fetch the symbol's fills over REST at once.
+        order_stream: the venue pushes every order update (Binance ``executionReport``: NEW, TRADE, CANCELED,
+            EXPIRED) that ccxt.pro reads with ``watch_orders``: the actor's order states follow without a REST
+            query (the background sync still checks open orders).
     """
 
     name: str
@@ -50,6 +56,8 @@ class Dialect:
     fee_asset: str
     sign_window_ms: int | None
     user_stream: bool
+    pushed_fees: bool = False
+    order_stream: bool = False
 
     @property
     def websocket(self) -> bool:
@@ -58,7 +66,7 @@ class Dialect:
 
 
 _BINANCE = Dialect("binance", "clientOrderId", "origClientOrderId", "free", "fromId", ("trades", "book", "bars"),
-                   "received", None, False)
+                   "received", None, user_stream=True, pushed_fees=True, order_stream=True)
 _COINBASE = Dialect("coinbase", "clientOrderId", "clientOrderId", "uuid", None, ("trades", "book"), "quote",
                     30_000, True)
 

@@ -21,6 +21,10 @@ equals the last published one is published again (the forming bar of a kline
 stream, last event wins); every :class:`Gap` is followed by exactly one
 :class:`Resync` before the next :class:`Gap`; a gap is closed only after a
 REST fetch succeeded (or, with nothing published yet, when the feed resumes).
+
+The user stream (our own orders, pushed) needs no tracker: pushed fills are deduplicated by venue trade id
+and REST fills every gap; :func:`order_push_supersedes` decides whether a pushed order state replaces the one
+the actor knows (pushes and REST answers race, so an older state must not overwrite a newer one).
 """
 
 from __future__ import annotations
@@ -29,11 +33,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
 from actors.exchange_core import bar_time_gap, merge_recovered, trade_id_gap
-from actors.messages import BarTick, BookSnapshot, TradeTick
+from actors.messages import BarTick, BookSnapshot, OrderUpdate, TradeTick
 from raytrader.errors import InputError
 
 __all__ = ["Emit", "Gap", "Resync", "Out", "Fetch", "Step", "TradesTracker", "BookTracker", "BarsTracker",
-           "make_tracker"]
+           "make_tracker", "order_push_supersedes"]
 
 
 @dataclass(frozen=True)
@@ -214,3 +218,23 @@ def make_tracker(kind: str, timeframe_ms: int) -> TradesTracker | BookTracker | 
     if kind == "bars":
         return BarsTracker(timeframe_ms)
     raise InputError(f"stream kind {kind!r}: expected trades, book or bars")
+
+
+_FINAL = frozenset({"closed", "canceled", "rejected"})
+
+
+def order_push_supersedes(known: OrderUpdate | None, pushed: OrderUpdate) -> bool:
+    """Whether a pushed order state (the venue's user stream) replaces ``known`` (what the actor holds).
+
+    Only orders the actor placed or touched are followed (``known`` None: no). A final state (closed,
+    canceled, rejected) is never replaced; an ``unknown`` one always is (the venue has spoken). Otherwise the
+    push wins when it is newer: more filled, or as filled and now final. A push that repeats what is known,
+    or is older (less filled, or open after a fill the actor already knows of), changes nothing.
+    """
+    if known is None or known.status in _FINAL or pushed.status == "unknown":
+        return False
+    if known.status == "unknown":
+        return True
+    if pushed.filled != known.filled:
+        return pushed.filled > known.filled
+    return pushed.status in _FINAL
