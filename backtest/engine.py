@@ -60,6 +60,9 @@ Conventions (see docs/ARCHITECTURE.md, "Contracts"):
     otherwise at the stop level if the bar's low (short: high) reaches it.
   - take-profit fills at the open when the open gaps past it, otherwise at
     its level if the high (short: low) reaches it.
+  - both rules are :func:`market.triggers.bar_trigger_price`, the trigger
+    rule the exchange emulator's stop orders follow (a long's stop is a SELL
+    STOP_LOSS, its take-profit a SELL TAKE_PROFIT; a short's mirror them).
   - **conservative order**: if the stop and the take-profit are both
     touched in one bar, the stop is assumed to have filled first.
   - a stop exit closes the whole position, pays fees and slippage like any
@@ -95,6 +98,9 @@ from backtest.costs import fee_fraction, slippage_fraction, slippage_fractions, 
 from backtest.errors import StopError, TargetLengthError, TargetNaNError, TargetValueError
 from backtest.inputs import FILL_MODES, FillMode, bar_arrays, check_fill, extra_field, start_cash
 from backtest.trades import EXIT_REASONS, Trade
+from market.triggers import DOWN as _DOWN
+from market.triggers import UP as _UP
+from market.triggers import bar_trigger_price
 
 __all__ = ["BacktestResult", "run_backtest", "FILL_MODES", "FillMode", "MAX_ABS_TARGET", "TRADE_RECORD_DTYPE"]
 
@@ -112,6 +118,9 @@ TRADE_RECORD_DTYPE = np.dtype([
 
 # exit reason codes used inside the numba kernel; index into EXIT_REASONS
 _SIGNAL, _STOP_LOSS, _TAKE_PROFIT, _TRAILING, _OPEN, _LIQUIDATION = 0, 1, 2, 3, 4, 5
+
+#: the one trigger rule of stops (market.triggers), compiled for the bar loop
+_bar_trigger = njit(cache=True)(bar_trigger_price)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,14 +356,14 @@ def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0
                         stop_lvl = extreme * (1.0 - tsl)
                         stop_code = _TRAILING
                     tp_lvl = entry * (1.0 + tp) if tp > 0.0 else np.inf
-                    if open_[i] <= stop_lvl:
-                        want_fill, ref, code = True, open_[i], stop_code
-                    elif low[i] <= stop_lvl:
-                        want_fill, ref, code = True, stop_lvl, stop_code
-                    elif open_[i] >= tp_lvl:
-                        want_fill, ref, code = True, open_[i], _TAKE_PROFIT
-                    elif high[i] >= tp_lvl:
-                        want_fill, ref, code = True, tp_lvl, _TAKE_PROFIT
+                    # the shared trigger rule (market.triggers): a long's stop is a SELL stop-loss (DOWN),
+                    # its take-profit a SELL take-profit (UP); the stop is checked first (conservative order)
+                    sl_px = _bar_trigger(_DOWN, stop_lvl, open_[i], high[i], low[i])
+                    tp_px = _bar_trigger(_UP, tp_lvl, open_[i], high[i], low[i])
+                    if not math.isnan(sl_px):
+                        want_fill, ref, code = True, sl_px, stop_code
+                    elif not math.isnan(tp_px):
+                        want_fill, ref, code = True, tp_px, _TAKE_PROFIT
                     elif high[i] > extreme:
                         extreme = high[i]
                 else:
@@ -366,14 +375,13 @@ def _simulate(open_, high, low, close, volume, target, fee, fill_at_close, cash0
                         stop_lvl = extreme * (1.0 + tsl)
                         stop_code = _TRAILING
                     tp_lvl = entry * (1.0 - tp) if tp > 0.0 else -1.0
-                    if open_[i] >= stop_lvl:
-                        want_fill, ref, code = True, open_[i], stop_code
-                    elif high[i] >= stop_lvl:
-                        want_fill, ref, code = True, stop_lvl, stop_code
-                    elif open_[i] <= tp_lvl:
-                        want_fill, ref, code = True, open_[i], _TAKE_PROFIT
-                    elif low[i] <= tp_lvl:
-                        want_fill, ref, code = True, tp_lvl, _TAKE_PROFIT
+                    # a short's stop is a BUY stop-loss (UP), its take-profit a BUY take-profit (DOWN)
+                    sl_px = _bar_trigger(_UP, stop_lvl, open_[i], high[i], low[i])
+                    tp_px = _bar_trigger(_DOWN, tp_lvl, open_[i], high[i], low[i])
+                    if not math.isnan(sl_px):
+                        want_fill, ref, code = True, sl_px, stop_code
+                    elif not math.isnan(tp_px):
+                        want_fill, ref, code = True, tp_px, _TAKE_PROFIT
                     elif low[i] < extreme:
                         extreme = low[i]
                 w = 0.0

@@ -14,15 +14,16 @@ import numpy as np
 
 from market.bars import Bars
 from market.emulator.book import Instrument
-from market.emulator.matching import Order, Trade, VenueFill
+from market.emulator.matching import STOP_ORDER_TYPES, Order, OrderList, Trade, VenueFill
 from market.emulator.venue import Ticker24h, Venue
 
 __all__ = [
     "fmt", "exchange_info", "order_ack", "order_result", "order_full", "order_query", "order_cancel",
     "my_trade", "public_trade", "agg_trade", "kline_rows", "depth", "ticker_24hr", "book_ticker", "account",
+    "order_list",
 ]
 
-_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
 
 
 def fmt(value: Decimal | None, places: int = 8) -> str:
@@ -49,7 +50,7 @@ def symbol_info(inst: Instrument) -> dict:
         "quoteCommissionPrecision": inst.asset_precision,
         "orderTypes": list(_ORDER_TYPES),
         "icebergAllowed": False,
-        "ocoAllowed": False,
+        "ocoAllowed": True,
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
@@ -94,9 +95,19 @@ def _order_common(order: Order, inst: Instrument) -> dict:
     return {
         "symbol": inst.market_id,
         "orderId": order.order_id,
-        "orderListId": -1,
+        "orderListId": order.order_list_id,
         "clientOrderId": order.client_order_id,
     }
+
+
+def _working_time(order: Order) -> int:
+    """Binance ``workingTime``: when the order started working; -1 for a stop still waiting for its trigger."""
+    return order.working_time_ms if order.working_time_ms is not None else -1
+
+
+def _stop(order: Order) -> dict:
+    """``stopPrice`` as Binance adds it to the answers for stop orders (and only for them)."""
+    return {"stopPrice": fmt(order.stop_price)} if order.type in STOP_ORDER_TYPES else {}
 
 
 def _order_body(order: Order) -> dict:
@@ -118,9 +129,11 @@ def order_ack(order: Order, inst: Instrument) -> dict:
 
 
 def order_result(order: Order, inst: Instrument) -> dict:
-    return {**_order_common(order, inst), "transactTime": order.time_ms, **_order_body(order),
-            "workingTime": order.time_ms,
-            "selfTradePreventionMode": "NONE"}
+    # an untriggered stop's answer leaves workingTime out (queries say -1): ccxt reads the first of time /
+    # createTime / workingTime / transactTime as the order's timestamp, and -1 is no time
+    working = {"workingTime": order.working_time_ms} if order.working_time_ms is not None else {}
+    return {**_order_common(order, inst), "transactTime": order.time_ms, **_order_body(order), **_stop(order),
+            **working, "selfTradePreventionMode": "NONE"}
 
 
 def order_full(order: Order, inst: Instrument, fills: tuple[VenueFill, ...]) -> dict:
@@ -134,16 +147,36 @@ def order_query(order: Order, inst: Instrument) -> dict:
     return {
         **_order_common(order, inst), **{k: body[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty",
                                                              "status", "timeInForce", "type", "side")},
-        "stopPrice": fmt(Decimal(0)), "icebergQty": fmt(Decimal(0)), "time": order.time_ms,
-        "updateTime": order.update_time_ms, "isWorking": order.type != "MARKET", "workingTime": order.time_ms,
+        "stopPrice": fmt(order.stop_price if order.stop_price is not None else Decimal(0)),
+        "icebergQty": fmt(Decimal(0)), "time": order.time_ms, "updateTime": order.update_time_ms,
+        "isWorking": order.type != "MARKET" and order.is_working, "workingTime": _working_time(order),
         "origQuoteOrderQty": body["origQuoteOrderQty"], "selfTradePreventionMode": "NONE",
     }
 
 
 def order_cancel(order: Order, inst: Instrument, orig_client_order_id: str) -> dict:
     return {"symbol": inst.market_id, "origClientOrderId": orig_client_order_id, "orderId": order.order_id,
-            "orderListId": -1, "clientOrderId": order.client_order_id, "transactTime": order.update_time_ms,
-            **_order_body(order), "selfTradePreventionMode": "NONE"}
+            "orderListId": order.order_list_id, "clientOrderId": order.client_order_id,
+            "transactTime": order.update_time_ms, **_order_body(order), **_stop(order), "selfTradePreventionMode": "NONE"}
+
+
+def order_list(lst: OrderList, orders: list[Order], inst: Instrument, transaction_time: int, *,
+               reports: list[dict] | None = None) -> dict:
+    """An OCO as Binance answers ``POST /api/v3/orderList/oco`` (with ``reports``), ``GET``/``DELETE orderList``.
+
+    ``listOrderStatus`` is ``EXECUTING`` while a leg is open, else ``ALL_DONE``
+    (``listStatusType`` ``EXEC_STARTED`` / ``ALL_DONE`` alike).
+    """
+    done = not any(o.is_open for o in orders)
+    body = {"orderListId": lst.order_list_id, "contingencyType": "OCO",
+            "listStatusType": "ALL_DONE" if done else "EXEC_STARTED",
+            "listOrderStatus": "ALL_DONE" if done else "EXECUTING", "listClientOrderId": lst.client_list_id,
+            "transactionTime": transaction_time, "symbol": inst.market_id,
+            "orders": [{"symbol": inst.market_id, "orderId": o.order_id, "clientOrderId": o.client_order_id}
+                       for o in orders]}
+    if reports is not None:
+        body["orderReports"] = reports
+    return body
 
 
 def my_trade(fill: VenueFill, inst: Instrument) -> dict:

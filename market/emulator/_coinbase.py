@@ -19,8 +19,9 @@ from typing import Iterable
 
 from market.bars import Bars
 from market.emulator.book import BUY, Instrument
-from market.emulator.matching import FeeSchedule, Order, Trade, VenueFill
+from market.emulator.matching import STOP_ORDER_TYPES, FeeSchedule, Order, Trade, VenueFill
 from market.emulator.venue import Ticker24h, Venue
+from market.triggers import DOWN, trigger_direction
 
 __all__ = ["product_id", "order_uuid", "order_number", "iso", "product", "currency", "candles", "book", "ticker",
            "stats", "public_trade", "order", "fill", "accounts", "fees", "profile_id", "GRANULARITIES"]
@@ -121,6 +122,11 @@ def order(o: Order, inst: Instrument, fee_paid: Decimal, client_oid: str | None)
         body.update(funds=_s(o.quote_qty), specified_funds=_s(o.quote_qty))
     else:
         body.update(size=_s(o.orig_qty))
+    if o.stop_price is not None:  # a stop order: loss = the price falls to stop_price, entry = it rises to it
+        falls = trigger_direction(o.side, STOP_ORDER_TYPES[o.type]) == DOWN
+        body.update(stop="loss" if falls else "entry", stop_price=_s(o.stop_price))
+        if o.is_open and not o.is_working:
+            body["status"] = "active"  # Coinbase's status of a stop order waiting for its trigger
     if client_oid is not None:
         body["client_oid"] = client_oid
     if not o.is_open:

@@ -28,8 +28,15 @@ Coinbase behaviour kept:
 WebSocket feed at :attr:`CoinbaseServer.ws_url`: ``matches``, ``level2``, ``ticker``
 and the authenticated ``user`` channel (pushed fills); see :mod:`market.emulator._coinbase_ws`.
 
-Not served (yet): stop orders (``stop_price``: 400),
-``GTT`` time in force (400). A canceled order stays queryable (real Coinbase
+Stop orders: ``stop`` = ``loss`` (triggers when the last trade price falls to
+``stop_price``) or ``entry`` (rises to it), limit orders only, both fields
+together; they are the engine's stop orders (:mod:`market.triggers`: a
+``loss`` sell is a STOP_LOSS SELL, a ``loss`` buy a TAKE_PROFIT BUY, an
+``entry`` buy a STOP_LOSS BUY, an ``entry`` sell a TAKE_PROFIT SELL), listed
+with status ``active`` until they trigger. A stop the last trade already
+reached is refused (400 ``Stop price would trigger immediately.``).
+
+Not served (yet): ``GTT`` time in force (400). A canceled order stays queryable (real Coinbase
 forgets canceled orders that never filled).
 """
 
@@ -139,6 +146,7 @@ class CoinbaseServer(EmulatorServer):
 
     ORDER_POST = ("POST", "/orders")
     STREAM_PATHS = ("/ws",)
+    USER_DATA_STREAM = False  # our fills come on the feed's ``user`` channel
 
     def _make_streams(self) -> CoinbaseStreamHub:  # type: ignore[override]
         return CoinbaseStreamHub(self.venue, self.lock, self.wall_ms)
@@ -377,8 +385,13 @@ class CoinbaseServer(EmulatorServer):
         otype = body.get("type", "limit")
         if otype not in ("limit", "market"):
             raise _Refused(400, "Invalid order type")
-        if body.get("stop_price") or body.get("stop"):
-            raise _Refused(400, "stop orders are not supported by this emulator")
+        stop, stop_price = body.get("stop"), _decimal(body, "stop_price")
+        if (stop is None) != (stop_price is None):
+            raise _Refused(400, "stop and stop_price must be sent together")
+        if stop is not None and stop not in ("loss", "entry"):
+            raise _Refused(400, "Invalid stop: expected loss or entry")
+        if stop is not None and otype != "limit":
+            raise _Refused(400, "stop orders must be limit orders on this emulator")
         client_oid = body.get("client_oid") or None
         if client_oid is not None and cb.order_number(str(client_oid)) is None:
             raise _Refused(400, "Invalid client_oid: expected a UUID")
@@ -393,9 +406,14 @@ class CoinbaseServer(EmulatorServer):
             post_only = body.get("post_only") in (True, "true", "True")
             if post_only and tif != "GTC":
                 raise _Refused(400, "post_only is only valid with GTC")
-            report = self.venue.engine.submit(key.account, inst.symbol, engine_side,
-                                              "LIMIT_MAKER" if post_only else "LIMIT", qty=size, price=price,
-                                              time_in_force=tif, client_order_id=client_oid)
+            if post_only and stop is not None:
+                raise _Refused(400, "post_only is not valid with stop orders")
+            otype_engine = "LIMIT_MAKER" if post_only else "LIMIT"
+            if stop is not None:  # loss: the price falls to stop_price; entry: it rises to it
+                otype_engine = "STOP_LOSS_LIMIT" if (stop == "loss") == (side == "sell") else "TAKE_PROFIT_LIMIT"
+            report = self.venue.engine.submit(key.account, inst.symbol, engine_side, otype_engine,  # type: ignore[arg-type]
+                                              qty=size, price=price, time_in_force=tif, client_order_id=client_oid,
+                                              stop_price=stop_price)
         else:
             if (size is None) == (funds is None):
                 raise _Refused(400, "market orders need exactly one of size and funds")
@@ -411,7 +429,7 @@ class CoinbaseServer(EmulatorServer):
             return None
         if wanted not in ("open", "pending", "active", "done", "rejected"):
             raise _Refused(400, f"Invalid status {wanted!r}")
-        return {"open"} if wanted in ("open", "pending", "active") else {wanted}
+        return {"open", "pending", "active"} if wanted in ("open", "pending", "active") else {wanted}
 
     def _cb_list_orders(self, path: dict, params: dict, body: dict, key: ApiKey) -> tuple[int, object]:
         engine = self.venue.engine

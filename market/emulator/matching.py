@@ -28,6 +28,24 @@ Rules (Binance Spot semantics where they exist):
   asset: a buy then also locks a fee reserve (its notional x the account's
   larger rate, rounded *up*), each fill's fee comes out of it, and what is
   left is unlocked when the order closes.
+* **Stop orders** (``STOP_LOSS_LIMIT``, ``TAKE_PROFIT_LIMIT``, with a
+  ``stop_price``) wait off the book, funds locked as for a limit order, until
+  a public trade reaches the stop (the rule of :mod:`market.triggers`: a SELL
+  stop-loss / BUY take-profit when the price falls to it, the other two when
+  it rises to it); then they match as a limit order at ``price`` with their
+  time in force (resting, taking, or expiring) and :attr:`Order.working_time_ms`
+  records the trigger. Every trade counts: replayed prints and the matches of
+  users' orders (which may trigger further stops, checked until none fires).
+  A stop that the last trade already reached is refused (``-2010``, "Stop
+  price would trigger immediately."). Untriggered stops are open orders and
+  cancel like any other.
+* **OCO** (:meth:`MatchingEngine.submit_oco`): two orders of one side and
+  quantity, at most one of them resting (a ``LIMIT_MAKER``) and the others
+  stops. The first *activation* of a leg (a fill, partial or full, or a
+  trigger) expires the other leg at once, in the same engine step, so both
+  can never trade. The list locks the larger of its legs' needs (not their
+  sum); cancelling either leg cancels the list. Not offered when fees are
+  charged in the quote asset (Coinbase Exchange has no OCO).
 * **Client order ids** are unique per account among the orders the venue
   remembers (open or closed): a reuse is rejected with ``-2010``
   ("Duplicate order sent."). Missing ids get a generated one.
@@ -48,6 +66,7 @@ from typing import Callable, Iterable, Literal
 
 from market.emulator.accounts import DECIMAL_CONTEXT, ZERO, Ledger
 from market.emulator.book import BUY, SELL, Instrument, OrderBook, RestingOrder, Side
+from market.triggers import STOP_LOSS, TAKE_PROFIT, crossed, trigger_direction
 from market.emulator.errors import (
     BadParameter,
     CancelRejected,
@@ -68,11 +87,17 @@ __all__ = [
     "VenueFill",
     "Trade",
     "ExecutionReport",
+    "OrderList",
+    "OcoLeg",
+    "STOP_ORDER_TYPES",
     "MatchingEngine",
 ]
 
 #: the venue's order types (Binance spelling); the trading system's are ``actors.messages.OrderType``
-VenueOrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER"]
+VenueOrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+#: the stop (conditional) order types and their trigger kind in :mod:`market.triggers`
+STOP_ORDER_TYPES: dict[str, str] = {"STOP_LOSS_LIMIT": STOP_LOSS, "TAKE_PROFIT_LIMIT": TAKE_PROFIT}
+_ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_ORDER_TYPES)
 #: the asset each fee is charged in: the one received (Binance) or always the quote asset (Coinbase Exchange)
 FeeAsset = Literal["received", "quote"]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
@@ -102,6 +127,11 @@ class Order:
     a ``MARKET`` order placed by ``quoteOrderQty`` (else zero). Invariant:
     ``0 <= executed_qty <= orig_qty`` (for quote-budget orders ``orig_qty``
     is the executed quantity once closed).
+
+    Stop orders: ``stop_price`` (None for other types) and
+    ``working_time_ms``, the venue time the stop triggered (None while it
+    waits; for other orders their creation time). ``order_list_id`` is the
+    OCO list the order belongs to (-1 for none).
     """
 
     order_id: int
@@ -119,10 +149,18 @@ class Order:
     status: OrderStatus
     time_ms: int
     update_time_ms: int
+    stop_price: Decimal | None = None
+    working_time_ms: int | None = None
+    order_list_id: int = -1
 
     @property
     def is_open(self) -> bool:
         return self.status in _OPEN
+
+    @property
+    def is_working(self) -> bool:
+        """False only for a stop order still waiting for its trigger (Binance ``isWorking``)."""
+        return self.working_time_ms is not None
 
     @property
     def remaining_qty(self) -> Decimal:
@@ -173,12 +211,45 @@ class ExecutionReport:
     fills: tuple[VenueFill, ...]
 
 
+@dataclass(frozen=True)
+class OcoLeg:
+    """One leg of an OCO for :meth:`MatchingEngine.submit_oco`: ``LIMIT_MAKER`` (price) or a stop type (price + stop)."""
+
+    type: VenueOrderType
+    price: Decimal
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = "GTC"
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderList:
+    """An OCO as placed: its id, client id, symbol and leg order ids (in the order given), times UTC ms."""
+
+    order_list_id: int
+    client_list_id: str
+    account: str
+    symbol: str
+    order_ids: tuple[int, ...]
+    time_ms: int
+
+
+@dataclass
+class _ListLock:
+    """What an intact OCO locked: ``amount`` of ``asset`` for all legs together (the largest leg need)."""
+
+    asset: str
+    amount: Decimal
+
+
 @dataclass
 class _SymbolState:
     instrument: Instrument
     book: OrderBook
     trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=5000))
     fills: list[VenueFill] = field(default_factory=list)
+    stops: dict[int, None] = field(default_factory=dict)  # untriggered stop order ids, oldest first
+    checked_trade_id: int = 0  # triggers were checked against every trade up to this id
 
 
 def _fee(amount: Decimal, bps: Decimal, precision: int, rounding: str = ROUND_DOWN) -> Decimal:
@@ -230,6 +301,10 @@ class MatchingEngine:
         self._closed: dict[str, deque[int]] = {}
         self._by_account: dict[str, dict[int, None]] = {}
         self.update_id = 1  # bumps on every book change (Binance lastUpdateId)
+        self._lists: dict[int, OrderList] = {}
+        self._list_ids = itertools.count(1)
+        self._list_locks: dict[int, _ListLock] = {}  # intact OCOs only: list id -> its shared lock
+        self._leg_of: dict[int, int] = {}  # order id -> list id, while its OCO is intact
 
     # ----------------------------------------------------------- lookups
     @property
@@ -283,11 +358,32 @@ class MatchingEngine:
         symbols = [symbol] if symbol is not None else list(self._symbols)
         out = []
         for sym in symbols:
-            for resting in self._state(sym).book.orders():
-                order = self._orders[resting.order_id]
+            state = self._state(sym)
+            for oid in [r.order_id for r in state.book.orders()] + list(state.stops):
+                order = self._orders[oid]
                 if order.account == account:
                     out.append(order)
         return sorted(out, key=lambda o: o.order_id)
+
+    def order_list(self, account: str, order_list_id: int) -> OrderList:
+        """The OCO ``order_list_id`` of ``account``; UnknownOrder (``-2011`` as Binance answers) otherwise."""
+        found = self._lists.get(order_list_id)
+        if found is None or found.account != account:
+            raise UnknownOrder("Order list does not exist.", code=-2011)
+        return found
+
+    def order_lists(self, account: str) -> list[OrderList]:
+        """Every OCO of ``account`` the venue remembers, oldest first."""
+        return [lst for lst in self._lists.values() if lst.account == account]
+
+    def list_orders(self, order_list: OrderList) -> list[Order]:
+        """The legs of ``order_list`` as they are now."""
+        return [self._orders[oid] for oid in order_list.order_ids if oid in self._orders]
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The price of the latest public trade (None before the first)."""
+        tape = self._state(symbol).trades
+        return tape[-1].price if tape else None
 
     def orders(self, account: str, symbol: str) -> list[Order]:
         """Every order of ``account`` on ``symbol`` the venue remembers (open and closed), oldest first."""
@@ -315,48 +411,34 @@ class MatchingEngine:
         quote_qty: Decimal | None = None,
         time_in_force: TimeInForce = "GTC",
         client_order_id: str | None = None,
+        stop_price: Decimal | None = None,
     ) -> ExecutionReport:
         """Place an order and match it at once; returns the order and the taker's fills.
 
+        A stop order (``STOP_LOSS_LIMIT`` / ``TAKE_PROFIT_LIMIT``, needs
+        ``stop_price``) is only recorded and its funds locked: it returns
+        with status ``NEW``, ``is_working`` False and no fills.
+
         Raises (nothing changes when it does): UnknownSymbol, BadParameter,
         FilterFailure (``-1013``), InsufficientBalance (``-2010``),
-        VenueOrderRejected (``-2010``: duplicate client id, LIMIT_MAKER that would take).
+        VenueOrderRejected (``-2010``: duplicate client id, LIMIT_MAKER that would take,
+        stop that would trigger immediately).
         """
         state = self._state(symbol)
         inst = state.instrument
-        if side not in (BUY, SELL):
-            raise BadParameter(f"Invalid side {side!r}.", code=-1117)
-        if type not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
-            raise BadParameter(f"Invalid orderType {type!r}.", code=-1116)
-        if time_in_force not in ("GTC", "IOC", "FOK"):
-            raise BadParameter(f"Invalid timeInForce {time_in_force!r}.", code=-1115)
-        if client_order_id is not None and (account, client_order_id) in self._client_ids:
-            raise VenueOrderRejected("Duplicate order sent.")
+        self._check_order(account, side, type, time_in_force, client_order_id)
+        limit_ticks, lots, budget = self._sizes(inst, type, qty, price, quote_qty, stop_price)
 
-        limit_ticks: int | None = None
-        lots: int | None = None
-        budget: Decimal | None = None
-        if type == "MARKET":
-            if price is not None:
-                raise BadParameter("Parameter 'price' sent when not required.", code=-1106)
-            if (qty is None) == (quote_qty is None):
-                raise BadParameter("Param 'quantity' or 'quoteOrderQty' must be sent (exactly one).")
-            if qty is not None:
-                lots = inst.qty_lots(qty)
-            else:
-                if not isinstance(quote_qty, Decimal) or not quote_qty.is_finite() or quote_qty <= 0:
-                    raise FilterFailure("Filter failure: NOTIONAL")
-                if quote_qty < inst.min_notional:
-                    raise FilterFailure("Filter failure: NOTIONAL")
-                budget = quote_qty
-        else:
-            if price is None or qty is None:
-                raise BadParameter("Mandatory parameter 'price' and 'quantity' must be sent for LIMIT orders.")
-            if quote_qty is not None:
-                raise BadParameter("Parameter 'quoteOrderQty' sent when not required.", code=-1106)
-            limit_ticks = inst.price_ticks(price)
-            lots = inst.qty_lots(qty)
-            inst.check_notional(limit_ticks, lots)
+        if type in STOP_ORDER_TYPES:
+            self._check_stop(state, side, type, stop_price)  # type: ignore[arg-type]
+            need, lock_asset = self._limit_need(inst, side, limit_ticks, lots)  # type: ignore[arg-type]
+            reserve = self._lock(account, inst, side, need, lock_asset)
+            order = self._record(account, symbol, side, type, time_in_force, inst, limit_ticks, lots, None,
+                                 client_order_id, reserve, stop_price=stop_price)
+            if state.trades:  # the stop sees only trades after it (it was checked against the last one)
+                state.checked_trade_id = max(state.checked_trade_id, state.trades[-1].trade_id)
+            state.stops[order.order_id] = None
+            return ExecutionReport(order, ())
 
         with decimal.localcontext(DECIMAL_CONTEXT):
             plan = self._plan(state, side, limit_ticks, lots, budget)
@@ -367,31 +449,102 @@ class MatchingEngine:
             if sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO) < inst.min_notional:
                 raise FilterFailure("Filter failure: NOTIONAL")
         if type != "MARKET" and time_in_force == "FOK" and planned_lots < (lots or 0):
-            plan, planned_lots = [], 0  # FOK that cannot fill completely: expires untouched
+            plan = []  # FOK that cannot fill completely: expires untouched
 
         # ---- funds: lock what the order can spend, checked before any change
-        if side == BUY:
-            if type == "MARKET":
+        if type == "MARKET":
+            if side == BUY:
                 need = sum((inst.notional(o.price_ticks, n) for o, n in plan), ZERO)
                 if budget is not None:
                     need = budget if plan else ZERO
+                lock_asset = inst.quote
             else:
-                need = inst.notional(limit_ticks, lots)  # type: ignore[arg-type]
-            lock_asset = inst.quote
+                need = inst.qty(sum(n for _, n in plan)) if budget is not None else inst.qty(lots)  # type: ignore[arg-type]
+                lock_asset = inst.base
         else:
-            if type == "MARKET":
-                need = inst.qty(planned_lots) if budget is not None else inst.qty(lots)  # type: ignore[arg-type]
-            else:
-                need = inst.qty(lots)  # type: ignore[arg-type]
-            lock_asset = inst.base
-        reserve = ZERO
+            need, lock_asset = self._limit_need(inst, side, limit_ticks, lots)  # type: ignore[arg-type]
+        reserve = self._lock(account, inst, side, need, lock_asset)
+        order = self._record(account, symbol, side, type, time_in_force, inst, limit_ticks, lots, budget,
+                             client_order_id, reserve)
+        report = self._match(state, order, plan, limit_ticks, lots, budget, need, lock_asset)
+        self._run_triggers(state)
+        return report
+
+    # ---------------------------------------------------------- submit parts
+    def _check_order(self, account: str, side: Side, type: str, time_in_force: str,
+                     client_order_id: str | None) -> None:
+        if side not in (BUY, SELL):
+            raise BadParameter(f"Invalid side {side!r}.", code=-1117)
+        if type not in _ORDER_TYPES:
+            raise BadParameter(f"Invalid orderType {type!r}.", code=-1116)
+        if time_in_force not in ("GTC", "IOC", "FOK"):
+            raise BadParameter(f"Invalid timeInForce {time_in_force!r}.", code=-1115)
+        if client_order_id is not None and (account, client_order_id) in self._client_ids:
+            raise VenueOrderRejected("Duplicate order sent.")
+
+    @staticmethod
+    def _sizes(inst: Instrument, type: str, qty: Decimal | None, price: Decimal | None, quote_qty: Decimal | None,
+               stop_price: Decimal | None) -> tuple[int | None, int | None, Decimal | None]:
+        """``(limit ticks, lots, quote budget)`` of an order after the parameter and filter checks."""
+        if type in STOP_ORDER_TYPES:
+            if stop_price is None:
+                raise BadParameter("Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.")
+            inst.price_ticks(stop_price)  # PRICE_FILTER applies to the stop price too
+        elif stop_price is not None:
+            raise BadParameter("Parameter 'stopPrice' sent when not required.", code=-1106)
+        if type == "MARKET":
+            if price is not None:
+                raise BadParameter("Parameter 'price' sent when not required.", code=-1106)
+            if (qty is None) == (quote_qty is None):
+                raise BadParameter("Param 'quantity' or 'quoteOrderQty' must be sent (exactly one).")
+            if qty is not None:
+                return None, inst.qty_lots(qty), None
+            if not isinstance(quote_qty, Decimal) or not quote_qty.is_finite() or quote_qty <= 0:
+                raise FilterFailure("Filter failure: NOTIONAL")
+            if quote_qty < inst.min_notional:
+                raise FilterFailure("Filter failure: NOTIONAL")
+            return None, None, quote_qty
+        if price is None or qty is None:
+            raise BadParameter(f"Mandatory parameter 'price' and 'quantity' must be sent for {type} orders.")
+        if quote_qty is not None:
+            raise BadParameter("Parameter 'quoteOrderQty' sent when not required.", code=-1106)
+        limit_ticks = inst.price_ticks(price)
+        lots = inst.qty_lots(qty)
+        inst.check_notional(limit_ticks, lots)
+        return limit_ticks, lots, None
+
+    def _check_stop(self, state: _SymbolState, side: Side, type: str, stop_price: Decimal) -> None:
+        """Refuse a stop the last trade already reached (Binance ``-2010``)."""
+        last = state.trades[-1].price if state.trades else None
+        if last is not None and crossed(trigger_direction(side, STOP_ORDER_TYPES[type]), stop_price, last):
+            raise VenueOrderRejected("Stop price would trigger immediately.")
+
+    @staticmethod
+    def _limit_need(inst: Instrument, side: Side, limit_ticks: int, lots: int) -> tuple[Decimal, str]:
+        """What a limit-priced order locks: ``price x qty`` quote for a buy, ``qty`` base for a sell."""
+        if side == BUY:
+            return inst.notional(limit_ticks, lots), inst.quote
+        return inst.qty(lots), inst.base
+
+    def _fee_reserve_for(self, account: str, inst: Instrument, side: Side, need: Decimal) -> Decimal:
         if side == BUY and self.fee_asset == "quote" and need > 0:
             fees = self.fee_schedule(account)
-            reserve = _fee(need, max(fees.maker_bps, fees.taker_bps), inst.asset_precision, ROUND_UP)
+            return _fee(need, max(fees.maker_bps, fees.taker_bps), inst.asset_precision, ROUND_UP)
+        return ZERO
+
+    def _lock(self, account: str, inst: Instrument, side: Side, need: Decimal, lock_asset: str) -> Decimal:
+        """Lock ``need`` (+ the quote-fee reserve of a buy); InsufficientBalance, changing nothing, otherwise."""
+        reserve = self._fee_reserve_for(account, inst, side, need)
         if need + reserve > self.ledger.free(account, lock_asset):
             raise InsufficientBalance("Account has insufficient balance for requested action.")
         self.ledger.lock(account, lock_asset, need + reserve)
+        return reserve
 
+    def _record(self, account: str, symbol: str, side: Side, type: VenueOrderType, time_in_force: TimeInForce,
+                inst: Instrument, limit_ticks: int | None, lots: int | None, budget: Decimal | None,
+                client_order_id: str | None, reserve: Decimal, *, stop_price: Decimal | None = None,
+                order_list_id: int = -1) -> Order:
+        """Create the order record (status NEW) under a fresh id."""
         now = self.clock()
         oid = next(self._order_ids)
         coid = client_order_id if client_order_id is not None else f"emu{oid:010d}"
@@ -401,13 +554,24 @@ class MatchingEngine:
             price=None if limit_ticks is None else inst.price(limit_ticks),
             orig_qty=inst.qty(lots) if lots is not None else ZERO, quote_qty=budget or ZERO,
             executed_qty=ZERO, cumulative_quote_qty=ZERO, status="NEW", time_ms=now, update_time_ms=now,
+            stop_price=stop_price, working_time_ms=None if type in STOP_ORDER_TYPES else now,
+            order_list_id=order_list_id,
         )
         self._orders[oid] = order
         self._by_account.setdefault(account, {})[oid] = None
         self._client_ids[(account, coid)] = oid
         if reserve > 0:
             self._fee_reserve[oid] = reserve
+        return order
 
+    def _match(self, state: _SymbolState, order: Order, plan: list[tuple[RestingOrder, int]],
+               limit_ticks: int | None, lots: int | None, budget: Decimal | None, need: Decimal,
+               lock_asset: str) -> ExecutionReport:
+        """Execute ``plan`` for the recorded, funded ``order``; rest, expire or close what is left."""
+        inst = state.instrument
+        oid, account, side = order.order_id, order.account, order.side
+        now = self.clock()
+        planned_lots = sum(n for _, n in plan)
         fills: list[VenueFill] = []
         with decimal.localcontext(DECIMAL_CONTEXT):
             for maker, n in plan:
@@ -417,10 +581,10 @@ class MatchingEngine:
             if budget is not None:
                 order = replace(order, orig_qty=order.executed_qty)
             remaining_lots = (lots - planned_lots) if lots is not None else 0
-            if type == "MARKET":
+            if order.type == "MARKET":
                 status: OrderStatus = "FILLED" if (plan and (budget is not None or remaining_lots == 0)) else "EXPIRED"
                 self._release_market(account, side, inst, need, order)
-            elif remaining_lots and time_in_force == "GTC":
+            elif remaining_lots and order.time_in_force == "GTC":
                 state.book.add(RestingOrder(oid, account, side, limit_ticks, remaining_lots))  # type: ignore[arg-type]
                 self.update_id += 1
                 status = "PARTIALLY_FILLED" if plan else "NEW"
@@ -436,6 +600,186 @@ class MatchingEngine:
             if not order.is_open:
                 self._remember_closed(oid)
         return ExecutionReport(order, tuple(fills))
+
+    # ---------------------------------------------------------- stop triggers
+    def _run_triggers(self, state: _SymbolState) -> None:
+        """Trigger every waiting stop a trade since the last check reached, until no new trade triggers one.
+
+        Stops fire in the order of the trade that reached them (then by order
+        id); each then matches as a limit order, and its trades are checked
+        in turn.
+        """
+        while True:
+            tape = state.trades
+            if not tape or tape[-1].trade_id <= state.checked_trade_id:
+                return
+            if not state.stops:
+                state.checked_trade_id = tape[-1].trade_id
+                return
+            new: list[Decimal] = []
+            for trade in reversed(tape):
+                if trade.trade_id <= state.checked_trade_id:
+                    break
+                new.append(trade.price)
+            state.checked_trade_id = tape[-1].trade_id
+            fired: dict[int, None] = {}
+            for px in reversed(new):  # oldest first
+                for oid in state.stops:
+                    if oid not in fired:
+                        o = self._orders[oid]
+                        if crossed(trigger_direction(o.side, STOP_ORDER_TYPES[o.type]), o.stop_price, px):
+                            fired[oid] = None
+            for oid in fired:
+                if oid in state.stops:  # not expired meanwhile by its OCO sibling
+                    self._trigger(state, oid)
+
+    def _trigger(self, state: _SymbolState, oid: int) -> None:
+        """The stop ``oid`` triggers: its OCO sibling expires, then it matches as a limit order."""
+        del state.stops[oid]
+        self._activate_leg(oid)
+        now = self.clock()
+        order = replace(self._orders[oid], working_time_ms=now, update_time_ms=now)
+        self._orders[oid] = order
+        inst = state.instrument
+        limit_ticks = inst.price_ticks(order.price)  # type: ignore[arg-type]
+        lots = inst.qty_lots(order.orig_qty)
+        with decimal.localcontext(DECIMAL_CONTEXT):
+            plan = self._plan(state, order.side, limit_ticks, lots, None)
+        if order.time_in_force == "FOK" and sum(n for _, n in plan) < lots:
+            plan = []
+        need, lock_asset = self._limit_need(inst, order.side, limit_ticks, lots)
+        self._match(state, order, plan, limit_ticks, lots, None, need, lock_asset)
+
+    # ---------------------------------------------------------- OCO
+    def submit_oco(self, account: str, symbol: str, side: Side, qty: Decimal, legs: Iterable[OcoLeg], *,
+                   list_client_id: str | None = None) -> tuple[OrderList, list[Order]]:
+        """Place an OCO of ``legs`` (same side and quantity; see the module docstring) atomically.
+
+        Binance's price rules are checked against the last trade (when there
+        is one): for a SELL every leg above the market (a ``LIMIT_MAKER`` or a
+        take-profit) is priced above the last trade and the stop-loss below
+        it; for a BUY the reverse. Raises (nothing changes when it does):
+        BadParameter, FilterFailure, InsufficientBalance, VenueOrderRejected
+        (``-2010``: "The relationship of the prices for the orders is not
+        correct.", a stop that would trigger at once, a LIMIT_MAKER that would take).
+        """
+        state = self._state(symbol)
+        inst = state.instrument
+        legs = list(legs)
+        if self.fee_asset != "received":
+            raise BadParameter("OCO orders are not supported on this venue.", code=-1116)
+        if len(legs) != 2:
+            raise BadParameter("An OCO needs exactly two orders.")
+        makers = [leg for leg in legs if leg.type == "LIMIT_MAKER"]
+        if len(makers) > 1 or any(leg.type not in ("LIMIT_MAKER", *STOP_ORDER_TYPES) for leg in legs):
+            raise BadParameter("An OCO pairs a LIMIT_MAKER or TAKE_PROFIT_LIMIT with a STOP_LOSS_LIMIT.",
+                               code=-1116)
+        if sum(leg.type == "STOP_LOSS_LIMIT" for leg in legs) != 1:
+            raise BadParameter("An OCO pairs a LIMIT_MAKER or TAKE_PROFIT_LIMIT with a STOP_LOSS_LIMIT.",
+                               code=-1116)
+        ids = [leg.client_order_id for leg in legs if leg.client_order_id is not None]
+        if len(set(ids)) != len(ids):
+            raise VenueOrderRejected("Duplicate order sent.")
+        sized = []
+        for leg in legs:
+            self._check_order(account, side, leg.type, leg.time_in_force, leg.client_order_id)
+            limit_ticks, lots, _ = self._sizes(inst, leg.type, qty, leg.price, None, leg.stop_price)
+            sized.append((leg, limit_ticks, lots))
+        last = state.trades[-1].price if state.trades else None
+        stop = next(leg for leg in legs if leg.type == "STOP_LOSS_LIMIT")
+        other = next(leg for leg in legs if leg is not stop)
+        other_level = other.price if other.type == "LIMIT_MAKER" else other.stop_price
+        above, below = (other_level, stop.stop_price) if side == SELL else (stop.stop_price, other_level)
+        if not (above > below) or (last is not None and not (above > last > below)):  # type: ignore[operator]
+            raise VenueOrderRejected("The relationship of the prices for the orders is not correct.")
+        for leg in legs:
+            if leg.type in STOP_ORDER_TYPES:
+                self._check_stop(state, side, leg.type, leg.stop_price)  # type: ignore[arg-type]
+        maker_leg = next(((leg, t, n) for leg, t, n in sized if leg.type == "LIMIT_MAKER"), None)
+        if maker_leg is not None and self._plan(state, side, maker_leg[1], maker_leg[2], None):
+            raise VenueOrderRejected("Order would immediately match and take.")
+        needs = [self._limit_need(inst, side, t, n) for _, t, n in sized]  # type: ignore[arg-type]
+        lock_asset = needs[0][1]
+        total = max(n for n, _ in needs)
+        self._lock(account, inst, side, total, lock_asset)  # no fee reserve: fee_asset is "received"
+
+        list_id = next(self._list_ids)
+        orders = [self._record(account, symbol, side, leg.type, leg.time_in_force, inst, t, n, None,
+                               leg.client_order_id, ZERO, stop_price=leg.stop_price, order_list_id=list_id)
+                  for leg, t, n in sized]
+        order_list = OrderList(list_id, list_client_id or f"emulist{list_id:08d}", account, symbol,
+                               tuple(o.order_id for o in orders), self.clock())
+        self._lists[list_id] = order_list
+        self._list_locks[list_id] = _ListLock(lock_asset, total)
+        if state.trades:
+            state.checked_trade_id = max(state.checked_trade_id, state.trades[-1].trade_id)
+        for o, (leg, t, n) in zip(orders, sized):
+            self._leg_of[o.order_id] = list_id
+            if leg.type == "LIMIT_MAKER":
+                state.book.add(RestingOrder(o.order_id, account, side, t, n))  # type: ignore[arg-type]
+                self.update_id += 1
+            else:
+                state.stops[o.order_id] = None
+        return order_list, [self._orders[o.order_id] for o in orders]
+
+    def _activate_leg(self, oid: int) -> None:
+        """Leg ``oid`` of an intact OCO filled or triggered: expire the other legs and release the shared lock.
+
+        The active leg keeps exactly what it would lock alone; the rest of
+        the list's lock is unlocked.
+        """
+        list_id = self._leg_of.get(oid)
+        if list_id is None:
+            return
+        order_list = self._lists[list_id]
+        lock = self._list_locks.pop(list_id)
+        active = self._orders[oid]
+        state = self._state(active.symbol)
+        inst = state.instrument
+        for other in order_list.order_ids:
+            self._leg_of.pop(other, None)
+            if other == oid:
+                continue
+            self._drop_leg(state, other, "EXPIRED")
+        keep, _ = self._limit_need(inst, active.side, inst.price_ticks(active.price),  # type: ignore[arg-type]
+                                   inst.qty_lots(active.orig_qty))
+        if lock.amount > keep:
+            self.ledger.unlock(active.account, lock.asset, lock.amount - keep)
+
+    def _drop_leg(self, state: _SymbolState, oid: int, status: OrderStatus) -> None:
+        """Take an open leg off the book / the waiting stops and close it as ``status`` (no unlocking)."""
+        if oid in state.stops:
+            del state.stops[oid]
+        elif oid in state.book:
+            state.book.remove(oid)
+            self.update_id += 1
+        order = self._orders[oid]
+        if order.is_open:
+            self._orders[oid] = replace(order, status=status, update_time_ms=self.clock())
+            self._remember_closed(oid)
+
+    def cancel_list(self, account: str, symbol: str, *, order_list_id: int | None = None,
+                    list_client_id: str | None = None) -> tuple[OrderList, list[Order]]:
+        """Cancel an OCO (every leg still open); CancelRejected (``-2011``) when unknown or nothing is open."""
+        self._state(symbol)
+        found = None
+        if order_list_id is not None:
+            found = self._lists.get(order_list_id)
+        elif list_client_id is not None:
+            found = next((lst for lst in self._lists.values()
+                          if lst.account == account and lst.client_list_id == list_client_id), None)
+        else:
+            raise BadParameter("Param 'orderListId' or 'listClientOrderId' must be sent, but both were empty/null!")
+        if found is None or found.account != account or found.symbol != symbol:
+            raise CancelRejected("Order list does not exist.")
+        open_legs = [oid for oid in found.order_ids if self._orders.get(oid) is not None and self._orders[oid].is_open]
+        if not open_legs:
+            raise CancelRejected("Unknown order sent.")
+        self.cancel(account, symbol, order_id=open_legs[0])  # cancels the whole list while it is intact
+        for oid in open_legs[1:]:
+            if self._orders[oid].is_open:
+                self.cancel(account, symbol, order_id=oid)
+        return found, self.list_orders(found)
 
     def _release_market(self, account: str, side: Side, inst: Instrument, locked: Decimal, order: Order) -> None:
         """Unlock what a market order locked but did not spend (quote budget left, base unsold)."""
@@ -510,6 +854,9 @@ class MatchingEngine:
             self._remember_closed(maker.order_id)
         taker = self._orders[taker_order]
         self._orders[taker_order] = self._filled(taker, qty, notional, now, closed=False)
+        for oid in (maker.order_id, taker_order):
+            if oid in self._leg_of:  # an OCO leg's first fill expires its sibling (never on the book: a stop)
+                self._activate_leg(oid)
         fills = []
         for account, order_id, side, is_maker in (
             (maker.account, maker.order_id, SELL if taker_side == BUY else BUY, True),
@@ -562,21 +909,41 @@ class MatchingEngine:
         order = self._orders.get(oid) if oid is not None else None
         if order is None or order.account != account or order.symbol != symbol or not order.is_open:
             raise CancelRejected("Unknown order sent.")
-        resting = state.book.remove(order.order_id)
         inst = state.instrument
-        if resting.side == BUY:
-            self.ledger.unlock(account, inst.quote, inst.notional(resting.price_ticks, resting.remaining_lots))
+        list_id = self._leg_of.get(order.order_id)
+        if list_id is not None:  # a leg of an intact OCO: the whole list is canceled, its shared lock released
+            lock = self._list_locks.pop(list_id)
+            for oid in self._lists[list_id].order_ids:
+                self._leg_of.pop(oid, None)
+                self._drop_leg(state, oid, "CANCELED")
+            self.ledger.unlock(account, lock.asset, lock.amount)
+            return self._orders[order.order_id]
+        if order.order_id in state.stops:  # a stop still waiting: locked as a limit order, not on the book
+            del state.stops[order.order_id]
+            need, asset = self._limit_need(inst, order.side, inst.price_ticks(order.price),  # type: ignore[arg-type]
+                                           inst.qty_lots(order.remaining_qty))
+            self.ledger.unlock(account, asset, need)
         else:
-            self.ledger.unlock(account, inst.base, inst.qty(resting.remaining_lots))
-        self.update_id += 1
+            resting = state.book.remove(order.order_id)
+            if resting.side == BUY:
+                self.ledger.unlock(account, inst.quote, inst.notional(resting.price_ticks, resting.remaining_lots))
+            else:
+                self.ledger.unlock(account, inst.base, inst.qty(resting.remaining_lots))
+            self.update_id += 1
         order = replace(order, status="CANCELED", update_time_ms=self.clock())
         self._orders[order.order_id] = order
         self._remember_closed(order.order_id)
         return order
 
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
-        """Cancel every open order of ``account`` on ``symbol``."""
-        return [self.cancel(account, symbol, order_id=o.order_id) for o in self.open_orders(account, symbol)]
+        """Cancel every open order of ``account`` on ``symbol`` (an OCO's legs go together)."""
+        out = []
+        for o in self.open_orders(account, symbol):
+            if self._orders[o.order_id].is_open:
+                out.append(self.cancel(account, symbol, order_id=o.order_id))
+            else:  # the sibling of an OCO leg canceled just before
+                out.append(self._orders[o.order_id])
+        return out
 
     # ---------------------------------------------------------------- replay
     def tape_print(self, symbol: str, *, aggressor: Side, price: Decimal, qty: Decimal, counterparty: str,
@@ -619,4 +986,5 @@ class MatchingEngine:
             self._remember_closed(oid)
         state.trades.append(Trade(next(self._trade_ids), symbol, inst.price(ticks), inst.qty(lots), self.clock(),
                                   aggressor == SELL))
+        self._run_triggers(state)
         return maker_fills

@@ -4,7 +4,10 @@ Speaks the subset of ``https://api.binance.com`` that ccxt's ``binance``
 class uses for spot trading (see :data:`ROUTES`): public market data
 (``ping time exchangeInfo klines depth trades aggTrades ticker/24hr
 ticker/bookTicker ticker/price``) and signed trading (``order`` POST/GET/DELETE,
-``openOrders`` GET/DELETE, ``allOrders``, ``myTrades``, ``account``).
+``openOrders`` GET/DELETE, ``allOrders``, ``myTrades``, ``account``), with
+order types LIMIT, LIMIT_MAKER, MARKET, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT
+(``stopPrice``), and OCO order lists (``orderList/oco`` POST, the older
+``order/oco`` POST, ``orderList`` GET/DELETE; see :mod:`market.emulator.matching`).
 
 Binance behaviour kept:
 
@@ -59,6 +62,7 @@ from market.emulator._binance_user_ws import LISTEN_KEY_PATH, WS_API_PATH, UserD
 from market.emulator._ws import StreamHub
 from market.emulator.book import BUY, SELL, Instrument
 from market.emulator.errors import BadParameter, EmulatorError
+from market.emulator.matching import STOP_ORDER_TYPES, OcoLeg
 from market.emulator.faults import FaultInjector, RandomFaults
 from market.emulator.replay import ReplayClock
 from market.emulator.venue import ApiKey, Venue
@@ -152,6 +156,10 @@ ROUTES: dict[tuple[str, str], _Route] = {
     ("GET", "/api/v3/ticker/bookTicker"): _Route("book_ticker", lambda p: 2 if "symbol" in p else 4),
     ("GET", "/api/v3/ticker/price"): _Route("ticker_price", lambda p: 2 if "symbol" in p else 4),
     ("POST", "/api/v3/order"): _Route("new_order", 1, True),
+    ("POST", "/api/v3/orderList/oco"): _Route("new_oco", 1, True),
+    ("POST", "/api/v3/order/oco"): _Route("new_oco_legacy", 1, True),
+    ("GET", "/api/v3/orderList"): _Route("query_order_list", 4, True),
+    ("DELETE", "/api/v3/orderList"): _Route("cancel_order_list", 1, True),
     ("GET", "/api/v3/order"): _Route("query_order", 4, True),
     ("DELETE", "/api/v3/order"): _Route("cancel_order", 1, True),
     ("GET", "/api/v3/openOrders"): _Route("open_orders", lambda p: 6 if "symbol" in p else 80, True),
@@ -501,10 +509,10 @@ class EmulatorServer:
         otype = required(params, "type")
         if side not in (BUY, SELL):
             raise BadParameter("Invalid side.", code=-1117)
-        if otype not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
+        if otype not in ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_ORDER_TYPES):
             raise BadParameter(f"Order type {otype} is not supported by this emulator.", code=-1116)
         tif = params.get("timeInForce")
-        if otype == "LIMIT" and tif is None:
+        if (otype == "LIMIT" or otype in STOP_ORDER_TYPES) and tif is None:
             raise BadParameter("Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
         resp_type = params.get("newOrderRespType", "FULL")
         if resp_type not in ("ACK", "RESULT", "FULL"):
@@ -512,13 +520,98 @@ class EmulatorServer:
         report = self.venue.engine.submit(
             key.account, inst.symbol, side, otype, qty=decimal_param(params, "quantity"), price=decimal_param(params, "price"),
             quote_qty=decimal_param(params, "quoteOrderQty"), time_in_force=tif or "GTC",
-            client_order_id=params.get("newClientOrderId") or None,
+            client_order_id=params.get("newClientOrderId") or None, stop_price=decimal_param(params, "stopPrice"),
         )
         if resp_type == "ACK":
             return 200, fmt.order_ack(report.order, inst)
         if resp_type == "RESULT":
             return 200, fmt.order_result(report.order, inst)
         return 200, fmt.order_full(report.order, inst, report.fills)
+
+    # ------------------------------------------------------------ OCO order lists
+    def _oco_leg(self, params: dict[str, str], prefix: str) -> OcoLeg:
+        """One leg of ``POST /api/v3/orderList/oco`` (``above*`` / ``below*`` parameters)."""
+        otype = required(params, prefix + "Type")
+        if otype not in ("LIMIT_MAKER", *STOP_ORDER_TYPES):
+            raise BadParameter(f"{prefix}Type {otype} is not supported by this emulator (LIMIT_MAKER, "
+                               "STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT).", code=-1116)
+        price = decimal_param(params, prefix + "Price")
+        if price is None:
+            raise BadParameter(f"Mandatory parameter '{prefix}Price' was not sent, was empty/null, or malformed.")
+        stop = decimal_param(params, prefix + "StopPrice")
+        if otype in STOP_ORDER_TYPES:
+            if stop is None:
+                raise BadParameter(f"Mandatory parameter '{prefix}StopPrice' was not sent, was empty/null, or "
+                                   "malformed.")
+            tif = required(params, prefix + "TimeInForce")
+        else:
+            if stop is not None:
+                raise BadParameter(f"Parameter '{prefix}StopPrice' sent when not required.", code=-1106)
+            tif = "GTC"
+        return OcoLeg(otype, price, stop, tif, params.get(prefix + "ClientOrderId") or None)  # type: ignore[arg-type]
+
+    def _place_oco(self, params: dict[str, str], key: ApiKey, legs: list[OcoLeg]) -> tuple[int, object]:
+        inst = self._inst(params)
+        side = required(params, "side")
+        if side not in (BUY, SELL):
+            raise BadParameter("Invalid side.", code=-1117)
+        qty = decimal_param(params, "quantity")
+        if qty is None:
+            raise BadParameter("Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
+        engine = self.venue.engine
+        lst, orders = engine.submit_oco(key.account, inst.symbol, side, qty, legs,
+                                        list_client_id=params.get("listClientOrderId") or None)
+        reports = [fmt.order_result(o, inst) for o in orders]
+        return 200, fmt.order_list(lst, orders, inst, lst.time_ms, reports=reports)
+
+    def _h_new_oco(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        """``POST /api/v3/orderList/oco``: an above and a below leg."""
+        return self._place_oco(params, key, [self._oco_leg(params, "above"), self._oco_leg(params, "below")])
+
+    def _h_new_oco_legacy(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        """``POST /api/v3/order/oco`` (deprecated by Binance, still served): a LIMIT_MAKER and a STOP_LOSS_LIMIT."""
+        price = decimal_param(params, "price")
+        stop = decimal_param(params, "stopPrice")
+        stop_limit = decimal_param(params, "stopLimitPrice")
+        for name, value in (("price", price), ("stopPrice", stop)):
+            if value is None:
+                raise BadParameter(f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+        if stop_limit is None:
+            raise BadParameter("STOP_LOSS (market) legs are not supported by this emulator: send 'stopLimitPrice'.",
+                               code=-1116)
+        tif = required(params, "stopLimitTimeInForce")
+        legs = [OcoLeg("LIMIT_MAKER", price, None, "GTC", params.get("limitClientOrderId") or None),  # type: ignore[arg-type]
+                OcoLeg("STOP_LOSS_LIMIT", stop_limit, stop, tif, params.get("stopClientOrderId") or None)]  # type: ignore[arg-type]
+        return self._place_oco(params, key, legs)
+
+    @staticmethod
+    def _list_ref(params: dict[str, str], client_field: str) -> tuple[int | None, str | None]:
+        list_id = int_param(params, "orderListId")
+        client = params.get(client_field) or None
+        if list_id is None and client is None:
+            raise BadParameter(f"Param '{client_field}' or 'orderListId' must be sent, but both were empty/null!")
+        return list_id, client
+
+    def _h_query_order_list(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        list_id, client = self._list_ref(params, "origClientOrderId")
+        engine = self.venue.engine
+        if list_id is None:
+            lst = next((x for x in engine.order_lists(key.account) if x.client_list_id == client), None)
+            if lst is None:
+                raise BadParameter("Order list does not exist.", code=-2011)
+        else:
+            lst = engine.order_list(key.account, list_id)
+        orders = engine.list_orders(lst)
+        inst = engine.instrument(lst.symbol)
+        return 200, fmt.order_list(lst, orders, inst, max((o.update_time_ms for o in orders), default=lst.time_ms))
+
+    def _h_cancel_order_list(self, params: dict[str, str], key: ApiKey) -> tuple[int, object]:
+        inst = self._inst(params)
+        list_id, client = self._list_ref(params, "listClientOrderId")
+        lst, orders = self.venue.engine.cancel_list(key.account, inst.symbol, order_list_id=list_id,
+                                                    list_client_id=client)
+        reports = [fmt.order_cancel(o, inst, o.client_order_id) for o in orders]
+        return 200, fmt.order_list(lst, orders, inst, self.venue.now_ms, reports=reports)
 
     def _ids(self, params: dict[str, str]) -> tuple[int | None, str | None]:
         order_id = int_param(params, "orderId")

@@ -170,7 +170,7 @@ def test_bad_requests_get_coinbase_errors_that_ccxt_maps(server: CoinbaseServer)
                               "price": "0.001"})
     with pytest.raises(ccxt.ExchangeError, match="client_oid"):
         ex.create_order(SYM, "limit", "buy", 10, 0.0001, {"clientOrderId": "not-a-uuid"})
-    with pytest.raises(ccxt.ExchangeError, match="stop orders"):
+    with pytest.raises(ccxt.ExchangeError, match="stop and stop_price must be sent together"):  # no ``stop``
         ex.create_order(SYM, "limit", "sell", 10, 0.002, {"stopPrice": 0.0019})
     assert ex.fetch_open_orders(SYM) == []  # nothing refused was placed
 
