@@ -88,6 +88,7 @@ from actors.exchange_config import (
     our_client_id,
     venue_client_id,
 )
+from actors.stop_params import stop_params
 from actors.stream_trackers import Emit, Fetch, Gap, Out, make_tracker, order_push_supersedes
 
 __all__ = ["ExchangeConfig", "ExchangeActor", "ExchangeConfigError", "UnknownClientOrder"]
@@ -419,7 +420,8 @@ class ExchangeActor:
 
         async def submit() -> OrderUpdate:
             order = await ex.create_order(intent.symbol, intent.type, intent.side, intent.amount, intent.price,
-                                          {self.dialect.create_client_id: venue_client_id(self.dialect, cid)})
+                                          {self.dialect.create_client_id: venue_client_id(self.dialect, cid),
+                                           **stop_params(self.dialect.name, intent)})
             return self._parse_order(order)
 
         self._counts["orders"] += 1

@@ -40,6 +40,8 @@ __all__ = [
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
+#: a stop order's trigger kind (market.triggers): ``stop_loss`` or ``take_profit``
+Trigger = Literal["stop_loss", "take_profit"]
 #: ``unknown``: the venue's answer was lost and the resolution protocol has not settled it yet.
 OrderStatus = Literal["open", "closed", "canceled", "rejected", "unknown"]
 StreamKind = Literal["trades", "book", "bars"]
@@ -70,6 +72,12 @@ class OrderIntent:
     intent (same ``intent_id``) derives the same client order id, so the venue
     refuses a second copy instead of opening it. ``price`` is required for
     ``limit`` and ignored (must be None) for ``market``.
+
+    A stop-limit order: a ``limit`` intent with ``stop_price`` (quote per
+    base) and ``trigger`` (``stop_loss`` or ``take_profit``, the rule of
+    :mod:`market.triggers`; Binance STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT,
+    Coinbase ``stop`` loss/entry). It waits at the venue untriggered as an
+    open order; cancelling it is a normal cancel.
     """
 
     venue: str
@@ -80,6 +88,8 @@ class OrderIntent:
     intent_id: str
     price: float | None = None
     context: IntentContext | None = None
+    stop_price: float | None = None
+    trigger: Trigger | None = None
 
     def __post_init__(self) -> None:
         if not self.venue:
@@ -95,6 +105,14 @@ class OrderIntent:
             _positive("price", self.price)
         elif self.price is not None:
             raise OrderIntentError("OrderIntent.price must be None for a market order")
+        if (self.stop_price is None) != (self.trigger is None):
+            raise OrderIntentError("OrderIntent.stop_price and OrderIntent.trigger go together (a stop-limit order)")
+        if self.stop_price is not None:
+            if self.type != "limit":
+                raise OrderIntentError("OrderIntent.stop_price needs type limit (a stop-limit order)")
+            _positive("stop_price", self.stop_price)
+            if self.trigger not in ("stop_loss", "take_profit"):
+                raise OrderIntentError(f"OrderIntent.trigger {self.trigger!r}: expected stop_loss or take_profit")
         if not isinstance(self.intent_id, str) or not self.intent_id or len(self.intent_id) > 200:
             raise OrderIntentError(f"OrderIntent.intent_id must be a non-empty string of <= 200 chars, "
                                    f"got {self.intent_id!r}")
