@@ -4,8 +4,9 @@
 actors, for a paper session (:class:`jobs.paper_trade.PaperSession`) and for
 the long-lived deployment (:mod:`jobs.trade_deploy`) alike: one
 ``exchange:<venue>`` :class:`~actors.exchange.ExchangeActor` per venue
-(started: markets loaded, key decrypted inside it), then ``risk``, ``oms``
-and ``portfolio``; it waits until the OMS has rebuilt from the journal and
+(started: markets loaded, key decrypted inside it), then ``risk``, ``oms``,
+``portfolio`` and ``router`` (:class:`~actors.router.RouterActor`: parent
+orders, route/TWAP/iceberg); it waits until the OMS has rebuilt from the journal and
 reconciled every venue (if one fails, trading does not start and
 :class:`TradingStartError` says why), then starts one
 ``strategy:<name>:<symbol>@<venue>`` runner per strategy. All are named and
@@ -15,7 +16,7 @@ detached in ``config.ray_namespace``; the trading actors restart on a crash
 
 :class:`TradingControl` is what the CLI (``raytrader trade|portfolio|orders``)
 and the Serve API (``/v1/portfolio``, ``/v1/orders``, ``/v1/risk``) call: one
-RPC core over the ``oms``, ``portfolio`` and ``risk`` actors, answering plain
+RPC core over the ``oms``, ``portfolio``, ``risk`` and ``router`` actors, answering plain
 JSON-able dicts, so that neither transport imports the actors' types. Hand-made
 orders go through the same pre-trade check, journal and send as a strategy's
 (:meth:`actors.oms.OmsActor.submit_intent`), priced for the check at the
@@ -33,16 +34,18 @@ from typing import Any, Callable, Sequence
 import ray
 
 from actors.exchange import ExchangeActor, ExchangeConfig
-from actors.messages import MarketEvent, OrderIntent, stream_name
+from actors.messages import MarketEvent, OrderIntent, ParentIntent, stream_name
 from actors.oms import IN_FLIGHT, OmsActor
 from actors.portfolio import PortfolioActor
 from actors.risk_monitor import RiskMonitor
+from actors.router import RouterActor
 from actors.strategy_runner import StrategyRunner
 from actors.trading import (
     ACTOR_CPUS,
     OMS_NAME,
     PORTFOLIO_NAME,
     RISK_NAME,
+    ROUTER_NAME,
     StrategySpec,
     TradingConfig,
     exchange_name,
@@ -115,6 +118,7 @@ def start_trading_actors(config: TradingConfig, exchanges: Sequence[ExchangeConf
     status = ray.get(oms.status.remote(), timeout=start_timeout_s)
     if not status["trading"]:
         raise TradingStartError(f"trading did not start: {status['reason']}")
+    named(RouterActor, ROUTER_NAME, -1, config)  # after the OMS trades: it resumes unfinished parents at once
     for spec in specs:
         named(StrategyRunner, spec.key, -1, config, spec)
     return handles
@@ -236,6 +240,46 @@ class TradingControl:
             return {"status": "invalid", "field": fld if fld.isidentifier() else None, "message": text}
         last = await self._last_price(venue, symbol)
         return await self._call(OMS_NAME, "submit_intent", intent, last)
+
+    async def submit_parent(self, parent_id: str | None, venues: Sequence[str], symbol: str, side: str,
+                            qty: float, algo: str, limit: float | None = None,
+                            params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A parent order (:class:`~actors.messages.ParentIntent`: ``algo`` route | twap | iceberg | direct,
+        ``params`` its ``slices``, ``duration_s``, ``display``, ``participation``, ``step``) to the router.
+
+        Returns ``{"status": "invalid", "field", "message"}`` for a bad field (named without the class
+        prefix), else the router's answer (``accepted`` with the parent, and for a route the books, the plan
+        and the best single venue's plan; ``duplicate`` when ``parent_id`` was used before)."""
+        venues = tuple(venues)
+        for venue in venues:
+            if venue not in self.symbols:
+                return {"status": "invalid", "field": "venues",
+                        "message": f"venue {venue!r}: not in this deployment ({', '.join(sorted(self.symbols))})"}
+            if symbol not in self.symbols[venue]:
+                return {"status": "invalid", "field": "symbol",
+                        "message": f"symbol {symbol!r}: not traded on {venue} ({', '.join(self.symbols[venue])})"}
+        try:
+            intent = ParentIntent(parent_id or f"p{uuid.uuid4().hex[:12]}", venues, symbol, side, qty,  # type: ignore[arg-type]
+                                  algo, limit, **(params or {}))  # type: ignore[arg-type]
+        except TypeError as exc:
+            return {"status": "invalid", "field": None, "message": f"parent order: {exc}"}
+        except InputError as exc:
+            text = str(exc)
+            fld = text.split(" ", 1)[0].removeprefix("ParentIntent.").rstrip(":")
+            return {"status": "invalid", "field": fld if fld.isidentifier() else None, "message": text}
+        return await self._call(ROUTER_NAME, "submit", intent)
+
+    async def parents(self, working_only: bool = False) -> list[dict[str, Any]]:
+        """Every parent order the router knows (``working_only``: those still working)."""
+        return await self._call(ROUTER_NAME, "parents_json", working_only)
+
+    async def parent(self, parent_id: str) -> dict[str, Any] | None:
+        """One parent with its children, or None."""
+        return await self._call(ROUTER_NAME, "parent", parent_id)
+
+    async def cancel_parent(self, parent_id: str, reason: str = "user") -> dict[str, Any]:
+        """Stop a working parent (its open children are cancelled)."""
+        return await self._call(ROUTER_NAME, "cancel", parent_id, reason)
 
     async def ping(self) -> int:
         return os.getpid()

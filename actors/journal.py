@@ -57,6 +57,8 @@ from actors.messages import (
     OrderIntent,
     OrderStateChange,
     OrderUpdate,
+    ParentIntent,
+    ParentStatusChange,
     ReconciliationResult,
     TradingStateChange,
 )
@@ -72,9 +74,13 @@ __all__ = [
 
 #: 2: an ``intent`` payload may carry ``context`` (:class:`actors.messages.IntentContext`, the strategy's
 #: bar, signal and sizing); schema-1 entries (no ``context``) still read, with ``context`` None.
-SCHEMA_VERSION = 2
+#: 3: ``parent`` (:class:`actors.messages.ParentIntent`) and ``parent_status``
+#: (:class:`actors.messages.ParentStatusChange`) entries; an ``intent`` may carry ``parent_id`` (a child of a
+#: parent order) and ``stop_price`` / ``trigger`` (a stop-limit order). Schema-1/2 entries still read (those
+#: fields None).
+SCHEMA_VERSION = 3
 #: the schema versions this reader decodes
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 #: The trading journal's stream in the cluster's Redis (``raytrader audit`` reads it by default).
 DEFAULT_STREAM = "raytrader:journal"
 GENESIS_HASH = "0" * 64
@@ -92,6 +98,8 @@ class EntryKind(str, Enum):
     STATE_CHANGE = "state_change"
     RECONCILIATION = "reconciliation"
     TRADING_STATE = "trading_state"
+    PARENT = "parent"
+    PARENT_STATUS = "parent_status"
 
 
 #: The payload type of each entry kind; :meth:`Journal.append` refuses any other.
@@ -105,6 +113,8 @@ PAYLOAD_TYPES: dict[EntryKind, type] = {
     EntryKind.STATE_CHANGE: OrderStateChange,
     EntryKind.RECONCILIATION: ReconciliationResult,
     EntryKind.TRADING_STATE: TradingStateChange,
+    EntryKind.PARENT: ParentIntent,
+    EntryKind.PARENT_STATUS: ParentStatusChange,
 }
 
 

@@ -15,6 +15,11 @@ Journal-only records (see :mod:`actors.journal`):
     (an order moved in :mod:`actors.order_state`) and :class:`ReconciliationResult`
     (what a start-up comparison with a venue found).
 
+Parent orders (the router, :mod:`actors.router`):
+    :class:`ParentIntent` (route | twap | iceberg | direct; journaled as ``parent`` before any child) and
+    :class:`ParentStatusChange` (``working`` with the route plan / ``done`` / ``cancelled``). Each child is an
+    :class:`OrderIntent` whose ``parent_id`` names its parent.
+
 Market data (one ordered stream per ``(kind, symbol)``, numbered by ``seq``):
     :class:`MarketEvent` (a trade, a book snapshot or a bar), and the stream
     control events :class:`GapDetected` / :class:`Resynced`. All three share
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from raytrader.errors import InputError
 
@@ -35,7 +40,8 @@ __all__ = [
     "OrderIntentError", "OrderIntent", "OrderRejected", "OrderUpdate", "Fill", "AssetBalance",
     "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
     "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
-    "TradingStateChange", "IntentContext",
+    "TradingStateChange", "IntentContext", "ParentIntentError", "ParentIntent", "ParentStatusChange", "ALGOS",
+    "PARENT_STATUSES",
 ]
 
 Side = Literal["buy", "sell"]
@@ -45,6 +51,11 @@ Trigger = Literal["stop_loss", "take_profit"]
 #: ``unknown``: the venue's answer was lost and the resolution protocol has not settled it yet.
 OrderStatus = Literal["open", "closed", "canceled", "rejected", "unknown"]
 StreamKind = Literal["trades", "book", "bars"]
+Algo = Literal["direct", "route", "twap", "iceberg"]
+#: the execution algorithms a parent order may ask for
+ALGOS = ("direct", "route", "twap", "iceberg")
+#: a parent's statuses: ``working`` until every child is settled and nothing is left to send
+PARENT_STATUSES = ("working", "done", "cancelled")
 
 
 class OrderIntentError(InputError):
@@ -71,7 +82,8 @@ class OrderIntent:
     ``intent_id`` identifies the intent for its whole life: retrying the same
     intent (same ``intent_id``) derives the same client order id, so the venue
     refuses a second copy instead of opening it. ``price`` is required for
-    ``limit`` and ignored (must be None) for ``market``.
+    ``limit`` and ignored (must be None) for ``market``. ``parent_id``: the
+    :class:`ParentIntent` this order is a child of (journal schema 3), else None.
 
     A stop-limit order: a ``limit`` intent with ``stop_price`` (quote per
     base) and ``trigger`` (``stop_loss`` or ``take_profit``, the rule of
@@ -88,12 +100,15 @@ class OrderIntent:
     intent_id: str
     price: float | None = None
     context: IntentContext | None = None
+    parent_id: str | None = None
     stop_price: float | None = None
     trigger: Trigger | None = None
 
     def __post_init__(self) -> None:
         if not self.venue:
             raise OrderIntentError("OrderIntent.venue is empty")
+        if self.parent_id is not None and (not isinstance(self.parent_id, str) or not self.parent_id):
+            raise OrderIntentError(f"OrderIntent.parent_id must be a non-empty string or None, got {self.parent_id!r}")
         if not isinstance(self.symbol, str) or "/" not in self.symbol:
             raise OrderIntentError(f"OrderIntent.symbol {self.symbol!r}: expected a unified symbol like BTC/USDT")
         if self.side not in ("buy", "sell"):
@@ -357,3 +372,105 @@ class Resynced:
 
 
 StreamItem = Union[MarketEvent, GapDetected, Resynced]
+
+
+class ParentIntentError(InputError):
+    """A :class:`ParentIntent` field is invalid; the message names the field."""
+
+
+def _parent_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ParentIntentError(f"ParentIntent.{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ParentIntent:
+    """A parent order the router executes as child orders through the OMS (:mod:`actors.router`).
+
+    ``parent_id``: the caller's id for it (1..64 of ``A-Z a-z 0-9 _ - : .``); child ``i`` has the intent id
+    :func:`actors.algos.child_client_id` ``(parent_id, i)``, so a restarted router re-derives the same ids and
+    the OMS refuses a second copy. ``qty`` in base units; ``limit``: the worst price (quote per base) any
+    child may pay or take, None = market children. ``algo``:
+
+    * ``direct``: one child at ``venues[0]`` (market, or limit at ``limit``);
+    * ``route``: split across ``venues`` by their visible books net of fees (:func:`actors.routing.route`),
+      taking at most ``participation`` of each book's visible quantity;
+    * ``twap``: ``slices`` children on ``venues[0]`` evenly spaced over ``duration_s`` seconds
+      (:func:`actors.algos.twap_schedule`);
+    * ``iceberg``: a limit order at ``limit`` on ``venues[0]`` showing at most ``display`` base units,
+      the next clip sent when the resting one has filled (:func:`actors.algos.iceberg_next`).
+
+    ``step``: the venue's lot size (children are whole lots). ``arrival_price`` (quote per base: the mid of
+    the best touch across ``venues`` when the router accepted it) and ``start_ms`` (UTC ms) are set by the
+    router before it journals the parent; a caller leaves them None / 0.
+    """
+
+    parent_id: str
+    venues: tuple[str, ...]
+    symbol: str
+    side: Side
+    qty: float
+    algo: Algo = "direct"
+    limit: float | None = None
+    slices: int = 0
+    duration_s: float = 0.0
+    display: float = 0.0
+    participation: float = 1.0
+    step: float = 1e-8
+    arrival_price: float | None = None
+    start_ms: int = 0
+
+    def __post_init__(self) -> None:
+        pid = self.parent_id
+        if not isinstance(pid, str) or not 1 <= len(pid) <= 64 or not all(c.isalnum() or c in "_-:." for c in pid):
+            raise ParentIntentError(f"ParentIntent.parent_id {pid!r}: expected 1..64 of A-Z a-z 0-9 _ - : .")
+        if isinstance(self.venues, str) or not self.venues or not all(isinstance(v, str) and v for v in self.venues) \
+                or len(set(self.venues)) != len(self.venues):
+            raise ParentIntentError(f"ParentIntent.venues {self.venues!r}: expected distinct venue names")
+        if not isinstance(self.symbol, str) or "/" not in self.symbol:
+            raise ParentIntentError(f"ParentIntent.symbol {self.symbol!r}: expected a unified symbol like BTC/USDT")
+        if self.side not in ("buy", "sell"):
+            raise ParentIntentError(f"ParentIntent.side {self.side!r}: expected buy or sell")
+        if self.algo not in ALGOS:
+            raise ParentIntentError(f"ParentIntent.algo {self.algo!r}: expected one of {', '.join(ALGOS)}")
+        _parent_number("qty", self.qty)
+        _parent_number("step", self.step)
+        if math.floor(self.qty / self.step + 1e-9) < 1:
+            raise ParentIntentError(f"ParentIntent.qty {self.qty!r} is below one lot (step {self.step!r})")
+        if self.limit is not None:
+            _parent_number("limit", self.limit)
+        if self.algo != "route" and len(self.venues) != 1:
+            raise ParentIntentError(f"ParentIntent.venues: {self.algo} runs on one venue, got {len(self.venues)}")
+        if self.algo == "twap":
+            if isinstance(self.slices, bool) or not isinstance(self.slices, int) or not 1 <= self.slices <= 10_000:
+                raise ParentIntentError(f"ParentIntent.slices must be an integer in 1..10000, got {self.slices!r}")
+            _parent_number("duration_s", self.duration_s)
+        if self.algo == "iceberg":
+            _parent_number("display", self.display)
+            if self.limit is None:
+                raise ParentIntentError("ParentIntent.limit: an iceberg rests at a limit price; give one")
+            if math.floor(self.display / self.step + 1e-9) < 1:
+                raise ParentIntentError(f"ParentIntent.display {self.display!r} is below one lot (step {self.step!r})")
+        if self.algo == "route":
+            _parent_number("participation", self.participation)
+            if self.participation > 1:
+                raise ParentIntentError(f"ParentIntent.participation must be a fraction in (0, 1], "
+                                        f"got {self.participation!r}")
+        if self.arrival_price is not None:
+            _parent_number("arrival_price", self.arrival_price)
+
+
+@dataclass(frozen=True)
+class ParentStatusChange:
+    """A parent moved to ``status`` (``working`` / ``done`` / ``cancelled``). ``plan``: for a ``route``
+    parent, the children it was split into, ``(venue, qty)`` in child-index order, journaled before the
+    first of them is sent (a restarted router sends the rest of the same plan); ``filled`` (base units) and
+    ``avg_price`` (quote per base, fees excluded; None before any fill) when the status was set; ``reason``:
+    why (``user``, ``no liquidity within the limit``, a child's rejection)."""
+
+    parent_id: str
+    status: str
+    filled: float = 0.0
+    avg_price: float | None = None
+    reason: str = ""
+    plan: tuple[tuple[str, float], ...] = ()

@@ -10,7 +10,7 @@ sends the order to the venue's ExchangeActor. Actor hops (measured on the 2-core
 hop p50 about 2 ms, p99 7-9 ms) are for supervision, state and recovery, not per decision.
 
 Actor names (all in :attr:`TradingConfig.ray_namespace`, detached, ``max_restarts=-1``):
-``exchange:<venue>``, ``oms``, ``portfolio``, ``risk``, ``strategy:<name>:<symbol>@<venue>``.
+``exchange:<venue>``, ``oms``, ``portfolio``, ``risk``, ``router``, ``strategy:<name>:<symbol>@<venue>``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from risk.pretrade import RiskLimits, TradingState
 
 __all__ = ["TradingConfigError", "Sizing", "TradingConfig", "StrategySpec", "size_order", "trading_state_of",
            "ClosedBars", "WindowBars", "window_bars", "target_intent_id", "exchange_name", "strategy_name",
-           "OMS_NAME", "PORTFOLIO_NAME", "RISK_NAME", "redis_url", "ACTOR_CPUS"]
+           "OMS_NAME", "PORTFOLIO_NAME", "RISK_NAME", "ROUTER_NAME", "redis_url", "ACTOR_CPUS"]
 
-OMS_NAME, PORTFOLIO_NAME, RISK_NAME = "oms", "portfolio", "risk"
+OMS_NAME, PORTFOLIO_NAME, RISK_NAME, ROUTER_NAME = "oms", "portfolio", "risk", "router"
 #: CPU share of each trading actor: the whole pipeline (2 venues, 2 runners) stays under 0.5 CPU beside Serve
 ACTOR_CPUS = 0.05
 
@@ -101,7 +101,8 @@ class TradingConfig:
     an ExchangeActor named ``exchange:<venue>``); ``max_loss``: total loss (quote currency, per quote) that
     trips the kill switch, None = off; ``flatten_on_kill``: the kill switch also closes every position;
     ``reconcile_retry_s``: seconds between further reconciliations of a venue that failed them all at start
-    (trading starts when every venue is reconciled)."""
+    (trading starts when every venue is reconciled); ``taker_bps``: ``(venue, taker fee in bps)`` pairs the
+    router nets each venue's book prices with (a venue not named: 10 bps)."""
 
     stream: str
     venues: tuple[str, ...]
@@ -113,6 +114,7 @@ class TradingConfig:
     flatten_on_kill: bool = False
     poll_s: float = 0.25
     reconcile_retry_s: float = 15.0
+    taker_bps: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.stream:
@@ -125,6 +127,9 @@ class TradingConfig:
                 and self.reconcile_retry_s > 0):
             raise TradingConfigError(f"trading.reconcile_retry_s must be a finite number > 0, "
                                      f"got {self.reconcile_retry_s!r}")
+        for venue, bps in self.taker_bps:
+            if isinstance(bps, bool) or not isinstance(bps, (int, float)) or not 0 <= bps < 1e4:
+                raise TradingConfigError(f"trading.taker_bps {venue}: expected a fee in bps in [0, 10000), got {bps!r}")
 
 
 def size_order(target: float, position: float, price: float, sizing: Sizing,

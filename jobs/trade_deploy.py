@@ -114,9 +114,10 @@ def start_deployment(dep: TradeDeployment, *, keystore_home: Path, confirm_live:
         raise AlreadyRunningError("a trading deployment is already running on this cluster: see `raytrader trade "
                                   "status`, stop it with `raytrader trade stop`")
     config = trading_config(dep)
+    # the book stream is what the router routes a parent order on (raytrader order --algo route)
     exchanges = [ExchangeConfig(venue=v.name, exchange_id=v.exchange, symbols=dep.symbols(v.name), base_url=v.url,
                                 ws_url=v.ws_url, key_name=v.key, keystore_home=str(keystore_home),
-                                namespace=dep.namespace, streams=("trades", "bars")) for v in dep.venues]
+                                namespace=dep.namespace, streams=("trades", "book", "bars")) for v in dep.venues]
     live = {v.name: v.live for v in dep.venues}
     # an emulator's kline stream carries closed bars only; a real venue re-publishes the forming bar
     specs = [StrategySpec(s.name, s.symbol, s.venue, s.params, window=s.window, bars_closed_on_publish=not live[s.venue],
