@@ -49,6 +49,7 @@ COMMAND_MODULES = (
     "cluster.commands.paper",
     "cluster.commands.trade",
     "cluster.commands.portfolio",
+    "cluster.commands.order",
     "cluster.commands.runs",
     "cluster.commands.report",
 )

@@ -1,4 +1,4 @@
-"""Execution quality of a trading journal, per venue and per strategy (issue 15's execution report).
+"""Execution quality of a trading journal, per venue, strategy, algorithm and parent (issue 15's execution report).
 
 :func:`execution_records` reads the journal the OMS writes into one
 :class:`actors.execution_quality.OrderRecord` per order that was sent to a
@@ -7,14 +7,20 @@ orders the venue refused or that were proved never to have arrived never
 stood: both are counted apart);
 :func:`execution_report` computes each order's numbers with
 :func:`actors.execution_quality.order_quality` and summarises them by venue,
-by strategy and in total. Pure over journal entries.
+by strategy, by algorithm and in total, and each parent order (route, TWAP,
+iceberg, direct: :mod:`actors.router`) as one record of all its children's
+fills against the parent's arrival price. Pure over journal entries.
 
 What the journal gives each number:
 
 * **arrival price**: the bar close the strategy decided on and the order was
-  sized at (``intent.context.price``); for a hand-made limit order its limit
-  price. A hand-made market order has no arrival price: it is counted in
-  ``no_arrival`` and left out of the numbers.
+  sized at (``intent.context.price``); for a child of a parent order the
+  parent's (the mid of the best touch across its venues when the router
+  accepted it); for a hand-made limit order its limit price. A hand-made
+  market order has no arrival price: it is counted in ``no_arrival`` and left
+  out of the numbers.
+* **algorithm**: a child's parent's ``algo``; ``none`` for every other order.
+  A child's strategy is ``router``.
 * **times** (ack, first and last fill) run on the journal's clock from the
   intent's entry: the ack is the first state change that shows the venue
   took the order (SUBMITTED/UNKNOWN -> ACCEPTED, PARTIALLY_FILLED or FILLED),
@@ -36,7 +42,7 @@ from typing import Any, Iterable
 from actors.audit_trail import intent_client_ids
 from actors.execution_quality import FillRecord, OrderQuality, OrderRecord, order_quality, summarise
 from actors.journal import EntryKind, JournalEntry
-from actors.messages import Fill, OrderIntent
+from actors.messages import Fill, OrderIntent, ParentIntent
 
 __all__ = ["ExecutionReport", "execution_records", "execution_report"]
 
@@ -48,6 +54,7 @@ _ACKED = ("ACCEPTED", "PARTIALLY_FILLED", "FILLED")
 class _Order:
     strategy: str
     record: OrderRecord
+    parent_id: str | None = None
 
 
 @dataclass
@@ -57,6 +64,8 @@ class ExecutionReport:
     orders: int
     by_venue: list[dict[str, Any]] = field(default_factory=list)
     by_strategy: list[dict[str, Any]] = field(default_factory=list)
+    by_algo: list[dict[str, Any]] = field(default_factory=list)
+    by_parent: list[dict[str, Any]] = field(default_factory=list)
     total: dict[str, Any] = field(default_factory=dict)
     denied: int = 0
     no_arrival: int = 0
@@ -66,11 +75,13 @@ class ExecutionReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"orders": self.orders, "by_venue": self.by_venue, "by_strategy": self.by_strategy,
-                "total": self.total, "denied": self.denied, "no_arrival": self.no_arrival,
+                "by_algo": self.by_algo, "by_parent": self.by_parent, "total": self.total, "denied": self.denied, "no_arrival": self.no_arrival,
                 "rejected": self.rejected, "fees_unvalued": self.fees_unvalued, "orders_detail": self.orders_detail}
 
 
 def _strategy(intent: OrderIntent) -> str:
+    if intent.parent_id is not None:
+        return "router"
     if intent.context is not None:
         return intent.context.strategy
     return "flatten" if intent.intent_id.startswith("flatten:") else "manual"
@@ -87,10 +98,13 @@ def _fee_quote(fill: Fill) -> float | None:
     return None
 
 
-def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], dict[str, int]]:
+def execution_records(entries: Iterable[JournalEntry],
+                      parents: dict[str, JournalEntry] | None = None) -> tuple[list[_Order], dict[str, int]]:
     """The journal's orders that stood on a venue's book as records, with their strategy; and counts of what
     was left out (``denied``, ``rejected``: sent but refused by the venue or proved absent with no ack and no
-    fill, ``no_arrival``, ``fees_unvalued``)."""
+    fill, ``no_arrival``, ``fees_unvalued``). ``parents``, when given, is filled with the journal's ``parent``
+    entries by parent id."""
+    parents = {} if parents is None else parents
     intents: dict[str, JournalEntry] = {}
     changes: dict[str, list[JournalEntry]] = {}
     fills: dict[str, list[JournalEntry]] = {}
@@ -99,6 +113,8 @@ def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], di
         p = e.payload
         if e.kind is EntryKind.INTENT:
             intents.setdefault(p.intent_id, e)
+        elif e.kind is EntryKind.PARENT:
+            parents.setdefault(p.parent_id, e)
         elif e.kind is EntryKind.STATE_CHANGE:
             changes.setdefault(p.client_order_id, []).append(e)
         elif e.kind is EntryKind.FILL and p.client_order_id and (p.venue, p.symbol, p.trade_id) not in seen_fills:
@@ -123,7 +139,11 @@ def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], di
             left["rejected"] += 1  # sent, but never stood on the venue's book
             continue
         intent: OrderIntent = entry.payload
-        arrival = intent.context.price if intent.context is not None else intent.price
+        parent: ParentIntent | None = parents[intent.parent_id].payload if intent.parent_id in parents else None
+        if parent is not None:
+            arrival = parent.arrival_price
+        else:
+            arrival = intent.context.price if intent.context is not None else intent.price
         if not arrival or arrival <= 0:
             left["no_arrival"] += 1
             continue
@@ -137,7 +157,7 @@ def execution_records(entries: Iterable[JournalEntry]) -> tuple[list[_Order], di
             records.append(FillRecord(f.ts_ms, f.payload.price, f.payload.amount, fee or 0.0))
         out.append(_Order(_strategy(intent), OrderRecord(
             cid, intent.venue, intent.side, intent.type, intent.amount, arrival, entry.ts_ms, acked,
-            tuple(records))))
+            tuple(records), parent.algo if parent is not None else "none"), intent.parent_id))
     return out, left
 
 
@@ -155,17 +175,43 @@ def _row(qs: list[OrderQuality]) -> dict[str, Any]:
     return {**row, **_latency(qs)}
 
 
+def _parent_rows(parents: dict[str, JournalEntry], orders: list[_Order]) -> list[dict[str, Any]]:
+    """One row per parent with an arrival price: its children's fills as one record against that price."""
+    rows = []
+    for pid, entry in parents.items():
+        p: ParentIntent = entry.payload
+        kids = [o.record for o in orders if o.parent_id == pid]
+        if p.arrival_price is None:
+            continue
+        acks = [k.acked_ms for k in kids if k.acked_ms is not None]
+        record = OrderRecord(pid, ",".join(p.venues), p.side, p.algo, p.qty, p.arrival_price, entry.ts_ms,
+                             min(acks) if acks else None,
+                             tuple(sorted((f for k in kids for f in k.fills), key=lambda f: f.time_ms)), p.algo)
+        q = order_quality(record)
+        rows.append({"parent_id": pid, "algo": p.algo, "venues": list(p.venues), "side": p.side, "qty": p.qty,
+                     "children": len(kids), "arrival_price": p.arrival_price, "filled": q.filled,
+                     "fill_ratio": q.fill_ratio, "avg_price": q.avg_price, "shortfall_bps": q.shortfall_bps,
+                     "fees": q.fees, "ack_ms": q.ack_ms, "first_fill_ms": q.first_fill_ms,
+                     "last_fill_ms": q.last_fill_ms})
+    return rows
+
+
 def execution_report(entries: Iterable[JournalEntry]) -> ExecutionReport:
-    """Every sent order's quality, summarised by venue, by strategy and in total (module docstring)."""
-    orders, left = execution_records(entries)
+    """Every sent order's quality, summarised by venue, by strategy, by algorithm and in total, and one row per
+    parent order (module docstring)."""
+    parents: dict[str, JournalEntry] = {}
+    orders, left = execution_records(entries, parents)
     pairs = [(o.strategy, order_quality(o.record)) for o in orders]
     report = ExecutionReport(orders=len(pairs), **left)
+    report.by_parent = _parent_rows(parents, orders)
     if not pairs:
         return report
     for venue in sorted({q.venue for _, q in pairs}):
         report.by_venue.append({"venue": venue, **_row([q for _, q in pairs if q.venue == venue])})
     for strategy in sorted({s for s, _ in pairs}):
         report.by_strategy.append({"strategy": strategy, **_row([q for s, q in pairs if s == strategy])})
+    for algo in sorted({q.algo for _, q in pairs}):
+        report.by_algo.append({"algo": algo, **_row([q for _, q in pairs if q.algo == algo])})
     report.total = _row([q for _, q in pairs])
     report.orders_detail = [{"strategy": s, **q.to_json()} for s, q in pairs]
     return report

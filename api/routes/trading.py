@@ -8,7 +8,13 @@ route                    scope   answer
 ``POST /v1/orders``      trade   a hand-made order through the OMS's pre-trade check, journal, send:
                                  201 with its state; 200 when ``client_id`` was used before (the
                                  existing order, nothing sent); 409 when the risk check denied it
-                                 (``TRADING_HALTED``, a limit: the reason is in the message)
+                                 (``TRADING_HALTED``, a limit: the reason is in the message). With
+                                 ``algo`` (direct | route | twap | iceberg) a *parent* order for the
+                                 router: ``venues`` (route), ``slices`` + ``duration_s`` (twap),
+                                 ``display`` (iceberg, at ``price``), ``participation``, ``step``;
+                                 ``client_id`` is the parent id, ``price`` its limit; 201 with the
+                                 parent (and a route's plan beside the best single venue's)
+``GET /v1/orders/parents`` read  the router's parent orders; ``?open=true``: those still working
 ``GET /v1/risk``         read    the RiskMonitor's live state as it publishes it (limits, trading
                                  state, kill switches, and drawdown/VaR/ES when it has them), plus
                                  whether trading started and why not
@@ -71,6 +77,22 @@ class OrderIn(BaseModel):
     amount: Amount
     price: Amount | None = None
     client_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    algo: Literal["direct", "route", "twap", "iceberg"] | None = Field(
+        default=None, description="a parent order for the router; absent = one plain order")
+    venues: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=16, description="route: the venues to split across (default: venue)")
+    slices: int | None = Field(default=None, ge=1, le=10_000, description="twap: number of children")
+    duration_s: float | None = Field(default=None, gt=0, le=7 * 86_400, allow_inf_nan=False,
+                                     description="twap: seconds the children are spread over")
+    display: Amount | None = Field(default=None, description="iceberg: the most shown at once, base units")
+    participation: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False,
+                                        description="route: most of a venue's visible quantity one child takes")
+    step: Amount | None = Field(default=None, description="lot size in base units (children are whole lots)")
+
+
+#: the parent-order fields of :class:`OrderIn`, and the algorithms each belongs to
+_ALGO_FIELDS = {"venues": ("route",), "slices": ("twap",), "duration_s": ("twap",), "display": ("iceberg",),
+                "participation": ("route",), "step": ("direct", "route", "twap", "iceberg")}
 
 
 class ReasonIn(BaseModel):
@@ -104,6 +126,11 @@ class SubmittedOut(BaseModel):
     filled: float
     reason: str | None = Field(default=None, description="the last reason recorded on the order")
     duplicate: bool = Field(description="client_id was used before: this is that order, nothing was sent")
+
+
+class ParentsOut(BaseModel):
+    parents: list[dict[str, Any]]
+    open_only: bool
 
 
 class TradingStateOut(BaseModel):
@@ -149,8 +176,13 @@ async def orders(open: bool = Query(False, description="only orders still waitin
 async def place_order(order: OrderIn) -> JSONResponse:
     if order.type == "limit" and order.price is None:
         raise ApiError(422, "price: required for a limit order", "price")
-    if order.type == "market" and order.price is not None:
+    if order.type == "market" and order.price is not None and order.algo is None:
         raise ApiError(422, "price: must be absent for a market order", "price")
+    for name, algos in _ALGO_FIELDS.items():
+        if getattr(order, name) is not None and order.algo not in algos:
+            raise ApiError(422, f"{name}: only with algo {' or '.join(algos)}", name)
+    if order.algo is not None:
+        return await _parent(order)
     answer = await _ask("submit_order", order.venue, order.symbol, order.side, order.type, float(order.amount),
                         order.price, order.client_id)
     status = answer.get("status")
@@ -166,6 +198,29 @@ async def place_order(order: OrderIn) -> JSONResponse:
                         filled=float(filled) if filled is not None and math.isfinite(filled) else 0.0,
                         reason=answer.get("reason") or None, duplicate=bool(answer.get("ignored")))
     return JSONResponse(body.model_dump(), status_code=200 if body.duplicate else 201)
+
+
+async def _parent(order: OrderIn) -> JSONResponse:
+    """A parent order to the router (module docstring): 201, 200 when ``client_id`` was used before."""
+    params = {k: getattr(order, k) for k in ("slices", "duration_s", "display", "participation", "step")
+              if getattr(order, k) is not None}
+    venues = list(order.venues or [order.venue])
+    answer = await _ask("submit_parent", order.client_id, venues, order.symbol, order.side, float(order.amount),
+                        order.algo, order.price, params)
+    status = answer.get("status")
+    if status == "invalid":
+        fld = {"qty": "amount", "limit": "price", "parent_id": "client_id"}.get(answer.get("field") or "",
+                                                                                 answer.get("field"))
+        raise ApiError(422, answer["message"], fld)
+    body = {"parent": answer["parent"], "duplicate": status == "duplicate",
+            **{k: answer[k] for k in ("plan", "single_venue") if k in answer}}
+    return JSONResponse(body, status_code=200 if status == "duplicate" else 201)
+
+
+@router.get("/orders/parents", response_model=ParentsOut, summary="the router's parent orders (open=true: working)")
+@requires("read")
+async def parents(open: bool = Query(False, description="only parents still working")) -> ParentsOut:
+    return ParentsOut(parents=await _ask("parents", open), open_only=open)
 
 
 @router.get("/risk", summary="the RiskMonitor's live state: limits, trading state, drawdown and VaR/ES when published")

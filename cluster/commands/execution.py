@@ -2,12 +2,14 @@
 
 Reads a trading journal in the running cluster's Redis (``--stream``, default
 the deployment's; ``--run``: the journal of a recorded run whose result names
-its ``journal_stream``) and prints, per venue, per strategy and in total: the
+its ``journal_stream``) and prints, per venue, per strategy, per algorithm
+(``none`` for orders without a parent) and in total: the
 orders sent, the mean fill ratio, the fill-weighted implementation shortfall
 against the arrival price (bps, fees included, positive = worse), the fees in
 the quote currency, and the median times from the decision to the venue's ack
 and to the first and last fill (:mod:`jobs.execution_report`, numbers from
-:mod:`actors.execution_quality`). It says whether the journal's chain
+:mod:`actors.execution_quality`); then one line per parent order (route,
+TWAP, iceberg: all its children against the parent's arrival price). It says whether the journal's chain
 verified and changes nothing. Exit 2 with one line when the run or the stream
 has nothing to report from.
 """
@@ -81,7 +83,16 @@ def _report(args: argparse.Namespace, config: Config) -> Output:
                   "last fill ms"]
         rows = [_line(f"venue {r['venue']}", r) for r in report.by_venue]
         rows += [_line(f"strategy {r['strategy']}", r) for r in report.by_strategy]
+        rows += [_line(f"algo {r['algo']}", r) for r in report.by_algo]
         rows.append(_line("total", report.total))
+        lines += _table(header, rows)
+    if report.by_parent:
+        lines.append("parent orders (all children against the parent's arrival price):")
+        header = ["parent", "algo", "venues", "children", "filled", "fill ratio", "shortfall bps", "fees (quote)",
+                  "1st fill ms", "last fill ms"]
+        rows = [[r["parent_id"], r["algo"], ",".join(r["venues"]), str(r["children"]), f"{r['filled']:g}",
+                 f"{r['fill_ratio']:.3f}", _bps(r["shortfall_bps"]), f"{r['fees']:.6g}", _ms(r["first_fill_ms"]),
+                 _ms(r["last_fill_ms"])] for r in report.by_parent]
         lines += _table(header, rows)
     left = [f"{n} {what}" for n, what in ((report.denied, "denied by risk (never sent)"),
                                           (report.rejected, "refused by the venue or proved absent (never stood)"),

@@ -1,9 +1,10 @@
-"""``raytrader portfolio`` and ``raytrader orders [--open]``: the running trading deployment's books.
+"""``raytrader portfolio`` and ``raytrader orders [--open | --parents]``: the running trading deployment's books.
 
 Both ask the deployment's control actor (:class:`actors.deployment.TradingControl`):
 ``portfolio`` prints the PortfolioActor's positions, PnL per quote currency
 and per venue, and fees; ``orders`` every order the OMS knows (``--open``:
-those still waiting for the venue). Exit 2 when no deployment runs.
+those still waiting for the venue; ``--parents``: the router's parent orders,
+see ``raytrader order``). Exit 2 when no deployment runs.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def _portfolio(args: argparse.Namespace, config: Config) -> Output:
 
 
 def _orders(args: argparse.Namespace, config: Config) -> Output:
+    if args.parents:
+        from cluster.commands.order import format_parents  # noqa: PLC0415 - only with --parents
+
+        parents = _call(config, "parents", args.open)
+        return Output(data={"parents": parents, "open_only": args.open}, text=format_parents(parents))
     orders = _call(config, "orders", args.open)
     return Output(data={"orders": orders, "open_only": args.open}, text=format_orders(orders))
 
@@ -70,4 +76,5 @@ def _orders(args: argparse.Namespace, config: Config) -> Output:
 def register(sub: argparse._SubParsersAction) -> None:
     add_command(sub, "portfolio", _portfolio, "positions, PnL and fees of the running trading deployment")
     p = add_command(sub, "orders", _orders, "orders of the running trading deployment")
-    p.add_argument("--open", action="store_true", help="only orders still waiting for the venue")
+    p.add_argument("--open", action="store_true", help="only orders still waiting for the venue (parents: working)")
+    p.add_argument("--parents", action="store_true", help="the router's parent orders (route, twap, iceberg)")

@@ -92,3 +92,43 @@ def test_the_report_numbers_from_an_order_managers_journal() -> None:
 def test_an_empty_journal_reports_nothing() -> None:
     report = execution_report([])
     assert (report.orders, report.by_venue, report.total) == (0, [], {})
+
+
+def test_children_of_a_parent_are_measured_against_the_parents_arrival_and_grouped_by_algo_and_parent() -> None:
+    from actors.algos import child_client_id
+    from actors.journal import EntryKind
+    from actors.messages import ParentIntent
+
+    entries = _journal()
+    state = om.rebuild(om.initial_oms_state("t", RiskLimits(), T0), entries)
+
+    def at(ts: int, kind_payload: Any = None, result: tuple[Any, om.Step] | None = None) -> None:
+        nonlocal state
+        items = [kind_payload] if kind_payload else []
+        if result is not None:
+            state, step = result
+            items += list(step.entries)
+        for kind, payload in items:
+            entries.append(JournalEntry(len(entries) + 1, kind, ts, payload, "", "", f"{ts}-{len(entries)}"))
+
+    # a route parent: buy 100 XRP over binance (60) and kraken (40), arrival 0.0005 (the mid when accepted)
+    parent = ParentIntent("P1", ("binance", "kraken"), "XRP/ETH", "buy", 100.0, "route", step=1.0,
+                          arrival_price=0.0005, start_ms=T0 + 1000)
+    at(T0 + 1000, (EntryKind.PARENT, parent))
+    for i, (venue, qty, price, ack) in enumerate((("binance", 60.0, 0.000502, 4), ("kraken", 40.0, 0.000503, 6))):
+        intent = OrderIntent(venue, "XRP/ETH", "buy", "market", qty, child_client_id("P1", i), parent_id="P1")
+        at(T0 + 1001, result=om.submit(state, intent, VIEW, T0 + 1001))
+        cid = om.client_order_id("t", intent.intent_id)
+        at(T0 + 1001 + ack, result=om.on_update(state, _update(cid, venue, "open", "buy"), T0 + 1001 + ack))
+        fill = Fill(venue, "XRP/ETH", f"p{i}", "o-" + cid[-6:], cid, "buy", price, qty, 0.0, "ETH", False, T0)
+        at(T0 + 1020 + i, result=om.on_fill(state, fill, T0 + 1020 + i))
+    report = execution_report(entries)
+    assert report.no_arrival == 1  # only the hand-made market order of _journal: the children have the parent's
+    algos = {r["algo"]: r for r in report.by_algo}
+    assert set(algos) == {"none", "route"} and algos["route"]["orders"] == 2
+    assert ("router", 2) in [(r["strategy"], r["orders"]) for r in report.by_strategy]
+    (row,) = report.by_parent
+    paid = 60 * 0.000502 + 40 * 0.000503
+    assert (row["parent_id"], row["algo"], row["children"], row["filled"]) == ("P1", "route", 2, 100.0)
+    assert row["shortfall_bps"] == pytest.approx((paid - 100 * 0.0005) / (100 * 0.0005) * 1e4)
+    assert (row["ack_ms"], row["first_fill_ms"], row["last_fill_ms"]) == (5, 20, 21)  # from the parent's entry
