@@ -32,6 +32,10 @@ same bar; the triggering print is the open exactly when the bar gapped.
 
 Plain Python on numbers (``float`` or ``Decimal``): :mod:`backtest.engine`
 compiles :func:`bar_trigger_price` with numba; nothing here imports numba.
+Numba's on-disk cache of the engine's bar loop is keyed by ``engine.py``
+alone, so after changing :func:`bar_trigger_price` delete the numba cache
+files (``backtest/__pycache__/*.nbi``/``*.nbc``) or the engine keeps the
+old rule compiled in.
 """
 
 from __future__ import annotations
