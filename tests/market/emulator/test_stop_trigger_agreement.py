@@ -36,6 +36,10 @@ def bars(xrp_eth_bars):
         (1.0, "stop_loss", SELL, "STOP_LOSS_LIMIT", True, -60),      # a long's stop-loss: SELL, below the entry
         (1.0, "take_profit", SELL, "TAKE_PROFIT_LIMIT", False, 60),  # a long's take-profit: SELL, above it
         (-1.0, "stop_loss", BUY, "STOP_LOSS_LIMIT", False, 60),      # a short's stop-loss: BUY, above it
+        # further out: the open of a later bar gaps through the level (12, 26) or its range reaches it (28)
+        (1.0, "take_profit", SELL, "TAKE_PROFIT_LIMIT", False, 150),
+        (1.0, "take_profit", SELL, "TAKE_PROFIT_LIMIT", False, 250),
+        (-1.0, "stop_loss", BUY, "STOP_LOSS_LIMIT", False, 200),
     ],
 )
 def test_same_bars_same_trigger_bar_and_gap_price(bars, target: float, kind: str, side: str, otype: str,
