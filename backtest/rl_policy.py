@@ -45,12 +45,13 @@ from typing import Any, Callable
 import numpy as np
 
 from backtest.rl_env import EnvConfig, TradingEnv
+from backtest.rl_replay import MLP, extract_mlp, greedy, replay
 from strategies.bar_field import bar_field
 from strategies.errors import UnknownStrategyError
 from strategies.registry import Strategy, get_strategy
 
 __all__ = ["PREFIX", "POLICY_FILE", "META_FILE", "PolicyMeta", "RLPolicy", "RLPolicyNotFoundError", "policies_dir",
-           "policy_dir", "save_policy", "load_policy", "resolve_strategy", "warmup_bars"]
+           "policy_dir", "save_policy", "load_policy", "play_targets", "resolve_strategy", "warmup_bars"]
 
 #: strategy names of exported policies start with this
 PREFIX = "rl:"
@@ -64,6 +65,8 @@ _LOCK = threading.Lock()
 #: is tested, so a switch later is a local change.
 _JIT_NOTE = "torch.jit"
 _CACHE: dict[Path, tuple[int, Strategy]] = {}
+#: the target of each action index (TradingEnv's levels) for the actions an export answers
+_LEVELS = {"discrete": np.array([-1.0, 0.0, 1.0]), "long_only": np.array([0.0, 1.0])}
 
 
 class RLPolicyNotFoundError(UnknownStrategyError):
@@ -146,10 +149,26 @@ class RLPolicy:
             self._module = torch.jit.load(str(folder / POLICY_FILE), map_location="cpu")
         self._module.eval()
         self.window = int(self.meta.env.get("window", 16))
+        #: the MLP replayed in numba by :meth:`targets` (None: every bar asks torch, :meth:`targets_torch`)
+        self.mlp = self._fast_path()
+
+    def _fast_path(self) -> MLP | None:
+        """The module's MLP when :mod:`backtest.rl_replay` recognises it and it matches the environment: its
+        certified actions on 256 seeded observations must be torch's, else None (torch for every bar)."""
+        levels = _LEVELS.get(str(self.meta.env.get("action")))
+        mlp = extract_mlp(self._module)
+        if mlp is None or levels is None or mlp.n_actions != len(levels) or mlp.obs_dim != int(self.meta.obs_dim):
+            return None
+        rng = np.random.default_rng(0)
+        for obs in rng.standard_normal((256, mlp.obs_dim)).astype(np.float32) * np.float32(2.0):
+            a = greedy(mlp, obs)
+            if a >= 0 and a != self.act(obs):
+                return None
+        return mlp
 
     def act(self, obs: np.ndarray) -> int:
-        """The greedy action index for one observation."""
-        with self._torch.no_grad():
+        """The greedy action index for one observation (the TorchScript module, one call)."""
+        with self._torch.inference_mode():
             out = self._module(self._torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(1, -1)))
         return int(out.reshape(-1)[0].item())
 
@@ -165,23 +184,43 @@ class RLPolicy:
 
         Played from flat at the first defined bar through :class:`TradingEnv` (fills at the next open with the
         trained costs); the target at the last bar is decided on its observation without any later bar.
+        Equal to :meth:`targets_torch`, computed by :func:`backtest.rl_replay.replay` where the module is an MLP
+        it recognises (the module answers only the bars whose float32 action is not certain).
         """
+        if self.mlp is None:
+            return self.targets_torch(open_, close)
         o, c = np.asarray(open_, dtype=np.float64), np.asarray(close, dtype=np.float64)
-        n = c.size
-        env = TradingEnv(o, c, self.meta.env_config(n))
-        out = np.zeros(n, dtype=np.float64)
-        obs, _ = env.reset(options={"start": env._lo})
-        t = env._lo
-        while True:
-            action = self.act(obs)
-            out[t] = env.target_of(action)
-            if t >= n - 1:
-                return out
-            obs, _, terminated, _, _ = env.step(action)
-            t += 1
-            if terminated:  # ruined: the engine trades no more; the position stays as the last target
-                out[t:] = out[t - 1]
-                return out
+        env = TradingEnv(o, c, self.meta.env_config(c.size))  # validates the bars, computes the features
+        return replay(self.mlp, env._feat, env._open, env._close, env._levels, env._fee,
+                      env._slip, env._lo, self.act)
+
+    def targets_torch(self, open_: np.ndarray, close: np.ndarray) -> np.ndarray:
+        """:meth:`targets` the reference way: the TorchScript module once per bar, the Python TradingEnv stepped."""
+        c = np.asarray(close, dtype=np.float64)
+        return play_targets(open_, c, self.meta.env_config(c.size), self.act)
+
+
+def play_targets(open_: np.ndarray, close: np.ndarray, config: EnvConfig, act: Callable[[np.ndarray], int]
+                 ) -> np.ndarray:
+    """Targets per bar of ``act`` (observation -> action index) played from flat at the first bar with features
+    through :class:`TradingEnv` stepped in Python, one ``act`` call per bar (0.0 before; after a ruin the last
+    target stays)."""
+    o, c = np.asarray(open_, dtype=np.float64), np.asarray(close, dtype=np.float64)
+    n = c.size
+    env = TradingEnv(o, c, config)
+    out = np.zeros(n, dtype=np.float64)
+    obs, _ = env.reset(options={"start": env._lo})
+    t = env._lo
+    while True:
+        action = act(obs)
+        out[t] = env.target_of(action)
+        if t >= n - 1:
+            return out
+        obs, _, terminated, _, _ = env.step(action)
+        t += 1
+        if terminated:  # ruined: the engine trades no more; the position stays as the last target
+            out[t:] = out[t - 1]
+            return out
 
 
 def load_policy(name: str, home: Path | str | None = None) -> RLPolicy:
