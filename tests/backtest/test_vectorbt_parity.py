@@ -18,6 +18,7 @@ from backtest.engine import run_backtest
 from backtest.metrics import summary
 from market.samples import load_sample
 from strategies.sma_cross import sma_cross
+from tests import _vectorbt_warm
 
 RTOL = 1e-9
 FEE = 0.001  # 10 bps
@@ -57,6 +58,14 @@ def _vectorbt(bars, target: np.ndarray, fill: str):
         init_cash=CASH,
         freq=pd.Timedelta(milliseconds=int(bars.timeframe_ms)),
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kernels() -> None:
+    """vectorbt's from_signals kernel from numba's disk cache, compiled there in the background when the suite
+    started (tests/_vectorbt_warm.py); this process compiles it when that did not happen."""
+    _vectorbt_warm.use_disk_cache()
+    print(_vectorbt_warm.wait())
 
 
 @pytest.mark.parametrize(("sample", "fast", "slow"), CASES)
