@@ -620,6 +620,7 @@ class ExchangeActor:
         is asked to fetch the symbol's fills (what was pushed while the channel was down is lost to it), and
         the channel is subscribed again.
         """
+        failures = 0
         while True:
             try:
                 trades = await self._ex.watch_my_trades(symbol)
@@ -630,8 +631,10 @@ class ExchangeActor:
                 self._fills_due.add(symbol)
                 log.warning("%s: user stream for %s failed (%s); fills fetched over REST", self.config.venue,
                             symbol, type(exc).__name__)
-                await asyncio.sleep(self.config.reconnect_s)
+                failures += 1
+                await asyncio.sleep(self._user_backoff_s(failures))
                 continue
+            failures = 0
             mine = [t for t in trades if t.get("symbol") == symbol]
             pushed = {(symbol, str(t["id"])) for t in mine}
             if pushed <= self._fill_ids:
@@ -649,6 +652,13 @@ class ExchangeActor:
                 self._fills_due.add(symbol)
                 log.warning("%s: fill fetch after a push failed (%s)", self.config.venue, type(exc).__name__)
 
+    def _user_backoff_s(self, failures: int) -> float:
+        """Wait before re-subscribing a user stream after ``failures`` failures in a row, s: ``reconnect_s``,
+        doubling up to 30 s (a venue that keeps refusing, e.g. a key without stream rights, is not hammered;
+        REST keeps the fills and states meanwhile)."""
+        base = self.config.reconnect_s
+        return min(base * 2 ** min(failures - 1, 16), max(base, 30.0))
+
     async def _order_push_loop(self, symbol: str) -> None:
         """Our orders' states as the venue pushes them (ccxt.pro ``watch_orders``: Binance ``executionReport``).
 
@@ -658,6 +668,7 @@ class ExchangeActor:
         actor neither placed nor touched are not followed. A failed stream is subscribed again; the background
         sync keeps checking open orders over REST meanwhile.
         """
+        failures = 0
         while True:
             try:
                 orders = await self._ex.watch_orders(symbol)
@@ -667,8 +678,10 @@ class ExchangeActor:
                 self._counts["user_stream_errors"] += 1
                 log.warning("%s: order stream for %s failed (%s); states follow over REST", self.config.venue,
                             symbol, type(exc).__name__)
-                await asyncio.sleep(self.config.reconnect_s)
+                failures += 1
+                await asyncio.sleep(self._user_backoff_s(failures))
                 continue
+            failures = 0
             for raw in orders:
                 if raw.get("symbol") != symbol:
                     continue
