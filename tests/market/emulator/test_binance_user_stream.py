@@ -321,3 +321,32 @@ def test_account_events_follow_a_partial_fill_then_a_cancel() -> None:
     assert out[-1]["e"] == "outboundAccountPosition"
     assert [e["I"] for e in out] == list(range(1, len(out) + 1))
     assert events.collect(clock[0]) == []  # reported once
+
+
+def test_a_stop_order_reads_new_with_its_stop_price_then_its_fill_once_triggered() -> None:
+    """A STOP_LOSS_LIMIT sell: NEW with ``P`` = its stop and ``w`` false (not on the book); a print at the stop
+    triggers it and its fill is pushed as a TRADE (no event of the trigger itself)."""
+    from market.emulator._binance_user import AccountEvents
+    from market.emulator.matching import MatchingEngine
+    from tests.market.emulator.conftest import XRP_ETH
+
+    clock = [1_000]
+    engine = MatchingEngine([XRP_ETH], clock=lambda: clock[0])
+    for account in ("maker", "taker", "other"):
+        engine.ledger.deposit(account, "XRP", D("1000"))
+        engine.ledger.deposit(account, "ETH", D("10"))
+    engine.submit("other", SYM, "SELL", "LIMIT", qty=D("10"), price=D("0.001"))
+    engine.submit("taker", SYM, "BUY", "LIMIT", qty=D("10"), price=D("0.001"))  # last price 0.001
+    events = AccountEvents(engine, "maker")
+    clock[0] = 2_000
+    stop = engine.submit("maker", SYM, "SELL", "STOP_LOSS_LIMIT", qty=D("5"), price=D("0.00094"),
+                         stop_price=D("0.00095"), client_order_id="stop-1").order
+    placed = [e for e in events.collect(clock[0]) if e["e"] == "executionReport"]
+    assert [(e["x"], e["o"], e["P"], e["p"], e["w"]) for e in placed] == [
+        ("NEW", "STOP_LOSS_LIMIT", "0.00095000", "0.00094000", False)]
+    clock[0] = 3_000
+    engine.submit("taker", SYM, "BUY", "LIMIT", qty=D("20"), price=D("0.00095"))
+    engine.submit("other", SYM, "SELL", "LIMIT", qty=D("5"), price=D("0.00095"))  # prints at the stop
+    filled = [e for e in events.collect(clock[0]) if e["e"] == "executionReport"]
+    assert [(e["x"], e["X"], e["i"], e["l"], e["L"]) for e in filled] == [
+        ("TRADE", "FILLED", stop.order_id, "5.00000000", "0.00095000")]
