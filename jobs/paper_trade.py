@@ -27,8 +27,17 @@
    still in a state whose outcome we do not know, and each venue's balance
    changes equal the ledger's.
 
+Arbitrage mode (``strategy="arbitrage"``, exactly two venues): the second venue replays the same
+sample dislocated by ``offset_bps`` from the first, and one :class:`actors.arb_runner.ArbRunner`
+(``strategy:arbitrage:<symbol>@<venue>+<venue>``) replaces the StrategyRunners: it watches both venues'
+books and sends each pair's two legs through the ``oms`` (pre-trade check and journal as for any order;
+the legs' intent ids share the pair id). The summary adds ``arbitrage``
+(:func:`actors.arbitrage.arb_report` on the journal: pairs, legs filled, PnL net of fees per venue and in
+total in the quote currency, inventory per venue at the end) beside the same checks.
+
 Command line: ``python -m jobs.paper_trade --strategy sma_cross -p fast=10 -p slow=30
---sample XRP-ETH-1m --venues binance,coinbase --speed 300 --seconds 30``.
+--sample XRP-ETH-1m --venues binance,coinbase --speed 300 --seconds 30``; arbitrage:
+``python -m jobs.paper_trade --strategy arbitrage --venues binance,coinbase --offset-bps 80``.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -64,6 +74,8 @@ _VENUE_STATE = {"NEW": "ACCEPTED", "PARTIALLY_FILLED": "PARTIALLY_FILLED", "FILL
                 "CANCELED": "CANCELED", "EXPIRED": "CANCELED", "REJECTED": "REJECTED"}
 #: OMS states whose outcome the venue has not told us yet
 _UNSETTLED = ("SUBMITTED", "UNKNOWN", "PENDING_CANCEL", "PENDING_UPDATE")
+#: the ``strategy`` of the arbitrage mode (module docstring), and the pair-id prefix of its legs
+ARBITRAGE = "arbitrage"
 
 
 class PaperInputError(InputError):
@@ -93,7 +105,11 @@ class PaperRequest:
     """One paper session. ``speed``: replay x real time (1..3600); ``seconds``: replay after trading starts
     (1..3600); ``cash``: quote currency deposited per venue (the same value in base is deposited too);
     ``size``: fraction of the account's equity a target of 1.0 holds; ``warmup_bars``: bars replayed
-    before the session starts (the venue's history)."""
+    before the session starts (the venue's history); ``offset_bps``: the second venue's prices this many bps
+    above the first's (-1000..1000; None: each venue's usual offset, :data:`VENUE_FEES`). Arbitrage mode
+    (``strategy="arbitrage"``, two venues, ``params`` ignored): ``margin_bps`` - the least net edge traded
+    (bps, after both taker fees); ``max_qty`` - the most base units per pair (None: the touch sizes and
+    inventory only); ``max_base`` - the most base units one venue may hold (None: no cap)."""
 
     strategy: str = "sma_cross"
     params: tuple[tuple[str, float | int], ...] = (("fast", 10), ("slow", 30))
@@ -105,7 +121,15 @@ class PaperRequest:
     size: float = 0.25
     warmup_bars: int = 30
     target_sizing: str = ""
+    offset_bps: float | None = None
+    margin_bps: float = 5.0
+    max_qty: float | None = None
+    max_base: float | None = None
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    @property
+    def arbitrage(self) -> bool:
+        return self.strategy == ARBITRAGE
 
     def __post_init__(self) -> None:
         if not 1 <= self.speed <= 3600:
@@ -120,6 +144,10 @@ class PaperRequest:
         if not self.venues or unknown or len(set(self.venues)) != len(self.venues):
             raise PaperInputError(f"venues {','.join(self.venues)}: expected distinct names among "
                                   f"{', '.join(VENUE_FEES)}")
+        if self.offset_bps is not None and not (math.isfinite(self.offset_bps) and -1000 <= self.offset_bps <= 1000):
+            raise PaperInputError(f"offset-bps: expected -1000..1000 bps, got {self.offset_bps}")
+        if self.offset_bps is not None and len(self.venues) < 2:
+            raise PaperInputError("offset-bps: dislocates the second venue; give two venues")
         import strategies  # noqa: F401, PLC0415 - registers the built-in strategies
         from market.samples import list_samples  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from backtest.rl_policy import resolve_strategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
@@ -128,6 +156,9 @@ class PaperRequest:
         bars = [s.name for s in list_samples() if s.kind == "ohlcv"]
         if self.sample not in bars:
             raise PaperInputError(f"sample {self.sample!r}: expected one of {', '.join(bars)}")
+        if self.arbitrage:
+            self._check_arbitrage()
+            return
         strategy = resolve_strategy(self.strategy)  # rl:<name>: an exported RL policy
         if strategy.multi_asset:
             raise PaperInputError(f"strategy {self.strategy!r} is multi-asset; paper trading runs one symbol")
@@ -138,6 +169,18 @@ class PaperRequest:
             if parse_sizing(self.target_sizing).method == "risk-parity":
                 raise PaperInputError(f"sizing {self.target_sizing!r}: risk-parity splits risk across assets; "
                                       "a paper session trades one symbol (use fixed, vol-target or kelly)")
+
+    def _check_arbitrage(self) -> None:
+        if len(self.venues) != 2:
+            raise PaperInputError(f"venues {','.join(self.venues)}: arbitrage trades between exactly two venues")
+        if self.target_sizing:
+            raise PaperInputError("sizing: arbitrage sizes each pair by the touches and inventory (use --max-qty)")
+        if not (math.isfinite(self.margin_bps) and 0 <= self.margin_bps <= 1000):
+            raise PaperInputError(f"margin-bps: expected 0..1000 bps, got {self.margin_bps}")
+        for name in ("max_qty", "max_base"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise PaperInputError(f"{name.replace('_', '-')}: expected a number > 0 (base units), got {value}")
 
 
 def _instrument(symbol: str, price: float) -> Any:
@@ -155,6 +198,29 @@ def _trades_for(sample_symbol: str, sample_name: str) -> Any:
         if s.kind == "trades" and s.symbol == sample_symbol and s.name.split("-")[:2] == sample_name.split("-")[:2]:
             return load_sample_frame(s.name)
     return None
+
+
+def _replay_in_lockstep(servers: Sequence[Any], speed: float, stop: threading.Event) -> None:
+    """Advance every venue along ONE :class:`market.emulator.replay.ReplayClock` until ``stop`` (a thread's body).
+
+    Each server replaying by itself would start its clock when it started: the second venue's market would lag
+    the first's by the first's start-up time x ``speed`` (about 1 s x 300 = 5 minutes of history here), a
+    dislocation of its own that an arbitrage would trade. Each venue is advanced under its server's lock (its
+    request handlers and feeds hold it too); the feeds poll the venue, so they publish what this advances."""
+    from market.emulator.replay import ReplayClock  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    clock = ReplayClock(min(s.venue.now_ms for s in servers), time.monotonic(), speed)
+    while not stop.is_set():
+        due = []
+        for server in servers:
+            with server.lock:
+                server.venue.advance_to(clock.replay_ms(time.monotonic()), max_events=200)
+                nxt = server.venue.next_event_ms()
+            if nxt is not None:
+                due.append(nxt)
+        if not due:
+            return
+        stop.wait(min(0.05, max(0.0, clock.wall_s(min(due)) - time.monotonic())))
 
 
 def _retrying(read: Any) -> Any:
@@ -243,14 +309,19 @@ class PaperSession:
             cfg = ExchangeConfig(venue=name, exchange_id=VENUE_DIALECT[name], symbols=(symbol,), base_url=url,
                                  ws_url=url.replace("http://", "ws://") + server_class[name].STREAM_PATHS[0],
                                  key_name="paper", keystore_home=str(home), namespace="paper",
-                                 streams=("trades", "bars"))
+                                 streams=("trades", "book") if req.arbitrage else ("trades", "bars"))
             # restarted by Ray like the others: a restarted ExchangeActor starts itself (see its module)
             exchanges[name] = named(ExchangeActor, exchange_name(name), -1, cfg)
         self.deposits = {v: {quote: req.cash, base: req.cash / first} for v in req.venues}
+        offsets = {v: Decimal(VENUE_FEES[v][2]) for v in req.venues}
+        if req.offset_bps is not None:  # the second venue dislocated from the first
+            offsets[req.venues[1]] = offsets[req.venues[0]] + Decimal(str(req.offset_bps))
+        self.offsets = {v: float(o) for v, o in offsets.items()}
         for name, port in ports.items():
-            maker, taker, offset = VENUE_FEES[name]
+            maker, taker, _ = VENUE_FEES[name]
+            offset = offsets[name]
             venue_config = VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
-                                       replay=ReplayConfig(price_offset_bps=Decimal(offset)))
+                                       replay=ReplayConfig(price_offset_bps=offset))
             if server_class[name] is CoinbaseServer:
                 venue_config = coinbase_venue_config(venue_config)
             venue = Venue([MarketSpec(inst, bars, trades)], keys=[ApiKey(api_key, secret, ACCOUNT, passphrase=passphrase)],
@@ -258,8 +329,14 @@ class PaperSession:
                           deposits={ACCOUNT: {a: Decimal(repr(x)) for a, x in self.deposits[name].items()}})
             venue.advance_to(venue.start_ms + req.warmup_bars * bars.timeframe_ms)
             self.venues[name] = venue
-            self.servers[name] = self._stack.enter_context(
-                server_class[name](venue, ServerConfig(port=port, replay_speed=req.speed)))
+            self.servers[name] = self._stack.enter_context(  # paused: replayed in lockstep below
+                server_class[name](venue, ServerConfig(port=port, replay_speed=None)))
+        stop_replay = threading.Event()
+        replay = threading.Thread(target=_replay_in_lockstep, args=(list(self.servers.values()), req.speed, stop_replay),
+                                  name="paper-replay", daemon=True)
+        replay.start()
+        self._stack.callback(replay.join, 10)
+        self._stack.callback(stop_replay.set)
         for attempt in range(3):  # load_markets may time out on a loaded machine; start() is idempotent
             try:
                 ray.get([e.start.remote() for e in exchanges.values()], timeout=120)
@@ -280,9 +357,20 @@ class PaperSession:
         status = ray.get(self.oms.status.remote(), timeout=120)
         if not status["trading"]:
             raise InputError(f"paper: trading did not start: {status['reason']}")
-        self.specs = [StrategySpec(req.strategy, symbol, v, req.params, bars_closed_on_publish=True,
-                                   target_sizing=req.target_sizing) for v in req.venues]
-        runners = [named(StrategyRunner, spec.key, -1, config, spec) for spec in self.specs]
+        if req.arbitrage:
+            from actors.arb_runner import ArbRunner, ArbSpec  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+            self.arb_spec = ArbSpec(symbol, tuple(req.venues), tuple(float(VENUE_FEES[v][1]) for v in req.venues),
+                                    margin_bps=req.margin_bps, max_qty=req.max_qty or 1e12, step=step,
+                                    max_base=req.max_base or math.inf, prefix=ARBITRAGE, tick=float(inst.tick_size))
+            self.specs = []
+            self.runner_keys = [self.arb_spec.key]
+            runners = [named(ArbRunner, self.arb_spec.key, -1, config, self.arb_spec)]
+        else:
+            self.specs = [StrategySpec(req.strategy, symbol, v, req.params, bars_closed_on_publish=True,
+                                       target_sizing=req.target_sizing) for v in req.venues]
+            self.runner_keys = [spec.key for spec in self.specs]
+            runners = [named(StrategyRunner, spec.key, -1, config, spec) for spec in self.specs]
         # the session's clock starts once every runner has loaded its strategy: an rl:<name> runner imports torch
         # and loads its policy first (over 25 s on a loaded 2-core machine, most of a default 30 s session)
         ray.get([r.ping.remote() for r in runners], timeout=300)
@@ -296,7 +384,7 @@ class PaperSession:
         return self.handles[name]
 
     def runners(self) -> dict[str, Any]:
-        return {spec.key: self.handles[spec.key] for spec in self.specs}
+        return {key: self.handles[key] for key in self.runner_keys}
 
     def wait_trading(self, timeout_s: float = 120.0) -> dict[str, Any]:
         """Poll the OMS until it answers and trades (after a restart: rebuilt and reconciled)."""
@@ -320,8 +408,15 @@ class PaperSession:
     def stop_strategies(self) -> None:
         import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
+        if self.request.arbitrage:  # no new pair, the one in flight finished; its counts for the summary
+            try:
+                self._runner_status = ray.get(self.handles[self.arb_spec.key].stop.remote(), timeout=150)
+            except Exception:  # noqa: BLE001 - a runner restarting: the summary goes without them
+                self._runner_status = None
         for handle in self.runners().values():
             ray.kill(handle, no_restart=True)
+        if self.request.arbitrage:  # a leg left resting by a runner killed mid-pair is not meant to rest
+            ray.get(self.oms.cancel_all.remote("arb_stop"), timeout=60)
 
     def settle(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """Sync the OMS with the venues until no order is in flight (or ``timeout_s``); its status."""
@@ -427,8 +522,9 @@ class PaperSession:
         def pct(q: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
 
-        return {"job": "paper_trade", "session": self.request.session, "strategy": self.request.strategy,
-                "params": dict(self.request.params), "sample": self.request.sample, "symbol": self.symbol,
+        out = {"job": "paper_trade", "session": self.request.session, "strategy": self.request.strategy,
+                "params": {} if self.request.arbitrage else dict(self.request.params), "sample": self.request.sample,
+                "symbol": self.symbol, "offsets_bps": self.offsets,
                 "venues": list(self.request.venues), "speed": self.request.speed,
                 "seconds": round(time.monotonic() - self.started, 2), "journal_stream": self.stream,
                 "ray_namespace": self.ray_namespace, "trading_state": risk["trading_state"],
@@ -437,6 +533,59 @@ class PaperSession:
                 "fees": snap["fees"], "reconciliations": status["reconciliations"],
                 "decision_ms": {"n": len(lat), "p50": pct(0.5), "p99": pct(0.99)},
                 "checks": checks}
+        if self.request.arbitrage:
+            out["arbitrage"] = self.arbitrage_report()
+        return out
+
+    def marks_at_venues(self) -> dict[str, float]:
+        """Each venue's mid (quote per base) from its own book now."""
+        out = {}
+        for name, venue in self.venues.items():
+            bids, asks = _retrying(lambda venue=venue: venue.engine.depth(self.symbol, 1))
+            out[name] = float((bids[0][0] + asks[0][0]) / 2)
+        return out
+
+    def arbitrage_report(self) -> dict[str, Any]:
+        """Arbitrage mode: :func:`actors.arbitrage.arb_report` of this session's journal, its inventory per venue
+        at the end (deposits + the journal's changes, asset units) and the runner's own counts. PnL is marked at
+        one price for both venues: the mean of their mids at the end (:meth:`marks_at_venues`)."""
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        from actors.arbitrage import arb_report  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.exchange_core import client_order_id  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.journal import EntryKind, Journal  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.trading import redis_url  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        entries = list(Journal.from_url(redis_url(), self.stream).entries())
+        intents = [e.payload for e in entries if e.kind is EntryKind.INTENT]
+        fills = [e.payload for e in entries if e.kind is EntryKind.FILL]
+        mids = self.marks_at_venues()
+        mark = sum(mids.values()) / len(mids)
+        rep = arb_report(intents, fills, lambda i: client_order_id(self.config.namespace, i), ARBITRAGE,
+                         self.symbol, mark, list(self.request.venues))
+        base, quote = self.symbol.split("/")
+        runner = getattr(self, "_runner_status", None)  # taken as it stopped (stop_strategies)
+        if runner is None:
+            try:
+                runner = ray.get(self.handles[self.arb_spec.key].status.remote(), timeout=30)
+            except Exception:  # noqa: BLE001 - killed or restarting: its counts are gone
+                runner = {}
+        return {"margin_bps": self.request.margin_bps, "max_qty": self.request.max_qty,
+                "max_base": self.request.max_base, "offset_bps": self.request.offset_bps,
+                "taker_bps": dict(zip(self.arb_spec.venues, self.arb_spec.taker_bps)),
+                "pairs_opened": rep.pairs_opened, "pairs_complete": rep.pairs_complete,
+                "pairs_unbalanced": rep.pairs_unbalanced, "legs_sent": rep.legs_sent,
+                "legs_filled": rep.legs_filled, "quote": quote, "base": base, "mark": rep.mark, "mids": mids,
+                "pnl_by_venue": rep.pnl_by_venue, "pnl_total": rep.pnl_total, "fees_quote": rep.fees_quote,
+                "inventory": {v: {base: self.deposits[v][base] + rep.base_change[v],
+                                  quote: self.deposits[v][quote] + rep.quote_change[v]}
+                              for v in self.request.venues},
+                "imbalance_base": rep.imbalance_base,
+                "legs": [{"pair": g.pair, "venue": g.venue, "side": g.side, "amount": g.amount, "filled": g.filled}
+                         for g in rep.legs[-200:]],
+                "looks": runner.get("looks"), "best_edge_bps": runner.get("best_edge_bps"), "edges": runner.get("edges"),
+                "snapshots": runner.get("snapshots"),
+                "pair_ms": runner.get("pair_ms"), "runner_errors": runner.get("errors")}
 
 
 def paper_trade(request: PaperRequest) -> dict[str, Any]:
@@ -449,7 +598,8 @@ def paper_trade(request: PaperRequest) -> dict[str, Any]:
 
 def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of a paper session: ``python -m jobs.paper_trade`` and ``raytrader paper`` declare them here."""
-    parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
+    parser.add_argument("--strategy", default="sma_cross", help="registered strategy, or arbitrage: cross-venue arbitrage between two venues "
+                             "(default sma_cross)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="strategy parameter (repeatable)")
     parser.add_argument("--sample", default="XRP-ETH-1m", help="bundled bar sample to replay (default XRP-ETH-1m)")
@@ -463,12 +613,29 @@ def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizing", default="", metavar="RULE",
                         help="size the strategy's targets as backtests do: vol-target:0.2, kelly:0.5, fixed:0.5 "
                              "(default: none)")
+    parser.add_argument("--offset-bps", type=float, default=None,
+                        help="the second venue's prices this many bps above the first's (default: the venues' own "
+                             "offsets: coinbase and binanceus 5 bps)")
+    parser.add_argument("--margin-bps", type=float, default=None,
+                        help="--strategy arbitrage: least net edge traded, bps after both taker fees (default 5)")
+    parser.add_argument("--max-qty", type=float, default=None,
+                        help="--strategy arbitrage: most base units per pair (default: touch sizes and inventory)")
+    parser.add_argument("--max-base", type=float, default=None,
+                        help="--strategy arbitrage: most base units one venue may hold (default: no cap)")
 
 
 def request_from_args(args: argparse.Namespace) -> PaperRequest:
+    arb = args.strategy == ARBITRAGE
+    if arb and args.param:
+        raise PaperInputError("-p: arbitrage takes no strategy parameters (use --margin-bps, --max-qty, --max-base)")
+    for flag in ("margin_bps", "max_qty", "max_base"):
+        if not arb and getattr(args, flag) is not None:
+            raise PaperInputError(f"--{flag.replace('_', '-')}: applies to --strategy arbitrage only")
     return PaperRequest(strategy=args.strategy, params=parse_params(args.param), sample=args.sample,
                         venues=tuple(v.strip() for v in args.venues.split(",") if v.strip()), speed=args.speed,
-                        seconds=args.seconds, size=args.size, target_sizing=args.sizing)
+                        seconds=args.seconds, size=args.size, target_sizing=args.sizing, offset_bps=args.offset_bps,
+                        margin_bps=5.0 if args.margin_bps is None else args.margin_bps, max_qty=args.max_qty,
+                        max_base=args.max_base)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,8 @@ The flags are checked here first (exit 2 naming the flag); then
 :mod:`jobs.paper_trade` for what runs) and its summary printed: PnL,
 positions, orders by state, fills, the decision time, the journal (entries,
 chain verified) and the comparison of the journal with the venues' own order
-books and balances.
+books and balances. ``--strategy arbitrage`` adds the pairs, legs filled, PnL
+net of fees per venue and in total, and the inventory per venue at the end.
 """
 
 from __future__ import annotations
@@ -20,17 +21,46 @@ from raytrader.config import Config
 from raytrader.errors import InputError
 from cluster.commands.report import add_report_flag
 
-__all__ = ["register", "format_paper"]
+__all__ = ["register", "format_paper", "format_arbitrage"]
 
 
 def _num(x: float | None, digits: int = 8) -> str:
     return "n/a" if x is None else f"{x:+.{digits}g}"
 
 
+def format_arbitrage(a: dict[str, Any], venues: list[str]) -> list[str]:
+    """The arbitrage lines of a session's summary (``summary["arbitrage"]``, see jobs.paper_trade)."""
+    quote, base = a["quote"], a["base"]
+    edge = "n/a" if a["best_edge_bps"] is None else f"{a['best_edge_bps']:+.1f} bps"
+    fees = ", ".join(f"{v} {b:g}" for v, b in a["taker_bps"].items())
+    lines = [f"arbitrage: margin {a['margin_bps']:g} bps over taker fees ({fees}); {a['looks']} looks at both "
+             f"touches, best net edge seen {edge}",
+             *([f"edges over the margin: {e['seen']} seen, {e['vanished']} vanished before both venues' next "
+                f"snapshots confirmed them, {e['confirmed']} confirmed"] if (e := a.get("edges")) else []),
+             f"pairs opened {a['pairs_opened']} (complete {a['pairs_complete']}, unbalanced "
+             f"{a['pairs_unbalanced']}); legs filled {a['legs_filled']} of {a['legs_sent']}"]
+    pm = a.get("pair_ms") or {}
+    if pm.get("n"):
+        lines.append(f"pair round trip (decision -> both legs answered, remainders cancelled): p50 {pm['p50']:.1f} ms, "
+                     f"p99 {pm['p99']:.1f} ms over {pm['n']} pairs")
+    lines.append(f"PnL net of fees ({quote}, marked at {a['mark']:.8g} on both venues): total "
+                 f"{_num(a['pnl_total'])}")
+    for v in venues:
+        inv = a["inventory"][v]
+        lines.append(f"  {v:10s} PnL {_num(a['pnl_by_venue'][v])}  fees {a['fees_quote'][v]:.8g} {quote}  "
+                     f"inventory {inv[base]:.8g} {base}, {inv[quote]:.8g} {quote}")
+    lines.append(f"inventory imbalance (bought - sold over both venues): {a['imbalance_base']:g} {base}")
+    return lines
+
+
 def format_paper(r: dict[str, Any]) -> str:
     params = " ".join(f"{k}={v}" for k, v in r["params"].items())
-    lines = [f"paper {r['strategy']} {params} on {r['symbol']} ({r['sample']}) replayed at x{r['speed']:g}, "
+    lines = [f"paper {' '.join(x for x in (r['strategy'], params) if x)} on {r['symbol']} ({r['sample']}) replayed at x{r['speed']:g}, "
              f"venues {', '.join(r['venues'])}: {r['seconds']:.1f} s of trading, state {r['trading_state']}"]
+    if r.get("arbitrage"):
+        offsets = ", ".join(f"{v} {o:+g} bps" for v, o in r["offsets_bps"].items())
+        lines.append(f"price offsets: {offsets}")
+        lines += format_arbitrage(r["arbitrage"], r["venues"])
     for quote, p in r["pnl"].items():
         lines.append(f"PnL ({quote}): realized {_num(p['realized'])}  unrealized {_num(p['unrealized'])}  "
                      f"total {_num(p['total'])}")
@@ -71,6 +101,9 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
             "--size", f"{args.size:g}", "--json"]
     if args.sizing:
         argv += ["--sizing", args.sizing]
+    for flag in ("offset_bps", "margin_bps", "max_qty", "max_base"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag.replace('_', '-')}", repr(float(getattr(args, flag)))]
     for item in args.param:
         argv += ["-p", item]
     outcome = submit_and_wait(state.ray.dashboard_url, shlex.join(argv), name="paper",

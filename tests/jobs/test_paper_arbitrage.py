@@ -1,0 +1,150 @@
+"""Cross-venue arbitrage as a paper session (``--strategy arbitrage``) on the shared test cluster: real Ray actors,
+the cluster's Redis journal, real ccxt against a Binance-dialect and a Coinbase-dialect emulator replaying the
+bundled XRP/ETH data, the second dislocated by ``offset_bps``.
+
+What makes a pair pay: buying at ``binance``'s ask and selling at ``coinbase``'s bid costs both taker fees (10 + 20
+bps) and the synthetic books' spread (10 bps: half on each side), so the dislocation must beat 40 bps plus the
+margin; :data:`OFFSET` does by far, an offset of 0 cannot."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Any, Iterator
+
+import pytest
+
+from tests._paper import venue_fills
+from tests._trade import wait_for
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+OFFSET = 80.0  # bps: coinbase's prices 80 bps above binance's
+MARGIN = 5.0
+MAX_QTY = 400.0  # XRP per pair: the deposits (about 7,000 XRP a venue) last many pairs
+PAIRS = 3
+#: x60: a pair's round trip on a loaded machine (~0.4 s) is ~25 s of market time, which the legs' spare limits
+#: cover; at x300 (~2 min) a leg often meets a book that moved past its limit
+SPEED = 60.0
+
+_wait = functools.partial(wait_for, every_s=0.2)
+
+
+@pytest.mark.parametrize("flags, names", [
+    (["--strategy", "arbitrage", "-p", "fast=3"], "-p: arbitrage takes no strategy parameters"),
+    (["--margin-bps", "5"], "--margin-bps: applies to --strategy arbitrage only"),
+    (["--strategy", "arbitrage", "--venues", "binance,coinbase,binanceus"], "exactly two venues"),
+    (["--strategy", "arbitrage", "--margin-bps", "-1"], "margin-bps"),
+    (["--strategy", "arbitrage", "--max-qty", "0"], "max-qty"),
+    (["--strategy", "arbitrage", "--max-base", "nan"], "max-base"),
+    (["--strategy", "arbitrage", "--offset-bps", "5000"], "offset-bps"),
+    (["--offset-bps", "30", "--venues", "binance"], "offset-bps"),
+])
+def test_bad_arbitrage_flags_are_named_before_ray(flags: list[str], names: str) -> None:
+    import argparse
+
+    from jobs.paper_trade import PaperInputError, add_paper_arguments, request_from_args
+
+    parser = argparse.ArgumentParser()
+    add_paper_arguments(parser)
+    with pytest.raises(PaperInputError, match=re.escape(names)):
+        request_from_args(parser.parse_args(flags))
+
+
+def test_good_arbitrage_flags_make_the_request() -> None:
+    import argparse
+
+    from jobs.paper_trade import add_paper_arguments, request_from_args
+
+    parser = argparse.ArgumentParser()
+    add_paper_arguments(parser)
+    r = request_from_args(parser.parse_args(["--strategy", "arbitrage", "--offset-bps", "30", "--max-qty", "250"]))
+    assert (r.arbitrage, r.offset_bps, r.margin_bps, r.max_qty, r.max_base, r.params) == (True, 30.0, 5.0, 250.0,
+                                                                                          None, ())
+
+
+def _runner(session: Any) -> dict[str, Any]:
+    import ray
+
+    [handle] = session.runners().values()
+    return ray.get(handle.status.remote(), timeout=30)
+
+
+def _session(offset: float) -> Any:
+    from jobs.paper_trade import PaperRequest, PaperSession
+
+    return PaperSession(PaperRequest(strategy="arbitrage", venues=("binance", "coinbase"), offset_bps=offset,
+                                     margin_bps=MARGIN, max_qty=MAX_QTY, speed=SPEED, seconds=60, warmup_bars=30))
+
+
+@pytest.fixture(scope="module")
+def dislocated() -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A session until the runner has sent :data:`PAIRS` pairs; then stopped, settled and summarised."""
+    with _session(OFFSET) as s:
+        _wait(lambda: _runner(s)["pairs_sent"] >= PAIRS, 90, f"{PAIRS} pairs sent")
+        s.stop_strategies()
+        yield s, s.summary()
+
+
+def test_pairs_open_and_every_leg_is_at_its_venue_and_in_the_journal(dislocated: tuple[Any, dict[str, Any]]) -> None:
+    session, summary = dislocated
+    a = summary["arbitrage"]
+    assert summary["offsets_bps"] == {"binance": 0.0, "coinbase": OFFSET}
+    assert a["pairs_opened"] >= PAIRS and a["legs_sent"] == 2 * a["pairs_opened"]
+    assert a["pairs_complete"] >= PAIRS - 1 and a["legs_filled"] >= 2 * PAIRS - 1, a
+    assert a["best_edge_bps"] > MARGIN and a["edges"]["confirmed"] == a["pairs_opened"]
+    # cheap venue buys, dear venue sells
+    assert {(g["venue"], g["side"]) for g in a["legs"]} == {("binance", "buy"), ("coinbase", "sell")}
+    c = summary["checks"]
+    assert c["chain_ok"] and c["orders_sent"] == a["legs_sent"]
+    assert c["lost"] == [] and c["duplicated"] == [] and c["not_in_journal"] == []
+    assert c["state_mismatches"] == [] and c["unsettled"] == [] and c["balances_match"], c
+    # each leg is an order at its venue, with the filled amount the journal's fills say
+    from actors.exchange_core import client_order_id
+
+    at_venue = {(name, o.client_order_id): float(o.executed_qty) for name, orders in session.venue_orders().items()
+                for o in orders}
+    pairs = {g["pair"] for g in a["legs"]}
+    for g in a["legs"]:
+        cid = client_order_id(session.config.namespace, f"{g['pair']}:{g['side']}")
+        assert at_venue[(g["venue"], cid)] == pytest.approx(g["filled"], abs=1e-9)
+    assert len(pairs) == a["pairs_opened"]
+
+
+def test_pnl_net_of_fees_is_positive_and_equals_the_venues_own_fills(dislocated: tuple[Any, dict[str, Any]]) -> None:
+    session, summary = dislocated
+    a = summary["arbitrage"]
+    base, quote = a["base"], a["quote"]
+    mark = a["mark"]
+    assert min(a["mids"].values()) < mark < max(a["mids"].values())
+    expected = {}
+    for venue, fills in venue_fills(session).items():  # the venues' own records, not our journal
+        d_base = sum(float(f.qty) if f.side == "BUY" else -float(f.qty) for f in fills)
+        d_quote = sum(-float(f.quote_qty) if f.side == "BUY" else float(f.quote_qty) for f in fills)
+        d_base -= sum(float(f.commission) for f in fills if f.commission_asset == base)
+        d_quote -= sum(float(f.commission) for f in fills if f.commission_asset == quote)
+        expected[venue] = d_quote + d_base * mark
+        inv = a["inventory"][venue]
+        assert inv[base] == pytest.approx(session.deposits[venue][base] + d_base, abs=1e-8)
+        assert inv[quote] == pytest.approx(session.deposits[venue][quote] + d_quote, abs=1e-8)
+    assert a["pnl_total"] > 0
+    assert math.isclose(a["pnl_total"], sum(expected.values()), rel_tol=0, abs_tol=1e-9)
+    for venue, pnl in expected.items():
+        assert math.isclose(a["pnl_by_venue"][venue], pnl, rel_tol=0, abs_tol=1e-9)
+
+
+def test_no_pair_opens_without_a_dislocation() -> None:
+    import ray
+
+    from actors.journal import EntryKind, Journal
+    from actors.trading import redis_url
+
+    with _session(0.0) as s:
+        _wait(lambda: _runner(s)["looks"] >= 100, 60, "100 looks at both touches")
+        st = _runner(s)
+        entries = list(Journal.from_url(redis_url(), s.stream).entries())
+        orders = ray.get(s.oms.orders.remote(), timeout=30)
+    assert st["pairs_sent"] == 0 and st["edges"]["confirmed"] == 0 and orders == [], st
+    assert not [e for e in entries if e.kind is EntryKind.INTENT]
+    assert st["best_edge_bps"] < MARGIN  # the spread and both fees eat an undislocated market
