@@ -6,7 +6,7 @@ actor (:mod:`actors.router`): the parent is journaled, then its children go thro
 risk, journal, deterministic client order ids). It prints the parent as accepted and, for a route, the
 split it chose and the best single venue's plan on the same books. ``--wait`` polls until the parent is
 no longer working. ``raytrader order --cancel ID`` stops a working parent (its open children are
-cancelled). A bad field exits 2 naming it; so does a deployment that is not trading.
+cancelled). A bad field exits 2 naming its flag (checked before the cluster is asked).
 ``raytrader orders --parents`` lists the parents.
 """
 
@@ -82,6 +82,14 @@ def _order(args: argparse.Namespace, config: Config) -> Output:
     if missing:
         raise OrderInputError(f"{', '.join(missing)}: required for a new parent order")
     venues = tuple(v.strip() for v in args.venue.split(",") if v.strip())
+    from actors.messages import ParentIntent  # noqa: PLC0415 - only for a new order; checked before Ray is reached
+
+    try:  # the router checks it again; here a bad flag exits 2 without a trip to the cluster
+        ParentIntent(args.id or "check", venues, args.symbol, args.side, args.qty, args.algo, args.limit,
+                     **_params(args))
+    except InputError as exc:
+        fld = str(exc).split(" ", 1)[0].removeprefix("ParentIntent.").rstrip(":")
+        raise OrderInputError(f"--{_FLAGS.get(fld, fld)}: {exc}") from None
     answer = _call(config, "submit_parent", args.id, venues, args.symbol, args.side, args.qty, args.algo,
                    args.limit, _params(args))
     if answer["status"] == "invalid":
