@@ -26,7 +26,7 @@ from typing import Sequence
 from raytrader.cli import CommandParser, Output, add_command, add_group
 from raytrader.errors import InputError
 
-__all__ = ["Output", "main", "build_parser", "CommandParser", "add_command", "add_group"]
+__all__ = ["Output", "main", "build_parser", "command_modules", "CommandParser", "add_command", "add_group"]
 
 #: command modules, in the order their commands appear in ``--help``
 COMMAND_MODULES = (
@@ -55,16 +55,45 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> CommandParser:
+#: command (first word) -> the module of COMMAND_MODULES that registers it, so that ``main`` imports only that
+#: module (a command module may import Redis, Ray's job client, rich, ...: ~1 s of imports for all of them).
+#: A command missing here still works (``main`` then registers every module); tests/cluster/test_cli.py checks
+#: that each entry is registered by its module.
+COMMAND_OF = {
+    "up": "cluster.commands.lifecycle", "down": "cluster.commands.lifecycle", "status": "cluster.commands.lifecycle",
+    "join": "cluster.commands.join", "demo": "cluster.commands.demo", "data": "cluster.commands.data",
+    "backtest": "cluster.commands.backtest", "exchange": "cluster.commands.exchange", "keys": "cluster.commands.keys",
+    "sweep": "cluster.commands.sweep", "walkforward": "cluster.commands.sweep", "montecarlo": "cluster.commands.sweep",
+    "train-rl": "cluster.commands.train_rl", "optimize": "cluster.commands.optimize", "serve": "cluster.commands.serve",
+    "tokens": "cluster.commands.tokens", "strategy": "cluster.commands.strategy", "risk": "cluster.commands.risk",
+    "audit": "cluster.commands.audit", "execution": "cluster.commands.execution", "paper": "cluster.commands.paper",
+    "trade": "cluster.commands.trade", "portfolio": "cluster.commands.portfolio",
+    "orders": "cluster.commands.portfolio", "order": "cluster.commands.order", "runs": "cluster.commands.runs",
+    "report": "cluster.commands.report",
+}
+
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> CommandParser:
+    """The ``raytrader`` parser with the commands of ``modules`` (default: every command)."""
     parser = CommandParser(
         prog="raytrader",
         description="raytrader: trading research and execution on a local Ray cluster.",
     )
     parser.add_argument("--config", metavar="FILE", help="TOML config file (default: $RAYTRADER_CONFIG or ./raytrader.toml)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=CommandParser)
-    for module_name in COMMAND_MODULES:
+    for module_name in modules:
         importlib.import_module(module_name).register(sub)
     return parser
+
+
+def command_modules(argv: Sequence[str]) -> Sequence[str]:
+    """The command modules ``argv`` needs: the one module of a known command (:data:`COMMAND_OF`), else all of
+    them (no command, ``--help``, an unknown word: the full parser prints the list or names the bad word)."""
+    words = list(argv)
+    while words[:1] and words[0].startswith("--config"):
+        del words[:1 if "=" in words[0] else 2]
+    module = COMMAND_OF.get(words[0]) if words else None
+    return (module,) if module in COMMAND_MODULES else COMMAND_MODULES
 
 
 def _emit(output: Output, as_json: bool) -> None:
@@ -81,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cluster.lifecycle import ClusterError  # noqa: PLC0415 - deferred: keeps this module cheap to import
     from cluster.rayenv import use_token_auth  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(command_modules(argv))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
@@ -94,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ.setdefault("RAYTRADER_STRATEGIES__PATH", str(config.strategies.path))
         from cluster.commands.runs import recording  # noqa: PLC0415 - deferred: keeps this module cheap to import
 
-        with recording(args, config, list(sys.argv[1:] if argv is None else argv)) as recorded:
+        with recording(args, config, argv) as recorded:
             output = handler(args, config)
             recorded(output)
     except InputError as exc:

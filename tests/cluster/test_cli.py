@@ -69,3 +69,26 @@ def test_console_script_is_installed() -> None:
     exe = __import__("pathlib").Path(sys.executable).with_name("raytrader")
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "up" in proc.stdout and "demo" in proc.stdout
+
+
+def _usages(parser: argparse.ArgumentParser, command: tuple[str, ...]) -> str:
+    for name in command:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return parser.format_help()
+
+
+def test_main_builds_only_the_module_of_the_command_and_it_parses_as_the_full_parser() -> None:
+    """``main`` registers one command module when the first word names a known command (``COMMAND_OF``): that
+    module registers it, and each of its (sub)commands' help is the full parser's, word for word."""
+    from cluster.cli import COMMAND_MODULES, COMMAND_OF, command_modules
+
+    full = build_parser()
+    for name, module in COMMAND_OF.items():
+        assert command_modules([name, "--json"]) == (module,)
+        assert command_modules(["--config", "x.toml", name]) == command_modules(["--config=x.toml", name]) == (module,)
+        one = build_parser((module,))
+        for command in [c for c in COMMANDS if c[0] == name]:
+            assert _usages(one, command) == _usages(full, command), command
+    assert set(COMMAND_OF.values()) <= set(COMMAND_MODULES)
+    for argv in ([], ["--help"], ["frobnicate"], ["--config", "x.toml"]):
+        assert command_modules(argv) == COMMAND_MODULES  # the full parser: the list of commands, or the bad word
