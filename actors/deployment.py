@@ -157,11 +157,14 @@ class TradingControl:
     # ------------------------------------------------------------ reading
     async def status(self) -> dict[str, Any]:
         """The deployment's facts, the OMS (trading or not and why, orders by state, fills, decision time),
-        the RiskMonitor's state, and each runner's counters; ``errors`` names an actor that did not answer."""
+        the RiskMonitor's state, the router's parent orders by status, and each runner's counters; ``errors``
+        names an actor that did not answer."""
         errors = []
         oms, err = await self._try(OMS_NAME, "status")
         errors += [err] if err else []
         risk, err = await self._try(RISK_NAME, "state")
+        errors += [err] if err else []
+        router, err = await self._try(ROUTER_NAME, "status")
         errors += [err] if err else []
         runners = {}
         for key in self.strategy_keys:
@@ -175,7 +178,8 @@ class TradingControl:
             lat = list(oms.pop("decision_ms", []))
             oms["decision_ms"] = {"n": len(lat), "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99)}
         return {"deployment": self.info, "ray_namespace": self.config.ray_namespace, "journal": self.config.stream,
-                "oms": oms, "risk": risk, "strategies": runners, "errors": errors, "control_pid": os.getpid()}
+                "oms": oms, "risk": risk, "router": router, "strategies": runners, "errors": errors,
+                "control_pid": os.getpid()}
 
     async def portfolio(self) -> dict[str, Any]:
         """The PortfolioActor's snapshot: positions, PnL per quote currency and per venue, fees."""

@@ -78,6 +78,10 @@ def format_status(st: dict[str, Any]) -> str:
         for r in oms["reconciliations"]:
             lines.append(f"reconciled {r['venue']}: {'ok' if r['ok'] else 'FAILED'}, {r['open_orders']} open, "
                          f"{r['adopted']} adopted, {r['resent']} re-sent")
+    router = st.get("router")
+    if router is not None:
+        parents = ", ".join(f"{k} {n}" for k, n in sorted(router["parents"].items())) or "none"
+        lines.append(f"router     parent orders: {parents} (raytrader orders --parents)")
     for key, s in st["strategies"].items():
         lines.append(f"strategy   {key}: {s['decisions']} decisions, {s['orders']} orders, target {s['last_target']}")
     lines.append("actors")
