@@ -61,6 +61,9 @@ def format_paper(r: dict[str, Any]) -> str:
         offsets = ", ".join(f"{v} {o:+g} bps" for v, o in r["offsets_bps"].items())
         lines.append(f"price offsets: {offsets}")
         lines += format_arbitrage(r["arbitrage"], r["venues"])
+        if r["pnl"]:
+            lines.append("the portfolio's view, each venue's position marked at that venue's own price (the "
+                         "dislocation the pairs earned shows there as a loss):")
     for quote, p in r["pnl"].items():
         lines.append(f"PnL ({quote}): realized {_num(p['realized'])}  unrealized {_num(p['unrealized'])}  "
                      f"total {_num(p['total'])}")
