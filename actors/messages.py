@@ -181,7 +181,9 @@ class OrderUpdate:
     says where the state came from: ``response`` (the order call's own
     answer), ``query`` (fetched by client order id after a lost or ambiguous
     answer), ``absent`` (proved never placed, see
-    :func:`actors.exchange_core.resolve_unknown`) or ``unresolved``.
+    :func:`actors.exchange_core.resolve_unknown`), ``push`` (an order update the
+    venue pushed on its user stream, see
+    :func:`actors.stream_trackers.order_push_supersedes`) or ``unresolved``.
     """
 
     venue: str
