@@ -71,11 +71,11 @@ def _runner(session: Any) -> dict[str, Any]:
     return ray.get(handle.status.remote(), timeout=30)
 
 
-def _session(offset: float) -> Any:
+def _session(offset: float, speed: float = SPEED) -> Any:
     from jobs.paper_trade import PaperRequest, PaperSession
 
     return PaperSession(PaperRequest(strategy="arbitrage", venues=("binance", "coinbase"), offset_bps=offset,
-                                     margin_bps=MARGIN, max_qty=MAX_QTY, speed=SPEED, seconds=60, warmup_bars=30))
+                                     margin_bps=MARGIN, max_qty=MAX_QTY, speed=speed, seconds=60, warmup_bars=30))
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,9 @@ def test_no_pair_opens_without_a_dislocation() -> None:
     from actors.journal import EntryKind, Journal
     from actors.trading import redis_url
 
-    with _session(0.0) as s:
+    # x600: nothing may trade here, so the replay can run 10x faster than the trading session's (a pair's legs need
+    # the slow market) and the 50 looks come sooner; both venues replay on one clock, so speed makes no fake edge
+    with _session(0.0, speed=600.0) as s:
         _wait(lambda: _runner(s)["looks"] >= 50, 60, "50 looks at both touches")
         st = _runner(s)
         entries = list(Journal.from_url(redis_url(), s.stream).entries())
