@@ -84,6 +84,7 @@ import numpy as np
 from jobs._entry import run_job_main
 from jobs._optuna import OptunaBatches, tune_searcher
 from jobs.resources import plan_trials, tune_watchdog
+from jobs.sweep_callbacks import progress_callback, row_keeper
 from jobs.sweep_report import AshaSummary, OptunaSummary, SweepReport
 from jobs.inputs import SeriesRequest, add_data_arguments, add_strategy_arguments, data_fields, load_request_bars, parse_seed
 from raytrader.errors import InputError
@@ -448,8 +449,9 @@ def _trial(config: dict[str, Any], bars: Any = None, batches: Any = None, option
             "t_reported": time.time(),
             "eval_seconds": eval_s,
             "eval_cpu_seconds": time.process_time() - cpu0,
-            # the rows as numpy arrays (pickled as buffers, not element by element); the driver's
-            # _RowKeeper takes them out of the result before Tune's JSON logger and experiment state see it
+            # the rows as numpy arrays (pickled as buffers, not element by element); on the driver
+            # jobs.sweep_callbacks.row_keeper takes them out of the result before Tune's JSON logger
+            # and experiment state see it
             "rows": rows,
             "params": result.params,
             **{m: getattr(result, m) for m in METRICS},
@@ -546,7 +548,7 @@ def run_sweep(plan: SweepPlan, *, home: Path | None = None, progress: Progress |
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=plan.folds, grace_period=1,
                                   reduction_factor=2)
     table_keys = ["rows", "params", *METRICS, *([] if request.metric in METRICS else [request.metric])]
-    keeper = _row_keeper(table_keys, strip=core is None)
+    keeper = row_keeper(table_keys, strip=core is None)
     trainable = tune.with_resources(tune.with_parameters(_trial, bars=plan.bars, batches=batches, options=options),
                                     {"cpu": trial_cpus})
     tuner = tune.Tuner(
@@ -563,7 +565,7 @@ def run_sweep(plan: SweepPlan, *, home: Path | None = None, progress: Progress |
                                   callbacks=[keeper,  # first: the rows leave the result before the JSON logger
                                              JsonLoggerCallback(),  # see quiet_tune_env
                                              tune_watchdog(what="sweep", trial_cpus=trial_cpus),
-                                             *([_progress_callback(progress, n, plan.folds)] if progress else [])]),
+                                             *([progress_callback(progress, n, plan.folds)] if progress else [])]),
     )
     quiet_tune_env()
     tune_started = time.perf_counter()
@@ -646,74 +648,6 @@ def run_sweep(plan: SweepPlan, *, home: Path | None = None, progress: Progress |
         asha=asha, optuna=optuna)
     (run_dir / "summary.json").write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     return report
-
-
-def _progress_callback(progress: Progress, total: int, folds: int) -> Any:
-    """A Tune callback that counts configurations done (rows reported after their last fold) and trials running."""
-    from ray.tune import Callback  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    class _Progress(Callback):
-        # no closure over the bar: Tune pickles its run config, and the bar (a rich Live) cannot be pickled
-        def __init__(self, progress: Progress, total: int, folds: int) -> None:
-            self.done: dict[str, int] = {}
-            self.running = 0
-            self.total, self.folds = total, folds
-            self.progress: Progress | None = progress
-
-        def __getstate__(self) -> dict[str, Any]:
-            return {**self.__dict__, "progress": None}  # the bar stays in this process
-
-        def _show(self) -> None:
-            if self.progress is not None:
-                self.progress(min(self.total, sum(self.done.values())), self.total,
-                              f"{self.running} trial(s) running")
-
-        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-            running = sum(1 for t in trials if t.status == "RUNNING")
-            if running != self.running:
-                self.running = running
-                self._show()
-
-        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                            **info: Any) -> None:
-            if int(result.get("fold", 0)) >= self.folds:
-                self.done[trial.trial_id] = int(result.get("n_configs", 0))
-                self._show()
-
-        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            # a trial ASHA stopped early: its rows are done (with the folds it ran)
-            self.done[trial.trial_id] = int((trial.last_result or {}).get("n_configs", 0))
-            self._show()
-
-    progress(0, total, "starting trials")
-    return _Progress(progress, total, folds)
-
-
-def _row_keeper(keys: Sequence[str], strip: bool) -> Any:
-    """A Tune callback (pass it first) that keeps each trial's latest per-row arrays (``keys``) on the driver.
-
-    With ``strip`` it also takes them out of the result dict (Tune lets callbacks change it in place), so
-    the callbacks after it (the JSON logger writing ``result.json``), the trial's ``last_result`` and
-    Tune's experiment state handle only the few scalars: JSON-encoding every row there was the driver's
-    per-row cost. The Optuna searcher reads the rows from ``last_result``, so an Optuna sweep keeps them.
-    ``tables[trial_id]`` is the trial's last report's arrays (a retried trial's rerun replaces them).
-    """
-    from ray.tune import Callback  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-    class _RowKeeper(Callback):
-        def __init__(self, keys: Sequence[str], strip: bool) -> None:
-            self.keys, self.strip = tuple(keys), strip
-            self.tables: dict[str, dict[str, np.ndarray]] = {}
-
-        def __getstate__(self) -> dict[str, Any]:
-            return {**self.__dict__, "tables": {}}  # Tune pickles its run config: the rows stay in this process
-
-        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                            **info: Any) -> None:
-            if self.keys[0] in result:
-                self.tables[trial.trial_id] = {k: (result.pop(k) if self.strip else result[k]) for k in self.keys}
-
-    return _RowKeeper(keys, strip)
 
 
 def _prepare(args: argparse.Namespace) -> SweepPlan:
