@@ -48,6 +48,7 @@ import os
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -620,21 +621,8 @@ class ExchangeActor:
         is asked to fetch the symbol's fills (what was pushed while the channel was down is lost to it), and
         the channel is subscribed again.
         """
-        failures = 0
-        while True:
-            try:
-                trades = await self._ex.watch_my_trades(symbol)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged by class name only; REST recovers the gap
-                self._counts["user_stream_errors"] += 1
-                self._fills_due.add(symbol)
-                log.warning("%s: user stream for %s failed (%s); fills fetched over REST", self.config.venue,
-                            symbol, type(exc).__name__)
-                failures += 1
-                await asyncio.sleep(self._user_backoff_s(failures))
-                continue
-            failures = 0
+        async for trades in self._pushes(self._ex.watch_my_trades, symbol, "user stream", "fills fetched over REST",
+                                          lambda: self._fills_due.add(symbol)):
             mine = [t for t in trades if t.get("symbol") == symbol]
             pushed = {(symbol, str(t["id"])) for t in mine}
             if pushed <= self._fill_ids:
@@ -652,6 +640,28 @@ class ExchangeActor:
                 self._fills_due.add(symbol)
                 log.warning("%s: fill fetch after a push failed (%s)", self.config.venue, type(exc).__name__)
 
+    async def _pushes(self, watch: Callable[[str], Awaitable[list]], symbol: str, stream: str, meanwhile: str,
+                      on_failure: Callable[[], object] = lambda: None) -> AsyncIterator[list]:
+        """What ``watch(symbol)`` (a ccxt.pro user-channel call) pushes, batch by batch, for ever. A failure is
+        counted (``user_stream_errors``), logged by class name only (``stream`` failed; ``meanwhile``: what REST
+        does), ``on_failure()`` is called, and the channel is subscribed again after :meth:`_user_backoff_s`."""
+        failures = 0
+        while True:
+            try:
+                batch = await watch(symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged by class name only; REST covers the gap
+                self._counts["user_stream_errors"] += 1
+                on_failure()
+                log.warning("%s: %s for %s failed (%s); %s", self.config.venue, stream, symbol,
+                            type(exc).__name__, meanwhile)
+                failures += 1
+                await asyncio.sleep(self._user_backoff_s(failures))
+                continue
+            failures = 0
+            yield batch
+
     def _user_backoff_s(self, failures: int) -> float:
         """Wait before re-subscribing a user stream after ``failures`` failures in a row, s: ``reconnect_s``,
         doubling up to 30 s (a venue that keeps refusing, e.g. a key without stream rights, is not hammered;
@@ -668,20 +678,7 @@ class ExchangeActor:
         actor neither placed nor touched are not followed. A failed stream is subscribed again; the background
         sync keeps checking open orders over REST meanwhile.
         """
-        failures = 0
-        while True:
-            try:
-                orders = await self._ex.watch_orders(symbol)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged by class name only; REST keeps the states
-                self._counts["user_stream_errors"] += 1
-                log.warning("%s: order stream for %s failed (%s); states follow over REST", self.config.venue,
-                            symbol, type(exc).__name__)
-                failures += 1
-                await asyncio.sleep(self._user_backoff_s(failures))
-                continue
-            failures = 0
+        async for orders in self._pushes(self._ex.watch_orders, symbol, "order stream", "states follow over REST"):
             for raw in orders:
                 if raw.get("symbol") != symbol:
                     continue
