@@ -18,6 +18,11 @@ import redis as redis_lib
 
 from tests.conftest import free_port
 
+#: the trading routes (503 while no trading deployment runs): fuzzed against a running one in
+#: tests/api/test_trading_routes.py, left out of tests/api/test_fuzz.py's fuzz
+TRADING_ROUTES = ("GET /v1/portfolio", "GET /v1/orders", "GET /v1/orders/parents", "POST /v1/orders", "GET /v1/risk",
+                  "POST /v1/risk/halt", "POST /v1/risk/resume")
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

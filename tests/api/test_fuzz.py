@@ -35,7 +35,7 @@ from api.server import create_app
 from api.services import Services
 from api.settings import ApiSettings
 from tests.api._fuzz import PART_SEEDS, fuzz_operation, fuzz_part, loopback, start_worker
-from tests.api.conftest import LiveApi
+from tests.api.conftest import TRADING_ROUTES, LiveApi
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,7 @@ PER_ENDPOINT = int(os.environ.get("RAYTRADER_FUZZ_EXAMPLES", "1000"))
 LIVE_PER_ENDPOINT = 100
 #: the trading routes answer 503 while no trading deployment runs (as here): tests/api/test_trading_routes.py
 #: fuzzes them against a running one
-TRADING = ("GET /v1/portfolio", "GET /v1/orders", "POST /v1/orders", "GET /v1/risk", "POST /v1/risk/halt",
-           "POST /v1/risk/resume")
+TRADING = TRADING_ROUTES
 #: a random id is never a recorded run (404/422 only): tests/cluster/test_report_browser.py checks 200, 404, 422, 401, 403
 REPORTS = ("GET /v1/reports/{run_id}",)
 ENDPOINTS = ("POST /v1/signals/{strategy}", "POST /v1/signals/{strategy}/batch", "GET /v1/strategies",

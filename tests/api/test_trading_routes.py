@@ -20,11 +20,11 @@ import redis as redis_lib
 
 from raytrader.ports import free_port
 from tests._trade import SYMBOL, add_key, cli, cli_json, exchange_serve, write_toml
+from tests.api.conftest import TRADING_ROUTES
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
-TRADING = ("GET /v1/portfolio", "GET /v1/orders", "POST /v1/orders", "GET /v1/risk", "POST /v1/risk/halt",
-           "POST /v1/risk/resume")
+TRADING = TRADING_ROUTES
 
 
 class Http:
