@@ -102,7 +102,10 @@ class TradingConfig:
     trips the kill switch, None = off; ``flatten_on_kill``: the kill switch also closes every position;
     ``reconcile_retry_s``: seconds between further reconciliations of a venue that failed them all at start
     (trading starts when every venue is reconciled); ``taker_bps``: ``(venue, taker fee in bps)`` pairs the
-    router nets each venue's book prices with (a venue not named: 10 bps)."""
+    router nets each venue's book prices with (a venue not named: the taker fee its ExchangeActor's market
+    states, else 10 bps); ``book_max_age_s``: the oldest streamed book the router routes on (s; older, or no
+    stream: the ExchangeActor fetches one over REST); ``max_reroutes``: how many times the router re-plans
+    what a route parent's children left unfilled."""
 
     stream: str
     venues: tuple[str, ...]
@@ -115,6 +118,8 @@ class TradingConfig:
     poll_s: float = 0.25
     reconcile_retry_s: float = 15.0
     taker_bps: tuple[tuple[str, float], ...] = ()
+    book_max_age_s: float = 2.0
+    max_reroutes: int = 2
 
     def __post_init__(self) -> None:
         if not self.stream:
@@ -130,6 +135,11 @@ class TradingConfig:
         for venue, bps in self.taker_bps:
             if isinstance(bps, bool) or not isinstance(bps, (int, float)) or not 0 <= bps < 1e4:
                 raise TradingConfigError(f"trading.taker_bps {venue}: expected a fee in bps in [0, 10000), got {bps!r}")
+        if isinstance(self.book_max_age_s, bool) or not isinstance(self.book_max_age_s, (int, float)) \
+                or not 0 <= self.book_max_age_s < math.inf:
+            raise TradingConfigError(f"trading.book_max_age_s must be a finite number >= 0, got {self.book_max_age_s!r}")
+        if isinstance(self.max_reroutes, bool) or not isinstance(self.max_reroutes, int) or not 0 <= self.max_reroutes <= 100:
+            raise TradingConfigError(f"trading.max_reroutes must be an integer in 0..100, got {self.max_reroutes!r}")
 
 
 def size_order(target: float, position: float, price: float, sizing: Sizing,
