@@ -79,7 +79,11 @@ class StrategySpec:
     ``target_sizing``: a sizing rule applied to the strategy's targets, in the words of ``raytrader backtest
     --sizing`` (``vol-target:0.2``, ``kelly:0.5``, ``fixed:0.5``; :mod:`backtest.sizing`), empty = none. The
     rule runs on the runner's window, so a rule with memory (the EWMA of ``vol-target``) starts from the
-    window's first bar rather than the sample's: live and backtest agree once that memory has faded."""
+    window's first bar rather than the sample's: live and backtest agree once that memory has faded.
+    ``execution``: ``direct`` (an OMS market order at ``venue``) or a parent order through the router
+    (``route`` / ``twap`` / ``iceberg`` with ``exec_params``; :mod:`actors.strategy_execution`);
+    ``route_venues``: the venues a ``route`` parent splits over (bars still come from ``venue``; the key
+    names them all: ``strategy:<name>:<symbol>@<venue>+<venue>``)."""
 
     name: str
     symbol: str
@@ -88,10 +92,13 @@ class StrategySpec:
     window: int = 300
     bars_closed_on_publish: bool = False
     target_sizing: str = ""
+    execution: str = "direct"
+    exec_params: tuple[tuple[str, float], ...] = ()
+    route_venues: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
-        return strategy_name(self.name, self.symbol, self.venue)
+        return strategy_name(self.name, self.symbol, "+".join(self.route_venues) if self.route_venues else self.venue)
 
 
 @dataclass(frozen=True)
