@@ -34,7 +34,7 @@ import logging
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 import ray
 
@@ -389,13 +389,10 @@ class OmsActor:
             return {"status": "refused", "reason": why}
         self.marks[(venue, symbol)] = price
         self._publish_equity()
-        pending = sum((o.remaining if o.side == "buy" else -o.remaining) for o in self.state.orders.values()
-                      if o.venue == venue and o.symbol == symbol and o.state in IN_FLIGHT)
-        held = self.ledger.position(venue, symbol).qty
+        held, pending, equity, refused = self._exposure((venue,), symbol, price)
+        if refused:
+            return refused
         position = held + pending
-        equity = self._equity(venue, symbol, price)
-        if equity is None and self.config.sizing.mode == "equity":
-            return {"status": "refused", "reason": f"no equity known for {venue} yet"}
         sized = size_order(target, position, price, self.config.sizing, equity)
         if sized is None:
             return {"status": "on_target", "position": position}
@@ -406,6 +403,44 @@ class OmsActor:
         intent = OrderIntent(venue, symbol, side, "market", amount, target_intent_id(strategy_key, bar_ts_ms),
                              context=context)
         return {"status": "order", **await self._submit(intent, t0)}
+
+    def _exposure(self, venues: Sequence[str], symbol: str,
+                  price: float) -> tuple[float, float, float | None, dict[str, Any] | None]:
+        """``(held, pending, equity, refused)`` over ``venues`` for ``symbol`` at ``price``: the ledger's position
+        (base units, summed), the in-flight orders' remaining quantity (signed), the accounts' summed equity
+        (quote; None when unknown), and the answer to give instead when ``equity`` sizing has no equity yet."""
+        pending = sum((o.remaining if o.side == "buy" else -o.remaining) for o in self.state.orders.values()
+                      if o.venue in venues and o.symbol == symbol and o.state in IN_FLIGHT)
+        held = sum(self.ledger.position(v, symbol).qty for v in venues)
+        each = [self._equity(v, symbol, price) for v in venues]
+        equity = None if any(e is None for e in each) else sum(e for e in each if e is not None)
+        if equity is None and self.config.sizing.mode == "equity":
+            missing = next(v for v, e in zip(venues, each) if e is None)
+            return held, pending, None, {"status": "refused", "reason": f"no equity known for {missing} yet"}
+        return held, pending, equity, None
+
+    async def size_target(self, strategy_key: str, venue: str, venues: Sequence[str], symbol: str, target: float,
+                          price: float) -> dict[str, Any]:
+        """Size a strategy's ``target`` as :meth:`on_target` does, without sending anything: for a runner that
+        executes through the router (:mod:`actors.strategy_execution`). The position and the equity are summed
+        over ``venues`` (a routed strategy's account is every venue it trades on); ``price`` is ``venue``'s bar
+        close (its mark). ``{"status": "order", "side", "amount", "position", "equity"}``, ``on_target``, or
+        ``refused`` with the reason."""
+        why = await self._gate()
+        if why:
+            return {"status": "refused", "reason": why}
+        self.marks[(venue, symbol)] = price
+        self._publish_equity()
+        held, pending, equity, refused = self._exposure(tuple(venues), symbol, price)
+        if refused:
+            return refused
+        position = held + pending
+        sized = size_order(target, position, price, self.config.sizing, equity)
+        if sized is None:
+            return {"status": "on_target", "position": position, "strategy": strategy_key}
+        side, amount = sized
+        return {"status": "order", "side": side, "amount": amount, "position": position, "equity": equity,
+                "strategy": strategy_key}
 
     async def submit_intent(self, intent: OrderIntent, last_price: float | None = None) -> dict[str, Any]:
         """A hand-made order (the API, tests) through the same check, journal and send."""
