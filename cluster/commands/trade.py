@@ -83,7 +83,8 @@ def format_status(st: dict[str, Any]) -> str:
         parents = ", ".join(f"{k} {n}" for k, n in sorted(router["parents"].items())) or "none"
         lines.append(f"router     parent orders: {parents} (raytrader orders --parents)")
     for key, s in st["strategies"].items():
-        lines.append(f"strategy   {key}: {s['decisions']} decisions, {s['orders']} orders, target {s['last_target']}")
+        how = "" if s.get("execution", "direct") == "direct" else f", {s.get('parents', 0)} parents ({s['execution']})"
+        lines.append(f"strategy   {key}: {s['decisions']} decisions, {s['orders']} orders{how}, target {s['last_target']}")
     lines.append("actors")
     for a in st.get("actors", []):
         lines.append(f"  {a['name']:34s} {a['class']:18s} {a['state']:12s} pid {a['pid']}")
