@@ -12,7 +12,12 @@ the HTML text (:func:`write_report` puts it in a file):
 ``var_backtest_report`` returns, each method's -VaR and its exceptions; Kupiec/Christoffersen
 ``var_report``          VaR and ES by method over the returns' histogram
 ``frontier_report``     the efficient frontier with the selections marked (portfolio selection)
-``paper_report``        a paper session's PnL by venue, orders, positions and checks
+``paper_report``        a paper session: with the copy of its journal a run record keeps
+                        (:mod:`jobs.paper_record`), equity and drawdown, monthly returns, trade
+                        distribution, rolling Sharpe, exposure and metrics as for a backtest, and its
+                        execution quality; always its PnL by venue, orders, positions and checks
+``execution_report_html`` execution quality per venue, order type, algorithm, strategy and parent
+                        order, shortfall by venue and fills over time (:mod:`backtest.report_execution`)
 ======================  ==========================================================================
 
 No Ray, no clock, no network; the only file written is the one given to
@@ -30,17 +35,20 @@ import pandas as pd
 
 from backtest.errors import BacktestInputError
 from backtest.report_equity import EquityInput, ReportInputError, equity_sections
-from backtest.report_page import CHART_CLASS, render_page
+from backtest.report_execution import execution_charts, execution_sections
+from backtest.report_page import CHART_CLASS, Section, render_page
 from backtest.report_portfolio import frontier_sections, paper_sections
 from backtest.report_research import montecarlo_sections, sweep_sections, walkforward_sections
 from backtest.report_risk import VarBacktestSeries, var_backtest_sections, var_sections
 
 __all__ = ["EquityInput", "VarBacktestSeries", "ReportInputError", "ReportPathError", "REPORT_KINDS", "CHART_CLASS",
            "backtest_report", "sweep_report", "walkforward_report", "montecarlo_report", "var_backtest_report",
-           "var_report", "frontier_report", "paper_report", "write_report", "check_report_path"]
+           "var_report", "frontier_report", "paper_report", "paper_charts", "execution_report_html", "write_report",
+           "check_report_path"]
 
 #: the kinds of report, as ``raytrader report`` names them
-REPORT_KINDS = ("backtest", "sweep", "walkforward", "montecarlo", "risk-backtest", "risk-var", "optimize", "paper")
+REPORT_KINDS = ("backtest", "sweep", "walkforward", "montecarlo", "risk-backtest", "risk-var", "optimize", "paper",
+                "execution")
 
 
 class ReportPathError(BacktestInputError):
@@ -99,11 +107,53 @@ def frontier_report(result: dict[str, Any], frontier: Sequence[dict[str, Any]],
     return render_page("Portfolio selection", subtitle, frontier_sections(result, frontier, marks))
 
 
-def paper_report(result: dict[str, Any]) -> str:
+def _paper_equity(equity: dict[str, Any], result: dict[str, Any]) -> EquityInput:
+    return EquityInput(timestamp=np.asarray(equity["timestamp"], dtype=np.int64),
+                       equity=np.asarray(equity["equity"], dtype=np.float64), initial_cash=float(equity["initial_cash"]),
+                       exposure=np.asarray(equity["exposure"], dtype=np.float64),
+                       trade_returns=np.asarray(equity["trade_returns"], dtype=np.float64),
+                       periods_per_year=float(equity["periods_per_year"]), metrics=equity.get("metrics") or {},
+                       title=f"paper {result.get('strategy')} on {result.get('symbol')}")
+
+
+def paper_charts(result: dict[str, Any], journal: dict[str, Any] | None = None) -> int:
+    """How many charts :func:`paper_report` draws for these inputs."""
+    n = bool(result.get("pnl_by_venue")) + bool(result.get("orders_by_state"))
+    if journal:
+        n += 5 * bool(journal.get("equity")) + execution_charts(journal.get("execution") or {})
+    return n
+
+
+def paper_report(result: dict[str, Any], journal: dict[str, Any] | None = None) -> str:
+    """A paper session's page from its summary (``result``) and, when given, the copy of its journal a run record
+    keeps (:func:`jobs.paper_record.journal_copy`): equity sections as a backtest's, then the session's own, then
+    its execution quality."""
     subtitle = (f"paper {result.get('strategy')} {_params(result.get('params'))} on {result.get('symbol')} "
                 f"({result.get('sample')}), venues {', '.join(result.get('venues', []))}, state "
                 f"{result.get('trading_state')}")
-    return render_page("Paper session", subtitle, paper_sections(result))
+    sections: list[Section] = []
+    if journal and journal.get("equity"):
+        eq = journal["equity"]
+        step = eq.get("every_nth_bar", 1)
+        sections += [Section("Account", f"marked to market at each bar close of the replayed sample"
+                                        f"{f' (every {step}th bar)' if step > 1 else ''}, from the session's journal "
+                                        f"{journal.get('stream')} ({journal.get('fills')} fills): starting capital + "
+                                        "realised and unrealised PnL - fees")]
+        sections += equity_sections(_paper_equity(eq, result))
+    elif journal is None:
+        sections.append(Section("Account", "drawn from the session's summary only: no copy of its journal was given, "
+                                           "so no equity curve and no execution quality"))
+    sections += paper_sections(result)
+    if journal and journal.get("execution"):
+        sections += execution_sections(journal["execution"])
+    return render_page("Paper session", subtitle, sections)
+
+
+def execution_report_html(data: dict[str, Any]) -> str:
+    """The page of ``raytrader execution report --json``'s object (:mod:`backtest.report_execution`)."""
+    chain = "chain verified" if data.get("chain_ok") else "chain NOT verified"
+    subtitle = f"journal {data.get('stream')}: {data.get('orders', 0)} orders sent ({chain})"
+    return render_page("Execution quality", subtitle, execution_sections(data))
 
 
 def check_report_path(path: str | os.PathLike[str]) -> Path:

@@ -4,7 +4,8 @@
   daily expected return, annualised with 252 trading days for reading) with
   the solver's and the exact selection marked, and the target weights.
 * Paper session: what the session's result holds: PnL (realised and
-  unrealised, per venue), positions, orders by state, the journal checks.
+  unrealised, per venue), positions, orders by state, the journal checks
+  (its equity curve and execution quality: :func:`backtest.report.paper_report`).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def paper_sections(result: dict[str, Any]) -> list[Section]:
         pnl = go.Figure([go.Bar(name="realized", x=keys, y=[by_venue[k]["realized"] or 0.0 for k in keys]),
                          go.Bar(name="unrealized", x=keys, y=[by_venue[k]["unrealized"] or 0.0 for k in keys])])
         pnl.update_layout(barmode="relative", yaxis_title="PnL (quote)")
-        sections.append(Section("PnL by venue", "realized + unrealized at the session's end, quote currency; the "
-                                                "session's result holds no equity series, so no curve is drawn", pnl))
+        sections.append(Section("PnL by venue", "realized + unrealized at the session's end (fees apart), quote "
+                                                "currency", pnl))
     else:
         sections.append(Section("PnL by venue", "no position was opened: no PnL"))
     states = result.get("orders_by_state") or {}

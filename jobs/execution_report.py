@@ -7,7 +7,7 @@ orders the venue refused or that were proved never to have arrived never
 stood: both are counted apart);
 :func:`execution_report` computes each order's numbers with
 :func:`actors.execution_quality.order_quality` and summarises them by venue,
-by strategy, by algorithm and in total, and each parent order (route, TWAP,
+by order type, by strategy, by algorithm and in total, and each parent order (route, TWAP,
 iceberg, direct: :mod:`actors.router`) as one record of all its children's
 fills against the parent's arrival price. Pure over journal entries.
 
@@ -44,7 +44,7 @@ from actors.execution_quality import FillRecord, OrderQuality, OrderRecord, orde
 from actors.journal import EntryKind, JournalEntry
 from actors.messages import Fill, OrderIntent, ParentIntent
 
-__all__ = ["ExecutionReport", "execution_records", "execution_report"]
+__all__ = ["ExecutionReport", "execution_records", "execution_report", "fee_in_quote"]
 
 #: states that show the venue took the order
 _ACKED = ("ACCEPTED", "PARTIALLY_FILLED", "FILLED")
@@ -63,6 +63,7 @@ class ExecutionReport:
 
     orders: int
     by_venue: list[dict[str, Any]] = field(default_factory=list)
+    by_order_type: list[dict[str, Any]] = field(default_factory=list)
     by_strategy: list[dict[str, Any]] = field(default_factory=list)
     by_algo: list[dict[str, Any]] = field(default_factory=list)
     by_parent: list[dict[str, Any]] = field(default_factory=list)
@@ -74,7 +75,8 @@ class ExecutionReport:
     orders_detail: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"orders": self.orders, "by_venue": self.by_venue, "by_strategy": self.by_strategy,
+        return {"orders": self.orders, "by_venue": self.by_venue, "by_order_type": self.by_order_type,
+                "by_strategy": self.by_strategy,
                 "by_algo": self.by_algo, "by_parent": self.by_parent, "total": self.total, "denied": self.denied, "no_arrival": self.no_arrival,
                 "rejected": self.rejected, "fees_unvalued": self.fees_unvalued, "orders_detail": self.orders_detail}
 
@@ -87,7 +89,9 @@ def _strategy(intent: OrderIntent) -> str:
     return "flatten" if intent.intent_id.startswith("flatten:") else "manual"
 
 
-def _fee_quote(fill: Fill) -> float | None:
+def fee_in_quote(fill: Fill) -> float | None:
+    """The fill's fee in its symbol's quote currency (a base-asset fee at the fill's price); None for a fee in a
+    third asset."""
     base, _, quote = fill.symbol.partition("/")
     if not fill.fee_cost:
         return 0.0
@@ -151,7 +155,7 @@ def execution_records(entries: Iterable[JournalEntry],
                       and s.payload.to_state in _ACKED), None)
         records = []
         for f in fills.get(cid, []):
-            fee = _fee_quote(f.payload)
+            fee = fee_in_quote(f.payload)
             if fee is None:
                 left["fees_unvalued"] += 1
             records.append(FillRecord(f.ts_ms, f.payload.price, f.payload.amount, fee or 0.0))
@@ -197,7 +201,7 @@ def _parent_rows(parents: dict[str, JournalEntry], orders: list[_Order]) -> list
 
 
 def execution_report(entries: Iterable[JournalEntry]) -> ExecutionReport:
-    """Every sent order's quality, summarised by venue, by strategy, by algorithm and in total, and one row per
+    """Every sent order's quality, summarised by venue, by order type, by strategy, by algorithm and in total, and one row per
     parent order (module docstring)."""
     parents: dict[str, JournalEntry] = {}
     orders, left = execution_records(entries, parents)
@@ -208,10 +212,15 @@ def execution_report(entries: Iterable[JournalEntry]) -> ExecutionReport:
         return report
     for venue in sorted({q.venue for _, q in pairs}):
         report.by_venue.append({"venue": venue, **_row([q for _, q in pairs if q.venue == venue])})
+    for order_type in sorted({q.order_type for _, q in pairs}):
+        report.by_order_type.append({"order_type": order_type,
+                                     **_row([q for _, q in pairs if q.order_type == order_type])})
     for strategy in sorted({s for s, _ in pairs}):
         report.by_strategy.append({"strategy": strategy, **_row([q for s, q in pairs if s == strategy])})
     for algo in sorted({q.algo for _, q in pairs}):
         report.by_algo.append({"algo": algo, **_row([q for _, q in pairs if q.algo == algo])})
     report.total = _row([q for _, q in pairs])
-    report.orders_detail = [{"strategy": s, **q.to_json()} for s, q in pairs]
+    report.orders_detail = [{"strategy": o.strategy, "arrival_price": o.record.arrival_price,
+                             "decided_ms": o.record.decided_ms, **q.to_json()}
+                            for o, (_, q) in zip(orders, pairs)]
     return report

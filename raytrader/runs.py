@@ -1,4 +1,4 @@
-"""Run records: one JSON file per research run, so that ``raytrader runs`` can list and show past runs.
+"""Run records: one JSON file per research run or paper session, so that ``raytrader runs`` can list and show past runs.
 
 A record lives at ``<cluster.home>/runs/<id>.json`` (the run folder of the
 config). It is written when a run starts (status ``running``) and again
@@ -26,7 +26,7 @@ __all__ = ["RunRecord", "RunNotFoundError", "KINDS", "runs_dir", "new_run_id", "
            "fail_record", "save_record", "load_record", "list_records", "key_numbers", "headline", "fmt_return"]
 
 #: the kinds of run that are recorded
-KINDS: tuple[str, ...] = ("backtest", "sweep", "walkforward", "montecarlo", "optimize", "train_rl")
+KINDS: tuple[str, ...] = ("backtest", "sweep", "walkforward", "montecarlo", "optimize", "train_rl", "paper")
 
 #: results larger than this (bytes of JSON) are kept out of the record; their files still are listed
 MAX_RESULT_BYTES = 2_000_000
@@ -213,9 +213,25 @@ def key_numbers(kind: str, r: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
                "agent_return_mean": _num(total.get("agent_return_mean")),
                "buy_hold_return": _num((total.get("buy_hold") or {}).get("total_return")),
                "checkpoint": r.get("checkpoint"), "policy": r.get("policy")}
+    elif kind == "paper":
+        key = _paper_key(r.get("result") or r)
     files = {k: str(v) for k, v in r.items() if v and isinstance(v, str) and (k.endswith("_path") or k in (
         "run_dir", "plot", "out"))}
     return {k: v for k, v in key.items() if v is not None}, files
+
+
+def _paper_key(s: dict[str, Any]) -> dict[str, Any]:
+    """A paper session's key numbers from its summary (``jobs.paper_trade``: what ``raytrader paper`` prints)."""
+    checks = s.get("checks") or {}
+    pnl = {q: _num((p or {}).get("total")) for q, p in (s.get("pnl") or {}).items()}
+    key = {"strategy": s.get("strategy"), "symbol": s.get("symbol"), "venues": s.get("venues"),
+           "orders": sum((s.get("orders_by_state") or {}).values()), "fills": s.get("fills"), "pnl": pnl,
+           "trading_state": s.get("trading_state"), "journal_stream": s.get("journal_stream"),
+           "chain_ok": checks.get("chain_ok"), "lost": len(checks.get("lost") or ()),
+           "duplicated": len(checks.get("duplicated") or ())}
+    if "arbitrage" in s:
+        key["arbitrage_pnl"] = _num((s["arbitrage"] or {}).get("pnl_total"))
+    return key
 
 
 def _si(x: float) -> str:
@@ -271,6 +287,12 @@ def headline(record: RunRecord) -> str:
         return (f"{str(k.get('algo', '')).upper()} {k.get('symbol')} {k.get('n_folds')} folds; agent (mean of seeds) "
                 f"{pct('agent_return_mean')} vs buy-and-hold {pct('buy_hold_return')}"
                 + (f"; policy rl:{k['policy']}" if k.get("policy") else ""))
+    if record.kind == "paper":
+        pnl = ", ".join(f"{v:+.6g} {q}" for q, v in (k.get("pnl") or {}).items() if isinstance(v, (int, float)))
+        chain = {True: "chain verified", False: "chain BROKEN"}.get(k.get("chain_ok"), "chain n/a")
+        return (f"{k.get('strategy')} {k.get('symbol')} on {','.join(k.get('venues') or [])}: {k.get('orders')} "
+                f"orders, {k.get('fills')} fills, PnL {pnl or 'n/a'}, {k.get('trading_state')}; {k.get('lost')} lost, "
+                f"{k.get('duplicated')} duplicated, {chain}")
     if record.kind == "optimize":
         return f"{k.get('solver', '')} selected {','.join(k.get('selected') or [])} objective {k.get('objective')}"
     return json.dumps(k)[:100]

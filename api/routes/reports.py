@@ -2,8 +2,9 @@
 
 ``id`` is a run id as ``raytrader runs`` lists it (``<kind>-YYYYmmdd-HHMMSS-<4 hex>``); anything else is
 422 naming ``id`` (so no path can be smuggled in). The report is the file ``raytrader report ID`` wrote
-under ``<cluster.home>/reports/``; for a sweep, walk-forward or Monte Carlo run without one, it is drawn
-here from the recorded result (and kept there for the next request). Otherwise 404 saying why: no such
+under ``<cluster.home>/reports/``; for a sweep, walk-forward or Monte Carlo run without one, and for a
+paper session whose record keeps the copy of its journal (:mod:`jobs.paper_record`), it is drawn here from
+the recorded result (and kept there for the next request). Otherwise 404 saying why: no such
 run, or a run whose report needs the command (``raytrader report ID`` runs a backtest again, which the
 API does not). The page is self-contained HTML (plotly.js inlined).
 """
@@ -31,7 +32,7 @@ __all__ = ["router", "RUN_ID", "DRAWN_HERE"]
 #: a run id (see :func:`raytrader.runs.new_run_id`)
 RUN_ID = re.compile(r"^[a-z][a-z_]*-\d{8}-\d{6}-[0-9a-f]{4}$")
 #: kinds of run whose report is drawn from the recorded result alone
-DRAWN_HERE = ("sweep", "walkforward", "montecarlo")
+DRAWN_HERE = ("sweep", "walkforward", "montecarlo", "paper")
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[Depends(bearer)],
                    responses={code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429)})
@@ -45,7 +46,7 @@ def _home() -> FsPath:
 
 
 def _draw(record: dict[str, Any]) -> str:
-    """The report of a recorded sweep, walk-forward or Monte Carlo run (CPU work: runs in a thread)."""
+    """The report of a recorded sweep, walk-forward, Monte Carlo or paper run (CPU work: runs in a thread)."""
     from backtest import report  # noqa: PLC0415 - plotly loads on the first report drawn
 
     result = record["result"]
@@ -56,6 +57,8 @@ def _draw(record: dict[str, Any]) -> str:
         return report.sweep_report(result, pd.read_parquet(path) if path and os.path.isfile(path) else None)
     if record["kind"] == "walkforward":
         return report.walkforward_report(result)
+    if record["kind"] == "paper":
+        return report.paper_report(result.get("result") or result, result["journal"])
     return report.montecarlo_report(result)
 
 
@@ -86,7 +89,7 @@ async def report(run_id: str = Path(max_length=80, description="a run id from `r
     if not isinstance(record, dict) or record.get("status") != "ok" or not isinstance(record.get("result"), dict):
         raise ApiError(404, f"id: run {run_id} has no result to draw (status {record.get('status')!r})"
                        if isinstance(record, dict) else f"id: the record of run {run_id} cannot be read", "id")
-    if kind not in DRAWN_HERE:
+    if kind not in DRAWN_HERE or (kind == "paper" and not isinstance(record["result"].get("journal"), dict)):
         raise ApiError(404, f"id: no report of {kind} run {run_id} yet; write it with `raytrader report {run_id}`",
                        "id")
     try:

@@ -1,9 +1,10 @@
-"""``raytrader execution report [--stream STREAM | --run RUN] [--json]``: execution quality from the journal.
+"""``raytrader execution report [--stream STREAM | --run RUN] [--report FILE] [--json]``: execution quality from the journal.
 
 Reads a trading journal in the running cluster's Redis (``--stream``, default
 the deployment's; ``--run``: the journal of a recorded run whose result names
-its ``journal_stream``) and prints, per venue, per strategy, per algorithm
-(``none`` for orders without a parent) and in total: the
+its ``journal_stream``, such as a paper session) and prints, per venue, per
+order type, per strategy, per algorithm (``none`` for orders without a
+parent) and in total: the
 orders sent, the mean fill ratio, the fill-weighted implementation shortfall
 against the arrival price (bps, fees included, positive = worse), the fees in
 the quote currency, and the median times from the decision to the venue's ack
@@ -11,7 +12,8 @@ and to the first and last fill (:mod:`jobs.execution_report`, numbers from
 :mod:`actors.execution_quality`); then one line per parent order (route,
 TWAP, iceberg: all its children against the parent's arrival price). It says whether the journal's chain
 verified and changes nothing. Exit 2 with one line when the run or the stream
-has nothing to report from.
+has nothing to report from. ``--report FILE`` also writes it as a self-contained HTML page (tables and
+charts: :func:`backtest.report.execution_report_html`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 from typing import Any
 
 from actors.journal import DEFAULT_STREAM, Journal
+from cluster.commands.report import add_report_flag
 from cluster.commands.tokens import redis_client
 from raytrader.cli import Output, add_command, add_group
 from raytrader.config import Config
@@ -38,7 +41,8 @@ def _stream(args: argparse.Namespace, config: Config) -> str:
     from raytrader.runs import load_record  # noqa: PLC0415 - only with --run
 
     record = load_record(config.cluster.home, args.run)
-    stream = (record.result or {}).get("journal_stream")
+    result = record.result or {}
+    stream = result.get("journal_stream") or (result.get("result") or {}).get("journal_stream")  # paper: the job's
     if not stream:
         raise ExecutionInputError(f"run {record.id} ({record.kind}): its record names no journal_stream; "
                                   "give the journal with --stream")
@@ -82,6 +86,7 @@ def _report(args: argparse.Namespace, config: Config) -> Output:
         header = ["", "orders", "fill ratio", "shortfall bps", "fees (quote)", "ack ms", "1st fill ms",
                   "last fill ms"]
         rows = [_line(f"venue {r['venue']}", r) for r in report.by_venue]
+        rows += [_line(f"type {r['order_type']}", r) for r in report.by_order_type]
         rows += [_line(f"strategy {r['strategy']}", r) for r in report.by_strategy]
         rows += [_line(f"algo {r['algo']}", r) for r in report.by_algo]
         rows.append(_line("total", report.total))
@@ -108,6 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       "ratio, ack and fill times) per venue and strategy")
     p = add_command(group, "report", _report, "execution quality per venue, per strategy and in total, from the "
                     "journal")
+    add_report_flag(p, "execution")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--stream", default=DEFAULT_STREAM, help=f"journal stream name (default {DEFAULT_STREAM})")
     where.add_argument("--run", default=None, metavar="RUN", help="a recorded run whose result names its journal")

@@ -6,7 +6,12 @@ FILE``) and prints its path; ``--open`` also opens it in the default
 browser. A recorded backtest is run again from its recorded command (same
 data, same flags: the result is deterministic; a different final equity
 means the data changed and is refused); a sweep's report reads its
-``results.parquet``; the others need only the recorded result.
+``results.parquet``; a paper session's record keeps a copy of what its
+report needs from the session's journal (:func:`paper_journal`, taken when
+the run is recorded: equity per bar, execution quality), so it draws after
+the journal stream is gone; a record without that copy reads the stream
+again, and names it when it is gone. The others need only the recorded
+result.
 
 ``add_report_flag(parser, kind)`` gives a command ``--report FILE``: the
 path is checked before the command runs (exit 2), the report is written
@@ -32,10 +37,11 @@ from raytrader.cli import Output, add_command
 from raytrader.config import Config
 from raytrader.errors import InputError
 
-__all__ = ["register", "add_report_flag", "build_report", "report_for_record", "reports_dir", "RECORD_KINDS"]
+__all__ = ["register", "add_report_flag", "build_report", "report_for_record", "reports_dir", "paper_journal",
+           "RECORD_KINDS", "ReportDataError"]
 
-#: the recorded kinds of run ``raytrader report`` can draw (risk and paper: ``--report FILE`` on the command)
-RECORD_KINDS = ("backtest", "sweep", "walkforward", "montecarlo", "optimize")
+#: the recorded kinds of run ``raytrader report`` can draw (risk: ``--report FILE`` on the command)
+RECORD_KINDS = ("backtest", "sweep", "walkforward", "montecarlo", "optimize", "paper")
 
 
 class ReportDataError(InputError):
@@ -122,8 +128,36 @@ def _optimize_html(args: argparse.Namespace, result: dict[str, Any]) -> str:
     return frontier_report(result, frontier_points(request, 20), marks)
 
 
-def build_report(kind: str, args: argparse.Namespace, data: dict[str, Any]) -> str:
-    """The HTML report of a finished command of ``kind`` from its parsed ``args`` and its JSON ``data``."""
+def paper_journal(config: Config, data: dict[str, Any], what: str = "report") -> dict[str, Any]:
+    """The copy of a paper session's journal its report draws from (:func:`jobs.paper_record.journal_copy`), read
+    from the cluster's Redis; ``data`` is ``raytrader paper``'s JSON (the job's summary under ``result``).
+
+    Raises:
+        ReportDataError: the summary names no journal stream, or the stream is empty or gone.
+        ClusterError: the cluster's Redis does not answer.
+    """
+    from actors.journal import Journal  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from cluster.commands.tokens import redis_client  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.paper_record import journal_copy  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from market.samples import load_sample  # noqa: PLC0415 - late: keeps the CLI and --help fast
+
+    summary = data.get("result") or data
+    stream = summary.get("journal_stream")
+    if not stream:
+        raise ReportDataError(f"{what}: the paper session's summary names no journal_stream")
+    journal = Journal(redis_client(config), str(stream))
+    entries = list(journal.entries())
+    if not entries:
+        raise ReportDataError(f"{what}: the paper session's journal stream {stream} is empty or gone from the "
+                              "cluster's Redis (restarted since?), and its record keeps no copy of it")
+    bars = load_sample(str(summary.get("sample")))
+    return journal_copy(entries, summary, bars.timestamp, bars.close, bars.timeframe_ms,
+                        chain_ok=journal.verify().ok)
+
+
+def build_report(kind: str, args: argparse.Namespace, data: dict[str, Any], config: Config | None = None) -> str:
+    """The HTML report of a finished command of ``kind`` from its parsed ``args`` and its JSON ``data``
+    (``config``: where a paper session's journal is read when ``data`` keeps no copy of it)."""
     from backtest import report  # noqa: PLC0415 - plotly loads when a report is drawn
 
     if kind == "backtest":
@@ -141,7 +175,12 @@ def build_report(kind: str, args: argparse.Namespace, data: dict[str, Any]) -> s
     if kind == "optimize":
         return _optimize_html(args, data)
     if kind == "paper":
-        return report.paper_report(data.get("result") or data)
+        journal = data.get("journal")
+        if journal is None and config is not None:
+            journal = paper_journal(config, data)
+        return report.paper_report(data.get("result") or data, journal)
+    if kind == "execution":
+        return report.execution_report_html(data)
     raise ReportDataError(f"report: no report for runs of kind {kind!r}")
 
 
@@ -165,7 +204,7 @@ def _with_report(handler: Callable[[argparse.Namespace, Config], Output], kind: 
         check_report_path(target)  # exit 2 before any work
         output = handler(args, config)
         if output.exit_code == 0:
-            path = write_report(build_report(kind, args, output.data), target)
+            path = write_report(build_report(kind, args, output.data, config), target)
             text = (output.text.rstrip("\n") + "\n" if output.text else "") + f"report: {path}"
             return replace(output, data={**output.data, "report_path": str(path)}, text=text)
         return output
@@ -184,7 +223,10 @@ def report_for_record(record: Any, config: Config) -> str:
     args = None
     if record.kind in ("backtest", "optimize"):
         args = _recorded_args(record, config)
-    return build_report(record.kind, args or argparse.Namespace(), record.result)
+    try:
+        return build_report(record.kind, args or argparse.Namespace(), record.result, config)
+    except ReportDataError as exc:
+        raise ReportDataError(str(exc).replace("report:", f"report {record.id}:", 1)) from None
 
 
 def _recorded_args(record: Any, config: Config) -> argparse.Namespace:

@@ -1,11 +1,16 @@
-"""``raytrader runs`` lists past research runs; ``raytrader runs show ID`` prints one again.
+"""``raytrader runs`` lists past runs; ``raytrader runs show ID`` prints one again.
 
-Every ``backtest``, ``sweep``, ``walkforward``, ``montecarlo`` and
-``optimize`` run is recorded under ``<cluster.home>/runs/`` (see
+Every ``backtest``, ``sweep``, ``walkforward``, ``montecarlo``, ``optimize``
+and ``paper`` run is recorded under ``<cluster.home>/runs/`` (see
 :mod:`raytrader.runs`): :func:`recording` wraps the command's handler in
 ``cluster.cli.main``, writes a ``running`` record first and then ``ok``
 with the result, or ``failed`` with the reason (a failure that exits 2 is
-recorded too: the list says why the run did not happen).
+recorded too: the list says why the run did not happen). A paper session's
+record also keeps ``journal``: a copy of what its report draws from the
+session's journal stream (:func:`cluster.commands.report.paper_journal`:
+equity per bar, execution quality), so ``raytrader report RUN`` draws it
+after the stream is gone; when the stream cannot be read as the run ends,
+``journal_error`` says why and the report reads the stream later.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ RECORDED: dict[tuple[str, str], str] = {
     ("cluster.commands.sweep", "_walkforward"): "walkforward",
     ("cluster.commands.sweep", "_montecarlo"): "montecarlo",
     ("cluster.commands.optimize", "_optimize"): "optimize",
+    ("cluster.commands.paper", "_paper"): "paper",
 }
 
 
@@ -60,7 +66,7 @@ def recording(args: argparse.Namespace, config: Config,
             return
         try:
             if output.exit_code == 0:
-                finish_record(config.cluster.home, record, output.data)
+                finish_record(config.cluster.home, record, _kept(kind, output.data, config))
             else:
                 fail_record(config.cluster.home, record, f"exit status {output.exit_code}")
         except (OSError, ValueError):
@@ -80,6 +86,18 @@ def recording(args: argparse.Namespace, config: Config,
             except OSError:
                 pass
         raise
+
+
+def _kept(kind: str, data: dict[str, Any], config: Config) -> dict[str, Any]:
+    """What the record keeps of a finished run: its JSON; for a paper session also the copy of its journal."""
+    if kind != "paper":
+        return data
+    from cluster.commands.report import paper_journal  # noqa: PLC0415 - only when a paper session is recorded
+
+    try:
+        return {**data, "journal": paper_journal(config, data, "record")}
+    except Exception as exc:  # noqa: BLE001 - a copy that cannot be taken never fails the run; the record says why
+        return {**data, "journal_error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
 def _where(record: RunRecord) -> str:
@@ -123,6 +141,10 @@ def _formatter(kind: str) -> Callable[[dict[str, Any]], str] | None:
         from cluster.commands.optimize import format_result as format_optimize  # noqa: PLC0415 - only for the kind shown
 
         return format_optimize
+    if kind == "paper":
+        from cluster.commands.paper import format_paper  # noqa: PLC0415 - only for the kind shown
+
+        return lambda result: format_paper(result.get("result") or result)
     return None
 
 
@@ -135,6 +157,12 @@ def format_run(record: RunRecord) -> str:
         lines.append(f"  error   {record.error}")
     for name, path in record.files.items():
         lines.append(f"  {name:12s} {path}")
+    kept = (record.result or {}).get("journal")
+    if isinstance(kept, dict):
+        lines.append(f"  {'journal':12s} copy of {kept.get('stream')}: {kept.get('entries')} entries, "
+                     f"{kept.get('fills')} fills (what `raytrader report {record.id}` draws)")
+    elif (record.result or {}).get("journal_error"):
+        lines.append(f"  {'journal':12s} no copy kept: {record.result['journal_error']}")
     formatter = _formatter(record.kind)
     if record.result is not None and formatter is not None:
         try:
@@ -162,8 +190,8 @@ def _runs(args: argparse.Namespace, config: Config) -> Output:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "runs", _runs, "list past runs (backtest, sweep, walk-forward, Monte Carlo, optimize); "
-                                        "`runs show ID` prints one again")
+    p = add_command(sub, "runs", _runs, "list past runs (backtest, sweep, walk-forward, Monte Carlo, optimize, "
+                                        "paper); `runs show ID` prints one again")
     p.add_argument("words", nargs="*", metavar="show ID", help="show one run (an id or a unique prefix of one)")
     p.add_argument("--kind", choices=KINDS, help="only runs of this kind")
     p.add_argument("--limit", type=int, default=20, help="newest N runs (default 20; 0 = all)")

@@ -96,3 +96,21 @@ def test_key_numbers_of_a_sweep_name_the_best_and_its_files() -> None:
         "run_dir": "/r", "results_path": "/r/results.parquet", "summary_path": "/r/summary.json"})
     assert key["best"] == {"fast": 30, "slow": 90} and key["best_value"] == 1.5 and key["best_out_of_sample"] == 0.5
     assert files == {"run_dir": "/r", "results_path": "/r/results.parquet", "summary_path": "/r/summary.json"}
+
+
+def test_a_paper_runs_key_numbers_and_headline_come_from_the_jobs_summary(tmp_path: Path) -> None:
+    from raytrader.runs import headline
+
+    summary = {"strategy": "sma_cross", "symbol": "XRP/ETH", "venues": ["binance", "coinbase"],
+               "orders_by_state": {"FILLED": 7, "CANCELED": 2}, "fills": 9, "trading_state": "ACTIVE",
+               "pnl": {"ETH": {"realized": 0.001, "unrealized": -0.0004, "total": 0.0006}},
+               "journal_stream": "raytrader:journal:paper:abc", "checks": {"chain_ok": True, "lost": [], "duplicated": []}}
+    data = {"job_id": "raysubmit_1", "status": "SUCCEEDED", "result": summary, "report_path": "/r/paper.html"}
+    key, files = key_numbers("paper", data)
+    assert (key["orders"], key["fills"], key["pnl"], key["lost"], key["journal_stream"]) == (
+        9, 9, {"ETH": 0.0006}, 0, "raytrader:journal:paper:abc")
+    assert files == {"report_path": "/r/paper.html"}
+    record = finish_record(tmp_path, start_record(tmp_path, "paper", "raytrader paper"), data)
+    assert headline(record) == ("sma_cross XRP/ETH on binance,coinbase: 9 orders, 9 fills, PnL +0.0006 ETH, ACTIVE; "
+                                "0 lost, 0 duplicated, chain verified")
+    assert load_record(tmp_path, record.id).result["result"]["journal_stream"] == "raytrader:journal:paper:abc"

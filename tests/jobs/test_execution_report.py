@@ -132,3 +132,23 @@ def test_children_of_a_parent_are_measured_against_the_parents_arrival_and_group
     assert (row["parent_id"], row["algo"], row["children"], row["filled"]) == ("P1", "route", 2, 100.0)
     assert row["shortfall_bps"] == pytest.approx((paid - 100 * 0.0005) / (100 * 0.0005) * 1e4)
     assert (row["ack_ms"], row["first_fill_ms"], row["last_fill_ms"]) == (5, 20, 21)  # from the parent's entry
+
+
+def test_rows_per_order_type_each_orders_arrival_price_and_the_html_page() -> None:
+    from backtest.report import CHART_CLASS, execution_report_html
+
+    report = execution_report(_journal())
+    # order 1 a binance market order, order 5 a kraken limit order (the others never stood on a book)
+    assert [(r["order_type"], r["orders"], r["fill_ratio"]) for r in report.by_order_type] == [
+        ("limit", 1, 0.0), ("market", 1, pytest.approx(1.0))]
+    assert [(o["venue"], o["arrival_price"]) for o in report.orders_detail] == [("binance", 0.0005),
+                                                                               ("kraken", 0.0005)]
+    page = execution_report_html({"stream": "s", "chain_ok": True, **report.to_json()})
+    # one filled order: its shortfall by venue and the fills over time are drawn; every table row is there
+    assert page.count(f'class="{CHART_CLASS}"') == 2
+    for row in ("venue binance", "venue kraken", "order type limit", "order type market", "algorithm none",
+                "strategy a", "total"):
+        assert f"<td>{row}</td>" in page, row
+    assert "1 denied by risk (never sent)" in page and "chain verified" in page
+    empty = execution_report_html({"stream": "s", "chain_ok": True, **execution_report([]).to_json()})
+    assert f'class="{CHART_CLASS}"' not in empty and "nothing to measure" in empty
