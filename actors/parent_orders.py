@@ -21,6 +21,19 @@ Per algorithm (``qty`` base units, ``step`` the lot size):
   (:func:`actors.routing.route`) and :func:`decide` answers ``needs_plan``
   until a ``working`` status with the plan is journaled; then child ``i`` is
   ``plan[i]`` (sent once each, so a restart sends the rest of the same plan).
+  **Re-route**: when every child is settled and the parent is short by at
+  least one lot (a child expired or was cancelled part-filled, the venue
+  rejected it, the risk check denied it), :func:`decide` answers
+  ``reroute`` (the short quantity) and :func:`reroute_plan` plans it over the
+  venues still able to trade (not one that refused a child of this parent; on
+  fresh books, net of fees, within the participation limit) as *new* children
+  appended to the plan (indexes ``len(plan)``, ...: new deterministic ids),
+  journaled as one ``working`` status before any of them is sent. At most
+  ``max_reroutes`` times; then, or when no venue can take any of it, the
+  parent ends ``done`` with a reason that states the unfilled quantity. A
+  child's quantity filled is the larger of its fills journaled and the
+  venue's own count in its last answer (the fills may be journaled after the
+  state that closed it), so a re-route never plans what already filled.
 * ``twap``: child ``i`` at ``start_ms + i x duration / slices``
   (:func:`actors.algos.twap_schedule`). Before child ``i`` goes out every
   earlier child still resting is cancelled (cancel-replace on the
@@ -51,12 +64,15 @@ from actors.journal import EntryKind, JournalEntry
 from actors.messages import BookSnapshot, OrderIntent, ParentIntent, ParentStatusChange
 from actors.routing import ParentOrder, RoutePlan, VenueBook, best_single_venue, route
 
-__all__ = ["ChildOrder", "ParentState", "ChildSpec", "Decision", "TERMINAL", "fold", "parents_from_entries",
-           "decide", "route_plan", "venue_book", "child_intent", "arrival_price", "status_change"]
+__all__ = ["ChildOrder", "ParentState", "ChildSpec", "Decision", "TERMINAL", "MAX_REROUTES", "fold",
+           "parents_from_entries", "decide", "route_plan", "reroute_plan", "venue_book", "child_intent",
+           "arrival_price", "status_change"]
 
 #: OMS order states after which a child neither fills nor rests any more
 TERMINAL = ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED")
 _REFUSED = ("REJECTED", "DENIED")
+#: how many times a route parent re-plans what its children left unfilled (then it ends ``done``, short)
+MAX_REROUTES = 2
 
 
 def _lots(qty: float, step: float) -> float:
@@ -67,7 +83,10 @@ def _lots(qty: float, step: float) -> float:
 @dataclass(frozen=True)
 class ChildOrder:
     """One child as the journal has it: the OMS ``state`` (``SUBMITTED`` until a state change says more),
-    ``filled`` / ``value`` (sum of price x qty) / ``fees`` (in the fee currency) from its FILL entries."""
+    ``filled`` / ``value`` (sum of price x qty) / ``fees`` (in the fee currency) from its FILL entries;
+    ``venue_filled``: the filled quantity the venue's last answer about it stated (ACK / REJECT entries);
+    ``closed``: a state change has closed it (a fill that raced its cancel may reopen the OMS state to
+    ``PARTIALLY_FILLED``, but the venue holds nothing of it any more)."""
 
     index: int
     client_order_id: str
@@ -81,10 +100,17 @@ class ChildOrder:
     value: float = 0.0
     fees: float = 0.0
     trade_ids: frozenset[str] = frozenset()
+    venue_filled: float = 0.0
+    closed: bool = False
 
     @property
     def settled(self) -> bool:
-        return self.state in TERMINAL
+        return self.closed or self.state in TERMINAL
+
+    @property
+    def done_qty(self) -> float:
+        """Base units this child has filled as far as anyone knows: its fills, or the venue's count if larger."""
+        return max(self.filled, self.venue_filled)
 
     @property
     def open_qty(self) -> float:
@@ -94,13 +120,15 @@ class ChildOrder:
 
 @dataclass(frozen=True)
 class ParentState:
-    """A parent (its intent as journaled), its children by index, its status and the route plan."""
+    """A parent (its intent as journaled), its children by index, its status and the route plan;
+    ``routes``: how many plans were journaled for it (1: routed once; each re-route adds one)."""
 
     intent: ParentIntent
     children: Mapping[int, ChildOrder] = field(default_factory=dict)
     status: str = "working"
     reason: str = ""
     plan: tuple[tuple[str, float], ...] | None = None
+    routes: int = 0
 
     @property
     def filled(self) -> float:
@@ -116,6 +144,16 @@ class ParentState:
     def open_children(self) -> tuple[ChildOrder, ...]:
         return tuple(c for _, c in sorted(self.children.items()) if not c.settled)
 
+    @property
+    def unfilled(self) -> float:
+        """Whole lots of the parent no child has filled (by :attr:`ChildOrder.done_qty`), base units."""
+        return _lots(self.intent.qty - sum(c.done_qty for c in self.children.values()), self.intent.step)
+
+    @property
+    def refused_venues(self) -> tuple[str, ...]:
+        """Venues where a child of this parent was rejected (the venue) or denied (the risk check)."""
+        return tuple(dict.fromkeys(c.venue for _, c in sorted(self.children.items()) if c.state in _REFUSED))
+
     def to_json(self) -> dict:
         """What ``raytrader orders --parents`` and ``GET /v1/orders?parents=true`` show."""
         p = self.intent
@@ -123,7 +161,7 @@ class ParentState:
                 "side": p.side, "qty": p.qty, "limit": p.limit, "status": self.status, "reason": self.reason,
                 "filled": round(self.filled, 12), "avg_price": self.avg_price, "arrival_price": p.arrival_price,
                 "children": len(self.children), "open_children": len(self.open_children),
-                "start_ms": p.start_ms}
+                "start_ms": p.start_ms, "reroutes": max(0, self.routes - 1)}
 
 
 @dataclass(frozen=True)
@@ -141,12 +179,15 @@ class ChildSpec:
 class Decision:
     """What to do for one parent now: journal ``status`` (a :class:`ParentStatusChange`) first, then cancel
     ``cancel`` (client order ids), then send ``send``; ``needs_plan``: a route parent waits for its plan
-    (:func:`route_plan`); ``wake_ms``: the next time :func:`decide` has something new to say (a TWAP slice)."""
+    (:func:`route_plan`); ``reroute``: a route parent's children left this many base units unfilled: plan them
+    again (:func:`reroute_plan`); ``wake_ms``: the next time :func:`decide` has something new to say (a TWAP
+    slice)."""
 
     send: tuple[ChildSpec, ...] = ()
     cancel: tuple[str, ...] = ()
     status: ParentStatusChange | None = None
     needs_plan: bool = False
+    reroute: float = 0.0
     wake_ms: int | None = None
 
 
@@ -167,7 +208,7 @@ def fold(parents: dict[str, ParentState], entry: JournalEntry, namespace: str,
         ps = parents.get(p.parent_id)
         if ps is not None:
             parents[p.parent_id] = replace(ps, status=p.status, reason=p.reason,
-                                           plan=p.plan if p.plan else ps.plan)
+                                           plan=p.plan if p.plan else ps.plan, routes=ps.routes + bool(p.plan))
     elif k is EntryKind.INTENT and p.parent_id is not None and p.parent_id in parents:
         ps = parents[p.parent_id]
         index = _child_index(p.parent_id, p.intent_id)
@@ -179,8 +220,16 @@ def fold(parents: dict[str, ParentState], entry: JournalEntry, namespace: str,
     elif k is EntryKind.STATE_CHANGE and p.client_order_id in children_of:
         pid, index = children_of[p.client_order_id]
         ps = parents[pid]
-        child = replace(ps.children[index], state=p.to_state)
+        before = ps.children[index]
+        child = replace(before, state=p.to_state, closed=before.closed or p.to_state in TERMINAL)
         parents[pid] = replace(ps, children={**ps.children, index: child})
+    elif k in (EntryKind.ACK, EntryKind.REJECT) and p.client_order_id in children_of:
+        pid, index = children_of[p.client_order_id]
+        ps = parents[pid]
+        before = ps.children[index]
+        if p.filled > before.venue_filled:
+            child = replace(before, venue_filled=float(p.filled))
+            parents[pid] = replace(ps, children={**ps.children, index: child})
     elif k is EntryKind.FILL and p.client_order_id in children_of:
         pid, index = children_of[p.client_order_id]
         ps = parents[pid]
@@ -236,6 +285,27 @@ def route_plan(intent: ParentIntent, books: Sequence[VenueBook]) -> tuple[RouteP
     return route(books, parent, intent.participation), best_single_venue(books, parent, intent.participation)
 
 
+def reroute_plan(ps: ParentState, books: Sequence[VenueBook]) -> ParentStatusChange:
+    """The status that re-routes what ``ps``'s children left unfilled (:attr:`ParentState.unfilled`) over
+    ``books`` (fresh books of the venues that answered; a venue in :attr:`ParentState.refused_venues` is left
+    out): ``working`` with the plan extended by the new children (their indexes follow the old plan's), or
+    ``done`` with a reason stating the unfilled quantity when no venue can take any of it."""
+    p, short = ps.intent, ps.unfilled
+    refused = ps.refused_venues
+    able = [b for b in books if b.venue in p.venues and b.venue not in refused]
+    plan = route(able, ParentOrder(p.side, short, p.limit), p.participation) if short > 0 and able else None
+    if plan is None or not plan.children:
+        why = [f"refused by {', '.join(refused)}"] if refused else []
+        missing = [v for v in p.venues if v not in refused and v not in {b.venue for b in books}]
+        why += [f"no book from {', '.join(missing)}"] if missing else []
+        why += ["no visible liquidity within the limit"] if able else []
+        return status_change(ps, "done", f"unfilled {short:g} of {p.qty:g}: {'; '.join(why) or 'nothing to route'}")
+    added = tuple((c.venue, c.qty) for c in plan.children)
+    where = ", ".join(f"{v} {q:g}" for v, q in added)
+    return status_change(ps, "working", f"re-route {ps.routes}: {plan.qty:g} of the unfilled {short:g} to {where}",
+                         (ps.plan or ()) + added)
+
+
 # ---------------------------------------------------------------- decisions
 def child_intent(p: ParentIntent, spec: ChildSpec) -> OrderIntent:
     """The OMS order of child ``spec.index``: intent id :func:`~actors.algos.child_client_id`, ``parent_id`` set."""
@@ -255,8 +325,9 @@ def _settle(ps: ParentState, wake: int | None = None) -> Decision:
     return Decision(status=status_change(ps, "done", "every child settled"))
 
 
-def decide(ps: ParentState, now_ms: int) -> Decision:
-    """What to do for ``ps`` at ``now_ms`` (module docstring). Pure: the same state and time, the same answer."""
+def decide(ps: ParentState, now_ms: int, max_reroutes: int = MAX_REROUTES) -> Decision:
+    """What to do for ``ps`` at ``now_ms`` (module docstring); a route parent re-plans what its children left
+    unfilled at most ``max_reroutes`` times. Pure: the same state and time, the same answer."""
     p = ps.intent
     if ps.status == "cancelled":
         return Decision(cancel=tuple(c.client_order_id for c in ps.open_children if c.state != "PENDING_CANCEL"))
@@ -270,7 +341,15 @@ def decide(ps: ParentState, now_ms: int) -> Decision:
         if ps.plan is None:
             return Decision(needs_plan=True)
         todo = tuple(_spec(p, i, v, q) for i, (v, q) in enumerate(ps.plan) if i not in ps.children)
-        return Decision(send=todo) if todo else _settle(ps)
+        if todo or ps.open_children:
+            return Decision(send=todo)
+        short = ps.unfilled
+        if short <= 0:
+            return _settle(ps)
+        if ps.routes - 1 < max_reroutes:
+            return Decision(reroute=short)
+        return Decision(status=status_change(ps, "done", f"unfilled {short:g} of {p.qty:g} after "
+                                                         f"{ps.routes - 1} re-route(s)"))
     if p.algo == "twap":
         return _decide_twap(ps, now_ms)
     return _decide_iceberg(ps)

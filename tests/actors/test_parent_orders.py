@@ -17,21 +17,24 @@ from actors.messages import (
     Fill,
     OrderIntent,
     OrderStateChange,
+    OrderUpdate,
     ParentIntent,
     ParentIntentError,
     ParentStatusChange,
 )
 from actors.parent_orders import (
+    Decision,
     ParentState,
     arrival_price,
     child_intent,
     decide,
     fold,
     parents_from_entries,
+    reroute_plan,
     route_plan,
     venue_book,
 )
-from actors.routing import ParentOrder, best_single_venue, route
+from actors.routing import ParentOrder, VenueBook, best_single_venue, route
 
 NS = "t1"
 SYM = "XRP/ETH"
@@ -261,3 +264,77 @@ def test_books_become_routing_inputs_and_the_arrival_is_the_best_touch_mid() -> 
     p = ParentIntent("r2", ("a", "b"), SYM, "buy", 6.0, "route", step=1.0)
     split, single = route_plan(p, books)
     assert split == route(books, ParentOrder("buy", 6.0)) and single == best_single_venue(books, ParentOrder("buy", 6.0))
+
+
+def _ack(tape: Tape, intent: OrderIntent, cid: str, status: str, filled: float) -> None:
+    """The venue's answer about a child as the OMS journals it (ACK, or REJECT for a refusal)."""
+    kind = EntryKind.REJECT if status == "rejected" else EntryKind.ACK
+    tape.add(kind, OrderUpdate(intent.venue, SYM, cid, "o" + cid, status, intent.side, intent.type,  # type: ignore[arg-type]
+                               intent.amount, filled, intent.amount - filled, None, None, 0.0, None, 0))
+
+
+def test_a_short_route_is_rerouted_over_the_venues_still_able_as_new_children_then_ends_done_naming_the_rest() -> None:
+    p = ParentIntent("r1", ("a", "b"), SYM, "buy", 10.0, "route", step=1.0, arrival_price=1.0)
+    tape = Tape()
+    tape.parent(p)
+    tape.add(EntryKind.PARENT_STATUS, ParentStatusChange("r1", "working", plan=(("a", 6.0), ("b", 4.0))))
+    c0, c1 = (child_intent(p, s) for s in decide(tape.parents["r1"], 0).send)
+    cid0, cid1 = tape.send(c0), client_order_id(NS, c1.intent_id)
+    tape.add(EntryKind.INTENT, c1)
+    tape.state(c1, cid1, "NEW", "SUBMITTED", 0.0)
+    _ack(tape, c1, cid1, "rejected", 0.0)  # b refused its child (e.g. insufficient balance)
+    tape.state(c1, cid1, "SUBMITTED", "REJECTED", 0.0)
+    tape.fill(c0, cid0, 4.0, 1.0, 0.0)  # a filled 4 of 6, then the rest expired (a market order out of book)
+    _ack(tape, c0, cid0, "canceled", 4.0)
+    tape.state(c0, cid0, "PARTIALLY_FILLED", "EXPIRED", 4.0)
+    ps = tape.parents["r1"]
+    assert ps.refused_venues == ("b",) and ps.routes == 1
+    d = decide(ps, 0)
+    assert d.reroute == 10.0 - 4.0 and d.send == () and d.status is None
+    # fresh books: b is cheaper, but it refused a child of this parent; a shows 3 within reach
+    books = [VenueBook("a", ((1.0, 3.0),), 10.0, 1.0), VenueBook("b", ((0.9, 100.0),), 10.0, 1.0)]
+    change = reroute_plan(ps, books)
+    assert change.status == "working" and change.plan == (("a", 6.0), ("b", 4.0), ("a", 3.0))
+    assert "re-route 1" in change.reason and "unfilled 6" in change.reason
+    tape.add(EntryKind.PARENT_STATUS, change)
+    ps = tape.parents["r1"]
+    assert ps.routes == 2 and ps.to_json()["reroutes"] == 1
+    send = decide(ps, 0).send
+    assert [(s.index, s.venue, s.qty) for s in send] == [(2, "a", 3.0)]
+    assert child_intent(p, send[0]).intent_id == child_client_id("r1", 2) == "r1-c2"
+    assert parents_from_entries(tape.entries, NS) == tape.parents  # a restart rebuilds the same re-route ...
+    assert decide(parents_from_entries(tape.entries, NS)["r1"], 0).send == send  # ... and sends only the new child
+    c2 = child_intent(p, send[0])
+    cid2 = tape.send(c2)
+    assert decide(tape.parents["r1"], 0) == Decision()  # child 2 open: wait, plan nothing
+    tape.fill(c2, cid2, 3.0, 1.0, 0.0)
+    ps = tape.parents["r1"]
+    assert ps.unfilled == 10.0 - 4.0 - 3.0
+    exhausted = decide(ps, 0, max_reroutes=1)
+    assert exhausted.status is not None and exhausted.status.status == "done"
+    assert exhausted.status.reason == "unfilled 3 of 10 after 1 re-route(s)" and exhausted.status.filled == 7.0
+    assert decide(ps, 0).reroute == 3.0  # the default allows a second re-route: nothing left to take anywhere
+    end = reroute_plan(ps, [VenueBook("a", (), 10.0, 1.0)])
+    assert end.status == "done" and end.plan == ()
+    assert end.reason == "unfilled 3 of 10: refused by b; no visible liquidity within the limit"
+    tape.add(EntryKind.PARENT_STATUS, end)
+    assert decide(tape.parents["r1"], 0) == Decision() and tape.parents["r1"].status == "done"
+
+
+def test_a_reroute_counts_what_the_venue_says_filled_before_the_fills_are_journaled() -> None:
+    p = ParentIntent("r3", ("a", "b"), SYM, "sell", 10.0, "route", step=1.0, arrival_price=1.0)
+    tape = Tape()
+    tape.parent(p)
+    tape.add(EntryKind.PARENT_STATUS, ParentStatusChange("r3", "working", plan=(("a", 10.0),)))
+    c0 = child_intent(p, decide(tape.parents["r3"], 0).send[0])
+    cid0 = tape.send(c0)
+    _ack(tape, c0, cid0, "canceled", 7.0)  # expired with 7 filled; the fill sync has journaled 2 of them so far
+    tape.fill(c0, cid0, 2.0, 1.0, 0.0)
+    tape.state(c0, cid0, "PARTIALLY_FILLED", "EXPIRED", 2.0)
+    assert decide(tape.parents["r3"], 0).reroute == 3.0  # not 8: re-routing those 5 would overfill the parent
+    tape.fill(c0, cid0, 5.0, 1.0, 2.0)  # the late fills reopen the OMS state; the venue closed it: still settled
+    ps = tape.parents["r3"]
+    assert ps.filled == 7.0 and not ps.open_children
+    # no book from b (unreachable), a shows nothing on the bid within the limit: done, naming both
+    end = reroute_plan(ps, [VenueBook("a", (), 10.0, 1.0)])
+    assert end.status == "done" and end.reason == "unfilled 3 of 10: no book from b; no visible liquidity within the limit"
