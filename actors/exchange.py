@@ -32,6 +32,14 @@ kline stream may publish a forming bar more than once; the last event per
 Venue API differences (parameter names, client-id form, fills paging) come from
 the dialect table :data:`actors.exchange_config.DIALECTS`.
 
+Books on demand: :meth:`ExchangeActor.book` answers the newest book of a symbol
+no older than the caller's age limit: the ``book`` stream's last snapshot when
+one arrived recently enough, else a snapshot fetched over REST at that moment
+(ccxt ``fetch_order_book``, ``book_depth`` levels), so a router can route on a
+venue whose book is not streamed (a deployment streams books only when asked:
+depth updates cost work even when no parent order is ever sent) or whose
+stream is paused. The answer names its source (``stream`` / ``rest``).
+
 Our fills and orders: where the dialect has a user stream (Binance: the user-data
 stream's ``executionReport``; Coinbase: the ``user`` channel) the actor learns of a
 fill when the venue pushes it (``watch_my_trades``) and, Binance, of every order
@@ -71,6 +79,7 @@ from actors.exchange_core import (
 )
 from actors.messages import (
     AssetBalance,
+    BookSnapshot,
     Fill,
     GapDetected,
     MarketEvent,
@@ -141,7 +150,9 @@ class ExchangeActor:
         self._fills: list[Fill] = []
         self._fill_ids: set[tuple[str, str]] = set()
         self._counts = {"gaps": 0, "resyncs": 0, "stream_errors": 0, "orders": 0, "fills_pushed": 0,
-                        "fills_polled": 0, "user_stream_errors": 0, "orders_pushed": 0}
+                        "fills_polled": 0, "user_stream_errors": 0, "orders_pushed": 0, "book_fetches": 0}
+        # symbol -> (time.monotonic() when received, the book stream's newest snapshot): what book() answers
+        self._book_at: dict[str, tuple[float, BookSnapshot]] = {}
         # symbol -> the newest fill learnt over REST (trade id, or time in ms where the venue pages by time): the
         # REST fill sync resumes there, so a fill the user stream lost is still fetched
         self._rest_cursor: dict[str, int] = {}
@@ -274,11 +285,15 @@ class ExchangeActor:
             self._bar_seen[(symbol, payload["bar"].timestamp_ms)] = time.perf_counter()
             if len(self._bar_seen) > TICK_MEMORY:
                 self._bar_seen.pop(next(iter(self._bar_seen)))
+        elif kind == "book":
+            self._book_at[symbol] = (time.monotonic(), payload["book"])
         return self._publish(stream, lambda seq: MarketEvent(kind, stream, seq, self.config.venue, symbol,
                                                               recovered=recovered, **payload))
 
     def _gap(self, stream: str, symbol: str, reason: str, last_good: Any) -> None:
         self._counts["gaps"] += 1
+        if stream == stream_name("book", symbol):
+            self._book_at.pop(symbol, None)  # the stream's last book may be stale now: book() fetches one
         self._publish(stream, lambda seq: GapDetected(stream, seq, self.config.venue, symbol, reason,
                                                       None if last_good is None else str(last_good)))
 
@@ -327,6 +342,29 @@ class ExchangeActor:
         if kind == "book":
             return lambda: _parsed(ex.watch_order_book(symbol), lambda raw: [parse_book(raw, depth)])
         return lambda: _parsed(ex.watch_ohlcv(symbol, tf), lambda raw: [parse_bar(tf, r) for r in raw])
+
+    async def book(self, symbol: str, max_age_s: float = 2.0) -> dict[str, Any]:
+        """The book stream's newest snapshot of ``symbol`` when it arrived at most ``max_age_s`` seconds ago
+        (module docstring), else one fetched over REST now (a REST answer is never reused):
+        ``{"book": BookSnapshot, "source": "stream" | "rest", "age_ms", "taker_bps"}``; ``taker_bps``: the taker
+        fee the venue's market states (ccxt ``market["taker"]`` x 1e4), None if none. A REST failure raises
+        (the venue is unreachable: the caller has no book from it)."""
+        await self._started()
+        if self._ex is None:
+            raise ExchangeConfigError(f"ExchangeActor({self.config.venue}) is not started; call start() first")
+        if symbol not in self.config.symbols:
+            raise ExchangeConfigError(f"symbol {symbol!r} is not configured on {self.config.venue} "
+                                      f"(configured: {', '.join(self.config.symbols)})")
+        streamed = self._book_at.get(symbol)
+        if streamed is not None and time.monotonic() - streamed[0] <= max_age_s:
+            (at, snapshot), source = streamed, "stream"
+        else:
+            snapshot = (await self._fetch(Fetch("book", None), symbol))[0]
+            at, source = time.monotonic(), "rest"
+            self._counts["book_fetches"] += 1
+        taker = (self._ex.markets.get(symbol) or {}).get("taker")
+        return {"book": snapshot, "source": source, "age_ms": round((time.monotonic() - at) * 1000, 1),
+                "taker_bps": round(float(taker) * 1e4, 9) if isinstance(taker, (int, float)) else None}
 
     async def _fetch(self, fetch: Fetch, symbol: str) -> list[Any]:
         """A tracker's REST fetch, parsed into ticks."""

@@ -121,7 +121,8 @@ class ChildOrder:
 @dataclass(frozen=True)
 class ParentState:
     """A parent (its intent as journaled), its children by index, its status and the route plan;
-    ``routes``: how many plans were journaled for it (1: routed once; each re-route adds one)."""
+    ``routes``: how many plans were journaled for it (1: routed once; each re-route, which extends the plan,
+    adds one; folding the same entry again - the router folds what it appends, then reads it back - adds none)."""
 
     intent: ParentIntent
     children: Mapping[int, ChildOrder] = field(default_factory=dict)
@@ -208,7 +209,8 @@ def fold(parents: dict[str, ParentState], entry: JournalEntry, namespace: str,
         ps = parents.get(p.parent_id)
         if ps is not None:
             parents[p.parent_id] = replace(ps, status=p.status, reason=p.reason,
-                                           plan=p.plan if p.plan else ps.plan, routes=ps.routes + bool(p.plan))
+                                           plan=p.plan if p.plan else ps.plan,
+                                           routes=ps.routes + bool(p.plan and p.plan != ps.plan))
     elif k is EntryKind.INTENT and p.parent_id is not None and p.parent_id in parents:
         ps = parents[p.parent_id]
         index = _child_index(p.parent_id, p.intent_id)

@@ -4,12 +4,16 @@ A thin shell over :mod:`actors.parent_orders` (the state machine and the
 decisions) and :mod:`actors.routing` / :mod:`actors.algos` (the numbers):
 
 * :meth:`RouterActor.submit` takes a :class:`~actors.messages.ParentIntent`,
-  reads the venues' books (the ExchangeActors' ``book:<symbol>`` streams),
-  stamps the arrival price (mid of the best touch across its venues; the
+  reads the venues' books (:meth:`actors.exchange.ExchangeActor.book`: the
+  ``book:<symbol>`` stream's newest snapshot when it is at most
+  :attr:`~actors.trading.TradingConfig.book_max_age_s` old, else one fetched
+  over REST; the answer's ``book_sources`` and the plan's journaled reason
+  say which), stamps the arrival price (mid of the best touch across its venues; the
   last trade when a venue publishes no book) and the start time, and
   **journals the ``parent`` entry before any child**; a ``route`` parent's
   split (:func:`actors.routing.route`, fees from
-  :attr:`actors.trading.TradingConfig.taker_bps`) is journaled with it as a
+  :attr:`actors.trading.TradingConfig.taker_bps`, else the taker fee the
+  venue's market states, else :data:`DEFAULT_TAKER_BPS`) is journaled with it as a
   ``parent_status`` ``working`` entry carrying the plan. The answer holds the
   books it routed on, the plan, and the best single venue's plan on the same
   books.
@@ -45,6 +49,7 @@ from actors.parent_orders import (
     child_intent,
     decide,
     fold,
+    reroute_plan,
     route_plan,
     status_change,
     venue_book,
@@ -75,6 +80,12 @@ def plan_json(plan: RoutePlan) -> dict[str, Any]:
             "qty": plan.qty, "net_price": plan.net_price, "unfilled": plan.unfilled}
 
 
+def _sources_text(sources: dict[str, dict[str, Any]]) -> str:
+    """``alpha: stream 120 ms, beta: rest`` - where each venue's book came from (journaled with a plan)."""
+    return ", ".join(f"{v}: {s['source']}" + (f" {s['age_ms']:.0f} ms" if s.get("source") == "stream" else "")
+                     if "source" in s else f"{v}: none ({s.get('error')})" for v, s in sources.items())
+
+
 @ray.remote(num_cpus=ACTOR_CPUS)
 class RouterActor:
     """See the module docstring."""
@@ -82,6 +93,7 @@ class RouterActor:
     def __init__(self, config: TradingConfig) -> None:
         self.config = config
         self.fees = dict(config.taker_bps)
+        self.venue_fees: dict[str, float] = {}  # venue -> the taker fee (bps) its market states, as learnt
         url = redis_url()
         self.journal = Journal.from_url(url, config.stream)
         self.tail = Journal.from_url(url, config.stream)  # its own connection for the loop's (blocking) reads
@@ -107,6 +119,20 @@ class RouterActor:
     def _exchange(self, venue: str) -> Any:
         return ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
 
+    def _fee(self, venue: str) -> float:
+        """The taker fee (bps) ``venue``'s book prices are netted with: the config's, else the venue's own."""
+        return self.fees.get(venue, self.venue_fees.get(venue, DEFAULT_TAKER_BPS))
+
+    async def _book(self, venue: str, symbol: str) -> tuple[BookSnapshot | None, dict[str, Any]]:
+        """``venue``'s fresh book (``(None, {"error"})`` when it gives none) and where it came from."""
+        try:
+            answer = await self._exchange(venue).book.remote(symbol, self.config.book_max_age_s)
+        except Exception as exc:  # noqa: BLE001 - the venue (or its actor) is unreachable: no book from it
+            return None, {"error": type(exc).__name__}
+        if answer.get("taker_bps") is not None:
+            self.venue_fees[venue] = float(answer["taker_bps"])
+        return answer["book"], {"source": answer["source"], "age_ms": answer["age_ms"], "taker_bps": self._fee(venue)}
+
     async def _latest(self, venue: str, kind: str, symbol: str) -> MarketEvent | None:
         """The newest event of ``venue``'s ``kind`` stream for ``symbol`` (None when it has none)."""
         ex = self._exchange(venue)
@@ -119,9 +145,11 @@ class RouterActor:
                 return item
         return None
 
-    async def _books(self, venues: tuple[str, ...], symbol: str) -> dict[str, BookSnapshot | None]:
-        events = await asyncio.gather(*(self._latest(v, "book", symbol) for v in venues))
-        return {v: (e.book if e is not None else None) for v, e in zip(venues, events)}
+    async def _books(self, venues: tuple[str, ...], symbol: str) -> tuple[dict[str, BookSnapshot | None],
+                                                                          dict[str, dict[str, Any]]]:
+        """Each venue's fresh book (None: it gave none) and its source (``stream`` / ``rest`` / ``error``)."""
+        got = await asyncio.gather(*(self._book(v, symbol) for v in venues))
+        return {v: b for v, (b, _) in zip(venues, got)}, {v: src for v, (_, src) in zip(venues, got)}
 
     async def _arrival(self, intent: ParentIntent, books: dict[str, BookSnapshot | None]) -> float | None:
         price = arrival_price([b for b in books.values() if b is not None])
@@ -131,13 +159,13 @@ class RouterActor:
         return price
 
     def _venue_books(self, intent: ParentIntent, books: dict[str, BookSnapshot | None]) -> list[Any]:
-        return [venue_book(v, intent.side, b, self.fees.get(v, DEFAULT_TAKER_BPS), intent.step, intent.step)
+        return [venue_book(v, intent.side, b, self._fee(v), intent.step, intent.step)
                 for v, b in books.items() if b is not None]
 
     # ------------------------------------------------------------ parents in
     async def submit(self, intent: ParentIntent) -> dict[str, Any]:
-        """Accept ``intent`` (module docstring): ``{"status": "accepted", "parent": ..., "books", "plan",
-        "single_venue"}``; ``{"status": "duplicate", "parent"}`` when its id was used before (nothing new is
+        """Accept ``intent`` (module docstring): ``{"status": "accepted", "parent": ..., "books", "book_sources",
+        "plan", "single_venue"}``; ``{"status": "duplicate", "parent"}`` when its id was used before (nothing new is
         sent); ``{"status": "invalid", "field", "message"}`` for a venue or book the parent cannot use."""
         pid = intent.parent_id
         if pid in self.parents or pid in self._accepting:
@@ -149,23 +177,26 @@ class RouterActor:
                     "message": f"venues {unknown}: not in this deployment ({', '.join(self.config.venues)})"}
         self._accepting.add(pid)
         try:
-            books = await self._books(intent.venues, intent.symbol)
+            books, sources = await self._books(intent.venues, intent.symbol)
             missing = [v for v, b in books.items() if b is None]
             if intent.algo == "route" and missing:
+                why = ", ".join(f"{v}: {sources[v].get('error')}" for v in missing)
                 return {"status": "invalid", "field": "venues",
-                        "message": f"venues {missing} publish no order book for {intent.symbol} (their "
-                                   "ExchangeActors stream no 'book'): a route needs every venue's book"}
+                        "message": f"venues {missing} gave no order book for {intent.symbol} ({why}): a route "
+                                   "needs every venue's book"}
             accepted = replace(intent, arrival_price=await self._arrival(intent, books), start_ms=_now())
             draft = ParentState(accepted)
             entries: list[tuple[EntryKind, Any]] = [(EntryKind.PARENT, accepted)]
             answer: dict[str, Any] = {"books": {v: {"bids": [list(x) for x in b.bids], "asks": [list(x) for x in b.asks]}
-                                                for v, b in books.items() if b is not None}}
+                                                for v, b in books.items() if b is not None},
+                                      "book_sources": sources}
             if intent.algo == "route":
                 routed, single = route_plan(accepted, self._venue_books(accepted, books))
                 answer.update(plan=plan_json(routed), single_venue=plan_json(single))
                 if routed.children:
                     plan = tuple((c.venue, c.qty) for c in routed.children)
-                    change = status_change(draft, "working", f"routed {routed.qty:g} of {accepted.qty:g}", plan)
+                    change = status_change(draft, "working", f"routed {routed.qty:g} of {accepted.qty:g} on "
+                                                             f"{_sources_text(sources)}", plan)
                     draft = replace(draft, plan=plan)
                 else:
                     change = status_change(draft, "cancelled", "nothing to route: no visible liquidity within the "
@@ -203,15 +234,20 @@ class RouterActor:
 
     async def _act(self, ps: ParentState, now: int) -> tuple[bool, int | None]:
         """Carry out ``decide(ps, now)``; ``(acted, wake_ms)``. What it journals is read back by the loop."""
-        d = decide(ps, now)
+        d = decide(ps, now, self.config.max_reroutes)
         pid = ps.intent.parent_id
         oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
-        if d.needs_plan:  # restarted between the parent entry and its plan: route the parent now
-            books = await self._books(ps.intent.venues, ps.intent.symbol)
-            routed, _ = route_plan(ps.intent, self._venue_books(ps.intent, books))
-            plan = tuple((c.venue, c.qty) for c in routed.children)
-            change = (status_change(ps, "working", "routed after a restart", plan) if plan
-                      else status_change(ps, "cancelled", "nothing to route"))
+        if d.needs_plan or d.reroute:
+            books, sources = await self._books(ps.intent.venues, ps.intent.symbol)
+            venue_books = self._venue_books(ps.intent, books)
+            if d.reroute:  # the children left it short: plan the rest on fresh books (journaled before any send)
+                change = reroute_plan(ps, venue_books)
+                change = replace(change, reason=f"{change.reason} (books {_sources_text(sources)})")
+            else:  # restarted between the parent entry and its plan: route the parent now
+                routed, _ = route_plan(ps.intent, venue_books)
+                plan = tuple((c.venue, c.qty) for c in routed.children)
+                change = (status_change(ps, "working", "routed after a restart", plan) if plan
+                          else status_change(ps, "cancelled", "nothing to route"))
             await self._append([(EntryKind.PARENT_STATUS, change)])
             return True, None
         acted = False

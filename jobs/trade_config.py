@@ -5,18 +5,28 @@ One file describes one long-lived deployment (``raytrader trade start FILE``)::
     [deployment]
     journal = "raytrader:journal:main"  # Redis stream of the journal (default raytrader:journal)
     namespace = "main"                  # client order id prefix, 1..11 of A-Z a-z 0-9 _ (default rt)
+    book_max_age_s = 2.0                # the router routes on a streamed book at most this old, else REST
+    max_reroutes = 2                    # times a route parent's unfilled rest is routed again
 
     [[venues]]
     name = "binance"                    # our name; the ExchangeActor is exchange:<name>
     url = "http://127.0.0.1:9001"       # an emulator (`raytrader exchange serve`); omit for the real venue
     exchange = "binance"                # ccxt id (default binance)
     key = "demo"                        # `raytrader keys` entry to trade with (required)
+    taker_bps = 10.0                    # the taker fee the router nets this venue's books with (default: the
+                                        # fee the venue's market states through ccxt, else 10)
+    book_stream = false                 # stream the order book all the time (default false: the router
+                                        # fetches a book over REST when it routes)
 
     [[strategies]]
     name = "sma_cross"                  # a registered single-asset strategy
     symbol = "XRP/ETH"
     venue = "binance"
     params = { fast = 10, slow = 30 }
+    execution = "twap"                  # direct (default: an order at `venue`), route, twap, iceberg
+    execution_params = { slices = 4, duration_s = 20 }   # route: participation, limit_bps; twap: slices,
+                                        # duration_s, limit_bps; iceberg: display, limit_bps
+    # route_venues = ["binance", "coinbase"]   # route only: the venues its orders split over (default all)
 
     [sizing]                            # actors.trading.Sizing
     mode = "equity"
@@ -63,12 +73,17 @@ class LiveNotConfirmedError(InputError):
 @dataclass(frozen=True)
 class VenueEntry:
     """One venue connection. ``url``: an emulator's REST base on loopback (its WebSocket is
-    ``ws://<host>:<port>/stream/ws``), None for the real exchange's own endpoints (live)."""
+    ``ws://<host>:<port>/stream/ws``), None for the real exchange's own endpoints (live); ``taker_bps``: the
+    taker fee (bps, in [0, 10000)) the router nets this venue's book with, None = the fee the venue's
+    market states; ``book_stream``: the ExchangeActor streams the order book all the time (else the router
+    has one fetched over REST when it routes)."""
 
     name: str
     key: str
     exchange: str = "binance"
     url: str | None = None
+    taker_bps: float | None = None
+    book_stream: bool = False
 
     @property
     def live(self) -> bool:
@@ -83,7 +98,9 @@ class VenueEntry:
 class StrategyEntry:
     """One StrategyRunner: registered strategy ``name`` with ``params`` on ``symbol`` at ``venue``;
     ``window``: closed bars kept for the strategy function; ``sizing``: a sizing rule for its targets
-    (``vol-target:0.2``; the text ``raytrader backtest --sizing`` takes), empty = none."""
+    (``vol-target:0.2``; the text ``raytrader backtest --sizing`` takes), empty = none; ``execution`` with
+    ``execution_params``: how its orders go out (:mod:`actors.strategy_execution`: direct, or a parent order
+    through the router); ``route_venues``: the venues a ``route`` parent splits over (``venue`` first)."""
 
     name: str
     symbol: str
@@ -91,6 +108,14 @@ class StrategyEntry:
     params: tuple[tuple[str, float | int], ...] = ()
     window: int = 300
     sizing: str = ""
+    execution: str = "direct"
+    execution_params: tuple[tuple[str, float], ...] = ()
+    route_venues: tuple[str, ...] = ()
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        """Every venue it trades on."""
+        return self.route_venues or (self.venue,)
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,8 @@ class TradeDeployment:
     max_loss: float | None = None
     flatten_on_kill: bool = False
     source: str = ""
+    book_max_age_s: float = 2.0
+    max_reroutes: int = 2
 
     @property
     def live_venues(self) -> tuple[str, ...]:
@@ -116,7 +143,7 @@ class TradeDeployment:
 
     def symbols(self, venue: str) -> tuple[str, ...]:
         """The symbols the strategies trade on ``venue``, in file order, without repeats."""
-        return tuple(dict.fromkeys(s.symbol for s in self.strategies if s.venue == venue))
+        return tuple(dict.fromkeys(s.symbol for s in self.strategies if venue in s.venues))
 
 
 def check_live(deployment: TradeDeployment, confirmed: bool) -> None:
@@ -203,7 +230,7 @@ def _url(f: _Fields, key: str) -> str | None:
 
 
 def _venue(table: Any, i: int, source: str) -> VenueEntry:
-    f = _Fields(table, f"venues[{i}]", source, ("name", "url", "exchange", "key"))
+    f = _Fields(table, f"venues[{i}]", source, ("name", "url", "exchange", "key", "taker_bps", "book_stream"))
     name = f.text("name")
     if not name.replace("-", "").replace("_", "").isalnum():
         raise f.error("name", f"expected letters, digits, - and _, got {name!r}")
@@ -213,7 +240,11 @@ def _venue(table: Any, i: int, source: str) -> VenueEntry:
     key = f.text("key")
     if not key.replace("-", "").replace("_", "").isalnum():
         raise f.error("key", f"expected a `raytrader keys` entry name, got {key!r}")
-    return VenueEntry(name=name, key=key, exchange=exchange, url=_url(f, "url"))
+    taker_bps = f.number("taker_bps", None, positive=False)
+    if taker_bps is not None and not 0 <= taker_bps < 1e4:
+        raise f.error("taker_bps", f"expected a fee in bps in [0, 10000), got {taker_bps!r}")
+    return VenueEntry(name=name, key=key, exchange=exchange, url=_url(f, "url"), taker_bps=taker_bps,
+                      book_stream=f.boolean("book_stream", False))
 
 
 def _strategy(table: Any, i: int, source: str, venues: tuple[str, ...]) -> StrategyEntry:
@@ -221,7 +252,8 @@ def _strategy(table: Any, i: int, source: str, venues: tuple[str, ...]) -> Strat
     from strategies.params import validate_params  # noqa: PLC0415 - late: keeps the CLI's --help fast
     from strategies.registry import get_strategy  # noqa: PLC0415 - late: keeps the CLI's --help fast
 
-    f = _Fields(table, f"strategies[{i}]", source, ("name", "symbol", "venue", "params", "window", "sizing"))
+    f = _Fields(table, f"strategies[{i}]", source, ("name", "symbol", "venue", "params", "window", "sizing",
+                                                    "execution", "execution_params", "route_venues"))
     name = f.text("name")
     try:
         record = get_strategy(name)
@@ -259,8 +291,42 @@ def _strategy(table: Any, i: int, source: str, venues: tuple[str, ...]) -> Strat
             raise f.error("sizing", str(exc)) from None
         if spec.method == "risk-parity":
             raise f.error("sizing", "risk-parity splits risk across assets; a StrategyRunner trades one symbol")
+    execution, route_venues = _execution(f, venue, venues)
     return StrategyEntry(name=name, symbol=symbol, venue=venue, params=tuple(raw.items()),
-                         window=f.number("window", 300, integer=True), sizing=sizing)
+                         window=f.number("window", 300, integer=True), sizing=sizing, execution=execution.algo,
+                         execution_params=execution.params, route_venues=route_venues)
+
+
+def _execution(f: _Fields, venue: str, venues: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
+    """A strategy's ``execution`` / ``execution_params`` / ``route_venues`` (route: default every venue,
+    ``venue`` first)."""
+    from actors.strategy_execution import EXECUTIONS, PARAMS, ExecutionError, execution_of  # noqa: PLC0415 - late: keeps the CLI's --help fast
+
+    algo = f.text("execution", "direct")
+    if algo not in EXECUTIONS:
+        raise f.error("execution", f"expected one of {', '.join(EXECUTIONS)}, got {algo!r}")
+    params = f.table.get("execution_params", {})
+    if not isinstance(params, dict):
+        raise f.error("execution_params", f"expected a table such as {{ slices = 4, duration_s = 20 }}, got {params!r}")
+    try:
+        execution = execution_of(algo, params)
+    except ExecutionError as exc:
+        name = str(exc).removeprefix("exec-param ").split(":", 1)[0]
+        raise f.error(f"execution_params.{name}" if name in params or name in PARAMS[algo] else "execution",
+                      str(exc)) from None
+    raw = f.table.get("route_venues")
+    if raw is None:
+        return execution, (venue, *(v for v in venues if v != venue)) if algo == "route" else ()
+    if algo != "route":
+        raise f.error("route_venues", f"applies to execution = \"route\" only (this strategy's is {algo!r})")
+    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) for v in raw) or len(set(raw)) != len(raw):
+        raise f.error("route_venues", f"expected distinct venue names such as [\"a\", \"b\"], got {raw!r}")
+    unknown = [v for v in raw if v not in venues]
+    if unknown:
+        raise f.error("route_venues", f"{unknown[0]!r} is not one of the [[venues]] ({', '.join(venues)})")
+    if venue not in raw:
+        raise f.error("route_venues", f"must include the strategy's venue {venue!r} (its bars come from there)")
+    return execution, (venue, *(v for v in raw if v != venue))
 
 
 def _dataclass_section(cls: type, table: Any, where: str, source: str, extra: tuple[str, ...] = ()) -> tuple[Any, dict]:
@@ -294,12 +360,19 @@ def parse_trade_config(data: Mapping[str, Any], source: str = "<toml>") -> Trade
     from risk.pretrade import RiskLimits  # noqa: PLC0415 - late: keeps the CLI's --help fast
 
     top = _Fields(dict(data), "", source, ("deployment", "venues", "strategies", "sizing", "risk"))
-    dep = _Fields(data.get("deployment", {}), "deployment", source, ("journal", "namespace", "poll_s"))
+    dep = _Fields(data.get("deployment", {}), "deployment", source,
+                  ("journal", "namespace", "poll_s", "book_max_age_s", "max_reroutes"))
     journal = dep.text("journal", DEFAULT_JOURNAL)
     namespace = dep.text("namespace", "rt")
     if not (1 <= len(namespace) <= 11 and namespace.replace("_", "").isalnum() and namespace.isascii()):
         raise dep.error("namespace", f"expected 1..11 of A-Z a-z 0-9 _, got {namespace!r}")
     poll_s = dep.number("poll_s", 0.25)
+    book_max_age_s = dep.number("book_max_age_s", 2.0, positive=False)
+    if book_max_age_s < 0:
+        raise dep.error("book_max_age_s", f"must be >= 0, got {book_max_age_s!r}")
+    max_reroutes = dep.number("max_reroutes", 2, integer=True, positive=False)
+    if not 0 <= max_reroutes <= 100:
+        raise dep.error("max_reroutes", f"expected a whole number in 0..100, got {max_reroutes!r}")
 
     raw_venues = data.get("venues")
     if not isinstance(raw_venues, list) or not raw_venues:
@@ -318,7 +391,7 @@ def parse_trade_config(data: Mapping[str, Any], source: str = "<toml>") -> Trade
     for i, k in enumerate(keys):
         if k in keys[:i]:
             raise top.error(f"strategies[{i}]", f"{k[0]} on {k[1]} at {k[2]} is given twice")
-    unused = [n for n in names if not any(s.venue == n for s in entries)]
+    unused = [n for n in names if not any(n in s.venues for s in entries)]
     if unused:
         raise top.error(f"venues[{names.index(unused[0])}]", f"venue {unused[0]!r} has no strategy")
 
@@ -330,10 +403,12 @@ def parse_trade_config(data: Mapping[str, Any], source: str = "<toml>") -> Trade
     flatten = risk.boolean("flatten_on_kill", False)
     deployment = TradeDeployment(venues=venues, strategies=entries, sizing=sizing, limits=limits, journal=journal,
                                  namespace=namespace, poll_s=poll_s, max_loss=max_loss, flatten_on_kill=flatten,
-                                 source=source)
+                                 source=source, book_max_age_s=book_max_age_s, max_reroutes=max_reroutes)
     try:  # the same checks the actors run (client-order-id namespace, stream name)
         TradingConfig(stream=journal, venues=names, namespace=namespace, limits=limits, sizing=sizing,
-                      max_loss=max_loss, flatten_on_kill=flatten, poll_s=poll_s)
+                      max_loss=max_loss, flatten_on_kill=flatten, poll_s=poll_s, book_max_age_s=book_max_age_s,
+                      max_reroutes=max_reroutes,
+                      taker_bps=tuple((v.name, v.taker_bps) for v in venues if v.taker_bps is not None))
     except InputError as exc:
         raise TradeConfigError(f"trade config {source}: {exc}") from None
     return deployment

@@ -61,7 +61,9 @@ def trading_config(dep: TradeDeployment) -> Any:
 
     return TradingConfig(stream=dep.journal, venues=tuple(v.name for v in dep.venues), namespace=dep.namespace,
                          ray_namespace=TRADE_NAMESPACE, limits=dep.limits, sizing=dep.sizing, max_loss=dep.max_loss,
-                         flatten_on_kill=dep.flatten_on_kill, poll_s=dep.poll_s)
+                         flatten_on_kill=dep.flatten_on_kill, poll_s=dep.poll_s,
+                         taker_bps=tuple((v.name, v.taker_bps) for v in dep.venues if v.taker_bps is not None),
+                         book_max_age_s=dep.book_max_age_s, max_reroutes=dep.max_reroutes)
 
 
 def check_keys(dep: TradeDeployment, keystore_home: Path) -> None:
@@ -114,19 +116,23 @@ def start_deployment(dep: TradeDeployment, *, keystore_home: Path, confirm_live:
         raise AlreadyRunningError("a trading deployment is already running on this cluster: see `raytrader trade "
                                   "status`, stop it with `raytrader trade stop`")
     config = trading_config(dep)
-    # the book stream is what the router routes a parent order on (raytrader order --algo route)
+    # books stream only where the file asks (book_stream): the router has a venue fetch one over REST when it
+    # routes a parent order on a book older than book_max_age_s (raytrader order --algo route)
     exchanges = [ExchangeConfig(venue=v.name, exchange_id=v.exchange, symbols=dep.symbols(v.name), base_url=v.url,
                                 ws_url=v.ws_url, key_name=v.key, keystore_home=str(keystore_home),
-                                namespace=dep.namespace, streams=("trades", "book", "bars")) for v in dep.venues]
+                                namespace=dep.namespace,
+                                streams=("trades", "book", "bars") if v.book_stream else ("trades", "bars"))
+                 for v in dep.venues]
     live = {v.name: v.live for v in dep.venues}
     # an emulator's kline stream carries closed bars only; a real venue re-publishes the forming bar
     specs = [StrategySpec(s.name, s.symbol, s.venue, s.params, window=s.window, bars_closed_on_publish=not live[s.venue],
-                          target_sizing=s.sizing)
+                          target_sizing=s.sizing, execution=s.execution, exec_params=s.execution_params,
+                          route_venues=s.route_venues)
              for s in dep.strategies]
     info = {"file": source or dep.source, "started_ms": int(time.time() * 1000), "journal": dep.journal,
             "namespace": dep.namespace,
-            "venues": [{"name": v.name, "exchange": v.exchange, "url": v.url, "live": v.live, "key": v.key}
-                       for v in dep.venues],
+            "venues": [{"name": v.name, "exchange": v.exchange, "url": v.url, "live": v.live, "key": v.key,
+                        "taker_bps": v.taker_bps, "book_stream": v.book_stream} for v in dep.venues],
             "strategies": [s.key for s in specs]}
     created: dict[str, Any] = {}
     try:

@@ -98,6 +98,11 @@ def _order(args: argparse.Namespace, config: Config) -> Output:
     parent = answer["parent"]
     lines = [("accepted: " if answer["status"] == "accepted" else "already known (nothing sent): ")
              + format_parent(parent)]
+    if answer.get("book_sources"):  # where the router's book of each venue came from (its stream or REST)
+        lines.append("books: " + ", ".join(
+            f"{v} {b['source']}" + (f" ({b['age_ms']:.0f} ms old)" if b["source"] == "stream" else "")
+            + f", taker {b['taker_bps']:g} bps" if "source" in b else f"{v} none ({b.get('error')})"
+            for v, b in answer["book_sources"].items()))
     if "plan" in answer:
         lines += _plan_lines("route", answer["plan"]) + _plan_lines("best single venue", answer["single_venue"])
         routed, single = answer["plan"]["net_price"], answer["single_venue"]["net_price"]

@@ -297,6 +297,7 @@ def test_a_short_route_is_rerouted_over_the_venues_still_able_as_new_children_th
     assert change.status == "working" and change.plan == (("a", 6.0), ("b", 4.0), ("a", 3.0))
     assert "re-route 1" in change.reason and "unfilled 6" in change.reason
     tape.add(EntryKind.PARENT_STATUS, change)
+    fold(tape.parents, tape.entries[-1], NS, tape.children_of)  # the router folds what it appends, then reads it back
     ps = tape.parents["r1"]
     assert ps.routes == 2 and ps.to_json()["reroutes"] == 1
     send = decide(ps, 0).send

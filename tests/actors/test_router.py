@@ -7,6 +7,12 @@ books the router sees are the books the children take from); the second is dislo
 
 * a routed parent fills better than the best single venue on the same books, by the amount
   :func:`actors.routing.best_single_venue` and :func:`actors.routing.route` predict from those books;
+  alpha streams its book, beta streams none (a deployment's default): the router routes on alpha's
+  streamed book and on a book beta's ExchangeActor fetched over REST, and says so; beta's fee is the one
+  its ccxt market states (the config names alpha's only);
+* a routed child the venue rejects (beta's funds tied up) leaves the parent short: the router routes the
+  rest again over the venue still able to trade, as new journaled children, and the parent ends ``done``
+  with what it filled (naming any unfilled rest);
 * a TWAP parent sends its children at their slice times; the router is killed after the first child and
   Ray's restart continues the parent from the journal, with no child sent twice;
 * an iceberg never has more than ``display`` at the venue;
@@ -120,21 +126,22 @@ def stack(ray_session: None) -> Iterator[Stack]:
             s.servers[name] = EmulatorServer(venue, ServerConfig()).__enter__()
             exchanges.append(ExchangeConfig(venue=name, symbols=(SYM,), base_url=s.servers[name].url,
                                             ws_url=s.servers[name].ws_url, key_name="k", keystore_home=str(home),
-                                            namespace="r" + tag, streams=("book",), poll_s=0.3))
+                                            namespace="r" + tag, streams=("book",) if name == "alpha" else (),
+                                            poll_s=0.3))
         s.config = TradingConfig(stream=f"raytrader:journal:test-router-{tag}", venues=("alpha", "beta"),
                                  namespace="r" + tag, ray_namespace=f"router-{tag}",
-                                 taker_bps=(("alpha", TAKER_BPS), ("beta", TAKER_BPS)))
+                                 taker_bps=(("alpha", TAKER_BPS),),  # beta: the fee its market states
+                                 book_max_age_s=600.0)  # alpha's streamed book is used while the replay is frozen
         start_trading_actors(s.config, exchanges, (), on_created=s.handles.__setitem__)
 
-        def books_published() -> bool:  # move the replay until both venues' book streams carry the venue's book
+        def books_published() -> bool:  # move the replay until alpha's book stream carries the venue's book
             for name, server in s.servers.items():
                 with server.lock:
                     s.venues[name].advance_to(s.venues[name].now_ms + 60_000)
             time.sleep(0.3)
-            return all(call(s.handles[f"exchange:{n}"].info.remote())["streams"].get(stream_name("book", SYM), 0) > 0
-                       for n in s.venues)
+            return call(s.handles["exchange:alpha"].info.remote())["streams"].get(stream_name("book", SYM), 0) > 0
 
-        wait_for(books_published, 60, "book streams of both venues", every_s=0.1)
+        wait_for(books_published, 60, "alpha's book stream", every_s=0.1)
         yield s
     finally:
         for handle in s.handles.values():
@@ -148,11 +155,16 @@ def _children(entries: list[Any], parent_id: str) -> list[Any]:
     return [e for e in entries if e.kind is EntryKind.INTENT and e.payload.parent_id == parent_id]
 
 
+def _statuses(entries: list[Any], parent_id: str) -> list[Any]:
+    return [e.payload for e in entries if e.kind is EntryKind.PARENT_STATUS and e.payload.parent_id == parent_id]
+
+
 def _wait_books_settled(s: Stack) -> dict[str, tuple[list, list]]:
-    """The venues' own books, once each ExchangeActor's newest published book shows them (replay frozen)."""
+    """The venues' own books, once alpha's newest streamed book shows its own (replay frozen; beta streams none:
+    the router has its ExchangeActor fetch the book over REST)."""
     def same() -> dict[str, tuple[list, list]] | None:
         out = {}
-        for name in s.venues:
+        for name in ("alpha",):
             ex = s.handles[f"exchange:{name}"]
             last = call(ex.info.remote())["streams"][stream_name("book", SYM)]
             book = call(ex.poll.remote(stream_name("book", SYM), last - 1, 0.0, 1))[-1].book
@@ -160,19 +172,29 @@ def _wait_books_settled(s: Stack) -> dict[str, tuple[list, list]]:
             if list(book.asks) != asks or list(book.bids) != bids:
                 return None
             out[name] = (bids, asks)
-        return out
+        return {**out, "beta": s.depth("beta")}
 
     return wait_for(same, 30, "published books equal the venues' books", every_s=0.2)
 
 
 def test_a_routed_parent_fills_better_than_the_best_single_venue_by_the_predicted_amount(stack: Stack) -> None:
     books = _wait_books_settled(stack)
+    alpha = stack.handles["exchange:alpha"]
+    fetched = call(alpha.book.remote(SYM, 0.0))  # its streamed book is older than 0 s: one is fetched over REST
+    assert fetched["source"] == "rest" and [list(fetched["book"].asks), list(fetched["book"].bids)] == \
+        [books["alpha"][1], books["alpha"][0]]
     qty = 6000.0
     answer = call(stack.router.submit.remote(ParentIntent("route1", ("alpha", "beta"), SYM, "buy", qty, "route",
                                                           step=1.0)))
     assert answer["status"] == "accepted", answer
     routed_on = {v: [tuple(x) for x in b["asks"]] for v, b in answer["books"].items()}
     assert routed_on == {v: asks for v, (_, asks) in books.items()}  # it routed on the venues' real books
+    sources = answer["book_sources"]  # alpha's from its stream; beta streams none: fetched over REST on request
+    assert (sources["alpha"]["source"], sources["beta"]["source"]) == ("stream", "rest"), sources
+    assert call(stack.handles["exchange:beta"].info.remote())["book_fetches"] >= 1
+    assert "alpha: stream" in _statuses(stack.journal(), "route1")[0].reason
+    # beta's fee: the config names none, so the taker fee its ccxt market states (Binance's 0.1 %) nets its book
+    assert sources["beta"]["taker_bps"] == pytest.approx(TAKER_BPS) and sources["alpha"]["taker_bps"] == TAKER_BPS
     venue_books = [VenueBook(v, tuple(asks), TAKER_BPS, 1.0, 1.0) for v, (_, asks) in books.items()]
     plan = route(venue_books, ParentOrder("buy", qty))
     single = best_single_venue(venue_books, ParentOrder("buy", qty))
@@ -203,6 +225,51 @@ def test_a_routed_parent_fills_better_than_the_best_single_venue_by_the_predicte
     assert saved_bps == pytest.approx((single_cost - plan_cost) / single_cost * 1e4, abs=0.01)  # ... by this much
     print(f"\nrouted {qty:g} XRP: paid {paid:.8f} ETH vs {single_cost:.8f} ETH on {single.children[0].venue} alone "
           f"({saved_bps:.2f} bps better); plan {[(c.venue, c.qty) for c in plan.children]}")
+
+
+def test_a_child_the_venue_rejects_is_rerouted_over_the_venue_still_able_and_the_parent_ends_done(
+        stack: Stack) -> None:
+    books = _wait_books_settled(stack)
+    beta = stack.venues["beta"].engine.ledger
+    with stack.servers["beta"].lock:  # beta's ETH is tied up (as by orders elsewhere): it refuses a buy
+        tied = beta.free(ACCOUNT, "ETH") - D("0.0001")
+        beta.lock(ACCOUNT, "ETH", tied)
+    try:
+        qty = 3000.0
+        answer = call(stack.router.submit.remote(ParentIntent("route2", ("alpha", "beta"), SYM, "buy", qty, "route",
+                                                              step=1.0)))
+        assert answer["status"] == "accepted", answer
+        first = [(c["venue"], c["qty"]) for c in answer["plan"]["children"]]
+        assert {v for v, _ in first} == {"alpha", "beta"}, (first, books)  # beta's levels sit between alpha's
+        parent = stack.wait_parent("route2")
+    finally:
+        with stack.servers["beta"].lock:
+            beta.unlock(ACCOUNT, "ETH", tied)
+    entries = stack.journal()
+    children = _children(entries, "route2")
+    statuses = _statuses(entries, "route2")
+    states = {e.payload.client_order_id: e.payload.to_state for e in entries if e.kind is EntryKind.STATE_CHANGE}
+    cid = {c.payload.intent_id: client_order_id(stack.config.namespace, c.payload.intent_id) for c in children}
+    rejected = [c.payload for c in children if states[cid[c.payload.intent_id]] == "REJECTED"]
+    assert [c.venue for c in rejected] == ["beta"]  # beta refused its child ...
+    reroute = statuses[1]  # ... so the rest was routed again, journaled before its children were sent
+    assert reroute.status == "working" and reroute.reason.startswith("re-route 1: ") and "beta: rest" in reroute.reason
+    assert reroute.plan[:len(first)] == tuple(first) and reroute.plan[len(first):]
+    added = reroute.plan[len(first):]
+    assert all(v == "alpha" for v, _ in added) and 0 < sum(q for _, q in added) <= dict(first)["beta"]
+    assert [c.payload.intent_id for c in children] == [child_client_id("route2", i) for i in range(len(children))]
+    assert [(c.payload.venue, c.payload.amount) for c in children][:len(reroute.plan)] == list(reroute.plan)
+    fills = [e.payload for e in entries if e.kind is EntryKind.FILL and e.payload.client_order_id in cid.values()]
+    filled = sum(f.amount for f in fills)
+    assert parent["filled"] == pytest.approx(filled) and parent["reroutes"] >= 1
+    assert sum(f.amount for f in fills if f.venue == "beta") == 0
+    end = statuses[-1]
+    assert end.status == "done" and parent["status"] == "done"
+    if filled < qty:  # alpha's book could not take all of it: the reason says how much is left
+        assert f"unfilled {qty - filled:g}" in end.reason, end.reason
+    venue_ids = [o.client_order_id for o in stack.venue_orders()["alpha"]]
+    assert all(venue_ids.count(cid[c.payload.intent_id]) == 1 for c in children if c.payload.venue == "alpha")
+    print(f"\nroute2: plan {first}; beta rejected its child; {statuses[1].reason}; {end.reason}; filled {filled:g}")
 
 
 def test_a_twap_parent_survives_a_router_restart_and_sends_each_child_once_at_its_slice_time(stack: Stack) -> None:
@@ -257,6 +324,6 @@ def test_an_iceberg_never_shows_more_than_display_and_every_venue_order_is_a_jou
     for name, orders in stack.venue_orders().items():
         for o in orders:
             intent = journaled[o.client_order_id]
-            assert intent.parent_id in ("route1", "twap1", "ice1") and intent.venue == name
+            assert intent.parent_id in ("route1", "route2", "twap1", "ice1") and intent.venue == name
             if intent.parent_id == "ice1":
                 assert float(o.orig_qty) <= display

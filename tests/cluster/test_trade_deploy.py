@@ -48,6 +48,12 @@ params = { fast = 5, slow = 20 }
     (GOOD.split("[[strategies]]")[0], "strategies"),
     (GOOD + "\n[[venues]]\nname = \"emu\"\nkey = \"demo\"\nurl = \"http://127.0.0.1:9002\"\n", "venues[1].name"),
     ("[[venues]\nname=", "not valid TOML"),
+    (GOOD.replace('key = "demo"', 'key = "demo"\ntaker_bps = -1'), "venues[0].taker_bps"),
+    (GOOD.replace('key = "demo"', 'key = "demo"\ntaker_bps = 10000'), "venues[0].taker_bps"),
+    (GOOD.replace('key = "demo"', 'key = "demo"\ntaker_bps = "ten"'), "venues[0].taker_bps"),
+    (GOOD.replace('key = "demo"', 'key = "demo"\nbook_stream = 1'), "venues[0].book_stream"),
+    (GOOD + "\n[deployment]\nmax_reroutes = 1.5\n", "deployment.max_reroutes"),
+    (GOOD + "\n[deployment]\nbook_max_age_s = -1\n", "deployment.book_max_age_s"),
 ])
 def test_a_bad_file_exits_2_naming_the_field(tmp_path: Path, text: str, field: str) -> None:
     path = tmp_path / "trade.toml"
@@ -149,6 +155,11 @@ def test_the_example_file_is_valid() -> None:
     assert [(v.name, v.url, v.live) for v in dep.venues] == [("emu", "http://127.0.0.1:9001", False)]
     assert dep.strategies[0].params == (("fast", 10), ("slow", 30)) and dep.limits.max_order_notional == 5.0
     assert dep.venues[0].ws_url == "ws://127.0.0.1:9001/stream/ws" and dep.max_loss == 2.0
+    from jobs.trade_deploy import trading_config
+
+    config = trading_config(dep)  # the router nets the venue's book with the file's fee; books on demand
+    assert config.taker_bps == (("emu", 10.0),) and not dep.venues[0].book_stream
+    assert (config.book_max_age_s, config.max_reroutes) == (2.0, 2)
 
 
 def test_a_strategy_sizing_rule_reaches_its_runner_spec(tmp_path: Path) -> None:
