@@ -20,8 +20,12 @@ replay's clock): the journal's entries carry wall-clock times, each fill
 also the venue's trade time on the replay clock, which runs ``speed`` x
 wall time; so :func:`market_span` maps the journal's first and last entry
 onto the replay clock through its fills (the median of ``trade time -
-speed x entry time`` over the fills). A session without fills starts at the
-sample's bar ``warmup_bars`` and lasts ``seconds x speed``.
+speed x entry time`` over the fills). The replay runs from the moment the
+emulators start, before the actors are up; the session trades for its last
+``seconds`` (the summary's), so the bars start ``seconds x speed`` before the
+journal's last entry (not before its first entry nor the sample's bar
+``warmup_bars``). A session without fills starts at bar ``warmup_bars`` and
+lasts ``seconds x speed``.
 
 How the curve is made: the journal's fills, each venue's with that venue's
 prices, are booked in their venue time order into an :class:`actors.ledger.Ledger`
@@ -111,8 +115,9 @@ def paper_equity(fills: Sequence[Fill], summary: dict[str, Any], bar_ts: np.ndar
 
     ``summary``: the session's summary (``symbol``, ``venues``, ``offsets_bps``, ``speed``, ``seconds``;
     ``warmup_bars`` and ``deposits`` when it has them). ``span``: the session's first and last moment in
-    market ms (:func:`market_span`); without it, the sample's bar ``warmup_bars`` and ``seconds * speed``
-    later. The bars never start before bar ``warmup_bars`` and always reach the last fill.
+    market ms (:func:`market_span`): the bars run from ``seconds * speed`` before its end (not before its
+    start) to its end; without it, from the sample's bar ``warmup_bars`` for ``seconds * speed``. The bars never
+    start before bar ``warmup_bars`` and always reach the last fill.
     """
     for name in ("symbol", "venues", "speed", "seconds"):
         if name not in summary:
@@ -121,9 +126,11 @@ def paper_equity(fills: Sequence[Fill], summary: dict[str, Any], bar_ts: np.ndar
     warmup = int(summary.get("warmup_bars", _default("warmup_bars")))
     ts, close = np.asarray(bar_ts, dtype=np.int64), np.asarray(bar_close, dtype=np.float64)
     start = warm = min(warmup, ts.size - 1)
-    end_ms = ts[start] + float(summary["seconds"]) * float(summary["speed"]) * 1000.0
+    trading_ms = float(summary["seconds"]) * float(summary["speed"]) * 1000.0
+    end_ms = ts[start] + trading_ms
     if span is not None:
-        start = min(max(start, int(np.searchsorted(ts, span[0], side="right")) - 1), ts.size - 1)
+        begin = max(span[0], span[1] - trading_ms)
+        start = min(max(start, int(np.searchsorted(ts, begin, side="right")) - 1), ts.size - 1)
         end_ms = span[1]
     deposit_close = float(close[warm])
     ordered = sorted(fills, key=lambda f: (f.timestamp_ms, f.venue, f.trade_id))

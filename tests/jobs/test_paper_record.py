@@ -83,9 +83,13 @@ def _entries(fills: list[Fill], last_market_ms: int) -> list[JournalEntry]:
 
 def test_the_records_copy_spans_the_journal_is_strict_json_thinned_to_max_points_and_draws_the_report(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # 1 s at x60 would end at bar 2 (and reach the last fill, bar 3); the journal's last entry is in bar 4
-    summary = {**SUMMARY, "seconds": 1.0}
-    assert paper_equity(FILLS, summary, TS, CLOSE, TF).timestamp.tolist() == TS[1:4].tolist()
+    # the session traded for its last 3 s at x60: 3 minutes before the journal's end (bar 5, not bar 4), so
+    # from bar 2; before that the replay ran while the session started
+    span = (int(TS[1]), int(TS[5]) + 60)
+    assert paper_equity(FILLS, SUMMARY, TS, CLOSE, TF, span).timestamp.tolist() == TS[2:6].tolist()
+    # without a span, 1 s at x60 from bar 1 would end in bar 2, and the bars reach the last fill (bar 3)
+    assert paper_equity(FILLS, {**SUMMARY, "seconds": 1.0}, TS, CLOSE, TF).timestamp.tolist() == TS[1:4].tolist()
+    summary = SUMMARY
     entries = _entries(FILLS, int(TS[4]) + 60)
     # the fills agree on the clocks' offset (the duplicate, journaled late, is outvoted): first entry .. last
     assert market_span(entries, 60.0) == (int(TS[1]) + 1_200, int(TS[4]) + 60)
