@@ -46,6 +46,8 @@ from raytrader.config import RAY_MAX_WORKER_PORT, RAY_MIN_WORKER_PORT, Config
 from raytrader.ports import LOOPBACK, free_port, port_open
 from cluster import prometheus
 from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
+from cluster.raylet_start import (RayletArgs, failure_reason, machine_load, publish_agent_port, raylet_args,
+                                  start_wait_over)
 from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord, ensure_home, read_state,
                            redact_url, clear_state, write_state)
 from raytrader.errors import InputError
@@ -194,13 +196,22 @@ def _tail(path: Path, n: int = 15) -> str:
         return "(no log)"
 
 
+def _port_holder(port: int) -> str:
+    """`` (PID 123, gcs_server)``: the process listening on TCP ``port``, when this user may see it; else ''."""
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return f" (PID {conn.pid}, {psutil.Process(conn.pid).name()})"
+    return ""
+
+
 def _check_ports_free(config: Config) -> None:
     c = config.cluster
     for name, port in (("gcs_port", c.gcs_port), ("dashboard_port", c.dashboard_port),
                        ("client_port", c.client_port), ("agent_port", c.agent_port)):
         if port_open("127.0.0.1", port):
             raise PortInUseError(
-                f"port {port} (cluster.{name}) is in use by a program raytrader did not start "
+                f"port {port} (cluster.{name}) is in use by a program raytrader did not start{_port_holder(port)} "
                 f"(another Ray cluster?); stop it or set RAYTRADER_CLUSTER__{name.upper()}")
 
 
@@ -229,21 +240,40 @@ def _head_node_alive(dashboard_url: str, headers: dict[str, str]) -> bool:
 #: attempts at starting the head when Ray gives up on its own startup (it waits a hard-coded 30 s for the
 #: raylet to register, which a loaded 2-core machine can exceed) or a port picked free was taken meanwhile
 RAY_START_ATTEMPTS = 3
+#: a head start may take up to this many times ``cluster.start_timeout_s`` in all (every attempt together), as
+#: long as it makes progress: each step comes within ``cluster.start_timeout_s`` of the one before
+RAY_START_PATIENCE = 3
 _RETRYABLE = ("timed out during startup", "address already in use", "Failed to bind")
+#: what a started head shows, in the order it usually comes (each counts as progress when first seen)
+_HEAD_STEPS = ("the raylet", "the GCS port", "the dashboard agent's port", "the Jobs API", "a live head node")
 
 
 def _start_ray(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> RayRecord:
-    """Start the head; retry with fresh internal ports when Ray's own startup timed out or lost a port race."""
+    """Start the head; retry with fresh internal ports when Ray's own startup timed out or lost a port race.
+
+    Bounded: every attempt together within ``RAY_START_PATIENCE`` x ``cluster.start_timeout_s``, and an attempt
+    ends when no new step of the start came for ``cluster.start_timeout_s`` (:func:`raylet_start.start_wait_over`;
+    plus the seconds a failed attempt's processes take to stop). The error of the last attempt names the earlier
+    ones.
+    """
+    until = time.monotonic() + RAY_START_PATIENCE * config.cluster.start_timeout_s
+    earlier: list[str] = []
     for attempt in range(1, RAY_START_ATTEMPTS + 1):
         try:
-            return _start_ray_once(config, gcs_store)
+            return _start_ray_once(config, gcs_store, until)
         except ClusterError as exc:
-            if attempt == RAY_START_ATTEMPTS or not any(m.lower() in str(exc).lower() for m in _RETRYABLE):
+            if (attempt == RAY_START_ATTEMPTS or time.monotonic() >= until
+                    or not any(m.lower() in str(exc).lower() for m in _RETRYABLE)):
+                if earlier:
+                    raise ClusterError(f"{exc}\n(attempt {attempt} of {RAY_START_ATTEMPTS}; earlier: "
+                                       + "; ".join(earlier) + ")") from exc
                 raise
+            lines = str(exc).splitlines()
+            earlier.append(lines[0] + (f" {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else ""))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> RayRecord:
+def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: float) -> RayRecord:
     c = config.cluster
     _check_ports_free(config)
     ensure_ray_token()
@@ -280,22 +310,59 @@ def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None" = None) -
         # Ray's documented switch for GCS fault tolerance under `ray start` (no --redis-password: see
         # _ensure_gcs_store)
         env["RAY_REDIS_ADDRESS"] = f"127.0.0.1:{gcs_store.port}"
+    started_at = time.monotonic()
     record = _spawn(argv, log_path, env)
     dashboard_url = f"http://{c.dashboard_host}:{c.dashboard_port}"
     headers = ray_token_headers()
-    deadline = time.monotonic() + c.start_timeout_s
-    while time.monotonic() < deadline:
+    raylet: RayletArgs | None = None
+    published = False
+    reached: set[str] = set()
+    last_progress = started_at
+    while True:
         if not record.alive():
             _stop_session(record, grace_s=RAY_STOP_GRACE_S)  # what it started before it gave up
-            raise ClusterError(f"Ray head exited during start; log {log_path}:\n{_tail(log_path)}")
-        if (port_open(c.node_ip, c.gcs_port) and _http_status(f"{dashboard_url}/api/jobs/", headers) == 200
-                and _head_node_alive(dashboard_url, headers)):
+            raise ClusterError(_start_failure("Ray head exited during start", record, raylet, c.temp_dir,
+                                              started_at, log_path))
+        if not published:
+            # the raylet aborts when the agent's port file is not there within its fixed 15 s (raylet_start.py)
+            raylet = raylet or raylet_args(session_members(record))
+            published = raylet is not None and publish_agent_port(raylet, c.agent_port)
+        seen = dict(zip(_HEAD_STEPS, (
+            raylet is not None, port_open(c.node_ip, c.gcs_port), port_open(c.node_ip, c.agent_port),
+            _http_status(f"{dashboard_url}/api/jobs/", headers) == 200)))
+        seen[_HEAD_STEPS[-1]] = all(seen.values()) and _head_node_alive(dashboard_url, headers)
+        if all(seen.values()):
             return RayRecord(process=record, gcs_address=f"{c.node_ip}:{c.gcs_port}", dashboard_url=dashboard_url,
                              num_cpus=config.effective_num_cpus(), temp_dir=c.temp_dir or "/tmp/ray",
                              log_path=str(log_path), serve_port=config.serve.port)
-        time.sleep(0.5)
+        if {step for step, ok in seen.items() if ok} - reached:
+            reached |= {step for step, ok in seen.items() if ok}
+            last_progress = time.monotonic()
+        over = start_wait_over(time.monotonic(), started_at, last_progress, c.start_timeout_s, until - started_at)
+        if over:
+            break
+        time.sleep(0.2 if not published else 0.5)
+    missing = [step for step, ok in seen.items() if not ok]
     _stop_session(record, grace_s=10)
-    raise ClusterError(f"Ray head did not answer within {c.start_timeout_s:.0f}s; log {log_path}:\n{_tail(log_path)}")
+    raise ClusterError(_start_failure(
+        f"Ray head did not start: {over} (cluster.start_timeout_s = {c.start_timeout_s:.0f}); still missing "
+        f"{', '.join(missing)}", record, raylet, c.temp_dir, started_at, log_path))
+
+
+def _session_dir(record: ProcessRecord, raylet: RayletArgs | None, temp_dir: str) -> Path | None:
+    """The session folder of the head ``record`` started: the raylet's, else the one Ray named after its PID."""
+    if raylet is not None:
+        return raylet.session_dir
+    found = sorted(Path(temp_dir or "/tmp/ray").glob(f"session_*_{record.pid}"))
+    return found[-1] if found else None
+
+
+def _start_failure(what: str, record: ProcessRecord, raylet: RayletArgs | None, temp_dir: str, started_at: float,
+                   log_path: Path) -> str:
+    """``what`` after N s (machine load), the Ray node's own reason when its logs name one, and the log tail."""
+    reason = failure_reason(_session_dir(record, raylet, temp_dir))
+    return (f"{what} after {time.monotonic() - started_at:.0f} s ({machine_load()})"
+            + (f":\n{reason}" if reason else "") + f"\nlog {log_path}:\n{_tail(log_path)}")
 
 
 def node_ip_if_shared(config: Config) -> list[str]:
@@ -372,7 +439,8 @@ def _start_redis(config: Config, previous: RedisRecord | None = None) -> RedisRe
     port = config.redis.port or (restart.port if restart else free_port())
     if (config.redis.port or restart) and port_open("127.0.0.1", port):
         setting = "redis.port" if config.redis.port else "the recorded private Redis port"
-        raise PortInUseError(f"port {port} ({setting}) is in use by a program raytrader did not start; "
+        raise PortInUseError(f"port {port} ({setting}) is in use by a program raytrader did not start"
+                             f"{_port_holder(port)}; "
                              f"stop it, or set RAYTRADER_REDIS__PORT to another port")
     data_dir = home / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -448,7 +516,7 @@ def _ensure_gcs_store(config: Config) -> tuple[GcsStoreRecord, bool]:
     port = recorded.port if recorded else free_port()
     if recorded and port_open("127.0.0.1", port):
         raise PortInUseError(f"port {port} (the recorded GCS store port) is in use by a program raytrader did not "
-                             f"start; stop it, or `raytrader down` to start a fresh cluster")
+                             f"start{_port_holder(port)}; stop it, or `raytrader down` to start a fresh cluster")
     conf = data_dir / "redis.conf"
     # appendfsync everysec: the GCS rewrites its tables on restart; a second of GCS updates lost in a crash of
     # the store itself costs at most a re-registration, unlike the journal (which stays on `always`)
@@ -482,17 +550,28 @@ def _gcs_answers(gcs_address: str) -> bool:
         return False
 
 
+def _raylet_runs(leader: ProcessRecord) -> bool:
+    """True while a ``raylet`` process runs in the session ``leader`` started (a head's or a joined node's)."""
+    for proc in session_members(leader):
+        with contextlib.suppress(psutil.Error):
+            if proc.name() == "raylet":
+                return True
+    return False
+
+
 def live_state(config: Config) -> tuple[ClusterState | None, bool, bool]:
     """The recorded state and whether its Ray head and Redis are still the processes we started.
 
-    Ray counts as running only while its leader lives *and* its GCS accepts connections:
-    after a GCS crash the ``ray start --block`` leader lingers a few seconds before it
-    stops the rest, and ``up`` must replace that head, not keep it.
+    Ray counts as running only while its leader lives, its GCS accepts connections *and* the node's raylet
+    runs: after a GCS or raylet crash the ``ray start --block`` leader lingers a second or two before it stops
+    the rest, and it never stops them when the raylet was ended by SIGTERM (Ray counts that exit as graceful and
+    keeps the GCS and dashboard of a node that can run nothing); ``up`` must replace such a head, not keep it.
     """
     state = read_state(config.cluster.home)
     if state is None:
         return None, False, False
-    ray_ok = bool(state.ray and state.ray.process.alive() and _gcs_answers(state.ray.gcs_address))
+    ray_ok = bool(state.ray and state.ray.process.alive() and _gcs_answers(state.ray.gcs_address)
+                  and _raylet_runs(state.ray.process))
     if state.redis is None:
         redis_ok = False
     elif state.redis.managed:

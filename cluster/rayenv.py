@@ -19,7 +19,7 @@ from pathlib import Path
 from raytrader.config import Config
 
 __all__ = ["token_path", "ensure_ray_token", "use_token_auth", "ray_env", "ray_token_headers", "serve_env",
-           "SINGLE_MACHINE_ENV"]
+           "startup_waits", "SINGLE_MACHINE_ENV"]
 
 
 def token_path() -> Path:
@@ -81,7 +81,23 @@ def ray_env(config: Config) -> dict[str, str]:
     env["RAYTRADER_CLUSTER__HOME"] = str(config.cluster.home)
     env["RAYTRADER_DATA__STORE"] = str(config.data.store)
     env.update(serve_env(config))
+    for name, value in startup_waits(config).items():
+        env.setdefault(name, value)  # a value the user set wins
     return env
+
+
+def startup_waits(config: Config) -> dict[str, str]:
+    """Ray's own start-up waits that a setting can change, as long as ``cluster.start_timeout_s`` (at least
+    their defaults): a busy machine then fails a start only by raytrader's one deadline, whose error says what
+    was still missing (``cluster/lifecycle.py``), not by a shorter wait inside ``ray start``.
+
+    ``RAY_DASHBOARD_STARTUP_TIMEOUT_S`` (default 60 s): the dashboard head's imports; ``RAY_gcs_server_port_wait_time_s``
+    (default 30 s): the GCS's port file. Not settable: the raylet's 15 s wait for the dashboard agent's port
+    (``cluster/raylet_start.py`` removes the race) and the 30 s wait for the raylet to register (``up`` retries).
+    """
+    wait_s = int(max(config.cluster.start_timeout_s, 1))
+    return {"RAY_DASHBOARD_STARTUP_TIMEOUT_S": str(max(wait_s, 60)),
+            "RAY_gcs_server_port_wait_time_s": str(max(wait_s, 30))}
 
 
 def serve_env(config: Config) -> dict[str, str]:

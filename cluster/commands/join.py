@@ -36,7 +36,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cluster.lifecycle import (ClusterError, _locked, _redis_ping, _spawn, _stop_session, _tail, check_node_ip,
-                               live_state)
+                               live_state, session_members)
+from cluster.raylet_start import RayletArgs, publish_agent_port, raylet_args
 from cluster.rayenv import ray_env, token_path
 from raytrader.cli import Output, add_command
 from raytrader.config import RAY_MAX_WORKER_PORT, RAY_MIN_WORKER_PORT, Config
@@ -142,10 +143,15 @@ def join(config: Config, head_address: str, *, num_cpus: int | None = None, reso
         for attempt in range(1, START_ATTEMPTS + 1):
             offset = log_path.stat().st_size if log_path.exists() else 0
             record: ProcessRecord = _spawn(argv, log_path, env)
+            raylet: RayletArgs | None = None
             while not _started(log_path, offset):
                 if not record.alive() or time.monotonic() > deadline:
                     _stop_session(record, grace_s=5)
                     break
+                if raylet is None:  # its raylet aborts when the agent's port file is late (cluster/raylet_start.py)
+                    raylet = raylet_args(session_members(record))
+                    if raylet is not None and not publish_agent_port(raylet, agent):
+                        raylet = None
                 time.sleep(0.3)
             else:
                 break

@@ -9,8 +9,10 @@ run in file order, the destructive ones last; each starts with ``raytrader up``,
   says degraded, ``status`` and ``serve status`` exit 1; ``raytrader up``
   restarts Redis on the same address with the same password (its AOF
   brings the tokens back) and the running replica recovers by itself.
-* GCS SIGKILLed: ``up`` replaces Ray without leaving an old process behind,
-  and ``down`` leaves no process of the session and frees every port; a second ``down`` stops nothing and
+* GCS SIGKILLed: ``up`` replaces Ray without leaving an old process behind, also when the new head's
+  dashboard agent is held up (SIGSTOP) past the raylet's fixed 15 s wait for its port, as a busy machine does;
+  a raylet SIGTERMed (Ray keeps the rest of such a head): ``status`` exits 1 and ``up`` replaces the head;
+  ``down`` leaves no process of the session and frees every port; a second ``down`` stops nothing and
   ``status`` then exits 1.
 * A failed ``up`` stops the Redis it started (a run folder of its own).
 
@@ -19,9 +21,11 @@ One cluster instead of one per test: each whole-cluster start costs 10-20 s on a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +39,7 @@ import redis
 from api.auth import create_token, hash_token, token_key
 from cluster.cli import main
 from cluster.lifecycle import session_members
+from cluster.raylet_start import RAYLET_AGENT_WAIT_S
 from raytrader.config import load_config
 from raytrader.ports import port_open
 from raytrader.state import ProcessRecord, read_state
@@ -59,10 +64,15 @@ def crash_home() -> Iterator[Path]:
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    """Run ``raytrader ARGV --json`` in-process: its exit code and its JSON, with what it wrote to stderr under
+    ``"stderr"`` (a failed command prints no JSON, only its reason there): put the dict in an assert's message."""
     code = main([*argv, "--json"])
     captured = capsys.readouterr()
     out = captured.out.strip()
-    return code, json.loads(out) if out else {"stderr": captured.err}
+    data = json.loads(out) if out else {}
+    if captured.err.strip():
+        data["stderr"] = captured.err.strip()
+    return code, data
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -115,7 +125,7 @@ def test_up_twice_starts_nothing_new_and_status_reports_the_cluster(crash_home: 
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The first ``up`` of the module's cluster; the GCS test below stops it and checks ``down`` leaves nothing."""
     code, first = _cli(capsys, "up")
-    assert code == 0 and sorted(first["started"]) == ["ray", "redis"]
+    assert code == 0 and sorted(first["started"]) == ["ray", "redis"], first
     state = read_state(crash_home)
     assert state is not None and state.ray and state.redis and state.redis.process
     leaders = [state.ray.process, state.redis.process]
@@ -123,12 +133,12 @@ def test_up_twice_starts_nothing_new_and_status_reports_the_cluster(crash_home: 
     assert state.ray.process.pid in members_before and len(members_before) > 5  # gcs, raylet, dashboard, ...
 
     code, second = _cli(capsys, "up")
-    assert code == 0 and second["started"] == [] and second["already_running"] is True
+    assert code == 0 and second["started"] == [] and second["already_running"] is True, second
     again = read_state(crash_home)
     assert again is not None and again.ray == state.ray and again.redis == state.redis  # same PIDs, nothing new
 
     code, status = _cli(capsys, "status")
-    assert code == 0 and status["running"] is True
+    assert code == 0 and status["running"] is True, status
     assert status["ray"]["cpus"] == 2.0 and len(status["ray"]["nodes"]) == 1 and status["ray"]["nodes"][0]["head"]
     assert status["redis"]["ok"] is True
     assert state.redis.password not in json.dumps(status)
@@ -144,8 +154,8 @@ def _in_aof(data_dir: str, needle: bytes) -> bool:
 @pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)
 def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recovers(
         crash_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = _cli(capsys, "up")
-    assert code == 0
+    code, started = _cli(capsys, "up")
+    assert code == 0, started
     code, served = _cli(capsys, "serve", "up")
     assert code == 0, served
     base = served["url"]
@@ -169,12 +179,12 @@ def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recove
     assert status == 503 and ready["status"] == "degraded" and ready["redis"] == "down"
     assert int(headers["retry-after"]) >= 1
     code, cluster = _cli(capsys, "status")
-    assert code == 1 and cluster["running"] is False and cluster["redis"]["ok"] is False
+    assert code == 1 and cluster["running"] is False and cluster["redis"]["ok"] is False, cluster
     code, serve_status = _cli(capsys, "serve", "status")
-    assert code == 1 and serve_status["serving"] is False and serve_status["port"]["status"] == "degraded"
+    assert code == 1 and serve_status["serving"] is False and serve_status["port"]["status"] == "degraded", serve_status
 
     code, again = _cli(capsys, "up")
-    assert code == 0 and again["started"] == ["redis"]
+    assert code == 0 and again["started"] == ["redis"], again
     after = read_state(crash_home)
     assert after is not None and after.redis is not None and after.redis.process is not None
     assert after.redis.process.pid != before.redis.process.pid
@@ -186,9 +196,9 @@ def test_redis_sigkill_then_up_keeps_its_address_and_password_and_the_api_recove
     assert health["status"] == "ok" and health["redis"]["ok"] is True
     assert _get(base + "/v1/ready")[0] == 200
     code, cluster = _cli(capsys, "status")
-    assert code == 0 and cluster["running"] is True
+    assert code == 0 and cluster["running"] is True, cluster
     code, serve_status = _cli(capsys, "serve", "status")
-    assert code == 0 and serve_status["serving"] is True
+    assert code == 0 and serve_status["serving"] is True, serve_status
 
 
 def _gcs(leader: ProcessRecord) -> psutil.Process:
@@ -197,10 +207,92 @@ def _gcs(leader: ProcessRecord) -> psutil.Process:
     return found[0]
 
 
+class _AgentPause(threading.Thread):
+    """Fault injection: SIGSTOP the dashboard agent of the first raylet of ``home``'s cluster started after this
+    thread, for ``pause_s`` seconds, then SIGCONT it: what a busy machine does to the agent's imports (2-2.5 s on
+    a quiet 2-core machine, 11-52 s measured under load), made certain. ``ready_before_stop`` says whether the agent
+    had already written its port when it was stopped (then the pause proved nothing). Times: ``time.time()``."""
+
+    def __init__(self, home: Path, pause_s: float, within_s: float = 120.0) -> None:
+        super().__init__(daemon=True)
+        self.home, self.pause_s, self.within_s = str(home), pause_s, within_s
+        self.since = time.time()
+        self.agent: psutil.Process | None = None
+        self.ready_before_stop: bool | None = None
+        self.stopped_at = self.continued_at = 0.0
+        self._done = threading.Event()
+
+    def _find(self) -> tuple[psutil.Process, Path] | None:
+        """The new raylet's dashboard agent (a child of the raylet: ``python .../dashboard/agent.py``, titled
+        ``ray::DashboardAgent`` once its imports are done) and the raylet's session folder."""
+        for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
+            cmdline = proc.info["cmdline"] or []
+            if (proc.info["name"] != "raylet" or (proc.info["create_time"] or 0) < self.since - 1.0
+                    or not any(self.home in arg for arg in cmdline)):
+                continue
+            session = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--session_dir=")), "")
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children():
+                    title = " ".join(child.cmdline())
+                    if "dashboard/agent.py" in title or title.startswith("ray::DashboardAgent"):
+                        return child, Path(session)
+        return None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.within_s
+        found = None
+        while found is None and not self._done.is_set() and time.monotonic() < deadline:
+            found = self._find()
+            if found is None:
+                time.sleep(0.05)
+        if found is None:
+            return
+        self.agent, session = found
+        with contextlib.suppress(psutil.Error):
+            self.agent.send_signal(signal.SIGSTOP)
+            self.stopped_at = time.time()
+            log = session / "logs" / "dashboard_agent.log"
+            self.ready_before_stop = log.exists() and "Dashboard agent http address" in log.read_text(errors="replace")
+            self._done.wait(self.pause_s)
+        self._resume()
+
+    def _resume(self) -> None:
+        if self.agent is not None and self.stopped_at and not self.continued_at:
+            with contextlib.suppress(psutil.Error):
+                self.agent.send_signal(signal.SIGCONT)
+            self.continued_at = time.time()
+
+    def __enter__(self) -> "_AgentPause":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.join(timeout=10)
+        self._resume()
+
+
+def _raylet(leader: ProcessRecord) -> psutil.Process:
+    found = [p for p in session_members(leader) if p.name() == "raylet"]
+    assert len(found) == 1, f"expected one raylet in the session, found {found}"
+    return found[0]
+
+
 @pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)
-def test_gcs_sigkill_then_up_and_down_leave_no_orphan(crash_home: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli(capsys, "up")[0] == 0
+def test_gcs_sigkill_then_up_on_a_busy_machine_and_a_raylet_sigterm_then_up_and_down_leave_no_orphan(
+        crash_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``up`` after unclean deaths of the head.
+
+    * GCS SIGKILLed; the restart's dashboard agent is SIGSTOPped for longer than the raylet's fixed 15 s wait for
+      the agent's port file (``cluster/raylet_start.py``; the CI failure of 2026-12-01: Ray aborted the raylet,
+      ``ray start`` timed out three times and ``up`` exited 1): ``up`` publishes the port itself, so the raylet
+      starts, and ``up`` returns once the resumed agent answers.
+    * The new raylet SIGTERMed: Ray counts that exit as graceful and keeps the node's GCS and dashboard running
+      without a raylet; ``status`` exits 1 and ``up`` replaces the head.
+    * ``down`` after a last GCS SIGKILL leaves no process of the session and frees every port.
+    """
+    code, started = _cli(capsys, "up")
+    assert code == 0, started
     first = read_state(crash_home)
     assert first is not None and first.ray is not None
     old_pids = {p.pid for p in session_members(first.ray.process)}
@@ -210,28 +302,49 @@ def test_gcs_sigkill_then_up_and_down_leave_no_orphan(crash_home: Path,
     _until("the GCS is dead", lambda: not _alive({gcs.pid}), OUTAGE_SEEN_WITHIN_S)
     _until("`status` exits 1 once the GCS is dead", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
 
-    code, again = _cli(capsys, "up")
-    assert code == 0 and "ray" in again["started"]
+    with _AgentPause(crash_home, pause_s=RAYLET_AGENT_WAIT_S + 3.0) as pause:
+        code, again = _cli(capsys, "up")
+    assert code == 0 and "ray" in again["started"], again
     assert not _alive(old_pids), f"processes of the killed head survived `up`: {_alive(old_pids)}"
-
     second = read_state(crash_home)
     assert second is not None and second.ray is not None and second.redis is not None
+    raylet = _raylet(second.ray.process)
+    # the fault was injected: the new raylet waited on an agent that could not write its port for > 15 s
+    assert pause.agent is not None and pause.continued_at - pause.stopped_at >= RAYLET_AGENT_WAIT_S, vars(pause)
+    assert pause.ready_before_stop is False, "the agent had written its port before it was stopped: no fault"
+    assert pause.continued_at - raylet.create_time() > RAYLET_AGENT_WAIT_S
     leaders = [second.ray.process, second.redis.process]
     pids = {p.pid for leader in leaders if leader for p in session_members(leader)}
-    ports = _listening_ports(pids)
     config = load_config()
+    assert {config.cluster.gcs_port, config.cluster.agent_port, config.cluster.dashboard_port} <= _listening_ports(pids)
+
+    raylet.terminate()  # SIGTERM: `ray start --block` does not end the node for it
+    _until("`status` exits 1 once the raylet is gone", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
+    assert second.ray.process.alive()  # Ray kept the head's leader, GCS and dashboard: only `up` repairs it
+    head_pids = {p.pid for p in session_members(second.ray.process)}
+    code, third = _cli(capsys, "up")
+    assert code == 0 and third["started"] == ["ray"], third
+    assert not _alive(head_pids), f"processes of the raylet-less head survived `up`: {_alive(head_pids)}"
+    code, status = _cli(capsys, "status")
+    assert code == 0 and status["running"] is True, status
+
+    last = read_state(crash_home)
+    assert last is not None and last.ray is not None and last.redis is not None
+    leaders = [last.ray.process, last.redis.process]
+    pids = {p.pid for leader in leaders if leader for p in session_members(leader)}
+    ports = _listening_ports(pids)
     assert {config.cluster.gcs_port, config.cluster.agent_port, config.cluster.dashboard_port} <= ports
-    _gcs(second.ray.process).send_signal(signal.SIGKILL)
+    _gcs(last.ray.process).send_signal(signal.SIGKILL)
     code, stopped = _cli(capsys, "down")
-    assert code == 0 and sorted(stopped["stopped"]) == ["ray", "redis"]
+    assert code == 0 and sorted(stopped["stopped"]) == ["ray", "redis"], stopped
     assert not _alive(pids), f"processes survived `down`: {_alive(pids)}"
     assert not [p for p in ports if port_open("127.0.0.1", p)], "a port of the stopped cluster still answers"
     assert read_state(crash_home) is None
 
     code, nothing = _cli(capsys, "down")
-    assert code == 0 and nothing["stopped"] == []
+    assert code == 0 and nothing["stopped"] == [], nothing
     code, status = _cli(capsys, "status")
-    assert code == 1 and status["running"] is False
+    assert code == 1 and status["running"] is False, status
 
 
 @pytest.mark.timeout(WHOLE_CLUSTER_TIMEOUT_S)
@@ -247,7 +360,7 @@ def test_a_failed_up_stops_the_redis_it_started(own_cluster_home: Path, monkeypa
 
     assert main(["up"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("raytrader: Ray head exited during start")
+    assert err.startswith("raytrader: Ray head exited during start"), err
     assert not _alive(set(our_redis())), "the Redis started by the failed `up` is still running"
     assert read_state(own_cluster_home) is None
     assert main(["down"]) == 0 and "nothing to stop" in capsys.readouterr().out

@@ -8,6 +8,7 @@ nothing are tested on the private cluster of ``test_crash_recovery.py``, which a
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def test_up_refuses_a_port_taken_by_someone_else(own_cluster_home: Path, capsys:
         assert main(["up"]) == 2
     err = capsys.readouterr().err
     assert "cluster.dashboard_port" in err and "RAYTRADER_CLUSTER__DASHBOARD_PORT" in err
+    assert f"(PID {os.getpid()}, " in err  # the program holding the port: this test's process
     assert main(["down"]) == 0  # stops the Redis that did start; nothing else
     assert read_state(home) is None
 
@@ -82,3 +84,77 @@ def test_dashboard_is_loopback_and_demands_the_token(cluster) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(url + "/api/jobs/", timeout=5)
     assert err.value.code == 401
+
+
+# --- the raylet's wait for the dashboard agent's port (cluster/raylet_start.py) ----------------------------------
+
+
+def test_the_running_heads_raylet_names_the_agent_port_file_that_holds_the_configured_port(cluster) -> None:
+    from cluster.lifecycle import session_members
+    from cluster.raylet_start import raylet_args
+
+    raylet = raylet_args(session_members(cluster.ray.process))
+    assert raylet is not None and raylet.session_dir.is_dir()
+    # the file Ray's agent writes, where up publishes it: same name, same format (the port, decimal)
+    assert raylet.agent_port_file.read_text() == str(load_config().cluster.agent_port)
+
+
+def test_publish_agent_port_writes_once_atomically_and_leaves_the_agents_file_alone(tmp_path: Path) -> None:
+    from cluster.raylet_start import RayletArgs, publish_agent_port
+
+    raylet = RayletArgs(pid=1, session_dir=tmp_path, node_id="ab" * 28)
+    assert publish_agent_port(raylet, 52365)
+    assert raylet.agent_port_file.name == "dashboard_agent_listen_port_" + "ab" * 28
+    assert raylet.agent_port_file.read_text() == "52365"
+    raylet.agent_port_file.write_text("-1")  # the agent's own file (it could not bind): never overwritten
+    assert publish_agent_port(raylet, 52365) and raylet.agent_port_file.read_text() == "-1"
+    assert [f.name for f in tmp_path.iterdir()] == [raylet.agent_port_file.name]  # no temporary file left
+    gone = RayletArgs(pid=1, session_dir=tmp_path / "gone", node_id="cd" * 28)
+    assert publish_agent_port(gone, 52365) is False  # the node's session folder is gone: nothing to wait for
+    with pytest.raises(ValueError, match="fixed"):
+        publish_agent_port(raylet, 0)
+
+
+#: the first line of a real raylet.err (a head start aborted on a loaded machine, 2026-12-01)
+RAYLET_ABORT = ("[2026-12-01 15:09:57,202 C 9905 9905] (raylet) node_manager.cc:3588:  An unexpected system state "
+                "has occurred. You have likely discovered a bug in Ray. Please report this issue at "
+                "https://github.com/ray-project/ray/issues and we'll work with you to fix it. Check failed: "
+                "statussetor3588.has_value() Timed out waiting for file /tmp/rt/ray/session_x/"
+                "dashboard_agent_listen_port_5da3d18e\n*** StackTrace Information ***\n/ray/raylet(+0xff770a) x\n")
+
+
+def test_failure_reason_names_the_raylets_fatal_line_without_rays_boilerplate(tmp_path: Path) -> None:
+    from cluster.raylet_start import failure_reason
+
+    assert failure_reason(None) == "" and failure_reason(tmp_path) == ""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "raylet.err").write_text(RAYLET_ABORT)
+    (tmp_path / "logs" / "gcs_server.out").write_text("[2026-12-01 15:09:40,001 I 1 1] (gcs_server) started\n")
+    reason = failure_reason(tmp_path).splitlines()
+    assert reason[0] == ("raylet: Check failed: statussetor3588.has_value() Timed out waiting for file "
+                         "/tmp/rt/ray/session_x/dashboard_agent_listen_port_5da3d18e")
+    assert reason[1].startswith("(the dashboard agent did not write its port within the raylet's fixed 15 s; "
+                                "load average ") and len(reason) == 2
+
+
+def test_rays_settable_startup_waits_are_as_long_as_start_timeout_and_a_users_value_wins(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cluster.rayenv import ray_env
+
+    env = ray_env(load_config(env={"RAYTRADER_CLUSTER__START_TIMEOUT_S": "150"}))
+    assert (env["RAY_DASHBOARD_STARTUP_TIMEOUT_S"], env["RAY_gcs_server_port_wait_time_s"]) == ("150", "150")
+    env = ray_env(load_config(env={"RAYTRADER_CLUSTER__START_TIMEOUT_S": "10"}))  # never below Ray's defaults
+    assert (env["RAY_DASHBOARD_STARTUP_TIMEOUT_S"], env["RAY_gcs_server_port_wait_time_s"]) == ("60", "30")
+    monkeypatch.setenv("RAY_DASHBOARD_STARTUP_TIMEOUT_S", "400")
+    assert ray_env(load_config())["RAY_DASHBOARD_STARTUP_TIMEOUT_S"] == "400"
+
+
+def test_a_start_waits_while_it_makes_progress_and_never_longer_than_its_total() -> None:
+    from cluster.raylet_start import start_wait_over
+
+    # started at 100; idle limit 90 s, total 270 s
+    assert start_wait_over(189.0, 100.0, 100.0, 90.0, 270.0) == ""
+    assert start_wait_over(190.0, 100.0, 100.0, 90.0, 270.0).startswith("no new step for 90 s, 90 s after")
+    assert start_wait_over(250.0, 100.0, 170.0, 90.0, 270.0) == ""  # a step at 170: 80 s ago
+    assert start_wait_over(369.0, 100.0, 360.0, 90.0, 270.0) == ""
+    assert start_wait_over(370.0, 100.0, 365.0, 90.0, 270.0).startswith("270 s in all")  # progress, but too long
