@@ -345,7 +345,7 @@ def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: f
     missing = [step for step, ok in seen.items() if not ok]
     _stop_session(record, grace_s=10)
     raise ClusterError(_start_failure(
-        f"Ray head did not start: {over} (cluster.start_timeout_s = {c.start_timeout_s:.0f}); still missing "
+        f"Ray head did not start: {over} (cluster.start_timeout_s = {c.start_timeout_s:.0f}); still missing: "
         f"{', '.join(missing)}", record, raylet, c.temp_dir, started_at, log_path))
 
 
@@ -359,9 +359,10 @@ def _session_dir(record: ProcessRecord, raylet: RayletArgs | None, temp_dir: str
 
 def _start_failure(what: str, record: ProcessRecord, raylet: RayletArgs | None, temp_dir: str, started_at: float,
                    log_path: Path) -> str:
-    """``what`` after N s (machine load), the Ray node's own reason when its logs name one, and the log tail."""
+    """``what`` (seconds since the spawn, machine load), the Ray node's own reason when its logs name one, and the
+    log tail."""
     reason = failure_reason(_session_dir(record, raylet, temp_dir))
-    return (f"{what} after {time.monotonic() - started_at:.0f} s ({machine_load()})"
+    return (f"{what} ({time.monotonic() - started_at:.0f} s after the spawn; {machine_load()})"
             + (f":\n{reason}" if reason else "") + f"\nlog {log_path}:\n{_tail(log_path)}")
 
 

@@ -126,7 +126,8 @@ class ClusterConfig:
     agent_port: int = field(default=52365, metadata=_doc("Ray dashboard agent HTTP port", _port(False)))
     temp_dir: str = field(default="", metadata=_doc(
         "Ray's temp/session folder; empty means Ray's default (/tmp/ray). Keep it short: Ray puts unix sockets in it"))
-    start_timeout_s: float = field(default=90.0, metadata=_doc("seconds to wait for Ray and Redis to answer", _positive))
+    start_timeout_s: float = field(default=90.0, metadata=_doc(
+        "seconds to wait for Redis to answer, and for each next step of Ray's start (3x this in all)", _positive))
     node_ip: str = field(default="127.0.0.1", metadata=_doc(
         "address this node's Ray (GCS, raylet, object manager, workers) and the private Redis listen on: 127.0.0.1 "
         "keeps everything on this machine; this machine's address on a private network lets other nodes "
