@@ -9,10 +9,16 @@ the long-lived deployment (:mod:`jobs.trade_deploy`) alike: one
 orders, route/TWAP/iceberg); it waits until the OMS has rebuilt from the journal and
 reconciled every venue (if one fails, trading does not start and
 :class:`TradingStartError` says why), then starts one
-``strategy:<name>:<symbol>@<venue>`` runner per strategy. All are named and
-detached in ``config.ray_namespace``; the trading actors restart on a crash
-(``max_restarts=-1``), the ExchangeActors as the caller says
-(``exchange_restarts``).
+``strategy:<name>:<symbol>@<venue>`` runner per strategy (a
+:class:`~actors.strategy_runner.StrategyRunner` per
+:class:`~actors.trading.StrategySpec`, an :class:`~actors.arb_runner.ArbRunner`
+per :class:`~actors.arb_runner.ArbSpec`). All are named and detached in
+``config.ray_namespace``, pinned where the caller's ``scheduling_strategy``
+says (a paper session: its own node, where its emulators run); the trading
+actors restart on a crash (``max_restarts=-1``), the ExchangeActors as the
+caller says (``exchange_restarts``). The router is started unless the caller
+says it is not needed (``router=False``: a paper session whose strategies all
+execute ``direct``); a strategy that executes through it always gets it.
 
 :class:`TradingControl` is what the CLI (``raytrader trade|portfolio|orders``)
 and the Serve API (``/v1/portfolio``, ``/v1/orders``, ``/v1/risk``) call: one
@@ -33,12 +39,14 @@ from typing import Any, Callable, Sequence
 
 import ray
 
+from actors.arb_runner import ArbRunner, ArbSpec
 from actors.exchange import ExchangeActor, ExchangeConfig
 from actors.messages import MarketEvent, OrderIntent, ParentIntent, stream_name
 from actors.oms import IN_FLIGHT, OmsActor
 from actors.portfolio import PortfolioActor
 from actors.risk_monitor import RiskMonitor
 from actors.router import RouterActor
+from actors.strategy_execution import Execution
 from actors.strategy_runner import StrategyRunner
 from actors.trading import (
     ACTOR_CPUS,
@@ -76,21 +84,41 @@ def _named(cls: Any, name: str, namespace: str, restarts: int, scheduling_strate
     return handle
 
 
-def start_trading_actors(config: TradingConfig, exchanges: Sequence[ExchangeConfig], specs: Sequence[StrategySpec], *,
+def _check_specs(config: TradingConfig, specs: Sequence[StrategySpec | ArbSpec]) -> bool:
+    """Every spec's venues are the deployment's and its execution is valid; True when one routes."""
+    routed = False
+    for spec in specs:
+        venues = spec.venues if isinstance(spec, ArbSpec) else (spec.venue, *spec.route_venues)
+        unknown = [v for v in venues if v not in config.venues]
+        if unknown:
+            raise TradingStartError(f"strategy {spec.key}: venues {unknown} are not in this deployment "
+                                    f"({', '.join(config.venues)})")
+        if isinstance(spec, StrategySpec):
+            routed |= Execution(spec.execution, spec.exec_params).routed  # ExecutionError names a bad param
+    return routed
+
+
+def start_trading_actors(config: TradingConfig, exchanges: Sequence[ExchangeConfig],
+                         specs: Sequence[StrategySpec | ArbSpec], *,
                          scheduling_strategy: Any = None, on_created: Callable[[str, Any], None] | None = None,
                          on_exchanges_started: Callable[[list[Any]], None] | None = None,
-                         exchange_restarts: int = 0, start_timeout_s: float = 120.0) -> dict[str, Any]:
+                         exchange_restarts: int = 0, start_timeout_s: float = 120.0,
+                         router: bool = True) -> dict[str, Any]:
     """Create and start the trading actors (module docstring); ``{name: handle}``.
 
     ``on_created(name, handle)`` is called as each actor is created (a caller registers its clean-up
     there: if this function raises, what was created is still running), ``on_exchanges_started(handles)``
     once the ExchangeActors are started. ``exchanges`` must cover ``config.venues`` exactly.
+    ``router``: start the ``router`` (always, when a strategy executes through it).
 
     Raises:
-        TradingStartError: the OMS did not reconcile a venue (its reason), so no runner was started.
+        TradingStartError: the OMS did not reconcile a venue (its reason), so no runner was started; or a
+            strategy names a venue the deployment does not have.
+        ExecutionError: a strategy's execution parameters are invalid (before any actor is created).
     """
     if sorted(e.venue for e in exchanges) != sorted(config.venues):
         raise TradingStartError(f"exchanges {[e.venue for e in exchanges]} do not match venues {list(config.venues)}")
+    router = _check_specs(config, specs) or router
     ns = config.ray_namespace
     handles: dict[str, Any] = {}
 
@@ -118,9 +146,10 @@ def start_trading_actors(config: TradingConfig, exchanges: Sequence[ExchangeConf
     status = ray.get(oms.status.remote(), timeout=start_timeout_s)
     if not status["trading"]:
         raise TradingStartError(f"trading did not start: {status['reason']}")
-    named(RouterActor, ROUTER_NAME, -1, config)  # after the OMS trades: it resumes unfinished parents at once
+    if router:
+        named(RouterActor, ROUTER_NAME, -1, config)  # after the OMS trades: it resumes unfinished parents at once
     for spec in specs:
-        named(StrategyRunner, spec.key, -1, config, spec)
+        named(ArbRunner if isinstance(spec, ArbSpec) else StrategyRunner, spec.key, -1, config, spec)
     return handles
 
 
@@ -174,6 +203,8 @@ class TradingControl:
                 continue
             runners[key] = {k: st[k] for k in ("decisions", "last_target", "holes", "errors", "window", "pid")}
             runners[key]["orders"] = sum(1 for s in st["sent"] if s.get("status") == "order")
+            runners[key]["parents"] = sum(1 for s in st["sent"] if s.get("status") == "parent")
+            runners[key]["execution"] = st.get("execution", "direct")
         if oms is not None:
             lat = list(oms.pop("decision_ms", []))
             oms["decision_ms"] = {"n": len(lat), "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99)}

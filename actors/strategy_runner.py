@@ -20,6 +20,18 @@ On a restart the runner re-reads the ExchangeActor's buffered bars and
 rebuilds its window; it sends the latest target again, which the OMS treats
 as a no-op when the position is already there (and the intent id of a bar
 is deterministic, so a decision half-sent before the crash is not doubled).
+
+With ``spec.execution`` other than ``direct`` (:mod:`actors.strategy_execution`)
+the runner asks the OMS only to size the target
+(:meth:`actors.oms.OmsActor.size_target`, position summed over the venues it
+trades) and hands the order to the ``router`` as a parent (route over
+``spec.route_venues``, TWAP or iceberg at ``spec.venue``): one working parent
+at a time, cancel-replaced when the target changes; when it has fallen behind
+(several closed bars in one read) only the newest decision is acted on. A restarted runner adopts
+its newest parent from the router (the parent ids carry its key's digest); its
+first decision cancel-replaces that parent if it still works (the runner
+does not remember which target the parent was for), so nothing is ordered
+twice across a restart.
 """
 
 from __future__ import annotations
@@ -34,7 +46,17 @@ import ray
 
 from actors.exchange_core import SeqChecker
 from actors.messages import MarketEvent, stream_name
-from actors.trading import ACTOR_CPUS, OMS_NAME, ClosedBars, StrategySpec, TradingConfig, exchange_name, window_bars
+from actors.strategy_execution import Execution, parent_action, parent_id_for, parent_intent
+from actors.trading import (
+    ACTOR_CPUS,
+    OMS_NAME,
+    ROUTER_NAME,
+    ClosedBars,
+    StrategySpec,
+    TradingConfig,
+    exchange_name,
+    window_bars,
+)
 
 __all__ = ["StrategyRunner"]
 
@@ -67,6 +89,12 @@ class StrategyRunner:
         self.sent: list[dict[str, Any]] = []
         self.last_target: float | None = None
         self.errors = 0
+        self.execution = Execution(spec.execution, spec.exec_params)
+        self.venues = spec.route_venues or (spec.venue,)
+        self.parent_id: str | None = None  # the runner's last parent (routed execution), None before the first
+        self.cancel_asked = False  # its cancel was asked (a newer target waits for it to end)
+        self.owed = False  # a target is owed: its parent waits for the previous one to end
+        self._adopted = not self.execution.routed
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -93,11 +121,14 @@ class StrategyRunner:
                         target = float(self.strategy.run(window_bars(self.window), self.params)[-1])
                         self.decisions.append((bar.timestamp_ms, target))
                         todo.append((bar, target))
-                if not self.sent:  # the buffered history at (re)start: only its latest decision is acted on
+                if not self.sent or self.execution.routed:
+                    # the buffered history at (re)start: only its latest decision is acted on; a routed runner that
+                    # fell behind acts on its newest decision only (a parent for an older bar would be cancelled
+                    # and replaced at once)
                     todo = todo[-1:]
                 for bar, target in todo:  # when behind, every change in order, each on its own bar
-                    if target != self.last_target:
-                        await self._send(bar, target)
+                    if target != self.last_target or self.owed:
+                        await (self._send_parent(bar, target) if self.execution.routed else self._send(bar, target))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - an actor (re)starting; the next round retries
@@ -113,12 +144,57 @@ class StrategyRunner:
         if answer.get("status") == "on_target" or answer.get("state") not in (None, "DENIED"):
             self.last_target = target  # refused or denied: the next closed bar tries again
 
+    async def _adopt(self, router: Any) -> None:
+        """After a (re)start: the newest parent of this runner the router knows becomes its last parent."""
+        prefix = parent_id_for(self.spec.key, 0).rsplit("-", 1)[0] + "-"
+        mine = [p for p in await router.parents_json.remote() if p["parent_id"].startswith(prefix)]
+        if mine:
+            self.parent_id = mine[-1]["parent_id"]
+        self._adopted = True
+
+    async def _send_parent(self, bar: Any, target: float) -> None:
+        """Routed execution (module docstring): wait for / cancel the working parent, else size and submit."""
+        router = ray.get_actor(ROUTER_NAME, namespace=self.config.ray_namespace)
+        if not self._adopted:
+            await self._adopt(router)
+        if self.parent_id is not None:
+            action = parent_action(await router.parent.remote(self.parent_id), self.cancel_asked)
+            if action == "cancel":
+                await router.cancel.remote(self.parent_id, f"replaced: target {target:g} on bar {bar.timestamp_ms}")
+                self.cancel_asked = True
+            if action != "send":
+                self.owed = True  # the next closed bar looks again
+                return
+            self.parent_id, self.cancel_asked = None, False
+        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        sized = await oms.size_target.remote(self.spec.key, self.spec.venue, self.venues, self.spec.symbol, target,
+                                             bar.close)
+        record = {"bar_ts": bar.timestamp_ms, "target": target, **sized}
+        if sized["status"] != "order":
+            self.sent.append(record)
+            if sized["status"] == "on_target":
+                self.last_target, self.owed = target, False
+            return  # refused: the next closed bar tries again
+        intent = parent_intent(self.execution, self.spec.key, self.venues, self.spec.symbol, sized["side"],
+                               sized["amount"], bar.close, bar.timestamp_ms, self.config.sizing.step)
+        answer = await router.submit.remote(intent)
+        record.update(status="parent", parent_id=intent.parent_id, router=answer["status"],
+                      reason=answer.get("message"))
+        self.sent.append(record)
+        if answer["status"] not in ("accepted", "duplicate"):
+            return  # invalid (e.g. a venue without a book yet): the next closed bar tries again
+        self.parent_id = intent.parent_id
+        parent = answer.get("parent") or {}
+        if parent.get("status") == "cancelled" and not parent.get("filled"):
+            return  # nothing to route within the limit: the next closed bar tries again
+        self.last_target, self.owed = target, False
+
     async def status(self) -> dict[str, Any]:
         """Bars seen, window size, seq holes, decisions and what the OMS answered; this PID."""
         return {"key": self.spec.key, "after_seq": self.after, "window": len(self.window),
                 "min_bars": self.min_bars, "holes": len(self.holes), "decisions": len(self.decisions),
                 "last_target": self.last_target, "sent": list(self.sent[-1000:]), "errors": self.errors,
-                "pid": os.getpid()}
+                "execution": self.execution.label(), "parent_id": self.parent_id, "pid": os.getpid()}
 
     async def bars_seen(self) -> list[tuple[int, float, float, float, float]]:
         """``(open time ms, open, high, low, close)`` of the closed bars in the window."""

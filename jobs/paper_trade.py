@@ -10,14 +10,29 @@
    quote asset on both sides) and ``binanceus`` (Binance dialect) 0/20 bps at
    prices 5 bps higher; the default session trades ``binance`` and ``coinbase``;
 2. stores a throw-away key pair in a temporary encrypted key store; starts
-   the actors, named and detached in a Ray namespace of this session:
+   the actors through :func:`actors.deployment.start_trading_actors` (the one
+   start path, which ``raytrader trade`` uses too), named and detached in a Ray
+   namespace of this session and pinned to this node:
    ``exchange:<venue>`` (:class:`actors.exchange.ExchangeActor`), ``risk``,
-   ``oms``, ``portfolio``, and one ``strategy:<name>:<symbol>@<venue>`` per
+   ``oms``, ``portfolio``, ``router`` when the strategy's orders go through it
+   (``execution``, below), and one ``strategy:<name>:<symbol>@<venue>`` per
    venue; every actor restarts on a crash (``max_restarts=-1``): the trading
    actors rebuild from this session's journal stream in the cluster's Redis,
    an ExchangeActor reconnects to its venue by itself;
 3. waits until the OMS has reconciled every venue (if one fails, the session
    stops with the reason: trading does not start), then replays for ``seconds``;
+
+   ``execution`` (:mod:`actors.strategy_execution`): ``direct`` (default) - each
+   runner's target change is one OMS market order at its venue; ``route`` - ONE
+   runner ``strategy:<name>:<symbol>@<venue>+<venue>`` (bars from the first
+   venue) sizes its target on the position and equity summed over all venues
+   and hands the order to the router, which splits it across the venues by
+   their books net of each venue's taker fee (:data:`VENUE_FEES`); ``twap`` /
+   ``iceberg`` - a runner per venue, each order a parent at its venue. One
+   working parent per runner (a new target cancels it and waits for it to end);
+   the summary's ``checks.parents`` counts the parents by algorithm and status
+   and checks that every child is journaled with its parent and filled at the
+   venue as in the journal;
 4. stops the strategies, settles the orders, and reports PnL, positions,
    orders by state, fills, the journal (entries, chain verified), the OMS's
    decision time (target received -> order handed to the venue actor, ms),
@@ -36,7 +51,7 @@ the legs' intent ids share the pair id). The summary adds ``arbitrage``
 total in the quote currency, inventory per venue at the end) beside the same checks.
 
 Command line: ``python -m jobs.paper_trade --strategy sma_cross -p fast=10 -p slow=30
---sample XRP-ETH-1m --venues binance,coinbase --speed 300 --seconds 30``; arbitrage:
+--sample XRP-ETH-1m --venues binance,coinbase --speed 300 --seconds 30 [--execution route]``; arbitrage:
 ``python -m jobs.paper_trade --strategy arbitrage --venues binance,coinbase --offset-bps 80``.
 """
 
@@ -109,7 +124,11 @@ class PaperRequest:
     above the first's (-1000..1000; None: each venue's usual offset, :data:`VENUE_FEES`). Arbitrage mode
     (``strategy="arbitrage"``, two venues, ``params`` ignored): ``margin_bps`` - the least net edge traded
     (bps, after both taker fees); ``max_qty`` - the most base units per pair (None: the touch sizes and
-    inventory only); ``max_base`` - the most base units one venue may hold (None: no cap)."""
+    inventory only); ``max_base`` - the most base units one venue may hold (None: no cap). ``execution``:
+    how the strategy's orders go out (:mod:`actors.strategy_execution`): ``direct`` (one OMS market order per
+    target change at each runner's venue), ``route`` (ONE runner over all ``venues``, its orders split by the
+    router across them), ``twap`` / ``iceberg`` (a runner per venue, each order a parent at its venue), with
+    ``exec_params`` (``(name, number)`` pairs: slices, duration_s, display, participation, limit_bps)."""
 
     strategy: str = "sma_cross"
     params: tuple[tuple[str, float | int], ...] = (("fast", 10), ("slow", 30))
@@ -125,6 +144,8 @@ class PaperRequest:
     margin_bps: float = 5.0
     max_qty: float | None = None
     max_base: float | None = None
+    execution: str = "direct"
+    exec_params: tuple[tuple[str, float], ...] = ()
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
 
     @property
@@ -159,6 +180,12 @@ class PaperRequest:
         if self.arbitrage:
             self._check_arbitrage()
             return
+        from actors.strategy_execution import Execution, ExecutionError  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        try:
+            Execution(self.execution, self.exec_params)
+        except ExecutionError as exc:
+            raise PaperInputError(str(exc)) from None
         strategy = resolve_strategy(self.strategy)  # rl:<name>: an exported RL policy
         if strategy.multi_asset:
             raise PaperInputError(f"strategy {self.strategy!r} is multi-asset; paper trading runs one symbol")
@@ -173,6 +200,8 @@ class PaperRequest:
     def _check_arbitrage(self) -> None:
         if len(self.venues) != 2:
             raise PaperInputError(f"venues {','.join(self.venues)}: arbitrage trades between exactly two venues")
+        if self.execution != "direct" or self.exec_params:
+            raise PaperInputError("execution: arbitrage sends its own IOC legs (leave --execution direct)")
         if self.target_sizing:
             raise PaperInputError("sizing: arbitrage sizes each pair by the touches and inventory (use --max-qty)")
         if not (math.isfinite(self.margin_bps) and 0 <= self.margin_bps <= 1000):
@@ -223,6 +252,35 @@ def _replay_in_lockstep(servers: Sequence[Any], speed: float, stop: threading.Ev
         stop.wait(min(0.05, max(0.0, clock.wall_s(min(due)) - time.monotonic())))
 
 
+def _parent_checks(entries: Sequence[Any], namespace: str, venue_filled: dict[str, float]) -> dict[str, Any]:
+    """The parent orders in a session's journal (:func:`actors.parent_orders.parents_from_entries`): how many by
+    algorithm and status, still working at the end, children (all, per venue, filled), and the children that
+    break a rule - journaled with a ``parent_id`` no ``parent`` entry names (``orphans``), or whose parent's
+    filled quantity exceeds its own (``overfilled``). ``venue_filled``: client order id -> the filled quantity the
+    venue's own book has for it (base units), to compare with the children's journaled fills."""
+    from actors.journal import EntryKind  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from actors.parent_orders import parents_from_entries  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    parents = parents_from_entries(entries, namespace)
+    by: dict[str, dict[str, int]] = {}
+    for p in parents.values():
+        row = by.setdefault(p.intent.algo, {})
+        row[p.status] = row.get(p.status, 0) + 1
+    children = [c for p in parents.values() for c in p.children.values()]
+    per_venue: dict[str, int] = {}
+    for c in children:
+        per_venue[c.venue] = per_venue.get(c.venue, 0) + 1
+    orphans = sorted(e.payload.intent_id for e in entries if e.kind is EntryKind.INTENT
+                     and e.payload.parent_id is not None and e.payload.parent_id not in parents)
+    return {"by_algo": by, "total": len(parents), "working": sorted(k for k, p in parents.items() if p.status == "working"),
+            "children": len(children), "children_by_venue": per_venue,
+            "children_at_venues": sum(1 for c in children if c.client_order_id in venue_filled),
+            "children_filled": round(sum(c.filled for c in children), 12),
+            "children_filled_at_venues": round(sum(venue_filled.get(c.client_order_id, 0.0) for c in children), 12),
+            "orphans": orphans,
+            "overfilled": sorted(k for k, p in parents.items() if p.filled > p.intent.qty + p.intent.step / 2)}
+
+
 def _retrying(read: Any) -> Any:
     """``read()`` of an emulator's books while its server thread replays (a dict may change size under us)."""
     for _ in range(100):
@@ -263,14 +321,10 @@ class PaperSession:
         import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-        from actors.exchange import ExchangeActor, ExchangeConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.deployment import start_trading_actors  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+        from actors.exchange import ExchangeConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from actors.keystore import Credentials, KeyStore  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-        from actors.oms import OmsActor  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-        from actors.portfolio import PortfolioActor  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-        from actors.risk_monitor import RiskMonitor  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-        from actors.strategy_runner import StrategyRunner  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-        from actors.trading import (  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-            OMS_NAME, PORTFOLIO_NAME, RISK_NAME, Sizing, StrategySpec, TradingConfig, exchange_name)
+        from actors.trading import OMS_NAME, Sizing, StrategySpec, TradingConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from market.emulator import ApiKey, FeeSchedule, MarketSpec, ReplayConfig, Venue, VenueConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from market.emulator.coinbase import CoinbaseServer, coinbase_venue_config  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
         from market.emulator.server import EmulatorServer, ServerConfig  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
@@ -290,28 +344,11 @@ class PaperSession:
         home = Path(tempfile.mkdtemp(prefix="rt-paper-keys-"))
         self._stack.callback(shutil.rmtree, home, True)
         KeyStore(home, env={}).add("paper", "binance", Credentials(api_key, secret, passphrase))
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        ns = self.ray_namespace
 
-        def named(cls: Any, name: str, restarts: int, *args: Any) -> Any:
-            handle = cls.options(name=name, namespace=ns, lifetime="detached", max_restarts=restarts,
-                                 scheduling_strategy=here).remote(*args)
-            self.handles[name] = handle
-            self._stack.callback(ray.kill, handle, no_restart=True)
-            return handle
-
+        # the venues first (paused: replayed in lockstep below), then the actors that connect to them
         ports = {v: free_port() for v in req.venues}
-        exchanges = {}
         server_class = {v: CoinbaseServer if VENUE_DIALECT[v] == "coinbaseexchange" else EmulatorServer
                         for v in req.venues}
-        for name, port in ports.items():
-            url = f"http://127.0.0.1:{port}"
-            cfg = ExchangeConfig(venue=name, exchange_id=VENUE_DIALECT[name], symbols=(symbol,), base_url=url,
-                                 ws_url=url.replace("http://", "ws://") + server_class[name].STREAM_PATHS[0],
-                                 key_name="paper", keystore_home=str(home), namespace="paper",
-                                 streams=("trades", "book") if req.arbitrage else ("trades", "bars"))
-            # restarted by Ray like the others: a restarted ExchangeActor starts itself (see its module)
-            exchanges[name] = named(ExchangeActor, exchange_name(name), -1, cfg)
         self.deposits = {v: {quote: req.cash, base: req.cash / first} for v in req.venues}
         offsets = {v: Decimal(VENUE_FEES[v][2]) for v in req.venues}
         if req.offset_bps is not None:  # the second venue dislocated from the first
@@ -319,9 +356,8 @@ class PaperSession:
         self.offsets = {v: float(o) for v, o in offsets.items()}
         for name, port in ports.items():
             maker, taker, _ = VENUE_FEES[name]
-            offset = offsets[name]
             venue_config = VenueConfig(name=name, fees=FeeSchedule(Decimal(maker), Decimal(taker)),
-                                       replay=ReplayConfig(price_offset_bps=offset))
+                                       replay=ReplayConfig(price_offset_bps=offsets[name]))
             if server_class[name] is CoinbaseServer:
                 venue_config = coinbase_venue_config(venue_config)
             venue = Venue([MarketSpec(inst, bars, trades)], keys=[ApiKey(api_key, secret, ACCOUNT, passphrase=passphrase)],
@@ -329,51 +365,65 @@ class PaperSession:
                           deposits={ACCOUNT: {a: Decimal(repr(x)) for a, x in self.deposits[name].items()}})
             venue.advance_to(venue.start_ms + req.warmup_bars * bars.timeframe_ms)
             self.venues[name] = venue
-            self.servers[name] = self._stack.enter_context(  # paused: replayed in lockstep below
-                server_class[name](venue, ServerConfig(port=port, replay_speed=None)))
+            self.servers[name] = self._stack.enter_context(server_class[name](venue, ServerConfig(port=port, replay_speed=None)))
         stop_replay = threading.Event()
         replay = threading.Thread(target=_replay_in_lockstep, args=(list(self.servers.values()), req.speed, stop_replay),
                                   name="paper-replay", daemon=True)
         replay.start()
         self._stack.callback(replay.join, 10)
         self._stack.callback(stop_replay.set)
-        for attempt in range(3):  # load_markets may time out on a loaded machine; start() is idempotent
-            try:
-                ray.get([e.start.remote() for e in exchanges.values()], timeout=120)
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
-                time.sleep(1.0)
-        self._stack.callback(lambda: ray.get([e.stop.remote() for e in exchanges.values()], timeout=30))
 
+        # the router routes on the venues' books; the arbitrage runner watches them
+        streams = ("trades", "book") if req.arbitrage else (
+            ("trades", "bars", "book") if req.execution != "direct" else ("trades", "bars"))
+        exchanges = []
+        for name, port in ports.items():
+            url = f"http://127.0.0.1:{port}"
+            exchanges.append(ExchangeConfig(venue=name, exchange_id=VENUE_DIALECT[name], symbols=(symbol,), base_url=url,
+                                            ws_url=url.replace("http://", "ws://") + server_class[name].STREAM_PATHS[0],
+                                            key_name="paper", keystore_home=str(home), namespace="paper",
+                                            streams=streams))
         step = float(inst.step_size)
         self.config = config = TradingConfig(stream=self.stream, venues=tuple(req.venues), namespace="paper",
-                                             ray_namespace=ns, sizing=Sizing("equity", req.size, step, step))
+                                             ray_namespace=self.ray_namespace, sizing=Sizing("equity", req.size, step, step),
+                                             taker_bps=tuple((v, float(VENUE_FEES[v][1])) for v in req.venues))
         self._stack.callback(self._drop_journal)
-        named(RiskMonitor, RISK_NAME, -1, config)
-        self.oms = named(OmsActor, OMS_NAME, -1, config)
-        named(PortfolioActor, PORTFOLIO_NAME, -1, config, (symbol,))
-        status = ray.get(self.oms.status.remote(), timeout=120)
-        if not status["trading"]:
-            raise InputError(f"paper: trading did not start: {status['reason']}")
         if req.arbitrage:
-            from actors.arb_runner import ArbRunner, ArbSpec  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+            from actors.arb_runner import ArbSpec  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
             self.arb_spec = ArbSpec(symbol, tuple(req.venues), tuple(float(VENUE_FEES[v][1]) for v in req.venues),
                                     margin_bps=req.margin_bps, max_qty=req.max_qty or 1e12, step=step,
                                     max_base=req.max_base or math.inf, prefix=ARBITRAGE, tick=float(inst.tick_size))
-            self.specs = []
-            self.runner_keys = [self.arb_spec.key]
-            runners = [named(ArbRunner, self.arb_spec.key, -1, config, self.arb_spec)]
+            self.specs: list[Any] = []
+            specs: list[Any] = [self.arb_spec]
         else:
-            self.specs = [StrategySpec(req.strategy, symbol, v, req.params, bars_closed_on_publish=True,
-                                       target_sizing=req.target_sizing) for v in req.venues]
-            self.runner_keys = [spec.key for spec in self.specs]
-            runners = [named(StrategyRunner, spec.key, -1, config, spec) for spec in self.specs]
+            common = {"params": req.params, "bars_closed_on_publish": True, "target_sizing": req.target_sizing,
+                      "execution": req.execution, "exec_params": req.exec_params}
+            if req.execution == "route":  # one runner over every venue: bars from the first, position summed
+                self.specs = [StrategySpec(req.strategy, symbol, req.venues[0], route_venues=tuple(req.venues),
+                                           **common)]
+            else:
+                self.specs = [StrategySpec(req.strategy, symbol, v, **common) for v in req.venues]
+            specs = list(self.specs)
+        self.runner_keys = [spec.key for spec in specs]
+
+        def created(name: str, handle: Any) -> None:
+            self.handles[name] = handle
+            self._stack.callback(ray.kill, handle, no_restart=True)
+
+        def exchanges_started(handles: list[Any]) -> None:
+            self._stack.callback(lambda: ray.get([e.stop.remote() for e in handles], timeout=30))
+
+        # the one start path of every trading deployment; here pinned to this node, where the emulators run;
+        # ExchangeActors restart like the others (a restarted one starts itself, see its module)
+        start_trading_actors(config, exchanges, specs, on_created=created, on_exchanges_started=exchanges_started,
+                             scheduling_strategy=NodeAffinitySchedulingStrategy(
+                                 ray.get_runtime_context().get_node_id(), soft=False),
+                             exchange_restarts=-1, router=False)
+        self.oms = self.handles[OMS_NAME]
         # the session's clock starts once every runner has loaded its strategy: an rl:<name> runner imports torch
         # and loads its policy first (over 25 s on a loaded 2-core machine, most of a default 30 s session)
-        ray.get([r.ping.remote() for r in runners], timeout=300)
+        ray.get([self.handles[k].ping.remote() for k in self.runner_keys], timeout=300)
         self.started = time.monotonic()
 
     def _drop_journal(self) -> None:
@@ -417,6 +467,27 @@ class PaperSession:
             ray.kill(handle, no_restart=True)
         if self.request.arbitrage:  # a leg left resting by a runner killed mid-pair is not meant to rest
             ray.get(self.oms.cancel_all.remote("arb_stop"), timeout=60)
+        if self.request.execution != "direct":
+            self.stop_parents()
+
+    def stop_parents(self, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+        """Cancel every parent still working (its open children are cancelled by the router) and wait until
+        each has ended with every child settled (or ``timeout_s``); the router's parents."""
+        import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        from actors.trading import ROUTER_NAME  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+        router = self.handles[ROUTER_NAME]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            parents = ray.get(router.parents_json.remote(), timeout=60)
+            busy = [p for p in parents if p["status"] == "working" or p["open_children"]]
+            if not busy or time.monotonic() > deadline:
+                return parents
+            for p in busy:
+                if p["status"] == "working":
+                    ray.get(router.cancel.remote(p["parent_id"], "session end"), timeout=60)
+            time.sleep(0.3)
 
     def settle(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """Sync the OMS with the venues until no order is in flight (or ``timeout_s``); its status."""
@@ -502,7 +573,10 @@ class PaperSession:
                     mismatched.append(f"{name} {o.client_order_id}: venue {o.status} {o.executed_qty}, "
                                       f"oms {mine['state']} {mine['filled']}")
         unsettled = sorted(f"{c} {o['state']}" for c, o in ours.items() if o["state"] in _UNSETTLED)
-        return {"journal_entries": report.entries, "chain_ok": report.ok, "head": report.head_hash,
+        venue_filled = {o.client_order_id: float(o.executed_qty) for orders in self.venue_orders().values() for o in orders}
+        out_parents = {"parents": _parent_checks(entries, self.config.namespace, venue_filled)} \
+            if any(e.kind is EntryKind.PARENT for e in entries) else {}
+        return {**out_parents, "journal_entries": report.entries, "chain_ok": report.ok, "head": report.head_hash,
                 "orders_sent": len(sent), "orders_rejected": len(refused), "venue_orders": sum(len(w) for w in at_venue.values()),
                 "lost": lost, "duplicated": duplicated, "not_in_journal": unknown,
                 "balance_diffs": diffs, "balances_match": worst <= tolerance, "balance_worst_diff": worst,
@@ -532,6 +606,7 @@ class PaperSession:
                 "pnl": snap["pnl"], "pnl_by_venue": snap["pnl_by_venue"], "positions": snap["positions"],
                 "fees": snap["fees"], "reconciliations": status["reconciliations"],
                 "decision_ms": {"n": len(lat), "p50": pct(0.5), "p99": pct(0.99)},
+                "execution": {"algo": self.request.execution, "params": dict(self.request.exec_params)},
                 "checks": checks}
         if self.request.arbitrage:
             out["arbitrage"] = self.arbitrage_report()
@@ -608,6 +683,9 @@ def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default binance,coinbase)")
     parser.add_argument("--speed", type=float, default=300.0, help="replay speed, x real time (default 300)")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of trading (default 30)")
+    parser.add_argument("--cash", type=float, default=10.0,
+                        help="quote currency deposited on each venue, and the same value in the base asset "
+                             "(default 10)")
     parser.add_argument("--size", type=float, default=0.25,
                         help="fraction of equity a full target holds (default 0.25)")
     parser.add_argument("--sizing", default="", metavar="RULE",
@@ -622,6 +700,13 @@ def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--strategy arbitrage: most base units per pair (default: touch sizes and inventory)")
     parser.add_argument("--max-base", type=float, default=None,
                         help="--strategy arbitrage: most base units one venue may hold (default: no cap)")
+    parser.add_argument("--execution", choices=("direct", "route", "twap", "iceberg"), default="direct",
+                        help="how the strategy's orders go out: direct (an order at each runner's venue), route "
+                             "(one runner; each order split across --venues by the router), twap, iceberg "
+                             "(each order a parent at its runner's venue); default direct")
+    parser.add_argument("--exec-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="execution parameter (repeatable): route participation, limit_bps; twap slices, "
+                             "duration_s, limit_bps; iceberg display (base units), limit_bps (default 10)")
 
 
 def request_from_args(args: argparse.Namespace) -> PaperRequest:
@@ -631,9 +716,19 @@ def request_from_args(args: argparse.Namespace) -> PaperRequest:
     for flag in ("margin_bps", "max_qty", "max_base"):
         if not arb and getattr(args, flag) is not None:
             raise PaperInputError(f"--{flag.replace('_', '-')}: applies to --strategy arbitrage only")
-    return PaperRequest(strategy=args.strategy, params=parse_params(args.param), sample=args.sample,
+    from actors.strategy_execution import ExecutionError, parse_execution  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    try:
+        execution = parse_execution(args.execution, args.exec_param)
+    except ExecutionError as exc:
+        raise PaperInputError(f"--{exc}") from None
+    if arb and execution.algo != "direct":
+        raise PaperInputError("--execution: arbitrage sends its own IOC legs (leave --execution direct)")
+    return PaperRequest(execution=execution.algo, exec_params=execution.params,
+                        strategy=args.strategy, params=parse_params(args.param), sample=args.sample,
                         venues=tuple(v.strip() for v in args.venues.split(",") if v.strip()), speed=args.speed,
-                        seconds=args.seconds, size=args.size, target_sizing=args.sizing, offset_bps=args.offset_bps,
+                        seconds=args.seconds, cash=args.cash, size=args.size, target_sizing=args.sizing,
+                        offset_bps=args.offset_bps,
                         margin_bps=5.0 if args.margin_bps is None else args.margin_bps, max_qty=args.max_qty,
                         max_base=args.max_base)
 

@@ -7,6 +7,9 @@ positions, orders by state, fills, the decision time, the journal (entries,
 chain verified) and the comparison of the journal with the venues' own order
 books and balances. ``--strategy arbitrage`` adds the pairs, legs filled, PnL
 net of fees per venue and in total, and the inventory per venue at the end.
+``--execution route|twap|iceberg`` (with ``--exec-param NAME=VALUE``) sends the
+strategy's orders through the router as parent orders; the summary then adds
+the parents by algorithm and status and their children per venue.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from raytrader.config import Config
 from raytrader.errors import InputError
 from cluster.commands.report import add_report_flag
 
-__all__ = ["register", "format_paper", "format_arbitrage"]
+__all__ = ["register", "format_paper", "format_arbitrage", "format_parents"]
 
 
 def _num(x: float | None, digits: int = 8) -> str:
@@ -53,6 +56,18 @@ def format_arbitrage(a: dict[str, Any], venues: list[str]) -> list[str]:
     return lines
 
 
+def format_parents(execution: dict[str, Any], p: dict[str, Any]) -> list[str]:
+    """The parent-order lines of a routed session's summary (``summary["checks"]["parents"]``)."""
+    label = " ".join([execution.get("algo", "?")] + [f"{k}={v:g}" for k, v in (execution.get("params") or {}).items()])
+    by = "; ".join(f"{algo} " + ", ".join(f"{s} {n}" for s, n in sorted(row.items()))
+                   for algo, row in sorted(p["by_algo"].items()))
+    venues = ", ".join(f"{v} {n}" for v, n in sorted(p["children_by_venue"].items())) or "none"
+    return [f"execution {label}: {p['total']} parent orders ({by}); {len(p['working'])} still working",
+            f"  children {p['children']} ({venues}), {p['children_at_venues']} at the venues; filled "
+            f"{p['children_filled']:g} in the journal, {p['children_filled_at_venues']:g} at the venues; "
+            f"{len(p['orphans'])} without a parent, {len(p['overfilled'])} parents overfilled"]
+
+
 def format_paper(r: dict[str, Any]) -> str:
     params = " ".join(f"{k}={v}" for k, v in r["params"].items())
     lines = [f"paper {' '.join(x for x in (r['strategy'], params) if x)} on {r['symbol']} ({r['sample']}) replayed at x{r['speed']:g}, "
@@ -82,6 +97,8 @@ def format_paper(r: dict[str, Any]) -> str:
         lines.append(f"decision path in the oms (target -> sized, risk-checked, journaled): p50 {d['p50']:.2f} ms, "
                      f"p99 {d['p99']:.2f} ms over {d['n']} orders")
     c = r["checks"]
+    if c.get("parents"):
+        lines += format_parents(r.get("execution") or {}, c["parents"])
     lines.append(f"journal {r['journal_stream']}: {c['journal_entries']} entries, "
                  f"chain {'verified' if c['chain_ok'] else 'BROKEN'}")
     lines.append(f"venues vs journal: {c['orders_sent']} orders sent, {c['venue_orders']} at the venues, "
@@ -101,7 +118,7 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
         raise InputError("the cluster is not running: start it with `raytrader up`")
     argv = ["python", "-m", "jobs.paper_trade", "--strategy", args.strategy, "--sample", args.sample,
             "--venues", args.venues, "--speed", f"{args.speed:g}", "--seconds", f"{args.seconds:g}",
-            "--size", f"{args.size:g}", "--json"]
+            "--size", f"{args.size:g}", "--cash", repr(float(args.cash)), "--json"]
     if args.sizing:
         argv += ["--sizing", args.sizing]
     for flag in ("offset_bps", "margin_bps", "max_qty", "max_base"):
@@ -109,6 +126,10 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
             argv += [f"--{flag.replace('_', '-')}", repr(float(getattr(args, flag)))]
     for item in args.param:
         argv += ["-p", item]
+    if args.execution != "direct":
+        argv += ["--execution", args.execution]
+    for item in args.exec_param:
+        argv += ["--exec-param", item]
     outcome = submit_and_wait(state.ray.dashboard_url, shlex.join(argv), name="paper",
                               timeout_s=args.seconds + args.timeout, show_progress=not args.json)
     data = {"job_id": outcome.job_id, "status": outcome.status, "job_url": outcome.job_url,
