@@ -176,7 +176,7 @@ COMMANDS: dict[str, list[str]] = {
 }
 #: charts each kind draws (from backtest.report*)
 CHARTS = {"backtest": 5, "risk-backtest": 1, "risk-var": 2, "optimize": 1, "sweep": 2, "walkforward": 1,
-          "montecarlo": 1, "paper": 2}  # paper: fewer when the session opened no position
+          "montecarlo": 1}
 NEEDS_RAY = {"sweep", "walkforward", "montecarlo"}
 
 
@@ -191,26 +191,95 @@ def test_each_report_renders_in_chromium(kind: str, request: pytest.FixtureReque
     _assert_drawn(render(browser, path, tmp_path / f"{kind}.png"), CHARTS[kind], tmp_path / f"{kind}.png")
 
 
-def test_the_paper_report_renders_in_chromium(paper_summary: dict[str, Any], browser: Browser,
-                                              tmp_path: Path) -> None:
-    """``raytrader paper --report``'s page, drawn as the command draws it (``cluster.commands.report``: the job's
-    summary under ``result``) from the summary of a finished paper session: the one tests/_paper.py shares
-    (a ``raytrader paper`` job of its own cost ~45 s)."""
-    import argparse
+def _record_paper_run(summary: dict[str, Any]) -> dict[str, Any]:
+    """Record the finished shared session as ``raytrader paper`` records its run (the command's recording wrapper,
+    cluster.commands.runs, over the job's summary as the command returns it: a ``raytrader paper`` job of its own
+    costs ~45 s); returns the run as ``raytrader runs --json`` lists it."""
+    from cluster.cli import build_parser
+    from cluster.commands.runs import recording
+    from raytrader.cli import Output
+    from raytrader.config import load_config
 
-    from backtest.report import write_report
-    from cluster.commands.report import build_report
+    words = ["paper", "-p", "fast=3", "-p", "slow=8", "--speed", "600"]
+    with recording(build_parser().parse_args(words), load_config(), words) as done:
+        done(Output(data={"job_id": "raysubmit_shared", "status": "SUCCEEDED", "job_url": "", "result": summary}))
+    from raytrader.runs import list_records
 
-    path = tmp_path / "paper.html"
-    written = write_report(build_report("paper", argparse.Namespace(), {"result": paper_summary}), path)
-    assert str(written) == str(path) and path.stat().st_size > 3_000_000
-    # PnL by venue once a position was opened, orders by state once an order was sent
-    charts = bool(paper_summary["orders_by_state"]) + bool(paper_summary["pnl_by_venue"])
-    text = path.read_text()
-    assert ("no orders were sent" in text) == (not paper_summary["orders_by_state"])
-    assert ("no position was opened" in text) == (not paper_summary["pnl_by_venue"])
-    assert paper_summary["orders_by_state"]  # the shared session traded: its charts are drawn, not only the text
-    _assert_drawn(render(browser, path, tmp_path / "paper.png"), charts, tmp_path / "paper.png")
+    return list_records(load_config().cluster.home, kind="paper", limit=1)[0].to_json()
+
+
+def test_a_recorded_paper_run_is_listed_reported_served_and_renders_in_chromium(
+        paper_summary: dict[str, Any], api_server: dict[str, Any], browser: Browser, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The shared paper session (tests/_paper.py) as a recorded run: listed by ``raytrader runs``; its record keeps
+    a copy of the journal, so its page draws after the stream is gone: served by the API (drawn from the record),
+    written by ``raytrader report RUN`` (the same bytes), opened in Chromium with every chart drawn. A record
+    without the copy, whose stream is gone: exit 2 naming the stream, and 404 from the API."""
+    from api.auth import create_token
+    from backtest.report import paper_charts
+    from raytrader.config import load_config
+
+    stream = paper_summary["journal_stream"]
+    run = _record_paper_run(paper_summary)
+    assert run["status"] == "ok" and run["kind"] == "paper" and run["result"]["result"]["journal_stream"] == stream
+    journal = run["result"]["journal"]
+    listed = _cli(["runs", "--kind", "paper", "--limit", "1"], capsys)["runs"][0]
+    assert listed["id"] == run["id"] and listed["key"]["journal_stream"] == stream
+    assert listed["key"]["fills"] == paper_summary["fills"] and listed["key"]["lost"] == 0
+    assert main(["runs", "--kind", "paper", "--limit", "1"]) == 0
+    assert f"sma_cross {paper_summary['symbol']} on binance,coinbase" in capsys.readouterr().out
+    assert main(["runs", "show", run["id"]]) == 0
+    shown = capsys.readouterr().out
+    assert f"journal      copy of {stream}:" in shown and f"journal {stream}:" in shown  # and the job's summary
+    # the copy holds the journal's execution report as `raytrader execution report` prints it, and a curve
+    execution = _cli(["execution", "report", "--stream", stream], capsys)
+    assert journal["execution"] == {k: v for k, v in execution.items() if k not in ("stream", "chain_ok")}
+    assert journal["stream"] == stream and journal["chain_ok"] is True and execution["orders"] > 0
+    assert len(journal["equity"]["equity"]) >= 2 and journal["equity"]["metrics"]["n_trades"] >= 0
+
+    home = load_config().cluster.home
+    record_file = home / "runs" / f"{run['id']}.json"
+    record = json.loads(record_file.read_text())
+    record["result"]["result"]["journal_stream"] = gone = f"raytrader:journal:paper:gone-{run['id'][-4:]}"
+    record_file.write_text(json.dumps(record))  # the stream is gone: the report must come from the copy
+    reader = create_token(api_server["redis"], "paper-report-reader", "read", rate_per_s=100, burst=100)
+    status, ctype, body = _get(f"{api_server['url']}/v1/reports/{run['id']}", reader)
+    assert status == 200 and ctype.startswith("text/html"), body[:300]
+    assert "<h2>Equity and drawdown</h2>" in body and "<h2>Execution quality by venue" in body
+    assert (home / "reports" / f"{run['id']}.html").read_text() == body  # kept for the next request
+    again = _cli(["report", run["id"], "--out", str(tmp_path / "paper.html")], capsys)
+    assert Path(again["report_path"]).read_text() == body  # the command draws the same page
+    charts = paper_charts(paper_summary, journal)
+    assert charts == 2 + 5 + 2  # the session traded and filled: its own, the equity's and execution's charts
+    _assert_drawn(render(browser, tmp_path / "paper.html", tmp_path / "paper.png"), charts, tmp_path / "paper.png")
+
+    bare = _record_paper_run({**paper_summary, "journal_stream": gone})  # no stream to copy when recorded
+    assert "journal" not in bare["result"] and "empty or gone" in bare["result"]["journal_error"]
+    assert main(["report", bare["id"]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"report {bare['id']}:" in err and gone in err
+    status, _, body = _get(f"{api_server['url']}/v1/reports/{bare['id']}", reader)
+    assert status == 404 and f"raytrader report {bare['id']}" in json.loads(body)["error"]["message"]
+    assert main(["report", "paper-20000101-000000-abcd"]) == 2 and "no such run" in capsys.readouterr().err
+
+
+def test_the_execution_report_of_the_paper_session_renders_in_chromium(
+        paper_summary: dict[str, Any], browser: Browser, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``raytrader execution report --report FILE`` on the shared paper session's journal: the page holds the rows
+    the command prints, and draws its charts in Chromium."""
+    from backtest.report_execution import execution_charts
+
+    page = tmp_path / "execution.html"
+    written = _cli(["execution", "report", "--stream", paper_summary["journal_stream"], "--report", str(page)],
+                   capsys)
+    assert written["report_path"] == str(page) and written["orders"] > 0 and written["chain_ok"]
+    text = page.read_text()
+    rows = [f"venue {v}" for v in paper_summary["venues"]] + [f"order type {r['order_type']}"
+                                                             for r in written["by_order_type"]]
+    assert rows[len(paper_summary["venues"]):] and all(f"<td>{row}</td>" in text for row in rows), rows
+    assert execution_charts(written) == 2  # orders filled: shortfall by venue, fills over time
+    _assert_drawn(render(browser, page, tmp_path / "execution.png"), execution_charts(written),
+                  tmp_path / "execution.png")
 
 
 def _assert_drawn(seen: dict[str, Any], charts: int, shot: Path) -> None:
