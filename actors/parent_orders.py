@@ -347,7 +347,8 @@ def decide(ps: ParentState, now_ms: int, max_reroutes: int = MAX_REROUTES) -> De
             return Decision(send=todo)
         short = ps.unfilled
         if short <= 0:
-            return _settle(ps)
+            reroutes = f" after {ps.routes - 1} re-route(s)" if ps.routes > 1 else ""
+            return Decision(status=status_change(ps, "done", f"every child settled{reroutes}"))
         if ps.routes - 1 < max_reroutes:
             return Decision(reroute=short)
         return Decision(status=status_change(ps, "done", f"unfilled {short:g} of {p.qty:g} after "

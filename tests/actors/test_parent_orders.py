@@ -7,6 +7,8 @@ code under test.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from actors.algos import child_client_id, twap_schedule
@@ -308,6 +310,12 @@ def test_a_short_route_is_rerouted_over_the_venues_still_able_as_new_children_th
     c2 = child_intent(p, send[0])
     cid2 = tape.send(c2)
     assert decide(tape.parents["r1"], 0) == Decision()  # child 2 open: wait, plan nothing
+    whole = dict(tape.parents)
+    whole["r1"] = replace(whole["r1"], intent=replace(p, qty=9.0),  # a 9-unit parent: a's 6 + the re-routed 3 fill it
+                          children={**whole["r1"].children, 0: replace(whole["r1"].children[0], venue_filled=6.0),
+                                    2: replace(whole["r1"].children[2], closed=True, venue_filled=3.0)})
+    ended = decide(whole["r1"], 0).status  # nothing short: done, naming the re-route
+    assert ended is not None and (ended.status, ended.reason) == ("done", "every child settled after 1 re-route(s)")
     tape.fill(c2, cid2, 3.0, 1.0, 0.0)
     ps = tape.parents["r1"]
     assert ps.unfilled == 10.0 - 4.0 - 3.0

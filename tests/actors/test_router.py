@@ -267,6 +267,8 @@ def test_a_child_the_venue_rejects_is_rerouted_over_the_venue_still_able_and_the
     assert end.status == "done" and parent["status"] == "done"
     if filled < qty:  # alpha's book could not take all of it: the reason says how much is left
         assert f"unfilled {qty - filled:g}" in end.reason, end.reason
+    else:
+        assert end.reason == f"every child settled after {parent['reroutes']} re-route(s)", end.reason
     venue_ids = [o.client_order_id for o in stack.venue_orders()["alpha"]]
     assert all(venue_ids.count(cid[c.payload.intent_id]) == 1 for c in children if c.payload.venue == "alpha")
     print(f"\nroute2: plan {first}; beta rejected its child; {statuses[1].reason}; {end.reason}; filled {filled:g}")
