@@ -1,0 +1,179 @@
+"""A paper session whose strategy trades through the router (``raytrader paper --execution route``): one runner over
+a Binance-dialect and a Coinbase-dialect venue, each order a parent split by the venues' books net of fees, on the
+shared test cluster (real Ray actors, the cluster's Redis journal, real ccxt against two emulators).
+
+Why both venues get children: the deposits are :data:`CASH` ETH (and as much XRP) per venue and a target of 1.0 holds
+a quarter of the summed equity (about 40 ETH: ~28,000 XRP at 0.0014), deeper than binance's best levels (2,000 XRP
+growing 1.5x a level, 5 bps apart); coinbase's touch (5 bps dearer, 20 bps fee against binance's 10) is cheaper net
+than binance's fourth ask level and than binance's second bid level."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Iterator
+
+import pytest
+
+from tests._trade import wait_for
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+VENUES = ("binance", "coinbase")
+CASH = 40.0
+PARENTS = 3
+SPEED = 600.0
+
+_wait = functools.partial(wait_for, every_s=0.3)
+
+
+def _parents(session: Any) -> list[dict[str, Any]]:
+    import ray
+
+    return ray.get(session.actor("router").parents_json.remote(), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def routed() -> Iterator[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """The session until :data:`PARENTS` parents have ended and both venues hold an order; then its runner's status,
+    stopped (working parents cancelled), settled and summarised."""
+    import ray
+
+    from jobs.paper_trade import PaperRequest, PaperSession
+
+    request = PaperRequest(params=(("fast", 3), ("slow", 8)), venues=VENUES, speed=SPEED, seconds=60, cash=CASH,
+                           warmup_bars=30, execution="route")
+    with PaperSession(request) as s:
+        def enough() -> bool:
+            ended = [p for p in _parents(s) if p["status"] != "working" and not p["open_children"]]
+            return len(ended) >= PARENTS and all(s.venue_orders()[v] for v in VENUES)
+
+        _wait(enough, 90, f"{PARENTS} parents ended and an order at each venue")
+        [runner] = s.runners().values()
+        status = ray.get(runner.status.remote(), timeout=30)
+        s.stop_strategies()
+        s.settle(90)  # returns once no order is in flight; on a loaded machine a venue's answer can take a while
+        yield s, s.summary(), status
+
+
+def test_one_runner_hands_every_order_to_the_router_and_children_reach_both_venues(
+        routed: tuple[Any, dict[str, Any], dict[str, Any]]) -> None:
+    from actors.exchange_core import client_order_id
+    from actors.journal import EntryKind, Journal
+    from actors.trading import redis_url
+
+    session, summary, status = routed
+    assert list(session.runners()) == ["strategy:sma_cross:XRP/ETH@binance+coinbase"]
+    assert status["execution"] == "route"
+    c = summary["checks"]
+    p = c["parents"]
+    assert set(p["by_algo"]) == {"route"} and p["total"] >= PARENTS and p["working"] == [], p
+    assert set(p["children_by_venue"]) == set(VENUES), p
+    assert p["orphans"] == [] and p["overfilled"] == []
+    assert p["children_filled"] > 0
+    assert math.isclose(p["children_filled"], p["children_filled_at_venues"], rel_tol=0, abs_tol=1e-9), p
+    # every order the venues hold is a child of a parent (the runner sent no order of its own), journaled with its
+    # parent id; every child the journal has is at its venue unless the venue or the risk check refused it
+    entries = list(Journal.from_url(redis_url(), session.stream).entries())
+    parent_ids = {e.payload.parent_id for e in entries if e.kind is EntryKind.PARENT}
+    children = {client_order_id(session.config.namespace, e.payload.intent_id): e.payload for e in entries
+                if e.kind is EntryKind.INTENT}
+    assert children and all(i.parent_id in parent_ids for i in children.values()), "an order without a parent"
+    final = {e.payload.client_order_id: e.payload.to_state for e in entries if e.kind is EntryKind.STATE_CHANGE}
+    held = {o.client_order_id: name for name, orders in session.venue_orders().items() for o in orders}
+    assert set(held) <= set(children)
+    for cid, intent in children.items():
+        assert held.get(cid) == intent.venue or final.get(cid) in ("REJECTED", "DENIED"), (cid, intent, final.get(cid))
+    assert c["lost"] == [] and c["duplicated"] == [] and c["not_in_journal"] == []
+    assert c["state_mismatches"] == [] and c["unsettled"] == [] and c["balances_match"] and c["chain_ok"], c
+
+
+def test_each_parent_is_sized_on_the_position_summed_over_both_venues(
+        routed: tuple[Any, dict[str, Any], dict[str, Any]]) -> None:
+    """The runner sizes a parent only once its previous one has ended, on the position over both venues: so each
+    parent's starting position is the previous one's plus what that parent filled (nothing ordered twice)."""
+    from actors.journal import EntryKind, Journal
+    from actors.trading import redis_url
+
+    session, _, status = routed
+    parents = {p["parent_id"]: p for p in _parents(session)}
+    sent = [s for s in status["sent"] if s.get("status") == "parent" and s["parent_id"] in parents]
+    assert len(sent) >= 2, status["sent"]
+    for before, after in zip(sent, sent[1:]):
+        p = parents[before["parent_id"]]
+        assert p["status"] in ("done", "cancelled")
+        signed = p["filled"] if p["side"] == "buy" else -p["filled"]
+        assert after["position"] == pytest.approx(before["position"] + signed, abs=1e-9), (before, p, after)
+    # the first parent started flat; the journal's fills (both venues) add up to the last parent's end
+    assert sent[0]["position"] == 0
+    last = parents[sent[-1]["parent_id"]]
+    entries = list(Journal.from_url(redis_url(), session.stream).entries())
+    held = sum((f.amount if f.side == "buy" else -f.amount) for f in (e.payload for e in entries
+                                                                        if e.kind is EntryKind.FILL))
+    later = [p for p in parents.values() if p["start_ms"] > last["start_ms"]]  # sent after the status was read
+    tail = sum((p["filled"] if p["side"] == "buy" else -p["filled"]) for p in [last, *later])
+    assert held == pytest.approx(sent[-1]["position"] + tail, abs=1e-9)
+
+
+def test_the_summary_and_the_execution_report_show_the_parents(
+        routed: tuple[Any, dict[str, Any], dict[str, Any]]) -> None:
+    from actors.journal import Journal
+    from actors.trading import redis_url
+    from cluster.commands.paper import format_paper
+    from jobs.execution_report import execution_report
+
+    session, summary, _ = routed
+    p = summary["checks"]["parents"]
+    text = format_paper(summary)
+    assert f"execution route: {p['total']} parent orders (route " in text
+    assert f"children {p['children']} (binance {p['children_by_venue']['binance']}, coinbase " in text
+    report = execution_report(Journal.from_url(redis_url(), session.stream).entries()).to_json()
+    [row] = [r for r in report["by_algo"] if r["algo"] == "route"]
+    assert row["orders"] == p["children_at_venues"] and row["filled"] == pytest.approx(p["children_filled"], abs=1e-9)
+    assert {r["algo"] for r in report["by_algo"]} == {"route"}
+    by_parent = {r["parent_id"]: r for r in report["by_parent"]}
+    assert len(by_parent) == p["total"]
+    assert sum(r["filled"] for r in by_parent.values()) == pytest.approx(p["children_filled"], abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def twap() -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A TWAP session on one venue (coinbase) until a parent has sent both its slices; then stopped and summarised."""
+    import ray
+
+    from jobs.paper_trade import PaperRequest, PaperSession
+
+    # x300: a 1 s TWAP spans 5 bars, so sma_cross(3, 8) rarely flips (and cancel-replaces it) before its second slice
+    request = PaperRequest(params=(("fast", 3), ("slow", 8)), venues=("coinbase",), speed=300.0, seconds=60,
+                           warmup_bars=30, execution="twap", exec_params=(("slices", 2.0), ("duration_s", 1.0)))
+    with PaperSession(request) as s:
+        router = s.actor("router")
+
+        def two_slices() -> bool:
+            return any(p["children"] >= 2 for p in ray.get(router.parents_json.remote(), timeout=30))
+
+        _wait(two_slices, 90, "a TWAP parent with both slices sent")
+        s.stop_strategies()
+        s.settle(90)
+        yield s, s.summary()
+
+
+def test_a_twap_session_sends_each_slice_at_its_time_and_loses_nothing(twap: tuple[Any, dict[str, Any]]) -> None:
+    import ray
+
+    session, summary = twap
+    c = summary["checks"]
+    p = c["parents"]
+    assert set(p["by_algo"]) == {"twap"} and p["working"] == [] and p["orphans"] == [] and p["overfilled"] == [], p
+    assert set(p["children_by_venue"]) == {"coinbase"}
+    assert math.isclose(p["children_filled"], p["children_filled_at_venues"], rel_tol=0, abs_tol=1e-9), p
+    assert c["lost"] == [] and c["duplicated"] == [] and c["not_in_journal"] == []
+    assert c["state_mismatches"] == [] and c["unsettled"] == [] and c["balances_match"] and c["chain_ok"], c
+    router = session.actor("router")
+    both = [d for d in (ray.get(router.parent.remote(x["parent_id"]), timeout=30)
+                        for x in ray.get(router.parents_json.remote(), timeout=30)) if len(d["children_detail"]) >= 2]
+    assert both
+    for d in both:  # slice 1 is due half the duration after the start: never sent before it
+        first, second = d["children_detail"][:2]
+        assert (first["index"], second["index"]) == (0, 1)
+        assert second["sent_ms"] >= d["start_ms"] + 500, d
