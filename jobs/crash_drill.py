@@ -14,6 +14,11 @@ session's Ray namespace), ``SIGKILL`` to that OS process, then two times from th
 
 The actor kinds, in the order a round kills them: :data:`KINDS`. Which venue's exchange or runner is killed,
 and the pause before each kill, come from a seeded generator (:func:`kill_plan`).
+
+The harsher form (:func:`kill_rounds`, :func:`kill_all_and_recover`, what the crash test runs): a round's
+actors - one of every kind - are SIGKILLed at once, back to back before any of them is back, and recover in
+parallel (the OMS reconciles while the exchange actors it needs restart too). The same two times per actor,
+measured from the round's kills; ``trading_s`` counts orders after *that* actor answered.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any, Callable
 from jobs.paper_trade import ACCOUNT, PaperSession
 
 __all__ = ["KINDS", "Recovery", "DrillTimeout", "wait_until", "venue_order_count", "actor_pid", "kill_plan",
-           "kill_and_recover", "kind_of"]
+           "kill_and_recover", "kill_rounds", "kill_all_and_recover", "kind_of"]
 
 #: actor kinds a round kills, in order (``strategy`` = a StrategyRunner)
 KINDS = ("exchange", "oms", "portfolio", "risk", "strategy")
@@ -114,8 +119,7 @@ def kill_and_recover(session: PaperSession, name: str, timeout_s: float = 120.0)
     for either."""
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray loads when used)
 
-    venues = session.request.venues
-    served = tuple(v for v in venues if name.endswith(f"@{v}") or name == f"exchange:{v}") or venues
+    served = _served(session, name)
     pid = actor_pid(session, name)
     handle = session.actor(name)
     os.kill(pid, signal.SIGKILL)
@@ -133,3 +137,67 @@ def kill_and_recover(session: PaperSession, name: str, timeout_s: float = 120.0)
     wait_until(lambda: venue_order_count(session, served) > count, timeout_s,
                f"an order on {', '.join(served)} after {name} came back")
     return Recovery(name, kind_of(name), pid, answered, time.monotonic() - killed)
+
+
+def kill_rounds(session: PaperSession, rounds: int, seed: int) -> list[tuple[tuple[str, ...], float]]:
+    """:func:`kill_plan` (the same seeded draws) grouped by round: ``(the round's actor names, one of every kind
+    in :data:`KINDS` order; the pause in s before the round)``, the pause being the round's first."""
+    plan = kill_plan(session, rounds, seed)
+    n = len(KINDS)
+    return [(tuple(name for name, _ in plan[i:i + n]), plan[i][1]) for i in range(0, len(plan), n)]
+
+
+def _served(session: PaperSession, name: str) -> tuple[str, ...]:
+    """The venue(s) whose orders show that actor ``name`` trades again (module docstring)."""
+    venues = session.request.venues
+    return tuple(v for v in venues if name.endswith(f"@{v}") or name == f"exchange:{v}") or venues
+
+
+def kill_all_and_recover(session: PaperSession, names: tuple[str, ...], timeout_s: float = 120.0,
+                         ping_timeout_s: float = 5.0) -> list[Recovery]:
+    """SIGKILL the processes of every actor in ``names`` at once (all PIDs first, then the kills back to back);
+    wait until each answers ``ping`` from a new PID and then until a new order reached the venue(s) it serves
+    after it answered. Times from the last kill; one :class:`Recovery` per name, in ``names`` order. A ping
+    unanswered after ``ping_timeout_s`` is sent again. Raises :class:`DrillTimeout` after ``timeout_s`` s
+    naming the actors not answering / not trading yet."""
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray loads when used)
+
+    pids = {name: actor_pid(session, name) for name in names}
+    handles = {name: session.actor(name) for name in names}
+    served = {name: _served(session, name) for name in names}
+    for name in names:
+        os.kill(pids[name], signal.SIGKILL)
+    killed = time.monotonic()
+    pending: dict[str, tuple[Any, float]] = {}  # name -> (its ping's ref, when sent)
+    answered: dict[str, float] = {}
+    count_then: dict[str, int] = {}  # orders at the served venues when the actor answered
+    trading: dict[str, float] = {}
+    while len(trading) < len(names):
+        now = time.monotonic()
+        for name in names:
+            if name not in answered and (name not in pending or now - pending[name][1] > ping_timeout_s):
+                pending[name] = (handles[name].ping.remote(), now)
+        if pending:
+            refs = [ref for ref, _ in pending.values()]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0.1)
+            for name, (ref, _) in list(pending.items()):
+                if ref not in ready:
+                    continue
+                del pending[name]
+                try:
+                    new_pid = ray.get(ref)
+                except Exception:  # noqa: BLE001 - restarting: ask again
+                    continue
+                if new_pid != pids[name]:
+                    answered[name] = time.monotonic() - killed
+                    count_then[name] = venue_order_count(session, served[name])
+        else:
+            time.sleep(0.1)
+        for name in answered:
+            if name not in trading and venue_order_count(session, served[name]) > count_then[name]:
+                trading[name] = time.monotonic() - killed
+        if len(trading) < len(names) and time.monotonic() - killed > timeout_s:
+            raise DrillTimeout(f"timed out after {timeout_s:g} s waiting for "
+                               f"{[n for n in names if n not in answered]} to answer from a new process and "
+                               f"{[n for n in answered if n not in trading]} to trade again")
+    return [Recovery(name, kind_of(name), pids[name], answered[name], trading[name]) for name in names]
