@@ -8,10 +8,8 @@ Each worker is its own pytest session: its own run folder, ports, Ray cluster an
 every process a fresh ``cluster_env``), started when its first test asks for them. What must not be split:
 
 * a module: its module-scoped fixtures would be set up on both workers, and some modules order their tests;
-* the modules that share one expensive session fixture (:data:`SHARED`: the paper session of tests/_paper.py,
-  which its modules move forward phase by phase in a fixed order) or a package-scoped one (the Serve API of
-  tests/api and tests/cluster: a worker that left the package and came back would deploy it again, and
-  tests/api/test_serve.py's last test shuts it down, so it must stay the package's last).
+* the modules that share one expensive session fixture (:data:`SHARED`, e.g. the paper session of
+  tests/_paper.py, which its modules move forward phase by phase in a fixed order).
 
 So every test is put in an ``xdist_group`` named after its module, and the modules that share a fixture of
 :data:`SHARED` are merged into one group (union-find over modules). Work is handed out group by group in
@@ -27,25 +25,13 @@ import pytest
 SHARED = frozenset({"paper_pool"})
 
 
-def _shared(info: object) -> set[str]:
-    """The fixtures of :data:`SHARED` an item uses, and every package-scoped one (set up again each time a worker
-    comes back to the package after another one: a Serve deployment costs ~15 s)."""
-    if info is None:
-        return set()
-    names = set(info.names_closure) & SHARED  # type: ignore[attr-defined]
-    for name, defs in info.name2fixturedefs.items():  # type: ignore[attr-defined]
-        if defs and defs[-1].scope == "package":
-            names.add(name)
-    return names
-
-
 def _module(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
 def groups(items: list[pytest.Item]) -> dict[str, str]:
     """Module path -> group name: the module itself, or the first module (in collection order) of the set of
-    modules that share a fixture of :func:`_shared` with it."""
+    modules that share a fixture of :data:`SHARED` with it."""
     parent: dict[str, str] = {}  # union-find; insertion order = first seen
 
     def find(key: str) -> str:
@@ -59,7 +45,7 @@ def groups(items: list[pytest.Item]) -> dict[str, str]:
 
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
-        for name in _shared(info):
+        for name in SHARED.intersection(info.names_closure if info is not None else ()):
             a, b = find(_module(item)), find("fixture:" + name)
             if a != b:
                 keep, drop = sorted((a, b), key=rank)
