@@ -14,7 +14,7 @@ run: $(STAMP) system-packages
 	$(BIN)/raytrader serve up --demo-token
 
 test: $(STAMP) system-packages chromium
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30
+	$(BIN)/python -m pytest --durations=30
 
 install: $(STAMP) system-packages
 

@@ -66,8 +66,6 @@ def wait(timeout_s: float = 90.0) -> str:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     global _proc, _log
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # `make test`'s two workers leave no idle CPU for it: the parity module compiles for itself
     first = next((i for i, item in enumerate(session.items) if item.path.name == PARITY_FILE), None)
     if first is None or first < MIN_TESTS_BEFORE or _proc is not None:
         return

@@ -59,7 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # drivers join the loopback-only head (cluster/rayenv.py)
     config.pluginmanager.import_plugin("tests._paper")  # the paper session several modules share, and their order
     config.pluginmanager.import_plugin("tests._vectorbt_warm")  # vectorbt's kernels compiled in the background
-    config.pluginmanager.import_plugin("tests._xdist_groups")  # what `make test`'s two workers must not split
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
