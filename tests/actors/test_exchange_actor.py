@@ -203,7 +203,13 @@ def test_lost_responses_are_resolved_by_client_order_id(venues: dict[str, Venues
 
 def test_dropped_websocket_is_reported_as_gap_then_resync(venues: dict[str, Venueside]) -> None:
     side = venues["binanceus"]
-    before = {k: call(side.actor.info.remote())["streams"][stream_name(k, SYM)] for k in ("trades", "book")}
+    wanted = [stream_name(k, SYM) for k in ("trades", "book")]
+    deadline = time.monotonic() + 60  # a stream is listed from its first event (alone, or on a busy machine: later)
+    while not all(s in (streams := call(side.actor.info.remote())["streams"]) for s in wanted):
+        assert time.monotonic() < deadline, f"no first event on {wanted} in 60 s: {streams}"
+        advance(side, 1)
+        time.sleep(0.2)
+    before = {k: streams[stream_name(k, SYM)] for k in ("trades", "book")}
     assert side.server.drop_streams() >= 1
     advance(side, 3)
     for kind in ("trades", "book"):
