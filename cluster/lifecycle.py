@@ -38,7 +38,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import psutil
 
@@ -101,12 +101,14 @@ class InternalPorts:
     autoscaler_metrics: int
 
 
-def internal_ports() -> InternalPorts:
-    """Five distinct free loopback ports (free *now*: Ray binds them a moment later)."""
+def internal_ports(taken: Iterable[int] = ()) -> InternalPorts:
+    """Five distinct free loopback ports (free *now*: Ray binds them a moment later), none of ``taken`` (the
+    configured ports, not bound yet either: a pick equal to one made Ray refuse to start, seen once in a test run)."""
     chosen: list[int] = []
+    avoid = set(taken)
     while len(chosen) < 5:
         port = free_port()
-        if port not in chosen:
+        if port not in chosen and port not in avoid:
             chosen.append(port)
     return InternalPorts(*chosen)
 
@@ -278,7 +280,7 @@ def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: f
     _check_ports_free(config)
     ensure_ray_token()
     ray_bin = Path(sys.executable).with_name("ray")
-    internal = internal_ports()
+    internal = internal_ports(taken=(c.gcs_port, c.dashboard_port, c.client_port, c.agent_port))
     argv = [str(ray_bin) if ray_bin.exists() else (shutil.which("ray") or "ray"),
             "start", "--head", "--block",
             # A loopback node address keeps Ray's HTTP servers (agent, metrics) on 127.0.0.1;

@@ -158,3 +158,14 @@ def test_a_start_waits_while_it_makes_progress_and_never_longer_than_its_total()
     assert start_wait_over(250.0, 100.0, 170.0, 90.0, 270.0) == ""  # a step at 170: 80 s ago
     assert start_wait_over(369.0, 100.0, 360.0, 90.0, 270.0) == ""
     assert start_wait_over(370.0, 100.0, 365.0, 90.0, 270.0).startswith("270 s in all")  # progress, but too long
+
+
+def test_internal_ports_never_pick_a_configured_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured ports are not bound yet when Ray's internal ones are picked: a free pick equal to one made Ray
+    refuse to start (client_server and dashboard_agent_grpc on one port, seen in a fresh-clone run)."""
+    import cluster.lifecycle as lifecycle
+
+    picks = iter([5001, 5002, 5001, 5003, 5004, 5005, 5006, 5007])
+    monkeypatch.setattr(lifecycle, "free_port", lambda: next(picks))
+    ports = lifecycle.internal_ports(taken=(5002, 5004))
+    assert list(vars(ports).values()) == [5001, 5003, 5005, 5006, 5007]
