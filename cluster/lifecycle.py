@@ -207,10 +207,18 @@ def _port_holder(port: int) -> str:
     return ""
 
 
+#: how long `up` waits for a configured port to be let go (the dashboard agent of a head that just died holds its
+#: port for a few seconds more: seen once after a GCS SIGKILL) before it names the port as taken
+PORT_RELEASE_WAIT_S = 15.0
+
+
 def _check_ports_free(config: Config) -> None:
     c = config.cluster
     for name, port in (("gcs_port", c.gcs_port), ("dashboard_port", c.dashboard_port),
                        ("client_port", c.client_port), ("agent_port", c.agent_port)):
+        deadline = time.monotonic() + PORT_RELEASE_WAIT_S
+        while port_open("127.0.0.1", port) and time.monotonic() < deadline:
+            time.sleep(0.5)
         if port_open("127.0.0.1", port):
             raise PortInUseError(
                 f"port {port} (cluster.{name}) is in use by a program raytrader did not start{_port_holder(port)} "
