@@ -76,8 +76,9 @@ __all__ = [
 #: bar, signal and sizing); schema-1 entries (no ``context``) still read, with ``context`` None.
 #: 3: ``parent`` (:class:`actors.messages.ParentIntent`) and ``parent_status``
 #: (:class:`actors.messages.ParentStatusChange`) entries; an ``intent`` may carry ``parent_id`` (a child of a
-#: parent order) and ``stop_price`` / ``trigger`` (a stop-limit order). Schema-1/2 entries still read (those
-#: fields None).
+#: parent order), ``stop_price`` / ``trigger`` (a stop-limit order) and ``time_in_force`` (GTC / IOC / FOK; a
+#: ``parent`` the children's, or None). Schema-1/2 entries, and schema-3 entries written before
+#: ``time_in_force`` existed, still read (those fields None; ``time_in_force`` GTC for an intent).
 SCHEMA_VERSION = 3
 #: the schema versions this reader decodes
 READABLE_VERSIONS = (1, 2, 3)

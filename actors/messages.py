@@ -41,7 +41,7 @@ __all__ = [
     "TradeTick", "BookSnapshot", "BarTick", "MarketEvent", "GapDetected", "Resynced", "StreamItem",
     "stream_name", "CancelRequest", "OrderStateChange", "ReconciliationResult",
     "TradingStateChange", "IntentContext", "ParentIntentError", "ParentIntent", "ParentStatusChange", "ALGOS",
-    "PARENT_STATUSES",
+    "PARENT_STATUSES", "TIME_IN_FORCE",
 ]
 
 Side = Literal["buy", "sell"]
@@ -56,6 +56,10 @@ Algo = Literal["direct", "route", "twap", "iceberg"]
 ALGOS = ("direct", "route", "twap", "iceberg")
 #: a parent's statuses: ``working`` until every child is settled and nothing is left to send
 PARENT_STATUSES = ("working", "done", "cancelled")
+TimeInForce = Literal["GTC", "IOC", "FOK"]
+#: an order's time in force: ``GTC`` rests until filled or cancelled; ``IOC`` fills what it can at once and the
+#: venue expires the rest; ``FOK`` fills in full at once or not at all (the venue expires all of it)
+TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 
 
 class OrderIntentError(InputError):
@@ -90,6 +94,11 @@ class OrderIntent:
     :mod:`market.triggers`; Binance STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT,
     Coinbase ``stop`` loss/entry). It waits at the venue untriggered as an
     open order; cancelling it is a normal cancel.
+
+    ``time_in_force`` (:data:`TIME_IN_FORCE`, journal schema 3; an older entry reads ``GTC``) applies to a
+    plain limit order: ``GTC`` (the default) rests, ``IOC`` / ``FOK`` never rest - the venue expires what
+    did not fill at once (the OMS state ``CANCELED``). A market order is immediate by nature and a stop-limit
+    order rests until triggered: both take ``GTC`` only (anything else is an :class:`OrderIntentError`).
     """
 
     venue: str
@@ -103,6 +112,7 @@ class OrderIntent:
     parent_id: str | None = None
     stop_price: float | None = None
     trigger: Trigger | None = None
+    time_in_force: TimeInForce = "GTC"
 
     def __post_init__(self) -> None:
         if not self.venue:
@@ -128,6 +138,12 @@ class OrderIntent:
             _positive("stop_price", self.stop_price)
             if self.trigger not in ("stop_loss", "take_profit"):
                 raise OrderIntentError(f"OrderIntent.trigger {self.trigger!r}: expected stop_loss or take_profit")
+        if self.time_in_force not in TIME_IN_FORCE:
+            raise OrderIntentError(f"OrderIntent.time_in_force {self.time_in_force!r}: expected one of "
+                                   f"{', '.join(TIME_IN_FORCE)}")
+        if self.time_in_force != "GTC" and (self.type != "limit" or self.stop_price is not None):
+            raise OrderIntentError(f"OrderIntent.time_in_force {self.time_in_force}: applies to a plain limit order "
+                                   f"(a {'stop-limit' if self.stop_price is not None else 'market'} order takes GTC)")
         if not isinstance(self.intent_id, str) or not self.intent_id or len(self.intent_id) > 200:
             raise OrderIntentError(f"OrderIntent.intent_id must be a non-empty string of <= 200 chars, "
                                    f"got {self.intent_id!r}")
@@ -405,6 +421,11 @@ class ParentIntent:
     ``step``: the venue's lot size (children are whole lots). ``arrival_price`` (quote per base: the mid of
     the best touch across ``venues`` when the router accepted it) and ``start_ms`` (UTC ms) are set by the
     router before it journals the parent; a caller leaves them None / 0.
+
+    ``time_in_force``: the children's (:data:`TIME_IN_FORCE`; limit children only, so it needs ``limit``);
+    None = the algorithm's own: a ``route`` parent with a limit sends ``IOC`` children (what does not fill at
+    once comes back and is routed again on fresh books), every other child is ``GTC``. An ``iceberg`` clip
+    rests by definition: ``GTC`` only.
     """
 
     parent_id: str
@@ -421,6 +442,7 @@ class ParentIntent:
     step: float = 1e-8
     arrival_price: float | None = None
     start_ms: int = 0
+    time_in_force: TimeInForce | None = None
 
     def __post_init__(self) -> None:
         pid = self.parent_id
@@ -460,6 +482,16 @@ class ParentIntent:
                                         f"got {self.participation!r}")
         if self.arrival_price is not None:
             _parent_number("arrival_price", self.arrival_price)
+        if self.time_in_force is not None:
+            if self.time_in_force not in TIME_IN_FORCE:
+                raise ParentIntentError(f"ParentIntent.time_in_force {self.time_in_force!r}: expected one of "
+                                        f"{', '.join(TIME_IN_FORCE)}")
+            if self.time_in_force != "GTC" and self.limit is None:
+                raise ParentIntentError(f"ParentIntent.time_in_force {self.time_in_force}: needs a limit (market "
+                                        "children are immediate)")
+            if self.time_in_force != "GTC" and self.algo == "iceberg":
+                raise ParentIntentError(f"ParentIntent.time_in_force {self.time_in_force}: an iceberg's clips rest "
+                                        "(GTC only)")
 
 
 @dataclass(frozen=True)
