@@ -96,6 +96,7 @@ from actors.exchange_config import (
     UnknownClientOrder,
     dialect_of,
     our_client_id,
+    time_in_force_params,
     venue_client_id,
 )
 from actors.stop_params import stop_params
@@ -456,11 +457,13 @@ class ExchangeActor:
         self._check_symbol(intent.symbol)
         cid = self.client_order_id(intent.intent_id)
         ex = self._ex
+        # the dialect's spelling of a stop and a time in force; a value it does not serve raises here, unsent
+        params = {**stop_params(self.dialect.name, intent), **time_in_force_params(self.dialect, intent)}
 
         async def submit() -> OrderUpdate:
             order = await ex.create_order(intent.symbol, intent.type, intent.side, intent.amount, intent.price,
                                           {self.dialect.create_client_id: venue_client_id(self.dialect, cid),
-                                           **stop_params(self.dialect.name, intent)})
+                                           **params})
             return self._parse_order(order)
 
         self._counts["orders"] += 1

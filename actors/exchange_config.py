@@ -3,8 +3,9 @@
 :class:`ExchangeConfig` is what an :class:`actors.exchange.ExchangeActor` is built from (it holds no
 secret). :data:`DIALECTS` is the table of what differs between the venues' APIs as the ExchangeActor
 uses them through ccxt (the way freqtrade keeps ``_ft_has`` per exchange): the request parameter that
-names an order by our client id, the form a client id must take, the "trades from id" parameter, and
-whether market data streams over WebSocket. A venue not in the table is refused by name.
+names an order by our client id, the form a client id must take, the "trades from id" parameter, the
+times in force it serves, and whether market data streams over WebSocket. A venue not in the table is
+refused by name.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 
 from actors.exchange_core import ResolutionPolicy, client_order_id
+from actors.messages import OrderIntent
 from raytrader.errors import InputError
 
 __all__ = ["ExchangeConfig", "ExchangeConfigError", "UnknownClientOrder", "Dialect", "DIALECTS", "dialect_of",
-           "venue_client_id", "our_client_id"]
+           "venue_client_id", "our_client_id", "time_in_force_params"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Dialect:
         order_stream: the venue pushes every order update (Binance ``executionReport``: NEW, TRADE, CANCELED,
             EXPIRED) that ccxt.pro reads with ``watch_orders``: the actor's order states follow without a REST
             query (the background sync still checks open orders).
+        time_in_force: the times in force a plain limit order may take there, sent as ccxt's unified
+            ``time_in_force_param`` (ccxt 4.5: ``binance`` passes ``timeInForce`` through, defaulting it to GTC
+            for a limit order; ``coinbaseexchange`` sends it as ``time_in_force``). Coinbase's ``GTT`` (with
+            ``cancel_after``) is not used here.
     """
 
     name: str
@@ -58,6 +64,8 @@ class Dialect:
     user_stream: bool
     pushed_fees: bool = False
     order_stream: bool = False
+    time_in_force: tuple[str, ...] = ("GTC", "IOC", "FOK")
+    time_in_force_param: str = "timeInForce"
 
     @property
     def websocket(self) -> bool:
@@ -134,6 +142,18 @@ def our_client_id(dialect: Dialect, namespace: str, venue_id: str) -> str:
     if payload & ((1 << _TAG_BITS) - 1) != _namespace_tag(namespace):
         return venue_id
     return f"{namespace}-{payload >> _TAG_BITS:024x}"
+
+
+def time_in_force_params(dialect: Dialect, intent: OrderIntent) -> dict[str, str]:
+    """The ccxt ``create_order`` params that carry ``intent.time_in_force``: set for a plain limit order (a
+    market order is immediate and a stop-limit order takes the venue's default, GTC: the intent allows no
+    other); ExchangeConfigError naming the field when the dialect does not serve the value."""
+    if intent.type != "limit" or intent.stop_price is not None:
+        return {}
+    if intent.time_in_force not in dialect.time_in_force:
+        raise ExchangeConfigError(f"OrderIntent.time_in_force {intent.time_in_force!r}: the {dialect.name} dialect "
+                                  f"serves {', '.join(dialect.time_in_force)}")
+    return {dialect.time_in_force_param: intent.time_in_force}
 
 
 class ExchangeConfigError(InputError):
