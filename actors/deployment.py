@@ -60,7 +60,8 @@ from actors.trading import (
 )
 from raytrader.errors import InputError
 
-__all__ = ["start_trading_actors", "TradingStartError", "TradingControl", "OPEN_STATES", "CALL_TIMEOUT_S"]
+__all__ = ["start_trading_actors", "TradingStartError", "PositionOwnerError", "TradingControl", "OPEN_STATES",
+           "CALL_TIMEOUT_S"]
 
 #: order states still waiting for the venue's last word (``raytrader orders --open``, ``GET /v1/orders?open=true``)
 OPEN_STATES = tuple(s.value for s in IN_FLIGHT)
@@ -84,15 +85,32 @@ def _named(cls: Any, name: str, namespace: str, restarts: int, scheduling_strate
     return handle
 
 
+class PositionOwnerError(TradingStartError):
+    """Two strategies of one deployment would trade the same symbol on the same venue (names both)."""
+
+
 def _check_specs(config: TradingConfig, specs: Sequence[StrategySpec | ArbSpec]) -> bool:
-    """Every spec's venues are the deployment's and its execution is valid; True when one routes."""
+    """Every spec's venues are the deployment's and its execution is valid; True when one routes.
+
+    **One owner per venue position**: a runner sizes on the whole position (and free balance) the venue's
+    account holds in its symbol - a direct runner on its venue's, a routed one on the sum over its venues, an
+    arbitrage runner on each venue's inventory - so two runners trading one symbol on one venue would each
+    treat the other's trades as their own and undo them. :class:`PositionOwnerError` names both."""
     routed = False
-    for spec in specs:
-        venues = spec.venues if isinstance(spec, ArbSpec) else (spec.venue, *spec.route_venues)
+    owner: dict[tuple[str, str], tuple[int, str]] = {}  # (venue, symbol) -> (index, key) of the spec trading it
+    for i, spec in enumerate(specs):
+        venues = spec.venues if isinstance(spec, ArbSpec) else tuple(dict.fromkeys((spec.venue, *spec.route_venues)))
         unknown = [v for v in venues if v not in config.venues]
         if unknown:
             raise TradingStartError(f"strategy {spec.key}: venues {unknown} are not in this deployment "
                                     f"({', '.join(config.venues)})")
+        for venue in venues:
+            first, other = owner.setdefault((venue, spec.symbol), (i, spec.key))
+            if first != i:
+                raise PositionOwnerError(
+                    f"strategies {other} and {spec.key} both trade {spec.symbol} on {venue}: a runner sizes on the "
+                    "venue's whole position, so each symbol on a venue has one owner (give one of them another "
+                    "venue or account, or route one strategy over both venues)")
         if isinstance(spec, StrategySpec):
             routed |= Execution(spec.execution, spec.exec_params).routed  # ExecutionError names a bad param
     return routed
@@ -252,8 +270,10 @@ class TradingControl:
         return None
 
     async def submit_order(self, venue: str, symbol: str, side: str, type: str, amount: float,
-                           price: float | None = None, client_id: str | None = None) -> dict[str, Any]:
-        """A hand-made order through the OMS's pre-trade check, journal and send.
+                           price: float | None = None, client_id: str | None = None,
+                           time_in_force: str = "GTC") -> dict[str, Any]:
+        """A hand-made order through the OMS's pre-trade check, journal and send (``time_in_force``: GTC, IOC
+        or FOK for a limit order, :class:`~actors.messages.OrderIntent`).
 
         Returns ``{"status": "invalid", "field", "message"}`` for a bad field, ``{"status": "refused",
         "reason"}`` when trading has not started, else the OMS's answer (``status`` ``order``; ``state``
@@ -267,7 +287,8 @@ class TradingControl:
                     "message": f"symbol {symbol!r}: not traded on {venue} ({', '.join(self.symbols[venue])})"}
         intent_id = f"api:{client_id or uuid.uuid4().hex[:16]}"
         try:
-            intent = OrderIntent(venue, symbol, side, type, amount, intent_id, price)  # type: ignore[arg-type]
+            intent = OrderIntent(venue, symbol, side, type, amount, intent_id, price,  # type: ignore[arg-type]
+                                 time_in_force=time_in_force)  # type: ignore[arg-type]
         except InputError as exc:
             text = str(exc)
             fld = text.split(" ", 1)[0].removeprefix("OrderIntent.")
