@@ -426,6 +426,11 @@ class ParentIntent:
     None = the algorithm's own: a ``route`` parent with a limit sends ``IOC`` children (what does not fill at
     once comes back and is routed again on fresh books), every other child is ``GTC``. An ``iceberg`` clip
     rests by definition: ``GTC`` only.
+
+    ``context``: the strategy decision the parent carries out (:class:`IntentContext`: the runner's key, bar,
+    signal, sizing), set by a StrategyRunner that executes through the router; None for a hand-made parent
+    (the API, ``raytrader order``). Its children are attributed to that strategy (the execution report, the
+    trade ledger) through their ``parent_id``.
     """
 
     parent_id: str
@@ -443,6 +448,7 @@ class ParentIntent:
     arrival_price: float | None = None
     start_ms: int = 0
     time_in_force: TimeInForce | None = None
+    context: IntentContext | None = None
 
     def __post_init__(self) -> None:
         pid = self.parent_id
