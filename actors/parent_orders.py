@@ -21,6 +21,13 @@ Per algorithm (``qty`` base units, ``step`` the lot size):
   (:func:`actors.routing.route`) and :func:`decide` answers ``needs_plan``
   until a ``working`` status with the plan is journaled; then child ``i`` is
   ``plan[i]`` (sent once each, so a restart sends the rest of the same plan).
+  Each venue's share is capped by what its free balance pays for
+  (:func:`balance_caps`: quote at the limit or the book walk plus the taker
+  fee for a buy, base for a sell), so no child is sent that the venue would
+  refuse for funds. With a limit the children are ``IOC``
+  (:func:`child_time_in_force`): they take what the books show within the
+  limit at once and the venue expires the rest, which comes back to the
+  parent as unfilled and is re-routed (below) instead of resting.
   **Re-route**: when every child is settled and the parent is short by at
   least one lot (a child expired or was cancelled part-filled, the venue
   rejected it, the risk check denied it), :func:`decide` answers
@@ -62,11 +69,11 @@ from actors.algos import IcebergState, child_client_id, iceberg_next, twap_sched
 from actors.exchange_core import client_order_id
 from actors.journal import EntryKind, JournalEntry
 from actors.messages import BookSnapshot, OrderIntent, ParentIntent, ParentStatusChange
-from actors.routing import ParentOrder, RoutePlan, VenueBook, best_single_venue, route
+from actors.routing import ParentOrder, RoutePlan, VenueBook, balance_cap, best_single_venue, route
 
 __all__ = ["ChildOrder", "ParentState", "ChildSpec", "Decision", "TERMINAL", "MAX_REROUTES", "fold",
            "parents_from_entries", "decide", "route_plan", "reroute_plan", "venue_book", "child_intent",
-           "arrival_price", "status_change"]
+           "arrival_price", "status_change", "child_time_in_force", "capped_text", "balance_caps"]
 
 #: OMS order states after which a child neither fills nor rests any more
 TERMINAL = ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED")
@@ -280,40 +287,79 @@ def arrival_price(books: Sequence[BookSnapshot]) -> float | None:
     return None
 
 
-def route_plan(intent: ParentIntent, books: Sequence[VenueBook]) -> tuple[RoutePlan, RoutePlan]:
-    """``(routed plan, best single venue's plan)`` of ``intent`` over ``books`` (the same books: how much the
-    split saves is their difference)."""
+def route_plan(intent: ParentIntent, books: Sequence[VenueBook],
+               caps: Mapping[str, float] | None = None) -> tuple[RoutePlan, RoutePlan]:
+    """``(routed plan, best single venue's plan)`` of ``intent`` over ``books`` (the same books and balance
+    ``caps``, base units per venue: how much the split saves is their difference)."""
     parent = ParentOrder(intent.side, intent.qty, intent.limit)
-    return route(books, parent, intent.participation), best_single_venue(books, parent, intent.participation)
+    return (route(books, parent, intent.participation, caps=caps),
+            best_single_venue(books, parent, intent.participation, caps))
 
 
-def reroute_plan(ps: ParentState, books: Sequence[VenueBook]) -> ParentStatusChange:
+def balance_caps(intent: ParentIntent, books: Sequence[VenueBook],
+                 free: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each venue's cap (base units, :func:`actors.routing.balance_cap`) for ``intent`` from ``free``: venue ->
+    asset -> free balance (asset units; an asset not listed holds 0). A buy spends the quote asset at the
+    parent's limit (else the venue's book walk) plus the taker fee; a sell the base asset. A venue not in
+    ``free`` (its balance could not be read) gets no cap: the venue itself refuses what it cannot pay, and
+    the parent re-routes the rest."""
+    base, _, quote = intent.symbol.partition("/")
+    asset = quote if intent.side == "buy" else base
+    return {b.venue: balance_cap(b, intent.side, float(free[b.venue].get(asset, 0.0)), intent.limit)
+            for b in books if b.venue in free}
+
+
+def capped_text(plan: RoutePlan, caps: Mapping[str, float] | None) -> str:
+    """``"; capped by free balance: beta 1200"`` (base units) for the venues ``plan`` names in
+    :attr:`~actors.routing.RoutePlan.capped`, else ``""``: what the journaled reason of a plan adds."""
+    if not plan.capped or not caps:
+        return ""
+    return "; capped by free balance: " + ", ".join(f"{v} {caps[v]:.8g}" for v in plan.capped if v in caps)
+
+
+def reroute_plan(ps: ParentState, books: Sequence[VenueBook],
+                 caps: Mapping[str, float] | None = None) -> ParentStatusChange:
     """The status that re-routes what ``ps``'s children left unfilled (:attr:`ParentState.unfilled`) over
     ``books`` (fresh books of the venues that answered; a venue in :attr:`ParentState.refused_venues` is left
-    out): ``working`` with the plan extended by the new children (their indexes follow the old plan's), or
+    out; each venue's share at most its ``caps`` entry, base units bought or sold with its free balance):
+    ``working`` with the plan extended by the new children (their indexes follow the old plan's), or
     ``done`` with a reason stating the unfilled quantity when no venue can take any of it."""
     p, short = ps.intent, ps.unfilled
     refused = ps.refused_venues
     able = [b for b in books if b.venue in p.venues and b.venue not in refused]
-    plan = route(able, ParentOrder(p.side, short, p.limit), p.participation) if short > 0 and able else None
+    plan = route(able, ParentOrder(p.side, short, p.limit), p.participation, caps=caps) if short > 0 and able \
+        else None
     if plan is None or not plan.children:
         why = [f"refused by {', '.join(refused)}"] if refused else []
         missing = [v for v in p.venues if v not in refused and v not in {b.venue for b in books}]
         why += [f"no book from {', '.join(missing)}"] if missing else []
-        why += ["no visible liquidity within the limit"] if able else []
-        return status_change(ps, "done", f"unfilled {short:g} of {p.qty:g}: {'; '.join(why) or 'nothing to route'}")
+        why += ["no visible liquidity within the limit"] if able and not (plan is not None and plan.capped) else []
+        text = f"unfilled {short:g} of {p.qty:g}: {'; '.join(why) or 'nothing to route'}"
+        return status_change(ps, "done", text + (capped_text(plan, caps) if plan is not None else ""))
     added = tuple((c.venue, c.qty) for c in plan.children)
     where = ", ".join(f"{v} {q:g}" for v, q in added)
-    return status_change(ps, "working", f"re-route {ps.routes}: {plan.qty:g} of the unfilled {short:g} to {where}",
-                         (ps.plan or ()) + added)
+    return status_change(ps, "working", f"re-route {ps.routes}: {plan.qty:g} of the unfilled {short:g} to {where}"
+                         + capped_text(plan, caps), (ps.plan or ()) + added)
 
 
 # ---------------------------------------------------------------- decisions
+def child_time_in_force(p: ParentIntent) -> str:
+    """The time in force of ``p``'s limit children: the parent's, else ``IOC`` for a ``route`` parent (its
+    children take what the books show at once; what they leave comes back and is routed again on fresh books,
+    see :func:`decide`) and ``GTC`` for every other algorithm (a TWAP slice or iceberg clip rests)."""
+    if p.time_in_force is not None:
+        return p.time_in_force
+    return "IOC" if p.algo == "route" else "GTC"
+
+
 def child_intent(p: ParentIntent, spec: ChildSpec) -> OrderIntent:
-    """The OMS order of child ``spec.index``: intent id :func:`~actors.algos.child_client_id`, ``parent_id`` set."""
+    """The OMS order of child ``spec.index``: intent id :func:`~actors.algos.child_client_id`, ``parent_id`` set;
+    a limit child's time in force is :func:`child_time_in_force` (a market child's GTC: it is immediate)."""
+    limit = spec.type == "limit"
     return OrderIntent(spec.venue, p.symbol, p.side, spec.type, spec.qty,  # type: ignore[arg-type]
-                       child_client_id(p.parent_id, spec.index), spec.price if spec.type == "limit" else None,
-                       parent_id=p.parent_id)
+                       child_client_id(p.parent_id, spec.index), spec.price if limit else None,
+                       parent_id=p.parent_id,
+                       time_in_force=child_time_in_force(p) if limit else "GTC")  # type: ignore[arg-type]
 
 
 def _spec(p: ParentIntent, index: int, venue: str, qty: float) -> ChildSpec:

@@ -17,13 +17,18 @@ Limits on the walk:
   step and dropped when below its venue's minimum quantity or notional; the
   rounded-off remainder goes to the venues that can still take it.
 
+* **free balance**: ``caps`` (base units per venue, :func:`balance_cap`)
+  bound what each venue may take, so that no child is sent that the venue
+  would refuse for funds; the plan names the venues whose balance bound them
+  (:attr:`RoutePlan.capped`).
+
 When the parent is too small to split (a second child would fall below a
 venue's minimum), the whole order goes to the single venue whose own walk is
 cheapest (:func:`best_single_venue`).
 
 Units: prices in quote per base, quantities in base, fees in bps, costs in
 quote. Invariant: ``sum(child.qty) <= parent.qty`` and each child's
-``qty <= participation x visible`` at its venue.
+``qty <= min(participation x visible, cap)`` at its venue.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from typing import Mapping, Sequence
 
 from raytrader.errors import InputError
 
-__all__ = ["RoutingError", "VenueBook", "ParentOrder", "Child", "RoutePlan", "route", "best_single_venue", "walk_cost"]
+__all__ = ["RoutingError", "VenueBook", "ParentOrder", "Child", "RoutePlan", "route", "best_single_venue", "walk_cost",
+           "balance_cap"]
 
 
 class RoutingError(InputError):
@@ -100,13 +106,16 @@ class Child:
 @dataclass(frozen=True)
 class RoutePlan:
     """Children (one per venue used), the quantity routed, and the expected net average price per base
-    unit (fees included). ``unfilled``: the part of the parent no venue could take within the limits."""
+    unit (fees included). ``unfilled``: the part of the parent no venue could take within the limits;
+    ``capped``: the venues whose free-balance cap was below what their book (within the limit and the
+    participation) and the parent would have let them take."""
 
     side: str
     children: tuple[Child, ...]
     qty: float
     net_price: float | None
     unfilled: float
+    capped: tuple[str, ...] = ()
 
 
 def _within(side: str, price: float, limit: float | None) -> bool:
@@ -149,10 +158,39 @@ def _visible(book: VenueBook, parent: ParentOrder) -> float:
     return sum(q for p, q in book.levels if _within(parent.side, p, parent.limit))
 
 
-def _plan(side: str, children: list[Child], parent_qty: float) -> RoutePlan:
+def _plan(side: str, children: list[Child], parent_qty: float, capped: tuple[str, ...] = ()) -> RoutePlan:
     routed = sum(c.qty for c in children)
     net = sum(c.cost for c in children) / routed if routed > 0 else None
-    return RoutePlan(side, tuple(children), routed, net, parent_qty - routed)
+    return RoutePlan(side, tuple(children), routed, net, parent_qty - routed, capped)
+
+
+def balance_cap(book: VenueBook, side: str, free: float, limit: float | None = None) -> float:
+    """The most base units ``book``'s venue can pay for with its ``free`` balance (a sell: ``free`` base; a
+    buy: ``free`` quote) - what :func:`route` takes as that venue's cap. A buy is priced with the venue's
+    taker fee at ``limit`` when the parent has one (a venue holds ``qty x limit`` for a limit order), else
+    by walking ``book``'s levels from the top (a market child's expected cost; past the last level at the
+    last level's price). Never below 0."""
+    if not math.isfinite(free):
+        raise RoutingError(f"balance_cap {book.venue}: free must be a finite number, got {free!r}")
+    free = max(free, 0.0)
+    if side == "sell":
+        return free
+    if limit is not None:
+        return free / _net("buy", limit, book.taker_bps)
+    qty, left = 0.0, free
+    for price, size in book.levels:
+        unit = _net("buy", price, book.taker_bps)
+        if size * unit >= left:
+            return qty + left / unit
+        qty, left = qty + size, left - size * unit
+    return qty + left / _net("buy", book.levels[-1][0], book.taker_bps) if book.levels else math.inf
+
+
+def _check_caps(caps: Mapping[str, float] | None) -> dict[str, float]:
+    for venue, cap in (caps or {}).items():
+        if not (cap >= 0):  # NaN too
+            raise RoutingError(f"caps[{venue!r}] must be a number >= 0 (base units), got {cap!r}")
+    return dict(caps or {})
 
 
 def _better(side: str, a: RoutePlan, b: RoutePlan) -> bool:
@@ -164,12 +202,15 @@ def _better(side: str, a: RoutePlan, b: RoutePlan) -> bool:
     return a.net_price < b.net_price if side == "buy" else a.net_price > b.net_price
 
 
-def best_single_venue(books: Sequence[VenueBook], parent: ParentOrder, participation: float = 1.0) -> RoutePlan:
-    """The whole parent at the one venue whose own walk (within the limit and the participation cap) fills
-    the most, at the best net price."""
+def best_single_venue(books: Sequence[VenueBook], parent: ParentOrder, participation: float = 1.0,
+                      caps: Mapping[str, float] | None = None) -> RoutePlan:
+    """The whole parent at the one venue whose own walk (within the limit, the participation cap and the
+    venue's balance cap in ``caps``, base units) fills the most, at the best net price."""
+    caps = _check_caps(caps)
     best = _plan(parent.side, [], parent.qty)
     for book in books:
-        child = _child(book, parent.side, min(parent.qty, participation * _visible(book, parent)))
+        child = _child(book, parent.side, min(parent.qty, participation * _visible(book, parent),
+                                              caps.get(book.venue, math.inf)))
         if child is not None:
             plan = _plan(parent.side, [child], parent.qty)
             if _better(parent.side, plan, best):
@@ -178,17 +219,25 @@ def best_single_venue(books: Sequence[VenueBook], parent: ParentOrder, participa
 
 
 def route(books: Sequence[VenueBook], parent: ParentOrder, participation: float = 1.0,
-          fee_bps: Mapping[str, float] | None = None) -> RoutePlan:
+          fee_bps: Mapping[str, float] | None = None, caps: Mapping[str, float] | None = None) -> RoutePlan:
     """Split ``parent`` across ``books`` (module docstring). ``participation`` in (0, 1]; ``fee_bps``
-    overrides each venue's taker fee by name (e.g. a fee tier learned from the venue). The split is kept
-    only when it beats every single venue (it does unless lot or minimum rounding spoiled it)."""
+    overrides each venue's taker fee by name (e.g. a fee tier learned from the venue); ``caps``: the most
+    base units each named venue may take (its free balance, :func:`balance_cap`; a venue not named: no
+    cap). The split is kept only when it beats every single venue (it does unless lot or minimum rounding
+    spoiled it)."""
+    balance = _check_caps(caps)
     if not 0 < participation <= 1:
         raise RoutingError(f"participation {participation!r}: expected a fraction in (0, 1]")
     if len({b.venue for b in books}) != len(books):
         raise RoutingError("route: each venue may appear once")
     books = [b if not fee_bps or b.venue not in fee_bps else
              VenueBook(b.venue, b.levels, fee_bps[b.venue], b.step, b.min_qty, b.min_notional) for b in books]
-    caps = {b.venue: participation * _visible(b, parent) for b in books}
+    room = {b.venue: min(parent.qty, participation * _visible(b, parent)) for b in books}
+    capped = tuple(b.venue for b in books if balance.get(b.venue, math.inf) < room[b.venue])
+    # a balance cap in whole lots: a child is rounded down to its lot anyway, and what a cap's fraction of a
+    # lot would hold back from the walk is then taken by another venue
+    caps = {b.venue: min(room[b.venue], _floor_step(balance[b.venue], b.step) if b.venue in balance and
+                         math.isfinite(balance[b.venue]) else math.inf) for b in books}
     # every level within the limit, cheapest net first for a buy, dearest net first for a sell
     merged = sorted(((_net(parent.side, p, b.taker_bps), b.venue, q) for b in books for p, q in b.levels
                      if q > 0 and _within(parent.side, p, parent.limit)),
@@ -203,6 +252,7 @@ def route(books: Sequence[VenueBook], parent: ParentOrder, participation: float 
             alloc[venue] += take
             left -= take
     children = [c for b in books if (c := _child(b, parent.side, alloc[b.venue])) is not None]
-    split = _plan(parent.side, children, parent.qty)
-    single = best_single_venue(books, parent, participation)
+    split = _plan(parent.side, children, parent.qty, capped)
+    single = best_single_venue(books, parent, participation, balance)
+    single = RoutePlan(single.side, single.children, single.qty, single.net_price, single.unfilled, capped)
     return split if _better(parent.side, split, single) or len(children) <= 1 and not single.children else single

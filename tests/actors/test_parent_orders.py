@@ -25,9 +25,11 @@ from actors.messages import (
     ParentStatusChange,
 )
 from actors.parent_orders import (
+    ChildSpec,
     Decision,
     ParentState,
     arrival_price,
+    balance_caps,
     child_intent,
     decide,
     fold,
@@ -247,6 +249,9 @@ def test_the_journal_round_trips_parents_statuses_and_child_intents() -> None:
     (dict(algo="vwap"), "algo"),
     (dict(qty=0.5), "qty"),
     (dict(parent_id="has space"), "parent_id"),
+    (dict(algo="route", limit=1.0, time_in_force="GTT"), "time_in_force"),
+    (dict(algo="route", time_in_force="IOC"), "time_in_force"),  # market children: immediate anyway
+    (dict(algo="iceberg", display=1.0, limit=1.0, time_in_force="IOC"), "time_in_force"),  # a clip rests
 ])
 def test_a_bad_parent_field_is_named(kw: dict, field: str) -> None:
     args = dict(parent_id="p1", venues=("a",), symbol=SYM, side="buy", qty=5.0, step=1.0)
@@ -347,3 +352,44 @@ def test_a_reroute_counts_what_the_venue_says_filled_before_the_fills_are_journa
     # no book from b (unreachable), a shows nothing on the bid within the limit: done, naming both
     end = reroute_plan(ps, [VenueBook("a", (), 10.0, 1.0)])
     assert end.status == "done" and end.reason == "unfilled 3 of 10: no book from b; no visible liquidity within the limit"
+
+
+def test_a_limit_routes_children_are_ioc_and_what_the_venue_expired_is_rerouted_within_the_free_balances() -> None:
+    p = ParentIntent("r4", ("a", "b"), SYM, "buy", 10.0, "route", limit=1.0, step=1.0, arrival_price=1.0)
+    tape = Tape()
+    tape.parent(p)
+    tape.add(EntryKind.PARENT_STATUS, ParentStatusChange("r4", "working", plan=(("a", 6.0), ("b", 4.0))))
+    c0, c1 = (child_intent(p, s) for s in decide(tape.parents["r4"], 0).send)
+    assert [(c.type, c.price, c.time_in_force) for c in (c0, c1)] == [("limit", 1.0, "IOC")] * 2
+    assert decode_body(entry_body(1, EntryKind.INTENT, 5, c0))[3] == c0  # journaled with its time in force
+    cid0, cid1 = tape.send(c0), tape.send(c1)
+    tape.fill(c0, cid0, 6.0, 1.0, 0.0)
+    tape.fill(c1, cid1, 1.0, 1.0, 0.0)  # b's book moved past the limit: 1 filled, the venue expired the rest
+    _ack(tape, c1, cid1, "canceled", 1.0)  # (ccxt reads Binance EXPIRED as canceled)
+    tape.state(c1, cid1, "PARTIALLY_FILLED", "CANCELED", 1.0)
+    ps = tape.parents["r4"]
+    assert ps.refused_venues == () and decide(ps, 0).reroute == 3.0  # expired is not refused: b may trade again
+    books = [VenueBook("a", ((1.0, 1.0),), 10.0, 1.0), VenueBook("b", ((0.99, 50.0),), 10.0, 1.0)]
+    # a has 100 ETH free, b enough for 2 XRP at the 1.0 limit plus its 10 bps fee
+    caps = balance_caps(p, books, {"a": {"ETH": 100.0}, "b": {"ETH": 2 * 1.0 * 1.001, "XRP": 9e9}})
+    assert caps == {"a": pytest.approx(100.0 / 1.001), "b": pytest.approx(2.0)}
+    change = reroute_plan(ps, books, caps)
+    assert change.status == "working" and change.plan[2:] == (("a", 1.0), ("b", 2.0))
+    assert change.reason == "re-route 1: 3 of the unfilled 3 to a 1, b 2; capped by free balance: b 2"
+    sell = replace(p, side="sell")
+    assert balance_caps(sell, books, {"a": {"XRP": 7.0}, "b": {}}) == {"a": 7.0, "b": 0.0}  # base; none held
+    assert balance_caps(p, books, {"a": {"ETH": 1.0}}).keys() == {"a"}  # b's balance unknown: no cap
+
+
+def test_a_childs_time_in_force_is_the_parents_else_the_algorithms_own() -> None:
+    spec = ChildSpec(0, "a", "limit", 1.0, 1.0)
+    base = dict(parent_id="p1", venues=("a",), symbol=SYM, side="buy", qty=5.0, step=1.0, limit=1.0)
+    assert child_intent(ParentIntent(**base), spec).time_in_force == "GTC"  # type: ignore[arg-type]
+    assert child_intent(ParentIntent(**{**base, "time_in_force": "FOK"}), spec).time_in_force == "FOK"  # type: ignore[arg-type]
+    twap = ParentIntent(**{**base, "algo": "twap", "slices": 2, "duration_s": 1.0})  # type: ignore[arg-type]
+    assert child_intent(twap, spec).time_in_force == "GTC"  # a slice rests until the next one replaces it
+    route = ParentIntent(**{**base, "algo": "route", "venues": ("a", "b"), "time_in_force": "GTC"})  # type: ignore[arg-type]
+    assert child_intent(route, spec).time_in_force == "GTC"  # asked to rest: no re-route until cancelled
+    market = ParentIntent(**{**base, "algo": "route", "venues": ("a", "b"), "limit": None})  # type: ignore[arg-type]
+    child = child_intent(market, ChildSpec(0, "a", "market", 1.0, None))
+    assert (child.type, child.time_in_force) == ("market", "GTC")

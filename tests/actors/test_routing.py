@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.routing import ParentOrder, RoutingError, VenueBook, best_single_venue, route, walk_cost
+from actors.routing import ParentOrder, RoutingError, VenueBook, balance_cap, best_single_venue, route, walk_cost
 
 
 def brute_force(books: list[VenueBook], side: str, qty: int, caps: dict[str, float] | None = None) -> tuple[int, float]:
@@ -94,10 +94,53 @@ def test_an_order_too_small_to_split_goes_whole_to_the_cheapest_venue() -> None:
     lambda: ParentOrder("buy", 1, limit=-1),
     lambda: route([A, B], ParentOrder("buy", 1), participation=1.5),
     lambda: route([A, A], ParentOrder("buy", 1)),
+    lambda: route([A, B], ParentOrder("buy", 1), caps={"binance": -1.0}),
+    lambda: route([A, B], ParentOrder("buy", 1), caps={"binance": float("nan")}),
+    lambda: balance_cap(A, "buy", float("inf")),
 ])
 def test_bad_inputs_name_the_field(make) -> None:
     with pytest.raises(RoutingError):
         make()
+
+
+def test_free_balance_caps_bound_each_venue_and_the_plan_names_the_capped_one() -> None:
+    parent = ParentOrder("buy", 12)
+    free = {"binance": 100.0, "coinbase": 2.0}  # coinbase can pay for 2 units only: the rest moves to binance
+    plan = route([A, B], parent, caps=free)
+    assert {c.venue: c.qty for c in plan.children} == {"binance": 10.0, "coinbase": 2.0}
+    filled, best = brute_force([A, B], "buy", 12, caps=free)
+    assert plan.qty == filled == 12 and plan.net_price * 12 == pytest.approx(best)
+    assert plan.capped == ("coinbase",)  # binance's cap (100) is above all it could take: not named
+    uncapped = route([A, B], parent)
+    assert uncapped.capped == () and uncapped.net_price < plan.net_price  # the cap costs: coinbase was cheaper
+    single = best_single_venue([A, B], parent, caps={"binance": 5.0, "coinbase": 2.0})
+    assert [(c.venue, c.qty) for c in single.children] == [("binance", 5.0)]
+    nothing = route([A, B], parent, caps={"binance": 0.0, "coinbase": 0.0})
+    assert nothing.children == () and nothing.unfilled == 12 and nothing.capped == ("binance", "coinbase")
+
+
+def test_a_balance_cap_is_what_the_free_balance_pays_at_the_limit_or_along_the_book_with_the_fee() -> None:
+    assert balance_cap(A, "sell", 7.5) == 7.5 and balance_cap(A, "sell", -1.0) == 0.0  # a sell spends base
+    fee = 1 + A.taker_bps / 1e4
+    assert balance_cap(A, "buy", 1000.0, limit=100.2) == pytest.approx(1000.0 / (100.2 * fee))
+    # the walk: 4 at 100.0, then 2.5 of the 4 at 100.2, fees included
+    quote = (4 * 100.0 + 2.5 * 100.2) * fee
+    assert balance_cap(A, "buy", quote) == pytest.approx(6.5)
+    beyond = (4 * 100.0 + 4 * 100.2 + 10 * 100.6) * fee + 3 * 100.6 * fee  # past the book: at the last level
+    assert balance_cap(A, "buy", beyond) == pytest.approx(21.0)
+
+
+@given(a=st.lists(st.tuples(st.integers(9900, 10100), st.integers(0, 4)), min_size=1, max_size=4),
+       b=st.lists(st.tuples(st.integers(9900, 10100), st.integers(0, 4)), min_size=1, max_size=4),
+       ca=st.integers(0, 9), cb=st.integers(0, 9), qty=st.integers(1, 9))
+def test_the_capped_split_is_the_optimum_of_every_lot_split_within_the_caps(a, b, ca, cb, qty) -> None:
+    books = [_book("a", a, 10), _book("b", b, 20)]
+    caps = {"a": float(ca), "b": float(cb)}
+    plan = route(books, ParentOrder("buy", qty), caps=caps)
+    filled, best = brute_force(books, "buy", qty, caps=caps)
+    assert plan.qty == filled and all(c.qty <= caps[c.venue] for c in plan.children)
+    if filled:
+        assert plan.net_price * plan.qty == pytest.approx(best, rel=1e-12)
 
 
 LEVELS = st.lists(st.tuples(st.integers(9900, 10100), st.integers(0, 4)), min_size=1, max_size=4)
