@@ -13,7 +13,9 @@ route                    scope   answer
                                  router: ``venues`` (route), ``slices`` + ``duration_s`` (twap),
                                  ``display`` (iceberg, at ``price``), ``participation``, ``step``;
                                  ``client_id`` is the parent id, ``price`` its limit; 201 with the
-                                 parent (and a route's plan beside the best single venue's)
+                                 parent (and a route's plan beside the best single venue's).
+                                 ``time_in_force`` (GTC | IOC | FOK): a limit order's, or a
+                                 parent's limit children's (default: GTC; a limit route's IOC)
 ``GET /v1/orders/parents`` read  the router's parent orders; ``?open=true``: those still working
 ``GET /v1/risk``         read    the RiskMonitor's live state as it publishes it (limits, trading
                                  state, kill switches, and drawdown/VaR/ES when it has them), plus
@@ -88,6 +90,10 @@ class OrderIn(BaseModel):
     participation: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False,
                                         description="route: most of a venue's visible quantity one child takes")
     step: Amount | None = Field(default=None, description="lot size in base units (children are whole lots)")
+    time_in_force: Literal["GTC", "IOC", "FOK"] | None = Field(
+        default=None, description="a limit order's time in force: GTC rests, IOC / FOK never rest (the venue expires "
+                                  "what did not fill at once); for a parent, its limit children's (default GTC, a "
+                                  "limit route's IOC: what they leave is routed again)")
 
 
 #: the parent-order fields of :class:`OrderIn`, and the algorithms each belongs to
@@ -181,10 +187,14 @@ async def place_order(order: OrderIn) -> JSONResponse:
     for name, algos in _ALGO_FIELDS.items():
         if getattr(order, name) is not None and order.algo not in algos:
             raise ApiError(422, f"{name}: only with algo {' or '.join(algos)}", name)
+    limit = order.price is not None if order.algo is not None else order.type == "limit"
+    if order.time_in_force not in (None, "GTC") and not limit:
+        raise ApiError(422, f"time_in_force: {order.time_in_force} applies to a limit order (give a price; a market "
+                            "order is immediate)", "time_in_force")
     if order.algo is not None:
         return await _parent(order)
     answer = await _ask("submit_order", order.venue, order.symbol, order.side, order.type, float(order.amount),
-                        order.price, order.client_id)
+                        order.price, order.client_id, order.time_in_force or "GTC")
     status = answer.get("status")
     if status == "invalid":
         raise ApiError(422, answer["message"], answer.get("field"))
@@ -202,8 +212,8 @@ async def place_order(order: OrderIn) -> JSONResponse:
 
 async def _parent(order: OrderIn) -> JSONResponse:
     """A parent order to the router (module docstring): 201, 200 when ``client_id`` was used before."""
-    params = {k: getattr(order, k) for k in ("slices", "duration_s", "display", "participation", "step")
-              if getattr(order, k) is not None}
+    params = {k: getattr(order, k) for k in ("slices", "duration_s", "display", "participation", "step",
+                                             "time_in_force") if getattr(order, k) is not None}
     venues = list(order.venues or [order.venue])
     answer = await _ask("submit_parent", order.client_id, venues, order.symbol, order.side, float(order.amount),
                         order.algo, order.price, params)

@@ -6,7 +6,9 @@ actor (:mod:`actors.router`): the parent is journaled, then its children go thro
 risk, journal, deterministic client order ids). It prints the parent as accepted and, for a route, the
 split it chose and the best single venue's plan on the same books. ``--wait`` polls until the parent is
 no longer working. ``raytrader order --cancel ID`` stops a working parent (its open children are
-cancelled). A bad field exits 2 naming its flag (checked before the cluster is asked).
+cancelled). ``--tif GTC|IOC|FOK`` sets the limit children's time in force (default: GTC; IOC for a
+route with ``--limit``, so what the books do not give at once is routed again instead of resting).
+A bad field exits 2 naming its flag (checked before the cluster is asked).
 ``raytrader orders --parents`` lists the parents.
 """
 
@@ -59,6 +61,8 @@ def _call(config: Config, method: str, *args: object) -> Any:
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {"step": args.step}
+    if args.tif is not None:
+        params["time_in_force"] = args.tif.upper()
     if args.algo == "twap":
         params.update(slices=args.slices, duration_s=args.duration)
     elif args.algo == "iceberg":
@@ -69,7 +73,7 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 #: a ParentIntent field -> the flag that sets it
-_FLAGS = {"duration_s": "duration", "parent_id": "id", "venues": "venue"}
+_FLAGS = {"duration_s": "duration", "parent_id": "id", "venues": "venue", "time_in_force": "tif"}
 
 
 def _order(args: argparse.Namespace, config: Config) -> Output:
@@ -105,6 +109,10 @@ def _order(args: argparse.Namespace, config: Config) -> Output:
             for v, b in answer["book_sources"].items()))
     if "plan" in answer:
         lines += _plan_lines("route", answer["plan"]) + _plan_lines("best single venue", answer["single_venue"])
+        caps = answer.get("caps") or {}
+        if answer["plan"].get("capped"):  # a venue's share bounded by what its free balance pays for
+            lines.append("capped by free balance: " + ", ".join(f"{v} at {caps[v]:.8g} {args.symbol.split('/')[0]}"
+                                                                for v in answer["plan"]["capped"] if v in caps))
         routed, single = answer["plan"]["net_price"], answer["single_venue"]["net_price"]
         if routed and single and answer["plan"]["qty"] == answer["single_venue"]["qty"]:
             better = (single - routed) / single * 1e4 * (1 if args.side == "buy" else -1)
@@ -135,6 +143,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--participation", type=float, default=1.0,
                    help="route: most of a venue's visible quantity one child takes (fraction, default 1)")
     p.add_argument("--step", type=float, default=1.0, help="lot size in base units (default 1)")
+    p.add_argument("--tif", default=None, metavar="GTC|IOC|FOK",
+                   help="time in force of the limit children (needs --limit): GTC rests, IOC / FOK never rest (the "
+                        "venue expires what did not fill at once); default GTC, and IOC for a limit route (what its "
+                        "children leave is routed again on fresh books)")
     p.add_argument("--id", default=None, help="your parent id (idempotency key; default a random one)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait up to SECONDS for the parent to finish and print it again")

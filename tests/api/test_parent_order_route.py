@@ -1,7 +1,7 @@
-"""``POST /v1/orders`` with ``algo``: a parent order's bad fields are refused with 422 naming the field before the
-deployment is asked (the whole app in this process, tokens in a real redis-server; no Ray). The same route with
-a running deployment and router is covered end to end by tests/actors/test_router.py (the router itself) and
-the control actor's checks (``TradingControl.submit_parent``)."""
+"""``POST /v1/orders`` with ``algo`` (and ``time_in_force``): a parent order's bad fields are refused with 422 naming
+the field before the deployment is asked (the whole app in this process, tokens in a real redis-server; no Ray).
+The same route with a running deployment and router is covered end to end by tests/actors/test_router.py (the
+router itself) and the control actor's checks (``TradingControl.submit_parent``)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def _post(app: Any, token: str, body: dict) -> tuple[int, dict]:
     ({"algo": "route", "participation": 1.5}, "participation"),
     ({"algo": "route", "venues": []}, "venues"),
     ({"algo": "iceberg", "display": 0}, "display"),
+    ({"type": "limit", "price": 0.0005, "time_in_force": "GTT"}, "time_in_force"),  # not one of GTC, IOC, FOK
+    ({"time_in_force": "IOC"}, "time_in_force"),             # a market order is immediate
+    ({"algo": "route", "time_in_force": "FOK"}, "time_in_force"),  # market children (no price)
 ])
 def test_a_bad_parent_field_is_422_naming_it(redis_url: str, redis_client: redis_lib.Redis, change: dict,
                                              field: str) -> None:
@@ -72,3 +75,5 @@ def test_a_valid_parent_passes_the_checks_and_without_a_deployment_is_503(redis_
     app = create_app(Services.connect(ApiSettings(), redis_url))
     status, body = _post(app, token, {**BASE, "algo": "twap", "slices": 3, "duration_s": 30})
     assert status == 503 and "deployment" in body["error"]["message"], body
+    status, body = _post(app, token, {**BASE, "type": "limit", "price": 0.0005, "time_in_force": "IOC"})
+    assert status == 503, body  # a limit IOC order passes the checks

@@ -20,6 +20,8 @@ NEW = ("order", "--venue", "alpha", "--symbol", "XRP/ETH", "--side", "buy", "--q
     ((*NEW[:2], "alpha,beta", *NEW[3:], "--algo", "twap", "--slices", "3", "--duration", "5"), "--venue"),
     ((*NEW, "--algo", "route", "--participation", "2"), "--participation"),
     ((*NEW, "--id", "has space"), "--id"),
+    ((*NEW, "--limit", "0.0005", "--tif", "GTT"), "--tif"),   # not one of GTC, IOC, FOK
+    ((*NEW, "--algo", "route", "--tif", "ioc"), "--tif"),     # IOC needs --limit: market children are immediate
 ])
 def test_a_bad_flag_exits_2_with_one_line_naming_it(argv: tuple[str, ...], flag: str) -> None:
     code, out, err = cli(*argv)
