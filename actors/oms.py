@@ -25,6 +25,16 @@ says why and :meth:`on_target` refuses; the venues that failed are tried
 again every ``config.reconcile_retry_s`` seconds in the background, and
 trading starts once every venue is reconciled (a loaded machine or a venue
 that was down at start no longer needs the actor restarted).
+
+While trading, every ``poll_s`` the sync asks each venue's actor about the
+orders in flight: an order none of whose venue calls is under way and that the
+venue's actor does not know (its place call failed after the order was
+journaled, or the actor died during it) is looked up at the venue by client
+order id and sent again when the venue does not have it. A venue or an order
+whose round fails does not hold up the others. The orders the sync walks are
+the journal's (:class:`actors.oms_records.OrderRecords`: after an append that
+raised, the journal is read back before the next decision - its entries may
+have landed).
 """
 
 from __future__ import annotations
@@ -42,8 +52,8 @@ from actors import metrics
 from actors import order_manager as om
 from actors.exchange import UnknownClientOrder
 from actors.journal import EntryKind, Journal
-from actors.ledger import Ledger, ledger_from_entries
 from actors.messages import BarTick, Fill, IntentContext, OrderIntent, OrderUpdate, ReconciliationResult
+from actors.oms_records import OrderRecords
 from actors.order_state import OrderState
 from actors.trading import (
     ACTOR_CPUS,
@@ -72,26 +82,23 @@ def _now() -> int:
 
 
 @ray.remote(num_cpus=ACTOR_CPUS)
-class OmsActor:
-    """See the module docstring. Every public method waits until start-up (rebuild + reconcile) is done."""
+class OmsActor(OrderRecords):
+    """See the module docstring. The orders, intents, fills and ledger, kept equal to the journal, are the base
+    class's (:class:`actors.oms_records.OrderRecords`). Every public method waits until start-up (rebuild +
+    reconcile) is done."""
 
     def __init__(self, config: TradingConfig) -> None:
+        super().__init__(Journal.from_url(redis_url(), config.stream),
+                         om.initial_oms_state(config.namespace, config.limits, _now()), config.namespace)
         self.config = config
-        self.journal = Journal.from_url(redis_url(), config.stream)
-        self.state = om.initial_oms_state(config.namespace, config.limits, _now())
-        self.ledger = Ledger()
-        self.intents: dict[str, OrderIntent] = {}
-        self.fill_ids: set[tuple[str, str]] = set()
         self.marks: dict[tuple[str, str], float] = {}
         # venue -> (its balances at reconciliation, this ledger's balances then): equity for ``equity`` sizing
         self.balances0: dict[str, tuple[dict[str, float], dict[tuple[str, str], float]]] = {}
         self.cursor = {v: 0 for v in config.venues}
         self.incarnation: dict[str, str | None] = {v: None for v in config.venues}  # of each ExchangeActor
-        self.order_ids: dict[tuple[str, str], str] = {}  # (venue, venue order id) -> our client order id
-        # fills the venue reported without naming our order (an ExchangeActor restarted between the order
-        # and its fill sync): journaled (money moved) and attached once an update names the order
-        self.orphans: dict[tuple[str, str], list[Fill]] = {}
-        self._sending: set[str] = set()  # client order ids whose place/cancel call is under way
+        # client order id -> when each of its venue calls (place, cancel, a resolving query) under way began
+        # (time.monotonic()); the sync never resolves an order with a call under way (no second place in parallel)
+        self._sending: dict[str, list[float]] = {}
         self.trading_ok = False
         self.reason = "starting"
         self.reconciliations: list[ReconciliationResult] = []
@@ -100,25 +107,21 @@ class OmsActor:
         self._ready = asyncio.Event()
         self._tasks = [asyncio.get_running_loop().create_task(self._boot())]
 
-    # ------------------------------------------------------------ journal
-    def _write(self, step: om.Step) -> None:
-        """Append the step's entries (one atomic append); book its fills in this process's ledger."""
-        if not step.entries:
-            return
-        self.journal.append_many(list(step.entries))
-        metrics.count_order_events(step.entries)
-        for kind, payload in step.entries:
-            if kind is EntryKind.FILL:
-                self.fill_ids.add((payload.venue, payload.trade_id))
-                self.ledger.apply_fill(payload)
+    # ------------------------------------------------------------ venue calls under way
+    def _call_began(self, cid: str) -> None:
+        self._sending.setdefault(cid, []).append(time.monotonic())
 
-    def _commit(self, result: tuple[om.OmsState, om.Step]) -> om.Step:
-        """Journal a pure step's entries, then take its state: when the append fails (Redis down) this
-        process's orders stay as the journal has them, and the caller's input is retried later."""
-        state, step = result
-        self._write(step)
-        self.state = state
-        return step
+    def _call_ended(self, cid: str) -> None:
+        calls = self._sending.get(cid)
+        if calls:
+            calls.pop(0)
+        if not calls:
+            self._sending.pop(cid, None)
+
+    def _call_age_s(self, cid: str) -> float | None:
+        """Seconds the oldest venue call for ``cid`` still under way has lasted (None: no call under way)."""
+        calls = self._sending.get(cid)
+        return round(time.monotonic() - min(calls), 1) if calls else None
 
     def _exchange(self, venue: str) -> Any:
         return ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
@@ -127,18 +130,9 @@ class OmsActor:
     async def _boot(self) -> None:
         try:
             entries = list(self.journal.entries())
-            self.state = om.rebuild(self.state, entries)
+            self._load(entries)
             trading = trading_state_of(entries)
             self.state = replace(self.state, risk=replace(self.state.risk, trading=trading))
-            self.ledger = ledger_from_entries(entries)
-            for e in entries:
-                if e.kind is EntryKind.INTENT:
-                    self.intents[om.client_order_id(self.config.namespace, e.payload.intent_id)] = e.payload
-                elif e.kind is EntryKind.FILL:
-                    self.fill_ids.add((e.payload.venue, e.payload.trade_id))
-                    self._note_fill(e.payload)
-                elif e.kind is EntryKind.ACK and e.payload.order_id:
-                    self.order_ids[(e.payload.venue, e.payload.order_id)] = e.payload.client_order_id
             results = []
             for venue in self.config.venues:
                 for attempt in range(1, RECONCILE_ATTEMPTS + 1):
@@ -242,15 +236,6 @@ class OmsActor:
         return held(quote) + held(base) * price
 
     # ------------------------------------------------------------ venue events
-    def _note_fill(self, fill: Fill) -> None:
-        """Track a journaled fill's order id (or, without our order's id, keep it as an orphan)."""
-        key = (fill.venue, fill.order_id)
-        if fill.client_order_id:
-            self.order_ids[key] = fill.client_order_id
-            self.orphans.pop(key, None)
-        elif fill.order_id:
-            self.orphans.setdefault(key, []).append(fill)
-
     def _apply_update(self, update: OrderUpdate) -> None:
         self._commit(om.on_update(self.state, update, _now()))
         if update.order_id and update.client_order_id in self.state.orders:
@@ -281,26 +266,42 @@ class OmsActor:
             self.cursor[venue] = max(self.cursor[venue], base + i + 1)
 
     async def _sync_once(self) -> None:
+        """One round over every venue. A venue (or one order) that fails does not stop the others: each is
+        tried, and the first failure is raised at the end (the next round retries it)."""
+        self._settle_doubt()
+        failures: list[Exception] = []
         for venue in self.config.venues:
-            ex = self._exchange(venue)
-            ours = {cid: o for cid, o in self.state.orders.items() if o.venue == venue and o.state in IN_FLIGHT}
-            if ours:
-                listed = set()
-                for update in await ex.orders_of.remote(tuple(ours)):
-                    listed.add(update.client_order_id)
-                    order = self.state.orders.get(update.client_order_id)
-                    if order is not None and order.state in IN_FLIGHT and update.status in ("open", "canceled",
-                                                                                            "rejected"):
-                        self._apply_update(update)
-                # in flight here, unknown to the venue's actor and no call under way: the call's answer was
-                # lost (the ExchangeActor died during it). Ask the venue; send a durable intent it never got.
-                for cid, order in ours.items():
-                    if cid not in listed and cid not in self._sending and self.state.orders[cid].state in IN_FLIGHT:
+            try:
+                await self._sync_venue(venue, failures)
+            except Exception as exc:  # noqa: BLE001 - raised below, after the other venues had their round
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+
+    async def _sync_venue(self, venue: str, failures: list[Exception]) -> None:
+        ex = self._exchange(venue)
+        ours = {cid: o for cid, o in self.state.orders.items() if o.venue == venue and o.state in IN_FLIGHT}
+        if ours:
+            listed = set()
+            for update in await ex.orders_of.remote(tuple(ours)):
+                listed.add(update.client_order_id)
+                order = self.state.orders.get(update.client_order_id)
+                if order is not None and order.state in IN_FLIGHT and update.status in ("open", "canceled",
+                                                                                        "rejected"):
+                    self._apply_update(update)
+            # in flight here, unknown to the venue's actor and no call under way: the call's answer was
+            # lost (the ExchangeActor died during it, or the call failed after the order was journaled). Ask
+            # the venue; send a durable intent it never got.
+            for cid, order in ours.items():
+                if cid not in listed and cid not in self._sending and self.state.orders[cid].state in IN_FLIGHT:
+                    try:
                         await self._resolve(ex, cid, order.symbol)
-            await self._pull_fills(venue)
+                    except Exception as exc:  # noqa: BLE001 - one order's failure must not starve the others
+                        failures.append(exc)
+        await self._pull_fills(venue)
 
     async def _resolve(self, ex: Any, cid: str, symbol: str) -> None:
-        self._sending.add(cid)
+        self._call_began(cid)
         try:
             try:
                 update = await ex.order_status.remote(cid, symbol)
@@ -311,7 +312,7 @@ class OmsActor:
                 update = await ex.place.remote(intent)  # same client order id: the venue refuses a second copy
             self._apply_update(update)
         finally:
-            self._sending.discard(cid)
+            self._call_ended(cid)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -335,14 +336,14 @@ class OmsActor:
         updates = []
         for action in actions:
             ex = self._exchange(action.intent.venue if isinstance(action, om.PlaceOrder) else action.venue)
-            self._sending.add(action.client_order_id)
+            self._call_began(action.client_order_id)
             try:
                 if isinstance(action, om.PlaceOrder):
                     update = await ex.place.remote(action.intent)
                 else:
                     update = await ex.cancel.remote(action.client_order_id, action.symbol)
-            finally:
-                self._sending.discard(action.client_order_id)
+            finally:  # one call's end (a cancel's must not clear the mark of a place still under way)
+                self._call_ended(action.client_order_id)
             self._apply_update(update)
             if isinstance(action, om.CancelOrder) and update.status == "open":
                 self._commit(om.on_cancel_rejected(self.state, action.client_order_id, "venue says still open",
@@ -353,6 +354,7 @@ class OmsActor:
         return updates
 
     async def _submit(self, intent: OrderIntent, t0: float | None = None) -> dict[str, Any]:
+        self._settle_doubt()  # decide only on the orders the journal has
         # step -> journal -> state with no await in between: atomic on this actor's loop, no lock needed
         step = self._commit(om.submit(self.state, intent, self._view(), _now()))  # durable before it is sent
         cid = om.client_order_id(self.config.namespace, intent.intent_id)
@@ -424,8 +426,9 @@ class OmsActor:
         """Size a strategy's ``target`` as :meth:`on_target` does, without sending anything: for a runner that
         executes through the router (:mod:`actors.strategy_execution`). The position and the equity are summed
         over ``venues`` (a routed strategy's account is every venue it trades on); ``price`` is ``venue``'s bar
-        close (its mark). ``{"status": "order", "side", "amount", "position", "equity"}``, ``on_target``, or
-        ``refused`` with the reason."""
+        close (its mark). ``{"status": "order", "side", "amount", "position", "held", "pending", "equity"}``
+        (``position`` = ``held``, the ledger's, + ``pending``, the orders in flight), ``on_target``, or ``refused``
+        with the reason."""
         why = await self._gate()
         if why:
             return {"status": "refused", "reason": why}
@@ -439,8 +442,8 @@ class OmsActor:
         if sized is None:
             return {"status": "on_target", "position": position, "strategy": strategy_key}
         side, amount = sized
-        return {"status": "order", "side": side, "amount": amount, "position": position, "equity": equity,
-                "strategy": strategy_key}
+        return {"status": "order", "side": side, "amount": amount, "position": position, "held": held,
+                "pending": pending, "equity": equity, "strategy": strategy_key}
 
     async def submit_intent(self, intent: OrderIntent, last_price: float | None = None) -> dict[str, Any]:
         """A hand-made order (the API, tests) through the same check, journal and send."""
@@ -454,6 +457,7 @@ class OmsActor:
     async def cancel(self, client_order_id: str, reason: str = "user") -> dict[str, Any]:
         """Cancel one open order (passes in every trading state, HALTED included)."""
         await self._ready.wait()
+        self._settle_doubt()
         step = self._commit(om.cancel(self.state, client_order_id, reason, self._view(), _now()))
         await self._send(step.actions)
         order = self.state.orders[client_order_id]
@@ -499,7 +503,7 @@ class OmsActor:
         await self._ready.wait()
         return [{"client_order_id": o.client_order_id, "venue": o.venue, "symbol": o.symbol, "side": o.side,
                  "amount": o.amount, "price": o.price, "state": o.state.value, "filled": o.filled,
-                 "external": o.client_order_id not in self.intents}
+                 "external": o.client_order_id not in self.intents, "call_s": self._call_age_s(o.client_order_id)}
                 for o in self.state.orders.values()]
 
     async def status(self) -> dict[str, Any]:
@@ -510,6 +514,7 @@ class OmsActor:
             by_state[o.state.value] = by_state.get(o.state.value, 0) + 1
         return {"trading": self.trading_ok, "reason": self.reason, "trading_state": self.state.risk.trading.value,
                 "orders_by_state": by_state, "fills": len(self.fill_ids), "pid": os.getpid(),
+                "calls_in_flight": len(self._sending), "journal_doubt": self.journal_doubt,
                 "started_ms": self.started_ms,
                 "reconciliations": [{"venue": r.venue, "ok": r.ok, "open_orders": r.open_orders,
                                      "adopted": len(r.adopted), "resent": len(r.missing),

@@ -572,7 +572,12 @@ class PaperSession:
                                          or abs(float(o.executed_qty) - mine["filled"]) > 1e-9):
                     mismatched.append(f"{name} {o.client_order_id}: venue {o.status} {o.executed_qty}, "
                                       f"oms {mine['state']} {mine['filled']}")
-        unsettled = sorted(f"{c} {o['state']}" for c, o in ours.items() if o["state"] in _UNSETTLED)
+        # an order still in doubt after settle(): say whether the OMS still waits on a venue call for it (slow, not
+        # lost: a place under way is never raced by a second one) or none is under way (the sync should have sent
+        # or resolved it: a bug)
+        unsettled = sorted(f"{c} {o['state']} " + ("(no venue call under way)" if o.get("call_s") is None
+                                                   else f"(venue call under way {o['call_s']:g} s)")
+                           for c, o in ours.items() if o["state"] in _UNSETTLED)
         venue_filled = {o.client_order_id: float(o.executed_qty) for orders in self.venue_orders().values() for o in orders}
         out_parents = {"parents": _parent_checks(entries, self.config.namespace, venue_filled)} \
             if any(e.kind is EntryKind.PARENT for e in entries) else {}
