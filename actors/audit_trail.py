@@ -8,14 +8,18 @@ Joins (all through the journal's own entries, see :mod:`actors.order_manager`):
       ``submit`` with the intent's ``intent_id`` (a cancel's decision carries the
       client order id instead);
     * the strategy, the bar it acted on and its signal come from the intent's
-      :class:`~actors.messages.IntentContext` (journal schema 2). A schema-1
-      intent has none: the strategy and the bar's open time are then read from a
-      strategy intent id (``strategy:<name>:<symbol>@<venue>#<bar open ms>``,
+      :class:`~actors.messages.IntentContext` (journal schema 2); a child of a
+      parent order (its ``parent_id``) has the parent's
+      (:attr:`~actors.messages.ParentIntent.context`, the strategy decision the
+      router carried out). A schema-1 intent has none: the strategy and the bar's
+      open time are then read from a strategy intent id
+      (``strategy:<name>:<symbol>@<venue>#<bar open ms>``,
       :func:`actors.trading.target_intent_id`) and the signal is unknown.
 
 Strategy names a fill is attributed to: the runner's key for a strategy's
-order, ``flatten`` for the kill switch's flattening orders, ``manual`` for
-other hand-made intents, ``external`` for a fill of an order we did not place.
+order (a routed strategy's children too), ``flatten`` for the kill switch's
+flattening orders, ``manual`` for other hand-made intents (and the children
+of a hand-made parent), ``external`` for a fill of an order we did not place.
 A fill journaled twice (same venue, symbol, trade id) is one ledger row.
 """
 
@@ -23,17 +27,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Container, Iterable, Iterator, Sequence
+from typing import Any, Container, Iterable, Iterator, Mapping, Sequence
 
 from actors.exchange_core import client_order_id
 from actors.journal import EntryKind, JournalEntry, encode_payload
-from actors.messages import Fill, OrderIntent
+from actors.messages import Fill, IntentContext, OrderIntent, ParentIntent
 from backtest.fill_record import FillRecord
 from backtest.trades import ms_to_iso
 from raytrader.errors import InputError
 
 __all__ = ["intent_client_ids", "LedgerRow", "trade_ledger", "fill_records", "OrderStory", "StoryEvent", "explain_order",
-           "UnknownOrderError", "strategy_of", "LEDGER_COLUMNS"]
+           "UnknownOrderError", "strategy_of", "context_of", "LEDGER_COLUMNS"]
 
 _STRATEGY_INTENT = re.compile(r"^(strategy:.+)#(\d+)$")
 
@@ -80,21 +84,32 @@ class LedgerRow:
 LEDGER_COLUMNS: tuple[str, ...] = tuple(LedgerRow.__dataclass_fields__)
 
 
-def strategy_of(intent: OrderIntent | None) -> str:
-    """What a fill of an order placed for ``intent`` is attributed to (module docstring)."""
+def context_of(intent: OrderIntent, parents: Mapping[str, ParentIntent] | None = None) -> IntentContext | None:
+    """The strategy decision behind ``intent``: its own context, else (a child) its parent's in ``parents``
+    (parent id -> the journaled :class:`~actors.messages.ParentIntent`); None for a hand-made order."""
+    if intent.context is not None:
+        return intent.context
+    parent = (parents or {}).get(intent.parent_id or "")
+    return parent.context if parent is not None else None
+
+
+def strategy_of(intent: OrderIntent | None, parents: Mapping[str, ParentIntent] | None = None) -> str:
+    """What a fill of an order placed for ``intent`` is attributed to (module docstring); ``parents`` as in
+    :func:`context_of`."""
     if intent is None:
         return "external"
-    if intent.context is not None:
-        return intent.context.strategy
+    ctx = context_of(intent, parents)
+    if ctx is not None:
+        return ctx.strategy
     match = _STRATEGY_INTENT.match(intent.intent_id)
     if match:
         return match.group(1)
     return "flatten" if intent.intent_id.startswith("flatten:") else "manual"
 
 
-def _bar_ts(intent: OrderIntent) -> int | None:
-    if intent.context is not None and intent.context.bar is not None:
-        return intent.context.bar.timestamp_ms
+def _bar_ts(intent: OrderIntent, ctx: IntentContext | None) -> int | None:
+    if ctx is not None and ctx.bar is not None:
+        return ctx.bar.timestamp_ms
     match = _STRATEGY_INTENT.match(intent.intent_id)
     return int(match.group(2)) if match else None
 
@@ -124,11 +139,14 @@ class _Index:
         self.intents: dict[str, JournalEntry] = {}
         self.submit_decisions: dict[str, JournalEntry] = {}
         self.by_cid: dict[str, list[JournalEntry]] = {}
+        self.parents: dict[str, ParentIntent] = {}
         namespaces: set[str] = set()
         for e in self.entries:
             p = e.payload
             if e.kind is EntryKind.INTENT:
                 self.intents.setdefault(p.intent_id, e)
+            elif e.kind is EntryKind.PARENT:
+                self.parents.setdefault(p.parent_id, p)
             elif e.kind is EntryKind.RISK_DECISION:
                 if p.action == "submit":
                     self.submit_decisions.setdefault(p.intent_id, e)
@@ -161,15 +179,15 @@ def trade_ledger(entries: Iterable[JournalEntry]) -> list[LedgerRow]:
         intent_entry = index.cid_intent.get(f.client_order_id or "")
         intent: OrderIntent | None = intent_entry.payload if intent_entry else None
         decision = index.submit_decisions.get(intent.intent_id) if intent else None
-        ctx = intent.context if intent else None
+        ctx = context_of(intent, index.parents) if intent else None
         rows.append(LedgerRow(
             fill_entry_id=e.stream_id, fill_seq=e.seq, time=ms_to_iso(f.timestamp_ms), timestamp_ms=f.timestamp_ms,
             venue=f.venue, symbol=f.symbol, side=f.side, price=f.price, amount=f.amount, notional=f.price * f.amount,
             fee_cost=f.fee_cost, fee_currency=f.fee_currency, is_maker=f.is_maker, trade_id=f.trade_id,
-            order_id=f.order_id, client_order_id=f.client_order_id, strategy=strategy_of(intent),
+            order_id=f.order_id, client_order_id=f.client_order_id, strategy=strategy_of(intent, index.parents),
             intent_id=intent.intent_id if intent else None,
             intent_entry_id=intent_entry.stream_id if intent_entry else None,
-            signal=ctx.target if ctx else None, bar_ts_ms=_bar_ts(intent) if intent else None,
+            signal=ctx.target if ctx else None, bar_ts_ms=_bar_ts(intent, ctx) if intent else None,
             bar_close=ctx.bar.close if ctx and ctx.bar else None,
             risk_approved=decision.payload.approved if decision else None,
             risk_reason=decision.payload.reason.value if decision else None,
@@ -286,8 +304,9 @@ def explain_order(entries: Iterable[JournalEntry], order_id: str) -> OrderStory:
     filled = sum(f.amount for f in fills.values())
     avg = sum(f.amount * f.price for f in fills.values()) / filled if filled else None
     states = [e.payload.to_state for e in chosen if e.kind is EntryKind.STATE_CHANGE]
+    ctx = context_of(intent, index.parents) if intent else None
     return OrderStory(client_order_id=cid, intent_id=intent.intent_id if intent else None, venue=first.venue,
                       symbol=first.symbol, side=getattr(first, "side", ""), amount=getattr(first, "amount", None),
-                      strategy=strategy_of(intent), bar_ts_ms=_bar_ts(intent) if intent else None,
-                      context=encode_payload(intent.context) if intent and intent.context else None,
+                      strategy=strategy_of(intent, index.parents), bar_ts_ms=_bar_ts(intent, ctx) if intent else None,
+                      context=encode_payload(ctx) if ctx else None,
                       state=states[-1] if states else None, filled=filled, avg_price=avg, events=events)

@@ -43,13 +43,16 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from actors.messages import ALGOS, ParentIntent
+from actors.messages import ALGOS, BarTick, IntentContext, ParentIntent
 from raytrader.errors import InputError
 
+if TYPE_CHECKING:
+    from actors.trading import Sizing
+
 __all__ = ["EXECUTIONS", "PARAMS", "ICEBERG_LIMIT_BPS", "ExecutionError", "Execution", "parse_execution",
-           "execution_of", "parent_id_for", "parent_intent", "parent_action"]
+           "execution_of", "parent_id_for", "decision_context", "parent_intent", "parent_action"]
 
 #: the execution algorithms a runner can use (``direct`` = today's OMS order)
 EXECUTIONS = ALGOS
@@ -163,14 +166,26 @@ def parent_id_for(strategy_key: str, bar_ts_ms: int) -> str:
     return f"s{digest}-{int(bar_ts_ms)}"
 
 
+def decision_context(strategy_key: str, target: float, bar: BarTick, sized: Mapping[str, Any],
+                     sizing: "Sizing") -> IntentContext:
+    """What a parent is the execution of (journaled with it as :attr:`ParentIntent.context`, so its children are
+    attributed to ``strategy_key``): the strategy's ``target`` on ``bar`` (sized at its close) and
+    :meth:`actors.oms.OmsActor.size_target`'s answer ``sized`` (``held``: the position over the runner's venues,
+    ``pending``: the signed remainder of orders in flight, base units; ``equity`` in the quote currency)."""
+    return IntentContext(strategy_key, float(target), float(bar.close), float(sized["held"]), float(sized["pending"]),
+                         sized.get("equity"), sizing.mode, float(sizing.value), float(sizing.step), bar)
+
+
 def parent_intent(execution: Execution, strategy_key: str, venues: Sequence[str], symbol: str, side: str,
-                  amount: float, price: float, bar_ts_ms: int, step: float) -> ParentIntent:
+                  amount: float, price: float, bar_ts_ms: int, step: float,
+                  context: IntentContext | None = None) -> ParentIntent:
     """The parent a sized decision becomes: ``amount`` base units ``side`` on ``venues`` (route: all of them;
-    otherwise the first), limit from :meth:`Execution.limit` at ``price`` (the bar's close)."""
+    otherwise the first), limit from :meth:`Execution.limit` at ``price`` (the bar's close); ``context``: the
+    decision (:func:`decision_context`), journaled with the parent."""
     where = tuple(venues) if execution.algo == "route" else (venues[0],)
     return ParentIntent(parent_id_for(strategy_key, bar_ts_ms), where, symbol, side, amount,  # type: ignore[arg-type]
                         execution.algo, execution.limit(side, price), step=step,  # type: ignore[arg-type]
-                        **execution.parent_fields())
+                        context=context, **execution.parent_fields())
 
 
 def parent_action(parent: Mapping[str, Any] | None, cancel_asked: bool) -> str:

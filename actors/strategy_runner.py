@@ -46,7 +46,7 @@ import ray
 
 from actors.exchange_core import SeqChecker
 from actors.messages import MarketEvent, stream_name
-from actors.strategy_execution import Execution, parent_action, parent_id_for, parent_intent
+from actors.strategy_execution import Execution, decision_context, parent_action, parent_id_for, parent_intent
 from actors.trading import (
     ACTOR_CPUS,
     OMS_NAME,
@@ -176,7 +176,8 @@ class StrategyRunner:
                 self.last_target, self.owed = target, False
             return  # refused: the next closed bar tries again
         intent = parent_intent(self.execution, self.spec.key, self.venues, self.spec.symbol, sized["side"],
-                               sized["amount"], bar.close, bar.timestamp_ms, self.config.sizing.step)
+                               sized["amount"], bar.close, bar.timestamp_ms, self.config.sizing.step,
+                               decision_context(self.spec.key, target, bar, sized, self.config.sizing))
         answer = await router.submit.remote(intent)
         record.update(status="parent", parent_id=intent.parent_id, router=answer["status"],
                       reason=answer.get("message"))

@@ -20,7 +20,12 @@ What the journal gives each number:
   market order has no arrival price: it is counted in ``no_arrival`` and left
   out of the numbers.
 * **algorithm**: a child's parent's ``algo``; ``none`` for every other order.
-  A child's strategy is ``router``.
+* **strategy**: :func:`actors.audit_trail.strategy_of`, as the trade ledger
+  attributes it: a strategy's order to its runner's key, and a child of a
+  parent order to the strategy whose decision the parent carries out
+  (:attr:`~actors.messages.ParentIntent.context`, journaled with the parent);
+  ``manual`` for hand-made orders and the children of a hand-made parent,
+  ``flatten`` for the kill switch's.
 * **times** (ack, first and last fill) run on the journal's clock from the
   intent's entry: the ack is the first state change that shows the venue
   took the order (SUBMITTED/UNKNOWN -> ACCEPTED, PARTIALLY_FILLED or FILLED),
@@ -39,7 +44,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from actors.audit_trail import intent_client_ids
+from actors.audit_trail import intent_client_ids, strategy_of
 from actors.execution_quality import FillRecord, OrderQuality, OrderRecord, order_quality, summarise
 from actors.journal import EntryKind, JournalEntry
 from actors.messages import Fill, OrderIntent, ParentIntent
@@ -79,14 +84,6 @@ class ExecutionReport:
                 "by_strategy": self.by_strategy,
                 "by_algo": self.by_algo, "by_parent": self.by_parent, "total": self.total, "denied": self.denied, "no_arrival": self.no_arrival,
                 "rejected": self.rejected, "fees_unvalued": self.fees_unvalued, "orders_detail": self.orders_detail}
-
-
-def _strategy(intent: OrderIntent) -> str:
-    if intent.parent_id is not None:
-        return "router"
-    if intent.context is not None:
-        return intent.context.strategy
-    return "flatten" if intent.intent_id.startswith("flatten:") else "manual"
 
 
 def fee_in_quote(fill: Fill) -> float | None:
@@ -129,6 +126,7 @@ def execution_records(entries: Iterable[JournalEntry],
     for intent_id, cid in intent_client_ids(intents, {c.split("-", 1)[0] for c in changes}, changes):
         cid_of.setdefault(intent_id, cid)
     left = {"denied": 0, "rejected": 0, "no_arrival": 0, "fees_unvalued": 0}
+    parent_intents = {pid: e.payload for pid, e in parents.items()}
     out: list[_Order] = []
     for intent_id, entry in intents.items():
         cid = cid_of.get(intent_id)
@@ -159,7 +157,7 @@ def execution_records(entries: Iterable[JournalEntry],
             if fee is None:
                 left["fees_unvalued"] += 1
             records.append(FillRecord(f.ts_ms, f.payload.price, f.payload.amount, fee or 0.0))
-        out.append(_Order(_strategy(intent), OrderRecord(
+        out.append(_Order(strategy_of(intent, parent_intents), OrderRecord(
             cid, intent.venue, intent.side, intent.type, intent.amount, arrival, entry.ts_ms, acked,
             tuple(records), parent.algo if parent is not None else "none"), intent.parent_id))
     return out, left

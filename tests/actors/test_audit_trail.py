@@ -145,3 +145,38 @@ def test_an_unknown_order_is_named() -> None:
     w, _ = _session()
     with pytest.raises(UnknownOrderError, match="'nope'.*entries"):
         explain_order(w.entries, "nope")
+
+
+def test_a_childs_fills_are_attributed_to_the_strategy_whose_parent_it_carries_out() -> None:
+    """A routed strategy's order is a parent (its decision journaled with it) split into children that carry only
+    the parent's id: the ledger, the attribution records and an order's story name the runner, its signal and bar,
+    not the router; a hand-made parent's child is manual."""
+    from actors.algos import child_client_id
+    from actors.messages import ParentIntent
+
+    runner = "strategy:sma_cross:XRP/ETH@binance+coinbase"
+    ctx = IntentContext(runner, 0.5, 0.00051, 0.0, 0.0, 0.02, "equity", 0.25, 1.0, BAR)
+    w = _Writer()
+    state = om.initial_oms_state("paper", RiskLimits(), 0)
+    view = RiskView(positions={}, last_prices={("binance", "XRP/ETH"): 0.00051})
+    w.add(EntryKind.PARENT, ParentIntent("P1", ("binance", "coinbase"), "XRP/ETH", "buy", 10.0, "route", step=1.0,
+                                         arrival_price=0.00051, start_ms=1, context=ctx), 3)
+    w.add(EntryKind.PARENT, ParentIntent("P2", ("binance",), "XRP/ETH", "buy", 3.0, "direct", step=1.0,
+                                         arrival_price=0.00051, start_ms=1), 3)
+    cids = {}
+    for pid, i, amount, order_id in (("P1", 0, 6.0, "81"), ("P1", 1, 4.0, "82"), ("P2", 0, 3.0, "83")):
+        intent = OrderIntent("binance", "XRP/ETH", "buy", "market", amount, child_client_id(pid, i), parent_id=pid)
+        state, step = om.submit(state, intent, view, 1)
+        w.step(step, 3)
+        cid = cids[(pid, i)] = client_order_id("paper", intent.intent_id)
+        state, step = om.on_fill(state, _fill(cid, f"t-{pid}-{i}", amount, order_id=order_id), 2)
+        w.step(step, 3)
+    rows = {r.client_order_id: r for r in trade_ledger(w.entries)}
+    for i in (0, 1):
+        r = rows[cids[("P1", i)]]
+        assert (r.strategy, r.signal, r.bar_ts_ms, r.bar_close) == (runner, 0.5, BAR.timestamp_ms, BAR.close), r
+    manual = rows[cids[("P2", 0)]]
+    assert (manual.strategy, manual.signal, manual.bar_ts_ms) == ("manual", None, None)
+    assert sorted(f.strategy for f in fill_records(list(rows.values()))) == ["manual", runner, runner]
+    story = explain_order(w.entries, cids[("P1", 1)])
+    assert story.strategy == runner and story.context["strategy"] == runner and story.bar_ts_ms == BAR.timestamp_ms

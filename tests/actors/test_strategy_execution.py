@@ -15,13 +15,14 @@ from actors.strategy_execution import (
     ICEBERG_LIMIT_BPS,
     Execution,
     ExecutionError,
+    decision_context,
     execution_of,
     parent_action,
     parent_id_for,
     parent_intent,
     parse_execution,
 )
-from actors.trading import StrategySpec
+from actors.trading import Sizing, StrategySpec
 
 KEY = "strategy:sma_cross:XRP/ETH@binance+coinbase"
 
@@ -83,6 +84,23 @@ def test_a_route_parent_spans_every_venue_and_a_twap_only_the_first() -> None:
     # the router's own state machine takes it: the first slice is due at the start
     first = decide(ParentState(replace(twap, start_ms=1000)), 1000)
     assert [(s.index, s.venue, s.qty) for s in first.send] == [(0, "coinbase", 1000.0)]
+
+
+def test_a_parent_carries_the_strategy_decision_it_executes() -> None:
+    """What the runner journals with its parent (so the children are attributed to it, not to the router): its key,
+    the signal on the bar, the bar, and the OMS's sizing answer (position = held + pending)."""
+    from actors.messages import BarTick
+
+    bar = BarTick("1m", 60_000, 0.0014, 0.00141, 0.00139, 0.0014, 10.0)
+    sized = {"status": "order", "side": "buy", "amount": 7000.0, "position": 1500.0, "held": 2000.0,
+             "pending": -500.0, "equity": 80.0}
+    ctx = decision_context(KEY, 0.5, bar, sized, Sizing("equity", 0.25, 1.0))
+    assert (ctx.strategy, ctx.target, ctx.price, ctx.position, ctx.pending, ctx.equity, ctx.bar) == \
+        (KEY, 0.5, 0.0014, 2000.0, -500.0, 80.0, bar)
+    assert (ctx.sizing_mode, ctx.sizing_value, ctx.sizing_step) == ("equity", 0.25, 1.0)
+    parent = parent_intent(parse_execution("route", []), KEY, ("binance", "coinbase"), "XRP/ETH", "buy", 7000.0,
+                           bar.close, bar.timestamp_ms, 1.0, ctx)
+    assert parent.context == ctx and parent.parent_id == parent_id_for(KEY, bar.timestamp_ms)
 
 
 @pytest.mark.parametrize("parent, asked, action", [

@@ -111,23 +111,38 @@ def test_children_of_a_parent_are_measured_against_the_parents_arrival_and_group
         for kind, payload in items:
             entries.append(JournalEntry(len(entries) + 1, kind, ts, payload, "", "", f"{ts}-{len(entries)}"))
 
-    # a route parent: buy 100 XRP over binance (60) and kraken (40), arrival 0.0005 (the mid when accepted)
+    def child(parent_id: str, i: int, venue: str, qty: float, price: float, ack: int, ts: int) -> None:
+        intent = OrderIntent(venue, "XRP/ETH", "buy", "market", qty, child_client_id(parent_id, i), parent_id=parent_id)
+        at(ts, result=om.submit(state, intent, VIEW, ts))
+        cid = om.client_order_id("t", intent.intent_id)
+        at(ts + ack, result=om.on_update(state, _update(cid, venue, "open", "buy"), ts + ack))
+        fill = Fill(venue, "XRP/ETH", f"{parent_id}-{i}", "o-" + cid[-6:], cid, "buy", price, qty, 0.0, "ETH", False, T0)
+        at(ts + 19 + i, result=om.on_fill(state, fill, ts + 19 + i))
+
+    # a route parent a strategy's runner sent (its decision journaled with it): buy 100 XRP over binance (60) and
+    # kraken (40), arrival 0.0005 (the mid when accepted); the children carry only the parent's id
+    runner = "strategy:sma_cross:XRP/ETH@binance+kraken"
     parent = ParentIntent("P1", ("binance", "kraken"), "XRP/ETH", "buy", 100.0, "route", step=1.0,
-                          arrival_price=0.0005, start_ms=T0 + 1000)
+                          arrival_price=0.0005, start_ms=T0 + 1000, context=_ctx(runner))
     at(T0 + 1000, (EntryKind.PARENT, parent))
     for i, (venue, qty, price, ack) in enumerate((("binance", 60.0, 0.000502, 4), ("kraken", 40.0, 0.000503, 6))):
-        intent = OrderIntent(venue, "XRP/ETH", "buy", "market", qty, child_client_id("P1", i), parent_id="P1")
-        at(T0 + 1001, result=om.submit(state, intent, VIEW, T0 + 1001))
-        cid = om.client_order_id("t", intent.intent_id)
-        at(T0 + 1001 + ack, result=om.on_update(state, _update(cid, venue, "open", "buy"), T0 + 1001 + ack))
-        fill = Fill(venue, "XRP/ETH", f"p{i}", "o-" + cid[-6:], cid, "buy", price, qty, 0.0, "ETH", False, T0)
-        at(T0 + 1020 + i, result=om.on_fill(state, fill, T0 + 1020 + i))
+        child("P1", i, venue, qty, price, ack, T0 + 1001)
+    # a hand-made parent (the API, `raytrader order`): no decision behind it, its child is manual
+    at(T0 + 2000, (EntryKind.PARENT, ParentIntent("P2", ("binance",), "XRP/ETH", "buy", 5.0, "direct", step=1.0,
+                                                  arrival_price=0.0005, start_ms=T0 + 2000)))
+    child("P2", 0, "binance", 5.0, 0.0005, 3, T0 + 2001)
     report = execution_report(entries)
     assert report.no_arrival == 1  # only the hand-made market order of _journal: the children have the parent's
     algos = {r["algo"]: r for r in report.by_algo}
-    assert set(algos) == {"none", "route"} and algos["route"]["orders"] == 2
-    assert ("router", 2) in [(r["strategy"], r["orders"]) for r in report.by_strategy]
-    (row,) = report.by_parent
+    assert set(algos) == {"none", "route", "direct"} and algos["route"]["orders"] == 2
+    # the children count for the strategy whose decision their parent carries out, not for the router
+    strategies = {r["strategy"]: r["orders"] for r in report.by_strategy}
+    assert strategies == {"a": 1, "b": 1, runner: 2, "manual": 1}, strategies
+    assert {(o["order_id"], o["strategy"]) for o in report.orders_detail if o["algo"] != "none"} == {
+        (om.client_order_id("t", child_client_id("P1", 0)), runner),
+        (om.client_order_id("t", child_client_id("P1", 1)), runner),
+        (om.client_order_id("t", child_client_id("P2", 0)), "manual")}
+    row = next(r for r in report.by_parent if r["parent_id"] == "P1")
     paid = 60 * 0.000502 + 40 * 0.000503
     assert (row["parent_id"], row["algo"], row["children"], row["filled"]) == ("P1", "route", 2, 100.0)
     assert row["shortfall_bps"] == pytest.approx((paid - 100 * 0.0005) / (100 * 0.0005) * 1e4)
