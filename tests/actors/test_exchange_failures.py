@@ -48,6 +48,10 @@ POST, GET, DELETE = ("POST", "/api/v3/order"), ("GET", "/api/v3/order"), ("DELET
 #: queries by client id before an unknown create is left unresolved: enough to pass the 1.3 s horizon
 #: (1 s recvWindow + 0.3 s margin) at 0.5 s apart
 QUERIES = 6
+#: 5xx answers the background sync gets after place gave up, before the venue answers it: the sync runs every
+#: 0.3 s, so whether a test's next call still sees the order unresolved is a race; counting the faults it used
+#: up (none may be left) proves instead that the background asked, failed and asked again
+BACKGROUND_MISSES = 2
 STATUS = {"NEW": "open", "PARTIALLY_FILLED": "open", "FILLED": "closed", "CANCELED": "canceled"}
 
 
@@ -158,12 +162,14 @@ def test_a_create_the_venue_took_is_found_by_client_id(side: Side, kind: str) ->
 
 def test_unresolved_order_that_stands_is_settled_by_the_background_sync(side: Side) -> None:
     side.script("lost_response", POST)  # the venue takes it ...
-    side.script("5xx", GET, times=QUERIES)  # ... and answers none of the queries
+    # ... and answers none of place's queries nor the background sync's first BACKGROUND_MISSES
+    side.script("5xx", GET, times=QUERIES + BACKGROUND_MISSES)
     update = call(side.actor.place.remote(rest("bg-found")))
     cid = update.client_order_id
     assert update.status == "unknown" and update.resolved_by == "unresolved" and update.order_id is None
-    assert side.info()["unknown_orders"] == [cid]
     side.wait_for("background resolution", lambda: side.info()["unknown_orders"] == [])
+    # every scripted 5xx was answered to a query (the no_faults_left fixture checks none is left): place asked
+    # QUERIES times, so the background sync asked BACKGROUND_MISSES times in vain before it found the order
     mine = {o.client_order_id: o for o in call(side.actor.orders.remote())}
     assert (mine[cid].order_id, mine[cid].status) == side.truth()[cid] and mine[cid].status == "open"
     assert mine[cid].resolved_by == "response"  # the venue's own answer to the query
@@ -172,10 +178,10 @@ def test_unresolved_order_that_stands_is_settled_by_the_background_sync(side: Si
 
 def test_unresolved_order_that_never_stood_is_settled_absent_in_the_background(side: Side) -> None:
     side.script("5xx", POST)
-    side.script("5xx", GET, times=QUERIES)
+    side.script("5xx", GET, times=QUERIES + BACKGROUND_MISSES)  # place's queries, then the sync's first ones
     update = call(side.actor.place.remote(rest("bg-absent")))
     cid = update.client_order_id
-    assert update.status == "unknown" and side.info()["unknown_orders"] == [cid]
+    assert update.status == "unknown" and update.resolved_by == "unresolved"
     side.wait_for("background resolution", lambda: side.info()["unknown_orders"] == [])
     mine = {o.client_order_id: o for o in call(side.actor.orders.remote())}
     assert mine[cid].status == "rejected" and mine[cid].resolved_by == "absent"
@@ -187,14 +193,15 @@ def test_order_status_without_an_answer_is_unknown_never_a_network_error(side: S
     placed = call(side.actor.place.remote(rest(f"status-{kind}")))
     cid = placed.client_order_id
     # six: aiohttp re-sends an idempotent GET once when a kept-alive connection closes unanswered, so a
-    # lost response can cost two faults per query; what order_status leaves unused, the recheck consumes
-    side.script(kind, GET, times=6)
+    # lost response can cost two faults per query; what order_status leaves unused, the recheck consumes, and
+    # BACKGROUND_MISSES more go to the recheck whatever order_status used (none may be left: the recheck asked
+    # in vain and asked again - whether a call right after order_status still sees it rechecking is a race)
+    side.script(kind, GET, times=6 + BACKGROUND_MISSES)
     status = call(side.actor.order_status.remote(cid, SYM))
     assert status.status == "unknown" and status.resolved_by == "unresolved"
     assert status.order_id == placed.order_id and status.amount == 100  # the last known fields
     assert "did not answer 3 queries" in status.rejection.reason
-    assert side.info()["rechecking"] == [cid]
-    side.wait_for("recheck", lambda: side.info()["rechecking"] == [])
+    side.wait_for("recheck", lambda: side.info()["rechecking"] == [] and side.server.faults.pending() == 0)
     assert {o.client_order_id: o.status for o in call(side.actor.orders.remote())}[cid] == "open"
     assert call(side.actor.order_status.remote(cid, SYM)).status == "open"
     with pytest.raises(Exception, match="no such order"):  # the venue's own not-found is still an answer
