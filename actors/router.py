@@ -13,8 +13,11 @@ decisions) and :mod:`actors.routing` / :mod:`actors.algos` (the numbers):
   **journals the ``parent`` entry before any child**; a ``route`` parent's
   split (:func:`actors.routing.route`, fees from
   :attr:`actors.trading.TradingConfig.taker_bps`, else the taker fee the
-  venue's market states, else :data:`DEFAULT_TAKER_BPS`) is journaled with it as a
-  ``parent_status`` ``working`` entry carrying the plan. The answer holds the
+  venue's market states, else :data:`DEFAULT_TAKER_BPS`; each venue's share capped by
+  what its free balance pays for, read from its ExchangeActor's ``balance`` as it plans:
+  :func:`actors.parent_orders.balance_caps`, the reason names a capped venue) is journaled
+  with it as a ``parent_status`` ``working`` entry carrying the plan. A limit route's
+  children are IOC: what they leave is re-routed on fresh books and balances. The answer holds the
   books it routed on, the plan, and the best single venue's plan on the same
   books.
 * One loop follows the journal (the OMS writes each child's intent, state
@@ -46,6 +49,8 @@ from actors.messages import BookSnapshot, MarketEvent, ParentIntent, stream_name
 from actors.parent_orders import (
     ParentState,
     arrival_price,
+    balance_caps,
+    capped_text,
     child_intent,
     decide,
     fold,
@@ -74,10 +79,11 @@ def _now() -> int:
 
 
 def plan_json(plan: RoutePlan) -> dict[str, Any]:
-    """A route plan as JSON: children ``(venue, qty, avg_price, cost)``, routed qty, net price, unfilled."""
+    """A route plan as JSON: children ``(venue, qty, avg_price, cost)``, routed qty, net price, unfilled, and
+    the venues its free-balance caps bound."""
     return {"children": [{"venue": c.venue, "qty": c.qty, "avg_price": c.avg_price, "cost": c.cost}
                          for c in plan.children],
-            "qty": plan.qty, "net_price": plan.net_price, "unfilled": plan.unfilled}
+            "qty": plan.qty, "net_price": plan.net_price, "unfilled": plan.unfilled, "capped": list(plan.capped)}
 
 
 def _sources_text(sources: dict[str, dict[str, Any]]) -> str:
@@ -162,6 +168,20 @@ class RouterActor:
         return [venue_book(v, intent.side, b, self._fee(v), intent.step, intent.step)
                 for v, b in books.items() if b is not None]
 
+    async def _free(self, venue: str) -> dict[str, float] | None:
+        """``venue``'s free balance per asset (its ExchangeActor's ``balance``), None when it gives none."""
+        try:
+            return {b.asset: b.free for b in await self._exchange(venue).balance.remote()}
+        except Exception as exc:  # noqa: BLE001 - no key or the venue down: no cap (the venue refuses what it must)
+            log.warning("router: %s balance: %s", venue, type(exc).__name__)
+            return None
+
+    async def _caps(self, intent: ParentIntent, venue_books: list[Any]) -> dict[str, float]:
+        """Each venue's cap (base units) from its free balance now (:func:`actors.parent_orders.balance_caps`)."""
+        venues = [b.venue for b in venue_books]
+        got = await asyncio.gather(*(self._free(v) for v in venues))
+        return balance_caps(intent, venue_books, {v: f for v, f in zip(venues, got) if f is not None})
+
     # ------------------------------------------------------------ parents in
     async def submit(self, intent: ParentIntent) -> dict[str, Any]:
         """Accept ``intent`` (module docstring): ``{"status": "accepted", "parent": ..., "books", "book_sources",
@@ -191,16 +211,19 @@ class RouterActor:
                                                 for v, b in books.items() if b is not None},
                                       "book_sources": sources}
             if intent.algo == "route":
-                routed, single = route_plan(accepted, self._venue_books(accepted, books))
-                answer.update(plan=plan_json(routed), single_venue=plan_json(single))
+                venue_books = self._venue_books(accepted, books)
+                caps = await self._caps(accepted, venue_books)
+                routed, single = route_plan(accepted, venue_books, caps)
+                answer.update(plan=plan_json(routed), single_venue=plan_json(single), caps=caps)
                 if routed.children:
                     plan = tuple((c.venue, c.qty) for c in routed.children)
                     change = status_change(draft, "working", f"routed {routed.qty:g} of {accepted.qty:g} on "
-                                                             f"{_sources_text(sources)}", plan)
+                                                             f"{_sources_text(sources)}{capped_text(routed, caps)}",
+                                           plan)
                     draft = replace(draft, plan=plan)
                 else:
-                    change = status_change(draft, "cancelled", "nothing to route: no visible liquidity within the "
-                                                               "limit")
+                    why = "no free balance for it" if routed.capped else "no visible liquidity within the limit"
+                    change = status_change(draft, "cancelled", f"nothing to route: {why}{capped_text(routed, caps)}")
                     draft = replace(draft, status="cancelled", reason=change.reason)
                 entries.append((EntryKind.PARENT_STATUS, change))
             # durable before any child. Folded here too, so that the id is known at once (a second submit is a
@@ -240,11 +263,12 @@ class RouterActor:
         if d.needs_plan or d.reroute:
             books, sources = await self._books(ps.intent.venues, ps.intent.symbol)
             venue_books = self._venue_books(ps.intent, books)
+            caps = await self._caps(ps.intent, venue_books)
             if d.reroute:  # the children left it short: plan the rest on fresh books (journaled before any send)
-                change = reroute_plan(ps, venue_books)
+                change = reroute_plan(ps, venue_books, caps)
                 change = replace(change, reason=f"{change.reason} (books {_sources_text(sources)})")
             else:  # restarted between the parent entry and its plan: route the parent now
-                routed, _ = route_plan(ps.intent, venue_books)
+                routed, _ = route_plan(ps.intent, venue_books, caps)
                 plan = tuple((c.venue, c.qty) for c in routed.children)
                 change = (status_change(ps, "working", "routed after a restart", plan) if plan
                           else status_change(ps, "cancelled", "nothing to route"))

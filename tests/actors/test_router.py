@@ -10,9 +10,9 @@ books the router sees are the books the children take from); the second is dislo
   alpha streams its book, beta streams none (a deployment's default): the router routes on alpha's
   streamed book and on a book beta's ExchangeActor fetched over REST, and says so; beta's fee is the one
   its ccxt market states (the config names alpha's only);
-* a routed child the venue rejects (beta's funds tied up) leaves the parent short: the router routes the
-  rest again over the venue still able to trade, as new journaled children, and the parent ends ``done``
-  with what it filled (naming any unfilled rest);
+* a venue's free balance caps its share (beta's funds tied up: its child is what it can pay for, the journaled
+  reason names it, no child is refused); a limit route's children are IOC at the venues; the parent, short by
+  what beta could not pay for, is routed again on fresh books and balances and ends ``done`` naming the rest;
 * a TWAP parent sends its children at their slice times; the router is killed after the first child and
   Ray's restart continues the parent from the journal, with no child sent twice;
 * an iceberg never has more than ``display`` at the venue;
@@ -227,51 +227,60 @@ def test_a_routed_parent_fills_better_than_the_best_single_venue_by_the_predicte
           f"({saved_bps:.2f} bps better); plan {[(c.venue, c.qty) for c in plan.children]}")
 
 
-def test_a_child_the_venue_rejects_is_rerouted_over_the_venue_still_able_and_the_parent_ends_done(
+def test_a_venues_free_balance_caps_its_share_and_a_limit_routes_ioc_children_leave_the_rest_to_a_reroute(
         stack: Stack) -> None:
     books = _wait_books_settled(stack)
+    limit = books["alpha"][1][2][0]  # alpha's third ask: beta's levels sit between alpha's, so both take part
+    within = {v: sum(q for p, q in asks if p <= limit) for v, (_, asks) in books.items()}
+    assert within["beta"] >= 2, books
+    qty = within["alpha"] + within["beta"]  # every unit the books show within the limit
+    fee = 1 + TAKER_BPS / 1e4
+    cap = float(within["beta"] // 2)  # beta can pay for half of what it shows within the limit, fee included ...
+    free = round((cap + 0.5) * limit * fee, 8)  # ... and half a lot more (the cap is in whole lots of 1 XRP)
     beta = stack.venues["beta"].engine.ledger
-    with stack.servers["beta"].lock:  # beta's ETH is tied up (as by orders elsewhere): it refuses a buy
-        tied = beta.free(ACCOUNT, "ETH") - D("0.0001")
+    with stack.servers["beta"].lock:  # beta's other ETH is tied up (as by orders elsewhere)
+        tied = beta.free(ACCOUNT, "ETH") - D(repr(free))
         beta.lock(ACCOUNT, "ETH", tied)
     try:
-        qty = 3000.0
         answer = call(stack.router.submit.remote(ParentIntent("route2", ("alpha", "beta"), SYM, "buy", qty, "route",
-                                                              step=1.0)))
+                                                              limit=limit, step=1.0)))
         assert answer["status"] == "accepted", answer
-        first = [(c["venue"], c["qty"]) for c in answer["plan"]["children"]]
-        assert {v for v, _ in first} == {"alpha", "beta"}, (first, books)  # beta's levels sit between alpha's
         parent = stack.wait_parent("route2")
     finally:
         with stack.servers["beta"].lock:
             beta.unlock(ACCOUNT, "ETH", tied)
+    plan = {c["venue"]: c["qty"] for c in answer["plan"]["children"]}
+    assert answer["plan"]["capped"] == ["beta"] and int(answer["caps"]["beta"]) == cap
+    assert plan == {"alpha": within["alpha"], "beta": cap}, (plan, within)  # beta's share is what it can pay for
     entries = stack.journal()
-    children = _children(entries, "route2")
     statuses = _statuses(entries, "route2")
-    states = {e.payload.client_order_id: e.payload.to_state for e in entries if e.kind is EntryKind.STATE_CHANGE}
+    head, _, named = statuses[0].reason.rpartition("; capped by free balance: beta ")  # the journaled reason
+    assert head.startswith(f"routed {within['alpha'] + cap:g} of {qty:g} on ") and int(float(named)) == cap, \
+        statuses[0].reason
+    children = _children(entries, "route2")
+    assert all((c.payload.type, c.payload.price, c.payload.time_in_force) == ("limit", limit, "IOC") for c in children)
     cid = {c.payload.intent_id: client_order_id(stack.config.namespace, c.payload.intent_id) for c in children}
-    rejected = [c.payload for c in children if states[cid[c.payload.intent_id]] == "REJECTED"]
-    assert [c.venue for c in rejected] == ["beta"]  # beta refused its child ...
-    reroute = statuses[1]  # ... so the rest was routed again, journaled before its children were sent
-    assert reroute.status == "working" and reroute.reason.startswith("re-route 1: ") and "beta: rest" in reroute.reason
-    assert reroute.plan[:len(first)] == tuple(first) and reroute.plan[len(first):]
-    added = reroute.plan[len(first):]
-    assert all(v == "alpha" for v, _ in added) and 0 < sum(q for _, q in added) <= dict(first)["beta"]
-    assert [c.payload.intent_id for c in children] == [child_client_id("route2", i) for i in range(len(children))]
-    assert [(c.payload.venue, c.payload.amount) for c in children][:len(reroute.plan)] == list(reroute.plan)
+    states = {e.payload.client_order_id: e.payload.to_state for e in entries if e.kind is EntryKind.STATE_CHANGE}
+    assert not [c for c in cid.values() if states[c] in ("REJECTED", "DENIED")]  # no child refused for funds
+    at_venue = {o.client_order_id: o for orders in stack.venue_orders().values() for o in orders}
+    assert all(at_venue[c].time_in_force == "IOC" and not at_venue[c].is_open for c in cid.values())
     fills = [e.payload for e in entries if e.kind is EntryKind.FILL and e.payload.client_order_id in cid.values()]
     filled = sum(f.amount for f in fills)
-    assert parent["filled"] == pytest.approx(filled) and parent["reroutes"] >= 1
-    assert sum(f.amount for f in fills if f.venue == "beta") == 0
+    first_beta = cid[child_client_id("route2", list(plan).index("beta"))]
+    assert sum(f.amount for f in fills if f.client_order_id == first_beta) == cap  # the planned child filled in full
+    assert parent["filled"] == pytest.approx(filled) and filled >= within["alpha"] + cap
+    # beta never spent more than it had free (its child paid less than the limit where the book was cheaper: a
+    # re-route may spend what that saved, on fresh books and balances)
+    assert sum(f.amount * f.price for f in fills if f.venue == "beta") <= free
+    # short by what beta could not pay for: the children settled, the rest was routed again on fresh books and
+    # balances, and the parent ends done naming what is left
     end = statuses[-1]
-    assert end.status == "done" and parent["status"] == "done"
-    if filled < qty:  # alpha's book could not take all of it: the reason says how much is left
-        assert f"unfilled {qty - filled:g}" in end.reason, end.reason
-    else:
-        assert end.reason == f"every child settled after {parent['reroutes']} re-route(s)", end.reason
-    venue_ids = [o.client_order_id for o in stack.venue_orders()["alpha"]]
-    assert all(venue_ids.count(cid[c.payload.intent_id]) == 1 for c in children if c.payload.venue == "alpha")
-    print(f"\nroute2: plan {first}; beta rejected its child; {statuses[1].reason}; {end.reason}; filled {filled:g}")
+    assert end.status == "done" and statuses[1].reason.startswith(("re-route 1: ", f"unfilled {qty - filled:g}")), \
+        statuses
+    assert end.reason.startswith(f"unfilled {qty - filled:g} of {qty:g}"), end.reason
+    assert all("capped by free balance: beta" in x.reason for x in statuses[1:] if "after" not in x.reason), statuses
+    print(f"\nroute2: limit {limit}, plan {plan} (beta capped by {free:.8f} ETH free); "
+          + "; ".join(x.reason for x in statuses[1:]) + f"; filled {filled:g} of {qty:g}")
 
 
 def test_a_twap_parent_survives_a_router_restart_and_sends_each_child_once_at_its_slice_time(stack: Stack) -> None:
