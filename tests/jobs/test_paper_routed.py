@@ -1,6 +1,7 @@
 """A paper session whose strategy trades through the router (``raytrader paper --execution route``): one runner over
 a Binance-dialect and a Coinbase-dialect venue, each order a parent split by the venues' books net of fees, on the
-shared test cluster (real Ray actors, the cluster's Redis journal, real ccxt against two emulators).
+shared test cluster (real Ray actors, the cluster's Redis journal, real ccxt against two emulators). Two shorter
+sessions run TWAP (coinbase) and iceberg (binance) parents the same way.
 
 Why both venues get children: the deposits are :data:`CASH` ETH (and as much XRP) per venue and a target of 1.0 holds
 a quarter of the summed equity (about 40 ETH: ~28,000 XRP at 0.0014), deeper than binance's best levels (2,000 XRP
@@ -131,6 +132,10 @@ def test_the_summary_and_the_execution_report_show_the_parents(
     [row] = [r for r in report["by_algo"] if r["algo"] == "route"]
     assert row["orders"] == p["children_at_venues"] and row["filled"] == pytest.approx(p["children_filled"], abs=1e-9)
     assert {r["algo"] for r in report["by_algo"]} == {"route"}
+    # the children count for the strategy whose decisions their parents carry out (journaled with each parent),
+    # not for the router
+    [runner] = session.runners()
+    assert [(r["strategy"], r["orders"]) for r in report["by_strategy"]] == [(runner, row["orders"])]
     by_parent = {r["parent_id"]: r for r in report["by_parent"]}
     assert len(by_parent) == p["total"]
     assert sum(r["filled"] for r in by_parent.values()) == pytest.approx(p["children_filled"], abs=1e-9)
@@ -177,3 +182,77 @@ def test_a_twap_session_sends_each_slice_at_its_time_and_loses_nothing(twap: tup
         first, second = d["children_detail"][:2]
         assert (first["index"], second["index"]) == (0, 1)
         assert second["sent_ms"] >= d["start_ms"] + 500, d
+
+
+#: an iceberg clip's size (base units): a parent (~3,500 XRP from flat, ~7,000 on a reversal, at the default 10 ETH
+#: and as much XRP, a quarter of the equity) shows at most this much at a time, so each parent is 2-4 clips
+DISPLAY = 2000.0
+
+
+@pytest.fixture(scope="module")
+def iceberg() -> Iterator[tuple[Any, dict[str, Any]]]:
+    """An iceberg session on one venue (binance, x300: sma_cross(3, 8) flips every few seconds, so a parent has the
+    time to show all its clips before a new target cancels it) until a parent is done in two clips or more; then
+    stopped (a working parent cancelled with its resting clip) and summarised."""
+    import ray
+
+    from jobs.paper_trade import PaperRequest, PaperSession
+
+    request = PaperRequest(params=(("fast", 3), ("slow", 8)), venues=("binance",), speed=300.0, seconds=60,
+                           warmup_bars=30, execution="iceberg", exec_params=(("display", DISPLAY),))
+    with PaperSession(request) as s:
+        router = s.actor("router")
+
+        def clips_done() -> bool:
+            return any(p["status"] == "done" and p["children"] >= 2 and not p["open_children"]
+                       for p in ray.get(router.parents_json.remote(), timeout=30))
+
+        _wait(clips_done, 90, "an iceberg parent done in two clips or more")
+        s.stop_strategies()
+        s.settle(90)
+        yield s, s.summary()
+
+
+def test_an_iceberg_session_shows_at_most_one_display_sized_clip_at_a_time(iceberg: tuple[Any, dict[str, Any]]) -> None:
+    """Every clip the venue holds is at most ``display``; a parent's next clip is sent only once the one before has
+    ended (so the venue never shows more than ``display`` of it); parents end done or cancelled; nothing is lost."""
+    from actors.exchange_core import client_order_id
+    from actors.journal import EntryKind, Journal
+    from actors.trading import redis_url
+    from jobs.execution_report import execution_report
+
+    session, summary = iceberg
+    c = summary["checks"]
+    p = c["parents"]
+    assert set(p["by_algo"]) == {"iceberg"} and p["working"] == [] and p["orphans"] == [] and p["overfilled"] == [], p
+    assert set(p["by_algo"]["iceberg"]) <= {"done", "cancelled"} and p["by_algo"]["iceberg"].get("done"), p
+    assert math.isclose(p["children_filled"], p["children_filled_at_venues"], rel_tol=0, abs_tol=1e-9), p
+    assert c["lost"] == [] and c["duplicated"] == [] and c["not_in_journal"] == []
+    assert c["state_mismatches"] == [] and c["unsettled"] == [] and c["balances_match"] and c["chain_ok"], c
+    # the venue's own book: every order of ours a limit clip of at most DISPLAY
+    held = session.venue_orders()["binance"]
+    assert held and all(o.type == "LIMIT" and 0 < float(o.orig_qty) <= DISPLAY for o in held), held
+    # the journal: each clip a child of its parent, sent only after the previous clip had settled
+    entries = list(Journal.from_url(redis_url(), session.stream).entries())
+    ns = session.config.namespace
+    parent_of = {client_order_id(ns, e.payload.intent_id): e.payload.parent_id for e in entries
+                 if e.kind is EntryKind.INTENT}
+    assert set(parent_of) >= {o.client_order_id for o in held} and None not in parent_of.values()
+    sent: list[str] = []
+    closed: set[str] = set()  # reached a final state once (a fill racing a cancel may reopen the OMS state after)
+    for e in entries:
+        if e.kind is not EntryKind.STATE_CHANGE:
+            continue
+        cid, to = e.payload.client_order_id, e.payload.to_state
+        if to == "SUBMITTED":
+            working = [k for k in sent if parent_of[k] == parent_of[cid] and k not in closed]
+            assert working == [], f"clip {cid} sent while {working} of the same parent still worked"
+            sent.append(cid)
+        elif to in ("FILLED", "CANCELED", "REJECTED", "DENIED", "EXPIRED"):
+            closed.add(cid)
+    assert any(x["children"] >= 2 for x in _parents(session))  # clip after clip, not one order
+    # the execution report: every clip counts for the runner that decided it, under the iceberg algorithm
+    report = execution_report(entries).to_json()
+    [runner] = session.runners()
+    assert {r["algo"] for r in report["by_algo"]} == {"iceberg"}
+    assert [r["strategy"] for r in report["by_strategy"]] == [runner]
