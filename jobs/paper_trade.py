@@ -463,6 +463,13 @@ class PaperSession:
                 self._runner_status = ray.get(self.handles[self.arb_spec.key].stop.remote(), timeout=150)
             except Exception:  # noqa: BLE001 - a runner restarting: the summary goes without them
                 self._runner_status = None
+        if not self.request.arbitrage:
+            # stop each runner first: the order or parent it is sending is finished and recorded (killed mid-call, its
+            # OMS / router call runs on: a parent or order that lands after stop_parents and the checks looked)
+            try:
+                ray.get([h.stop.remote() for h in self.runners().values()], timeout=60)
+            except Exception:  # noqa: BLE001 - a runner restarting or stuck: it is killed all the same
+                pass
         for handle in self.runners().values():
             ray.kill(handle, no_restart=True)
         if self.request.arbitrage:  # a leg left resting by a runner killed mid-pair is not meant to rest
