@@ -19,7 +19,7 @@ from pathlib import Path
 from raytrader.config import Config
 
 __all__ = ["token_path", "ensure_ray_token", "use_token_auth", "ray_env", "ray_token_headers", "serve_env",
-           "startup_waits", "SINGLE_MACHINE_ENV"]
+           "startup_waits", "SINGLE_MACHINE_ENV", "NUMBA_ENV"]
 
 
 def token_path() -> Path:
@@ -45,6 +45,14 @@ def ensure_ray_token() -> Path:
 SINGLE_MACHINE_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
+#: numba's cache locators for every process of the cluster: a Ray job's unpacked copy of our files
+#: (``--working-dir``, ``py_modules``) uses the installed files' warm cache when the bytes are the same
+#: (:mod:`raytrader.numba_cache`), then numba's own locators in numba's order
+NUMBA_ENV = {"NUMBA_CACHE_LOCATOR_CLASSES": ",".join([
+    "raytrader.numba_cache.InstalledCopyLocator", "UserProvidedCacheLocator", "InTreeCacheLocator",
+    "UserWideCacheLocator", "IPythonCacheLocator", "ZipCacheLocator"])}
+
+
 def use_token_auth() -> None:
     """Make this process (and the children it starts) talk to Ray with the token, as a single-machine driver."""
     os.environ["RAY_AUTH_MODE"] = "token"
@@ -67,7 +75,8 @@ def ray_token_headers() -> dict[str, str]:
 
 
 def ray_env(config: Config) -> dict[str, str]:
-    """Environment for the Ray head: token auth on, our venv first on PATH, our config visible to jobs.
+    """Environment for the Ray head: token auth on, our venv first on PATH, our config visible to jobs, numba's
+    cache shared with unpacked copies of our files (:data:`NUMBA_ENV`; a value the user set wins).
 
     The venv's ``bin`` goes first on PATH so that a job entrypoint ``python -m jobs.x``
     (also from plain ``ray job submit``) runs with the interpreter raytrader is installed in.
@@ -81,7 +90,7 @@ def ray_env(config: Config) -> dict[str, str]:
     env["RAYTRADER_CLUSTER__HOME"] = str(config.cluster.home)
     env["RAYTRADER_DATA__STORE"] = str(config.data.store)
     env.update(serve_env(config))
-    for name, value in startup_waits(config).items():
+    for name, value in {**NUMBA_ENV, **startup_waits(config)}.items():
         env.setdefault(name, value)  # a value the user set wins
     return env
 
