@@ -35,6 +35,7 @@ Resolution rule for an unknown outcome (documented contract):
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import time
@@ -42,8 +43,6 @@ from collections import deque
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable, Sequence
-
-from ccxt.base import errors as cx
 
 from actors.messages import (
     AssetBalance,
@@ -59,7 +58,7 @@ from actors.messages import (
 from raytrader.errors import InputError
 
 __all__ = [
-    "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "CLASSIFICATION", "classify_error",
+    "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "CLASSIFICATION", "classify_error",  # noqa: F822 - CLASSIFICATION: module __getattr__
     "ResolutionPolicy", "Resolution", "resolve_unknown", "place_order", "rejected_update", "unknown_update",
     "StreamLog", "SeqChecker", "trade_id_gap", "bar_time_gap", "merge_recovered",
     "parse_order", "parse_fill", "parse_trade", "parse_bar", "parse_book", "parse_balance",
@@ -104,28 +103,50 @@ class ErrorClass:
     reason: str
 
 
-#: (ccxt class, verdict), most specific first; the first ``isinstance`` match wins.
-CLASSIFICATION: tuple[tuple[type[BaseException], Verdict], ...] = (
-    (cx.DuplicateOrderId, Verdict.DUPLICATE),
-    (cx.InsufficientFunds, Verdict.REJECTED),
-    (cx.InvalidOrder, Verdict.REJECTED),           # incl. OrderNotFound, OrderImmediatelyFillable, ...
-    (cx.BadSymbol, Verdict.REJECTED),
-    (cx.BadRequest, Verdict.REJECTED),
-    (cx.AuthenticationError, Verdict.REJECTED),    # incl. PermissionDenied, AccountSuspended
-    (cx.ArgumentsRequired, Verdict.REJECTED),
-    (cx.NotSupported, Verdict.REJECTED),
-    (cx.OperationRejected, Verdict.REJECTED),      # incl. MarketClosed, RestrictedLocation
-    (cx.ChecksumError, Verdict.UNKNOWN),
-    (cx.InvalidNonce, Verdict.REJECTED),           # Binance -1021: the venue refused the timestamp
-    (cx.RequestTimeout, Verdict.UNKNOWN),
-    (cx.DDoSProtection, Verdict.UNKNOWN),          # 429 after send: assume nothing
-    (cx.RateLimitExceeded, Verdict.UNKNOWN),
-    (cx.ExchangeNotAvailable, Verdict.UNKNOWN),    # 5xx, maintenance
-    (cx.NetworkError, Verdict.UNKNOWN),            # connection reset / closed without an answer
-    (cx.BadResponse, Verdict.UNKNOWN),             # an answer we cannot read
-    (cx.OperationFailed, Verdict.UNKNOWN),
-    (cx.ExchangeError, Verdict.REJECTED),          # any other error the venue itself answered
-)
+def _ccxt_errors() -> Any:
+    """``ccxt.base.errors``. Loaded when first needed: importing it runs ``ccxt/__init__``, which imports every
+    exchange module (~0.35 s of CPU), and most actors that import this module (the OMS, the strategy runners, the
+    order manager: ``client_order_id``, ``SeqChecker``) never touch a ccxt error."""
+    from ccxt.base import errors  # noqa: PLC0415 - late: an actor that never sees a ccxt error starts without ccxt
+
+    return errors
+
+
+@functools.cache
+def _classification() -> tuple[tuple[type[BaseException], Verdict], ...]:
+    """:data:`CLASSIFICATION`, built on first use (ccxt loads then)."""
+    cx = _ccxt_errors()
+    return (
+        (cx.DuplicateOrderId, Verdict.DUPLICATE),
+        (cx.InsufficientFunds, Verdict.REJECTED),
+        (cx.InvalidOrder, Verdict.REJECTED),           # incl. OrderNotFound, OrderImmediatelyFillable, ...
+        (cx.BadSymbol, Verdict.REJECTED),
+        (cx.BadRequest, Verdict.REJECTED),
+        (cx.AuthenticationError, Verdict.REJECTED),    # incl. PermissionDenied, AccountSuspended
+        (cx.ArgumentsRequired, Verdict.REJECTED),
+        (cx.NotSupported, Verdict.REJECTED),
+        (cx.OperationRejected, Verdict.REJECTED),      # incl. MarketClosed, RestrictedLocation
+        (cx.ChecksumError, Verdict.UNKNOWN),
+        (cx.InvalidNonce, Verdict.REJECTED),           # Binance -1021: the venue refused the timestamp
+        (cx.RequestTimeout, Verdict.UNKNOWN),
+        (cx.DDoSProtection, Verdict.UNKNOWN),          # 429 after send: assume nothing
+        (cx.RateLimitExceeded, Verdict.UNKNOWN),
+        (cx.ExchangeNotAvailable, Verdict.UNKNOWN),    # 5xx, maintenance
+        (cx.NetworkError, Verdict.UNKNOWN),            # connection reset / closed without an answer
+        (cx.BadResponse, Verdict.UNKNOWN),             # an answer we cannot read
+        (cx.OperationFailed, Verdict.UNKNOWN),
+        (cx.ExchangeError, Verdict.REJECTED),          # any other error the venue itself answered
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``CLASSIFICATION``: (ccxt class, verdict), most specific first; the first ``isinstance`` match wins (built
+    on first access, :func:`_classification`)."""
+    if name == "CLASSIFICATION":
+        return _classification()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 
 
@@ -140,7 +161,7 @@ def classify_error(exc: BaseException) -> ErrorClass:
     match = _CODE.search(text)
     code = match.group(1) if match else type(exc).__name__
     verdict = Verdict.UNKNOWN
-    for cls, v in CLASSIFICATION:
+    for cls, v in _classification():
         if isinstance(exc, cls):
             verdict = v
             break
@@ -202,13 +223,14 @@ async def resolve_unknown(query: Query, *, failed_at: float, policy: ResolutionP
     ``clock()`` when the create call failed (the request's signed timestamp is
     no later than that).
     """
+    order_not_found = _ccxt_errors().OrderNotFound
     horizon = failed_at + policy.recv_window_ms / 1000 + policy.clock_margin_s
     not_found = 0
     wait = policy.backoff_s
     for attempt in range(1, policy.max_queries + 1):
         try:
             update = await query()
-        except cx.OrderNotFound:
+        except order_not_found:
             not_found += 1
             if not_found >= policy.not_found_confirmations and clock() >= horizon:
                 return Resolution("absent", None, attempt, not_found)

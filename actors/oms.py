@@ -50,7 +50,7 @@ import ray
 
 from actors import metrics
 from actors import order_manager as om
-from actors.exchange import UnknownClientOrder
+from actors.exchange_config import UnknownClientOrder  # not actors.exchange: the OMS process never loads the ExchangeActor
 from actors.journal import EntryKind, Journal
 from actors.messages import BarTick, Fill, IntentContext, OrderIntent, OrderUpdate, ReconciliationResult
 from actors.oms_records import OrderRecords
