@@ -19,9 +19,9 @@ else the touch prices), intent ids
 ``<pair>:buy`` / ``<pair>:sell``: the journal names both legs by their pair),
 sent at once through the ``oms`` (:meth:`actors.oms.OmsActor.submit_intent`:
 the pre-trade check, the journal before the send, the OMS's order states and
-fills). A leg's remainder that did not fill at once is cancelled (IOC done in
-two steps: the order intent has no time in force), so a leg fills at its limit
-or better, in part, or not at all.
+fills). Both legs are ``IOC``: the venue expires a leg's remainder that did not
+fill at once (a leg the OMS still reports open is cancelled all the same), so a
+leg fills at its limit or better, in part, or not at all.
 
 Inventory is what each venue's account holds *free*, read from the venue
 (:meth:`actors.exchange.ExchangeActor.balance`) at start and after every pair:
@@ -31,9 +31,12 @@ After a pair the runner waits for a new snapshot of every venue (the one it
 decided on may show liquidity the pair has just taken).
 
 Start (also Ray's restart after a crash): cancel any arbitrage leg still open
-in the OMS (a crash between a leg's send and its cancel), read the balances,
-and begin a new pair series (:func:`actors.arbitrage.pair_id` carries the
-start time, so pair ids never repeat).
+in the OMS, rebuild the pairs sent so far from the journal
+(:func:`actors.arbitrage.journaled_pairs`: each leg's state and filled amount;
+``rebuilt_pairs`` in the status), read the balances (the inventory: what the
+venues hold now, every earlier pair's fills included), and begin a new pair
+series (:func:`actors.arbitrage.pair_id` carries the start time, so pair ids
+never repeat and no leg is sent twice).
 """
 
 from __future__ import annotations
@@ -56,14 +59,16 @@ from actors.arbitrage import (
     Touch,
     arbitrage,
     best_edge_bps,
+    journaled_pairs,
     leg_intents,
     pair_id,
     spare_limits,
     touch_from_book,
 )
-from actors.exchange_core import SeqChecker
+from actors.exchange_core import SeqChecker, client_order_id
+from actors.journal import EntryKind, Journal
 from actors.messages import BookSnapshot, GapDetected, MarketEvent, stream_name
-from actors.trading import ACTOR_CPUS, OMS_NAME, TradingConfig, exchange_name, strategy_name
+from actors.trading import ACTOR_CPUS, OMS_NAME, TradingConfig, exchange_name, redis_url, strategy_name
 
 __all__ = ["ArbSpec", "ArbRunner"]
 
@@ -139,6 +144,7 @@ class ArbRunner:
         self.pairs: list[dict[str, Any]] = []
         self.pair_ms: list[float] = []
         self.cancelled_at_start: list[str] = []
+        self.rebuilt_pairs = 0
         self.errors = 0
         self.stopping = False
         self._idle = asyncio.Event()  # set while no pair is in flight
@@ -214,10 +220,29 @@ class ArbRunner:
                 await oms.cancel.remote(o["client_order_id"], "arb_restart")
                 self.cancelled_at_start.append(o["client_order_id"])
 
+    def _journaled_pairs(self) -> list[dict[str, Any]]:
+        """The pairs this runner's earlier incarnations sent, from the journal (module docstring)."""
+        intents, states, filled, trades = [], {}, {}, set()
+        for e in Journal.from_url(redis_url(), self.config.stream).entries():
+            if e.kind is EntryKind.INTENT:
+                intents.append(e.payload)
+            elif e.kind is EntryKind.STATE_CHANGE:
+                states[e.payload.client_order_id] = e.payload.to_state
+            elif e.kind is EntryKind.FILL and e.payload.client_order_id and \
+                    (e.payload.venue, e.payload.trade_id) not in trades:  # each venue trade once
+                trades.add((e.payload.venue, e.payload.trade_id))
+                cid = e.payload.client_order_id
+                filled[cid] = filled.get(cid, 0.0) + e.payload.amount
+        return journaled_pairs(intents, states, filled, lambda i: client_order_id(self.config.namespace, i),
+                               self.spec.prefix, self.spec.symbol)
+
     async def _decide_loop(self) -> None:
         while True:
             try:
                 await self._cancel_open_legs()
+                if not self.pairs:  # once per process: the pairs sent before it started
+                    self.pairs = await asyncio.to_thread(self._journaled_pairs)
+                    self.rebuilt_pairs = len(self.pairs)
                 await self._read_inventory()
                 break
             except asyncio.CancelledError:
@@ -314,7 +339,8 @@ class ArbRunner:
                 "pair_ms": {"n": len(lat), "p50": pct(0.5), "p99": pct(0.99)},
                 "inventory": {v: {"base": i.base, "quote": i.quote} for v, i in self.inventory.items()},
                 "snapshots": dict(self.snapshots), "holes": self.holes, "gaps": self.gaps, "errors": self.errors,
-                "cancelled_at_start": list(self.cancelled_at_start), "pid": os.getpid()}
+                "cancelled_at_start": list(self.cancelled_at_start), "rebuilt_pairs": self.rebuilt_pairs,
+                "started_ms": self.started_ms, "pid": os.getpid()}
 
     async def ping(self) -> int:
         return os.getpid()

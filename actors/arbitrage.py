@@ -37,7 +37,7 @@ from actors.messages import BookSnapshot, Fill, OrderIntent
 from raytrader.errors import InputError
 
 __all__ = ["ArbError", "Touch", "Inventory", "ArbDecision", "arbitrage", "touch_from_book", "best_edge_bps",
-           "pair_id", "pair_of", "leg_intents", "spare_limits", "LegResult", "ArbReport", "arb_report",
+           "pair_id", "pair_of", "leg_intents", "spare_limits", "LegResult", "ArbReport", "arb_report", "journaled_pairs",
            "EdgeConfirmation"]
 
 
@@ -207,10 +207,12 @@ def leg_intents(pair: str, decision: ArbDecision, symbol: str,
     """The two legs of ``decision``: a limit buy at ``buy_venue`` and a limit sell at ``sell_venue``, ``qty``
     each; ``limits``: (buy, sell) limit prices, default the touches (``decision.buy_price`` /
     ``sell_price``: neither fills worse than the decision assumed; :func:`spare_limits` gives room). Intent
-    ids ``<pair>:buy`` and ``<pair>:sell``."""
+    ids ``<pair>:buy`` and ``<pair>:sell``; both ``IOC``: the venue expires what does not fill at once."""
     buy, sell = limits if limits is not None else (decision.buy_price, decision.sell_price)
-    return (OrderIntent(decision.buy_venue, symbol, "buy", "limit", decision.qty, f"{pair}:buy", price=buy),
-            OrderIntent(decision.sell_venue, symbol, "sell", "limit", decision.qty, f"{pair}:sell", price=sell))
+    return (OrderIntent(decision.buy_venue, symbol, "buy", "limit", decision.qty, f"{pair}:buy", price=buy,
+                        time_in_force="IOC"),
+            OrderIntent(decision.sell_venue, symbol, "sell", "limit", decision.qty, f"{pair}:sell", price=sell,
+                        time_in_force="IOC"))
 
 
 @dataclass(frozen=True)
@@ -304,3 +306,24 @@ def arb_report(intents: Sequence[OrderIntent], fills: Sequence[Fill], client_id:
     pnl = {v: quote_change[v] + base_change[v] * mark for v in base_change}
     return ArbReport(len(by_pair), complete, unbalanced, len(legs), sum(1 for leg in legs if leg.filled > 0),
                      base_change, quote_change, fees, pnl, sum(pnl.values()), traded, mark, tuple(legs))
+
+
+def journaled_pairs(intents: Sequence[OrderIntent], states: Mapping[str, str], filled: Mapping[str, float],
+                    client_id: Callable[[str], str], prefix: str, symbol: str) -> list[dict]:
+    """The pairs of ``prefix`` on ``symbol`` the journal holds, oldest first, as a (restarted) runner records
+    them: ``{"pair", "buy_venue", "sell_venue", "qty", "buy": {...}, "sell": {...}, "rebuilt": True}``, each
+    leg ``{"client_order_id", "state", "filled"}`` from ``states`` (client order id -> the OMS state of its
+    last journaled state change, ``SUBMITTED`` when none) and ``filled`` (client order id -> base units its
+    journaled fills add up to). A pair whose runner died between its two sends has one leg."""
+    pairs: dict[str, dict] = {}
+    for intent in intents:
+        pair = pair_of(intent.intent_id, prefix)
+        if pair is None or intent.symbol != symbol:
+            continue
+        cid = client_id(intent.intent_id)
+        record = pairs.setdefault(pair, {"pair": pair, "buy_venue": None, "sell_venue": None, "qty": intent.amount,
+                                         "rebuilt": True})
+        record[f"{intent.side}_venue"] = intent.venue
+        record[intent.side] = {"client_order_id": cid, "state": states.get(cid, "SUBMITTED"),
+                               "filled": filled.get(cid, 0.0)}
+    return list(pairs.values())

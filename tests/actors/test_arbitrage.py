@@ -18,6 +18,7 @@ from actors.arbitrage import (
     arb_report,
     arbitrage,
     best_edge_bps,
+    journaled_pairs,
     leg_intents,
     pair_id,
     pair_of,
@@ -114,6 +115,7 @@ def test_both_legs_share_the_pair_id_and_trade_at_the_touch_prices() -> None:
     buy, sell = leg_intents(pair, d, "X/Q")
     assert (buy.venue, buy.side, buy.type, buy.price, buy.amount) == ("a", "buy", "limit", 100.0, 2)
     assert (sell.venue, sell.side, sell.type, sell.price, sell.amount) == ("b", "sell", "limit", 100.5, 2)
+    assert buy.time_in_force == sell.time_in_force == "IOC"  # the venue expires what does not fill at once
     assert pair_of(buy.intent_id, "arb") == pair_of(sell.intent_id, "arb") == pair == "arb:1700000000000:7"
     assert pair_of("strategy:sma_cross:X/Q@a#123", "arb") is None
     assert pair_of(buy.intent_id, "other") is None
@@ -188,3 +190,21 @@ def test_spare_limits_of_a_wide_dislocation_by_hand() -> None:
     assert (buy, sell) == (pytest.approx(100.49), pytest.approx(100.50))  # both meet at 100.4975, then ticks
     with pytest.raises(ArbError):
         spare_limits(d, 0, 0, 0, tick=0)
+
+
+def test_a_restarted_runner_rebuilds_its_pairs_legs_states_and_fills_from_the_journal() -> None:
+    d = arbitrage([Touch("a", 99.9, 5, 100.0, 3, 10), Touch("b", 100.5, 2, 100.6, 9, 10)], RICH, margin_bps=5,
+                  max_qty=10, step=1)
+    first, second = pair_id("arb", 1, 1), pair_id("arb", 1, 2)
+    legs = [*leg_intents(first, d, "X/Q"), leg_intents(second, d, "X/Q")[0]]  # died between pair 2's sends
+    other = [OrderIntent("a", "X/Q", "buy", "market", 1, "strategy:x#1"),  # not a leg
+             *leg_intents(pair_id("arb", 1, 3), d, "Y/Q")]  # another symbol
+    cid = {i.intent_id: "c-" + i.intent_id for i in legs + other}
+    states = {cid[legs[0].intent_id]: "FILLED", cid[legs[1].intent_id]: "CANCELED"}
+    filled = {cid[legs[0].intent_id]: 2.0, cid[legs[1].intent_id]: 1.0}
+    pairs = journaled_pairs(legs + other, states, filled, cid.__getitem__, "arb", "X/Q")
+    assert [p["pair"] for p in pairs] == [first, second] and all(p["rebuilt"] for p in pairs)
+    assert (pairs[0]["buy_venue"], pairs[0]["sell_venue"], pairs[0]["qty"]) == ("a", "b", 2)
+    assert pairs[0]["buy"] == {"client_order_id": cid[legs[0].intent_id], "state": "FILLED", "filled": 2.0}
+    assert pairs[0]["sell"]["state"] == "CANCELED" and pairs[0]["sell"]["filled"] == 1.0  # IOC: 1 of 2, rest expired
+    assert pairs[1]["buy"]["state"] == "SUBMITTED" and "sell" not in pairs[1] and pairs[1]["sell_venue"] is None

@@ -4,7 +4,11 @@ bundled XRP/ETH data, the second dislocated by ``offset_bps``.
 
 What makes a pair pay: buying at ``binance``'s ask and selling at ``coinbase``'s bid costs both taker fees (10 + 20
 bps) and the synthetic books' spread (10 bps: half on each side), so the dislocation must beat 40 bps plus the
-margin; :data:`OFFSET` does by far, an offset of 0 cannot."""
+margin; :data:`OFFSET` does by far, an offset of 0 cannot.
+
+The dislocated session's ArbRunner is SIGKILLed once after :data:`PAIRS` pairs: Ray restarts it, it rebuilds its
+pairs from the journal and trades on in a new pair series, and every check of the session covers both
+processes."""
 
 from __future__ import annotations
 
@@ -78,22 +82,49 @@ def _session(offset: float, speed: float = SPEED) -> Any:
                                      margin_bps=MARGIN, max_qty=MAX_QTY, speed=speed, seconds=60, warmup_bars=30))
 
 
+def _kill_runner(session: Any) -> dict[str, Any]:
+    """SIGKILL the ArbRunner's process (its PID from Ray's state API, as jobs/crash_drill.py finds it); wait until
+    Ray's restart answers from a new PID and has sent a pair of its own. Its status before and after, and the
+    pairs the journal held when the new process started."""
+    import os
+    import signal
+
+    from jobs.crash_drill import actor_pid
+
+    before = _runner(session)
+    pid = actor_pid(session, session.arb_spec.key)
+    assert pid == before["pid"]
+    os.kill(pid, signal.SIGKILL)
+
+    def resumed() -> dict[str, Any] | None:
+        try:
+            st = _runner(session)
+        except Exception:  # noqa: BLE001 - restarting
+            return None
+        return st if st["pid"] != pid and st["pairs_sent"] > st["rebuilt_pairs"] else None
+
+    return {"before": before, "after": _wait(resumed, 90, "the restarted ArbRunner's first pair"), "pid": pid}
+
+
 @pytest.fixture(scope="module")
-def dislocated() -> Iterator[tuple[Any, dict[str, Any]]]:
-    """A session until the runner has sent :data:`PAIRS` pairs; then stopped, settled and summarised."""
+def dislocated() -> Iterator[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """A session until the runner has sent :data:`PAIRS` pairs; its process SIGKILLed and restarted by Ray, until
+    the new one has sent a pair; then stopped, settled and summarised (the summary covers both processes)."""
     with _session(OFFSET) as s:
         _wait(lambda: _runner(s)["pairs_sent"] >= PAIRS, 90, f"{PAIRS} pairs sent")
+        killed = _kill_runner(s)
         s.stop_strategies()
-        yield s, s.summary()
+        yield s, s.summary(), killed
 
 
-def test_pairs_open_and_every_leg_is_at_its_venue_and_in_the_journal(dislocated: tuple[Any, dict[str, Any]]) -> None:
-    session, summary = dislocated
+def test_pairs_open_and_every_leg_is_at_its_venue_and_in_the_journal(dislocated: tuple[Any, ...]) -> None:
+    session, summary, killed = dislocated
     a = summary["arbitrage"]
     assert summary["offsets_bps"] == {"binance": 0.0, "coinbase": OFFSET}
-    assert a["pairs_opened"] >= PAIRS and a["legs_sent"] == 2 * a["pairs_opened"]
+    assert a["pairs_opened"] >= PAIRS + 1 and a["legs_sent"] == 2 * a["pairs_opened"]
     assert a["pairs_complete"] >= PAIRS - 1 and a["legs_filled"] >= 2 * PAIRS - 1, a
-    assert a["best_edge_bps"] > MARGIN and a["edges"]["confirmed"] == a["pairs_opened"]
+    # the edges the runner counts are its last process's (the SIGKILL test checks they are its pairs)
+    assert a["best_edge_bps"] > MARGIN and 1 <= a["edges"]["confirmed"] < a["pairs_opened"]
     # cheap venue buys, dear venue sells
     assert {(g["venue"], g["side"]) for g in a["legs"]} == {("binance", "buy"), ("coinbase", "sell")}
     c = summary["checks"]
@@ -112,10 +143,10 @@ def test_pairs_open_and_every_leg_is_at_its_venue_and_in_the_journal(dislocated:
     assert len(pairs) == a["pairs_opened"]
 
 
-def test_the_paper_command_prints_the_arbitrage(dislocated: tuple[Any, dict[str, Any]]) -> None:
+def test_the_paper_command_prints_the_arbitrage(dislocated: tuple[Any, ...]) -> None:
     from cluster.commands.paper import format_paper
 
-    _, summary = dislocated
+    _, summary, _ = dislocated
     a = summary["arbitrage"]
     text = format_paper(summary)
     assert "price offsets: binance +0 bps, coinbase +80 bps" in text
@@ -124,8 +155,8 @@ def test_the_paper_command_prints_the_arbitrage(dislocated: tuple[Any, dict[str,
     assert f"total {a['pnl_total']:+.8g}" in text and "balances match" in text
 
 
-def test_pnl_net_of_fees_is_positive_and_equals_the_venues_own_fills(dislocated: tuple[Any, dict[str, Any]]) -> None:
-    session, summary = dislocated
+def test_pnl_net_of_fees_is_positive_and_equals_the_venues_own_fills(dislocated: tuple[Any, ...]) -> None:
+    session, summary, _ = dislocated
     a = summary["arbitrage"]
     base, quote = a["base"], a["quote"]
     mark = a["mark"]
@@ -146,6 +177,40 @@ def test_pnl_net_of_fees_is_positive_and_equals_the_venues_own_fills(dislocated:
         assert math.isclose(a["pnl_by_venue"][venue], pnl, rel_tol=0, abs_tol=1e-9)
 
 
+def test_a_sigkilled_arb_runner_rebuilds_its_pairs_from_the_journal_and_trades_on(dislocated: tuple[Any, ...]) -> None:
+    from actors.arbitrage import pair_of
+    from actors.journal import EntryKind, Journal
+    from actors.trading import redis_url
+
+    session, summary, killed = dislocated
+    before, after = killed["before"], killed["after"]
+    assert after["pid"] != killed["pid"] and after["started_ms"] > before["started_ms"]
+    entries = list(Journal.from_url(redis_url(), session.stream).entries())
+    legs = [e.payload for e in entries if e.kind is EntryKind.INTENT]
+    pair_ids = [pair_of(i.intent_id, "arbitrage") for i in legs]
+    assert None not in pair_ids  # every order of the session is a leg
+    series = {p.rsplit(":", 1)[0] for p in pair_ids}  # prefix:started_ms, one per process
+    assert series == {f"arbitrage:{before['started_ms']}", f"arbitrage:{after['started_ms']}"}, series
+    old = {p for p in pair_ids if p.startswith(f"arbitrage:{before['started_ms']}:")}
+    rebuilt = [p for p in after["pairs"] if p.get("rebuilt")]
+    # the new process rebuilt the pairs the killed one had journaled (a pair whose intents the OMS journaled
+    # after the kill, while the new process started, is the only one it can miss), with no more filled than
+    # the journal's fills say at the end ...
+    assert {p["pair"] for p in rebuilt} <= old and len(old) - 1 <= len(rebuilt) == after["rebuilt_pairs"]
+    assert len(rebuilt) >= PAIRS
+    by_leg = {(g["pair"], g["side"]): g["filled"] for g in summary["arbitrage"]["legs"]}
+    for p in rebuilt:
+        for side in ("buy", "sell"):
+            if side in p:
+                assert p[side]["filled"] <= by_leg[(p["pair"], side)] + 1e-9
+    # ... and traded on in a new pair series: no intent id twice, every edge it confirmed a pair of its own
+    ids = [i.intent_id for i in legs]
+    assert len(ids) == len(set(ids)) and after["pairs_sent"] > after["rebuilt_pairs"]
+    assert summary["arbitrage"]["edges"]["confirmed"] == len(set(pair_ids) - old)
+    c = summary["checks"]
+    assert c["lost"] == [] and c["duplicated"] == [] and c["unsettled"] == [] and c["balances_match"], c
+
+
 def test_no_pair_opens_without_a_dislocation() -> None:
     import ray
 
@@ -155,7 +220,12 @@ def test_no_pair_opens_without_a_dislocation() -> None:
     # x600: nothing may trade here, so the replay can run 10x faster than the trading session's (a pair's legs need
     # the slow market) and the 50 looks come sooner; both venues replay on one clock, so speed makes no fake edge
     with _session(0.0, speed=600.0) as s:
-        _wait(lambda: _runner(s)["looks"] >= 50, 60, "50 looks at both touches")
+        seen: dict[str, Any] = {}
+        try:
+            _wait(lambda: seen.update(_runner(s)) or seen["looks"] >= 50, 60, "50 looks at both touches")
+        except AssertionError as exc:  # say where it stood
+            keys = ("looks", "snapshots", "holes", "gaps", "errors", "rebuilt_pairs", "pid")
+            raise AssertionError(f"{exc}; the runner: { {k: seen.get(k) for k in keys} }") from None
         st = _runner(s)
         entries = list(Journal.from_url(redis_url(), s.stream).entries())
         orders = ray.get(s.oms.orders.remote(), timeout=30)
