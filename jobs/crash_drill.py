@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from jobs.paper_trade import ACCOUNT, PaperSession
 
-__all__ = ["KINDS", "Recovery", "DrillTimeout", "wait_until", "venue_order_count", "actor_pid", "kill_plan",
+__all__ = ["KINDS", "Recovery", "DrillTimeout", "wait_until", "venue_order_count", "actor_pid", "actor_pids", "kill_plan",
            "kill_and_recover", "kill_rounds", "kill_all_and_recover", "kind_of"]
 
 #: actor kinds a round kills, in order (``strategy`` = a StrategyRunner)
@@ -86,16 +86,27 @@ def venue_order_count(session: PaperSession, venues: tuple[str, ...]) -> int:
 
 def actor_pid(session: PaperSession, name: str, timeout_s: float = 60.0) -> int:
     """The PID of the ALIVE actor ``name`` in the session's Ray namespace (Ray's state API)."""
+    return actor_pids(session, (name,), timeout_s)[name]
+
+
+def actor_pids(session: PaperSession, names: tuple[str, ...], timeout_s: float = 60.0) -> dict[str, int]:
+    """``{name: PID}`` of the ALIVE actors ``names`` in the session's Ray namespace: one state-API query for
+    all of them (each query costs the dashboard a few hundred ms of CPU), repeated until every name has exactly
+    one ALIVE actor with a PID."""
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray loads when used)
     from ray.util.state import list_actors  # noqa: PLC0415 - late: as above
 
-    def alive() -> int | None:
+    def alive() -> dict[str, int] | None:
         rows = list_actors(address=ray.get_runtime_context().gcs_address,
-                           filters=[("name", "=", name), ("state", "=", "ALIVE")], detail=True, timeout=30)
-        rows = [r for r in rows if r.ray_namespace == session.ray_namespace and r.pid]
-        return int(rows[0].pid) if len(rows) == 1 else None
+                           filters=[("ray_namespace", "=", session.ray_namespace), ("state", "=", "ALIVE")],
+                           detail=True, limit=10_000, timeout=30)
+        found: dict[str, list[int]] = {}
+        for r in rows:
+            if r.name in names and r.pid:
+                found.setdefault(r.name, []).append(int(r.pid))
+        return {n: found[n][0] for n in names} if all(len(found.get(n, ())) == 1 for n in names) else None
 
-    return wait_until(alive, timeout_s, f"{name} ALIVE with a PID", every_s=0.2)
+    return wait_until(alive, timeout_s, f"{', '.join(names)} ALIVE with a PID", every_s=0.2)
 
 
 def kill_plan(session: PaperSession, rounds: int, seed: int) -> list[tuple[str, float]]:
@@ -162,7 +173,7 @@ def kill_all_and_recover(session: PaperSession, names: tuple[str, ...], timeout_
     naming the actors not answering / not trading yet."""
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray loads when used)
 
-    pids = {name: actor_pid(session, name) for name in names}
+    pids = actor_pids(session, names)
     handles = {name: session.actor(name) for name in names}
     served = {name: _served(session, name) for name in names}
     for name in names:

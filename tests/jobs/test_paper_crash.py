@@ -27,10 +27,17 @@ and once the venues hold >= 1,000 of our orders, the strategies stop and the boo
 Before the kills, the same session's journal Redis is SIGKILLed and restarted
 (:func:`test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes`).
 
-Wall time on a quiet 2-core machine: about 5 minutes for the module with one kill at a time (session start
-~20 s, the Redis kill, ~2.5 minutes of kills, then trading up to 1,000 orders, settling and the checks); with the
-rounds not yet measured quietly (2026-12-02, load average 40-55 from other work: 24 min for the module, its
-session start 293 s, the 4 rounds ~6 min).
+Where the wall time goes (each phase is printed with its time; 2026-12-02 04:09 UTC, this module alone while
+other work kept the load average at 10-17: 2 passed in 344 s, the 20-kill test 281 s): the test cluster's start
+~23 s and the session's 29 s (fixtures); the Redis kill 5 s; the 4 rounds 68 s (~17 s a round: the pause, then
+every actor back and trading again; almost no order is placed while they recover: 31 -> 86 orders); trading on to
+1,000 orders 167 s (5.5 orders a second); settling 1 s; the checks 45 s. The lead's quiet full run (2026-12-02):
+234 s for the 20-kill test. The order rate is the trading path's, not the replay's: a probe of this session placed
+no more orders a second at x1800 than at x900 (2.3 vs 2.2 a second under load 18-30, CPU per order 0.21 vs
+0.23 s; the two ExchangeActors burn half of it), so ``SPEED`` stays x900 - a faster replay only shortens how
+long the bars last on a slow machine. What made it cheaper: a round looks up its five PIDs in one state-API
+query (:func:`jobs.crash_drill.actor_pids`), a restarted OMS / StrategyRunner imports ~0.6 / ~1.1 s less CPU
+(no ccxt, no gymnasium), and the ledger check reuses the journal read once the strategies stopped.
 """
 
 from __future__ import annotations
@@ -57,12 +64,27 @@ ROUNDS = 4  # 4 x 5 kinds = 20 kills
 MIN_ORDERS = 1_000
 
 
+#: monotonic time the module's session began to start (phase times are printed from it)
+T0: list[float] = []
+
+
+def _phase(what: str, session: Any = None) -> None:
+    """Print ``what`` with the seconds since the module's session began to start (and the orders at the venues):
+    where the module's wall time goes, in the test's output."""
+    from jobs.crash_drill import venue_order_count
+
+    orders = f", {venue_order_count(session, session.request.venues)} orders" if session is not None else ""
+    print(f"[{time.monotonic() - T0[0]:7.1f} s] {what}{orders}", flush=True)
+
+
 @pytest.fixture(scope="module")
 def session() -> Iterator[Any]:
     from jobs.paper_trade import PaperRequest, PaperSession
 
+    T0[:] = [time.monotonic()]
     with PaperSession(PaperRequest(params=(("fast", 2), ("slow", 3)), sample=SAMPLE, venues=VENUES, speed=SPEED,
                                    seconds=300, warmup_bars=30)) as s:
+        _phase("session started", s)
         yield s
 
 
@@ -119,6 +141,7 @@ def test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes(session: 
     except AssertionError:
         print(_state(session))
         raise
+    _phase("redis test: first 20 orders", session)
     url = redis_url()
     journal = Journal.from_url(url, session.stream)
     side = Journal.from_url(url, f"{session.stream}:redis-kill-writer")
@@ -141,10 +164,12 @@ def test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes(session: 
     state = read_state(home)
     assert state is not None and state.redis is not None and state.redis.process is not None
     os.kill(state.redis.process.pid, signal.SIGKILL)
+    _phase("redis SIGKILLed", session)
     thread.join(30)
     stop.set()
     written = list(acked)
     up(load_config())
+    _phase("redis restarted by up", session)
     after_state = read_state(home)
     assert after_state is not None and after_state.redis is not None
     assert after_state.redis.process.pid != state.redis.process.pid
@@ -160,13 +185,15 @@ def test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes(session: 
         wait_for(lambda venue=venue, count=count: venue_order_count(session, (venue,)) > count, 120,
                  f"an order on {venue} after the Redis restart", every_s=0.05)
     assert ray.get(session.oms.status.remote(), timeout=60)["trading"]
+    _phase("redis test: trading again on both venues", session)
     print(f"\nredis kill: {len(before)} session entries and {len(written)} writer appends acknowledged "
           f"before the kill, all present after the restart")
     Journal.from_url(url, side.stream).client.delete(side.stream)
 
 
-# 2026-12-01 20:54 UTC, quiet machine (load 1-5): passed in 307 s with the session start (1,000+ orders, 20 kills,
-# recovery median ~5.6 s, max 10.5 s). Under load 25-77 it once starved: ~1.3 orders a second, and after the 9th
+# 2026-12-01 20:54 UTC, quiet machine (load 1-5), one kill at a time: passed in 307 s with the session start
+# (1,000+ orders, 20 kills, recovery median ~5.6 s, max 10.5 s). Rounds: 234 s quiet (the lead's full run), 281 s
+# under load 10-17 (module docstring). Under load 25-77 it once starved: ~1.3 orders a second, and after the 9th
 # kill the emulators' thread in this process got too little CPU for orders to be acknowledged in time.
 @pytest.mark.timeout(2400)  # ~3 min on a quiet machine; a loaded one trades far slower (see the 1,000-order wait)
 def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
@@ -179,6 +206,7 @@ def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
 
     venues = session.request.venues
     wait_for(lambda: venue_order_count(session, venues) >= 20, 300, "the first 20 orders", every_s=0.1)
+    _phase("kills: begin", session)
     recovery: dict[str, list[Recovery]] = {}
     try:
         for names, pause in kill_rounds(session, ROUNDS, SEED):  # a round: one actor of every kind, all at once
@@ -187,11 +215,12 @@ def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
                 recovery.setdefault(r.kind, []).append(r)
                 print(f"killed {r.name} (pid {r.pid}): answers after {r.answered_s:.2f} s, trading again after "
                       f"{r.trading_s:.2f} s", flush=True)
-            print(f"round done: {venue_order_count(session, venues)} orders at the venues", flush=True)
+            _phase("round done", session)
         kills = sum(len(v) for v in recovery.values())
         # ~1 minute more on a quiet machine; a loaded one (load average 25 on 2 cores) trades ~1 order a second
         wait_for(lambda: venue_order_count(session, venues) >= MIN_ORDERS, 1200,
                  f"{MIN_ORDERS} orders at the venues", every_s=0.5)
+        _phase(f"{MIN_ORDERS} orders reached", session)
     except (AssertionError, DrillTimeout):
         print(_state(session))
         raise
@@ -199,6 +228,7 @@ def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
     session.stop_strategies()
     status = session.settle(timeout_s=90)
     assert status["trading"], status["reason"]
+    _phase("strategies stopped, orders settled", session)
 
     # --- every order: at its venue exactly once, known to the journal, settled, the same state on both sides
     journal = Journal.from_url(redis_url(), session.stream)
@@ -225,7 +255,9 @@ def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
     assert sorted(c for c in at_venue if c not in sent) == []  # unknown to the journal
     assert sorted(c for c, where in at_venue.items() if len(where) != 1) == []  # duplicated
     assert sorted(c for c, where in at_venue.items() if where[0][0] != sent[c]) == []  # at the wrong venue
+    _phase("orders compared with the venues' books", session)
     checks = session.checks()
+    _phase("session checks", session)
     assert checks["unsettled"] == [] and checks["state_mismatches"] == []
     assert checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
 
@@ -234,14 +266,16 @@ def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
     assert checks["balances_match"], checks["balance_diffs"]
     venue_change = session.venue_balance_changes()
     portfolio = session.actor("portfolio")
-    booked = ledger_from_entries(journal.entries()).fills_booked()
+    booked = ledger_from_entries(entries).fills_booked()  # the journal read above, after the strategies stopped
     wait_for(lambda: ray.get(portfolio.snapshot.remote(), timeout=60)["fills"] == booked, 60,
              "the portfolio to book every journaled fill", every_s=0.5)
+    _phase("the portfolio booked every fill", session)
     snap = ray.get(portfolio.snapshot.remote(), timeout=60)
     for key in sorted(set(venue_change) | set(snap["balance_changes"])):
         assert snap["balance_changes"].get(key, 0.0) == pytest.approx(venue_change.get(key, 0.0), abs=1e-8 * booked), key
     report = Journal.from_url(redis_url(), session.stream).verify()
     assert report.ok, report
+    _phase("checks done", session)
 
     every = [r.trading_s for v in recovery.values() for r in v]
     lines = [f"{k}: n={len(v)} median {statistics.median(r.trading_s for r in v):.2f} s "
