@@ -174,6 +174,16 @@ def test_an_order_goes_through_risk_journal_and_venue(http: Http, deployment: di
     assert "DENIED" in states.values()
     status, opened, _ = http.call("GET", "/v1/orders?open=true", read)
     assert status == 200 and opened["open_only"] and all(o["state"] != "DENIED" for o in opened["orders"])
+    # time in force: a limit buy 2 % under the last trade takes nothing there; as IOC the venue expires it at once
+    # (CANCELED, nothing open), where GTC would have left it resting
+    url = deployment["deployment"]["venues"][0]["url"]
+    with urllib.request.urlopen(f"{url}/api/v3/ticker/price?symbol={SYMBOL.replace('/', '')}", timeout=30) as r:
+        below = round(float(json.loads(r.read())["price"]) * 0.98, 8)
+    status, ioc, _ = http.call("POST", "/v1/orders", trade, {**order, "type": "limit", "price": below,
+                                                             "time_in_force": "IOC", "client_id": "api-order-ioc"})
+    assert status == 201 and (ioc["state"], ioc["filled"]) == ("CANCELED", 0.0), ioc
+    assert ioc["client_order_id"] not in {o["client_order_id"] for o in
+                                          http.call("GET", "/v1/orders?open=true", read)[1]["orders"]}
 
 
 def test_halt_refuses_orders_until_resume(http: Http, deployment: dict) -> None:
