@@ -27,19 +27,19 @@ and once the venues hold >= 1,000 of our orders, the strategies stop and the boo
 Before the kills, the same session's journal Redis is SIGKILLed and restarted
 (:func:`test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes`).
 
-Where the wall time goes (each phase is printed with its time; 2026-12-02 04:09 UTC, this module alone while
-other work kept the load average at 10-17: 2 passed in 344 s, the 20-kill test 281 s): the test cluster's start
-~23 s and the session's 29 s (fixtures); the Redis kill 5 s; the 4 rounds 68 s (~17 s a round: the pause, then
-every actor back and trading again; almost no order is placed while they recover: 31 -> 86 orders); trading on to
-1,000 orders 167 s (5.5 orders a second); settling 1 s; the checks 45 s (a second run, load 14-18, 437 s: the
-checks 88 s - reading the journal to compare the books 17 s, :meth:`PaperSession.checks` 43 s, a second walk of the
-chain 28 s; each journal read decodes at ~250 us of CPU an entry, three quarters of it ``typing.get_type_hints``).
-The lead's quiet full run (2026-12-02): 234 s for the 20-kill test. The order rate is the trading path's, not the
-replay's: a probe of this session placed no more orders a second at x1800 than at x900 (2.3 vs 2.2 a second under load 18-30, CPU per order 0.21 vs
-0.23 s; the two ExchangeActors burn half of it), so ``SPEED`` stays x900 - a faster replay only shortens how
-long the bars last on a slow machine. What made it cheaper: a round looks up its five PIDs in one state-API
-query (:func:`jobs.crash_drill.actor_pids`), a restarted OMS / StrategyRunner imports ~0.6 / ~1.1 s less CPU
-(no ccxt, no gymnasium), the ledger check reuses the journal read once the strategies stopped, and the chain is
+Where the wall time goes (each phase is printed with its time; 2026-12-02 04:09 UTC, this module alone while other
+work kept the load average at 10-17: 2 passed in 344 s, the 20-kill test 281 s): the test cluster's start ~23 s and
+the session's 29 s (fixtures); the Redis kill 5 s; the 4 rounds 68 s (~17 s a round: the pause, then every actor
+back and trading again; almost no order is placed while they recover: 31 -> 86 orders); trading on to 1,000 orders
+167 s (5.5 orders a second); settling 1 s; the checks 45 s (a second run, load 14-18, 437 s: the checks 88 s -
+reading the journal to compare the books 17 s, :meth:`PaperSession.checks` 43 s, a second walk of the chain 28 s;
+each journal read decodes at ~250 us of CPU an entry, three quarters of it ``typing.get_type_hints``). The lead's
+quiet full run (2026-12-02): 234 s for the 20-kill test. The order rate is the trading path's, not the replay's: a
+probe of this session placed no more orders a second at x1800 than at x900 (2.3 vs 2.2 a second under load 18-30,
+CPU per order 0.21 vs 0.23 s; the two ExchangeActors burn half of it), so ``SPEED`` stays x900 - a faster replay
+only shortens how long the bars last on a slow machine. What made it cheaper: a round looks up its five PIDs in one
+state-API query (:func:`jobs.crash_drill.actor_pids`), a restarted OMS / StrategyRunner imports ~0.6 / ~1.1 s less
+CPU (no ccxt, no gymnasium), the ledger check reuses the journal read once the strategies stopped, and the chain is
 walked once (``checks["chain_ok"]``), not twice.
 """
 
