@@ -80,6 +80,12 @@ def test_demo_without_a_cluster_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_plain_ray_job_submit_with_working_dir(cluster) -> None:
+    """`ray job submit --working-dir .` (Ray's own CLI): the job runs from Ray's unpacked copy of the repository and
+    prints its backtest; numba compiled nothing into that copy (the cluster's ``NUMBA_CACHE_LOCATOR_CLASSES`` gives
+    a byte-identical copy the installed files' cache: ``raytrader.numba_cache``; without it each such job compiled
+    every kernel again, 7 of them here, about 5 s of CPU)."""
+    from raytrader.config import load_config
+
     ray_cli = Path(sys.executable).with_name("ray")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     proc = subprocess.run(
@@ -90,6 +96,9 @@ def test_plain_ray_job_submit_with_working_dir(cluster) -> None:
     line = next(x for x in proc.stdout.splitlines() if x.startswith("{"))
     result = json.loads(line)
     assert result["symbol"] == "XRP/ETH" and result["bars"] > 2000 and result["params"] == {"fast": 5, "slow": 20}
+    copies = list(Path(load_config().cluster.temp_dir or "/tmp/ray").glob("session_*/runtime_resources/working_dir_files/*"))
+    assert any((c / "backtest" / "engine.py").is_file() for c in copies), copies  # the job's unpacked copy
+    assert [p for c in copies for p in c.rglob("*.nbi")] == []
 
 
 def test_job_bad_input_exits_2() -> None:
