@@ -288,6 +288,21 @@ return out
 """
 
 
+# KEYS[1] stream; ARGV: the newest id to look at ("+" or "(" id), page size, the text a body must contain.
+# Returns {1, id, fields} for the newest entry of the page whose body contains it, else {0, last id, page length}.
+_LAST_MATCH_LUA = """
+local page = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', tonumber(ARGV[2]))
+for i = 1, #page do
+  local f = page[i][2]
+  for j = 1, #f, 2 do
+    if f[j] == 'body' and string.find(f[j + 1], ARGV[3], 1, true) then return {1, page[i][1], f} end
+  end
+end
+if #page == 0 then return {0, '', 0} end
+return {0, page[#page][1], #page}
+"""
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -310,6 +325,7 @@ class Journal:
         self._clock = clock_ms or (lambda: int(time.time() * 1000))
         self._max_retries = max_retries
         self._script = client.register_script(_APPEND_LUA)
+        self._last_match = client.register_script(_LAST_MATCH_LUA)
         self._head: tuple[int, str] | None = None
         self._durability_checked = durability == "none"
 
@@ -406,6 +422,30 @@ class Journal:
         type. No chain check: see :meth:`verify`."""
         for sid, fields in self._raw(after):
             yield self._entry(sid, fields)
+
+    def last_of(self, kind: EntryKind) -> JournalEntry | None:
+        """The newest entry of ``kind`` (decoded), or None when the journal holds none.
+
+        Reads the stream backwards (``XREVRANGE``) in pages of 1,000 inside Redis (a short script per page,
+        so Redis is never held for long) and sends back only a matching entry: a body that contains the
+        canonical ``"kind":"<kind>"`` (an entry of ``kind`` always does, bodies being canonical JSON; a
+        payload field named ``kind`` could too, so a match is decoded and checked, and the scan goes on
+        behind it when it is another kind). Only the returned entry is decoded; a journal without one is
+        scanned to its start.
+        """
+        needle = f'"kind":{json.dumps(kind.value)}'
+        end = "+"
+        while True:
+            found, sid, rest = self._last_match(keys=[self.stream], args=[end, _PAGE, needle])
+            if int(found) == 0:
+                if int(rest) < _PAGE:
+                    return None
+            else:
+                flat = [_s(v) for v in rest]
+                entry = self._entry(_s(sid), dict(zip(flat[::2], flat[1::2])))
+                if entry.kind is kind:
+                    return entry
+            end = "(" + _s(sid)
 
     def wait_new(self, after: str, block_ms: int, count: int = _PAGE) -> list[JournalEntry]:
         """Entries after the stream id ``after`` (``"0-0"`` for all), waiting up to ``block_ms`` for the

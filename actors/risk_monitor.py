@@ -5,7 +5,7 @@ and the trading state ACTIVE / REDUCING / HALTED. Every change is journaled
 first (a ``TRADING_STATE`` entry) and then published to the ``oms`` actor,
 which runs the pre-trade check in its own process against what was published
 (no actor hop per order). On start it rebuilds the state from the journal's
-last ``TRADING_STATE`` entry and publishes it again.
+last ``TRADING_STATE`` entry (read backwards, :func:`journaled_trading_state`) and publishes it again.
 
 Kill switch (:meth:`RiskMonitor.kill`, or automatically when the portfolio's
 total loss in a quote currency exceeds ``max_loss``): HALTED (or REDUCING
@@ -42,11 +42,11 @@ import ray
 from actors import metrics
 from actors.journal import EntryKind, Journal
 from actors.messages import TradingStateChange
-from actors.trading import ACTOR_CPUS, OMS_NAME, PORTFOLIO_NAME, TradingConfig, redis_url, trading_state_of
+from actors.trading import ACTOR_CPUS, OMS_NAME, PORTFOLIO_NAME, TradingConfig, redis_url
 from risk.live import Holding, LiveRiskLimits, breaches, live_risk
 from risk.pretrade import TradingState
 
-__all__ = ["RiskMonitor", "loss_breach", "alert_channel", "holdings_of"]
+__all__ = ["RiskMonitor", "loss_breach", "alert_channel", "holdings_of", "journaled_trading_state"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,16 @@ def holdings_of(snapshot: dict[str, Any]) -> list[Holding]:
             for p in snapshot.get("positions", []) if p.get("mark") is not None]
 
 
+def journaled_trading_state(journal: Journal, default: TradingState = TradingState.ACTIVE) -> TradingState:
+    """The trading state the journal's newest ``TRADING_STATE`` entry set (``default`` when there is none).
+
+    Same answer as :func:`actors.trading.trading_state_of` over every entry, but it reads the stream
+    backwards and decodes that one entry only (:meth:`actors.journal.Journal.last_of`).
+    """
+    last = journal.last_of(EntryKind.TRADING_STATE)
+    return default if last is None else TradingState(last.payload.to_state)
+
+
 @ray.remote(num_cpus=ACTOR_CPUS)
 class RiskMonitor:
     """See the module docstring."""
@@ -79,7 +89,7 @@ class RiskMonitor:
     def __init__(self, config: TradingConfig, live_limits: LiveRiskLimits | None = None) -> None:
         self.config = config
         self.journal = Journal.from_url(redis_url(), config.stream)
-        self.trading = trading_state_of(self.journal.entries())
+        self.trading = journaled_trading_state(self.journal)
         self.kills: list[dict[str, Any]] = []
         self.live_limits = live_limits or LiveRiskLimits()
         self.live: dict[str, Any] = {}

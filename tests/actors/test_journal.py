@@ -34,8 +34,11 @@ from actors.messages import (
     OrderStateChange,
     OrderUpdate,
     ReconciliationResult,
+    TradingStateChange,
 )
-from risk.pretrade import RiskDecision, RiskReason
+from actors.risk_monitor import journaled_trading_state
+from actors.trading import trading_state_of
+from risk.pretrade import RiskDecision, RiskReason, TradingState
 from tests.actors._redis import PrivateRedis, running
 
 
@@ -292,3 +295,35 @@ def test_readers_continue_after_a_stream_id_and_followers_wait_for_new_entries(p
     got = follower.wait_new(first[-1].stream_id, block_ms=30_000)  # blocks until the writer appends
     writer.join()
     assert [e.seq for e in got] == [4] and got[0] == later[0]
+
+
+def test_last_of_finds_the_newest_entry_of_a_kind_reading_backwards(private_redis: PrivateRedis) -> None:
+    journal = Journal(private_redis.client(), "journal:last")
+    assert journal.last_of(EntryKind.TRADING_STATE) is None  # an empty stream
+    assert journal_state(journal) is TradingState.ACTIVE
+    assert journaled_trading_state(journal, TradingState.HALTED) is TradingState.HALTED
+    journal.append_many([(EntryKind.INTENT, _intent(i)) for i in range(300)])  # none, over several pages
+    assert journal.last_of(EntryKind.TRADING_STATE) is None
+    assert journal_state(journal) is TradingState.ACTIVE
+    changes = [("ACTIVE", "HALTED", "manual"), ("HALTED", "REDUCING", "kill_switch"), ("REDUCING", "HALTED", "x")]
+    written = [journal.append(EntryKind.TRADING_STATE, TradingStateChange(*c)) for c in changes]
+    journal.append_many([(EntryKind.INTENT, _intent(i)) for i in range(5)])
+    assert journal.last_of(EntryKind.TRADING_STATE) == written[-1]
+    assert journal_state(journal) is TradingState.HALTED
+    for start in range(0, 1500, 500):  # the state entry far back, behind 1,500 entries of other kinds
+        journal.append_many([(EntryKind.STATE_CHANGE, OrderStateChange(f"c{i}", "binance", "XRP/ETH", "SUBMITTED",
+                                                                       "ACCEPTED", '"kind":"trading_state"'))
+                             for i in range(start, start + 500)])
+    assert journal.last_of(EntryKind.TRADING_STATE) == written[-1]
+    assert journal.last_of(EntryKind.INTENT) == [e for e in journal.entries() if e.kind is EntryKind.INTENT][-1]
+    assert journal_state(journal) is TradingState.HALTED
+    resumed = journal.append(EntryKind.TRADING_STATE, TradingStateChange("HALTED", "ACTIVE", "manual"))
+    assert Journal(private_redis.client(), "journal:last").last_of(EntryKind.TRADING_STATE) == resumed
+    assert journal_state(journal) is TradingState.ACTIVE
+
+
+def journal_state(journal: Journal) -> TradingState:
+    """The risk monitor's start-up read, checked against the forward fold over every entry it replaced."""
+    state = journaled_trading_state(journal)
+    assert state is trading_state_of(journal.entries())
+    return state
