@@ -32,12 +32,11 @@ Horizons longer than one bar:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal
+from functools import cache, lru_cache
+from types import ModuleType
+from typing import Callable, Literal
 
 import numpy as np
-from numba import njit
-from scipy import special
 
 from risk.errors import RiskInputError
 
@@ -196,7 +195,7 @@ def gaussian(returns: object, confidence: float = 0.99, horizon: int = 1) -> Ris
 def _gaussian_tail(mu: float, sigma: float, confidence: float) -> tuple[float, float]:
     # Φ⁻¹ and φ directly: the same numbers as stats.norm.ppf/pdf (their standard case), without scipy's
     # per-call argument handling (~0.17 ms a call vs 2 us; a rolling VaR backtest makes thousands)
-    z = float(special.ndtri(confidence))
+    z = float(_special().ndtri(confidence))
     return -mu + sigma * z, -mu + sigma * float(np.exp(-np.square(z) / 2.0) / np.sqrt(2 * np.pi)) / (1.0 - confidence)
 
 
@@ -221,7 +220,7 @@ def _sample_skew_kurtosis(r: np.ndarray) -> tuple[float, float]:
 @lru_cache(maxsize=32)
 def _tail_normal_quantiles(confidence: float, k: int = 4000) -> np.ndarray:
     """Φ⁻¹ at the midpoints of ``k`` equal slices of the tail (0, 1 − α) (read-only, cached)."""
-    z = special.ndtri((1.0 - confidence) * (np.arange(k) + 0.5) / k)  # = stats.norm.ppf, standard case
+    z = _special().ndtri((1.0 - confidence) * (np.arange(k) + 0.5) / k)  # = stats.norm.ppf, standard case
     z.setflags(write=False)
     return z
 
@@ -237,7 +236,7 @@ def cornish_fisher(returns: object, confidence: float = 0.99, horizon: int = 1) 
     skew, exkurt = _sample_skew_kurtosis(r)
     skew, exkurt = skew / np.sqrt(h), exkurt / h
     m, s = mu * h, sigma * np.sqrt(h)
-    z = np.array([special.ndtri(1.0 - c)])
+    z = np.array([_special().ndtri(1.0 - c)])
     var = -(m + s * float(_cf_quantile(z, skew, exkurt)[0]))
     es = -(m + s * float(_cf_quantile(_tail_normal_quantiles(c), skew, exkurt).mean()))
     return RiskEstimate("cornish-fisher", c, h, var, es, int(r.size))
@@ -319,8 +318,7 @@ def _block_seed(seed: int, block: int) -> int | list[int]:
     return int(seed) if block == 0 else [int(seed), int(block)]
 
 
-@njit(cache=True, nogil=True)
-def _projected_normals(rng: np.random.Generator, n: int, v: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+def _projected_normals_py(rng: np.random.Generator, n: int, v: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """``rng.standard_normal((n, v.size)) @ v`` without forming the (n x k) matrix: numba's Generator draws the
     same standard normals as numpy's, in the same row-major order (tested), and each row's products are summed
     left to right as they are drawn (BLAS may sum in another order: equal to ~1e-15 relative). No 8·n·k-byte
@@ -333,6 +331,26 @@ def _projected_normals(rng: np.random.Generator, n: int, v: np.ndarray) -> np.nd
             s += v[j] * rng.standard_normal()
         out[i] = s
     return out
+
+
+@cache
+def _projected_normals_kernel() -> Callable[..., np.ndarray]:
+    """:func:`_projected_normals_py` compiled by numba (``cache=True``: the machine code is read back from
+    ``__pycache__`` after the first compile). numba is imported here, once per process, and not when this
+    module loads: it cost ~0.2-0.5 s of CPU in every process that imports :mod:`risk.var` (the risk monitor
+    at each start and restart) and only Monte Carlo needs it."""
+    from numba import njit  # noqa: PLC0415 - numba's import is slow; only the Monte Carlo path needs it
+
+    return njit(cache=True, nogil=True)(_projected_normals_py)
+
+
+@cache
+def _special() -> ModuleType:
+    """``scipy.special``, imported on first use (~0.25 s of CPU; the historical VaR the risk monitor runs
+    needs none of it)."""
+    from scipy import special  # noqa: PLC0415 - scipy's import is slow; the live risk path never needs it
+
+    return special
 
 
 def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copula: Literal["gaussian", "t"] = "gaussian",
@@ -380,11 +398,11 @@ def simulate_returns(asset_returns: object, n_scenarios: int = 100_000, *, copul
     z = rng.standard_normal((n, k)) @ L.T
     if copula == "t":
         w = rng.chisquare(dof, size=(n, 1)) / dof
-        u = special.stdtr(dof, z / np.sqrt(w))
+        u = _special().stdtr(dof, z / np.sqrt(w))
     else:
-        u = special.ndtr(z)
+        u = _special().ndtr(z)
     if marginals == "gaussian":
-        x = mu + sd * special.ndtri(u)
+        x = mu + sd * _special().ndtri(u)
     else:  # each asset's empirical quantile function, linear between order statistics (numpy's default)
         x = np.empty_like(u)
         grid = np.linspace(0.0, 1.0, R.shape[0])
@@ -406,7 +424,7 @@ def monte_carlo_block(asset_returns: object, weights: object, block: int, n: int
             raise RiskInputError(f"seed: must be >= 0, got {seed!r}")
         cov = np.cov(R, rowvar=False, ddof=1).reshape(R.shape[1], R.shape[1])
         v = np.ascontiguousarray(np.linalg.cholesky(cov).T @ w)
-        z_v = _projected_normals(np.random.default_rng(_block_seed(seed, block)), int(n), v)
+        z_v = _projected_normals_kernel()(np.random.default_rng(_block_seed(seed, block)), int(n), v)
         return float(R.mean(axis=0) @ w) * h + z_v * np.sqrt(h)
     return simulate_returns(R, n, copula=copula, dof=dof, marginals=marginals, horizon=horizon, seed=seed,
                             block=block) @ w
@@ -452,7 +470,7 @@ def component_var_gaussian(asset_returns: object, weights: object, confidence: f
     sigma_p = float(np.sqrt(w @ cov @ w))
     if not sigma_p > 0:
         raise RiskInputError("weights: the portfolio has zero variance")
-    z = float(special.ndtri(c))  # = stats.norm.ppf(c)
+    z = float(_special().ndtri(c))  # = stats.norm.ppf(c)
     comps = w * (-mu * h + z * np.sqrt(h) * (cov @ w) / sigma_p)
     total = float(-(w @ mu) * h + z * np.sqrt(h) * sigma_p)
     return ComponentRisk("var-gaussian", total, tuple(float(x) for x in comps))

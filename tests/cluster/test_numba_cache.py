@@ -22,7 +22,7 @@ from raytrader.config import load_config
 from raytrader.numba_cache import installed_roots, installed_twin
 
 REPO = Path(__file__).resolve().parents[2]
-#: a small package with a ``cache=True`` kernel (``risk.var._projected_normals``) and few imports
+#: a small package with a ``cache=True`` kernel (``risk.var._projected_normals_kernel()``) and few imports
 FILES = ("__init__.py", "errors.py", "var.py")
 
 
@@ -50,7 +50,7 @@ def test_a_byte_identical_copy_is_matched_to_the_installed_file_and_nothing_else
 
 
 _PROBE = """import json, risk.var as v
-k = v._projected_normals
+k = v._projected_normals_kernel()
 print(json.dumps({"file": k.py_func.__code__.co_filename, "cache": k._cache._cache_path}))
 """
 
