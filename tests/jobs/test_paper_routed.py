@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from contextlib import ExitStack
 from typing import Any, Iterator
 
 import pytest
@@ -28,6 +29,33 @@ SPEED = 600.0
 _wait = functools.partial(wait_for, every_s=0.3)
 
 
+#: fixture name -> the ExitStack of its live session (see :func:`_end_sessions_no_later_test_needs`)
+_LIVE: dict[str, ExitStack] = {}
+
+
+@pytest.fixture(autouse=True)
+def _end_sessions_no_later_test_needs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """pytest keeps a module-scoped fixture until the module's last test: a finished session would go on replaying
+    (its emulators, the ExchangeActors' feeds, the OMS's sync) while the next one starts and trades. Each session is
+    closed instead right after the last selected test that uses it (closing it again at the module's end is a no-op)."""
+    yield
+    items = request.session.items
+    later = items[items.index(request.node) + 1:]
+    for name in [n for n in _LIVE if not any(n in getattr(i, "fixturenames", ()) for i in later)]:
+        _LIVE.pop(name).close()
+
+
+def _live(name: str, stack: ExitStack, request: Any) -> Any:
+    """Start ``request``'s session in ``stack``, closed by :func:`_end_sessions_no_later_test_needs` once no later
+    test needs the fixture ``name``."""
+    from jobs.paper_trade import PaperSession
+
+    session = stack.enter_context(PaperSession(request))
+    _LIVE[name] = stack
+    stack.callback(_LIVE.pop, name, None)
+    return session
+
+
 def _parents(session: Any) -> list[dict[str, Any]]:
     import ray
 
@@ -40,11 +68,13 @@ def routed() -> Iterator[tuple[Any, dict[str, Any], dict[str, Any]]]:
     stopped (working parents cancelled), settled and summarised."""
     import ray
 
-    from jobs.paper_trade import PaperRequest, PaperSession
+    from jobs.paper_trade import PaperRequest
 
     request = PaperRequest(params=(("fast", 3), ("slow", 8)), venues=VENUES, speed=SPEED, seconds=60, cash=CASH,
                            warmup_bars=30, execution="route")
-    with PaperSession(request) as s:
+    with ExitStack() as stack:
+        s = _live("routed", stack, request)
+
         def enough() -> bool:
             ended = [p for p in _parents(s) if p["status"] != "working" and not p["open_children"]]
             return len(ended) >= PARENTS and all(s.venue_orders()[v] for v in VENUES)
@@ -146,12 +176,13 @@ def twap() -> Iterator[tuple[Any, dict[str, Any]]]:
     """A TWAP session on one venue (coinbase) until a parent has sent both its slices; then stopped and summarised."""
     import ray
 
-    from jobs.paper_trade import PaperRequest, PaperSession
+    from jobs.paper_trade import PaperRequest
 
     # x300: a 1 s TWAP spans 5 bars, so sma_cross(3, 8) rarely flips (and cancel-replaces it) before its second slice
     request = PaperRequest(params=(("fast", 3), ("slow", 8)), venues=("coinbase",), speed=300.0, seconds=60,
                            warmup_bars=30, execution="twap", exec_params=(("slices", 2.0), ("duration_s", 1.0)))
-    with PaperSession(request) as s:
+    with ExitStack() as stack:
+        s = _live("twap", stack, request)
         router = s.actor("router")
 
         def two_slices() -> bool:
@@ -196,11 +227,12 @@ def iceberg() -> Iterator[tuple[Any, dict[str, Any]]]:
     stopped (a working parent cancelled with its resting clip) and summarised."""
     import ray
 
-    from jobs.paper_trade import PaperRequest, PaperSession
+    from jobs.paper_trade import PaperRequest
 
     request = PaperRequest(params=(("fast", 3), ("slow", 8)), venues=("binance",), speed=300.0, seconds=60,
                            warmup_bars=30, execution="iceberg", exec_params=(("display", DISPLAY),))
-    with PaperSession(request) as s:
+    with ExitStack() as stack:
+        s = _live("iceberg", stack, request)
         router = s.actor("router")
 
         def clips_done() -> bool:
