@@ -6,8 +6,8 @@
 * :func:`classify_error` - a ccxt exception raised by an order call is
   ``REJECTED`` (the venue answered: the order does not exist), ``DUPLICATE``
   (the venue already holds an order with this client id) or ``UNKNOWN`` (no
-  trustworthy answer: the order may or may not stand). :data:`CLASSIFICATION`
-  is the table, most specific class first.
+  trustworthy answer: the order may or may not stand). :func:`classification`
+  is the table, most specific class first (built on first use: ccxt loads then).
 * :func:`resolve_unknown` / :func:`place_order` - the resolution protocol for
   an unknown outcome (below).
 * :class:`StreamLog` (publisher side: per-stream ``seq`` 1, 2, 3, ... over a
@@ -58,7 +58,7 @@ from actors.messages import (
 from raytrader.errors import InputError
 
 __all__ = [
-    "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "CLASSIFICATION", "classify_error",  # noqa: F822 - CLASSIFICATION: module __getattr__
+    "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "classification", "classify_error",
     "ResolutionPolicy", "Resolution", "resolve_unknown", "place_order", "rejected_update", "unknown_update",
     "StreamLog", "SeqChecker", "trade_id_gap", "bar_time_gap", "merge_recovered",
     "parse_order", "parse_fill", "parse_trade", "parse_bar", "parse_book", "parse_balance",
@@ -113,8 +113,9 @@ def _ccxt_errors() -> Any:
 
 
 @functools.cache
-def _classification() -> tuple[tuple[type[BaseException], Verdict], ...]:
-    """:data:`CLASSIFICATION`, built on first use (ccxt loads then)."""
+def classification() -> tuple[tuple[type[BaseException], Verdict], ...]:
+    """(ccxt class, verdict), most specific first; the first ``isinstance`` match wins. Built on first use
+    (ccxt loads then)."""
     cx = _ccxt_errors()
     return (
         (cx.DuplicateOrderId, Verdict.DUPLICATE),
@@ -139,19 +140,11 @@ def _classification() -> tuple[tuple[type[BaseException], Verdict], ...]:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """``CLASSIFICATION``: (ccxt class, verdict), most specific first; the first ``isinstance`` match wins (built
-    on first access, :func:`_classification`)."""
-    if name == "CLASSIFICATION":
-        return _classification()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 
 
 def classify_error(exc: BaseException) -> ErrorClass:
-    """Verdict for an exception raised by a create-order call (see :data:`CLASSIFICATION`).
+    """Verdict for an exception raised by a create-order call (see :func:`classification`).
 
     A rejection whose message says ``Duplicate order`` (Binance ``-2010``) is
     ``DUPLICATE``. Exceptions that are not ccxt's (``asyncio.TimeoutError``,
@@ -161,7 +154,7 @@ def classify_error(exc: BaseException) -> ErrorClass:
     match = _CODE.search(text)
     code = match.group(1) if match else type(exc).__name__
     verdict = Verdict.UNKNOWN
-    for cls, v in _classification():
+    for cls, v in classification():
         if isinstance(exc, cls):
             verdict = v
             break
