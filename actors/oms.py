@@ -108,13 +108,17 @@ class OmsActor(OrderRecords):
         self._tasks = [asyncio.get_running_loop().create_task(self._boot())]
 
     # ------------------------------------------------------------ venue calls under way
-    def _call_began(self, cid: str) -> None:
-        self._sending.setdefault(cid, []).append(time.monotonic())
+    def _call_began(self, cid: str) -> float:
+        """Mark a venue call for ``cid`` under way; the mark to hand to :meth:`_call_ended`."""
+        began = time.monotonic()
+        self._sending.setdefault(cid, []).append(began)
+        return began
 
-    def _call_ended(self, cid: str) -> None:
-        calls = self._sending.get(cid)
-        if calls:
-            calls.pop(0)
+    def _call_ended(self, cid: str, began: float) -> None:
+        """Clear this call's own mark (``began``: a cancel ending first leaves the older place's mark and age)."""
+        calls = self._sending.get(cid, [])
+        if began in calls:
+            calls.remove(began)
         if not calls:
             self._sending.pop(cid, None)
 
@@ -301,7 +305,7 @@ class OmsActor(OrderRecords):
         await self._pull_fills(venue)
 
     async def _resolve(self, ex: Any, cid: str, symbol: str) -> None:
-        self._call_began(cid)
+        began = self._call_began(cid)
         try:
             try:
                 update = await ex.order_status.remote(cid, symbol)
@@ -312,7 +316,7 @@ class OmsActor(OrderRecords):
                 update = await ex.place.remote(intent)  # same client order id: the venue refuses a second copy
             self._apply_update(update)
         finally:
-            self._call_ended(cid)
+            self._call_ended(cid, began)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -336,14 +340,14 @@ class OmsActor(OrderRecords):
         updates = []
         for action in actions:
             ex = self._exchange(action.intent.venue if isinstance(action, om.PlaceOrder) else action.venue)
-            self._call_began(action.client_order_id)
+            began = self._call_began(action.client_order_id)
             try:
                 if isinstance(action, om.PlaceOrder):
                     update = await ex.place.remote(action.intent)
                 else:
                     update = await ex.cancel.remote(action.client_order_id, action.symbol)
             finally:  # one call's end (a cancel's must not clear the mark of a place still under way)
-                self._call_ended(action.client_order_id)
+                self._call_ended(action.client_order_id, began)
             self._apply_update(update)
             if isinstance(action, om.CancelOrder) and update.status == "open":
                 self._commit(om.on_cancel_rejected(self.state, action.client_order_id, "venue says still open",
