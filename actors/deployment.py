@@ -57,6 +57,7 @@ from actors.trading import (
     StrategySpec,
     TradingConfig,
     exchange_name,
+    position_clash,
 )
 from raytrader.errors import InputError
 
@@ -97,22 +98,23 @@ def _check_specs(config: TradingConfig, specs: Sequence[StrategySpec | ArbSpec])
     arbitrage runner on each venue's inventory - so two runners trading one symbol on one venue would each
     treat the other's trades as their own and undo them. :class:`PositionOwnerError` names both."""
     routed = False
-    owner: dict[tuple[str, str], tuple[int, str]] = {}  # (venue, symbol) -> (index, key) of the spec trading it
-    for i, spec in enumerate(specs):
-        venues = spec.venues if isinstance(spec, ArbSpec) else tuple(dict.fromkeys((spec.venue, *spec.route_venues)))
+    holders = []  # (venues, symbol) of each spec
+    for spec in specs:
+        venues = spec.venues if isinstance(spec, ArbSpec) else (spec.venue, *spec.route_venues)
         unknown = [v for v in venues if v not in config.venues]
         if unknown:
             raise TradingStartError(f"strategy {spec.key}: venues {unknown} are not in this deployment "
                                     f"({', '.join(config.venues)})")
-        for venue in venues:
-            first, other = owner.setdefault((venue, spec.symbol), (i, spec.key))
-            if first != i:
-                raise PositionOwnerError(
-                    f"strategies {other} and {spec.key} both trade {spec.symbol} on {venue}: a runner sizes on the "
-                    "venue's whole position, so each symbol on a venue has one owner (give one of them another "
-                    "venue or account, or route one strategy over both venues)")
+        holders.append((venues, spec.symbol))
         if isinstance(spec, StrategySpec):
             routed |= Execution(spec.execution, spec.exec_params).routed  # ExecutionError names a bad param
+    clash = position_clash(holders)
+    if clash is not None:
+        first, later, venue = clash
+        raise PositionOwnerError(
+            f"strategies {specs[first].key} and {specs[later].key} both trade {specs[later].symbol} on {venue}: a "
+            "runner sizes on the venue's whole position, so each symbol on a venue has one owner (give one of them "
+            "another venue or account, or route one strategy over both venues)")
     return routed
 
 

@@ -27,7 +27,7 @@ from raytrader.errors import InputError
 from risk.pretrade import RiskLimits, TradingState
 
 __all__ = ["TradingConfigError", "Sizing", "TradingConfig", "StrategySpec", "size_order", "trading_state_of",
-           "ClosedBars", "WindowBars", "window_bars", "target_intent_id", "exchange_name", "strategy_name",
+           "ClosedBars", "WindowBars", "window_bars", "target_intent_id", "position_clash", "exchange_name", "strategy_name",
            "OMS_NAME", "PORTFOLIO_NAME", "RISK_NAME", "ROUTER_NAME", "redis_url", "ACTOR_CPUS"]
 
 OMS_NAME, PORTFOLIO_NAME, RISK_NAME, ROUTER_NAME = "oms", "portfolio", "risk", "router"
@@ -176,6 +176,20 @@ def size_order(target: float, position: float, price: float, sizing: Sizing,
     if amount < sizing.min_qty:
         return None
     return ("buy" if delta > 0 else "sell"), amount
+
+
+def position_clash(holders: Sequence[tuple[Sequence[str], str]]) -> tuple[int, int, str] | None:
+    """One owner per venue position: the first ``(earlier index, later index, venue)`` at which two of ``holders``
+    (each a runner's ``(venues, symbol)``) trade one symbol on one venue, else None. A runner sizes on the whole
+    position the venue's account holds in its symbol, so a second runner there would treat the first's trades as
+    its own and undo them (the trade file and :func:`actors.deployment.start_trading_actors` refuse it)."""
+    owner: dict[tuple[str, str], int] = {}
+    for i, (venues, symbol) in enumerate(holders):
+        for venue in dict.fromkeys(venues):
+            first = owner.setdefault((venue, symbol), i)
+            if first != i:
+                return first, i, venue
+    return None
 
 
 def trading_state_of(entries: Iterable[JournalEntry], default: TradingState = TradingState.ACTIVE) -> TradingState:

@@ -391,14 +391,14 @@ def parse_trade_config(data: Mapping[str, Any], source: str = "<toml>") -> Trade
     for i, k in enumerate(keys):
         if k in keys[:i]:
             raise top.error(f"strategies[{i}]", f"{k[0]} on {k[1]} at {k[2]} is given twice")
-    owner: dict[tuple[str, str], int] = {}  # one owner per venue position (actors.deployment checks it again)
-    for i, s in enumerate(entries):
-        for v in s.venues:
-            j = owner.setdefault((v, s.symbol), i)
-            if j != i:
-                raise top.error(f"strategies[{i}]", f"{s.name} and strategies[{j}] ({entries[j].name}) both trade "
-                                                    f"{s.symbol} on {v}: a runner sizes on the venue's whole position, "
-                                                    "so each symbol on a venue has one owner")
+    from actors.trading import position_clash  # noqa: PLC0415 - late: keeps the CLI's --help fast
+
+    clash = position_clash([(s.venues, s.symbol) for s in entries])  # actors.deployment checks it again
+    if clash is not None:
+        j, i, v = clash
+        raise top.error(f"strategies[{i}]", f"{entries[i].name} and strategies[{j}] ({entries[j].name}) both trade "
+                                            f"{entries[i].symbol} on {v}: a runner sizes on the venue's whole "
+                                            "position, so each symbol on a venue has one owner")
     unused = [n for n in names if not any(n in s.venues for s in entries)]
     if unused:
         raise top.error(f"venues[{names.index(unused[0])}]", f"venue {unused[0]!r} has no strategy")
