@@ -51,6 +51,7 @@ from typing import Any
 
 import ray
 
+from actors import order_manager as om
 from actors.arbitrage import (
     ArbDecision,
     ArbError,
@@ -221,20 +222,13 @@ class ArbRunner:
                 self.cancelled_at_start.append(o["client_order_id"])
 
     def _journaled_pairs(self) -> list[dict[str, Any]]:
-        """The pairs this runner's earlier incarnations sent, from the journal (module docstring)."""
-        intents, states, filled, trades = [], {}, {}, set()
-        for e in Journal.from_url(redis_url(), self.config.stream).entries():
-            if e.kind is EntryKind.INTENT:
-                intents.append(e.payload)
-            elif e.kind is EntryKind.STATE_CHANGE:
-                states[e.payload.client_order_id] = e.payload.to_state
-            elif e.kind is EntryKind.FILL and e.payload.client_order_id and \
-                    (e.payload.venue, e.payload.trade_id) not in trades:  # each venue trade once
-                trades.add((e.payload.venue, e.payload.trade_id))
-                cid = e.payload.client_order_id
-                filled[cid] = filled.get(cid, 0.0) + e.payload.amount
-        return journaled_pairs(intents, states, filled, lambda i: client_order_id(self.config.namespace, i),
-                               self.spec.prefix, self.spec.symbol)
+        """The pairs this runner's earlier incarnations sent, from the journal (module docstring): each leg's state
+        and filled amount as the OMS folds them (:func:`actors.order_manager.rebuild`)."""
+        entries = list(Journal.from_url(redis_url(), self.config.stream).entries())
+        orders = om.rebuild(om.initial_oms_state(self.config.namespace, self.config.limits, 0), entries).orders
+        return journaled_pairs([e.payload for e in entries if e.kind is EntryKind.INTENT],
+                               {c: o.state.value for c, o in orders.items()}, {c: o.filled for c, o in orders.items()},
+                               lambda i: client_order_id(self.config.namespace, i), self.spec.prefix, self.spec.symbol)
 
     async def _decide_loop(self) -> None:
         while True:
