@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from actors.messages import ALGOS, BarTick, IntentContext, ParentIntent
 from raytrader.errors import InputError
+from raytrader.params import name_value_pairs
 
 if TYPE_CHECKING:
     from actors.trading import Sizing
@@ -140,12 +141,9 @@ class Execution:
 
 
 def parse_execution(algo: str, items: Sequence[str]) -> Execution:
-    """``("twap", ["slices=4", "duration_s=5"])`` -> :class:`Execution` (numbers only; errors name the item)."""
+    """``("twap", ["slices=4", "duration_s=5"])`` -> :class:`Execution` (numbers only, each name once; errors name the item)."""
     params = []
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ExecutionError(f"exec-param {item!r}: expected NAME=VALUE")
+    for name, value in name_value_pairs(items, "exec-param", ExecutionError):
         try:
             params.append((name, float(value)))
         except ValueError:

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 from raytrader.errors import InputError
 
-__all__ = ["DEFAULT_SAMPLE", "MAX_SEED", "SeriesRequest", "parse_param", "parse_seed", "add_data_arguments", "add_strategy_arguments",
+__all__ = ["DEFAULT_SAMPLE", "MAX_SEED", "SeriesRequest", "UniqueParams", "parse_param", "parse_seed", "add_data_arguments", "add_strategy_arguments",
            "load_bars", "data_fields", "load_request_bars", "load_request_series", "parse_columns_arg",
            "describe_source", "file_symbol"]
 
@@ -65,7 +65,7 @@ def parse_seed(text: str) -> int:
     return value
 
 
-class _UniqueParams(argparse.Action):
+class UniqueParams(argparse.Action):
     """``-p NAME=VALUE`` appended to a list; the same NAME twice is refused (exit 2, "given twice")."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
@@ -159,7 +159,7 @@ def add_strategy_arguments(parser: argparse.ArgumentParser, *, axes: str, cash_h
     """
     parser.add_argument("--strategy", default="sma_cross", help="registered strategy (default sma_cross)")
     if axes == "param":
-        parser.add_argument("-p", "--param", dest="params", action=_UniqueParams, type=parse_param, default=[],
+        parser.add_argument("-p", "--param", dest="params", action=UniqueParams, type=parse_param, default=[],
                             metavar="NAME=VALUE", help="strategy parameter, repeatable (e.g. -p fast=10 -p slow=30)")
     elif axes == "grid":
         parser.add_argument("-g", "--grid", dest="grid", action="append", default=[], metavar="NAME=SPEC",

@@ -75,6 +75,7 @@ from typing import Any, Sequence
 
 from raytrader.errors import InputError
 from raytrader.ports import free_port
+from raytrader.params import name_value_pairs
 
 __all__ = ["PaperRequest", "PaperSession", "paper_trade", "main", "VENUE_FEES", "VENUE_DIALECT", "parse_params"]
 
@@ -98,19 +99,16 @@ class PaperInputError(InputError):
 
 
 def parse_params(items: Sequence[str]) -> tuple[tuple[str, float | int], ...]:
-    """``["fast=10", "slow=30"]`` -> ``(("fast", 10), ("slow", 30))``; numbers only."""
+    """``["fast=10", "slow=30"]`` -> ``(("fast", 10), ("slow", 30))``; numbers only, each name once."""
     out = []
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise PaperInputError(f"-p {item!r}: expected NAME=VALUE")
+    for name, value in name_value_pairs(items, "-p", PaperInputError):
         try:
             number: float | int = int(value)
         except ValueError:
             try:
                 number = float(value)
             except ValueError:
-                raise PaperInputError(f"-p {item!r}: {value!r} is not a number") from None
+                raise PaperInputError(f"-p {name}: {value!r} is not a number") from None
         out.append((name, number))
     return tuple(out)
 

@@ -177,19 +177,20 @@ def _taxlots(args: argparse.Namespace, config: Config) -> Output:
 
 def parse_marks(items: list[str]) -> dict[tuple[str, str], float]:
     """``["binance:XRP/ETH=0.0005"]`` -> ``{("binance", "XRP/ETH"): 0.0005}``; :class:`JournalError` naming
-    the bad item."""
+    the bad item (or a VENUE:SYMBOL given twice)."""
     import math  # noqa: PLC0415 - only attribution needs it
 
+    from raytrader.params import name_value_pairs  # noqa: PLC0415 - only attribution needs it
+
     out = {}
-    for item in items:
-        where, sep, value = item.partition("=")
+    for where, value in name_value_pairs(items, "--mark", JournalError):  # one price per VENUE:SYMBOL
         venue, colon, symbol = where.partition(":")
         try:
             price = float(value)
         except ValueError:
             price = float("nan")
-        if not sep or not colon or not venue or "/" not in symbol or not math.isfinite(price) or price <= 0:
-            raise JournalError(f"--mark {item!r}: expected VENUE:BASE/QUOTE=PRICE with a price > 0")
+        if not colon or not venue or "/" not in symbol or not math.isfinite(price) or price <= 0:
+            raise JournalError(f"--mark {where}={value}: expected VENUE:BASE/QUOTE=PRICE with a price > 0")
         out[(venue, symbol)] = price
     return out
 

@@ -148,7 +148,7 @@ def _check(args: argparse.Namespace, config: Config) -> Output:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from jobs.inputs import add_data_arguments, parse_param  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from jobs.inputs import UniqueParams, add_data_arguments, parse_param  # noqa: PLC0415 - late: keeps the CLI and --help fast
 
     group = add_group(sub, "strategy", "the built-in strategies and your own: list, new, check")
     add_command(group, "list", _list, "list the strategies (built-in and yours) with their parameters")
@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "lookahead and warm-up stability checks of a strategy on your data (exit 1 when one fails)")
     p.add_argument("name", metavar="NAME", help="a registered strategy (built-in or yours)")
     add_data_arguments(p, multi=True)
-    p.add_argument("-p", "--param", dest="params", action="append", type=parse_param, default=[],
+    p.add_argument("-p", "--param", dest="params", action=UniqueParams, type=parse_param, default=[],
                    metavar="NAME=VALUE", help="strategy parameter, repeatable (default: the declared defaults)")
     p.add_argument("--points", type=int, default=25,
                    help="lookahead: evenly spaced truncation points, plus as many next to target changes (default 25)")

@@ -42,6 +42,7 @@ KEY = "strategy:sma_cross:XRP/ETH@binance+coinbase"
     ("iceberg", ["display=100", "limit_bps=-3"], "exec-param limit_bps: expected bps in [0, 10000)"),
     ("twap", ["slices"], "exec-param 'slices': expected NAME=VALUE"),
     ("twap", ["slices=four"], "exec-param slices: 'four' is not a number"),
+    ("twap", ["slices=4", "duration_s=5", "slices=2"], "exec-param slices: given twice"),
     ("route", ["limit_bps=nan"], "exec-param limit_bps: expected a number"),
 ])
 def test_bad_execution_is_named(algo: str, items: list[str], names: str) -> None:

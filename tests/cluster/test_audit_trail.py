@@ -152,9 +152,14 @@ def test_taxlots_and_attribution_agree_with_the_journal(session: Any, ledger_fra
     assert code == 0 and "realised gains by tax lot (average)" in out and "XRP" in out
 
 
-def test_bad_mark_exits_2(capsys) -> None:
-    code, out, err = _cli(capsys, "audit", "attribution", "--mark", "binance-XRP/ETH=1")
-    assert code == 2 and out == "" and "binance-XRP/ETH=1" in err and err.count("\n") == 1
+@pytest.mark.parametrize("marks, names", [
+    (["binance-XRP/ETH=1"], "--mark binance-XRP/ETH=1: expected VENUE:BASE/QUOTE=PRICE"),
+    (["binance:XRP/ETH=0"], "--mark binance:XRP/ETH=0: expected VENUE:BASE/QUOTE=PRICE with a price > 0"),
+    (["binance:XRP/ETH=1", "coinbase:XRP/ETH=1", "binance:XRP/ETH=2"], "--mark binance:XRP/ETH: given twice"),
+])
+def test_bad_mark_exits_2(marks: list[str], names: str, capsys) -> None:
+    code, out, err = _cli(capsys, "audit", "attribution", *(w for m in marks for w in ("--mark", m)))
+    assert code == 2 and out == "" and names in err and err.count("\n") == 1, err
 
 
 def test_execution_report_agrees_with_the_venues_books_and_the_bundled_bars(

@@ -304,6 +304,7 @@ def test_every_command_is_fuzzed_but_up() -> None:
     (["montecarlo", "--seed", "-1"], "--seed"),
     (["optimize", "--reps", "1000"], "--reps"),
     (["backtest", "-p", "fast=5", "-p", "fast=6"], "given twice"),
+    (["strategy", "check", "sma_cross", "-p", "fast=5", "-p", "fast=6"], "parameter fast given twice"),
     (["backtest", "-p", "fast=1e308"], "fast=1e+308 is out of range"),
 ])
 def test_named_bad_flags_exit_2_naming_them(sandbox: Path, argv: list[str], needle: str) -> None:

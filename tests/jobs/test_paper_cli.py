@@ -27,7 +27,9 @@ def _run(args: list[str], home: Path) -> subprocess.CompletedProcess:
 
 NO_CLUSTER = (sys.executable, "-m", "cluster.cli", "paper", "--seconds", "5")
 BAD_FLAGS = [
-    (["-p", "fast=x"], "fast=x"), (["--venues", "kraken"], "venues kraken"), (["--speed", "0"], "speed"),
+    (["-p", "fast=x"], "-p fast: 'x' is not a number"), (["-p", "fast=5", "-p", "fast=6"], "-p fast: given twice"),
+    (["--execution", "twap", "--exec-param", "slices=2", "--exec-param", "slices=3"], "exec-param slices: given twice"),
+    (["--venues", "kraken"], "venues kraken"), (["--speed", "0"], "speed"),
     (["-p", "fast=40", "-p", "slow=30"], "fast < slow"), (["--sample", "NOPE"], "sample 'NOPE'"),
     (["--size", "2"], "size"), (["--sizing", "vol-target:abc"], "vol-target"), (["--sizing", "risk-parity"], "risk-parity"),
 ]
@@ -69,4 +71,6 @@ def test_params_parse_as_numbers() -> None:
     assert parse_params(["fast=10", "slow=30", "x=0.5"]) == (("fast", 10), ("slow", 30), ("x", 0.5))
     with pytest.raises(PaperInputError, match="NAME=VALUE"):
         parse_params(["fast"])
+    with pytest.raises(PaperInputError, match="-p slow: given twice"):
+        parse_params(["slow=30", "fast=10", "slow=40"])
     assert PaperRequest(params=(("fast", 5), ("slow", 20))).params == (("fast", 5), ("slow", 20))
