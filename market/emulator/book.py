@@ -174,6 +174,10 @@ class OrderBook:
         prices = self._prices[side]
         prices.pop(bisect.bisect_left(prices, ticks))
 
+    def is_last(self, order: RestingOrder) -> bool:
+        """Whether ``order`` (resting) is at the back of its price level's queue (a new order would queue behind it)."""
+        return self._levels[order.side][order.price_ticks][-1] is order
+
     def best(self, side: Side) -> int | None:
         """Best price in ticks on ``side`` (highest bid, lowest ask), None when empty."""
         prices = self._prices[side]

@@ -52,7 +52,9 @@ Rules (Binance Spot semantics where they exist):
 * Self-trades are allowed (self-trade prevention ``NONE``).
 
 Replay hooks: :meth:`MatchingEngine.tape_print` lets a historical trade fill
-resting orders it trades through, from a designated counterparty account.
+resting orders it trades through, from a designated counterparty account;
+:meth:`MatchingEngine.requote` replaces the synthetic liquidity's quotes as
+cancelling and re-submitting them would, cheaply.
 """
 
 from __future__ import annotations
@@ -946,6 +948,78 @@ class MatchingEngine:
         return out
 
     # ---------------------------------------------------------------- replay
+    def requote(self, account: str, symbol: str, quoted: Iterable[int],
+                levels: Iterable[tuple[Side, int, int]]) -> list[int]:
+        """Replace the synthetic liquidity's quotes ``quoted`` (order ids of ``account``) with ``levels``.
+
+        ``levels``: ``(side, price ticks, lots)`` in the order the market
+        maker places them (prices and sizes already through the instrument's
+        filters). The book, the balances and every later fill are those of
+        cancelling each order of ``quoted`` still resting and then submitting
+        each level as a ``LIMIT_MAKER`` in that order (a level that would
+        take a resting order is left out), at a fraction of the cost:
+
+        * an order of ``quoted`` resting untouched at a level's price and
+          size, last in its price's queue, stays: a new one would queue just
+          there, with the same lock;
+        * a replaced order is dropped, not remembered as canceled: the
+          liquidity account has no API key, so nobody asks about it, and
+          the venue does not hold thousands of them.
+
+        Returns the ids of the orders now quoting, in level order (the
+        ``quoted`` of the next call).
+        """
+        state = self._state(symbol)
+        book, inst, ledger = state.book, state.instrument, self.ledger
+        levels = list(levels)
+        wanted = {(side, ticks): lots for side, ticks, lots in levels}
+        kept: dict[tuple[Side, int], int] = {}
+        with decimal.localcontext(DECIMAL_CONTEXT):
+            freed = {inst.base: ZERO, inst.quote: ZERO}
+            for oid in quoted:
+                resting = book.get(oid)
+                if resting is None or resting.account != account:
+                    continue  # filled or canceled since it was placed
+                key = (resting.side, resting.price_ticks)
+                order = self._orders[oid]
+                if wanted.get(key) == resting.remaining_lots and not order.executed_qty and book.is_last(resting):
+                    kept[key] = oid
+                    continue
+                book.remove(oid)
+                self.update_id += 1
+                need, asset = self._limit_need(inst, resting.side, resting.price_ticks, resting.remaining_lots)
+                freed[asset] += need + self._fee_reserve.pop(oid, ZERO)
+                del self._orders[oid]
+                self._client_ids.pop((account, order.client_order_id), None)
+                self._by_account[account].pop(oid, None)
+            for asset, amount in freed.items():
+                if amount:
+                    ledger.unlock(account, asset, amount)
+            # the levels that rest: the liquidity's own levels never cross each other (bids below asks), so
+            # whether one would take depends only on the book as it is now
+            new: list[tuple[Side, int, int, Decimal]] = []
+            locks = {inst.base: ZERO, inst.quote: ZERO}
+            for side, ticks, lots in levels:
+                if (side, ticks) in kept:
+                    continue
+                opposite = book.best(SELL if side == BUY else BUY)
+                if opposite is not None and (opposite <= ticks if side == BUY else opposite >= ticks):
+                    continue  # would take: a LIMIT_MAKER is rejected
+                need, asset = self._limit_need(inst, side, ticks, lots)
+                reserve = self._fee_reserve_for(account, inst, side, need)
+                locks[asset] += need + reserve
+                new.append((side, ticks, lots, reserve))
+            for asset, amount in locks.items():  # InsufficientBalance before any order rests
+                if amount:
+                    ledger.lock(account, asset, amount)
+            for side, ticks, lots, reserve in new:
+                oid = self._record(account, symbol, side, "LIMIT_MAKER", "GTC", inst, ticks, lots, None, None,
+                                   reserve).order_id
+                book.add(RestingOrder(oid, account, side, ticks, lots))
+                self.update_id += 1
+                kept[(side, ticks)] = oid
+        return [kept[(side, ticks)] for side, ticks, _ in levels if (side, ticks) in kept]
+
     def tape_print(self, symbol: str, *, aggressor: Side, price: Decimal, qty: Decimal, counterparty: str,
                    exclude: frozenset[str] = frozenset(), through_only: bool = True) -> list[VenueFill]:
         """A historical trade ``qty @ price`` (aggressor side ``aggressor``) fills resting orders it trades through.

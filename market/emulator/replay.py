@@ -3,8 +3,9 @@
 For each instrument a :class:`MarketReplay` turns history into a time-ordered
 list of events and applies them to a :class:`~market.emulator.matching.MatchingEngine`:
 
-* **quote** - the synthetic liquidity account cancels its orders and quotes a
-  fresh L2 book around a reference price: ``levels`` per side, best bid and
+* **quote** - the synthetic liquidity account replaces its orders with a
+  fresh L2 book around a reference price (:meth:`MatchingEngine.requote`:
+  what cancelling and re-submitting every level gives, cheaply): ``levels`` per side, best bid and
   ask ``spread_bps / 2`` from the reference, each further level ``step_bps``
   out, sizes ``level_qty x growth**i`` (base units). Quotes are posted as
   ``LIMIT_MAKER``: a level that would cross a user's resting order is left
@@ -30,6 +31,7 @@ module never sleeps or reads the wall clock itself.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -39,7 +41,7 @@ import pandas as pd
 
 from market.bars import Bars
 from market.emulator.book import BUY, SELL, Instrument, Side
-from market.emulator.errors import BadParameter, VenueOrderRejected
+from market.emulator.errors import BadParameter
 from market.emulator.matching import MatchingEngine
 
 __all__ = ["DepthProfile", "ReplayConfig", "ReplayClock", "ReplayEvent", "MarketReplay", "to_decimal"]
@@ -161,6 +163,7 @@ class MarketReplay:
         self.cursor = 0
         self.now_ms = int(bars.timestamp[0])
         self.last_price: Decimal | None = None
+        self._quoted: list[int] = []  # the liquidity's order ids resting from the last quote
         ledger = engine.ledger
         for account in (config.maker_account, config.tape_account):
             for asset in (instrument.base, instrument.quote):
@@ -247,25 +250,49 @@ class MarketReplay:
             self.quote(event.price)
 
     def quote(self, ref: Decimal) -> None:
-        """Replace the synthetic book with the profile's levels around ``ref`` (quote units)."""
-        inst, cfg, prof = self.instrument, self.config, self.config.depth
-        engine = self.engine
-        engine.cancel_all(cfg.maker_account, inst.symbol)
+        """Replace the synthetic book with the profile's levels around ``ref`` (quote units).
+
+        The result is that of cancelling every quote and submitting each level
+        as a ``LIMIT_MAKER`` again (bid then ask, level by level from the
+        touch); :meth:`MatchingEngine.requote` gets there without re-placing
+        a level that has not moved.
+        """
+        inst = self.instrument
+        self._quoted = self.engine.requote(self.config.maker_account, inst.symbol, self._quoted, self.levels(ref))
+
+    def levels(self, ref: Decimal) -> list[tuple[Side, int, int]]:
+        """The profile's levels around ``ref``: ``(side, price ticks, lots)``, bid then ask per level from the touch.
+
+        A level priced below the instrument's ``min_price`` is left out; the
+        other filters (PRICE_FILTER's maximum, NOTIONAL) raise FilterFailure
+        as a submitted order would.
+        """
+        inst, prof = self.instrument, self.config.depth
         tick = inst.tick_size
         half = ref * prof.spread_bps / Decimal(20000)
         step = max(ref * prof.step_bps / Decimal(10000), tick)
-        best_bid = ((ref - half) / tick).to_integral_value(ROUND_FLOOR) * tick
-        best_ask = ((ref + half) / tick).to_integral_value(ROUND_CEILING) * tick
+        best_bid = int(((ref - half) / tick).to_integral_value(ROUND_FLOOR))
+        best_ask = int(((ref + half) / tick).to_integral_value(ROUND_CEILING))
         if best_ask <= best_bid:
-            best_ask = best_bid + tick
-        for i in range(prof.levels):
-            size = (prof.level_qty * prof.growth ** i / inst.step_size).to_integral_value(ROUND_FLOOR) * inst.step_size
-            size = max(size, inst.min_qty)
-            offset = ((step * i) / tick).to_integral_value(ROUND_FLOOR) * tick
-            for side, price in ((BUY, best_bid - offset), (SELL, best_ask + offset)):
+            best_ask = best_bid + 1
+        out: list[tuple[Side, int, int]] = []
+        for i, lots in enumerate(self._level_lots):
+            offset = int(((step * i) / tick).to_integral_value(ROUND_FLOOR))
+            for side, ticks in ((BUY, best_bid - offset), (SELL, best_ask + offset)):
+                price = inst.price(ticks)
                 if price < inst.min_price:
                     continue
-                try:
-                    engine.submit(cfg.maker_account, inst.symbol, side, "LIMIT_MAKER", qty=size, price=price)
-                except VenueOrderRejected:
-                    continue  # would cross a user's resting order: leave that level out
+                inst.price_ticks(price)
+                inst.check_notional(ticks, lots)
+                out.append((side, ticks, lots))
+        return out
+
+    @functools.cached_property
+    def _level_lots(self) -> list[int]:
+        """Lots per level (``level_qty x growth**i`` rounded down to the step, at least ``min_qty``): LOT_SIZE checked."""
+        inst, prof = self.instrument, self.config.depth
+        out = []
+        for i in range(prof.levels):
+            size = (prof.level_qty * prof.growth ** i / inst.step_size).to_integral_value(ROUND_FLOOR) * inst.step_size
+            out.append(inst.qty_lots(max(size, inst.min_qty)))
+        return out
