@@ -50,6 +50,7 @@ import ray
 
 from actors import metrics
 from actors import order_manager as om
+from actors.handles import NamedActors
 from actors.exchange_config import UnknownClientOrder  # not actors.exchange: the OMS process never loads the ExchangeActor
 from actors.journal import EntryKind, Journal
 from actors.messages import BarTick, Fill, IntentContext, OrderIntent, OrderUpdate, ReconciliationResult
@@ -91,6 +92,7 @@ class OmsActor(OrderRecords):
         super().__init__(Journal.from_url(redis_url(), config.stream),
                          om.initial_oms_state(config.namespace, config.limits, _now()), config.namespace)
         self.config = config
+        self._peers = NamedActors(config.ray_namespace)  # cached handles (actors.handles)
         self.marks: dict[tuple[str, str], float] = {}
         # venue -> (its balances at reconciliation, this ledger's balances then): equity for ``equity`` sizing
         self.balances0: dict[str, tuple[dict[str, float], dict[tuple[str, str], float]]] = {}
@@ -128,7 +130,7 @@ class OmsActor(OrderRecords):
         return round(time.monotonic() - min(calls), 1) if calls else None
 
     def _exchange(self, venue: str) -> Any:
-        return ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
+        return self._peers(exchange_name(venue))
 
     # ------------------------------------------------------------ start-up
     async def _boot(self) -> None:

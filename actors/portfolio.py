@@ -19,6 +19,7 @@ from typing import Any
 import ray
 
 from actors import metrics
+from actors.handles import NamedActors
 from actors.journal import Journal
 from actors.ledger import Ledger, ledger_from_entries
 from actors.messages import MarketEvent, stream_name
@@ -51,6 +52,7 @@ class PortfolioActor:
 
     def __init__(self, config: TradingConfig, symbols: tuple[str, ...]) -> None:
         self.config, self.symbols = config, symbols
+        self._peers = NamedActors(config.ray_namespace)  # cached handles (actors.handles)
         url = redis_url()
         self.journal = Journal.from_url(url, config.stream)
         self.tail = Journal.from_url(url, config.stream)  # its own connection for the blocking read
@@ -104,9 +106,9 @@ class PortfolioActor:
         after = 0
         stream = stream_name("trades", symbol)
         ex_pid = None  # the ExchangeActor process whose seq numbers ``after`` counts
+        ex = self._peers(exchange_name(venue))
         while True:
             try:
-                ex = ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
                 if ex_pid is None:
                     ex_pid = await ex.ping.remote()
                 items = await ex.poll.remote(stream, after, 1.0, 1000)

@@ -40,6 +40,7 @@ from typing import Any
 import ray
 
 from actors import metrics
+from actors.handles import NamedActors
 from actors.journal import EntryKind, Journal
 from actors.messages import TradingStateChange
 from actors.trading import ACTOR_CPUS, OMS_NAME, PORTFOLIO_NAME, TradingConfig, redis_url
@@ -88,6 +89,7 @@ class RiskMonitor:
 
     def __init__(self, config: TradingConfig, live_limits: LiveRiskLimits | None = None) -> None:
         self.config = config
+        self._peers = NamedActors(config.ray_namespace)  # cached handles (actors.handles)
         self.journal = Journal.from_url(redis_url(), config.stream)
         self.trading = journaled_trading_state(self.journal)
         self.kills: list[dict[str, Any]] = []
@@ -104,7 +106,7 @@ class RiskMonitor:
             self._tasks.append(loop.create_task(self._watch_loop()))
 
     def _oms(self) -> Any:
-        return ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        return self._peers(OMS_NAME)
 
     async def _publish(self) -> None:
         await self._oms().set_trading.remote(self.trading.value)
@@ -178,7 +180,7 @@ class RiskMonitor:
             if self.trading is TradingState.HALTED:
                 continue
             try:
-                snap = await ray.get_actor(PORTFOLIO_NAME, namespace=self.config.ray_namespace).snapshot.remote()
+                snap = await self._peers(PORTFOLIO_NAME).snapshot.remote()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the portfolio is (re)starting
@@ -193,7 +195,7 @@ class RiskMonitor:
         while True:
             await asyncio.sleep(self.live_limits.interval_s)
             try:
-                snap = await ray.get_actor(PORTFOLIO_NAME, namespace=self.config.ray_namespace).snapshot.remote()
+                snap = await self._peers(PORTFOLIO_NAME).snapshot.remote()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the portfolio is (re)starting

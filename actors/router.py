@@ -44,6 +44,7 @@ from typing import Any
 
 import ray
 
+from actors.handles import NamedActors
 from actors.journal import EntryKind, Journal, JournalEntry
 from actors.messages import BookSnapshot, MarketEvent, ParentIntent, stream_name
 from actors.parent_orders import (
@@ -98,6 +99,7 @@ class RouterActor:
 
     def __init__(self, config: TradingConfig) -> None:
         self.config = config
+        self._peers = NamedActors(config.ray_namespace)  # cached handles (actors.handles)
         self.fees = dict(config.taker_bps)
         self.venue_fees: dict[str, float] = {}  # venue -> the taker fee (bps) its market states, as learnt
         url = redis_url()
@@ -123,7 +125,7 @@ class RouterActor:
 
     # ------------------------------------------------------------ market data
     def _exchange(self, venue: str) -> Any:
-        return ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
+        return self._peers(exchange_name(venue))
 
     def _fee(self, venue: str) -> float:
         """The taker fee (bps) ``venue``'s book prices are netted with: the config's, else the venue's own."""
@@ -259,7 +261,7 @@ class RouterActor:
         """Carry out ``decide(ps, now)``; ``(acted, wake_ms)``. What it journals is read back by the loop."""
         d = decide(ps, now, self.config.max_reroutes)
         pid = ps.intent.parent_id
-        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        oms = self._peers(OMS_NAME)
         if d.needs_plan or d.reroute:
             books, sources = await self._books(ps.intent.venues, ps.intent.symbol)
             venue_books = self._venue_books(ps.intent, books)

@@ -45,6 +45,7 @@ from typing import Any
 import ray
 
 from actors.exchange_core import SeqChecker
+from actors.handles import NamedActors
 from actors.messages import MarketEvent, stream_name
 from actors.strategy_execution import Execution, decision_context, parent_action, parent_id_for, parent_intent
 from actors.trading import (
@@ -76,6 +77,7 @@ class StrategyRunner:
             from strategies.registry import get_strategy as resolve_strategy  # noqa: PLC0415 - late: as above
 
         self.config, self.spec = config, spec
+        self._peers = NamedActors(config.ray_namespace)  # cached handles (actors.handles)
         self.strategy = resolve_strategy(spec.name)  # a registered strategy, or rl:<name> (an exported RL policy)
         if spec.target_sizing:  # the backtests' sizing rule, on the runner's window (actors.trading.StrategySpec)
             from backtest.sizing import parse_sizing, sized_strategy  # noqa: PLC0415 - late: loads inside the actor process only
@@ -104,9 +106,9 @@ class StrategyRunner:
 
     async def _run(self) -> None:
         stream = stream_name("bars", self.spec.symbol)
+        ex = self._peers(exchange_name(self.spec.venue))
         while not self._stopping:
             try:
-                ex = ray.get_actor(exchange_name(self.spec.venue), namespace=self.config.ray_namespace)
                 if self.ex_pid is None:
                     self.ex_pid = await ex.ping.remote()
                 items = await ex.poll.remote(stream, self.after, 1.0, 10_000)
@@ -144,7 +146,7 @@ class StrategyRunner:
                 await asyncio.sleep(0.2)
 
     async def _send(self, bar: Any, target: float) -> None:
-        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        oms = self._peers(OMS_NAME)
         answer = await oms.on_target.remote(self.spec.key, self.spec.venue, self.spec.symbol, target, bar.close,
                                             bar.timestamp_ms, bar)
         self.sent.append({"bar_ts": bar.timestamp_ms, "target": target, **answer})
@@ -161,7 +163,7 @@ class StrategyRunner:
 
     async def _send_parent(self, bar: Any, target: float) -> None:
         """Routed execution (module docstring): wait for / cancel the working parent, else size and submit."""
-        router = ray.get_actor(ROUTER_NAME, namespace=self.config.ray_namespace)
+        router = self._peers(ROUTER_NAME)
         if not self._adopted:
             await self._adopt(router)
         if self.parent_id is not None:
@@ -173,7 +175,7 @@ class StrategyRunner:
                 self.owed = True  # the next closed bar looks again
                 return
             self.parent_id, self.cancel_asked = None, False
-        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        oms = self._peers(OMS_NAME)
         sized = await oms.size_target.remote(self.spec.key, self.spec.venue, self.venues, self.spec.symbol, target,
                                              bar.close)
         record = {"bar_ts": bar.timestamp_ms, "target": target, **sized}
