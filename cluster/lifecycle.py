@@ -53,11 +53,16 @@ from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord
 from raytrader.errors import InputError
 
 __all__ = ["ClusterError", "PortInUseError", "UpResult", "DownResult", "GcsStoreRecord", "up", "down", "live_state",
-           "read_gcs_store", "redis_server_binary", "session_members"]
+           "read_gcs_store", "redis_server_binary", "session_members", "stop_wait_over"]
 
 
 #: seconds Ray's processes get between SIGTERM and SIGKILL at `down`
 RAY_STOP_GRACE_S = 5.0
+#: ...but they get SIGKILL as soon as none of them has exited for this many seconds: after a SIGTERM most of a
+#: Ray session exits within a second, and what is left (the `ray start --block` leader, gcs_server, the dashboard,
+#: the raylet, actors) sits it out for 10-25 s (measured: 12 of 24 processes gone in 0.1 s, 7 left from 1.2 s to
+#: 10 s); Ray's state is ephemeral (the durable state is in Redis), so waiting on them keeps nothing
+RAY_STOP_STALL_S = 1.0
 #: seconds Redis gets to flush its AOF and exit after SIGTERM
 REDIS_STOP_GRACE_S = 30.0
 
@@ -161,8 +166,16 @@ def _create_time(proc: psutil.Process) -> float:
         return 0.0
 
 
-def _stop_session(leader: ProcessRecord, grace_s: float) -> list[int]:
-    """SIGTERM every process of the session at once (as ``ray stop`` does), SIGKILL what outlives ``grace_s``.
+def stop_wait_over(now: float, signalled: float, last_exit: float, grace_s: float, stall_s: float | None) -> bool:
+    """Whether the wait after a SIGTERM is over (seconds on one monotonic clock): ``grace_s`` after the signal, or,
+    with ``stall_s``, once no process of the session has exited for ``stall_s`` (``last_exit``: when the last one
+    did; the signal's time before the first)."""
+    return now - signalled >= grace_s or (stall_s is not None and now - last_exit >= stall_s)
+
+
+def _stop_session(leader: ProcessRecord, grace_s: float, stall_s: float | None = None) -> list[int]:
+    """SIGTERM every process of the session at once (as ``ray stop`` does), SIGKILL what outlives ``grace_s`` (or,
+    with ``stall_s``, what is left once none has exited for ``stall_s``: :func:`stop_wait_over`).
 
     Returns the PIDs that were running. Signalling only the ``ray start --block``
     leader is not enough: once a driver has connected it waits ~30 s before
@@ -174,9 +187,15 @@ def _stop_session(leader: ProcessRecord, grace_s: float) -> list[int]:
         for proc in session_members(leader):
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
-        deadline = time.monotonic() + wait_s
-        while session_members(leader) and time.monotonic() < deadline:
+        signalled = last_exit = time.monotonic()
+        left = len(session_members(leader))
+        while left and not stop_wait_over(time.monotonic(), signalled, last_exit, wait_s,
+                                          stall_s if sig == signal.SIGTERM else None):
             time.sleep(0.2)
+            now_left = len(session_members(leader))
+            if now_left < left:
+                last_exit = time.monotonic()
+            left = now_left
         if not session_members(leader):
             return pids
     left = session_members(leader)
@@ -207,18 +226,29 @@ def _port_holder(port: int) -> str:
     return ""
 
 
-#: how long `up` waits for a configured port to be let go (the dashboard agent of a head that just died holds its
-#: port for a few seconds more: seen once after a GCS SIGKILL) before it names the port as taken
+#: how long `up` waits for a configured port to be let go after it stopped a head of this cluster (the one it found
+#: dead, or its own failed start attempt: the dashboard agent of a head that just died holds its port for a few
+#: seconds more, seen once after a GCS SIGKILL) before it names the port as taken
 PORT_RELEASE_WAIT_S = 15.0
 
 
-def _check_ports_free(config: Config) -> None:
+def _check_ports_free(config: Config, release_wait_s: float) -> None:
+    """Refuse a configured port that something listens on, after waiting up to ``release_wait_s`` seconds for it
+    to be let go.
+
+    ``up`` passes :data:`PORT_RELEASE_WAIT_S` only when it has just stopped a head of this cluster (whose
+    processes may hold a port a moment longer), else 0: a port taken before any head of ours ran there is someone
+    else's, and waiting would only delay the error.
+
+    Raises:
+        PortInUseError: naming the field, its environment variable and the holder (when this user may see it).
+    """
     c = config.cluster
+    deadline = time.monotonic() + release_wait_s
     for name, port in (("gcs_port", c.gcs_port), ("dashboard_port", c.dashboard_port),
                        ("client_port", c.client_port), ("agent_port", c.agent_port)):
-        deadline = time.monotonic() + PORT_RELEASE_WAIT_S
         while port_open("127.0.0.1", port) and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.2)
         if port_open("127.0.0.1", port):
             raise PortInUseError(
                 f"port {port} (cluster.{name}) is in use by a program raytrader did not start{_port_holder(port)} "
@@ -258,8 +288,11 @@ _RETRYABLE = ("timed out during startup", "address already in use", "Failed to b
 _HEAD_STEPS = ("the raylet", "the GCS port", "the dashboard agent's port", "the Jobs API", "a live head node")
 
 
-def _start_ray(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> RayRecord:
+def _start_ray(config: Config, gcs_store: "GcsStoreRecord | None" = None, replaced_head: bool = False) -> RayRecord:
     """Start the head; retry with fresh internal ports when Ray's own startup timed out or lost a port race.
+
+    ``replaced_head``: ``up`` has just stopped a dead head of this cluster, so a configured port may be let go a
+    moment late (:data:`PORT_RELEASE_WAIT_S`); so may a failed attempt's, before the next attempt.
 
     Bounded: every attempt together within ``RAY_START_PATIENCE`` x ``cluster.start_timeout_s``, and an attempt
     ends when no new step of the start came for ``cluster.start_timeout_s`` (:func:`raylet_start.start_wait_over`;
@@ -270,7 +303,8 @@ def _start_ray(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> Ray
     earlier: list[str] = []
     for attempt in range(1, RAY_START_ATTEMPTS + 1):
         try:
-            return _start_ray_once(config, gcs_store, until)
+            release_wait_s = PORT_RELEASE_WAIT_S if (replaced_head or attempt > 1) else 0.0
+            return _start_ray_once(config, gcs_store, until, release_wait_s)
         except ClusterError as exc:
             if (attempt == RAY_START_ATTEMPTS or time.monotonic() >= until
                     or not any(m.lower() in str(exc).lower() for m in _RETRYABLE)):
@@ -283,9 +317,10 @@ def _start_ray(config: Config, gcs_store: "GcsStoreRecord | None" = None) -> Ray
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: float) -> RayRecord:
+def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: float,
+                    release_wait_s: float) -> RayRecord:
     c = config.cluster
-    _check_ports_free(config)
+    _check_ports_free(config, release_wait_s)
     ensure_ray_token()
     ray_bin = Path(sys.executable).with_name("ray")
     internal = internal_ports(taken=(c.gcs_port, c.dashboard_port, c.client_port, c.agent_port))
@@ -330,7 +365,7 @@ def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: f
     last_progress = started_at
     while True:
         if not record.alive():
-            _stop_session(record, grace_s=RAY_STOP_GRACE_S)  # what it started before it gave up
+            _stop_session(record, grace_s=RAY_STOP_GRACE_S, stall_s=RAY_STOP_STALL_S)  # what it started before it gave up
             raise ClusterError(_start_failure("Ray head exited during start", record, raylet, c.temp_dir,
                                               started_at, log_path))
         if not published:
@@ -353,7 +388,7 @@ def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: f
             break
         time.sleep(0.2 if not published else 0.5)
     missing = [step for step, ok in seen.items() if not ok]
-    _stop_session(record, grace_s=10)
+    _stop_session(record, grace_s=10, stall_s=RAY_STOP_STALL_S)
     raise ClusterError(_start_failure(
         f"Ray head did not start: {over} (cluster.start_timeout_s = {c.start_timeout_s:.0f}); still missing: "
         f"{', '.join(missing)}", record, raylet, c.temp_dir, started_at, log_path))
@@ -417,8 +452,12 @@ def _password_from_file(config: Config) -> str:
 
 def _redis_ping(url: str, timeout_s: float) -> bool:
     import redis  # noqa: PLC0415 - late: keeps the CLI and --help fast
+    from redis.backoff import NoBackoff  # noqa: PLC0415 - as above
+    from redis.retry import Retry  # noqa: PLC0415 - as above
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    # no retries inside redis-py (its default: 10 with backoff, ~4 s before a wrong password or a dead server is
+    # reported): this loop retries, every 0.2 s until timeout_s
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
     deadline = time.monotonic() + timeout_s
     try:
         while True:
@@ -620,7 +659,7 @@ def up(config: Config) -> UpResult:
         if state and state.redis and state.redis.managed and not redis_ok and state.redis.process:
             _stop_session(state.redis.process, grace_s=5)  # leftovers of a crashed Redis
         if state and state.ray and not ray_ok:
-            _stop_session(state.ray.process, grace_s=10)
+            _stop_session(state.ray.process, grace_s=10, stall_s=RAY_STOP_STALL_S)
             _forget_dead_head(state.ray)
         if redis_rec is None:
             redis_rec = _start_redis(config, previous=state.redis if state else None)
@@ -632,7 +671,7 @@ def up(config: Config) -> UpResult:
             gcs_store, gcs_started = (_ensure_gcs_store(config) if config.cluster.gcs_fault_tolerance
                                       else (None, False))
             try:
-                ray_rec = _start_ray(config, gcs_store)
+                ray_rec = _start_ray(config, gcs_store, replaced_head=bool(state and state.ray))
             except BaseException:
                 # A failed `up` stops what it started (Redis, the GCS store, when this call started
                 # them) and records only what was running before it.
@@ -679,8 +718,8 @@ def down(config: Config) -> DownResult:
                               prometheus_stopped=prom_stopped)
         if state.ray:
             # Ray's state is ephemeral (durable state is in Redis): a few of its processes sit out
-            # SIGTERM for 20 s, so they get 5 s before SIGKILL.
-            ended = _stop_session(state.ray.process, grace_s=RAY_STOP_GRACE_S)
+            # SIGTERM for 10-25 s, so they get SIGKILL once the others have exited (RAY_STOP_STALL_S).
+            ended = _stop_session(state.ray.process, grace_s=RAY_STOP_GRACE_S, stall_s=RAY_STOP_STALL_S)
             if ended:
                 stopped.append("ray")
                 pids += ended

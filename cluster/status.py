@@ -19,6 +19,10 @@ from raytrader.state import redact_url
 
 __all__ = ["cluster_status", "dashboard_get"]
 
+#: the named actor (and its namespace) of a running Serve instance (ray 2.60: ``ray.serve._private.constants``
+#: ``SERVE_CONTROLLER_NAME`` / ``SERVE_NAMESPACE``; importing that module would import ray)
+SERVE_CONTROLLER = ("SERVE_CONTROLLER_ACTOR", "serve")
+
 
 def dashboard_get(dashboard_url: str, path: str, timeout: float = 5.0) -> Any:
     """GET a dashboard JSON endpoint with the Ray token; raises OSError on failure."""
@@ -68,7 +72,10 @@ def cluster_status(config: Config) -> dict[str, Any]:
                         "entrypoint": j.get("entrypoint"), "start_time": j.get("start_time"),
                         "end_time": j.get("end_time")} for j in raw_jobs if j.get("submission_id")),
                       key=lambda j: j["start_time"] or 0)
-        serve, err = _safe(lambda: dashboard_get(url, "/api/serve/applications/"), {})
+        # Serve's applications only where a Serve controller lives: the dashboard answers that route by first
+        # connecting to Ray as a driver, 5-16 s on a fresh head (measured under load), even when no Serve runs
+        serving = any((a["name"], a["namespace"]) == SERVE_CONTROLLER for a in actors)
+        serve, err = _safe(lambda: dashboard_get(url, "/api/serve/applications/"), {}) if serving else ({}, "")
         if not err:
             serve_apps = [{"name": name, "status": app.get("status"), "route_prefix": app.get("route_prefix")}
                           for name, app in (serve.get("applications") or {}).items()]

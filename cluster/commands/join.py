@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from cluster.lifecycle import (ClusterError, _locked, _redis_ping, _spawn, _stop_session, _tail, check_node_ip,
-                               live_state, session_members)
+from cluster.lifecycle import (RAY_STOP_STALL_S, ClusterError, _locked, _redis_ping, _spawn, _stop_session, _tail,
+                               check_node_ip, live_state, session_members)
 from cluster.raylet_start import RayletArgs, publish_agent_port, raylet_args
 from cluster.rayenv import ray_env, token_path
 from raytrader.cli import Output, add_command
@@ -123,7 +123,7 @@ def join(config: Config, head_address: str, *, num_cpus: int | None = None, reso
         if state and state.ray and ray_ok:
             return state, False
         if state and state.ray:
-            _stop_session(state.ray.process, grace_s=5)
+            _stop_session(state.ray.process, grace_s=5, stall_s=RAY_STOP_STALL_S)
         if not _redis_ping(url, timeout_s=5):
             raise ClusterError(f"the cluster's Redis {redact_url(url)} does not answer PING with that password")
         agent, agent_grpc, runtime_env, metrics = free_ports(4)  # several nodes may share one machine
@@ -146,7 +146,7 @@ def join(config: Config, head_address: str, *, num_cpus: int | None = None, reso
             raylet: RayletArgs | None = None
             while not _started(log_path, offset):
                 if not record.alive() or time.monotonic() > deadline:
-                    _stop_session(record, grace_s=5)
+                    _stop_session(record, grace_s=5, stall_s=RAY_STOP_STALL_S)
                     break
                 if raylet is None:  # its raylet aborts when the agent's port file is late (cluster/raylet_start.py)
                     raylet = raylet_args(session_members(record))

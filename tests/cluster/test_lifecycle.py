@@ -15,6 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from cluster.cli import main
 from raytrader.config import load_config
@@ -22,6 +24,9 @@ from raytrader.state import read_state
 
 
 def test_up_refuses_a_port_taken_by_someone_else(own_cluster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A first ``up`` finds its dashboard port held by another program: exit 2 naming the field, its environment
+    variable and the holder, and ``down`` then stops the Redis that did start. No head of this cluster ever ran
+    there, so ``up`` does not wait for the port to be let go (``test_a_port_let_go_within_the_release_wait_...``)."""
     import socket
 
     home = own_cluster_home
@@ -36,6 +41,33 @@ def test_up_refuses_a_port_taken_by_someone_else(own_cluster_home: Path, capsys:
     assert read_state(home) is None
 
 
+def test_a_port_let_go_within_the_release_wait_is_taken_and_one_still_held_is_named(tmp_path: Path) -> None:
+    """``_check_ports_free``, which ``up`` calls with ``PORT_RELEASE_WAIT_S`` after it stopped a dead head of this
+    cluster (its processes may hold a port a moment longer) and with 0 otherwise. Real sockets, no Ray."""
+    import socket
+    import threading
+
+    from cluster.lifecycle import PortInUseError, _check_ports_free
+    from tests.conftest import cluster_env
+
+    config = load_config(env=cluster_env(tmp_path))  # free ports, none of the running clusters'
+    _check_ports_free(config, 0.0)  # all free: no error, no wait
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", config.cluster.agent_port))
+    squatter.listen()
+    try:
+        for wait_s in (0.0, 0.5):  # held through the whole wait
+            with pytest.raises(PortInUseError, match="cluster.agent_port") as refused:
+                _check_ports_free(config, wait_s)
+            assert "RAYTRADER_CLUSTER__AGENT_PORT" in str(refused.value) and f"(PID {os.getpid()}, " in str(refused.value)
+        let_go = threading.Timer(0.5, squatter.close)  # let go while `up` waits
+        let_go.start()
+        _check_ports_free(config, 60.0)
+        let_go.join()
+    finally:
+        squatter.close()
+
+
 def test_shared_cluster_redis_is_private_persistent_and_loopback(cluster) -> None:
     rec = cluster.redis
     assert rec.managed and rec.host == "127.0.0.1"
@@ -46,10 +78,11 @@ def test_shared_cluster_redis_is_private_persistent_and_loopback(cluster) -> Non
     assert client.config_get("appendonly")["appendonly"] == "yes"
     assert client.config_get("bind")["bind"] == "127.0.0.1"
     assert client.config_get("dir")["dir"].startswith(str(load_config().cluster.home))
-    anonymous = redis.Redis(host=rec.host, port=rec.port)
+    once = Retry(NoBackoff(), 0)  # redis-py's default retries a refusal for ~4 s
+    anonymous = redis.Redis(host=rec.host, port=rec.port, retry=once)
     with pytest.raises(redis.exceptions.AuthenticationError):
         anonymous.ping()
-    wrong = redis.Redis(host=rec.host, port=rec.port, password="wrong")
+    wrong = redis.Redis(host=rec.host, port=rec.port, password="wrong", retry=once)
     with pytest.raises(redis.exceptions.AuthenticationError):
         wrong.ping()
 
@@ -158,6 +191,19 @@ def test_a_start_waits_while_it_makes_progress_and_never_longer_than_its_total()
     assert start_wait_over(250.0, 100.0, 170.0, 90.0, 270.0) == ""  # a step at 170: 80 s ago
     assert start_wait_over(369.0, 100.0, 360.0, 90.0, 270.0) == ""
     assert start_wait_over(370.0, 100.0, 365.0, 90.0, 270.0).startswith("270 s in all")  # progress, but too long
+
+
+def test_a_stop_waits_for_sigterm_while_processes_exit_and_never_longer_than_its_grace() -> None:
+    from cluster.lifecycle import stop_wait_over
+
+    # SIGTERM at 100; grace 5 s; without a stall limit (Redis: its AOF flush) only the grace ends the wait
+    assert not stop_wait_over(104.9, 100.0, 100.0, 5.0, None)
+    assert stop_wait_over(105.0, 100.0, 100.0, 5.0, None)
+    # a Ray session: over once none of its processes exited for 1 s
+    assert not stop_wait_over(100.9, 100.0, 100.0, 5.0, 1.0)
+    assert stop_wait_over(101.0, 100.0, 100.0, 5.0, 1.0)
+    assert not stop_wait_over(103.5, 100.0, 102.8, 5.0, 1.0)  # one exited 0.7 s ago: still exiting
+    assert stop_wait_over(105.0, 100.0, 104.5, 5.0, 1.0)  # still exiting, but the grace is over
 
 
 def test_internal_ports_never_pick_a_configured_port(monkeypatch: pytest.MonkeyPatch) -> None:
