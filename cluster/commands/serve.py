@@ -66,6 +66,9 @@ APP_NAME = "raytrader-api"
 EXAMPLE_BODY = Path(__file__).resolve().parents[2] / "api" / "examples" / "sma_cross.json"
 DEMO_TOKEN_NAME = "demo"
 _API = "/api/serve/applications/"
+#: seconds one call to the dashboard's Serve REST API may take: its first call in a cluster loads the dashboard's
+#: Serve module, and on a loaded machine (load 35 on 2 cores, seen in a test run) that took over 30 s
+SERVE_API_TIMEOUT_S = 120.0
 
 
 def serve_deploy_config(config: Config, deployment_id: str = "") -> dict[str, Any]:
@@ -135,7 +138,7 @@ def _dashboard(config: Config) -> str:
     return state.ray.dashboard_url
 
 
-def _request(url: str, method: str = "GET", body: Any = None, timeout: float = 30.0) -> Any:
+def _request(url: str, method: str = "GET", body: Any = None, timeout: float = SERVE_API_TIMEOUT_S) -> Any:
     data = None if body is None else json.dumps(body).encode()
     headers = {**ray_token_headers(), **({"Content-Type": "application/json"} if data is not None else {})}
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
