@@ -66,8 +66,8 @@ APP_NAME = "raytrader-api"
 EXAMPLE_BODY = Path(__file__).resolve().parents[2] / "api" / "examples" / "sma_cross.json"
 DEMO_TOKEN_NAME = "demo"
 _API = "/api/serve/applications/"
-#: seconds one call to the dashboard's Serve REST API may take: its first call in a cluster loads the dashboard's
-#: Serve module, and on a loaded machine (load 35 on 2 cores, seen in a test run) that took over 30 s
+#: seconds one call to the dashboard's Serve REST API may take: on a loaded machine (load 35 on 2 cores, seen in a
+#: test run) one took over 30 s (why it was that slow was not measured)
 SERVE_API_TIMEOUT_S = 120.0
 
 
