@@ -25,7 +25,10 @@ and once the venues hold >= 1,000 of our orders, the strategies stop and the boo
 * the journal's hash chain verifies.
 
 Before the kills, the same session's journal Redis is SIGKILLed and restarted
-(:func:`test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes`).
+(:func:`test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes`), and then both venues inject 5 %
+faults until 60 more orders are placed; the runners stop, the books are checked as above, and Ray restarts the
+runners (:func:`test_five_percent_faults_leave_no_unknown_order_and_no_untracked_position`; it had a session of
+its own, tests/jobs/test_paper_faults.py, until 2026-12-02: one session start and its trading less).
 
 Where the wall time goes (each phase is printed with its time; 2026-12-02 04:09 UTC, this module alone while other
 work kept the load average at 10-17: 2 passed in 344 s, the 20-kill test 281 s): the test cluster's start ~23 s and
@@ -194,6 +197,107 @@ def test_redis_sigkill_loses_no_acknowledged_entry_and_trading_resumes(session: 
     Journal.from_url(url, side.stream).client.delete(side.stream)
 
 
+#: the faulty phase (:func:`test_five_percent_faults_leave_no_unknown_order_and_no_untracked_position`): each
+#: venue's requests are hit at ``FAULT_RATE``, seeded, until the venues hold ``FAULT_MIN_ORDERS`` orders placed in
+#: it and the faults have hit ``FAULT_MIN`` requests of ``FAULT_MIN_KINDS`` kinds (a loaded machine trades slowly:
+#: the phase is measured in orders and faults, not seconds)
+FAULT_RATE, FAULT_SEED = 0.05, 5
+FAULT_MIN_ORDERS, FAULT_MIN, FAULT_MIN_KINDS = 60, 10, 4
+FAULTY_MAX_S = 400.0  # (at most)
+
+
+@pytest.mark.timeout(900)  # the faulty phase, settling, the checks, the runners' restart: ~1 min quiet
+def test_five_percent_faults_leave_no_unknown_order_and_no_untracked_position(session: Any) -> None:
+    """Paper trading while both emulated venues misbehave (issue 13, "Crash and fault tests"): about 5 % of the
+    requests each venue receives are hit by a seeded random fault - HTTP 503 before or 500 after the venue acted,
+    429, a request held past the client's timeout (then processed), a response lost after the venue acted, every
+    WebSocket stream dropped - until the venues hold :data:`FAULT_MIN_ORDERS` more of our orders and the faults
+    have hit :data:`FAULT_MIN` requests of :data:`FAULT_MIN_KINDS` kinds. Then the faults stop, each strategy
+    runner stops (the order it is sending finished and recorded), the OMS syncs until nothing is in flight, and:
+
+    * no order is in a state whose outcome we do not know (SUBMITTED, UNKNOWN, PENDING_*), and every order's
+      state and filled amount in the OMS equal the venue's own record;
+    * no order is lost, duplicated or unknown to the journal (the venues' order lists by client order id); an
+      order the venue refused (429, a request held past its recvWindow, a 503 before it acted, then proven
+      absent) ends REJECTED and is not at the venue;
+    * no untracked position: the journal's ledger and the portfolio actor equal the venues' balance changes,
+      asset by asset; the journal's chain verifies.
+
+    The module's session (Redis SIGKILLed before it; the 20 SIGKILLs after it), not one of its own: its start
+    (~15-30 s) and trading are shared, and the orders of the faulty phase count towards the crash test's 1,000.
+    After the checks Ray restarts the stopped runners (``ray.kill`` of a restartable actor: a new process, as
+    after a crash) and the test ends once each venue has a new order. (Halting trading instead of stopping the
+    runners, tried 2026-12-02: the runners' targets, denied while HALTED, kept the OMS journaling - 81 denials -
+    and the checks took 43 s instead of 3 s at load 25-50.)"""
+    import ray
+
+    from actors.journal import Journal
+    from actors.ledger import ledger_from_entries
+    from actors.trading import redis_url
+    from jobs.crash_drill import venue_order_count
+    from market.emulator.faults import FAULT_KINDS, RandomFaults
+
+    venues = session.request.venues
+    wait_for(lambda: venue_order_count(session, venues) >= 20, 300, "the first 20 orders", every_s=0.1)
+    start_orders = venue_order_count(session, venues)
+    for i, server in enumerate(session.servers.values()):
+        server.faults.set_random(RandomFaults(rate=FAULT_RATE, seed=FAULT_SEED + i, kinds=FAULT_KINDS))
+    _phase("faults on", session)
+
+    def faults_injected() -> dict[str, int]:
+        return {k: sum(s.faults.injected[k] for s in session.servers.values()) for k in FAULT_KINDS}
+
+    def faulty_phase_done() -> bool:
+        hit = faults_injected()
+        return (sum(hit.values()) >= FAULT_MIN and sum(1 for n in hit.values() if n) >= FAULT_MIN_KINDS
+                and venue_order_count(session, venues) - start_orders >= FAULT_MIN_ORDERS)
+
+    try:
+        wait_for(faulty_phase_done, FAULTY_MAX_S, f"{FAULT_MIN_ORDERS} orders at the venues and {FAULT_MIN} faults "
+                 f"of {FAULT_MIN_KINDS} kinds", every_s=0.2)
+    finally:
+        for server in session.servers.values():
+            server.faults.set_random(RandomFaults())
+    injected = faults_injected()
+    _phase(f"faults off ({sum(injected.values())} injected)", session)
+    runners = session.runners()
+    ray.get([h.stop.remote() for h in runners.values()], timeout=120)  # each finishes the order it is sending
+    status = session.settle(timeout_s=120)
+    assert status["trading"], status["reason"]
+    _phase("runners stopped, orders settled", session)
+    checks = session.checks()
+    print(f"\nfault test: {checks['venue_orders']} orders at the venues ({checks['orders_rejected']} more "
+          f"refused), {status['fills']} fills, faults injected {injected}, orders by state "
+          f"{status['orders_by_state']}")
+    assert sum(injected.values()) >= FAULT_MIN, injected
+    assert sum(1 for n in injected.values() if n) >= FAULT_MIN_KINDS, injected
+    assert checks["venue_orders"] - start_orders >= FAULT_MIN_ORDERS
+    assert checks["unsettled"] == [], checks["unsettled"][:10]
+    assert checks["state_mismatches"] == [], checks["state_mismatches"][:10]
+    assert checks["lost"] == [] and checks["duplicated"] == [] and checks["not_in_journal"] == []
+    assert checks["orders_sent"] - checks["orders_rejected"] == checks["venue_orders"]
+    assert checks["chain_ok"]
+    assert checks["balances_match"], checks["balance_diffs"]
+    booked = ledger_from_entries(Journal.from_url(redis_url(), session.stream).entries()).fills_booked()
+    portfolio = session.actor("portfolio")
+    wait_for(lambda: ray.get(portfolio.snapshot.remote(), timeout=60)["fills"] == booked, 60,
+             "the portfolio to book every journaled fill", every_s=0.2)
+    snap = ray.get(portfolio.snapshot.remote(), timeout=60)
+    venue_change = session.venue_balance_changes()
+    for key in sorted(set(venue_change) | set(snap["balance_changes"])):
+        assert snap["balance_changes"].get(key, 0.0) == pytest.approx(venue_change.get(key, 0.0),
+                                                                      abs=1e-8 * max(1, booked)), key
+    _phase("fault checks done", session)
+
+    for handle in runners.values():  # trading resumes: Ray restarts each stopped runner
+        ray.kill(handle, no_restart=False)
+    for venue in venues:
+        count = venue_order_count(session, (venue,))
+        wait_for(lambda venue=venue, count=count: venue_order_count(session, (venue,)) > count, 180,
+                 f"an order on {venue} after the runners' restart", every_s=0.05)
+    _phase("runners restarted, trading on both venues", session)
+
+
 # 2026-12-01 20:54 UTC, quiet machine (load 1-5), one kill at a time: passed in 307 s with the session start
 # (1,000+ orders, 20 kills, recovery median ~5.6 s, max 10.5 s). Rounds: 234 s quiet (the lead's full run), 281 s
 # under load 10-17 (module docstring). Under load 25-77 it once starved: ~1.3 orders a second, and after the 9th
@@ -222,7 +326,7 @@ def test_twenty_sigkills_lose_and_duplicate_no_order(session: Any) -> None:
         kills = sum(len(v) for v in recovery.values())
         # ~1 minute more on a quiet machine; a loaded one (load average 25 on 2 cores) trades ~1 order a second
         wait_for(lambda: venue_order_count(session, venues) >= MIN_ORDERS, 1200,
-                 f"{MIN_ORDERS} orders at the venues", every_s=0.5)
+                 f"{MIN_ORDERS} orders at the venues", every_s=0.1)
         _phase(f"{MIN_ORDERS} orders reached", session)
     except (AssertionError, DrillTimeout):
         print(_state(session))
