@@ -18,12 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError
+from ray.exceptions import RayActorError
 
 __all__ = ["GONE", "NamedActor", "NamedActors"]
 
-#: a call failed because its actor is gone (for good, or until Ray restarts it): look the name up again
-GONE: tuple[type[BaseException], ...] = (ActorDiedError, ActorUnavailableError)
+#: a call failed because its actor is gone (ActorDiedError: for good; ActorUnavailableError: until Ray restarts
+#: it; plain RayActorError where Ray raises no subclass): look the name up again
+GONE: tuple[type[BaseException], ...] = (RayActorError,)
 
 
 class NamedActor:

@@ -35,6 +35,17 @@ def _recreated(namespace: str, timeout_s: float = 30.0) -> object:
             time.sleep(0.05)
 
 
+def _name_released(namespace: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor("echo", namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed actor still holds its name")
+
+
 def test_a_cached_handle_is_looked_up_once_and_again_after_its_actor_was_recreated(ray_session) -> None:
     """Many calls, one lookup; an application error keeps the handle; once the actor is killed and a new one takes
     its name, the first call fails with the actor gone and the next reaches the new actor (one more lookup)."""
@@ -63,6 +74,7 @@ def test_a_cached_handle_is_looked_up_once_and_again_after_its_actor_was_recreat
         assert named.lookups == 2
     finally:
         ray.kill(second, no_restart=True)
+    _name_released(namespace)  # the kill is asynchronous: until then a call may still be answered
     with pytest.raises(GONE):
         asyncio.run(calls(1))
     with pytest.raises(ValueError):  # no actor has the name any more: nothing cached, asked each time
