@@ -36,7 +36,13 @@ in the OMS, rebuild the pairs sent so far from the journal
 ``rebuilt_pairs`` in the status), read the balances (the inventory: what the
 venues hold now, every earlier pair's fills included), and begin a new pair
 series (:func:`actors.arbitrage.pair_id` carries the start time, so pair ids
-never repeat and no leg is sent twice).
+never repeat and no leg is sent twice). The journal is read only after the
+OMS answered this process's first call (the open legs): a leg the killed
+process had handed the OMS reached it before that call, and
+:meth:`actors.oms.OmsActor.submit_intent` journals its intent in the same
+step of the OMS's event loop in which it starts, so the rebuild misses no
+pair the killed process sent (a leg still unsent when it died was never
+journaled).
 """
 
 from __future__ import annotations
@@ -233,7 +239,7 @@ class ArbRunner:
     async def _decide_loop(self) -> None:
         while True:
             try:
-                await self._cancel_open_legs()
+                await self._cancel_open_legs()  # before the journal is read: see "Start" in the module docstring
                 if not self.pairs:  # once per process: the pairs sent before it started
                     self.pairs = await asyncio.to_thread(self._journaled_pairs)
                     self.rebuilt_pairs = len(self.pairs)
