@@ -23,8 +23,12 @@ Prints one JSON object (its last stdout line): the strategy, its parameters
 and, per pair, total return, Sharpe, max drawdown and trade count; the
 ``walkforward`` out-of-sample table; the ``quantum`` selection result; the
 ``exchange`` summary (per venue: streams, orders, fills, balances); the
-``paper`` session summary (see :func:`jobs.paper_trade.paper_trade`); and the
-cluster's node and CPU count as the job saw them.
+``paper`` session summary (see :func:`jobs.paper_trade.paper_trade`); the
+cluster's node and CPU count as the job saw them; ``timings``: seconds per
+phase (``attach_s`` Ray import and attach, ``research_s`` backtests,
+walk-forward and selection, ``exchange_s``, ``paper_s`` when it ran,
+``report_s``) and ``seconds``, their sum (from ``main``'s start, after the
+interpreter and the job module loaded).
 """
 
 from __future__ import annotations
@@ -63,10 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.paper_seconds == 0 or 1 <= args.paper_seconds <= 3600):
         parser.error(f"--paper-seconds: expected 0 (skip) or 1..3600, got {args.paper_seconds:g}")
 
+    started = time.perf_counter()
+    marks: dict[str, float] = {}
+
+    def mark(phase: str) -> None:
+        """Seconds since the previous mark (or ``started``) under ``phase``."""
+        marks[phase] = round(time.perf_counter() - started - sum(marks.values()), 3)
+
     import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
-    started = time.perf_counter()
     ray.init(address="auto", log_to_driver=False)
+    mark("attach_s")
     samples = demo_samples()
     requests = [BacktestRequest(strategy="sma_cross", params=(("fast", str(args.fast)), ("slow", str(args.slow))),
                                 sample=name, fees_bps=args.fees_bps) for name in samples]
@@ -84,14 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         walkforward = demo_walkforward(fees_bps=args.fees_bps)
         results = gather(refs, what="demo backtests", task_cpus=task_cpus)
         [quantum] = gather([quantum_ref], what="demo quantum selection", task_cpus=quantum_cpus)
+        mark("research_s")
         from jobs.demo_exchange import demo_exchange  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
         exchange = demo_exchange()
+        mark("exchange_s")
         paper = None
         if args.paper_seconds:
             from jobs.paper_trade import PaperRequest, paper_trade  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
 
             paper = paper_trade(PaperRequest(seconds=args.paper_seconds, speed=600.0))
+            mark("paper_s")
     except ray.exceptions.RayTaskError as exc:
         cause = exc.as_instanceof_cause()
         if isinstance(cause, InputError):
@@ -115,8 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "paper": paper,
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU", 0.0),
                     "task_cpus": task_cpus},
-        "seconds": round(time.perf_counter() - started, 3),
+        "timings": marks,
     }
+    mark("report_s")
+    out["seconds"] = round(sum(marks.values()), 3)
     sys.stdout.write(json.dumps(out, allow_nan=False) + "\n")
     return 0
 

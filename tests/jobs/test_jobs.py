@@ -1,9 +1,10 @@
-"""Jobs on the shared test cluster: the demo through the Jobs API, and plain `ray job submit`."""
+"""Jobs on the shared test cluster: the demo through the Jobs API.
+
+(Ray's own `ray job submit --working-dir .` is the DQN job of test_train_rl.py: one job proves that path.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from cluster.cli import main
 from jobs.backtest import BacktestRequest, run_backtest_request
 from jobs.demo_parts import demo_samples
+from tests.jobs.test_demo_exchange import assert_demo_exchange
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,6 +25,11 @@ PAPER_SECONDS = "10"
 
 
 def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    """`raytrader demo` (what `make run` runs) as one Ray job: its backtests equal the same backtest run here, the
+    walk-forward table is out-of-sample, the quantum runs sit beside the exact optimum, both emulated venues stream and fill
+    through ccxt, the paper session's journal
+    agrees with both venues order by order, and the job is listed with nothing secret in its metadata. (The only run
+    of the demo's walk-forward and exchange parts in the suite.)"""
     assert main(["demo", "--json", "--paper-seconds", PAPER_SECONDS]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "SUCCEEDED"
@@ -32,6 +39,9 @@ def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.Ca
     assert [r["symbol"] for r in result["results"]] == [
         "ADA/BTC", "DASH/BTC", "ETC/BTC", "ETH/BTC", "LTC/BTC", "NXT/BTC", "TRX/BTC", "XLM/BTC", "XMR/BTC", "ZEC/BTC"]
     assert result["cluster"] == {"nodes": 1, "cpus": 2.0, "task_cpus": 0.5}
+    timings = result["timings"]  # where the job's time went, phase by phase
+    assert list(timings) == ["attach_s", "research_s", "exchange_s", "paper_s", "report_s"]
+    assert min(timings.values()) >= 0 and sum(timings.values()) == pytest.approx(result["seconds"], abs=0.01)
     # what ran on the cluster equals the same backtest run here, in-process
     local = run_backtest_request(BacktestRequest(strategy="sma_cross", params=(("fast", "12"), ("slow", "48")),
                                                  sample=demo_samples()[3], fees_bps=10.0))
@@ -42,6 +52,7 @@ def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.Ca
     # the walk-forward table is out-of-sample: 4 ordered, non-overlapping test windows per pair
     wf = result["walkforward"]
     assert len(wf["table"]) == 10 * wf["folds"] == 40 and len(wf["pairs"]) == 10
+    assert {"symbol", "fold", "fast", "slow", "is_sharpe", "oos_return", "oos_sharpe", "oos_trades"} <= set(wf["table"][0])
     for symbol in {r["symbol"] for r in wf["table"]}:
         rows = sorted((r for r in wf["table"] if r["symbol"] == symbol), key=lambda r: r["fold"])
         assert all(a["test_end"] <= b["test_start"] for a, b in zip(rows, rows[1:]))
@@ -55,6 +66,8 @@ def test_demo_submits_a_ray_job_and_prints_its_result(cluster, capsys: pytest.Ca
         assert run["objective"] >= q["exact_objective"] - 1e-12  # nothing beats the exact optimum
     cvar = next(r for r in q["runs"] if r["solver"] == "cvar-vqe")
     assert cvar["selected"] == q["exact_selected"] and cvar["p_optimal"] > 0.2
+
+    assert_demo_exchange(result["exchange"])  # two venue dialects, their streams, orders and fees
 
     # the short paper session traded through the journal, and the venues agree with it order by order
     paper = result["paper"]
@@ -77,28 +90,6 @@ def test_demo_without_a_cluster_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("RAYTRADER_CLUSTER__HOME", str(tmp_path))
     assert main(["demo"]) == 2
     assert "raytrader up" in capsys.readouterr().err
-
-
-def test_plain_ray_job_submit_with_working_dir(cluster) -> None:
-    """`ray job submit --working-dir .` (Ray's own CLI): the job runs from Ray's unpacked copy of the repository and
-    prints its backtest; numba compiled nothing into that copy (the cluster's ``NUMBA_CACHE_LOCATOR_CLASSES`` gives
-    a byte-identical copy the installed files' cache: ``raytrader.numba_cache``; without it each such job compiled
-    every kernel again, 7 of them here, about 5 s of CPU)."""
-    from raytrader.config import load_config
-
-    ray_cli = Path(sys.executable).with_name("ray")
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    proc = subprocess.run(
-        [str(ray_cli), "job", "submit", "--address", cluster.ray.dashboard_url, "--working-dir", ".", "--",
-         "python", "-m", "jobs.backtest", "--sample", "XRP-ETH-1m", "-p", "fast=5", "-p", "slow=20", "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("{"))
-    result = json.loads(line)
-    assert result["symbol"] == "XRP/ETH" and result["bars"] > 2000 and result["params"] == {"fast": 5, "slow": 20}
-    copies = list(Path(load_config().cluster.temp_dir or "/tmp/ray").glob("session_*/runtime_resources/working_dir_files/*"))
-    assert any((c / "backtest" / "engine.py").is_file() for c in copies), copies  # the job's unpacked copy
-    assert [p for c in copies for p in c.rglob("*.nbi")] == []
 
 
 def test_job_bad_input_exits_2() -> None:

@@ -1,6 +1,7 @@
 """Sweep (Ray Tune), walk-forward and Monte Carlo on the shared test cluster: CLI, Ray job, exit codes.
 
-The sweep as a plain Ray job (`python -m jobs.sweep` through the Jobs API) is in test_job_records.py."""
+The sweep as a plain Ray job (`python -m jobs.sweep` through the Jobs API) is in test_job_records.py; the demo's
+walk-forward over the ten bundled pairs in the demo job's test (test_jobs.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from backtest.engine import run_backtest
 from backtest.metrics import measured_periods_per_year, summary
 from backtest.grid import expand_grid, parse_grid
 from cluster import cli
-from jobs.demo_parts import demo_walkforward
 from market.samples import load_sample
 from strategies.registry import get_strategy
 from strategies.sma_cross import sma_cross
@@ -147,15 +147,6 @@ def test_walkforward_and_montecarlo_commands(commands, ray_session, capsys: pyte
 
     assert cli.main(["montecarlo", "-p", "fast=10", "-p", "slow=30", "--paths", "0"]) == 2
     assert "--paths" in capsys.readouterr().err
-
-
-def test_demo_walkforward_gives_an_out_of_sample_table(ray_session) -> None:
-    out = demo_walkforward()
-    assert len(out["pairs"]) == 10 and len(out["table"]) == 40
-    row = out["table"][0]
-    assert {"symbol", "fold", "fast", "slow", "is_sharpe", "oos_return", "oos_sharpe", "oos_trades"} <= set(row)
-    assert all(r["fast"] < r["slow"] for r in out["table"])
-    assert 0 < out["seconds"] < 120  # ~1 s on an idle 2-core machine; a loose bound, as a busy shared one took 26 s
 
 
 def test_job_module_bad_input_exits_2_without_ray() -> None:
