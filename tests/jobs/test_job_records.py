@@ -1,11 +1,13 @@
-"""Ray jobs (`python -m jobs.sweep` through the Jobs API) are recorded for `raytrader runs`, and a job whose
-trials cannot be placed fails at once with exit 2 instead of sitting RUNNING (issue 11 A1)."""
+"""A Ray job (`python -m jobs.sweep` through the Jobs API) whose trials cannot be placed fails at once with exit 2
+instead of sitting RUNNING, and is recorded as failed for `raytrader runs` (issue 11 A1).
+
+A sweep job that succeeds and its record: tests/strategies/test_user_strategy_cluster.py (one job, the user's
+strategy)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from cluster.jobs import submit_and_wait
@@ -19,23 +21,6 @@ def _record_for(marker: str):
     found = [r for r in list_records(home, kind="sweep") if marker in r.command]
     assert len(found) == 1, [r.command for r in list_records(home)]
     return found[0]
-
-
-def test_a_sweep_ray_job_runs_and_is_recorded(cluster, tmp_path: Path) -> None:
-    """A sweep as a plain Ray job (two Tune trials of half a CPU): its result, and its record for `runs`.
-    (One job for both: each submission starts a fresh driver process, ~10 s.)"""
-    out = tmp_path / "job-ok"
-    entry = (f"python -m jobs.sweep --sample XRP-ETH-1m -g fast=5:20:5 -g slow=30:60:10 --trials 2 --trial-cpus 0.5 "
-             f"--out {out} --json")
-    outcome = submit_and_wait(cluster.ray.dashboard_url, entry, name="sweep", timeout_s=300, show_progress=False)
-    assert outcome.status == "SUCCEEDED"
-    result = outcome.result
-    assert result["job"] == "sweep" and result["n_configs"] == 16 and result["symbol"] == "XRP/ETH"
-    assert len(pd.read_parquet(result["results_path"])) == 16
-    record = _record_for(str(out))
-    assert record.status == "ok" and record.command.startswith("python -m jobs.sweep")
-    assert record.key["n_configs"] == outcome.result["n_configs"]
-    assert record.files["results_path"] == outcome.result["results_path"]
 
 
 def test_a_sweep_ray_job_that_cannot_be_placed_fails_at_once(cluster, tmp_path: Path) -> None:

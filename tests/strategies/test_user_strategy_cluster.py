@@ -1,7 +1,8 @@
 """A user's own strategy file (written here into a temp folder, the package untouched) on the shared test cluster.
 
 Sweep (the generic path, Tune trials on Ray workers), walk-forward (folds as
-Ray tasks), Monte Carlo, a Ray job and the Serve API's signal endpoint
+Ray tasks), Monte Carlo, a Ray job (also the suite's check that a job that succeeds
+is recorded for ``raytrader runs``) and the Serve API's signal endpoint
 (deployed by ``raytrader serve up``). Ray
 workers are started by the raylet: they know neither this test's working
 folder nor its environment, so they can only run the strategy because its
@@ -116,18 +117,34 @@ def test_sweep_walkforward_and_montecarlo_run_the_user_strategy_on_ray(cluster, 
 
 
 @pytest.mark.timeout(600)
-def test_a_ray_job_ships_the_user_strategy(cluster, record: Strategy, tmp_path: Path) -> None:
+def test_a_ray_job_ships_the_user_strategy_and_is_recorded(cluster, record: Strategy, tmp_path: Path) -> None:
+    """A sweep of the user's strategy as a plain Ray job (`python -m jobs.sweep` through the Jobs API, one Tune
+    trial of half a CPU): its trials ran the user's function (each row equals the engine here), and the job is
+    recorded for `raytrader runs` with its result files. (One job for both: each submission starts a fresh driver
+    process, ~10 s; the record was a second sweep job in test_job_records.py.)"""
+    from raytrader.config import load_config
+    from raytrader.runs import list_records
+
+    out = tmp_path / "job-ok"
     entry = (f"python -m jobs.sweep --strategy {NAME} --sample ETH-BTC-5m -g n=10:30:10 --trials 1 --trial-cpus 0.5 "
-             f"--holdout 0 --out {tmp_path} --json")
+             f"--holdout 0 --out {out} --json")
     outcome = submit_and_wait(cluster.ray.dashboard_url, entry, name="sweep", timeout_s=400, show_progress=False)
     assert outcome.status == "SUCCEEDED"
     result = outcome.result
-    assert result["strategy"] == NAME and result["n_configs"] == 3
+    assert result["job"] == "sweep" and result["strategy"] == NAME and result["n_configs"] == 3
     frame = pd.read_parquet(result["results_path"])
+    assert len(frame) == 3
     bars = load_sample("ETH-BTC-5m")
     for i in range(3):
         total, _ = _total_return(record, bars, {"n": int(frame["n"].iloc[i])})
         assert frame["total_return"].iloc[i] == pytest.approx(total, rel=1e-9, abs=1e-12)
+
+    home = load_config().cluster.home
+    runs = [r for r in list_records(home, kind="sweep") if str(out) in r.command]
+    assert len(runs) == 1, [r.command for r in list_records(home)]
+    assert runs[0].status == "ok" and runs[0].command.startswith("python -m jobs.sweep")
+    assert runs[0].key["n_configs"] == result["n_configs"]
+    assert runs[0].files["results_path"] == result["results_path"]
 
 
 def test_serve_up_ships_the_user_strategy_to_the_replica(cluster, record: Strategy, user_dir: Path,
