@@ -11,6 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core import NotSet
 
 from api.server import create_app
 from api.services import Services
@@ -39,8 +40,25 @@ def check_response(status: int, text: str, headers: Any, busy_ok: bool = False) 
             assert int(headers["retry-after"]) >= 1
 
 
+def plain_case(case: Any) -> dict[str, Any]:
+    """What a generated case sends (method, path parameters, headers, cookies, query, body, media type), as plain
+    picklable data: :func:`replay_case` sends the same request again (to another server)."""
+    body = case.body
+    return {"method": case.method, "path_parameters": dict(case.path_parameters), "headers": dict(case.headers),
+            "cookies": dict(case.cookies), "query": dict(case.query), "media_type": case.media_type,
+            "body": None if isinstance(body, NotSet) else body, "has_body": not isinstance(body, NotSet)}
+
+
+def replay_case(operation: Any, plain: dict[str, Any]) -> Any:
+    """A case of ``operation`` (another schema's, e.g. the live server's) that sends what :func:`plain_case` kept."""
+    return operation.Case(method=plain["method"], path_parameters=plain["path_parameters"], headers=plain["headers"],
+                          cookies=plain["cookies"], query=plain["query"], media_type=plain["media_type"],
+                          **({"body": plain["body"]} if plain["has_body"] else {}))
+
+
 def fuzz_operation(operation: Any, send: Callable[[Any], Any], at_least: int, max_examples: int,
-                   statuses: dict[int, int], first_seed: int = 0) -> int:
+                   statuses: dict[int, int], first_seed: int = 0, kept: dict[str, list] | None = None,
+                   keep: int = 0) -> int:
     """Run generated cases (positive and negative) through ``send(case) -> response`` until ``at_least`` were sent.
 
     Hypothesis may exhaust a small input space (a GET without parameters)
@@ -48,7 +66,9 @@ def fuzz_operation(operation: Any, send: Callable[[Any], Any], at_least: int, ma
     with nothing to break (no parameters, no token: ``GET /v1/ready``) has
     no negative case; those rounds are skipped. Round ``k`` is seeded
     ``first_seed + k`` (parts of one fuzz run in parallel processes pass
-    distinct ranges). Returns the number of requests sent.
+    distinct ranges). ``kept``: the first ``keep`` cases sent of each mode
+    (``positive`` / ``negative``) are added to it (:func:`plain_case`).
+    Returns the number of requests sent.
     """
     sent = 0
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
@@ -66,6 +86,8 @@ def fuzz_operation(operation: Any, send: Callable[[Any], Any], at_least: int, ma
         @given(case=strategy)
         def run(case: Any) -> None:
             nonlocal sent
+            if kept is not None and len(kept.setdefault(mode.value, [])) < keep:  # noqa: B023 - run() runs in this round
+                kept[mode.value].append(plain_case(case))  # noqa: B023 - as above
             response = send(case)
             sent += 1
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
@@ -102,14 +124,18 @@ def start_worker(redis_url: str, token: str) -> None:
     _WORKER.update(schema=schemathesis.openapi.from_asgi("/openapi.json", app), token=token)
 
 
-def fuzz_part(label: str, requests: int, first_seed: int) -> tuple[int, dict[int, int], str | None]:
-    """In a worker: ``requests`` generated requests at ``label``; (sent, statuses, the failure's text or None)."""
+def fuzz_part(label: str, requests: int, first_seed: int,
+              keep: int = 0) -> tuple[int, dict[int, int], str | None, dict[str, list]]:
+    """In a worker: ``requests`` generated requests at ``label``; (sent, statuses, the failure's text or None, the
+    first ``keep`` cases of each mode as :func:`plain_case` keeps them)."""
     schema, token = _WORKER["schema"], _WORKER["token"]
     operation = next(r.ok() for r in schema.get_all_operations() if r.ok().label == label)
     statuses: dict[int, int] = {}
+    kept: dict[str, list] = {}
     try:
         sent = fuzz_operation(operation, lambda case: case.call(headers={"Authorization": f"Bearer {token}"}),
-                              at_least=requests, max_examples=requests, statuses=statuses, first_seed=first_seed)
+                              at_least=requests, max_examples=requests, statuses=statuses, first_seed=first_seed,
+                              kept=kept, keep=keep)
     except BaseException as exc:  # noqa: BLE001 - handed to the test in the parent process, with hypothesis' notes
-        return 0, statuses, "".join(traceback.format_exception(exc))
-    return sent, statuses, None
+        return 0, statuses, "".join(traceback.format_exception(exc)), kept
+    return sent, statuses, None, kept

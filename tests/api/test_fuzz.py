@@ -13,11 +13,14 @@
   test then collects its own parts.
 * Against the live Ray Serve deployment over real HTTP: 50 requests per
   endpoint (25 schema-conforming, 25 negative), to cover the proxy and the
-  replica. Their inputs come from the same generators as the in-process
-  1,000 per endpoint, so what this part adds is the transport; 100 per
-  endpoint (before) cost twice the generation (90 % of a request's CPU here)
-  for the same paths (this test alone, back to back: 22.0 s at 100, 13.1 s
-  at 50).
+  replica. What this part adds is the transport, so the endpoints fuzzed
+  in-process send the 25 cases of each kind that the first part of their
+  in-process fuzz generated (50 requests, run before the other parts;
+  positive ones make up an endpoint without 25 negative ones), the same
+  requests again over HTTP: generating them a second time here cost ~90 %
+  of the live test's CPU.
+  The endpoints fuzzed only here (``GET /v1/ready``, the reports) are
+  generated here, 50 each.
 
 Every answer must be < 500, hold no traceback text, and be the API's JSON
 error shape when it is an error.
@@ -39,7 +42,7 @@ from api.auth import create_token
 from api.server import create_app
 from api.services import Services
 from api.settings import ApiSettings
-from tests.api._fuzz import PART_SEEDS, fuzz_operation, fuzz_part, loopback, start_worker
+from tests.api._fuzz import PART_SEEDS, check_response, fuzz_operation, fuzz_part, loopback, replay_case, start_worker
 from tests.api.conftest import TRADING_ROUTES, LiveApi
 
 pytestmark = pytest.mark.slow
@@ -76,11 +79,19 @@ def in_process_runs(asgi_schema: tuple[Any, str], redis_url: str) -> Iterator[di
     """Every endpoint's parts, submitted at once in test order to two worker processes (fresh interpreters,
     each with the app on the test Redis and the fuzz token)."""
     _, token = asgi_schema
-    sizes = [PER_ENDPOINT // PARTS + (1 if k < PER_ENDPOINT % PARTS else 0) for k in range(PARTS)]
+    # the first part is the live fuzz's: its 50 cases (25 of each kind) are kept and sent again live; the rest of
+    # the endpoint's requests in the other parts, each an even number (half positive, half negative: an odd part
+    # would need a third round, ~100 requests more)
+    rest = PER_ENDPOINT - LIVE_PER_ENDPOINT
+    sizes = [LIVE_PER_ENDPOINT] + [2 * (rest // (2 * (PARTS - 1)))] * (PARTS - 2)
+    sizes.append(max(0, PER_ENDPOINT - sum(sizes)))
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
                              initargs=(redis_url, token)) as pool:
-        runs = {label: [pool.submit(fuzz_part, label, n, k * PART_SEEDS) for k, n in enumerate(sizes)]
-                for label in GENERATED}
+        # every endpoint's first part first (the live fuzz waits for those only), then the other parts endpoint by
+        # endpoint, in the order the tests collect them
+        runs = {label: [pool.submit(fuzz_part, label, sizes[0], 0, sizes[0])] for label in GENERATED}
+        for label in GENERATED:
+            runs[label] += [pool.submit(fuzz_part, label, n, k * PART_SEEDS) for k, n in enumerate(sizes) if k]
         try:
             yield runs
         finally:
@@ -97,8 +108,10 @@ def test_the_document_lists_every_endpoint(asgi_schema: tuple[Any, str],
 
 
 @pytest.mark.ray
-def test_fuzz_live_serve_deployment(live_api: LiveApi) -> None:
+@pytest.mark.timeout(900)  # waits for the in-process fuzz's first parts (seconds quiet; minutes at load 50)
+def test_fuzz_live_serve_deployment(live_api: LiveApi, in_process_runs: dict[str, list[Future]]) -> None:
     token = live_api.token("fuzz-live", "admin", rate_per_s=1e6, burst=1_000_000)
+    headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_url(f"{live_api.base_url}/openapi.json")
     counts: dict[str, int] = {}
     statuses: dict[int, int] = {}
@@ -106,10 +119,19 @@ def test_fuzz_live_serve_deployment(live_api: LiveApi) -> None:
         operation = result.ok()
         if operation.label in TRADING:
             continue
-        counts[operation.label] = fuzz_operation(
-            operation, lambda case: case.call(base_url=live_api.base_url,
-                                              headers={"Authorization": f"Bearer {token}"}),
-            at_least=LIVE_PER_ENDPOINT, max_examples=LIVE_PER_ENDPOINT, statuses=statuses)
+        if operation.label not in GENERATED:  # fuzzed only here: generated here
+            counts[operation.label] = fuzz_operation(
+                operation, lambda case: case.call(base_url=live_api.base_url, headers=headers),
+                at_least=LIVE_PER_ENDPOINT, max_examples=LIVE_PER_ENDPOINT, statuses=statuses)
+            continue
+        kept = in_process_runs[operation.label][0].result()[3]  # what its in-process fuzz sent first, by kind
+        negative = kept.get("negative", [])[:LIVE_PER_ENDPOINT // 2]  # half and half where both kinds exist
+        cases = negative + kept.get("positive", [])[:LIVE_PER_ENDPOINT - len(negative)]
+        for plain in cases:
+            response = replay_case(operation, plain).call(base_url=live_api.base_url, headers=headers)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            check_response(response.status_code, response.text, response.headers)
+        counts[operation.label] = len(cases)
     print(f"live fuzz: {counts} statuses {dict(sorted(statuses.items()))}")
     assert set(counts) == set(ENDPOINTS) - set(TRADING) and min(counts.values()) >= LIVE_PER_ENDPOINT
 
@@ -119,7 +141,7 @@ def test_fuzz_in_process_1000_requests(in_process_runs: dict[str, list[Future]],
     t0 = time.monotonic()
     sent, statuses = 0, {}
     for part in in_process_runs[label]:
-        part_sent, part_statuses, failure = part.result()
+        part_sent, part_statuses, failure, _ = part.result()
         assert failure is None, failure
         sent += part_sent
         for status, n in part_statuses.items():
