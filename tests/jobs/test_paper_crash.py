@@ -43,7 +43,10 @@ CPU per order 0.21 vs 0.23 s; the two ExchangeActors burn half of it), so ``SPEE
 only shortens how long the bars last on a slow machine. What made it cheaper: a round looks up its five PIDs in one
 state-API query (:func:`jobs.crash_drill.actor_pids`), a restarted OMS / StrategyRunner imports ~0.6 / ~1.1 s less
 CPU (no ccxt, no gymnasium), the ledger check reuses the journal read once the strategies stopped, and the chain is
-walked once (``checks["chain_ok"]``), not twice.
+walked once (``checks["chain_ok"]``), not twice. 2026-12-02 08:00 UTC, load average 3-9, with the fault test in this
+session: the module passed in 185 s - session start 14 s, Redis 3 s, faults 23 s (the faulty phase 20 s, settling
+and the checks 0.5 s, the runners' restart 3 s), the 20 SIGKILLs 142 s (4 rounds 31 s, on to 1,000 orders 108 s at
+~8 orders a second, the checks 4 s).
 """
 
 from __future__ import annotations
