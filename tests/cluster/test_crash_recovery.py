@@ -225,10 +225,14 @@ class _AgentPause(threading.Thread):
     def _find(self) -> tuple[psutil.Process, Path] | None:
         """The new raylet's dashboard agent (a child of the raylet: ``python .../dashboard/agent.py``, titled
         ``ray::DashboardAgent`` once its imports are done) and the raylet's session folder."""
-        for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
-            cmdline = proc.info["cmdline"] or []
-            if (proc.info["name"] != "raylet" or (proc.info["create_time"] or 0) < self.since - 1.0
-                    or not any(self.home in arg for arg in cmdline)):
+        for proc in psutil.process_iter(["name", "create_time"]):  # a command line only for raylets: less CPU
+            if proc.info["name"] != "raylet" or (proc.info["create_time"] or 0) < self.since - 1.0:
+                continue
+            try:
+                cmdline = proc.cmdline()
+            except psutil.Error:
+                continue
+            if not any(self.home in arg for arg in cmdline):
                 continue
             session = next((a.split("=", 1)[1] for a in cmdline if a.startswith("--session_dir=")), "")
             with contextlib.suppress(psutil.Error):
@@ -244,7 +248,7 @@ class _AgentPause(threading.Thread):
         while found is None and not self._done.is_set() and time.monotonic() < deadline:
             found = self._find()
             if found is None:
-                time.sleep(0.05)
+                time.sleep(0.1)  # the agent needs 2-2.5 s to write its port on a quiet machine
         if found is None:
             return
         self.agent, session = found
