@@ -49,7 +49,7 @@ def _bundled_store(root: Path, copies: int) -> ParquetStore:
     return store
 
 
-@pytest.mark.timeout(600)  # Ray Data's sort-based grouping took minutes on the loaded machine (file: 6 min at load 35-45)
+@pytest.mark.timeout(600)  # Ray Data's grouping took minutes on a loaded machine (file: 6 min at load 35-45)
 def test_a_sweep_over_many_stored_series_streams_through_ray_data_with_the_naive_ways_rows(
         ray_session, tmp_path: Path) -> None:
     """The same rows whether the driver loads every series (naive) or Ray Data streams them to the sweep (20 stored
