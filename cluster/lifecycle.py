@@ -112,9 +112,7 @@ def internal_ports(taken: Iterable[int] = ()) -> InternalPorts:
     chosen: list[int] = []
     avoid = set(taken)
     while len(chosen) < 5:
-        port = free_port()
-        if port not in chosen and port not in avoid:
-            chosen.append(port)
+        chosen.append(free_port(exclude=avoid | set(chosen)))
     return InternalPorts(*chosen)
 
 
@@ -323,7 +321,8 @@ def _start_ray_once(config: Config, gcs_store: "GcsStoreRecord | None", until: f
     _check_ports_free(config, release_wait_s)
     ensure_ray_token()
     ray_bin = Path(sys.executable).with_name("ray")
-    internal = internal_ports(taken=(c.gcs_port, c.dashboard_port, c.client_port, c.agent_port))
+    reserved = prometheus.read_record(config) if config.prometheus.enabled else None  # reserved, bound after Ray
+    internal = internal_ports(taken=config.configured_ports() | ({reserved.port} if reserved else set()))
     argv = [str(ray_bin) if ray_bin.exists() else (shutil.which("ray") or "ray"),
             "start", "--head", "--block",
             # A loopback node address keeps Ray's HTTP servers (agent, metrics) on 127.0.0.1;
@@ -486,7 +485,7 @@ def _start_redis(config: Config, previous: RedisRecord | None = None) -> RedisRe
         return RedisRecord(managed=False, host="", port=0, password="", external_url=config.redis.url)
     home = config.cluster.home
     restart = previous if (previous and previous.managed and previous.port) else None
-    port = config.redis.port or (restart.port if restart else free_port())
+    port = config.redis.port or (restart.port if restart else free_port(exclude=config.configured_ports()))
     if (config.redis.port or restart) and port_open("127.0.0.1", port):
         setting = "redis.port" if config.redis.port else "the recorded private Redis port"
         raise PortInUseError(f"port {port} ({setting}) is in use by a program raytrader did not start"
@@ -563,7 +562,7 @@ def _ensure_gcs_store(config: Config) -> tuple[GcsStoreRecord, bool]:
     data_dir = _gcs_store_dir(config)
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    port = recorded.port if recorded else free_port()
+    port = recorded.port if recorded else free_port(exclude=config.configured_ports())
     if recorded and port_open("127.0.0.1", port):
         raise PortInUseError(f"port {port} (the recorded GCS store port) is in use by a program raytrader did not "
                              f"start{_port_holder(port)}; stop it, or `raytrader down` to start a fresh cluster")

@@ -119,7 +119,7 @@ def reserve_port(config: Config) -> int:
     """
     record = read_record(config)
     recorded = record.port if (record and not alive(record) and not port_open(LOOPBACK, record.port)) else 0
-    port = config.prometheus.port or (record.port if alive(record) else recorded) or free_port()
+    port = config.prometheus.port or (record.port if alive(record) else recorded) or free_port(exclude=config.configured_ports())
     if not (record and record.port == port):
         _write_record(config, PrometheusRecord(port=port, url=f"http://{LOOPBACK}:{port}"))
     return port

@@ -278,6 +278,13 @@ class Config:
         """CPUs to give Ray: the configured number, or all of them when 0."""
         return self.cluster.num_cpus or (os.cpu_count() or 1)
 
+    def configured_ports(self) -> frozenset[int]:
+        """Every TCP port this configuration fixes (Ray's four, the API's block port..port+10, and Redis' and
+        Prometheus' when set): a port ``up`` picks for itself (Redis, the GCS store, Prometheus, Ray's internal
+        ports) must be none of them, though none is bound yet when it picks."""
+        sections = {name: getattr(self, name) for name in _SECTIONS}
+        return frozenset(port for _, first, last in _port_ranges(sections) for port in range(first, last + 1))
+
 
 _SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "redis": RedisConfig, "data": DataConfig, "serve": ServeConfig,
                          "strategies": StrategiesConfig, "research": ResearchConfig,

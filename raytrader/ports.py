@@ -14,11 +14,25 @@ __all__ = ["free_port", "free_ports", "free_port_block", "port_open"]
 LOOPBACK = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A TCP port the kernel reports free on 127.0.0.1 at this moment."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+#: binds :func:`free_port` tries before it gives up finding a port outside ``exclude``
+FREE_PORT_TRIES = 100_000
+
+
+def free_port(exclude: Iterable[int] = ()) -> int:
+    """A TCP port the kernel reports free on 127.0.0.1 at this moment, none of ``exclude`` (ports promised to
+    something that has not bound them yet: the kernel would hand them out).
+
+    Raises:
+        RuntimeError: no such port in :data:`FREE_PORT_TRIES` binds.
+    """
+    banned = frozenset(exclude)
+    for _ in range(FREE_PORT_TRIES):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = int(s.getsockname()[1])
+        if port not in banned:
+            return port
+    raise RuntimeError(f"no free loopback port outside the {len(banned)} excluded ones in {FREE_PORT_TRIES} tries")
 
 
 def free_ports(count: int, *, exclude: Iterable[int] = ()) -> list[int]:

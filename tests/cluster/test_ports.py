@@ -52,3 +52,25 @@ def test_free_ports_are_distinct_and_avoid_the_excluded() -> None:
     for port in ports[:3]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))  # each is free
+
+
+def test_a_free_port_is_none_of_the_excluded_even_when_the_kernel_offers_them() -> None:
+    """Exclude every port of the kernel's ephemeral range but a window of 300: without ``exclude`` honoured,
+    bind(0) lands in the excluded part ~99 % of the time. (A configured port nobody has bound yet is what the
+    kernel offers; ``up``'s own Redis once took the session cluster's dashboard port so.)"""
+    low, high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    window = range(low + (high - low) // 2, low + (high - low) // 2 + 300)
+    excluded = set(range(low, high + 1)) - set(window)
+    picks = {free_port(exclude=excluded) for _ in range(5)}
+    assert picks <= set(window), picks
+
+
+def test_configured_ports_are_every_port_the_config_fixes() -> None:
+    from raytrader.config import load_config
+
+    env = {"RAYTRADER_CLUSTER__GCS_PORT": "7001", "RAYTRADER_CLUSTER__DASHBOARD_PORT": "7002",
+           "RAYTRADER_CLUSTER__CLIENT_PORT": "7003", "RAYTRADER_CLUSTER__AGENT_PORT": "7004",
+           "RAYTRADER_SERVE__PORT": "7100"}
+    assert load_config(env=env).configured_ports() == {7001, 7002, 7003, 7004, *range(7100, 7111)}
+    both = load_config(env={**env, "RAYTRADER_REDIS__PORT": "7005", "RAYTRADER_PROMETHEUS__PORT": "7006"})
+    assert both.configured_ports() == {7001, 7002, 7003, 7004, 7005, 7006, *range(7100, 7111)}
