@@ -34,7 +34,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
-from raytrader.ports import free_port
+from raytrader.config import load_config
+from raytrader.ports import free_ports
 from raytrader.errors import InputError
 
 __all__ = ["demo_exchange", "DemoExchangeRequest", "main"]
@@ -108,7 +109,8 @@ def demo_exchange(request: DemoExchangeRequest = DemoExchangeRequest()) -> dict[
     api_key, secret = "demo" + secrets.token_hex(6), base64.b64encode(secrets.token_bytes(32)).decode()
     passphrase = secrets.token_hex(8)
     home = Path(tempfile.mkdtemp(prefix="rt-demo-keys-"))
-    ports = {name: free_port() for name in VENUES}
+    # distinct, and none the cluster's config promised to a server not bound yet (the API's replica ports)
+    ports = dict(zip(VENUES, free_ports(len(VENUES), exclude=load_config().configured_ports())))
     servers = {name: CoinbaseServer if DIALECT[name] == "coinbaseexchange" else EmulatorServer for name in VENUES}
     actors: dict[str, Any] = {}
     with ExitStack() as stack:

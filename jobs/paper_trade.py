@@ -74,7 +74,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from raytrader.errors import InputError
-from raytrader.ports import free_port
+from raytrader.config import load_config
+from raytrader.ports import free_ports
 from raytrader.params import name_value_pairs
 
 __all__ = ["PaperRequest", "PaperSession", "paper_trade", "main", "VENUE_FEES", "VENUE_DIALECT", "parse_params"]
@@ -344,7 +345,8 @@ class PaperSession:
         KeyStore(home, env={}).add("paper", "binance", Credentials(api_key, secret, passphrase))
 
         # the venues first (paused: replayed in lockstep below), then the actors that connect to them
-        ports = {v: free_port() for v in req.venues}
+        # distinct, and none the cluster's config promised to a server not bound yet (the API's replica ports)
+        ports = dict(zip(req.venues, free_ports(len(req.venues), exclude=load_config().configured_ports())))
         server_class = {v: CoinbaseServer if VENUE_DIALECT[v] == "coinbaseexchange" else EmulatorServer
                         for v in req.venues}
         self.deposits = {v: {quote: req.cash, base: req.cash / first} for v in req.venues}
