@@ -73,6 +73,7 @@ from actors.arbitrage import (
     touch_from_book,
 )
 from actors.exchange_core import SeqChecker, client_order_id
+from actors.handles import NamedActors
 from actors.journal import EntryKind, Journal
 from actors.messages import BookSnapshot, GapDetected, MarketEvent, stream_name
 from actors.trading import ACTOR_CPUS, OMS_NAME, TradingConfig, exchange_name, redis_url, strategy_name
@@ -134,6 +135,7 @@ class ArbRunner:
 
     def __init__(self, config: TradingConfig, spec: ArbSpec) -> None:
         self.config, self.spec = config, spec
+        self._peers = NamedActors(config.ray_namespace)  # cached handles (actors.handles)
         self.fees = dict(zip(spec.venues, spec.taker_bps))
         self.books: dict[str, tuple[BookSnapshot, float]] = {}  # venue -> (latest snapshot, monotonic received)
         self.after = {v: 0 for v in spec.venues}
@@ -165,7 +167,7 @@ class ArbRunner:
         stream = stream_name("book", self.spec.symbol)
         while True:
             try:
-                ex = ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
+                ex = self._peers(exchange_name(venue))
                 if self.ex_pid[venue] is None:
                     self.ex_pid[venue] = await ex.ping.remote()
                 items = await ex.poll.remote(stream, self.after[venue], 1.0, 10_000)
@@ -212,7 +214,7 @@ class ArbRunner:
         base, quote = self.spec.symbol.split("/")
         inventory = {}
         for venue in self.spec.venues:
-            ex = ray.get_actor(exchange_name(venue), namespace=self.config.ray_namespace)
+            ex = self._peers(exchange_name(venue))
             held = {b.asset: b.free for b in await ex.balance.remote()}
             inventory[venue] = Inventory(held.get(base, 0.0), held.get(quote, 0.0), self.spec.max_base)
         self.inventory = inventory
@@ -220,7 +222,7 @@ class ArbRunner:
     async def _cancel_open_legs(self) -> None:
         """Cancel every order still open in the OMS on our venues and symbol: in an arbitrage session every
         order is a leg, and a leg is never meant to rest (module docstring)."""
-        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        oms = self._peers(OMS_NAME)
         for o in await oms.orders.remote():
             if o["venue"] in self.fees and o["symbol"] == self.spec.symbol and o["state"] in (
                     "ACCEPTED", "PARTIALLY_FILLED"):
@@ -287,7 +289,7 @@ class ArbRunner:
 
     async def _open_pair(self, decision: ArbDecision, mids: dict[str, float]) -> None:
         """Send both legs at once through the OMS; cancel what did not fill at once; record the pair."""
-        oms = ray.get_actor(OMS_NAME, namespace=self.config.ray_namespace)
+        oms = self._peers(OMS_NAME)
         pair = pair_id(self.spec.prefix, self.started_ms, len(self.pairs) + 1)
         limits = spare_limits(decision, self.fees[decision.buy_venue], self.fees[decision.sell_venue],
                               self.spec.margin_bps, self.spec.tick) if self.spec.spare else None
