@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from risk.pretrade import RiskLimits, TradingState
 
 __all__ = ["TradingConfigError", "Sizing", "TradingConfig", "StrategySpec", "size_order", "trading_state_of",
            "ClosedBars", "WindowBars", "window_bars", "target_intent_id", "position_clash", "exchange_name", "strategy_name",
-           "OMS_NAME", "PORTFOLIO_NAME", "RISK_NAME", "ROUTER_NAME", "redis_url", "ACTOR_CPUS"]
+           "OMS_NAME", "PORTFOLIO_NAME", "RISK_NAME", "ROUTER_NAME", "redis_url", "ACTOR_CPUS", "RUNNER_STOP_S", "stop_runners"]
 
 OMS_NAME, PORTFOLIO_NAME, RISK_NAME, ROUTER_NAME = "oms", "portfolio", "risk", "router"
 #: CPU share of each trading actor: the whole pipeline (2 venues, 2 runners) stays under 0.5 CPU beside Serve
@@ -258,3 +258,23 @@ def redis_url() -> str:
     from raytrader.state import cluster_redis_url  # noqa: PLC0415 - the config is read only when Redis is needed
 
     return cluster_redis_url()
+
+
+#: seconds strategy runners get to finish the order, parent or pair they are sending before they are killed
+RUNNER_STOP_S = 60.0
+
+
+def stop_runners(handles: Iterable[Any], timeout_s: float = RUNNER_STOP_S) -> None:
+    """Ask each strategy runner to stop (it finishes and records the order, parent or pair it is sending, then sends
+    nothing more) and wait up to ``timeout_s`` for all; call before killing them. A runner killed mid-call leaves its
+    OMS or router call running on: an order or parent that lands after whoever stopped the runners looked.
+
+    A runner restarting, stuck or dead is not waited for further: the caller kills it all the same."""
+    import ray  # noqa: PLC0415 - this module stays importable without Ray (the CLI reads its names)
+
+    refs = [handle.stop.remote() for handle in handles]
+    if refs:
+        try:
+            ray.get(refs, timeout=timeout_s)
+        except Exception:  # noqa: BLE001 - see the docstring: the runner is killed all the same
+            pass

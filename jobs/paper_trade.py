@@ -466,10 +466,9 @@ class PaperSession:
         if not self.request.arbitrage:
             # stop each runner first: the order or parent it is sending is finished and recorded (killed mid-call, its
             # OMS / router call runs on: a parent or order that lands after stop_parents and the checks looked)
-            try:
-                ray.get([h.stop.remote() for h in self.runners().values()], timeout=60)
-            except Exception:  # noqa: BLE001 - a runner restarting or stuck: it is killed all the same
-                pass
+            from actors.trading import stop_runners  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+            stop_runners(self.runners().values())
         for handle in self.runners().values():
             ray.kill(handle, no_restart=True)
         if self.request.arbitrage:  # a leg left resting by a runner killed mid-pair is not meant to rest

@@ -78,10 +78,6 @@ def check_keys(dep: TradeDeployment, keystore_home: Path) -> None:
                                    f"`raytrader keys add {venue.key} --exchange {venue.exchange} --stdin`")
 
 
-#: seconds the strategy runners get to finish the order or pair they are sending before they are killed
-RUNNER_STOP_S = 60.0
-
-
 def _kill(handles: Iterable[tuple[str, Any]]) -> list[str]:
     """Stop the strategy runners (each finishes and records the order, parent or arbitrage pair it is sending, then
     sends nothing more), stop the ExchangeActors' clients, then kill every actor (runners first); the names killed.
@@ -90,13 +86,10 @@ def _kill(handles: Iterable[tuple[str, Any]]) -> list[str]:
     OMS is being killed, found only by the next start's reconciliation."""
     import ray  # noqa: PLC0415 - late: keeps the CLI's --help fast
 
+    from actors.trading import stop_runners  # noqa: PLC0415 - late: keeps the CLI's --help fast
+
     order = sorted(handles, key=lambda nh: (nh[0].startswith("exchange:"), not nh[0].startswith("strategy:")))
-    runners = [handle.stop.remote() for name, handle in order if name.startswith("strategy:")]
-    if runners:
-        try:
-            ray.get(runners, timeout=RUNNER_STOP_S)
-        except Exception:  # noqa: BLE001 - a runner restarting, stuck or dead: it is killed all the same
-            pass
+    stop_runners(handle for name, handle in order if name.startswith("strategy:"))
     for name, handle in order:
         if name.startswith("exchange:"):
             try:
