@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Iterator
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from cluster.lifecycle import redis_server_binary
 from raytrader.ports import free_port
@@ -46,8 +48,11 @@ class PrivateRedis:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server on {self.port} did not answer; see {self.folder / 'redis.log'}")
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=10)
+    def client(self, retries: bool = True) -> redis.Redis:
+        """A client of this server; ``retries=False``: none of redis-py's retries (by default 10, ~4 s of backoff
+        in all before a stopped server's ``ConnectionError`` reaches the caller)."""
+        extra = {} if retries else {"retry": Retry(NoBackoff(), 0)}
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=10, **extra)
 
     def sigkill(self) -> None:
         assert self.proc is not None
