@@ -143,8 +143,8 @@ class OmsActor(OrderRecords):
             for venue in self.config.venues:
                 for attempt in range(1, RECONCILE_ATTEMPTS + 1):
                     result = await self._reconcile(venue, attempt)
-                    if result.ok:
-                        break
+                    if result.ok or attempt == RECONCILE_ATTEMPTS:
+                        break  # after the last try: status() answers now; _reconcile_later goes on
                     await asyncio.sleep(0.5 * attempt)
                 results.append(result)
             self._reconciled(results)

@@ -99,9 +99,10 @@ def venues(ray_session, keystore_home: Path) -> Iterator[dict[str, Venueside]]:
     finally:
         import ray
 
-        for side in sides.values():
+        stops = {name: side.actor.stop.remote() for name, side in sides.items()}  # the three stop at once
+        for name, side in sides.items():
             try:
-                call(side.actor.stop.remote(), 30)
+                call(stops[name], 30)
             finally:
                 ray.kill(side.actor)
                 side.server.__exit__(None, None, None)

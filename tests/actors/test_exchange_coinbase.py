@@ -102,9 +102,10 @@ def test_market_data_streams_trades_and_book_and_polls_bars(side: Side) -> None:
 
     def more() -> bool:
         side.advance(1)
+        refs = {kind: side.actor.poll.remote(stream_name(kind, SYM), items[-1].seq if items else 0, 0.5)
+                for kind, items in got.items()}  # the three long polls wait together
         for kind, items in got.items():
-            after = items[-1].seq if items else 0
-            items += call(side.actor.poll.remote(stream_name(kind, SYM), after, 0.5))
+            items += call(refs[kind])
         return all(any(isinstance(x, MarketEvent) for x in items) for items in got.values()) and len(
             [x for x in got["bars"] if isinstance(x, MarketEvent)]) >= 3
 
