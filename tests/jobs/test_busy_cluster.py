@@ -100,7 +100,7 @@ def test_sweep_walkforward_and_montecarlo_finish_beside_a_replica_sized_holder(
 @pytest.mark.timeout(300)
 def test_a_sweep_that_cannot_be_placed_exits_2_naming_the_holder(hog, tmp_path: Path, monkeypatch,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(resources, "GRACE_S", 3.0)
+    monkeypatch.setattr(resources, "GRACE_S", 1.0)
     held = hog(1.5)
     started = time.monotonic()
     code, _, err = _run(["sweep", "--sample", "ETH-BTC-5m", "-g", "fast=5:30:5", "-g", "slow=10:60:10",
@@ -110,7 +110,7 @@ def test_a_sweep_that_cannot_be_placed_exits_2_naming_the_holder(hog, tmp_path: 
     error = [x for x in err.splitlines() if x.startswith("raytrader: error:")]
     assert len(error) == 1, err[-2000:]
     assert f"actor {HOG} ({held:g} CPUs" in error[0] and "needs 1 free CPU(s) on one node" in error[0]
-    assert "waiting up to 3 s" in err  # it said it was waiting, before failing
+    assert "waiting up to 1 s" in err  # it said it was waiting, before failing
     assert waited < 120  # bounded by the grace period, not by the holder (which never ends)
     assert not (tmp_path / "sweep" / "results.parquet").exists()
 
@@ -123,7 +123,7 @@ def test_a_sweep_that_cannot_be_placed_exits_2_naming_the_holder(hog, tmp_path: 
 @pytest.mark.timeout(300)
 def test_montecarlo_with_no_cpu_free_exits_2_naming_the_holder(hog, monkeypatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(resources, "GRACE_S", 3.0)
+    monkeypatch.setattr(resources, "GRACE_S", 1.0)
     hog(0)  # everything that is free
     code, _, err = _run(["montecarlo", "--sample", "ETH-BTC-5m", "-p", "fast=10", "-p", "slow=30",
                          "--paths", "100", "--json"], capsys)
@@ -144,7 +144,7 @@ def test_the_task_watchdog_cancels_tasks_that_cannot_start(hog) -> None:
 
     refs = [work.remote() for _ in range(3)]
     with pytest.raises(resources.ResourcesUnavailableError, match=f"3 Ray task.*actor {HOG}"):
-        resources.gather(refs, what="test", task_cpus=0.5, stall_s=2.0)
+        resources.gather(refs, what="test", task_cpus=0.5, stall_s=1.0)
 
 
 @pytest.mark.timeout(300)
@@ -159,6 +159,6 @@ def test_the_tune_watchdog_stops_a_fit_whose_trials_cannot_start(hog, tmp_path: 
     tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 0.5}),
                        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
                                                  callbacks=[resources.tune_watchdog(what="test", trial_cpus=0.5,
-                                                                                    stall_s=2.0)]))
+                                                                                    stall_s=1.0)]))
     with pytest.raises(resources.ResourcesUnavailableError, match=f"actor {HOG}"):
         tuner.fit()
