@@ -306,7 +306,9 @@ def test_gcs_sigkill_then_up_on_a_busy_machine_and_a_raylet_sigterm_then_up_and_
     _until("the GCS is dead", lambda: not _alive({gcs.pid}), OUTAGE_SEEN_WITHIN_S)
     _until("`status` exits 1 once the GCS is dead", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
 
-    with _AgentPause(crash_home, pause_s=RAYLET_AGENT_WAIT_S + 3.0) as pause:
+    # the pause is found and begun after the raylet started, so the agent stays stopped past the raylet's wait
+    # (asserted below); the 1 s more is margin for the raylet's wait beginning a moment after its process
+    with _AgentPause(crash_home, pause_s=RAYLET_AGENT_WAIT_S + 1.0) as pause:
         code, again = _cli(capsys, "up")
     assert code == 0 and "ray" in again["started"], again
     assert not _alive(old_pids), f"processes of the killed head survived `up`: {_alive(old_pids)}"
