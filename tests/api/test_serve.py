@@ -261,7 +261,7 @@ def _stops_answering(url: str, timeout_s: float) -> bool:
             pass
         except OSError:
             return True
-        time.sleep(0.5)
+        time.sleep(0.1)
     return False
 
 

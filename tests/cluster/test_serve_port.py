@@ -58,7 +58,7 @@ def _status_until_serving(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
             assert status["serving"] is True
             return status
         assert time.monotonic() < deadline, f"serve status still exits {code}: {status}"
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _ready(port: int) -> tuple[int, dict[str, Any]] | None:
@@ -170,7 +170,7 @@ def test_a_sigkilled_replicas_port_is_not_vouched_for_nor_is_another_deployment_
         assert "another deployment (id 0ther0ther0ther0" in status["port"]["detail"]
 
         # `serve up` looks at the port until this runs out (another deployment answers there the whole time)
-        monkeypatch.setenv("RAYTRADER_SERVE__START_TIMEOUT_S", "3")
+        monkeypatch.setenv("RAYTRADER_SERVE__START_TIMEOUT_S", "1")  # it looks at least once, then every 0.2 s
         code = main(["serve", "up"])
         captured = capsys.readouterr()
         assert code == 1 and "another deployment" in captured.err and captured.out == ""
