@@ -13,7 +13,6 @@ import base64
 import secrets
 import shutil
 import tempfile
-import time
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any, Iterator
@@ -189,6 +188,15 @@ def _answers(actor: Any, old_pid: int) -> bool:
         return False
 
 
+def _user_subscribers(side: Side) -> int:
+    """WebSockets subscribed to the venue's ``user`` channel for SYM, as the emulator's stream hub holds them."""
+    while True:
+        try:  # the hub's loop thread may add a socket meanwhile: read again
+            return sum(("user", SYM) in c.subs for c in list(side.server.streams.clients.values()))
+        except RuntimeError:
+            continue
+
+
 def test_a_fill_is_pushed_by_the_user_channel_before_any_rest_poll(side: Side) -> None:
     """A second actor on the account whose REST fill sync would first run after 10 minutes: a resting order
     filled by the replay reaches its ``fills()`` over the Coinbase ``user`` channel within seconds."""
@@ -199,10 +207,12 @@ def test_a_fill_is_pushed_by_the_user_channel_before_any_rest_poll(side: Side) -
     from actors.exchange import ExchangeActor
 
     config = dataclasses.replace(side.config, namespace="cb2", streams=(), poll_s=600.0)
+    before = _user_subscribers(side)
     pushed = ExchangeActor.remote(config)
     try:
         assert call(pushed.start.remote(), 120)["running"]
-        time.sleep(1.0)  # subscribed to the user channel before anything can fill
+        # subscribed to the user channel (the venue counts one more subscriber) before anything can fill
+        wait_for("the user channel subscription", lambda: _user_subscribers(side) > before, timeout=30)
         tape = load_sample_frame("XRP-ETH-trades")
         ts = tape["timestamp"].astype("datetime64[ms, UTC]").astype("int64")
         with side.server.lock:
