@@ -2,8 +2,9 @@
 (``executionReport`` over the WebSocket API) read by the real ccxt.pro ``binance`` client in a real Ray actor.
 
 The REST fill sync of these actors would first run after 10 minutes, so what they know within seconds of a
-resting order's fill came pushed; the REST path then runs after a filled market order (the actor fetches its
-fills at once) or as one ``sync`` round, and finds what the stream lost. Every fill counts once (trade id).
+resting order's fill came pushed; a filled market order's fills come with the venue's answer to the create
+(``newOrderRespType=FULL``), with no ``myTrades`` request; the REST path runs as one ``sync`` round and finds
+what the stream lost. Every fill counts once (trade id).
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ class Side:
 
     def truth(self, account: str, order_id: str) -> dict[str, tuple[float, float, str]]:
         """The venue's own fills of an order: trade id -> (amount, fee, fee asset)."""
+        return {t: v[:3] for t, v in self.truth_full(account, order_id).items()}
+
+    def truth_full(self, account: str, order_id: str) -> dict[str, tuple[float, float, str, float, bool, int]]:
+        """The venue's own fills of an order: trade id -> (amount, fee, fee asset, price, maker, time ms)."""
         with self.server.lock:
-            return {str(f.trade_id): (float(f.qty), float(f.commission), f.commission_asset)
+            return {str(f.trade_id): (float(f.qty), float(f.commission), f.commission_asset, float(f.price),
+                                      f.is_maker, f.time_ms)
                     for f in self.venue.engine.fills(account, SYM) if str(f.order_id) == order_id}
 
     def resting_buy_price(self, minutes: float) -> float:
@@ -119,9 +125,25 @@ def subscribed(side: Side, account: str) -> None:
 
 
 def test_a_fill_reaches_the_actor_by_push_and_counts_once_after_a_rest_resync(side: Side) -> None:
+    """A market order's fills come with the venue's answer, a resting order's by push, and a REST round that
+    lists them all again counts none of them twice."""
     actor = started(side.config)
     try:
         subscribed(side, "alice")
+        # a filled market order's fills come with the venue's answer (newOrderRespType=FULL): known when place
+        # returns, as the venue's own fill list has them (taker, and the time too), with no REST request
+        rest_calls = side.server.requests.count(("GET", "/api/v3/myTrades"))
+        market = call(actor.place.remote(OrderIntent(VENUE, SYM, "sell", "market", 20, "push-0")))
+        assert market.status == "closed" and market.filled == 20
+        answered = side.truth_full("alice", market.order_id)
+        assert answered and not any(maker for *_, maker, _ in answered.values())
+        got = {f.trade_id: f for f in call(actor.fills.remote()) if f.order_id == market.order_id}
+        assert {t: (f.amount, f.fee_cost, f.fee_currency, f.price, f.is_maker, f.timestamp_ms)
+                for t, f in got.items()} == answered
+        assert all(f.client_order_id == market.client_order_id and f.side == "sell" for f in got.values())
+        assert side.server.requests.count(("GET", "/api/v3/myTrades")) == rest_calls
+        # a resting order's fills come pushed (and the market order's executions, pushed after its answer,
+        # count once)
         price = side.resting_buy_price(20)
         order = call(actor.place.remote(OrderIntent(VENUE, SYM, "buy", "limit", 10, "push-1", price)))
         assert order.status == "open" and order.filled == 0
@@ -134,22 +156,26 @@ def test_a_fill_reaches_the_actor_by_push_and_counts_once_after_a_rest_resync(si
         assert {f.trade_id: (f.amount, f.fee_cost, f.fee_currency) for f in fills} == truth
         assert all(f.client_order_id == order.client_order_id and f.side == "buy" and f.is_maker for f in fills)
         info = call(actor.info.remote())
-        assert info["fills_pushed"] == len(fills) and info["fills_polled"] == 0  # nothing came by REST
+        every = set(truth) | set(answered)
+        assert info["fills_pushed"] + info["fills_answered"] == len(every) and info["fills_polled"] == 0
+        assert sorted(f.trade_id for f in call(actor.fills.remote())) == sorted(every)  # none twice
+        assert side.server.requests.count(("GET", "/api/v3/myTrades")) == rest_calls  # nothing came by REST
         state = wait_for("the pushed FILLED state", lambda: [u for u in call(actor.orders_of.remote(
             (order.client_order_id,))) if u.status == "closed"])
         assert state[0].resolved_by == "push" and state[0].filled == 10
         assert state[0].fee_cost == pytest.approx(sum(fee for _, fee, _ in truth.values()))
         assert call(actor.info.remote())["orders_pushed"] >= 1
-        # a filled market order makes the actor fetch its fills over REST at once: from the start (nothing came
-        # by REST yet), so the pushed ones come again, and count once
-        rest_calls = side.server.requests.count(("GET", "/api/v3/myTrades"))
-        market = call(actor.place.remote(OrderIntent(VENUE, SYM, "sell", "market", 20, "push-2")))
-        assert market.status == "closed" and side.server.requests.count(("GET", "/api/v3/myTrades")) > rest_calls
-        both = set(truth) | set(side.truth("alice", market.order_id))
-        wait_for("both orders' fills", lambda: {f.trade_id for f in call(actor.fills.remote())} == both)
-        fills = call(actor.fills.remote())
+        # a REST round (an open order makes the sync list our fills): from the start, as nothing came by REST
+        # yet, so every fill comes again, and counts once
+        with side.server.lock:
+            bid = float(side.venue.engine.depth(SYM, 1)[0][0][0])
+        far = call(actor.place.remote(OrderIntent(VENUE, SYM, "buy", "limit", 10, "push-2", round(bid * 0.8, 8))))
+        assert far.status == "open"
+        assert call(actor.sync.remote())["new_fills"] == 0
+        assert side.server.requests.count(("GET", "/api/v3/myTrades")) > rest_calls
         info = call(actor.info.remote())
-        assert len(fills) == len(both) and info["fills_pushed"] + info["fills_polled"] == len(both)
+        assert sorted(f.trade_id for f in call(actor.fills.remote())) == sorted(every) and info["fills_polled"] == 0
+        assert call(actor.cancel.remote(far.client_order_id, SYM)).status == "canceled"
     finally:
         stopped(actor)
 

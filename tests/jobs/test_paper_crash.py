@@ -37,10 +37,15 @@ back and trading again; almost no order is placed while they recover: 31 -> 86 o
 167 s (5.5 orders a second); settling 1 s; the checks 45 s (a second run, load 14-18, 437 s: the checks 88 s -
 reading the journal to compare the books 17 s, :meth:`PaperSession.checks` 43 s, a second walk of the chain 28 s;
 each journal read decodes at ~250 us of CPU an entry, three quarters of it ``typing.get_type_hints``). The lead's
-quiet full run (2026-12-02): 234 s for the 20-kill test. The order rate is the trading path's, not the replay's: a
-probe of this session placed no more orders a second at x1800 than at x900 (2.3 vs 2.2 a second under load 18-30,
-CPU per order 0.21 vs 0.23 s; the two ExchangeActors burn half of it), so ``SPEED`` stays x900 - a faster replay
-only shortens how long the bars last on a slow machine. What made it cheaper: a round looks up its five PIDs in one
+quiet full run (2026-12-02): 234 s for the 20-kill test. Until 2026-12-02 13:00 the order rate was capped by
+ccxt's client-side rate limit: the ExchangeActor fetched its fills over REST after every filled order (Binance
+``myTrades``, 4 units of the limiter = 200 ms of the venue's budget), ~5 orders a second per venue whatever the
+replay's speed (a probe placed no more orders a second at x1800 than at x900). It now takes a market order's fills
+from the venue's answer (``newOrderRespType=FULL``) and the rate is the strategy's: sma_cross 2/3 at x900 gives
+~11 orders a second across the two venues (measured 10.5-10.6 a second after the kills, under load 20-27, against
+6.0 before under load 16). ``SPEED`` stays x900: a faster replay would trade faster on a quiet machine but would
+run out of bars sooner on a starved one, and every order costs the same CPU (~0.09 CPU-s measured).
+What made it cheaper: a round looks up its five PIDs in one
 state-API query (:func:`jobs.crash_drill.actor_pids`), a restarted OMS / StrategyRunner imports ~0.6 / ~1.1 s less
 CPU (no ccxt, no gymnasium), the ledger check reuses the journal read once the strategies stopped, and the chain is
 walked once (``checks["chain_ok"]``), not twice. 2026-12-02 08:00 UTC, load average 3-9, with the fault test in this
