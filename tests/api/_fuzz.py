@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import schemathesis
+import schemathesis.generation.jsonschema.strategy as _jsonschema_strategy
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as _st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core import NotSet
@@ -16,6 +19,38 @@ from schemathesis.core import NotSet
 from api.server import create_app
 from api.services import Services
 from api.settings import ApiSettings
+
+class _CachedFixedDictionaries(types.ModuleType):
+    """``hypothesis.strategies`` as schemathesis' JSON-schema module sees it, except that ``fixed_dictionaries`` of
+    the same keys and value strategies returns the same strategy object.
+
+    Every object schemathesis draws (each bar series, each batch item) builds a new ``fixed_dictionaries``
+    strategy inside the draw, and hypothesis validates every new strategy on its first draw: ~15 % of the CPU that
+    generating ``POST /v1/signals/{strategy}/batch`` cases took (~5 of ~33 ms per case, measured). A cached
+    strategy is validated once. Draws are unchanged: the same seed gives byte-identical cases with and without
+    the cache (checked on 200 batch cases). The cache holds one entry per set of chosen optional keys of each
+    object schema (~60 for this API).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("hypothesis.strategies")
+        self._cache: dict[tuple, tuple[Any, Mapping]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_st, name)
+
+    def fixed_dictionaries(self, mapping: Mapping, **optional: Any) -> Any:
+        if optional:
+            return _st.fixed_dictionaries(mapping, **optional)
+        key = tuple((k, id(v)) for k, v in mapping.items())  # the entry keeps the value strategies, so ids hold
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = (_st.fixed_dictionaries(mapping), dict(mapping))
+        return hit[0]
+
+
+if getattr(_jsonschema_strategy, "st", None) is _st:  # a schemathesis that draws objects differently: left alone
+    _jsonschema_strategy.st = _CachedFixedDictionaries()
 
 #: text that would betray a stack trace in a response
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "site-packages", ".py\", line ")
