@@ -13,8 +13,12 @@ run: $(STAMP) system-packages
 	$(BIN)/raytrader demo
 	$(BIN)/raytrader serve up --demo-token
 
+# the suite on $(TEST_WORKERS) pytest-xdist workers, each with a test cluster of its own; a worker takes a whole file
+# (or the tests that share a session: tests/_xdist.py) at a time, the longest first
+TEST_WORKERS ?= 2
+
 test: $(STAMP) system-packages chromium
-	$(BIN)/python -m pytest --durations=30
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
 
 install: $(STAMP) system-packages
 

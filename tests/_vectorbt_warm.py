@@ -69,6 +69,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     first = next((i for i, item in enumerate(session.items) if item.path.name == PARITY_FILE), None)
     if first is None or first < MIN_TESTS_BEFORE or _proc is not None:
         return
+    from tests._xdist import worker_id
+
+    if worker_id(session.config) not in (None, "gw0"):
+        return  # one background compile for the machine: the workers share numba's disk cache
     fd, name = tempfile.mkstemp(prefix="rt-vectorbt-warm-", suffix=".log")
     _log = Path(name)
     with os.fdopen(fd, "wb") as log:
