@@ -4,9 +4,9 @@ moments, at least 20 times in all.
 
 Real parts throughout: the shared test cluster's Ray and redis-server (the journal, ``appendfsync always``),
 ccxt against two Binance-dialect emulators on loopback replaying the bundled ALT/BTC 1-minute bars (13,681
-bars: at ``SPEED`` the replay lasts ~15 minutes, longer than the kills take even on a loaded machine). The
+bars: at ``SPEED`` the replay lasts ~11 minutes, longer than the kills take even on a loaded machine). The
 strategy is ``sma_cross`` with windows 2/3, which changes its target about every 2.7 bars: at ``SPEED`` that is
-up to ~11 market orders a second across the two venues while every actor is up.
+up to ~15 market orders a second across the two venues while every actor is up.
 
 The kills come in rounds (:func:`jobs.crash_drill.kill_rounds` / :func:`~jobs.crash_drill.kill_all_and_recover`):
 each round SIGKILLs one actor of every type *at once* (an exchange actor, the OMS, the portfolio, the risk
@@ -41,10 +41,10 @@ quiet full run (2026-12-02): 234 s for the 20-kill test. Until 2026-12-02 13:00 
 ccxt's client-side rate limit: the ExchangeActor fetched its fills over REST after every filled order (Binance
 ``myTrades``, 4 units of the limiter = 200 ms of the venue's budget), ~5 orders a second per venue whatever the
 replay's speed (a probe placed no more orders a second at x1800 than at x900). It now takes a market order's fills
-from the venue's answer (``newOrderRespType=FULL``) and the rate is the strategy's: sma_cross 2/3 at x900 gives
-~11 orders a second across the two venues (measured 10.5-10.6 a second after the kills, under load 20-27, against
-6.0 before under load 16). ``SPEED`` stays x900: a faster replay would trade faster on a quiet machine but would
-run out of bars sooner on a starved one, and every order costs the same CPU (~0.09 CPU-s measured).
+from the venue's answer (``newOrderRespType=FULL``) and the rate is the strategy's: sma_cross 2/3 at x900 gave
+10.5-10.8 orders a second after the kills (loads 5-27; 6.0 before, load 16), so ``SPEED`` went to x1200: 14.5 a
+second (load 4-8; the 20-kill test 90 s, 110 s at x900, 147 s before), the same CPU an order (~0.07 CPU-s, all
+the session's processes). Faster still would run out of bars on a starved machine.
 What made it cheaper: a round looks up its five PIDs in one
 state-API query (:func:`jobs.crash_drill.actor_pids`), a restarted OMS / StrategyRunner imports ~0.6 / ~1.1 s less
 CPU (no ccxt, no gymnasium), the ledger check reuses the journal read once the strategies stopped, and the chain is
@@ -69,10 +69,12 @@ from tests._trade import wait_for
 pytestmark = pytest.mark.usefixtures("ray_session")
 
 SEED = 13
-#: ALT/BTC 1-minute bars (13,681 of them, real Binance data): at x900 (15 bars a second) the replay lasts ~15
-#: minutes, so it outlasts the kills on a loaded machine; sma_cross 2/3 changes its target every ~2.7 bars
+#: ALT/BTC 1-minute bars (13,681 of them, real Binance data): at x1200 (20 bars a second) the replay lasts ~11
+#: minutes, so it outlasts the kills on a loaded machine (the slowest runs seen: 1,000 orders 7.6 minutes after the
+#: session's start at load 50-67; the test alone 456 s starved under pytest-xdist); sma_cross 2/3 changes its
+#: target every ~2.7 bars
 SAMPLE = "ALT-BTC-1m"
-SPEED = 900.0
+SPEED = 1200.0
 VENUES = ("binance", "binanceus")
 ROUNDS = 4  # 4 x 5 kinds = 20 kills
 MIN_ORDERS = 1_000
