@@ -13,9 +13,12 @@ run: $(STAMP) system-packages
 	$(BIN)/raytrader demo
 	$(BIN)/raytrader serve up --demo-token
 
-# the suite on $(TEST_WORKERS) pytest-xdist workers, each with a test cluster of its own; a worker takes a whole file
-# (or the tests that share a session: tests/_xdist.py) at a time, the longest first
-TEST_WORKERS ?= 2
+# TEST_WORKERS=0 (the default): one pytest process, one test cluster. `make test TEST_WORKERS=2` runs it on two
+# pytest-xdist workers, each with a test cluster of its own, a whole file (or the tests that share a session:
+# tests/_xdist.py) at a time, the longest first: 18 min 27 s of pytest in a fresh clone on 2 cores (2026-12-02), about
+# a minute under the serial run, but with 3 failures that the serial run does not show (a listener still starting,
+# an emulator OCO test): not the default until they are understood.
+TEST_WORKERS ?= 0
 
 test: $(STAMP) system-packages chromium
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
