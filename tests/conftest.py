@@ -59,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # drivers join the loopback-only head (cluster/rayenv.py)
     config.pluginmanager.import_plugin("tests._paper")  # the paper session several modules share, and their order
     config.pluginmanager.import_plugin("tests._vectorbt_warm")  # vectorbt's kernels compiled in the background
-    config.pluginmanager.import_plugin("tests._xdist")  # what one pytest-xdist worker takes whole (`make test`)
+    config.pluginmanager.import_plugin("tests._xdist")  # what one pytest-xdist worker takes whole (TEST_WORKERS=2)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
