@@ -25,6 +25,7 @@ from cluster.commands.serve import EXAMPLE_BODY
 from strategies.registry import get_strategy
 from tests.api._fuzz import check_response
 from tests.api.conftest import LiveApi, bars_payload
+from tests._trade import wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -289,10 +290,8 @@ def test_cli_tokens_and_serve_up_status_down(live_api: LiveApi, monkeypatch: pyt
     # both at once, then polled every 0.1 s: a blocking serve.delete polls once a second (~3 s each, one after the other)
     for name in ("rt-api", "rt-api-deny"):
         serve.delete(name, _blocking=False)
-    deadline = time.monotonic() + 60
-    while {"rt-api", "rt-api-deny"} & set(serve.status().applications):
-        assert time.monotonic() < deadline, "the test apps were not deleted within 60 s"
-        time.sleep(0.1)
+    wait_for(lambda: not {"rt-api", "rt-api-deny"} & set(serve.status().applications), 60,
+             "the test apps deleted", every_s=0.1)
     monkeypatch.setenv("RAYTRADER_SERVE__REPLICA_CPUS", "0.1")
     code, up = cli("serve", "up")
     serve_port = int(os.environ["RAYTRADER_SERVE__PORT"])
