@@ -30,13 +30,18 @@ def now_ms() -> int:
 
 
 def ahead(server: EmulatorServer, trades, minutes: int) -> tuple[int, D, D, D]:
-    """(venue time, last price, lowest and highest trade price in the next ``minutes``)."""
+    """(venue time, last price, lowest trade price and highest *buy-aggressor* trade price in the next ``minutes``).
+
+    The high is a buy print's: only a buyer's print trades through a resting sell (market/emulator/replay.py), and
+    the highest print of a window can be a seller's (from the first half hour: 0.00141965 sold, 0.00141954 bought).
+    """
     with server.lock:
         t0 = server.venue.now_ms
         last = server.venue.engine.last_price(SYM)
     ts = trades["timestamp"].astype("datetime64[ms, UTC]").astype("int64")
     window = trades[(ts > t0) & (ts <= t0 + minutes * 60_000)]
-    return t0, last, D(str(window["price"].min())), D(str(window["price"].max()))
+    bought = window[window["side"] == "buy"]
+    return t0, last, D(str(window["price"].min())), D(str(bought["price"].max()))
 
 
 def test_exchange_info_lists_the_stop_types_and_oco(server: EmulatorServer) -> None:
