@@ -190,7 +190,7 @@ class CoinbaseStreamHub(FeedLifecycle):
             inst = engine.instrument(symbol)
             pid = cb.product_id(inst)
             last = self._last_trade.get(symbol, 0)
-            new = [t for t in engine.trades(symbol, 5000) if t.trade_id > last]
+            new = engine.trades_after(symbol, last)
             for t in new:
                 public.setdefault(("matches", symbol), []).append(json.dumps({
                     "type": "match", "trade_id": t.trade_id, "maker_order_id": cb.order_uuid(t.trade_id << 1),

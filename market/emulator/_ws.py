@@ -165,12 +165,11 @@ class StreamHub(FeedLifecycle):
             kind = stream.split("@")[1]
             if kind == "trade":
                 last = self._last_trade.get(symbol, 0)
-                for t in self.venue.engine.trades(symbol, 5000):
-                    if t.trade_id > last:
-                        out.append((stream, json.dumps({
-                            "e": "trade", "E": now, "s": inst.market_id, "t": t.trade_id, "p": fmt(t.price),
-                            "q": fmt(t.qty), "T": t.time_ms, "m": t.buyer_is_maker, "M": True})))
-                        last = t.trade_id
+                for t in self.venue.engine.trades_after(symbol, last):
+                    out.append((stream, json.dumps({
+                        "e": "trade", "E": now, "s": inst.market_id, "t": t.trade_id, "p": fmt(t.price),
+                        "q": fmt(t.qty), "T": t.time_ms, "m": t.buyer_is_maker, "M": True})))
+                    last = t.trade_id
                 self._last_trade[symbol] = last
             elif kind == "depth":
                 update_id = self.venue.engine.update_id

@@ -337,9 +337,22 @@ class MatchingEngine:
         )
 
     def trades(self, symbol: str, limit: int = 500) -> list[Trade]:
-        """The latest public trades, oldest first (at most ``limit``)."""
+        """The latest public trades, oldest first (at most ``limit``; copies only those, not the whole tape)."""
         tape = self._state(symbol).trades
-        return list(tape)[-limit:] if limit else []
+        if limit >= len(tape):
+            return list(tape)
+        return list(itertools.islice(reversed(tape), limit))[::-1] if limit > 0 else []
+
+    def trades_after(self, symbol: str, trade_id: int) -> list[Trade]:
+        """The public trades still on the tape with an id above ``trade_id``, oldest first (ids grow along the
+        tape: read from its newest end, so a feed polling for what is new pays for the new trades only)."""
+        new = []
+        for trade in reversed(self._state(symbol).trades):
+            if trade.trade_id <= trade_id:
+                break
+            new.append(trade)
+        new.reverse()
+        return new
 
     def fills(self, account: str, symbol: str) -> list[VenueFill]:
         """Every fill of ``account`` on ``symbol``, oldest first."""

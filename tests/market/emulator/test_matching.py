@@ -133,6 +133,21 @@ def test_tape_print_fills_only_orders_it_trades_through() -> None:
     assert e.trades(SYM)[-1].price == D("0.0014") and e.trades(SYM)[-1].buyer_is_maker
 
 
+def test_trades_and_trades_after_read_the_tape_from_its_newest_end() -> None:
+    e = engine()
+    e.ledger.deposit("tape", "ETH", D(1000))
+    e.ledger.deposit("tape", "XRP", D(10**7))
+    for i in range(5):
+        e.tape_print(SYM, aggressor=SELL, price=D("0.00140") + i * D("0.00001"), qty=D(10), counterparty="tape")
+    tape = list(e._state(SYM).trades)
+    ids = [t.trade_id for t in tape]
+    assert len(tape) == 5 and ids == sorted(ids)
+    assert e.trades(SYM) == tape and e.trades(SYM, 2) == tape[-2:] and e.trades(SYM, 0) == []
+    assert e.trades(SYM, 99) == tape
+    assert e.trades_after(SYM, 0) == tape and e.trades_after(SYM, ids[2]) == tape[3:]
+    assert e.trades_after(SYM, ids[-1]) == []
+
+
 # ---------------------------------------------------------------------------------------- properties
 PRICES = st.integers(min_value=90, max_value=110).map(lambda t: D(t) * D("0.00001"))
 op = st.one_of(
