@@ -144,15 +144,19 @@ def render(b: Browser, page: Path, shot: Path) -> dict[str, Any]:
         _evaluate(b, session, "1", events)  # collect late console messages
     finally:
         b.call("Target.closeTarget", targetId=target)
-    rgb = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB"), dtype=np.int16)
-    coloured = (rgb.max(axis=2) - rgb.min(axis=2)) >= COLOURED
+    rgb = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB"))  # uint8, H x W x 3
+    # each pixel's highest and lowest channel, channel by channel: numpy's max/min over a last axis of 3 took
+    # ~0.9 CPU-s on a 1280 x 6000 page, this ~0.05 s (same values; high >= low, so no uint8 wrap)
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high, low = np.maximum(np.maximum(red, green), blue), np.minimum(np.minimum(red, green), blue)
+    coloured = (high - low) >= COLOURED
     counts = [int(coloured[int(c["y"]):int(c["y"] + c["h"]), int(c["x"]):int(c["x"] + c["w"])].sum())
               for c in charts]
     errors = [e["params"] for e in events if e["method"] == "Runtime.exceptionThrown"
               or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
               or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
     requests = [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
-    ink = float(((255 - rgb.min(axis=2)) > 40).mean())  # share of the page that is not white background
+    ink = float((low < 255 - 40).mean())  # share of the page that is not white background (darkest channel < 215)
     return {"errors": errors, "requests": requests, "charts": charts, "coloured": counts, "ink": ink}
 
 
