@@ -77,6 +77,9 @@ class Nodes:
         self.base["RAYTRADER_CLUSTER__NUM_CPUS"] = "1"
         self.base["RAYTRADER_CLUSTER__START_TIMEOUT_S"] = "300"  # a loaded 2-core machine: minutes, not seconds
         self.base["RAYTRADER_CLUSTER__GCS_FAULT_TOLERANCE"] = "true"  # the GCS test, last: a GCS store Redis
+        # no Prometheus: nothing here reads metrics (tests/cluster/test_prometheus.py does), and its scrapes of
+        # every node's agent every 5 s cost CPU for the whole module, its restart the GCS test's `up` too
+        self.base["RAYTRADER_PROMETHEUS__ENABLED"] = "false"
         self.config = load_config(env=self.base)
         self.workers: dict[str, Path] = {}  # resource name -> home
         self.leaders: list[Any] = []
