@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import time
 import uuid
@@ -75,6 +74,7 @@ from actors import metrics
 from actors.exchange_core import (
     ResolutionPolicy,
     StreamLog,
+    answered_trades,
     client_order_id,
     parse_balance,
     parse_bar,
@@ -502,22 +502,12 @@ class ExchangeActor:
         return update
 
     def _record_answered_fills(self, symbol: str, update: OrderUpdate, order: dict[str, Any]) -> bool:
-        """Record the fills the venue's answer to a create carries (ccxt ``order["trades"]``: Binance
-        ``newOrderRespType=FULL`` lists each with its trade id, price, qty and commission); True when they are
-        all of the order's fills (each has an id and a fee, and their amounts add up to ``update.filled``), so
-        no fetch over REST is needed. An answer's fills happened as the order arrived: the order took
-        liquidity (taker) at the answer's time, which ccxt leaves off a fill of the answer. A fill already
-        pushed counts once (trade id)."""
-        trades = order.get("trades") or []
-        if not trades or any(t.get("id") is None or t.get("amount") is None or (t.get("fee") or {}).get("cost") is None
-                             for t in trades):
+        """Record the fills the venue's answer to a create carries (:func:`answered_trades`); True when they are
+        all of the order's fills, so no fetch over REST is needed. A fill already pushed counts once (trade id)."""
+        trades = answered_trades(symbol, order, update.filled)
+        if trades is None:
             return False
-        if not math.isclose(sum(float(t["amount"]) for t in trades), update.filled, rel_tol=1e-9, abs_tol=1e-12):
-            return False
-        complete = [{**t, "symbol": t.get("symbol") or symbol, "order": t.get("order") or order.get("id"),
-                     "side": t.get("side") or order.get("side"), "takerOrMaker": t.get("takerOrMaker") or "taker",
-                     "timestamp": t.get("timestamp") or order.get("timestamp")} for t in trades]
-        self._counts["fills_answered"] += self._record_fills(symbol, complete)
+        self._counts["fills_answered"] += self._record_fills(symbol, trades)
         return True
 
     async def _try_sync_fills(self, symbol: str) -> None:

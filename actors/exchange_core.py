@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import math
 import re
 import time
 from collections import deque
@@ -61,7 +62,7 @@ __all__ = [
     "CLIENT_ID_PATTERN", "client_order_id", "Verdict", "ErrorClass", "classification", "classify_error",
     "ResolutionPolicy", "Resolution", "resolve_unknown", "place_order", "rejected_update", "unknown_update",
     "StreamLog", "SeqChecker", "trade_id_gap", "bar_time_gap", "merge_recovered",
-    "parse_order", "parse_fill", "parse_trade", "parse_bar", "parse_book", "parse_balance",
+    "parse_order", "parse_fill", "answered_trades", "parse_trade", "parse_bar", "parse_book", "parse_balance",
 ]
 
 #: Binance ``newClientOrderId``: 1..36 chars of ``. A-Z : / a-z 0-9 _ -``.
@@ -444,6 +445,23 @@ def parse_fill(venue: str, t: dict[str, Any], client_order_id: str | None = None
                 amount=_f(t.get("amount")), fee_cost=_f(fee.get("cost")), fee_currency=fee.get("currency"),
                 is_maker=None if t.get("takerOrMaker") is None else t["takerOrMaker"] == "maker",
                 timestamp_ms=int(t.get("timestamp") or 0))
+
+
+def answered_trades(symbol: str, order: dict[str, Any], filled: float) -> list[dict[str, Any]] | None:
+    """The fills a venue's answer to a create carries (ccxt ``order["trades"]``: Binance ``newOrderRespType=FULL``
+    lists each with its trade id, price, qty and commission), completed as :func:`parse_fill` needs them; None
+    unless they are all of the order's fills (each has an id, an amount and a fee cost, and the amounts add up to
+    ``filled``, base units), so that a REST fetch is still needed. An answer's fills happened as the order
+    arrived: the order took liquidity (taker) at the answer's time, which ccxt leaves off a fill of the answer."""
+    trades = order.get("trades") or []
+    if not trades or any(t.get("id") is None or t.get("amount") is None or (t.get("fee") or {}).get("cost") is None
+                         for t in trades):
+        return None
+    if not math.isclose(sum(float(t["amount"]) for t in trades), filled, rel_tol=1e-9, abs_tol=1e-12):
+        return None
+    return [{**t, "symbol": t.get("symbol") or symbol, "order": t.get("order") or order.get("id"),
+             "side": t.get("side") or order.get("side"), "takerOrMaker": t.get("takerOrMaker") or "taker",
+             "timestamp": t.get("timestamp") or order.get("timestamp")} for t in trades]
 
 
 def parse_trade(t: dict[str, Any]) -> TradeTick:

@@ -16,11 +16,13 @@ from actors.exchange_core import (
     SeqChecker,
     StreamLog,
     Verdict,
+    answered_trades,
     bar_time_gap,
     classify_error,
     client_order_id,
     merge_recovered,
     parse_book,
+    parse_fill,
     parse_order,
     place_order,
     resolve_unknown,
@@ -269,6 +271,24 @@ def test_parse_order_and_book_from_ccxt_unified_dicts() -> None:
     assert parse_order("binance", {**order, "status": "expired", "fees": None}).status == "canceled"
     book = parse_book({"bids": [[2.0, 1.0], [1.0, 3.0]], "asks": [[3.0, 1.0]], "nonce": 9, "timestamp": None}, 1)
     assert book.bids == ((2.0, 1.0),) and book.asks == ((3.0, 1.0),) and book.nonce == 9
+
+
+def test_answered_trades_are_the_orders_fills_only_when_complete() -> None:
+    """Binance FULL: the answer's fills become the order's fills when each has an id, amount and fee and they sum
+    to the filled amount; what ccxt leaves off an answer's fill (order, side, taker, time) comes from the order."""
+    order = {"id": "12", "side": "buy", "timestamp": 7, "trades": [
+        {"id": "1", "price": 0.0014, "amount": 4.0, "fee": {"cost": 0.004, "currency": "XRP"}},
+        {"id": "2", "price": 0.0015, "amount": 6.0, "fee": {"cost": 0.006, "currency": "XRP"}, "timestamp": 8}]}
+    trades = answered_trades("XRP/ETH", order, 10.0)
+    assert trades is not None and [t["id"] for t in trades] == ["1", "2"]
+    fills = [parse_fill("binance", t, "rt-abc") for t in trades]
+    assert [(f.order_id, f.side, f.is_maker, f.timestamp_ms, f.symbol) for f in fills] == [
+        ("12", "buy", False, 7, "XRP/ETH"), ("12", "buy", False, 8, "XRP/ETH")]
+    assert [f.fee_cost for f in fills] == [0.004, 0.006] and order["trades"][0].get("order") is None  # not mutated
+    assert answered_trades("XRP/ETH", order, 11.0) is None  # a fill is missing: fetch over REST
+    no_fee = {**order, "trades": [{**order["trades"][0], "fee": None}, order["trades"][1]]}
+    assert answered_trades("XRP/ETH", no_fee, 10.0) is None
+    assert answered_trades("XRP/ETH", {**order, "trades": []}, 10.0) is None
 
 
 # ------------------------------------------------------------------ purity and config
