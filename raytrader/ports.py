@@ -6,10 +6,11 @@ race with another process is possible and callers retry or fail loudly.
 
 from __future__ import annotations
 
+import random
 import socket
 from typing import Iterable
 
-__all__ = ["free_port", "free_ports", "free_port_block", "port_open"]
+__all__ = ["free_port", "free_ports", "free_port_block", "stable_ports", "STABLE_SPAN", "port_open"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -86,6 +87,67 @@ def free_port_block(size: int, *, attempts: int = 50) -> int:
             for sock in socks:
                 sock.close()
     raise RuntimeError(f"no block of {size} free loopback ports found in {attempts} tries")
+
+
+#: ports :func:`stable_ports` picks from: above Ray's worker ports (``raytrader.config`` RAY_MIN/MAX_WORKER_PORT,
+#: 10002-19999) and below Linux's ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``, 32768-60999 by
+#: default), from which the kernel gives every outgoing connection (and so every TIME_WAIT) its local port
+STABLE_SPAN = range(20_000, 32_768)
+
+
+def stable_ports(block: int, singles: int, *, span: range = STABLE_SPAN, exclude: Iterable[int] = (),
+                 seed: int | None = None, attempts: int = 200) -> tuple[int, list[int]]:
+    """``(first, others)``: a block ``first .. first + block - 1`` and ``singles`` more ports, all distinct and free
+    on 127.0.0.1 now, all in ``span``: for servers bound long after the pick (a test cluster's ports are chosen
+    when pytest starts and bound minutes later). A port that :func:`free_port` gets from the kernel lies in the
+    ephemeral range, where any outgoing connection may take it (or leave it in TIME_WAIT) before the bind; one
+    in :data:`STABLE_SPAN` is never handed out that way. Two processes picking in the same span may still choose
+    the same port: give each its own ``span`` (tests/conftest.py splits it per pytest-xdist worker); ``exclude``:
+    ports promised earlier and maybe not bound yet (free now, but taken).
+
+    Raises:
+        ValueError: ``block`` < 1, ``singles`` < 0, or the span holds fewer than ``block + singles`` ports.
+        RuntimeError: no such ports found in ``attempts`` random tries.
+    """
+    if block < 1 or singles < 0 or len(span) < block + singles:
+        raise ValueError(f"block {block} + singles {singles}: not within the {len(span)} ports of {span}")
+    rng = random.Random(seed)
+    banned = frozenset(exclude)
+    held: list[socket.socket] = []
+
+    def take(port: int) -> bool:
+        if port in banned:
+            return False
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            sock.close()
+            return False
+        held.append(sock)
+        return True
+
+    try:
+        for _ in range(attempts):
+            first = rng.randrange(span.start, span.stop - block + 1)
+            if all(take(p) for p in range(first, first + block)):
+                break
+            for sock in held:
+                sock.close()
+            held.clear()
+        else:
+            raise RuntimeError(f"no block of {block} free loopback ports in {span} in {attempts} tries")
+        others: list[int] = []
+        for _ in range(attempts * max(singles, 1)):
+            if len(others) == singles:
+                return first, others
+            port = rng.randrange(span.start, span.stop)
+            if not first <= port < first + block and port not in others and take(port):
+                others.append(port)
+        raise RuntimeError(f"no {singles} free loopback ports in {span} beside the block in {attempts} tries")
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.3) -> bool:

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from raytrader.ports import free_port, free_port_block, free_ports  # noqa: F401 - free_port is re-exported to the tests
+from raytrader.ports import STABLE_SPAN, free_port, free_port_block, free_ports, stable_ports  # noqa: F401 - free_port* are re-exported to the tests
 
 # Property tests: deterministic example generation, and no per-example deadline (a loaded
 # 2-core CI machine makes timing-based failures meaningless; speed lives in benchmarks/).
@@ -29,11 +29,27 @@ settings.load_profile("raytrader")
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: every port a cluster_env of this process has handed out: free until its cluster binds it, never handed out twice
+_PROMISED: set[int] = set()
+
+
+def _port_span() -> range:
+    """This process's share of :data:`raytrader.ports.STABLE_SPAN`: all of it in a serial run, the k-th of n equal
+    parts on pytest-xdist worker ``gwk`` of n, so two workers' clusters never pick the same port."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    k = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    width = len(STABLE_SPAN) // max(count, 1)
+    return range(STABLE_SPAN.start + k * width, STABLE_SPAN.start + (k + 1) * width)
+
+
 def cluster_env(home: Path) -> dict[str, str]:
     """Environment for a private raytrader cluster in ``home`` on free, pairwise distinct ports."""
-    # the API's direct-ingress ports are SERVE__PORT..+9 and Serve's proxy +10 (see cluster/rayenv.serve_env)
-    serve = free_port_block(11)
-    gcs, dashboard, client, agent = free_ports(4, exclude=range(serve, serve + 11))
+    # the API's direct-ingress ports are SERVE__PORT..+9 and Serve's proxy +10 (see cluster/rayenv.serve_env); all
+    # are bound long after this pick, so they come from below the kernel's ephemeral range (raytrader.ports), a
+    # share of it per pytest-xdist worker: under two workers a port in the ephemeral range was once taken before
+    # Ray bound it ("missing listeners" in test_listeners.py, 2026-12-02)
+    serve, (gcs, dashboard, client, agent) = stable_ports(11, 4, span=_port_span(), exclude=_PROMISED)
+    _PROMISED.update(range(serve, serve + 11), (gcs, dashboard, client, agent))
     return {
         "RAYTRADER_CLUSTER__HOME": str(home),
         "RAYTRADER_CLUSTER__TEMP_DIR": str(home / "ray"),

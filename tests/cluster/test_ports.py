@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
-from raytrader.ports import free_port, free_port_block, port_open
+from raytrader.ports import STABLE_SPAN, free_port, free_port_block, port_open, stable_ports
 
 
 def test_a_free_port_can_be_bound_and_then_probes_open() -> None:
@@ -74,3 +75,25 @@ def test_configured_ports_are_every_port_the_config_fixes() -> None:
     assert load_config(env=env).configured_ports() == {7001, 7002, 7003, 7004, *range(7100, 7111)}
     both = load_config(env={**env, "RAYTRADER_REDIS__PORT": "7005", "RAYTRADER_PROMETHEUS__PORT": "7006"})
     assert both.configured_ports() == {7001, 7002, 7003, 7004, 7005, 7006, *range(7100, 7111)}
+
+
+def test_stable_ports_lie_below_the_ephemeral_range_free_and_distinct() -> None:
+    """A test cluster's ports are bound minutes after the pick: none may come from the range the kernel hands to
+    outgoing connections, and none twice."""
+    low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert STABLE_SPAN.stop <= low  # the assumption behind STABLE_SPAN holds on this machine
+    first, others = stable_ports(11, 4, seed=1)
+    ports = [*range(first, first + 11), *others]
+    assert len(set(ports)) == 15 and all(p in STABLE_SPAN for p in ports)
+    assert not any(port_open("127.0.0.1", p) for p in ports)
+    span = range(STABLE_SPAN.start, STABLE_SPAN.start + 40)
+    again = stable_ports(11, 4, span=span, exclude=range(span.start, span.start + 20), seed=2)
+    assert all(p >= span.start + 20 for p in [*range(again[0], again[0] + 11), *again[1]])
+    with socket.socket() as held:  # a port in use is never chosen
+        held.bind(("127.0.0.1", span.start + 39))
+        assert {stable_ports(1, 0, span=range(span.start + 38, span.start + 40), seed=seed)[0]
+                for seed in range(20)} == {span.start + 38}
+        with pytest.raises(RuntimeError, match="no 1 free"):
+            stable_ports(1, 1, span=range(span.start + 38, span.start + 40), attempts=20)
+    with pytest.raises(ValueError, match="block 30"):
+        stable_ports(30, 20, span=span)
