@@ -13,12 +13,11 @@ run: $(STAMP) system-packages
 	$(BIN)/raytrader demo
 	$(BIN)/raytrader serve up --demo-token
 
-# TEST_WORKERS=0 (the default): one pytest process, one test cluster. `make test TEST_WORKERS=2` runs it on two
-# pytest-xdist workers, each with a test cluster of its own, a whole file (or the tests that share a session:
-# tests/_xdist.py) at a time, the longest first: 18 min 27 s of pytest in a fresh clone on 2 cores (2026-12-02), 53 s
-# under the serial run's 19 min 20 s, with 3 failures that the serial run does not show (a listener still starting,
-# an emulator OCO test): not the default until they are understood.
-TEST_WORKERS ?= 0
+# TEST_WORKERS=2 (the default): two pytest-xdist workers, each with a test cluster of its own, a whole file (or the
+# tests that share a session: tests/_xdist.py) at a time, the longest first: 16 min 30 s of pytest in a fresh clone
+# on 2 cores (2026-12-02 16:50), against ~19-20 min serial. `make test TEST_WORKERS=0`: one pytest process, one
+# test cluster (serial).
+TEST_WORKERS ?= 2
 
 test: $(STAMP) system-packages chromium
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30
