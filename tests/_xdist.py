@@ -1,6 +1,6 @@
-"""Parallel runs: `make test TEST_WORKERS=2` runs the suite on two pytest-xdist workers (``-n 2 --dist loadgroup
---no-loadscope-reorder``; plain `make test` is serial, README "Tests" says why); this plugin (loaded by
-tests/conftest.py) decides what a worker takes as one unit.
+"""Parallel runs: `make test` runs the suite on two pytest-xdist workers (``-n 2 --dist loadgroup
+--no-loadscope-reorder``; `make test TEST_WORKERS=0` runs it serially); this plugin (loaded by tests/conftest.py)
+decides what a worker takes as one unit.
 
 Each worker is a pytest session of its own, with its own test cluster (Ray head + Redis, tests/conftest.py) and its
 own session fixtures. A unit is sent to one worker whole and runs there in collection order:

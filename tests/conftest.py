@@ -75,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # drivers join the loopback-only head (cluster/rayenv.py)
     config.pluginmanager.import_plugin("tests._paper")  # the paper session several modules share, and their order
     config.pluginmanager.import_plugin("tests._vectorbt_warm")  # vectorbt's kernels compiled in the background
-    config.pluginmanager.import_plugin("tests._xdist")  # what one pytest-xdist worker takes whole (TEST_WORKERS=2)
+    config.pluginmanager.import_plugin("tests._xdist")  # what one pytest-xdist worker takes whole (`make test`)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -97,7 +97,11 @@ def cluster() -> Iterator["object"]:
     try:
         yield result.state
     finally:
-        leaders = [p.process for p in (result.state.ray, result.state.redis) if p and p.process]
+        from raytrader.state import read_state
+
+        now = read_state(config.cluster.home)  # a test may have had `up` replace a killed redis-server
+        records = (result.state.ray, result.state.redis, *((now.ray, now.redis) if now else ()))
+        leaders = list(dict.fromkeys(p.process for p in records if p and p.process))
         from cluster.prometheus import read_record
 
         prom = read_record(config)

@@ -18,6 +18,7 @@ import pytest
 
 from cluster.lifecycle import session_members
 from raytrader.config import load_config
+from raytrader.state import read_state
 
 pytestmark = pytest.mark.ray
 
@@ -64,9 +65,14 @@ def _listeners(leaders: list[int]) -> dict[tuple[str, int], str]:
 
 def test_every_listener_of_the_cluster_is_loopback_only(cluster, deployed_api: dict) -> None:
     config = load_config()
+    # the cluster as it is now, not as the session started it: tests/jobs/test_paper_crash.py SIGKILLs its
+    # redis-server and `up` starts a new one (same port, a new process), which two pytest-xdist workers can run first
+    now = read_state(config.cluster.home)
+    assert now is not None and now.ray is not None and now.redis is not None, now
+    assert now.ray.process == cluster.ray.process  # the same Ray head as the session's
     expected = {config.cluster.gcs_port, config.cluster.dashboard_port, config.cluster.client_port,
-                config.cluster.agent_port, cluster.redis.port, deployed_api["port"], deployed_api["port"] + 10}
-    leaders = [cluster.ray.process, cluster.redis.process]
+                config.cluster.agent_port, now.redis.port, deployed_api["port"], deployed_api["port"] + 10}
+    leaders = [now.ray.process, now.redis.process]
     deadline = time.monotonic() + LISTENERS_WITHIN_S
     listeners = _listeners(leaders)
     # on a loaded machine a server of the cluster (seen: one of Ray's) may still be starting: list again until
