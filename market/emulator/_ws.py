@@ -188,7 +188,7 @@ class StreamHub(FeedLifecycle):
             elif kind.startswith("kline_"):
                 interval = kind[len("kline_"):]
                 try:
-                    bars = self.venue.bars(symbol, interval)
+                    bars = self.venue.last_bar(symbol, interval)
                 except EmulatorError:  # an unknown interval: nothing to publish
                     continue
                 if not len(bars):

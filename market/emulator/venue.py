@@ -175,17 +175,32 @@ class Venue:
         is the one still forming (like Binance's in-progress kline).
         BadParameter (``-1120``) for an interval that is not a multiple of the base.
         """
+        return self._bars(symbol, interval, last_only=False)
+
+    def last_bar(self, symbol: str, interval: str) -> Bars:
+        """The last bar of :meth:`bars` (no bar when there is none), without resampling the whole history: a
+        coarser interval's bins are epoch-aligned and independent, so its last bar aggregates only the base bars
+        from its bin's left edge (what a kline feed polls 20 times a second; the whole history took ~9 ms per poll
+        for 5m over a day of 1m bars). Same errors as :meth:`bars`."""
+        return self._bars(symbol, interval, last_only=True)
+
+    def _bars(self, symbol: str, interval: str, *, last_only: bool) -> Bars:
         base = self.markets[symbol].bars
         closed = base.slice(None, self.now_ms - base.timeframe_ms + 1)
         if interval == base.timeframe:
-            return closed
+            return closed.take(slice(-1, None)) if last_only else closed
         try:
             tf = parse_timeframe(interval)
         except InputError:
             raise BadParameter("Invalid interval.", code=-1120) from None
         if tf.ms <= base.timeframe_ms or tf.ms % base.timeframe_ms:
             raise BadParameter("Invalid interval.", code=-1120)
-        return resample(closed, interval) if len(closed) else closed.with_meta(timeframe=interval)
+        if not len(closed):
+            return closed.with_meta(timeframe=interval)
+        if last_only:
+            last = int(closed.timestamp[-1])
+            closed = closed.slice(last - (last - tf.origin_ms) % tf.ms, None)
+        return resample(closed, interval)
 
     def ticker_24h(self, symbol: str) -> Ticker24h:
         """24 h statistics ending at venue time, from the bars; ``last`` is the last print when there is one."""

@@ -140,3 +140,24 @@ def test_to_decimal_is_numpys_shortest_positional_decimal(x: float) -> None:
     want = D(np.format_float_positional(x, unique=True, trim="-"))
     got = to_decimal(x)
     assert got.as_tuple() == want.as_tuple() and str(got) == str(want), (x, got, want)
+
+
+def test_last_bar_is_the_last_of_the_resampled_history_at_every_venue_time(xrp_eth_bars, xrp_eth_trades) -> None:
+    """The kline feed's ``Venue.last_bar`` (only the last bin's base bars) equals the last bar of ``Venue.bars``
+    (the whole closed history resampled) for the base interval and coarser ones, at venue times on, just after
+    and just before bin edges; an invalid interval fails the same way."""
+    from market.bars import OHLCV_COLUMNS
+    from tests.market.emulator.conftest import make_venue
+
+    venue = make_venue(xrp_eth_bars, xrp_eth_trades)
+    start = venue.now_ms
+    for offset_min in (0, 1, 4, 5, 6, 14, 59, 60, 61, 200, 719, 1441):
+        venue.advance_to(start + offset_min * 60_000 + 30_000)
+        for interval in ("1m", "3m", "5m", "15m", "1h", "1d"):
+            whole, last = venue.bars("XRP/ETH", interval), venue.last_bar("XRP/ETH", interval)
+            assert len(last) == 1 and last.timeframe == whole.timeframe == interval
+            for column in OHLCV_COLUMNS:
+                assert getattr(last, column)[0] == getattr(whole, column)[-1], (offset_min, interval, column)
+    for bad in ("30s", "7x"):  # finer than the base bars; not an interval
+        with pytest.raises(BadParameter):
+            venue.last_bar("XRP/ETH", bad)
