@@ -14,8 +14,8 @@ run: $(STAMP) system-packages
 	$(BIN)/raytrader serve up --demo-token
 
 # TEST_WORKERS=2 (the default): two pytest-xdist workers, each with a test cluster of its own, a whole file (or the
-# tests that share a session: tests/_xdist.py) at a time, the longest first: 14 min 47 s of pytest in a fresh clone
-# on 2 cores (2026-12-02 17:34; 16:30 and 18:39 in two earlier runs), against ~19-20 min serial.
+# tests that share a session: tests/_xdist.py) at a time, the longest first: 15-19 min of pytest in fresh clones on
+# 2 cores (2026-12-02: 14:47, 16:30, 18:39, and 18:54 with files grouped), against ~19-20 min serial.
 # `make test TEST_WORKERS=0`: one pytest process, one test cluster (serial).
 TEST_WORKERS ?= 2
 
