@@ -132,6 +132,51 @@ def test_the_running_heads_raylet_names_the_agent_port_file_that_holds_the_confi
     assert raylet.agent_port_file.read_text() == str(load_config().cluster.agent_port)
 
 
+#: a driver that asks for its workers' output (Ray's default, ``log_to_driver=True``): a task prints a marker,
+#: then the driver waits for the log monitor to stream it back (it prints what arrives; the test reads it)
+_PRINTING_DRIVER = """
+import sys, time
+import ray
+ray.init(address=sys.argv[1])
+@ray.remote(num_cpus=0.01)
+def shout(marker):
+    print(marker, flush=True)
+    return 1
+ray.get(shout.remote(sys.argv[2]))
+time.sleep(60)  # bounded: the test reads until the marker or the driver exits
+"""
+
+
+def test_the_log_monitor_gets_the_file_scan_setting_and_still_streams_a_workers_output(cluster) -> None:
+    import subprocess
+    import sys
+    import uuid
+
+    from cluster.lifecycle import session_members
+    from cluster.rayenv import LOG_MONITOR_ENV
+
+    monitors = [p for p in session_members(cluster.ray.process) if any("log_monitor.py" in a for a in p.cmdline())]
+    assert len(monitors) == 1
+    env = monitors[0].environ()
+    assert {k: env.get(k) for k in LOG_MONITOR_ENV} == LOG_MONITOR_ENV  # the setting reached Ray's log monitor
+    marker = f"worker-says-{uuid.uuid4().hex}"
+    driver = subprocess.Popen([sys.executable, "-c", _PRINTING_DRIVER, cluster.ray.gcs_address, marker],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    try:
+        while True:  # until the marker, or the driver's exit (at most its 60 s sleep after the task)
+            line = driver.stdout.readline()
+            if not line:
+                break  # the driver exited
+            seen.append(line)
+            if marker in line and "(shout pid=" in line:
+                break
+    finally:
+        driver.kill()
+        driver.wait(timeout=30)
+    assert any(marker in line and "(shout pid=" in line for line in seen), "".join(seen)[-3000:]
+
+
 def test_publish_agent_port_writes_once_atomically_and_leaves_the_agents_file_alone(tmp_path: Path) -> None:
     from cluster.raylet_start import RayletArgs, publish_agent_port
 
