@@ -22,8 +22,11 @@ def format_demo(result: dict[str, Any]) -> str:
         lines.append(f"{r['symbol']:10s} {r['bars']:6d} {r['total_return']:+9.2%} {r['sharpe']:7.2f} "
                      f"{r['max_drawdown']:8.2%} {r['n_trades']:6d}")
     c = result["cluster"]
+    research = result.get("timings", {}).get("research_s")  # backtests, walk-forward and selection together
+    took = f"research {research:.1f} s of the job's {result['seconds']:.1f} s" if research is not None else \
+        f"the job {result['seconds']:.1f} s"
     lines.append(f"{len(result['results'])} backtests as Ray tasks ({c['task_cpus']:g} CPU each) on "
-                 f"{c['nodes']} node(s), {c['cpus']:g} CPUs, in {result['seconds']:.1f} s")
+                 f"{c['nodes']} node(s), {c['cpus']:g} CPUs; {took}")
     wf = result.get("walkforward")
     if wf:
         lines += ["", f"walk-forward {wf['strategy']} over {wf['n_configs']} configs ({' '.join(wf['grid'])}): "
