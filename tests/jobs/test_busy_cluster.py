@@ -162,3 +162,44 @@ def test_the_tune_watchdog_stops_a_fit_whose_trials_cannot_start(hog, tmp_path: 
                                                                                     stall_s=1.0)]))
     with pytest.raises(resources.ResourcesUnavailableError, match=f"actor {HOG}"):
         tuner.fit()
+
+
+def test_own_work_lists_this_jobs_running_task_and_none_of_its_ended_ones(ray_session) -> None:
+    """The watchdog's probe (``resources._own_placed_work``) asks the GCS for this job's tasks that have not ended:
+    a running task is there, the 300 tasks that finished just before it are not (the probe once turned every ended
+    task of the job into a row: 4 CPU-s of the dashboard and no answer in time after 13,000 tasks)."""
+    import ray
+
+    @ray.remote(num_cpus=0.01)
+    def quick(i: int) -> int:
+        return i
+
+    @ray.remote(num_cpus=0.01)
+    def slow(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    ended = [quick.remote(i) for i in range(300)]
+    assert ray.get(ended) == list(range(300))
+    ended_ids = {f"task {ref.task_id().hex()}" for ref in ended}
+    running = slow.remote(60.0)
+    try:
+        running_id = f"task {running.task_id().hex()}"
+        deadline = time.monotonic() + 60
+        own = resources._own_placed_work()
+        while (own is None or running_id not in own) and time.monotonic() < deadline:
+            time.sleep(0.5)  # the task's RUNNING event reaches the GCS within Ray's 1 s report interval
+            own = resources._own_placed_work()
+        assert own is not None and running_id in own
+        assert not own & ended_ids
+        # the query itself leaves the ended tasks out (not only the probe's own state check after it)
+        from ray.util.state import list_tasks
+
+        rows = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
+                          filters=[("job_id", "=", ray.get_runtime_context().get_job_id()), *resources._ENDED_FILTERS],
+                          raise_on_missing_output=False)
+        listed = {f"task {r.task_id}" for r in rows}
+        assert running_id in listed and not listed & ended_ids
+        assert all(str(r.state) not in ("FINISHED", "FAILED") for r in rows)
+    finally:
+        ray.cancel(running, force=True)
