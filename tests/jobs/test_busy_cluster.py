@@ -22,6 +22,7 @@ import strategies  # noqa: F401 - registers the built-in strategies
 from backtest.grid import expand_grid, parse_grid
 from cluster import cli
 from strategies.registry import get_strategy
+from tests._trade import wait_for
 
 HOG = "cpu-hog"
 
@@ -185,12 +186,14 @@ def test_own_work_lists_this_jobs_running_task_and_none_of_its_ended_ones(ray_se
     running = slow.remote(60.0)
     try:
         running_id = f"task {running.task_id().hex()}"
-        deadline = time.monotonic() + 60
-        own = resources._own_placed_work()
-        while (own is None or running_id not in own) and time.monotonic() < deadline:
-            time.sleep(0.5)  # the task's RUNNING event reaches the GCS within Ray's 1 s report interval
+
+        def probe() -> frozenset[str] | None:
             own = resources._own_placed_work()
-        assert own is not None and running_id in own
+            return own if own is not None and running_id in own else None
+
+        # the task's RUNNING event reaches the GCS within Ray's 1 s report interval
+        own = wait_for(probe, 60, "the running task among the job's own placed work", every_s=0.5)
+        assert running_id in own
         assert not own & ended_ids
         # the query itself leaves the ended tasks out (not only the probe's own state check after it)
         from ray.util.state import list_tasks
