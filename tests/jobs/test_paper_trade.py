@@ -48,7 +48,7 @@ def _pid(session: Any, name: str) -> int:
     from ray.util.state import list_actors
 
     rows = list_actors(address=ray.get_runtime_context().gcs_address,
-                       filters=[("name", "=", name), ("state", "=", "ALIVE")], detail=True, timeout=30)
+                       filters=[("name", "=", name), ("state", "=", "ALIVE")], detail=True, limit=10_000, timeout=30)
     rows = [r for r in rows if r.ray_namespace == session.ray_namespace]
     assert len(rows) == 1, rows
     return int(rows[0].pid)
