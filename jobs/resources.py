@@ -309,21 +309,26 @@ _ENDED_FILTERS = (("state", "!=", "FINISHED"), ("state", "!=", "FAILED"))
 _FREEING_TYPES = ("NORMAL_TASK", "ACTOR_CREATION_TASK")
 
 
+def _unended_tasks_of_this_job(timeout_s: float = STATE_TIMEOUT_S) -> list[Any]:
+    """The state API's rows of this driver's job's tasks that have not ended (any other state).
+
+    The GCS applies the filters (source side): without the two state filters every finished task of the job was
+    turned into a row - 1.3 CPU-s of the dashboard's state head after 3,000 tasks, and no answer within
+    STATE_TIMEOUT_S after 13,000. Raises what the state API raises (no answer in ``timeout_s``)."""
+    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+    from ray.util.state import list_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
+
+    ctx = ray.get_runtime_context()
+    return list_tasks(address=ctx.gcs_address, limit=10_000, timeout=timeout_s,
+                      filters=[("job_id", "=", ctx.get_job_id()), *_ENDED_FILTERS], raise_on_missing_output=False)
+
+
 def _own_placed_work() -> frozenset[str] | None:
     """Ids of this driver's job's tasks, starting actors and placement groups that hold CPUs or are starting
     on a node (None: the state API did not answer). Work that is placed is progress, however slowly it starts."""
-    import ray  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
     try:
-        from ray.util.state import list_tasks  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
-
-        job = ray.get_runtime_context().get_job_id()
-        # the GCS applies these filters (source side): without the two state filters every finished task of the
-        # job was turned into a row - 1.3 CPU-s of the dashboard's state head after 3,000 tasks, and no answer
-        # within STATE_TIMEOUT_S after 13,000 (then "unknown")
-        tasks = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000, timeout=STATE_TIMEOUT_S,
-                           filters=[("job_id", "=", job), *_ENDED_FILTERS], raise_on_missing_output=False)
-        placed = {f"task {t.task_id}" for t in tasks if str(t.state) in _PLACED and str(t.type) in _FREEING_TYPES}
+        placed = {f"task {t.task_id}" for t in _unended_tasks_of_this_job()
+                  if str(t.state) in _PLACED and str(t.type) in _FREEING_TYPES}
         # this job's placement groups and Tune trials count; its other actors (long-lived helpers that
         # hold CPUs) are exactly what can starve its tasks, so they do not
         return frozenset(placed | {h.label for h in cpu_holders() if h.job == "this job"

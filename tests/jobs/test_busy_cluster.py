@@ -196,11 +196,7 @@ def test_own_work_lists_this_jobs_running_task_and_none_of_its_ended_ones(ray_se
         assert running_id in own
         assert not own & ended_ids
         # the query itself leaves the ended tasks out (not only the probe's own state check after it)
-        from ray.util.state import list_tasks
-
-        rows = list_tasks(address=ray.get_runtime_context().gcs_address, limit=10_000,
-                          filters=[("job_id", "=", ray.get_runtime_context().get_job_id()), *resources._ENDED_FILTERS],
-                          raise_on_missing_output=False)
+        rows = resources._unended_tasks_of_this_job()
         listed = {f"task {r.task_id}" for r in rows}
         assert running_id in listed and not listed & ended_ids
         assert all(str(r.state) not in ("FINISHED", "FAILED") for r in rows)
