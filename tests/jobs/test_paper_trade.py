@@ -42,18 +42,6 @@ def _orders_sent(session: Any) -> int:
     return sum(n for state, n in status["orders_by_state"].items() if state != "DENIED")
 
 
-def _pid(session: Any, name: str) -> int:
-    """The PID of the ALIVE actor ``name`` of this session, from the Ray state API."""
-    import ray
-    from ray.util.state import list_actors
-
-    rows = list_actors(address=ray.get_runtime_context().gcs_address,
-                       filters=[("name", "=", name), ("state", "=", "ALIVE")], detail=True, limit=10_000, timeout=30)
-    rows = [r for r in rows if r.ray_namespace == session.ray_namespace]
-    assert len(rows) == 1, rows
-    return int(rows[0].pid)
-
-
 def test_a_session_trades_on_both_venues(session: Any) -> None:
     import ray
 
@@ -127,8 +115,10 @@ def test_sigkill_of_each_actor_type_recovers(session: Any, name: str) -> None:
     from the journal (the OMS also reconciles with both venues) and trading carries on."""
     import ray
 
+    from jobs.crash_drill import actor_pid
+
     before = _orders_sent(session)
-    pid = _pid(session, name)
+    pid = actor_pid(session, name)  # the one ALIVE actor of that name in the session's namespace
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
     handle = session.actor(name)
