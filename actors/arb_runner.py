@@ -4,7 +4,7 @@ One task per venue long-polls the ``book:<symbol>`` stream of the venue's
 ExchangeActor and keeps its latest snapshot (a ``GapDetected`` drops it until
 the next snapshot; snapshots are whole, so a ``seq`` hole loses nothing but
 is counted). On every new snapshot the decision task reads each venue's touch
-(:func:`actors.arbitrage.touch_from_book`; a book older than ``stale_s`` is
+(:func:`actors.arbitrage.fresh_touches`; a book older than ``stale_s`` is
 not used) and the inventory, and calls the pure
 :func:`actors.arbitrage.arbitrage`. An edge is acted on once it is
 *confirmed*: seen again on a snapshot of every venue received after it was
@@ -66,11 +66,11 @@ from actors.arbitrage import (
     Touch,
     arbitrage,
     best_edge_bps,
+    fresh_touches,
     journaled_pairs,
     leg_intents,
     pair_id,
     spare_limits,
-    touch_from_book,
 )
 from actors.exchange_core import SeqChecker, client_order_id
 from actors.handles import NamedActors
@@ -197,17 +197,7 @@ class ArbRunner:
                 await asyncio.sleep(0.2)
 
     def _touches(self) -> list[Touch] | None:
-        now = time.monotonic()
-        out = []
-        for venue in self.spec.venues:
-            held = self.books.get(venue)
-            if held is None or now - held[1] > self.spec.stale_s:
-                return None
-            touch = touch_from_book(venue, held[0], self.fees[venue])
-            if touch is None:
-                return None
-            out.append(touch)
-        return out
+        return fresh_touches(self.books, self.spec.venues, self.spec.taker_bps, time.monotonic(), self.spec.stale_s)
 
     # ------------------------------------------------------------ inventory and decisions
     async def _read_inventory(self) -> None:
@@ -335,7 +325,7 @@ class ArbRunner:
         def pct(q: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
 
-        return {"key": self.spec.key, "stopping": self.stopping, "looks": self.looks, "best_edge_bps": self.best_edge,
+        return {"key": self.spec.key, "stopping": self.stopping, "looks": self.looks, "stale_s": self.spec.stale_s, "best_edge_bps": self.best_edge,
                 "edges": dict(self.confirmation.stats),
                 "pairs": list(self.pairs[-1000:]), "pairs_sent": len(self.pairs),
                 "pair_ms": {"n": len(lat), "p50": pct(0.5), "p99": pct(0.99)},

@@ -36,7 +36,8 @@ from typing import Callable, Mapping, Sequence
 from actors.messages import BookSnapshot, Fill, OrderIntent
 from raytrader.errors import InputError
 
-__all__ = ["ArbError", "Touch", "Inventory", "ArbDecision", "arbitrage", "touch_from_book", "best_edge_bps",
+__all__ = ["ArbError", "Touch", "Inventory", "ArbDecision", "arbitrage", "touch_from_book", "fresh_touches",
+           "best_edge_bps",
            "pair_id", "pair_of", "leg_intents", "spare_limits", "LegResult", "ArbReport", "arb_report", "journaled_pairs",
            "EdgeConfirmation"]
 
@@ -126,6 +127,23 @@ def touch_from_book(venue: str, book: BookSnapshot, taker_bps: float) -> Touch |
     if not (0 < bid < ask) or bid_qty <= 0 or ask_qty <= 0:
         return None
     return Touch(venue, bid, bid_qty, ask, ask_qty, taker_bps)
+
+
+def fresh_touches(books: Mapping[str, tuple[BookSnapshot, float]], venues: Sequence[str], taker_bps: Sequence[float],
+                  now: float, stale_s: float) -> list[Touch] | None:
+    """Every venue's touch, in ``venues`` order, from ``books`` (venue -> (its latest snapshot, when it arrived:
+    seconds on the same clock as ``now``)); None unless every venue has a book that arrived at most ``stale_s``
+    seconds before ``now`` and gives a touch (:func:`touch_from_book`): no decision on a venue's old price."""
+    out = []
+    for venue, fee in zip(venues, taker_bps):
+        held = books.get(venue)
+        if held is None or now - held[1] > stale_s:
+            return None
+        touch = touch_from_book(venue, held[0], fee)
+        if touch is None:
+            return None
+        out.append(touch)
+    return out
 
 
 def _edge(x: Touch, y: Touch) -> float:

@@ -123,7 +123,8 @@ class PaperRequest:
     above the first's (-1000..1000; None: each venue's usual offset, :data:`VENUE_FEES`). Arbitrage mode
     (``strategy="arbitrage"``, two venues, ``params`` ignored): ``margin_bps`` - the least net edge traded
     (bps, after both taker fees); ``max_qty`` - the most base units per pair (None: the touch sizes and
-    inventory only); ``max_base`` - the most base units one venue may hold (None: no cap). ``execution``:
+    inventory only); ``max_base`` - the most base units one venue may hold (None: no cap); ``stale_s`` - a
+    venue's book older than this (seconds since it arrived) is not decided on (0 < stale_s <= 60). ``execution``:
     how the strategy's orders go out (:mod:`actors.strategy_execution`): ``direct`` (one OMS market order per
     target change at each runner's venue), ``route`` (ONE runner over all ``venues``, its orders split by the
     router across them), ``twap`` / ``iceberg`` (a runner per venue, each order a parent at its venue), with
@@ -143,6 +144,7 @@ class PaperRequest:
     margin_bps: float = 5.0
     max_qty: float | None = None
     max_base: float | None = None
+    stale_s: float = 2.0
     execution: str = "direct"
     exec_params: tuple[tuple[str, float], ...] = ()
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
@@ -209,6 +211,8 @@ class PaperRequest:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise PaperInputError(f"{name.replace('_', '-')}: expected a number > 0 (base units), got {value}")
+        if not (math.isfinite(self.stale_s) and 0 < self.stale_s <= 60):
+            raise PaperInputError(f"stale-s: expected 0 < seconds <= 60, got {self.stale_s}")
 
 
 def _instrument(symbol: str, price: float) -> Any:
@@ -393,7 +397,8 @@ class PaperSession:
 
             self.arb_spec = ArbSpec(symbol, tuple(req.venues), tuple(float(VENUE_FEES[v][1]) for v in req.venues),
                                     margin_bps=req.margin_bps, max_qty=req.max_qty or 1e12, step=step,
-                                    max_base=req.max_base or math.inf, prefix=ARBITRAGE, tick=float(inst.tick_size))
+                                    max_base=req.max_base or math.inf, prefix=ARBITRAGE, tick=float(inst.tick_size),
+                                    stale_s=req.stale_s)
             self.specs: list[Any] = []
             specs: list[Any] = [self.arb_spec]
         else:
@@ -657,7 +662,7 @@ class PaperSession:
             except Exception:  # noqa: BLE001 - killed or restarting: its counts are gone
                 runner = {}
         return {"margin_bps": self.request.margin_bps, "max_qty": self.request.max_qty,
-                "max_base": self.request.max_base, "offset_bps": self.request.offset_bps,
+                "max_base": self.request.max_base, "stale_s": self.request.stale_s, "offset_bps": self.request.offset_bps,
                 "taker_bps": dict(zip(self.arb_spec.venues, self.arb_spec.taker_bps)),
                 "pairs_opened": rep.pairs_opened, "pairs_complete": rep.pairs_complete,
                 "pairs_unbalanced": rep.pairs_unbalanced, "legs_sent": rep.legs_sent,
@@ -711,6 +716,9 @@ def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--strategy arbitrage: most base units per pair (default: touch sizes and inventory)")
     parser.add_argument("--max-base", type=float, default=None,
                         help="--strategy arbitrage: most base units one venue may hold (default: no cap)")
+    parser.add_argument("--stale-s", type=float, default=None,
+                        help="--strategy arbitrage: a venue's book older than this many seconds is not decided on "
+                             "(default 2)")
     parser.add_argument("--execution", choices=("direct", "route", "twap", "iceberg"), default="direct",
                         help="how the strategy's orders go out: direct (an order at each runner's venue), route "
                              "(one runner; each order split across --venues by the router), twap, iceberg "
@@ -724,7 +732,7 @@ def request_from_args(args: argparse.Namespace) -> PaperRequest:
     arb = args.strategy == ARBITRAGE
     if arb and args.param:
         raise PaperInputError("-p: arbitrage takes no strategy parameters (use --margin-bps, --max-qty, --max-base)")
-    for flag in ("margin_bps", "max_qty", "max_base"):
+    for flag in ("margin_bps", "max_qty", "max_base", "stale_s"):
         if not arb and getattr(args, flag) is not None:
             raise PaperInputError(f"--{flag.replace('_', '-')}: applies to --strategy arbitrage only")
     from actors.strategy_execution import ExecutionError, parse_execution  # noqa: PLC0415 - late: keeps job and CLI start-up fast (Ray, numba, pandas load when used)
@@ -741,7 +749,7 @@ def request_from_args(args: argparse.Namespace) -> PaperRequest:
                         seconds=args.seconds, cash=args.cash, size=args.size, target_sizing=args.sizing,
                         offset_bps=args.offset_bps,
                         margin_bps=5.0 if args.margin_bps is None else args.margin_bps, max_qty=args.max_qty,
-                        max_base=args.max_base)
+                        max_base=args.max_base, stale_s=2.0 if args.stale_s is None else args.stale_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,7 +121,7 @@ def _paper(args: argparse.Namespace, config: Config) -> Output:
             "--size", f"{args.size:g}", "--cash", repr(float(args.cash)), "--json"]
     if args.sizing:
         argv += ["--sizing", args.sizing]
-    for flag in ("offset_bps", "margin_bps", "max_qty", "max_base"):
+    for flag in ("offset_bps", "margin_bps", "max_qty", "max_base", "stale_s"):
         if getattr(args, flag) is not None:
             argv += [f"--{flag.replace('_', '-')}", repr(float(getattr(args, flag)))]
     for item in args.param:
