@@ -148,6 +148,7 @@ class ArbRunner:
         self.started_ms = int(time.time() * 1000)
         self.inventory: dict[str, Inventory] = {}
         self.looks = 0
+        self.skipped: dict[str, int] = {}  # snapshots not looked at, by fresh_touches' reason
         self.confirmation = EdgeConfirmation()
         self.best_edge: float | None = None
         self.pairs: list[dict[str, Any]] = []
@@ -197,7 +198,11 @@ class ArbRunner:
                 await asyncio.sleep(0.2)
 
     def _touches(self) -> list[Touch] | None:
-        return fresh_touches(self.books, self.spec.venues, self.spec.taker_bps, time.monotonic(), self.spec.stale_s)
+        touches, why_not = fresh_touches(self.books, self.spec.venues, self.spec.taker_bps, time.monotonic(),
+                                         self.spec.stale_s)
+        if touches is None:
+            self.skipped[why_not] = self.skipped.get(why_not, 0) + 1
+        return touches
 
     # ------------------------------------------------------------ inventory and decisions
     async def _read_inventory(self) -> None:
@@ -325,7 +330,8 @@ class ArbRunner:
         def pct(q: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
 
-        return {"key": self.spec.key, "stopping": self.stopping, "looks": self.looks, "stale_s": self.spec.stale_s, "best_edge_bps": self.best_edge,
+        return {"key": self.spec.key, "stopping": self.stopping, "looks": self.looks, "skipped": dict(self.skipped),
+                "stale_s": self.spec.stale_s, "best_edge_bps": self.best_edge,
                 "edges": dict(self.confirmation.stats),
                 "pairs": list(self.pairs[-1000:]), "pairs_sent": len(self.pairs),
                 "pair_ms": {"n": len(lat), "p50": pct(0.5), "p99": pct(0.99)},

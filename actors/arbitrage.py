@@ -130,20 +130,23 @@ def touch_from_book(venue: str, book: BookSnapshot, taker_bps: float) -> Touch |
 
 
 def fresh_touches(books: Mapping[str, tuple[BookSnapshot, float]], venues: Sequence[str], taker_bps: Sequence[float],
-                  now: float, stale_s: float) -> list[Touch] | None:
+                  now: float, stale_s: float) -> tuple[list[Touch] | None, str]:
     """Every venue's touch, in ``venues`` order, from ``books`` (venue -> (its latest snapshot, when it arrived:
-    seconds on the same clock as ``now``)); None unless every venue has a book that arrived at most ``stale_s``
-    seconds before ``now`` and gives a touch (:func:`touch_from_book`): no decision on a venue's old price."""
+    seconds on the same clock as ``now``)), and ``""``; or None and why not: ``"no book"`` (a venue has none
+    yet), ``"stale"`` (a venue's book arrived more than ``stale_s`` seconds before ``now``) or ``"unpriced"``
+    (:func:`touch_from_book` finds no touch in it). No decision on a venue's old price."""
     out = []
     for venue, fee in zip(venues, taker_bps):
         held = books.get(venue)
-        if held is None or now - held[1] > stale_s:
-            return None
+        if held is None:
+            return None, "no book"
+        if now - held[1] > stale_s:
+            return None, "stale"
         touch = touch_from_book(venue, held[0], fee)
         if touch is None:
-            return None
+            return None, "unpriced"
         out.append(touch)
-    return out
+    return out, ""
 
 
 def _edge(x: Touch, y: Touch) -> float:

@@ -103,13 +103,14 @@ def test_touches_come_only_from_every_venues_book_and_none_older_than_stale_s() 
     a = BookSnapshot(((99.0, 3.0),), ((101.0, 2.0),), None, None)
     b = BookSnapshot(((100.0, 1.0),), ((100.5, 4.0),), None, None)
     books = {"b": (b, 98.0), "a": (a, 100.0)}  # arrived at 98 s and 100 s
-    assert fresh_touches(books, ("a", "b"), (10.0, 20.0), now=100.0, stale_s=2.0) == [
-        Touch("a", 99.0, 3.0, 101.0, 2.0, 10.0), Touch("b", 100.0, 1.0, 100.5, 4.0, 20.0)]  # venues' order
-    assert fresh_touches(books, ("a", "b"), (10.0, 20.0), now=100.001, stale_s=2.0) is None  # b is 2.001 s old
-    assert fresh_touches(books, ("a", "b"), (10.0, 20.0), now=100.001, stale_s=30.0) is not None
-    assert fresh_touches({"a": (a, 100.0)}, ("a", "b"), (10.0, 20.0), now=100.0, stale_s=2.0) is None  # no book of b
+    assert fresh_touches(books, ("a", "b"), (10.0, 20.0), now=100.0, stale_s=2.0) == ([
+        Touch("a", 99.0, 3.0, 101.0, 2.0, 10.0), Touch("b", 100.0, 1.0, 100.5, 4.0, 20.0)], "")  # venues' order
+    assert fresh_touches(books, ("a", "b"), (10.0, 20.0), now=100.001, stale_s=2.0) == (None, "stale")  # b: 2.001 s
+    assert fresh_touches(books, ("a", "b"), (10.0, 20.0), now=100.001, stale_s=30.0)[0] is not None
+    assert fresh_touches({"a": (a, 100.0)}, ("a", "b"), (10.0, 20.0), now=100.0, stale_s=2.0) == (None, "no book")
     crossed = BookSnapshot(((102.0, 1.0),), ((101.0, 2.0),), None, None)
-    assert fresh_touches({**books, "b": (crossed, 100.0)}, ("a", "b"), (10.0, 20.0), now=100.0, stale_s=2.0) is None
+    assert fresh_touches({**books, "b": (crossed, 100.0)}, ("a", "b"), (10.0, 20.0), now=100.0,
+                         stale_s=2.0) == (None, "unpriced")
 
 
 def test_the_best_edge_is_reported_whatever_its_sign() -> None:
