@@ -148,7 +148,7 @@ class ArbRunner:
         self.started_ms = int(time.time() * 1000)
         self.inventory: dict[str, Inventory] = {}
         self.looks = 0
-        self.skipped: dict[str, int] = {}  # snapshots not looked at, by fresh_touches' reason
+        self.skipped: dict[str, int] = {}  # wakes on a new snapshot that gave no look, by fresh_touches' reason
         self.confirmation = EdgeConfirmation()
         self.best_edge: float | None = None
         self.pairs: list[dict[str, Any]] = []

@@ -748,8 +748,9 @@ def request_from_args(args: argparse.Namespace) -> PaperRequest:
                         venues=tuple(v.strip() for v in args.venues.split(",") if v.strip()), speed=args.speed,
                         seconds=args.seconds, cash=args.cash, size=args.size, target_sizing=args.sizing,
                         offset_bps=args.offset_bps,
-                        margin_bps=5.0 if args.margin_bps is None else args.margin_bps, max_qty=args.max_qty,
-                        max_base=args.max_base, stale_s=2.0 if args.stale_s is None else args.stale_s)
+                        margin_bps=PaperRequest.margin_bps if args.margin_bps is None else args.margin_bps,
+                        max_qty=args.max_qty, max_base=args.max_base,
+                        stale_s=PaperRequest.stale_s if args.stale_s is None else args.stale_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
