@@ -15,6 +15,7 @@ import base64
 import io
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -48,8 +49,12 @@ class Browser:
         exe = shutil.which("chromium")
         assert exe, "chromium is not installed: `make test` installs it (apt-get install -y chromium)"
         self.log = log.open("wb")
+        # its temporary files under the test's folder too: a terminated headless Chromium leaves its singleton
+        # folder (org.chromium.Chromium.*) in TMPDIR, one per run in /tmp before
+        scratch = profile.parent / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(scratch)})
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):

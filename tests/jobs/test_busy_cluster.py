@@ -171,8 +171,8 @@ def test_own_work_lists_this_jobs_running_task_and_none_of_its_ended_ones(ray_se
     task of the job into a row: 4 CPU-s of the dashboard and no answer in time after 13,000 tasks)."""
     import ray
 
-    @ray.remote(num_cpus=0.01)
-    def quick(i: int) -> int:
+    @ray.remote(num_cpus=1)  # at most two at once: they reuse the driver's two workers (at 0.01 CPU each of the
+    def quick(i: int) -> int:  # 300 asked for a worker of its own, and Ray started ~12 processes of ~1 CPU-s)
         return i
 
     @ray.remote(num_cpus=0.01)
