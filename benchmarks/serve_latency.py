@@ -672,15 +672,17 @@ def _listeners(session_leader: int) -> list[tuple[str, int, str]]:
     """(host, port, process name) of every TCP listener of the processes in the child's session."""
     import psutil
 
+    from raytrader.processes import process_infos
+
     sid = os.getsid(session_leader)
     out = []
-    for proc in psutil.process_iter(["pid", "name"]):
+    for proc, info in process_infos(["name"]):
         try:
             if os.getsid(proc.pid) != sid:
                 continue
             for conn in proc.net_connections(kind="tcp"):
                 if conn.status == psutil.CONN_LISTEN:
-                    out.append((conn.laddr.ip, conn.laddr.port, proc.info["name"]))
+                    out.append((conn.laddr.ip, conn.laddr.port, info["name"]))
         except (psutil.Error, ProcessLookupError, PermissionError):
             continue
     return sorted(set(out))

@@ -44,6 +44,7 @@ import psutil
 
 from raytrader.config import RAY_MAX_WORKER_PORT, RAY_MIN_WORKER_PORT, Config
 from raytrader.ports import LOOPBACK, free_port, port_open
+from raytrader.processes import process_infos
 from cluster import prometheus
 from cluster.rayenv import ensure_ray_token, ray_env, ray_token_headers
 from cluster.raylet_start import (RayletArgs, failure_reason, machine_load, publish_agent_port, raylet_args,
@@ -144,10 +145,10 @@ def redis_server_binary() -> str:
 def session_members(leader: ProcessRecord) -> list[psutil.Process]:
     """Every live process in the session ``leader`` started (the leader included, if alive)."""
     members = []
-    for proc in psutil.process_iter(["pid", "status"]):
+    for proc, info in process_infos(["status"]):
         try:
             if (os.getsid(proc.pid) == leader.pid and proc.pid != os.getpid()
-                    and proc.info["status"] != psutil.STATUS_ZOMBIE):  # a zombie has exited; its parent reaps it
+                    and info["status"] != psutil.STATUS_ZOMBIE):  # a zombie has exited; its parent reaps it
                 members.append(proc)
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue

@@ -39,6 +39,7 @@ import psutil
 
 from raytrader.config import Config
 from raytrader.ports import LOOPBACK, free_port, port_open
+from raytrader.processes import process_infos
 from raytrader.state import ProcessRecord
 
 __all__ = ["PrometheusRecord", "PrometheusMissing", "PrometheusError", "ALERT_RULES", "SD_FILE", "reserve_port",
@@ -136,13 +137,13 @@ def head_env(config: Config) -> dict[str, str]:
 def ray_session_dir(ray_leader: ProcessRecord, temp_dir: str) -> Path:
     """The session folder of *this* head: from its raylet's ``--session_dir`` (several heads may share a temp
     folder, so ``session_latest`` could be another's), else ``<temp_dir>/session_latest``."""
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    for proc, info in process_infos(["cmdline"]):
         try:
             if os.getsid(proc.pid) != ray_leader.pid:
                 continue
         except (ProcessLookupError, PermissionError):
             continue
-        for arg in proc.info.get("cmdline") or ():
+        for arg in info["cmdline"] or ():
             if arg.startswith("--session_dir="):
                 return Path(arg.split("=", 1)[1])
     return (Path(temp_dir) / "session_latest").resolve()

@@ -42,6 +42,7 @@ from cluster.lifecycle import session_members
 from cluster.raylet_start import RAYLET_AGENT_WAIT_S
 from raytrader.config import load_config
 from raytrader.ports import port_open
+from raytrader.processes import process_infos
 from raytrader.state import ProcessRecord, read_state
 from tests.cluster.conftest import private_cluster_home
 
@@ -225,8 +226,8 @@ class _AgentPause(threading.Thread):
     def _find(self) -> tuple[psutil.Process, Path] | None:
         """The new raylet's dashboard agent (a child of the raylet: ``python .../dashboard/agent.py``, titled
         ``ray::DashboardAgent`` once its imports are done) and the raylet's session folder."""
-        for proc in psutil.process_iter(["name", "create_time"]):  # a command line only for raylets: less CPU
-            if proc.info["name"] != "raylet" or (proc.info["create_time"] or 0) < self.since - 1.0:
+        for proc, info in process_infos(["name", "create_time"]):  # a command line only for raylets: less CPU
+            if info["name"] != "raylet" or (info["create_time"] or 0) < self.since - 1.0:
                 continue
             try:
                 cmdline = proc.cmdline()
@@ -362,7 +363,7 @@ def test_a_failed_up_stops_the_redis_it_started(own_cluster_home: Path, monkeypa
     redis_conf = str(own_cluster_home / "redis" / "redis.conf")
 
     def our_redis() -> list[int]:
-        return [p.pid for p in psutil.process_iter(["cmdline"]) if redis_conf in (p.info["cmdline"] or [])]
+        return [p.pid for p, info in process_infos(["cmdline"]) if redis_conf in (info["cmdline"] or [])]
 
     assert main(["up"]) == 1
     err = capsys.readouterr().err

@@ -20,6 +20,7 @@ from redis.retry import Retry
 
 from cluster.cli import main
 from raytrader.config import load_config
+from raytrader.processes import process_infos
 from raytrader.state import read_state
 
 
@@ -99,8 +100,8 @@ def test_secrets_stay_out_of_files_and_output(cluster, capsys: pytest.CaptureFix
         assert main(argv) in (0, 1)
         captured = capsys.readouterr()
         assert password not in captured.out + captured.err
-    for proc in psutil.process_iter(["cmdline"]):
-        assert password not in " ".join(proc.info["cmdline"] or [])
+    for _, info in process_infos(["cmdline"]):
+        assert password not in " ".join(info["cmdline"] or [])
     for log in (home / "logs").glob("*"):
         assert password not in log.read_text(errors="replace")
 

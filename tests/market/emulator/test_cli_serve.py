@@ -25,6 +25,7 @@ from cluster.cli import main
 from cluster.commands.exchange import parse_account, parse_account_ref
 from market.emulator.client import ccxt_config, point_at
 from raytrader.errors import InputError
+from raytrader.processes import process_infos
 
 RAYTRADER = str(Path(sys.executable).with_name("raytrader"))
 
@@ -113,9 +114,9 @@ def _stop(proc: subprocess.Popen) -> tuple[str, str]:
 def _cmdlines_holding(needle: str) -> list[int]:
     """Pids of every process on the machine whose command line contains ``needle``."""
     found = []
-    for p in psutil.process_iter(["pid", "cmdline"]):
-        if needle in " ".join(p.info["cmdline"] or ()):
-            found.append(p.info["pid"])
+    for p, info in process_infos(["cmdline"]):
+        if needle in " ".join(info["cmdline"] or ()):
+            found.append(p.pid)
     return found
 
 
