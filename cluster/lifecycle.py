@@ -54,7 +54,7 @@ from raytrader.state import (ClusterState, ProcessRecord, RayRecord, RedisRecord
 from raytrader.errors import InputError
 
 __all__ = ["ClusterError", "PortInUseError", "UpResult", "DownResult", "GcsStoreRecord", "up", "down", "live_state",
-           "read_gcs_store", "redis_server_binary", "session_members", "stop_wait_over"]
+           "read_gcs_store", "redis_server_binary", "session_members", "forkserver_dirs", "stop_wait_over"]
 
 
 #: seconds Ray's processes get between SIGTERM and SIGKILL at `down`
@@ -165,6 +165,21 @@ def _create_time(proc: psutil.Process) -> float:
         return 0.0
 
 
+def forkserver_dirs(members: Iterable[psutil.Process]) -> list[Path]:
+    """The ``pymp-*`` folders of the multiprocessing forkservers among ``members``: each holds the server's
+    listening socket. Ray's dashboard starts one per head, and a signalled forkserver skips multiprocessing's clean-up,
+    so every stopped head left its folder in the temp folder; :func:`_stop_session` removes them once the session
+    has ended."""
+    found = set()
+    for proc in members:
+        with contextlib.suppress(psutil.Error):
+            for conn in proc.net_connections(kind="unix"):
+                path = Path(conn.laddr) if isinstance(conn.laddr, str) and conn.laddr else None
+                if path is not None and path.parent.name.startswith("pymp-"):
+                    found.add(path.parent)
+    return sorted(found)
+
+
 def stop_wait_over(now: float, signalled: float, last_exit: float, grace_s: float, stall_s: float | None) -> bool:
     """Whether the wait after a SIGTERM is over (seconds on one monotonic clock): ``grace_s`` after the signal, or,
     with ``stall_s``, once no process of the session has exited for ``stall_s`` (``last_exit``: when the last one
@@ -182,6 +197,7 @@ def _stop_session(leader: ProcessRecord, grace_s: float, stall_s: float | None =
     """
     members = session_members(leader)
     pids = [p.pid for p in members]
+    forkservers = forkserver_dirs(members)
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         for proc in session_members(leader):
             with contextlib.suppress(psutil.Error):
@@ -196,6 +212,8 @@ def _stop_session(leader: ProcessRecord, grace_s: float, stall_s: float | None =
                 last_exit = time.monotonic()
             left = now_left
         if not session_members(leader):
+            for folder in forkservers:
+                shutil.rmtree(folder, ignore_errors=True)
             return pids
     left = session_members(leader)
     raise ClusterError(f"could not stop PIDs {[p.pid for p in left]} of session {leader.pid}")

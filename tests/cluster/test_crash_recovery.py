@@ -38,7 +38,7 @@ import redis
 
 from api.auth import create_token, hash_token, token_key
 from cluster.cli import main
-from cluster.lifecycle import session_members
+from cluster.lifecycle import forkserver_dirs, session_members
 from cluster.raylet_start import RAYLET_AGENT_WAIT_S
 from raytrader.config import load_config
 from raytrader.ports import port_open
@@ -295,6 +295,8 @@ def test_gcs_sigkill_then_up_on_a_busy_machine_and_a_raylet_sigterm_then_up_and_
     * The new raylet SIGTERMed: Ray counts that exit as graceful and keeps the node's GCS and dashboard running
       without a raylet; ``status`` exits 1 and ``up`` replaces the head.
     * ``down`` after a last GCS SIGKILL leaves no process of the session and frees every port.
+    * Neither the replacing ``up`` nor ``down`` leaves the stopped dashboard's multiprocessing folder (``pymp-*``
+      with the forkserver's socket) in the temp folder.
     """
     code, started = _cli(capsys, "up")
     assert code == 0, started
@@ -329,9 +331,12 @@ def test_gcs_sigkill_then_up_on_a_busy_machine_and_a_raylet_sigterm_then_up_and_
     _until("`status` exits 1 once the raylet is gone", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
     assert second.ray.process.alive()  # Ray kept the head's leader, GCS and dashboard: only `up` repairs it
     head_pids = {p.pid for p in session_members(second.ray.process)}
+    head_forkserver = forkserver_dirs(session_members(second.ray.process))
+    assert head_forkserver, "no pymp-* folder of the dashboard's forkserver found: the removal below tests nothing"
     code, third = _cli(capsys, "up")
     assert code == 0 and third["started"] == ["ray"], third
     assert not _alive(head_pids), f"processes of the raylet-less head survived `up`: {_alive(head_pids)}"
+    assert not [d for d in head_forkserver if d.exists()], "the replaced head's forkserver folder was left"
     code, status = _cli(capsys, "status")
     assert code == 0 and status["running"] is True, status
 
@@ -341,10 +346,13 @@ def test_gcs_sigkill_then_up_on_a_busy_machine_and_a_raylet_sigterm_then_up_and_
     pids = {p.pid for leader in leaders if leader for p in session_members(leader)}
     ports = _listening_ports(pids)
     assert {config.cluster.gcs_port, config.cluster.agent_port, config.cluster.dashboard_port} <= ports
+    last_forkserver = forkserver_dirs(session_members(last.ray.process))
+    assert last_forkserver
     _gcs(last.ray.process).send_signal(signal.SIGKILL)
     code, stopped = _cli(capsys, "down")
     assert code == 0 and sorted(stopped["stopped"]) == ["ray", "redis"], stopped
     assert not _alive(pids), f"processes survived `down`: {_alive(pids)}"
+    assert not [d for d in last_forkserver if d.exists()], "`down` left the forkserver's pymp-* folder"
     assert not [p for p in ports if port_open("127.0.0.1", p)], "a port of the stopped cluster still answers"
     assert read_state(crash_home) is None
 
