@@ -27,6 +27,7 @@ def process_infos(attrs: Iterable[str]) -> Iterator[tuple[psutil.Process, dict[s
     names = list(attrs)
     for proc in psutil.process_iter():
         try:
-            yield proc, proc.as_dict(names)
+            info = proc.as_dict(names)
         except psutil.NoSuchProcess:
             continue
+        yield proc, info
