@@ -174,9 +174,9 @@ def forkserver_dirs(members: Iterable[psutil.Process]) -> list[Path]:
     for proc in members:
         with contextlib.suppress(psutil.Error):
             for conn in proc.net_connections(kind="unix"):
-                path = Path(conn.laddr) if isinstance(conn.laddr, str) and conn.laddr else None
-                if path is not None and path.parent.name.startswith("pymp-"):
-                    found.add(path.parent)
+                folder = Path(conn.laddr).parent if isinstance(conn.laddr, str) else None
+                if folder is not None and folder.name.startswith("pymp-"):
+                    found.add(folder)
     return sorted(found)
 
 

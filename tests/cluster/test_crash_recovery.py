@@ -330,8 +330,8 @@ def test_gcs_sigkill_then_up_on_a_busy_machine_and_a_raylet_sigterm_then_up_and_
     raylet.terminate()  # SIGTERM: `ray start --block` does not end the node for it
     _until("`status` exits 1 once the raylet is gone", lambda: _cli(capsys, "status")[0] == 1, OUTAGE_SEEN_WITHIN_S)
     assert second.ray.process.alive()  # Ray kept the head's leader, GCS and dashboard: only `up` repairs it
-    head_pids = {p.pid for p in session_members(second.ray.process)}
-    head_forkserver = forkserver_dirs(session_members(second.ray.process))
+    head = session_members(second.ray.process)
+    head_pids, head_forkserver = {p.pid for p in head}, forkserver_dirs(head)
     assert head_forkserver, "no pymp-* folder of the dashboard's forkserver found: the removal below tests nothing"
     code, third = _cli(capsys, "up")
     assert code == 0 and third["started"] == ["ray"], third
